@@ -1,0 +1,5 @@
+import sys
+
+from ctlabel.cli import main
+
+sys.exit(main())

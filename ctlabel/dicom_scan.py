@@ -1,0 +1,499 @@
+"""Find DICOM image stacks in folders, files and DICOMDIRs, reading headers only.
+
+:func:`find_series` groups files into stacks by SeriesInstanceUID and geometry
+(orientation, rows, columns) and classifies each stack (volume, single slice,
+localizer, secondary capture or dose report, non-image object).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from ctlabel.errors import DicomReadError, InputError
+from ctlabel.geometry import analyze_stack
+
+# Scanner files often carry slightly malformed values (UIDs, decimal strings);
+# read them as they are instead of warning on every access.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+#: Kinds of stack, in the order they are listed.
+KINDS = ("volume", "single", "localizer", "secondary", "nonimage")
+
+#: File endings that are never DICOM; such files are skipped without a fault.
+NON_DICOM_SUFFIXES = {
+    ".txt", ".json", ".md", ".rst", ".csv", ".tsv", ".nii", ".gz", ".nrrd", ".py",
+    ".png", ".jpg", ".html", ".xml", ".yaml", ".yml", ".zip", ".pdf", ".sh",
+}
+
+SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
+RTSTRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
+DIRECTORY = "1.2.840.10008.1.3.10"
+_NONIMAGE_PREFIXES = (
+    "1.2.840.10008.5.1.4.1.1.66",  # segmentation, registration, ...
+    "1.2.840.10008.5.1.4.1.1.481",  # RT objects except RT image (.481.1, below)
+    "1.2.840.10008.5.1.4.1.1.88",  # structured reports
+    "1.2.840.10008.5.1.4.1.1.11",  # presentation states
+    "1.2.840.10008.5.1.4.1.1.104",  # encapsulated PDF/CDA
+)
+_DOSE_REPORTS = ("1.2.840.10008.5.1.4.1.1.88.67", "1.2.840.10008.5.1.4.1.1.88.68")
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+_ENHANCED = ("1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
+
+
+@dataclass(frozen=True)
+class SliceHeader:
+    """Header values of one slice (one frame of one file) needed to build a volume."""
+
+    path: str
+    frame: int
+    sop_instance_uid: str
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing: tuple[float, float] | None
+    slope: float
+    intercept: float
+    instance_number: int | None
+    slice_thickness: float | None
+
+
+@dataclass
+class FileProblem:
+    """A file that was skipped or could not be read, and why."""
+
+    path: str
+    reason: str
+    fatal: bool = True
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class Stack:
+    """One image stack (or non-image object) found by :func:`find_series`.
+
+    ``slices`` are sorted along the slice normal for image kinds.
+    """
+
+    kind: str
+    study_uid: str
+    series_uid: str
+    frame_of_reference_uid: str
+    series_number: int | None
+    description: str
+    modality: str
+    sop_class_uid: str
+    rows: int
+    columns: int
+    slices: list[SliceHeader] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    spacing: tuple[float, float, float] | None = None
+    index: int = 0
+
+    @property
+    def files(self) -> list[str]:
+        return list(dict.fromkeys(s.path for s in self.slices))
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.slices)
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """(slices, rows, columns)."""
+        return (self.n_slices, self.rows, self.columns)
+
+    @property
+    def geometry_hash(self) -> str:
+        """Short hash of orientation, matrix and slice positions: tells stacks of one series apart."""
+        h = hashlib.sha256()
+        first = self.slices[0] if self.slices else None
+        h.update(repr((self.rows, self.columns)).encode())
+        if first is not None and first.orientation is not None:
+            h.update(np.round(np.asarray(first.orientation), 4).tobytes())
+        for s in self.slices:
+            if s.position is not None:
+                h.update(np.round(np.asarray(s.position), 3).tobytes())
+        return h.hexdigest()[:8]
+
+    def case_name(self, study_uid: str | None = None) -> str:
+        """Deterministic case folder name that holds no patient data.
+
+        ``<study hash>_<series number>_<description>_<geometry hash>``.
+        """
+        study = hashlib.sha256((study_uid or self.study_uid).encode()).hexdigest()[:8]
+        num = f"{self.series_number:04d}" if self.series_number is not None else "0000"
+        desc = re.sub(r"[^A-Za-z0-9]+", "-", self.description).strip("-")[:40] or "series"
+        return f"{study}_{num}_{desc}_{self.geometry_hash}"
+
+    def summary(self) -> dict:
+        """The stack as data: what ``ctlabel scan --json`` prints."""
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "description": self.description,
+            "series_number": self.series_number,
+            "modality": self.modality,
+            "slices": self.n_slices,
+            "size": list(self.size),
+            "spacing": None if self.spacing is None else [round(v, 4) for v in self.spacing],
+            "warnings": list(self.warnings),
+            "references": list(self.references),
+            "files": self.files,
+            "case_name": self.case_name(),
+        }
+
+
+@dataclass
+class ScanResult:
+    """Stacks found under some paths, and the files that were skipped or unreadable."""
+
+    stacks: list[Stack]
+    problems: list[FileProblem]
+
+    def volumes(self) -> list[Stack]:
+        return [s for s in self.stacks if s.kind == "volume"]
+
+
+def _floats(value, n: int | None = None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if n is not None and len(out) != n:
+        return None
+    return out
+
+
+def _first(ds, *path):
+    """Follow a chain of (sequence keyword) ... (keyword) through functional groups."""
+    cur = ds
+    for key in path:
+        if cur is None:
+            return None
+        val = cur.get(key)
+        if isinstance(val, pydicom.Sequence):
+            cur = val[0] if len(val) else None
+        else:
+            cur = val
+    return cur
+
+
+def _slice_headers(ds, path: str) -> list[SliceHeader]:
+    sop = str(ds.get("SOPInstanceUID", ""))
+    inst = ds.get("InstanceNumber")
+    inst = int(inst) if inst not in (None, "") else None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    thick = _floats([ds.get("SliceThickness")], 1) if ds.get("SliceThickness") not in (None, "") else None
+    thick = thick[0] if thick else None
+    if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
+        shared = _first(ds, "SharedFunctionalGroupsSequence")
+        per = ds.get("PerFrameFunctionalGroupsSequence") or []
+        out = []
+        for f in range(frames):
+            groups = [per[f]] if f < len(per) else []
+            if shared is not None:
+                groups.append(shared)
+
+            def pick(*keys, groups=groups):
+                for g in groups:
+                    v = _first(g, *keys)
+                    if v is not None:
+                        return v
+                return None
+
+            slope = pick("PixelValueTransformationSequence", "RescaleSlope")
+            icpt = pick("PixelValueTransformationSequence", "RescaleIntercept")
+            out.append(
+                SliceHeader(
+                    path,
+                    f + 1,
+                    sop,
+                    _floats(pick("PlanePositionSequence", "ImagePositionPatient"), 3),
+                    _floats(pick("PlaneOrientationSequence", "ImageOrientationPatient"), 6),
+                    _floats(pick("PixelMeasuresSequence", "PixelSpacing"), 2),
+                    float(slope) if slope not in (None, "") else 1.0,
+                    float(icpt) if icpt not in (None, "") else 0.0,
+                    inst,
+                    _floats([pick("PixelMeasuresSequence", "SliceThickness")], 1)[0]
+                    if pick("PixelMeasuresSequence", "SliceThickness") not in (None, "")
+                    else thick,
+                )
+            )
+        return out
+    slope = ds.get("RescaleSlope")
+    icpt = ds.get("RescaleIntercept")
+    return [
+        SliceHeader(
+            path,
+            f + 1,
+            sop,
+            _floats(ds.get("ImagePositionPatient"), 3),
+            _floats(ds.get("ImageOrientationPatient"), 6),
+            _floats(ds.get("PixelSpacing"), 2),
+            float(slope) if slope not in (None, "") else 1.0,
+            float(icpt) if icpt not in (None, "") else 0.0,
+            inst,
+            thick,
+        )
+        for f in range(frames)
+    ]
+
+
+def _references(ds) -> list[str]:
+    """Series UIDs that a non-image object says it refers to."""
+    refs: list[str] = []
+    for item in ds.get("ReferencedSeriesSequence", []) or []:
+        if "SeriesInstanceUID" in item:
+            refs.append(str(item.SeriesInstanceUID))
+    for frame_ref in ds.get("ReferencedFrameOfReferenceSequence", []) or []:
+        for study in frame_ref.get("RTReferencedStudySequence", []) or []:
+            for series in study.get("RTReferencedSeriesSequence", []) or []:
+                if "SeriesInstanceUID" in series:
+                    refs.append(str(series.SeriesInstanceUID))
+    for ev in ds.get("CurrentRequestedProcedureEvidenceSequence", []) or []:
+        for series in ev.get("ReferencedSeriesSequence", []) or []:
+            if "SeriesInstanceUID" in series:
+                refs.append(str(series.SeriesInstanceUID))
+    return list(dict.fromkeys(refs))
+
+
+def _classify(sop_class: str, image_type: list[str], has_geometry: bool, has_rows: bool) -> str:
+    if sop_class.startswith(_DOSE_REPORTS) or sop_class.startswith(_SECONDARY_CAPTURE):
+        return "secondary"
+    if sop_class.startswith(_NONIMAGE_PREFIXES) and not sop_class.endswith(".481.1"):
+        return "nonimage"
+    if not has_rows:
+        return "nonimage"
+    if "LOCALIZER" in image_type:
+        return "localizer"
+    if not has_geometry:
+        return "secondary"
+    return "image"
+
+
+def _dicomdir_files(path: Path) -> tuple[list[Path], list[FileProblem]]:
+    """Files that a DICOMDIR lists, and the listed files that are missing."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        return [], [FileProblem(str(path), f"unreadable DICOMDIR ({exc})")]
+    refs = []
+    for rec in ds.get("DirectoryRecordSequence", []) or []:
+        ref = rec.get("ReferencedFileID")
+        if ref is not None:
+            refs.append([str(p) for p in ([ref] if isinstance(ref, str) else list(ref))])
+    # The file-set root is normally the DICOMDIR's folder; some writers (Philips
+    # DIRFILE) place it higher up. Take the nearest ancestor where a listed file exists.
+    bases = [path.parent, *list(path.parent.parents)[:3]]
+    base = next((b for b in bases if any(b.joinpath(*r).exists() for r in refs)), path.parent)
+    files, missing = [], []
+    for parts in refs:
+        f = base.joinpath(*parts)
+        (files if f.exists() else missing).append(f)
+    problems = []
+    if missing:
+        problems.append(
+            FileProblem(
+                str(path),
+                f"DICOMDIR lists {len(missing)} file(s) that are missing, e.g. {missing[0]}",
+                fatal=False,
+            )
+        )
+    return files, problems
+
+
+def _is_directory_file(path: Path) -> bool:
+    if path.name.upper() == "DICOMDIR":
+        return True
+    try:
+        meta = pydicom.filereader.read_file_meta_info(path)
+    except Exception:  # noqa: BLE001
+        return False
+    return str(meta.get("MediaStorageSOPClassUID", "")) == DIRECTORY
+
+
+def _candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
+    files: list[Path] = []
+    problems: list[FileProblem] = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise InputError("no such file or folder", p)
+        if p.is_file():
+            if _is_directory_file(p):
+                f, pr = _dicomdir_files(p)
+                files += f
+                problems += pr
+            else:
+                files.append(p)
+            continue
+        for root, dirs, names in os.walk(p):
+            dirs.sort()
+            for name in sorted(names):
+                f = Path(root) / name
+                if name.startswith("."):
+                    continue
+                if f.suffix.lower() in NON_DICOM_SUFFIXES:
+                    problems.append(FileProblem(str(f), "not a DICOM file (by name)", fatal=False))
+                    continue
+                files.append(f)
+    # A file reached twice (folder walk and DICOMDIR) counts once.
+    return list(dict.fromkeys(f.resolve() for f in files)), problems
+
+
+def read_header(path: str | os.PathLike):
+    """Read a DICOM header (no pixel data); raise :class:`DicomReadError` on failure."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        raise DicomReadError("not a DICOM file (no DICM preamble)", path) from None
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on bad bytes
+        raise DicomReadError(f"cannot read the DICOM header ({type(exc).__name__}: {exc})", path) from None
+
+
+def find_series(*paths: str | os.PathLike) -> ScanResult:
+    """Find image stacks and non-image objects under files, folders or DICOMDIRs.
+
+    Parameters
+    ----------
+    *paths : str or PathLike
+        Folders (walked recursively), DICOM files, or DICOMDIR files.
+
+    Returns
+    -------
+    ScanResult
+        ``stacks`` sorted by kind, study, series number and description;
+        ``problems`` lists files that were skipped or could not be read.
+    """
+    files, problems = _candidate_files(paths)
+    groups: dict[tuple, list] = defaultdict(list)
+    for f in files:
+        try:
+            ds = read_header(f)
+        except DicomReadError as exc:
+            problems.append(FileProblem(str(f), exc.reason))
+            continue
+        sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+        if sop_class == DIRECTORY or "DirectoryRecordSequence" in ds:
+            _, pr = _dicomdir_files(f)
+            problems += pr
+            continue
+        image_type = [str(v).strip().upper() for v in (ds.get("ImageType") or [])]
+        try:
+            headers = _slice_headers(ds, str(f))
+        except Exception as exc:  # noqa: BLE001
+            problems.append(FileProblem(str(f), f"malformed geometry attributes ({exc})"))
+            continue
+        has_geometry = all(h.position and h.orientation for h in headers)
+        kind = _classify(sop_class, image_type, has_geometry, "Rows" in ds)
+        series_uid = str(ds.get("SeriesInstanceUID", ""))
+        if kind == "image":
+            iop = np.round(np.asarray(headers[0].orientation), 3).tobytes()
+            key = (kind, series_uid, iop, int(ds.Rows), int(ds.Columns))
+        elif kind == "nonimage":
+            key = (kind, series_uid, str(f))
+        else:
+            key = (kind, series_uid, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
+        groups[key].append((ds, headers))
+
+    stacks = []
+    for key, members in groups.items():
+        for part in _split_duplicates(key[0], members):
+            stacks.append(_make_stack(key[0], part))
+    order = {k: i for i, k in enumerate(KINDS)}
+    stacks.sort(key=lambda s: (order[s.kind], s.study_uid, s.series_number or 0, s.description, s.geometry_hash))
+    for i, s in enumerate(stacks, 1):
+        s.index = i
+    return ScanResult(stacks, problems)
+
+
+#: Attributes that tell apart images of one series that share slice positions.
+_SPLIT_KEYS = ("AcquisitionNumber", "ImageType", "TemporalPositionIdentifier")
+
+
+def _has_duplicates(members: list) -> bool:
+    seen = set()
+    for _, headers in members:
+        for h in headers:
+            key = (h.frame, tuple(np.round(h.position, 2)) if h.position else None)
+            if key[1] is not None and key[1] in seen:
+                return True
+            seen.add(key[1])
+    return False
+
+
+def _split_duplicates(kind: str, members: list) -> list[list]:
+    """Split a group whose slices share positions into stacks that do not.
+
+    Tries AcquisitionNumber, ImageType and TemporalPositionIdentifier in turn. A
+    group whose every slice lies at one position (copies of one slice, e.g. in
+    several transfer syntaxes) becomes one single-slice stack per file. What is
+    left is kept, and :func:`load_series` drops identical duplicates and refuses
+    conflicting ones.
+    """
+    if kind != "image" or len(members) < 2 or not _has_duplicates(members):
+        return [members]
+    for n in range(1, len(_SPLIT_KEYS) + 1):
+        keys = _SPLIT_KEYS[:n]
+        parts: dict[tuple, list] = defaultdict(list)
+        for m in members:
+            parts[tuple(str(m[0].get(k, "")) for k in keys)].append(m)
+        if len(parts) > 1 and not any(_has_duplicates(p) for p in parts.values()):
+            return list(parts.values())
+    positions = {tuple(np.round(h.position, 2)) for _, hs in members for h in hs}
+    if len(positions) == 1:
+        return [[m] for m in members]
+    return [members]
+
+
+def _make_stack(kind: str, members: list) -> Stack:
+    ds0 = members[0][0]
+    headers = [h for _, hs in members for h in hs]
+    sop_class = str(ds0.get("SOPClassUID", ""))
+    num = ds0.get("SeriesNumber")
+    stack = Stack(
+        kind=kind,
+        study_uid=str(ds0.get("StudyInstanceUID", "")),
+        series_uid=str(ds0.get("SeriesInstanceUID", "")),
+        frame_of_reference_uid=str(ds0.get("FrameOfReferenceUID", "")),
+        series_number=int(num) if num not in (None, "") else None,
+        description=str(ds0.get("SeriesDescription", "") or ""),
+        modality=str(ds0.get("Modality", "")),
+        sop_class_uid=sop_class,
+        rows=int(ds0.get("Rows", 0) or 0),
+        columns=int(ds0.get("Columns", 0) or 0),
+        slices=headers,
+    )
+    if kind == "nonimage":
+        stack.references = _references(ds0)
+        return stack
+    if kind != "image":
+        return stack
+    spacings = {h.pixel_spacing for h in headers}
+    if None in spacings or len({tuple(np.round(s, 4)) for s in spacings if s}) > 1:
+        stack.warnings.append("inconsistent_pixel_spacing: slices disagree on PixelSpacing")
+    geo = analyze_stack(
+        np.array([h.position for h in headers]), headers[0].orientation, headers[0].slice_thickness
+    )
+    stack.slices = [headers[i] for i in geo.order]
+    stack.warnings += geo.warnings
+    ps = headers[0].pixel_spacing or (1.0, 1.0)
+    stack.spacing = (geo.spacing_mm, ps[0], ps[1])
+    stack.kind = "volume" if len(headers) >= 2 else "single"
+    return stack

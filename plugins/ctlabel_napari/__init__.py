@@ -1,0 +1,1 @@
+"""napari plugin suite for ctlabel: thin readers, writers and widgets over the core."""
