@@ -138,9 +138,7 @@ def interpolate(
     >>> bool(out[5].any()), bool(vol[5].any())
     (True, False)
     """
-    return interpolate_with_report(
-        labels, painted, axis=axis, spacing=spacing, overwrite=overwrite
-    ).labels
+    return interpolate_with_report(labels, painted, axis=axis, spacing=spacing, overwrite=overwrite).labels
 
 
 def interpolate_with_report(
@@ -168,9 +166,7 @@ def interpolate_with_report(
     ctlabel.errors.InputError
         As for :func:`interpolate`.
     """
-    arr, ax, sampling, paint, overwrite = _validate(
-        labels, painted, axis, spacing, overwrite
-    )
+    arr, ax, sampling, paint, overwrite = _validate(labels, painted, axis, spacing, overwrite)
     out = arr.copy()
     src = np.moveaxis(arr, ax, 0)
     dst = np.moveaxis(out, ax, 0)
@@ -236,13 +232,9 @@ def _validate(
         try:
             sp = tuple(float(s) for s in spacing)  # type: ignore[union-attr]
         except (TypeError, ValueError):
-            raise InputError(
-                f"spacing must be 3 numbers in mm, got {spacing!r}"
-            ) from None
+            raise InputError(f"spacing must be 3 numbers in mm, got {spacing!r}") from None
         if len(sp) != 3 or not all(np.isfinite(s) and s > 0 for s in sp):
-            raise InputError(
-                f"spacing must be 3 positive finite numbers in mm, got {spacing!r}"
-            )
+            raise InputError(f"spacing must be 3 positive finite numbers in mm, got {spacing!r}")
     sampling = tuple(s for i, s in enumerate(sp) if i != ax)
 
     n = labels.shape[ax]
@@ -250,9 +242,7 @@ def _validate(
         paint = _infer_painted(labels, ax)
     else:
         if not isinstance(painted, Mapping):
-            raise InputError(
-                f"painted must be a mapping of label to slice indices, got {type(painted).__name__}"
-            )
+            raise InputError(f"painted must be a mapping of label to slice indices, got {type(painted).__name__}")
         if labels.dtype == bool:
             lo, hi = 0, 1
         else:
@@ -266,19 +256,13 @@ def _validate(
             if lab == 0:
                 raise InputError("label 0 is the background and cannot be interpolated")
             if not lo <= lab <= hi:
-                raise InputError(
-                    f"label {lab} does not fit the labels dtype {labels.dtype}"
-                )
+                raise InputError(f"label {lab} does not fit the labels dtype {labels.dtype}")
             if isinstance(zs, (str, bytes)) or not isinstance(zs, Iterable):
-                raise InputError(
-                    f"painted[{lab}] must be an iterable of slice indices, got {zs!r}"
-                )
+                raise InputError(f"painted[{lab}] must be an iterable of slice indices, got {zs!r}")
             idx = set()
             for z in zs:
                 if isinstance(z, (bool, np.bool_)) or not isinstance(z, Integral):
-                    raise InputError(
-                        f"painted slice index {z!r} of label {lab} is not an integer"
-                    )
+                    raise InputError(f"painted slice index {z!r} of label {lab} is not an integer")
                 if not 0 <= int(z) < n:
                     raise InputError(
                         f"painted slice index {int(z)} of label {lab} is out of range: axis {ax} has {n} slices"
@@ -426,9 +410,7 @@ class _Term:
 class _LabelPlan:
     """Everything needed to produce the signed field of one label on its filled slices."""
 
-    def __init__(
-        self, src: np.ndarray, lab: int, zs: list[int], sampling: tuple[float, float]
-    ) -> None:
+    def __init__(self, src: np.ndarray, lab: int, zs: list[int], sampling: tuple[float, float]) -> None:
         self.src = src
         self.lab = lab
         self.zs = zs
@@ -532,9 +514,7 @@ class _LabelPlan:
             ca = [_centroid(np.isin(A.comp, g)) for g in only_a]
             cb = [_centroid(np.isin(B.comp, g)) for g in only_b]
             sp = np.asarray(self.sampling)
-            cost = np.array(
-                [[float(np.linalg.norm((p - q) * sp)) for q in cb] for p in ca]
-            )
+            cost = np.array([[float(np.linalg.norm((p - q) * sp)) for q in cb] for p in ca])
             rows, cols = linear_sum_assignment(cost)
             used_a, used_b = set(), set()
             for r, c in zip(rows, cols, strict=True):
@@ -560,14 +540,10 @@ class _LabelPlan:
             terms.append(_Term("blend", sa, sb, d))
         for g in only_a:
             s = A.sdf_of(g)
-            terms.append(
-                _Term("taper_a", s, None, depth=float(-s.min()) + min(self.sampling))
-            )
+            terms.append(_Term("taper_a", s, None, depth=float(-s.min()) + min(self.sampling)))
         for g in only_b:
             s = B.sdf_of(g)
-            terms.append(
-                _Term("taper_b", None, s, depth=float(-s.min()) + min(self.sampling))
-            )
+            terms.append(_Term("taper_b", None, s, depth=float(-s.min()) + min(self.sampling)))
         return terms
 
 
@@ -618,11 +594,7 @@ def _write_slice(
         win_lab = best_lab
     if overwrite:
         protected = [lab for lab, zs in painted_sets.items() if z in zs]
-        allowed = (
-            ~np.isin(region, protected)
-            if protected
-            else np.ones(region.shape, dtype=bool)
-        )
+        allowed = ~np.isin(region, protected) if protected else np.ones(region.shape, dtype=bool)
     else:
         allowed = region == 0
     sel = win & allowed

@@ -44,9 +44,7 @@ FLOORS = {
 }
 
 
-def _paint(
-    mask: np.ndarray, zs: list[int], label: int = 1, dtype: type = np.uint8
-) -> np.ndarray:
+def _paint(mask: np.ndarray, zs: list[int], label: int = 1, dtype: type = np.uint8) -> np.ndarray:
     vol = np.zeros(mask.shape, dtype=dtype)
     vol[zs] = np.where(mask[zs], label, 0)
     return vol
@@ -77,9 +75,7 @@ def test_synthetic_shape_dice(shapes: dict[str, np.ndarray], name: str, k: int) 
     dice = pooled_dice(out == 1, truth, filled[1])
     assert dice >= FLOORS[k][name], f"{name} k={k}: Dice {dice:.3f}"
     # the targets
-    assert dice >= (0.93 if k == 5 else 0.85) or FLOORS[k][name] < (
-        0.93 if k == 5 else 0.85
-    )
+    assert dice >= (0.93 if k == 5 else 0.85) or FLOORS[k][name] < (0.93 if k == 5 else 0.85)
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +95,7 @@ def skull() -> tuple[np.ndarray, tuple[float, float, float]]:
 
 
 @pytest.mark.parametrize(("k", "floor"), [(5, 0.87), (10, 0.71)])
-def test_skull_dice(
-    skull: tuple[np.ndarray, tuple[float, float, float]], k: int, floor: float
-) -> None:
+def test_skull_dice(skull: tuple[np.ndarray, tuple[float, float, float]], k: int, floor: float) -> None:
     mask, spacing = skull
     zs = painted_slices(mask, k)
     out, filled = interpolate_with_report(_paint(mask, zs), {1: zs}, spacing=spacing)
@@ -265,10 +259,7 @@ def test_unpartnered_component_tapers_out() -> None:
     assert all(a > b for a, b in itertools.pairwise(area) if a > 0)
     assert area[1] > 0.6 * area[0] and area[9] < 0.1 * area[0] and area[10] == 0
     # the partnered disc stays put, nothing smears between the two
-    assert all(
-        (out[z, :30, :30] == 1).sum() == (vol[0, :30, :30] == 1).sum()
-        for z in range(11)
-    )
+    assert all((out[z, :30, :30] == 1).sum() == (vol[0, :30, :30] == 1).sum() for z in range(11))
     assert not out[:, 28:34, 28:34].any()
 
 
@@ -398,9 +389,7 @@ def test_large_label_volume_interactive_case_is_fast() -> None:
         ),
     ],
 )
-def test_invalid_input_raises_input_error(
-    labels: object, painted: object, kwargs: dict, match: str
-) -> None:
+def test_invalid_input_raises_input_error(labels: object, painted: object, kwargs: dict, match: str) -> None:
     with pytest.raises(InputError, match=match) as info:
         interpolate(labels, painted, **kwargs)  # type: ignore[arg-type]
     assert isinstance(info.value, CtlabelError) and isinstance(info.value, ValueError)
