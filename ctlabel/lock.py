@@ -1,0 +1,150 @@
+"""Case locks: one editor at a time, safe on shared network folders.
+
+The lock is a file created with ``O_CREAT | O_EXCL`` (atomic on local file
+systems and on NFSv3+/SMB), holding who took it, where and when. A second
+person gets :class:`LockError` naming the holder and opens the case read-only.
+A lock whose process is gone (same host) or whose heartbeat is older than
+``stale_after`` seconds may be taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctlabel.errors import LockError
+from ctlabel.provenance import now_utc
+
+#: A lock not refreshed for this long (seconds) is considered abandoned.
+STALE_AFTER_S = 12 * 3600
+
+
+@dataclass
+class LockInfo:
+    """Who holds a lock."""
+
+    user: str
+    host: str
+    pid: int
+    since: str
+
+    @classmethod
+    def read(cls, path: Path) -> LockInfo | None:
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            return cls(str(d["user"]), str(d["host"]), int(d["pid"]), str(d["since"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls("unknown", "unknown", -1, "unknown")
+
+    def describe(self) -> str:
+        return f"{self.user} on {self.host} since {self.since}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class CaseLock:
+    """An acquired lock on a case folder; release it with :meth:`release` or a ``with`` block."""
+
+    def __init__(self, path: Path, info: LockInfo):
+        self.path = path
+        self.info = info
+        self.released = False
+
+    def refresh(self) -> None:
+        """Touch the lock file (heartbeat) so others do not take it as abandoned."""
+        with contextlib.suppress(OSError):
+            os.utime(self.path)
+
+    def release(self) -> None:
+        if self.released:
+            return
+        current = LockInfo.read(self.path)
+        if current is not None and (current.pid, current.host) == (self.info.pid, self.info.host):
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        self.released = True
+
+    def __enter__(self) -> CaseLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lock_holder(case_root: str | os.PathLike) -> LockInfo | None:
+    """Who holds the lock of a case, or None."""
+    from ctlabel.case import LOCK
+
+    return LockInfo.read(Path(case_root) / LOCK)
+
+
+def _stale(path: Path, info: LockInfo, stale_after: float) -> bool:
+    if info.host == socket.gethostname() and not _pid_alive(info.pid):
+        return True
+    try:
+        return time.time() - path.stat().st_mtime > stale_after
+    except FileNotFoundError:
+        return True
+
+
+def acquire_lock(case_root: str | os.PathLike, user: str | None = None, *,
+                 stale_after: float = STALE_AFTER_S) -> CaseLock:
+    """Take the edit lock of a case.
+
+    Parameters
+    ----------
+    case_root : path
+        The case folder.
+    user : str, optional
+        Who edits (defaults to the login name).
+    stale_after : float
+        Seconds after which an unrefreshed lock may be taken over.
+
+    Raises
+    ------
+    LockError
+        Somebody else holds the lock; the message says who and since when.
+    """
+    from ctlabel.case import LOCK
+
+    path = Path(case_root) / LOCK
+    info = LockInfo(user or getpass.getuser(), socket.gethostname(), os.getpid(), now_utc())
+    payload = json.dumps(info.__dict__).encode()
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = LockInfo.read(path)
+            if holder is not None and not _stale(path, holder, stale_after):
+                raise LockError(f"the case is being edited by {holder.describe()}; opened read-only",
+                                case_root) from None
+            # Abandoned: remove it (only if it is still the same file) and try once more.
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            continue
+        except OSError as exc:
+            raise LockError(f"cannot create the lock file ({exc.strerror})", path) from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        return CaseLock(path, info)
+    raise LockError("the lock changed hands while taking it; try again", case_root)
