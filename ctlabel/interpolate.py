@@ -45,6 +45,9 @@ ALIGN_IOU = 0.5
 #: exact inside the box.
 _MARGIN = 2
 
+#: Gaussian sigma (pixels) applied to every slice's distance map before blending.
+_SMOOTH = 0.5
+
 #: 8-connectivity for 2D components.
 _STRUCT = np.ones((3, 3), dtype=bool)
 
@@ -303,6 +306,9 @@ def _sdf(mask: np.ndarray, sampling: tuple[float, float]) -> np.ndarray:
     # move both sides half a pixel towards the edge
     out[mask] += half
     out[~mask] -= half
+    if _SMOOTH:
+        # soften the staircase of the pixel edges (keeps the zero level where the edge is straight)
+        ndi.gaussian_filter(out, _SMOOTH, output=out, mode="nearest")
     return out
 
 
@@ -353,58 +359,127 @@ def _centroid(mask: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
+Box = tuple[slice, slice]
+
+
 class _Side:
-    """A painted slice of one label, cropped to the label's box, with cached maps."""
+    """A painted slice of one label, cropped to the label's box, with cached maps.
+
+    Components are numbered from 1 (8-connectivity). A group of components is a
+    sorted tuple of their numbers.
+    """
 
     def __init__(self, mask: np.ndarray, sampling: tuple[float, float]) -> None:
         self.mask = mask
         self.sampling = sampling
         self.comp, self.ncomp = ndi.label(mask, structure=_STRUCT)
-        self._sdf: np.ndarray | None = None
+        self.objects: list[Box] = ndi.find_objects(self.comp) if self.ncomp else []
+        self.all: tuple[int, ...] = tuple(range(1, self.ncomp + 1))
+        self._sdf_all: np.ndarray | None = None
+        self._centroids: dict[tuple[int, ...], np.ndarray] = {}
 
-    def sdf_all(self) -> np.ndarray:
-        if self._sdf is None:
-            self._sdf = _sdf(self.mask, self.sampling)
-        return self._sdf
+    def group_mask(self, group: tuple[int, ...], win: Box | None = None) -> np.ndarray:
+        comp = self.comp if win is None else self.comp[win]
+        if group == self.all:
+            return comp > 0
+        if len(group) == 1:
+            return comp == group[0]
+        return np.isin(comp, group)
 
-    def sdf_of(self, comps: list[int]) -> np.ndarray:
-        if len(comps) == self.ncomp:
-            return self.sdf_all()
-        return _sdf(np.isin(self.comp, comps), self.sampling)
+    def bbox(self, group: tuple[int, ...]) -> tuple[int, int, int, int]:
+        objs = [self.objects[i - 1] for i in group]
+        return (
+            min(o[0].start for o in objs),
+            max(o[0].stop for o in objs),
+            min(o[1].start for o in objs),
+            max(o[1].stop for o in objs),
+        )
+
+    def centroid(self, group: tuple[int, ...]) -> np.ndarray:
+        c = self._centroids.get(group)
+        if c is None:
+            y0, _, x0, _ = self.bbox(group)
+            win = (slice(y0, None), slice(x0, None))
+            c = _centroid(self.group_mask(group, win)) + (y0, x0)
+            self._centroids[group] = c
+        return c
+
+    def sdf(self, group: tuple[int, ...], win: Box) -> np.ndarray:
+        """Signed distance map of ``group`` inside the window ``win`` (which must hold it)."""
+        if group == self.all:
+            if self._sdf_all is None:
+                self._sdf_all = _sdf(self.mask, self.sampling)
+            return self._sdf_all[win]
+        return _sdf(self.group_mask(group, win), self.sampling)
 
 
-class _Term:
-    """One piece of the interpolated shape between two painted slices."""
+class _Match:
+    """How one group of components of a gap is interpolated (before any distance map)."""
 
-    __slots__ = ("d", "depth", "kind", "sa", "sb")
+    __slots__ = ("aligned", "ca", "cb", "ga", "gb", "kind")
 
     def __init__(
         self,
         kind: str,
+        ga: tuple[int, ...],
+        gb: tuple[int, ...],
+        ca: np.ndarray | None = None,
+        cb: np.ndarray | None = None,
+        aligned: bool = False,
+    ) -> None:
+        self.kind = kind  # "blend", "taper_a" (only on side a) or "taper_b"
+        self.ga = ga
+        self.gb = gb
+        self.ca = ca
+        self.cb = cb
+        self.aligned = aligned
+
+
+class _Term:
+    """One piece of the interpolated field between two painted slices, in a window of the box."""
+
+    __slots__ = ("ca", "cb", "depth", "kind", "ma", "mb", "sa", "sb", "win")
+
+    def __init__(
+        self,
+        kind: str,
+        win: Box,
         sa: np.ndarray | None,
         sb: np.ndarray | None,
-        d: tuple[float, float] = (0.0, 0.0),
         depth: float = 0.0,
+        path: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.kind = kind
+        self.win = win
         self.sa = sa
         self.sb = sb
-        self.d = d
         self.depth = depth
+        # centroid path (cubic Hermite): positions and tangents at t = 0 and t = 1
+        self.ca, self.cb, self.ma, self.mb = path if path is not None else (None, None, None, None)
 
     def at(self, t: float) -> np.ndarray:
         t32 = np.float32(t)
         if self.kind == "blend":
             assert self.sa is not None and self.sb is not None
-            dy, dx = self.d
-            a = _shift(self.sa, t * dy, t * dx)
-            b = _shift(self.sb, -(1 - t) * dy, -(1 - t) * dx)
+            if self.ca is None:
+                return self.sa * (1 - t32) + self.sb * t32
+            p = _hermite(t, self.ca, self.cb, self.ma, self.mb)
+            oa = p - self.ca
+            ob = p - self.cb
+            a = _shift(self.sa, float(oa[0]), float(oa[1]))
+            b = _shift(self.sb, float(ob[0]), float(ob[1]))
             return a * (1 - t32) + b * t32
-        if self.kind == "taper_a":  # only on side a: vanishes at t = 1
+        if self.kind == "taper_a":  # vanishes at t = 1
             assert self.sa is not None
             return self.sa + np.float32(self.depth * t)
-        assert self.sb is not None  # only on side b: vanishes at t = 0
+        assert self.sb is not None  # vanishes at t = 0
         return self.sb + np.float32(self.depth * (1 - t))
+
+
+def _hermite(t: float, p0: np.ndarray, p1: np.ndarray, m0: np.ndarray, m1: np.ndarray) -> np.ndarray:
+    t2 = t * t
+    t3 = t2 * t
+    return (2 * t3 - 3 * t2 + 1) * p0 + (t3 - 2 * t2 + t) * m0 + (-2 * t3 + 3 * t2) * p1 + (t3 - t2) * m1
 
 
 class _LabelPlan:
@@ -415,15 +490,16 @@ class _LabelPlan:
         self.lab = lab
         self.zs = zs
         self.sampling = sampling
-        self.box: tuple[slice, slice] | None = None
+        self.box: Box | None = None
         self._sides: dict[int, _Side] = {}
-        self._gaps: dict[int, list[_Term]] = {}
+        self._matches: dict[int, list[_Match]] = {}
+        self._terms: dict[int, list[_Term]] = {}
         if len(zs) < 2:
             return
         h, w = src.shape[1:]
         y0, y1, x0, x1 = h, 0, w, 0
         for z in zs:
-            m = src[z] == lab
+            m = src[z] == self.lab
             rows = np.flatnonzero(m.any(axis=1))
             if rows.size:
                 cols = np.flatnonzero(m.any(axis=0))
@@ -434,6 +510,7 @@ class _LabelPlan:
                 slice(max(0, y0 - _MARGIN), min(h, y1 + _MARGIN)),
                 slice(max(0, x0 - _MARGIN), min(w, x1 + _MARGIN)),
             )
+            self.shape = (self.box[0].stop - self.box[0].start, self.box[1].stop - self.box[1].start)
 
     def filled_slices(self) -> list[int]:
         if len(self.zs) < 2:
@@ -449,36 +526,50 @@ class _LabelPlan:
             self._sides[z] = s
         return s
 
+    def _index(self, z: int) -> int:
+        """Index in ``zs`` of the painted slice that starts the gap holding ``z``."""
+        return int(np.searchsorted(self.zs, z, side="right")) - 1
+
     def release_before(self, z: int) -> None:
-        """Drop cached painted slices and gaps that end before the gap holding ``z``."""
-        a, _ = self._bracket(z)
-        for k in [k for k in self._sides if k < a]:
-            del self._sides[k]
-        for k in [k for k in self._gaps if k < a]:
-            del self._gaps[k]
+        """Drop what only gaps before the one holding ``z`` (and the one just before it) need."""
+        i = self._index(z)
+        keep = self.zs[max(0, i - 1)]
+        for cache in (self._sides, self._matches, self._terms):
+            for k in [k for k in cache if k < keep]:
+                del cache[k]
 
-    def _bracket(self, z: int) -> tuple[int, int]:
-        i = int(np.searchsorted(self.zs, z, side="right"))
-        return self.zs[i - 1], self.zs[i]
-
-    def field(self, z: int) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    def field(self, z: int) -> tuple[Box, np.ndarray] | None:
         """The signed field of this label on filled slice ``z`` in its box, or None if empty."""
         if self.box is None:
             return None
-        a, b = self._bracket(z)
-        terms = self._gaps.get(a)
+        i = self._index(z)
+        a, b = self.zs[i], self.zs[i + 1]
+        terms = self._terms.get(a)
         if terms is None:
-            terms = self._plan_gap(self._side(a), self._side(b))
-            self._gaps[a] = terms
+            terms = self._make_terms(i)
+            self._terms[a] = terms
         if not terms:
             return None
         t = (z - a) / (b - a)
-        acc = terms[0].at(t)
-        for term in terms[1:]:
-            acc = np.minimum(acc, term.at(t))
+        if len(terms) == 1 and terms[0].win == (slice(None), slice(None)):
+            return self.box, terms[0].at(t)
+        acc = np.full(self.shape, np.inf, dtype=np.float32)
+        for term in terms:
+            np.minimum(acc[term.win], term.at(t), out=acc[term.win])
         return self.box, acc
 
-    def _plan_gap(self, A: _Side, B: _Side) -> list[_Term]:
+    def _matches_of(self, i: int) -> list[_Match] | None:
+        """Matches of the gap starting at ``zs[i]``, or None if there is no such gap."""
+        if i < 0 or i + 1 >= len(self.zs):
+            return None
+        a = self.zs[i]
+        m = self._matches.get(a)
+        if m is None:
+            m = self._match(self._side(a), self._side(self.zs[i + 1]))
+            self._matches[a] = m
+        return m
+
+    def _match(self, A: _Side, B: _Side) -> list[_Match]:
         na, nb = A.ncomp, B.ncomp
         if na == 0 and nb == 0:
             return []
@@ -505,46 +596,103 @@ class _LabelPlan:
         for j in range(nb):
             groups.setdefault(find(na + j), ([], []))[1].append(j + 1)
 
-        matched = [g for g in groups.values() if g[0] and g[1]]
-        only_a = [g[0] for g in groups.values() if not g[1]]
-        only_b = [g[1] for g in groups.values() if not g[0]]
+        pairs_ab = [(tuple(g[0]), tuple(g[1])) for g in groups.values() if g[0] and g[1]]
+        only_a = [tuple(g[0]) for g in groups.values() if not g[1]]
+        only_b = [tuple(g[1]) for g in groups.values() if not g[0]]
 
-        # pair leftovers by nearest centroid
+        # leftovers on both sides: pair them by nearest centroid (a component that moved
+        # more than its own width between the two painted slices)
         if only_a and only_b:
-            ca = [_centroid(np.isin(A.comp, g)) for g in only_a]
-            cb = [_centroid(np.isin(B.comp, g)) for g in only_b]
             sp = np.asarray(self.sampling)
-            cost = np.array([[float(np.linalg.norm((p - q) * sp)) for q in cb] for p in ca])
+            cost = np.array(
+                [[float(np.linalg.norm((A.centroid(p) - B.centroid(q)) * sp)) for q in only_b] for p in only_a]
+            )
             rows, cols = linear_sum_assignment(cost)
-            used_a, used_b = set(), set()
             for r, c in zip(rows, cols, strict=True):
-                matched.append((only_a[r], only_b[c]))
-                used_a.add(r)
-                used_b.add(c)
+                pairs_ab.append((only_a[r], only_b[c]))
+            used_a, used_b = set(rows.tolist()), set(cols.tolist())
             only_a = [g for i, g in enumerate(only_a) if i not in used_a]
             only_b = [g for i, g in enumerate(only_b) if i not in used_b]
 
-        terms: list[_Term] = []
-        single = len(matched) == 1 and not only_a and not only_b
-        for ga, gb in matched:
-            ma = A.mask if single else np.isin(A.comp, ga)
-            mb = B.mask if single else np.isin(B.comp, gb)
-            d = (0.0, 0.0)
+        out: list[_Match] = []
+        for ga, gb in pairs_ab:
+            ca, cb = A.centroid(ga), B.centroid(gb)
+            ma, mb = A.group_mask(ga), B.group_mask(gb)
             iou0 = _iou(ma, mb)
+            aligned = False
             if iou0 < ALIGN_IOU:
-                cy, cx = _centroid(mb) - _centroid(ma)
-                if _iou(ma, mb, (round(cy), round(cx))) > iou0:
-                    d = (float(cy), float(cx))
-            sa = A.sdf_all() if single else A.sdf_of(ga)
-            sb = B.sdf_all() if single else B.sdf_of(gb)
-            terms.append(_Term("blend", sa, sb, d))
-        for g in only_a:
-            s = A.sdf_of(g)
-            terms.append(_Term("taper_a", s, None, depth=float(-s.min()) + min(self.sampling)))
-        for g in only_b:
-            s = B.sdf_of(g)
-            terms.append(_Term("taper_b", None, s, depth=float(-s.min()) + min(self.sampling)))
+                dy, dx = cb - ca
+                aligned = _iou(ma, mb, (round(dy), round(dx))) > iou0
+            out.append(_Match("blend", ga, gb, ca, cb, aligned))
+        out += [_Match("taper_a", g, ()) for g in only_a]
+        out += [_Match("taper_b", (), g) for g in only_b]
+        return out
+
+    def _make_terms(self, i: int) -> list[_Term]:
+        matches = self._matches_of(i)
+        if not matches:
+            return []
+        A, B = self._side(self.zs[i]), self._side(self.zs[i + 1])
+        za, zb = self.zs[i], self.zs[i + 1]
+        h, w = self.shape
+        full = (slice(None), slice(None))
+        whole = len(matches) == 1
+        terms: list[_Term] = []
+        for m in matches:
+            if m.kind == "blend":
+                path = None
+                pad = _MARGIN
+                if m.aligned:
+                    path = self._path(i, m)
+                    ts = np.linspace(0.0, 1.0, 9)
+                    lin = [(1 - t) * path[0] + t * path[1] for t in ts]
+                    dev = max(float(np.abs(_hermite(t, *path) - q).max()) for t, q in zip(ts, lin, strict=True))
+                    pad += int(np.ceil(dev)) + 1
+                bb = [A.bbox(m.ga), B.bbox(m.gb)]
+            else:
+                path = None
+                pad = _MARGIN
+                bb = [A.bbox(m.ga)] if m.kind == "taper_a" else [B.bbox(m.gb)]
+            if whole and pad == _MARGIN:
+                win = full
+            else:
+                win = (
+                    slice(max(0, min(b[0] for b in bb) - pad), min(h, max(b[1] for b in bb) + pad)),
+                    slice(max(0, min(b[2] for b in bb) - pad), min(w, max(b[3] for b in bb) + pad)),
+                )
+            if m.kind == "blend":
+                off = np.array([win[0].start or 0, win[1].start or 0], dtype=float)
+                if path is not None:
+                    path = (path[0] - off, path[1] - off, path[2], path[3])
+                terms.append(_Term("blend", win, A.sdf(m.ga, win), B.sdf(m.gb, win), path=path))
+            else:
+                s = A.sdf(m.ga, win) if m.kind == "taper_a" else B.sdf(m.gb, win)
+                depth = float(-s.min()) + min(self.sampling)
+                sa, sb = (s, None) if m.kind == "taper_a" else (None, s)
+                terms.append(_Term(m.kind, win, sa, sb, depth=depth))
+        del za, zb
         return terms
+
+    def _path(self, i: int, m: _Match) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Centroid path of an aligned match: Catmull-Rom tangents from the neighbouring gaps."""
+        assert m.ca is not None and m.cb is not None
+        zs = self.zs
+        za, zb = zs[i], zs[i + 1]
+        chord = m.cb - m.ca
+        ma = mb = chord
+        prev = self._matches_of(i - 1)
+        if prev:
+            for p in prev:
+                if p.kind == "blend" and p.gb == m.ga and p.ca is not None:
+                    ma = (m.cb - p.ca) / (zb - zs[i - 1]) * (zb - za)
+                    break
+        nxt = self._matches_of(i + 1)
+        if nxt:
+            for n in nxt:
+                if n.kind == "blend" and n.ga == m.gb and n.cb is not None:
+                    mb = (n.cb - m.ca) / (zs[i + 2] - za) * (zb - za)
+                    break
+        return m.ca, m.cb, ma, mb
 
 
 # --------------------------------------------------------------------------
