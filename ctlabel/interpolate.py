@@ -349,6 +349,15 @@ def _iou(a: np.ndarray, b: np.ndarray, shift: tuple[int, int] = (0, 0)) -> float
     return inter / union if union else 1.0
 
 
+def _iou_scaled(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray, k: np.ndarray) -> float:
+    """Intersection over union of ``b`` and ``a`` scaled by ``k`` about ``ca`` and moved to ``cb``."""
+    inv = 1.0 / k
+    moved = ndi.affine_transform(a.view(np.uint8), inv, offset=ca - cb * inv, order=0, mode="constant")
+    inter = np.count_nonzero(moved & b)
+    union = np.count_nonzero(moved) + np.count_nonzero(b) - inter
+    return inter / union if union else 1.0
+
+
 def _centroid(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     return np.array([ys.mean(), xs.mean()])
@@ -404,6 +413,13 @@ class _Side:
             self._centroids[group] = c
         return c
 
+    def spread(self, group: tuple[int, ...]) -> np.ndarray:
+        """Standard deviation of the group's pixel coordinates along y and x (pixels)."""
+        y0, _, x0, _ = self.bbox(group)
+        ys, xs = np.nonzero(self.group_mask(group, (slice(y0, None), slice(x0, None))))
+        # + 1/12: the spread of one pixel, so that a single pixel has a size
+        return np.sqrt(np.array([ys.var(), xs.var()]) + 1.0 / 12.0)
+
     def sdf(self, group: tuple[int, ...], win: Box) -> np.ndarray:
         """Signed distance map of ``group`` inside the window ``win`` (which must hold it)."""
         if group == self.all:
@@ -416,7 +432,7 @@ class _Side:
 class _Match:
     """How one group of components of a gap is interpolated (before any distance map)."""
 
-    __slots__ = ("aligned", "ca", "cb", "ga", "gb", "kind")
+    __slots__ = ("aligned", "ca", "cb", "ga", "gb", "kind", "scale")
 
     def __init__(
         self,
@@ -426,19 +442,21 @@ class _Match:
         ca: np.ndarray | None = None,
         cb: np.ndarray | None = None,
         aligned: bool = False,
+        scale: np.ndarray | None = None,
     ) -> None:
         self.kind = kind  # "blend", "taper_a" (only on side a) or "taper_b"
         self.ga = ga
         self.gb = gb
         self.ca = ca
         self.cb = cb
-        self.aligned = aligned
+        self.aligned = aligned  # blend along the centroid path instead of in place
+        self.scale = scale  # size of side b over side a along y and x, when aligned with scaling
 
 
 class _Term:
     """One piece of the interpolated field between two painted slices, in a window of the box."""
 
-    __slots__ = ("ca", "cb", "depth", "kind", "ma", "mb", "sa", "sb", "win")
+    __slots__ = ("ca", "cb", "depth", "kind", "ma", "mb", "sa", "sb", "scale", "win")
 
     def __init__(
         self,
@@ -448,8 +466,10 @@ class _Term:
         sb: np.ndarray | None,
         depth: float = 0.0,
         path: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+        scale: np.ndarray | None = None,
     ) -> None:
         self.kind = kind
+        self.scale = scale
         self.win = win
         self.sa = sa
         self.sb = sb
@@ -464,6 +484,12 @@ class _Term:
             if self.ca is None:
                 return self.sa * (1 - t32) + self.sb * t32
             p = _hermite(t, self.ca, self.cb, self.ma, self.mb)
+            if self.scale is not None:
+                ka = 1.0 + t * (self.scale - 1.0)  # size at t over size of side a
+                kb = ka / self.scale
+                a = _warp(self.sa, ka, self.ca, p)
+                b = _warp(self.sb, kb, self.cb, p)
+                return a * (1 - t32) + b * t32
             oa = p - self.ca
             ob = p - self.cb
             a = _shift(self.sa, float(oa[0]), float(oa[1]))
@@ -474,6 +500,14 @@ class _Term:
             return self.sa + np.float32(self.depth * t)
         assert self.sb is not None  # vanishes at t = 0
         return self.sb + np.float32(self.depth * (1 - t))
+
+
+def _warp(a: np.ndarray, k: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Scale the map ``a`` by ``k`` (per axis) about ``c`` and move ``c`` to ``p``; distances scaled too."""
+    inv = 1.0 / k
+    out = ndi.affine_transform(a, inv, offset=c - p * inv, order=1, mode="nearest")
+    out *= np.float32(np.sqrt(k[0] * k[1]))
+    return out
 
 
 def _hermite(t: float, p0: np.ndarray, p1: np.ndarray, m0: np.ndarray, m1: np.ndarray) -> np.ndarray:
@@ -620,10 +654,22 @@ class _LabelPlan:
             ma, mb = A.group_mask(ga), B.group_mask(gb)
             iou0 = _iou(ma, mb)
             aligned = False
+            scale = None
             if iou0 < ALIGN_IOU:
+                # try moving a onto b, then moving and scaling it; keep what overlaps best
                 dy, dx = cb - ca
-                aligned = _iou(ma, mb, (round(dy), round(dx))) > iou0
-            out.append(_Match("blend", ga, gb, ca, cb, aligned))
+                best = _iou(ma, mb, (round(dy), round(dx)))
+                aligned = best > iou0
+                best = max(best, iou0)
+                ratio = B.spread(gb) / A.spread(ga)
+                iso = np.full(2, np.sqrt(ratio[0] * ratio[1]))
+                for cand in (iso, ratio):
+                    if np.all(np.abs(cand - 1.0) < 0.05) or not np.all((cand > 0.25) & (cand < 4.0)):
+                        continue
+                    iou = _iou_scaled(ma, mb, ca, cb, cand)
+                    if iou > best + 0.02:
+                        best, aligned, scale = iou, True, cand
+            out.append(_Match("blend", ga, gb, ca, cb, aligned, scale))
         out += [_Match("taper_a", g, ()) for g in only_a]
         out += [_Match("taper_b", (), g) for g in only_b]
         return out
@@ -664,7 +710,7 @@ class _LabelPlan:
                 off = np.array([win[0].start or 0, win[1].start or 0], dtype=float)
                 if path is not None:
                     path = (path[0] - off, path[1] - off, path[2], path[3])
-                terms.append(_Term("blend", win, A.sdf(m.ga, win), B.sdf(m.gb, win), path=path))
+                terms.append(_Term("blend", win, A.sdf(m.ga, win), B.sdf(m.gb, win), path=path, scale=m.scale))
             else:
                 s = A.sdf(m.ga, win) if m.kind == "taper_a" else B.sdf(m.gb, win)
                 depth = float(-s.min()) + min(self.sampling)

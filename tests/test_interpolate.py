@@ -81,7 +81,7 @@ def skull() -> tuple[np.ndarray, tuple[float, float, float]]:
     return comp == sizes.argmax(), tuple(float(s) for s in image.GetSpacing()[::-1])
 
 
-@pytest.mark.parametrize(("k", "floor"), [(5, 0.87), (10, 0.71)])
+@pytest.mark.parametrize(("k", "floor"), [(5, 0.90), (10, 0.80)])
 def test_skull_dice(skull: tuple[np.ndarray, tuple[float, float, float]], k: int, floor: float) -> None:
     mask, spacing = skull
     zs = painted_slices(mask, k)
@@ -197,27 +197,27 @@ def test_any_axis_equals_transposed(axis: int) -> None:
 
 
 def test_anisotropic_spacing_is_respected() -> None:
-    # A disc of radius 24 mm and a square of half-side 10 mm, concentric, on pixels of 1 x 3 mm.
-    # The interpolated mid slice must match the same problem solved on a 1 x 1 mm grid.
+    # A plus-shaped cross (arms 52 x 12 mm) and a disc of radius 22 mm, concentric, on pixels of
+    # 1 x 3 mm. The interpolated mid slice must match the same problem solved on a 1 x 1 mm grid.
     def problem(sx: float, nx: int) -> np.ndarray:
         yy, xx = np.mgrid[0:64, 0:nx].astype(float)
-        x_mm = (xx - (nx - 1) / 2) * sx
-        y_mm = yy - 31.5
+        x = (xx - (nx - 1) / 2) * sx
+        y = yy - 31.5
         vol = np.zeros((3, 64, nx), dtype=np.uint8)
-        vol[0] = x_mm**2 + y_mm**2 <= 24**2
-        vol[2] = (np.abs(x_mm) <= 10) & (np.abs(y_mm) <= 10)
+        vol[0] = ((np.abs(x) <= 6) & (np.abs(y) <= 26)) | ((np.abs(y) <= 6) & (np.abs(x) <= 26))
+        vol[2] = x**2 + y**2 <= 22**2
         return vol
 
     fine = interpolate(problem(1.0, 63), {1: [0, 2]})[1] == 1
-    fine_at_coarse = fine[:, 1::3]  # the centres of 3 mm pixels
+    fine_at_coarse = fine[:, 1::3]  # the centres of the 3 mm pixels
     good = interpolate(problem(3.0, 21), {1: [0, 2]}, spacing=(5.0, 1.0, 3.0))[1] == 1
     bad = interpolate(problem(3.0, 21), {1: [0, 2]})[1] == 1
 
     def dice(a: np.ndarray, b: np.ndarray) -> float:
         return 2 * (a & b).sum() / (a.sum() + b.sum())
 
-    assert dice(good, fine_at_coarse) > 0.97
-    assert dice(good, fine_at_coarse) > dice(bad, fine_at_coarse) + 0.03
+    assert dice(good, fine_at_coarse) > 0.98
+    assert dice(good, fine_at_coarse) > dice(bad, fine_at_coarse) + 0.02
 
 
 def test_split_and_merge() -> None:
@@ -262,6 +262,24 @@ def test_moving_component_is_aligned_not_smeared() -> None:
         cy, cx = ndi.center_of_mass(m)
         assert abs(cx - (20 + 7 * z)) < 0.6 and abs(cy - 20) < 0.6
         assert abs(m.sum() - (vol[0] == 1).sum()) < 12
+
+
+def test_thin_ring_that_grows_more_than_its_thickness_does_not_vanish() -> None:
+    # a 4 px thick ring growing from radius 12 to 30: the two rings do not overlap, and a plain
+    # blend of distance maps would leave the middle slices empty; scaled alignment keeps a ring
+    shape = (96, 96)
+    yy, xx = np.mgrid[0:96, 0:96]
+    r = np.hypot(yy - 48, xx - 48)
+    vol = np.zeros((11, *shape), dtype=np.uint8)
+    vol[0] = np.abs(r - 12) <= 2
+    vol[10] = np.abs(r - 30) <= 2
+    out = interpolate(vol, {1: [0, 10]})
+    for z in range(1, 10):
+        m = out[z] == 1
+        radius = 12 + 18 * z / 10
+        truth = np.abs(r - radius) <= 2
+        assert 2 * (m & truth).sum() / (m.sum() + truth.sum()) > 0.6, z
+        assert ndi.label(m)[1] == 1
 
 
 def test_empty_painted_slice_ends_the_structure() -> None:
