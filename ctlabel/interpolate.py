@@ -312,27 +312,25 @@ def _sdf(mask: np.ndarray, sampling: tuple[float, float]) -> np.ndarray:
     return out
 
 
+def _resample(a: np.ndarray, ry: np.ndarray, rx: np.ndarray) -> np.ndarray:
+    """``out[i, j] = a[ry[i], rx[j]]``, bilinear (separable), coordinates clamped to the edges."""
+    h, w = a.shape
+    ry = np.clip(ry, 0, h - 1)
+    rx = np.clip(rx, 0, w - 1)
+    y0 = np.minimum(ry.astype(np.intp), h - 2) if h > 1 else np.zeros(ry.shape, np.intp)
+    x0 = np.minimum(rx.astype(np.intp), w - 2) if w > 1 else np.zeros(rx.shape, np.intp)
+    wy = (ry - y0).astype(np.float32)[:, None]
+    wx = (rx - x0).astype(np.float32)
+    rows = a[y0] * (1 - wy) + a[np.minimum(y0 + 1, h - 1)] * wy
+    return rows[:, x0] * (1 - wx) + rows[:, np.minimum(x0 + 1, w - 1)] * wx
+
+
 def _shift(a: np.ndarray, dy: float, dx: float) -> np.ndarray:
     """``out[y, x] = a[y - dy, x - dx]`` with bilinear interpolation, edges replicated."""
     if dy == 0 and dx == 0:
         return a
     h, w = a.shape
-    iy = int(np.floor(dy))
-    ix = int(np.floor(dx))
-    fy = np.float32(dy - iy)
-    fx = np.float32(dx - ix)
-    # rows/cols sampled: y - iy (weight 1 - fy) and y - iy - 1 (weight fy)
-    ys0 = np.clip(np.arange(h) - iy, 0, h - 1)
-    ys1 = np.clip(np.arange(h) - iy - 1, 0, h - 1)
-    xs0 = np.clip(np.arange(w) - ix, 0, w - 1)
-    xs1 = np.clip(np.arange(w) - ix - 1, 0, w - 1)
-    r0 = a[ys0]
-    r1 = a[ys1]
-    top = r0[:, xs0] * (1 - fx) + r0[:, xs1] * fx if fx else r0[:, xs0]
-    if fy:
-        bot = r1[:, xs0] * (1 - fx) + r1[:, xs1] * fx if fx else r1[:, xs0]
-        return top * (1 - fy) + bot * fy
-    return top
+    return _resample(a, np.arange(h) - dy, np.arange(w) - dx)
 
 
 def _iou(a: np.ndarray, b: np.ndarray, shift: tuple[int, int] = (0, 0)) -> float:
@@ -504,8 +502,8 @@ class _Term:
 
 def _warp(a: np.ndarray, k: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Scale the map ``a`` by ``k`` (per axis) about ``c`` and move ``c`` to ``p``; distances scaled too."""
-    inv = 1.0 / k
-    out = ndi.affine_transform(a, inv, offset=c - p * inv, order=1, mode="nearest")
+    h, w = a.shape
+    out = _resample(a, c[0] + (np.arange(h) - p[0]) / k[0], c[1] + (np.arange(w) - p[1]) / k[1])
     out *= np.float32(np.sqrt(k[0] * k[1]))
     return out
 

@@ -278,7 +278,7 @@ def test_thin_ring_that_grows_more_than_its_thickness_does_not_vanish() -> None:
         m = out[z] == 1
         radius = 12 + 18 * z / 10
         truth = np.abs(r - radius) <= 2
-        assert 2 * (m & truth).sum() / (m.sum() + truth.sum()) > 0.6, z
+        assert 2 * (m & truth).sum() / (m.sum() + truth.sum()) > 0.85, z
         assert ndi.label(m)[1] == 1
 
 
