@@ -12,8 +12,11 @@ are put in correspondence first (see ``docs/interpolation.md``):
 * components that overlap are grouped and blended together (this handles one
   component splitting into several and several merging into one);
 * a group whose two sides overlap little (IoU < :data:`ALIGN_IOU`) is aligned
-  on its centroid before blending, and the blend slides from one centroid to
-  the other, so a structure that moves between slices does not smear;
+  before blending (centroid shift, optionally with a scale from the spread of
+  its pixels, whichever overlaps best); the blend then travels along a cubic
+  centroid path through the neighbouring painted slices and changes size
+  linearly, so a structure that moves or grows by more than its width neither
+  smears nor vanishes;
 * components left without an overlapping partner on both sides are paired by
   nearest centroid and blended aligned; one with no partner at all tapers to a
   point at the other painted slice.
@@ -677,7 +680,6 @@ class _LabelPlan:
         if not matches:
             return []
         A, B = self._side(self.zs[i]), self._side(self.zs[i + 1])
-        za, zb = self.zs[i], self.zs[i + 1]
         h, w = self.shape
         full = (slice(None), slice(None))
         whole = len(matches) == 1
@@ -714,7 +716,6 @@ class _LabelPlan:
                 depth = float(-s.min()) + min(self.sampling)
                 sa, sb = (s, None) if m.kind == "taper_a" else (None, s)
                 terms.append(_Term(m.kind, win, sa, sb, depth=depth))
-        del za, zb
         return terms
 
     def _path(self, i: int, m: _Match) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
