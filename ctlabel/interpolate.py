@@ -51,6 +51,12 @@ _MARGIN = 2
 #: Gaussian sigma (pixels) applied to every slice's distance map before blending.
 _SMOOTH = 0.5
 
+#: Cubic (Catmull-Rom) blend of the distance maps across neighbouring gaps where they are plain.
+_CUBIC = True
+
+#: Fraction of the smaller slice that must lie inside the larger for the cubic blend.
+_NESTED = 0.9
+
 #: 8-connectivity for 2D components.
 _STRUCT = np.ones((3, 3), dtype=bool)
 
@@ -359,6 +365,12 @@ def _iou_scaled(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray, k:
     return inter / union if union else 1.0
 
 
+def _nested(a: np.ndarray, b: np.ndarray) -> bool:
+    """True if the smaller of two masks lies (almost) inside the larger: a growing or shrinking shape."""
+    small = min(np.count_nonzero(a), np.count_nonzero(b))
+    return small > 0 and np.count_nonzero(a & b) >= _NESTED * small
+
+
 def _centroid(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     return np.array([ys.mean(), xs.mean()])
@@ -457,7 +469,7 @@ class _Match:
 class _Term:
     """One piece of the interpolated field between two painted slices, in a window of the box."""
 
-    __slots__ = ("ca", "cb", "depth", "kind", "ma", "mb", "sa", "sb", "scale", "win")
+    __slots__ = ("ca", "cb", "depth", "kind", "ma", "mb", "sa", "sb", "scale", "tangents", "win")
 
     def __init__(
         self,
@@ -468,9 +480,11 @@ class _Term:
         depth: float = 0.0,
         path: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
         scale: np.ndarray | None = None,
+        tangents: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.kind = kind
         self.scale = scale
+        self.tangents = tangents
         self.win = win
         self.sa = sa
         self.sb = sb
@@ -483,6 +497,17 @@ class _Term:
         if self.kind == "blend":
             assert self.sa is not None and self.sb is not None
             if self.ca is None:
+                if self.tangents is not None:
+                    t2, t3 = t * t, t * t * t
+                    h00, h10 = 2 * t3 - 3 * t2 + 1, t3 - 2 * t2 + t
+                    h01, h11 = -2 * t3 + 3 * t2, t3 - t2
+                    ta, tb = self.tangents
+                    return (
+                        self.sa * np.float32(h00)
+                        + ta * np.float32(h10)
+                        + self.sb * np.float32(h01)
+                        + tb * np.float32(h11)
+                    )
                 return self.sa * (1 - t32) + self.sb * t32
             p = _hermite(t, self.ca, self.cb, self.ma, self.mb)
             if self.scale is not None:
@@ -710,13 +735,43 @@ class _LabelPlan:
                 off = np.array([win[0].start or 0, win[1].start or 0], dtype=float)
                 if path is not None:
                     path = (path[0] - off, path[1] - off, path[2], path[3])
-                terms.append(_Term("blend", win, A.sdf(m.ga, win), B.sdf(m.gb, win), path=path, scale=m.scale))
+                sa, sb = A.sdf(m.ga, win), B.sdf(m.gb, win)
+                tangents = None
+                if _CUBIC and whole and not m.aligned and _nested(A.mask, B.mask):
+                    tangents = self._sdf_tangents(i, sa, sb)
+                terms.append(_Term("blend", win, sa, sb, path=path, scale=m.scale, tangents=tangents))
             else:
                 s = A.sdf(m.ga, win) if m.kind == "taper_a" else B.sdf(m.gb, win)
                 depth = float(-s.min()) + min(self.sampling)
                 sa, sb = (s, None) if m.kind == "taper_a" else (None, s)
                 terms.append(_Term(m.kind, win, sa, sb, depth=depth))
         return terms
+
+    def _only_plain(self, i: int) -> bool:
+        """True if gap ``i`` exists and is one in-place blend of the whole of both slices."""
+        ms = self._matches_of(i)
+        if not ms or len(ms) != 1 or ms[0].kind != "blend" or ms[0].aligned:
+            return False
+        return ms[0].ga == self._side(self.zs[i]).all and ms[0].gb == self._side(self.zs[i + 1]).all
+
+    def _sdf_tangents(self, i: int, sa: np.ndarray, sb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Catmull-Rom tangents of the distance maps at both ends of gap ``i``, or None."""
+        zs = self.zs
+        has_prev = self._only_plain(i - 1)
+        has_next = self._only_plain(i + 1)
+        if not (has_prev or has_next):
+            return None
+        span = zs[i + 1] - zs[i]
+        chord = sb - sa
+        ta = chord
+        tb = chord
+        if has_prev:
+            sp = self._side(zs[i - 1]).sdf(self._side(zs[i - 1]).all, (slice(None), slice(None)))
+            ta = (sb - sp) * np.float32(span / (zs[i + 1] - zs[i - 1]))
+        if has_next:
+            sn = self._side(zs[i + 2]).sdf(self._side(zs[i + 2]).all, (slice(None), slice(None)))
+            tb = (sn - sa) * np.float32(span / (zs[i + 2] - zs[i]))
+        return ta, tb
 
     def _path(self, i: int, m: _Match) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Centroid path of an aligned match: Catmull-Rom tangents from the neighbouring gaps."""
