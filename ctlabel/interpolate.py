@@ -361,7 +361,8 @@ def _iou_scaled(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray, k:
     inv = 1.0 / k
     moved = ndi.affine_transform(a.view(np.uint8), inv, offset=ca - cb * inv, order=0, mode="constant")
     inter = np.count_nonzero(moved & b)
-    union = np.count_nonzero(moved) + np.count_nonzero(b) - inter
+    # the moved mask may leave the window: count its area from the scale, not from the pixels
+    union = np.count_nonzero(a) * float(k[0] * k[1]) + np.count_nonzero(b) - inter
     return inter / union if union else 1.0
 
 
@@ -664,9 +665,9 @@ class _LabelPlan:
         # more than its own width between the two painted slices)
         if only_a and only_b:
             sp = np.asarray(self.sampling)
-            cost = np.array(
-                [[float(np.linalg.norm((A.centroid(p) - B.centroid(q)) * sp)) for q in only_b] for p in only_a]
-            )
+            pa = np.array([A.centroid(g) for g in only_a]) * sp
+            pb = np.array([B.centroid(g) for g in only_b]) * sp
+            cost = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(axis=2))
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows, cols, strict=True):
                 pairs_ab.append((only_a[r], only_b[c]))
@@ -677,7 +678,12 @@ class _LabelPlan:
         out: list[_Match] = []
         for ga, gb in pairs_ab:
             ca, cb = A.centroid(ga), B.centroid(gb)
-            ma, mb = A.group_mask(ga), B.group_mask(gb)
+            # masks in the window of the pair: every overlap with b happens there
+            (ay0, ay1, ax0, ax1), (by0, by1, bx0, bx1) = A.bbox(ga), B.bbox(gb)
+            y0, x0 = min(ay0, by0), min(ax0, bx0)
+            win = (slice(y0, max(ay1, by1)), slice(x0, max(ax1, bx1)))
+            ma, mb = A.group_mask(ga, win), B.group_mask(gb, win)
+            off = np.array([y0, x0], dtype=float)
             iou0 = _iou(ma, mb)
             aligned = False
             scale = None
@@ -692,7 +698,7 @@ class _LabelPlan:
                 for cand in (iso, ratio):
                     if np.all(np.abs(cand - 1.0) < 0.05) or not np.all((cand > 0.25) & (cand < 4.0)):
                         continue
-                    iou = _iou_scaled(ma, mb, ca, cb, cand)
+                    iou = _iou_scaled(ma, mb, ca - off, cb - off, cand)
                     if iou > best + 0.02:
                         best, aligned, scale = iou, True, cand
             out.append(_Match("blend", ga, gb, ca, cb, aligned, scale))
