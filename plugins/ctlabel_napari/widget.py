@@ -1,0 +1,487 @@
+"""The labeling dock widget: window presets, label table, interpolate, navigation, save.
+
+Keyboard shortcuts (none clashes with napari's: digits 1-7 and letters E, P, F,
+L, Z, M, X, B, C, V switch Labels tools or views):
+
+==================  ==========================================
+F1 .. F5            window: soft tissue, lung, bone, brain, liver
+Shift+I             interpolate the selected label (Shift+Alt+I: all labels)
+PageDown / PageUp   next / previous painted slice of the selected label
+G / Shift+G         next / previous stretch of unpainted slices between painted ones
+==================  ==========================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QColorDialog,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ctlabel.errors import CtlabelError
+from ctlabel.labels import TISSUES, Label, LabelTable
+
+from . import settings
+from ._layers import KEY, colormap_for
+from .session import LabelSession
+
+#: name -> (window width, level) in HU, and the shortcut key.
+WINDOWS = {
+    "soft tissue": (400, 40, "F1"),
+    "lung": (1500, -600, "F2"),
+    "bone": (1800, 400, "F3"),
+    "brain": (80, 40, "F4"),
+    "liver": (150, 90, "F5"),
+}
+SHORTCUTS = {
+    "interpolate": "Shift-I",
+    "interpolate_all": "Shift-Alt-I",
+    "next_painted": "PageDown",
+    "previous_painted": "PageUp",
+    "next_gap": "G",
+    "previous_gap": "Shift-G",
+}
+
+_LABEL_COLS = ("Value", "Name", "Abbr.", "Colour", "Painted")
+
+
+def _notify(message: str, level: str = "info") -> None:
+    from napari.utils import notifications
+
+    getattr(notifications, f"show_{level}")(message)
+
+
+def _is_ctlabel_labels(layer) -> bool:
+    from napari.layers import Labels
+
+    return isinstance(layer, Labels) and layer.metadata.get(KEY, {}).get("role") == "labels"
+
+
+def _is_ctlabel_image(layer) -> bool:
+    from napari.layers import Image
+
+    return isinstance(layer, Image) and layer.metadata.get(KEY, {}).get("role") == "image"
+
+
+class LabelingWidget(QWidget):
+    """The main ctlabel dock widget."""
+
+    #: Tests replace this to answer the restore question without a dialog.
+    confirm_restore = None
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.sessions: dict[int, LabelSession] = {}
+        self._table_updating = False
+        self.setObjectName("ctlabel_labeling")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+
+        # Annotator
+        row = QHBoxLayout()
+        self.annotator_label = QLabel()
+        self.annotator_button = QPushButton("Set…")
+        self.annotator_button.setToolTip("Set the annotator id recorded in provenance (kept in your settings)")
+        self.annotator_button.clicked.connect(self._ask_annotator)
+        row.addWidget(self.annotator_label, 1)
+        row.addWidget(self.annotator_button)
+        layout.addLayout(row)
+
+        # Window presets
+        box = QGroupBox("Window")
+        grid = QGridLayout(box)
+        self.window_buttons: dict[str, QPushButton] = {}
+        for i, (name, (w, lvl, key)) in enumerate(WINDOWS.items()):
+            b = QPushButton(f"{name} ({key})")
+            b.setToolTip(f"W {w} / L {lvl} HU  —  {key}")
+            b.clicked.connect(lambda _=False, n=name: self.apply_window(n))
+            grid.addWidget(b, i // 3, i % 3)
+            self.window_buttons[name] = b
+        layout.addWidget(box)
+
+        # Label table
+        box = QGroupBox("Labels")
+        v = QVBoxLayout(box)
+        self.table = QTableWidget(0, len(_LABEL_COLS))
+        self.table.setHorizontalHeaderLabels(_LABEL_COLS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setMinimumHeight(150)
+        self.table.itemSelectionChanged.connect(self._on_row_selected)
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.table.cellDoubleClicked.connect(self._on_cell_double_clicked)
+        v.addWidget(self.table)
+        row = QHBoxLayout()
+        self.add_label_button = QPushButton("Add label")
+        self.add_label_button.clicked.connect(self._add_label)
+        self.save_table_button = QPushButton("Save table")
+        self.save_table_button.setToolTip("Write the table to the case's labels.tsv")
+        self.save_table_button.clicked.connect(self._guard(self.save_label_table))
+        row.addWidget(self.add_label_button)
+        row.addWidget(self.save_table_button)
+        v.addLayout(row)
+        layout.addWidget(box)
+
+        # Interpolate and navigate
+        box = QGroupBox("Slices")
+        g = QGridLayout(box)
+        self.interpolate_button = QPushButton("Interpolate (Shift+I)")
+        self.interpolate_button.setToolTip("Fill between the painted slices (one undo step: Ctrl+Z)")
+        self.interpolate_button.clicked.connect(self._guard(lambda: self.interpolate()))
+        self.all_labels_check = QCheckBox("all labels")
+        g.addWidget(self.interpolate_button, 0, 0, 1, 2)
+        g.addWidget(self.all_labels_check, 0, 2)
+        self.prev_button = QPushButton("◀ painted (PgUp)")
+        self.next_button = QPushButton("painted ▶ (PgDn)")
+        self.gap_button = QPushButton("next gap (G)")
+        self.prev_button.clicked.connect(lambda: self.navigate("previous_painted"))
+        self.next_button.clicked.connect(lambda: self.navigate("next_painted"))
+        self.gap_button.clicked.connect(lambda: self.navigate("next_gap"))
+        g.addWidget(self.prev_button, 1, 0)
+        g.addWidget(self.next_button, 1, 1)
+        g.addWidget(self.gap_button, 1, 2)
+        self.slices_label = QLabel()
+        self.slices_label.setWordWrap(True)
+        g.addWidget(self.slices_label, 2, 0, 1, 3)
+        layout.addWidget(box)
+
+        # Save
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save draft")
+        self.save_button.setToolTip("Save the draft mask and provenance into the case (atomic)")
+        self.save_button.clicked.connect(self._guard(lambda: self.save()))
+        self.save_as_button = QPushButton("Save as case…")
+        self.save_as_button.clicked.connect(self._guard(lambda: self.save_as_case()))
+        row.addWidget(self.save_button)
+        row.addWidget(self.save_as_button)
+        layout.addLayout(row)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self._bind_keys()
+        self.viewer.layers.events.inserted.connect(self._on_inserted)
+        self.viewer.layers.events.removed.connect(self._on_removed)
+        self.viewer.layers.selection.events.active.connect(lambda e=None: self.refresh())
+        self.viewer.dims.events.current_step.connect(lambda e=None: self._update_slices_label())
+        for layer in list(self.viewer.layers):
+            self._attach(layer)
+        self._update_annotator()
+        self.refresh()
+
+    # --- helpers -----------------------------------------------------------------
+    def _guard(self, fn):
+        """Run ``fn`` and show a ctlabel error as a notification instead of a traceback."""
+
+        def run(*_):
+            try:
+                return fn()
+            except CtlabelError as exc:
+                self.status.setText(str(exc))
+                _notify(str(exc), "error")
+            return None
+
+        return run
+
+    @property
+    def annotator(self) -> str:
+        return settings.get_annotator()
+
+    def _update_annotator(self) -> None:
+        a = self.annotator
+        self.annotator_label.setText(f"Annotator: <b>{a}</b>" if a else "Annotator: <i>not set</i>")
+
+    def _ask_annotator(self) -> None:
+        name, ok = QInputDialog.getText(self, "Annotator", "Your annotator id (kept for next time):",
+                                        text=self.annotator)
+        if ok and name.strip():
+            settings.set_annotator(name)
+            self._update_annotator()
+
+    # --- sessions ------------------------------------------------------------------
+    def _attach(self, layer) -> None:
+        if not _is_ctlabel_labels(layer) or id(layer) in self.sessions:
+            return
+        try:
+            session = LabelSession(layer, self.viewer, annotator=lambda: self.annotator,
+                                   confirm_restore=self.confirm_restore, on_change=self.refresh)
+        except CtlabelError as exc:
+            _notify(str(exc), "error")
+            return
+        self.sessions[id(layer)] = session
+        if layer.selected_label == 1 and 1 not in session.table and len(session.table):
+            layer.selected_label = session.table.indices[0]
+        self.viewer.layers.selection.active = layer
+        self.refresh()
+
+    def _on_inserted(self, event) -> None:
+        self._attach(event.value)
+
+    def _on_removed(self, event) -> None:
+        session = self.sessions.pop(id(event.value), None)
+        if session is not None:
+            session.close()
+        self.refresh()
+
+    def close_sessions(self) -> None:
+        for session in list(self.sessions.values()):
+            session.close()
+        self.sessions.clear()
+
+    @property
+    def session(self) -> LabelSession | None:
+        """The session of the selected ctlabel labels layer, else of the last one opened."""
+        active = self.viewer.layers.selection.active
+        if active is not None and id(active) in self.sessions:
+            return self.sessions[id(active)]
+        for layer in reversed(list(self.viewer.layers)):
+            if id(layer) in self.sessions:
+                return self.sessions[id(layer)]
+        return None
+
+    def _require_session(self) -> LabelSession:
+        s = self.session
+        if s is None:
+            raise CtlabelError("open a series or a case first (File > Open, or the series browser)")
+        return s
+
+    def image_layer(self):
+        s = self.session
+        for layer in self.viewer.layers:
+            if _is_ctlabel_image(layer) and (s is None or tuple(layer.data.shape) == tuple(s.grid.shape)):
+                return layer
+        return None
+
+    # --- window --------------------------------------------------------------------
+    def apply_window(self, name: str) -> None:
+        w, lvl, _ = WINDOWS[name]
+        layer = self.image_layer()
+        if layer is None:
+            return
+        lo, hi = lvl - w / 2, lvl + w / 2
+        rlo, rhi = layer.contrast_limits_range
+        if lo < rlo or hi > rhi:
+            layer.contrast_limits_range = (min(lo, rlo), max(hi, rhi))
+        layer.contrast_limits = (lo, hi)
+        self.status.setText(f"Window {name}: W {w} / L {lvl}")
+
+    # --- label table -----------------------------------------------------------------
+    def refresh(self) -> None:
+        s = self.session
+        self._table_updating = True
+        try:
+            table = s.table if s else None
+            painted = s.tracker.painted() if s else {}
+            self.table.setRowCount(0 if table is None else len(table))
+            for r, lab in enumerate(table or ()):
+                items = [QTableWidgetItem(str(lab.index)), QTableWidgetItem(lab.name),
+                         QTableWidgetItem(lab.abbreviation), QTableWidgetItem(lab.color),
+                         QTableWidgetItem(str(len(painted.get(lab.index, []))))]
+                items[3].setBackground(QColor(lab.color))
+                for c, it in enumerate(items):
+                    if c in (0, 3, 4):
+                        it.setFlags(it.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                    self.table.setItem(r, c, it)
+                if s is not None and lab.index == s.layer.selected_label:
+                    self.table.selectRow(r)
+        finally:
+            self._table_updating = False
+        enabled = s is not None and not s.read_only
+        for b in (self.interpolate_button, self.save_button, self.add_label_button):
+            b.setEnabled(enabled)
+        self.save_as_button.setVisible(s is not None and s.case is None)
+        self.save_button.setVisible(s is None or s.case is not None)
+        if s is not None and s.read_only:
+            self.status.setText("Read-only: " + (s.case.root.name if s.case else ""))
+        self._update_slices_label()
+
+    def _update_slices_label(self) -> None:
+        s = self.session
+        if s is None:
+            self.slices_label.setText("")
+            return
+        lab = int(s.layer.selected_label)
+        axis = s.tracker.axis_for(lab)
+        painted = s.tracker.painted(axis).get(lab, [])
+        filled = s.tracker.interpolated(axis).get(lab, [])
+        z = s.current_slice(axis)
+        where = "painted" if z in painted else "interpolated" if z in filled else "not painted"
+        self.slices_label.setText(
+            f"Label {lab}: painted {_ranges(painted) or '-'}; filled {_ranges(filled) or '-'}. "
+            f"Slice {z} is {where}."
+        )
+
+    def _on_row_selected(self) -> None:
+        s = self.session
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if s is None or not rows or self._table_updating:
+            return
+        item = self.table.item(rows[0].row(), 0)
+        if item is not None:
+            s.layer.selected_label = int(item.text())
+            self._update_slices_label()
+
+    def _row_label(self, r: int) -> Label:
+        s = self._require_session()
+        return s.table[int(self.table.item(r, 0).text())]
+
+    def _set_table(self, table: LabelTable) -> None:
+        s = self._require_session()
+        s.table = table
+        s.layer.metadata[KEY]["label_table"] = table.to_tsv()
+        s.layer.colormap = colormap_for(table)
+        self.refresh()
+
+    def _on_item_changed(self, item) -> None:
+        if self._table_updating or item.column() not in (1, 2):
+            return
+        s = self.session
+        if s is None:
+            return
+        lab = self._row_label(item.row())
+        text = item.text().strip()
+        new = Label(lab.index, text or lab.name, lab.abbreviation, lab.color, lab.tissue) if item.column() == 1 \
+            else Label(lab.index, lab.name, text, lab.color, lab.tissue)
+        self._set_table(s.table.with_label(new))
+
+    def _on_cell_double_clicked(self, row: int, col: int) -> None:
+        if col != 3 or self.session is None:
+            return
+        lab = self._row_label(row)
+        color = QColorDialog.getColor(QColor(lab.color), self, f"Colour of {lab.name}")
+        if color.isValid():
+            self.set_label_color(lab.index, color.name())
+
+    def set_label_color(self, index: int, color: str) -> None:
+        s = self._require_session()
+        lab = s.table[index]
+        self._set_table(s.table.with_label(Label(lab.index, lab.name, lab.abbreviation, color, lab.tissue)))
+
+    def _add_label(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        idx = max(s.table.indices, default=0) + 1
+        r, g, b = (int(c) for c in np.random.default_rng(idx).integers(60, 255, 3))
+        self.add_label(Label(idx, f"label_{idx}", "", f"#{r:02x}{g:02x}{b:02x}", TISSUES[-1]))
+
+    def add_label(self, label: Label) -> None:
+        s = self._require_session()
+        self._set_table(s.table.with_label(label))
+        s.layer.selected_label = label.index
+        self.refresh()
+
+    def save_label_table(self) -> Path:
+        s = self._require_session()
+        if s.case is None:
+            raise CtlabelError("this layer belongs to no case; save it as a case first")
+        s.case.save_labels(s.table)
+        self.status.setText(f"Saved {s.case.labels_path}")
+        return s.case.labels_path
+
+    # --- actions ---------------------------------------------------------------------
+    def interpolate(self, all_labels: bool | None = None) -> dict:
+        s = self._require_session()
+        all_labels = self.all_labels_check.isChecked() if all_labels is None else all_labels
+        filled = s.interpolate(all_labels=all_labels)
+        n = sum(len(v) for v in filled.values())
+        self.status.setText(f"Interpolated {n} slice(s) of label(s) {', '.join(map(str, sorted(filled)))}"
+                            " — Ctrl+Z undoes it")
+        self.refresh()
+        return filled
+
+    def navigate(self, what: str) -> int | None:
+        s = self.session
+        if s is None:
+            return None
+        z = {
+            "next_painted": lambda: s.next_painted(1),
+            "previous_painted": lambda: s.next_painted(-1),
+            "next_gap": lambda: s.next_gap(1),
+            "previous_gap": lambda: s.next_gap(-1),
+        }[what]()
+        if z is None:
+            self.status.setText(f"No {what.replace('_', ' ')} slice for label {s.layer.selected_label}")
+        return z
+
+    def save(self) -> Path:
+        s = self._require_session()
+        if s.case is None:
+            return self.save_as_case()
+        path = s.save()
+        self.status.setText(f"Saved {path}")
+        return path
+
+    def save_as_case(self, root: str | Path | None = None) -> Path | None:
+        s = self._require_session()
+        if root is None:
+            root = QFileDialog.getExistingDirectory(self, "New case folder (empty folder)")
+            if not root:
+                return None
+        image = self.image_layer()
+        volume = image.metadata[KEY].get("volume") if image is not None else None
+        path = s.save_as_case(root, volume)
+        self.status.setText(f"Saved {path}")
+        self.refresh()
+        return path
+
+    # --- keys ------------------------------------------------------------------------
+    def _bind_keys(self) -> None:
+        def bind(key, fn):
+            def handler(viewer):
+                self._guard(fn)()
+
+            handler.__name__ = f"ctlabel_{key}"
+            self.viewer.bind_key(key, handler, overwrite=True)
+
+        for name, (_, _, key) in WINDOWS.items():
+            bind(key, lambda n=name: self.apply_window(n))
+        bind(SHORTCUTS["interpolate"], lambda: self.interpolate(False))
+        bind(SHORTCUTS["interpolate_all"], lambda: self.interpolate(True))
+        for what in ("next_painted", "previous_painted", "next_gap", "previous_gap"):
+            bind(SHORTCUTS[what], lambda w=what: self.navigate(w))
+
+
+def _ranges(zs: list[int]) -> str:
+    out = []
+    for z in zs:
+        if out and out[-1][1] == z - 1:
+            out[-1][1] = z
+        else:
+            out.append([z, z])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in out)
+
+
+def ensure_widget():
+    """Dock the labeling widget in the current viewer (when there is one); return it."""
+    import napari
+
+    viewer = napari.current_viewer()
+    if viewer is None or not hasattr(viewer, "window") or viewer.window is None:
+        return None
+    try:
+        _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
+    except (KeyError, ValueError, RuntimeError, AttributeError):
+        return None
+    return widget
