@@ -1,0 +1,674 @@
+"""Benchmark of DICOM loading and conversion: ctlabel against dcm2niix, SimpleITK and naive pydicom.
+
+Run from the repository root::
+
+    python benchmarks/convert.py            # full run (about 5-10 minutes on 2 cores)
+    python benchmarks/convert.py --quick    # smaller synthetic series, one repeat
+    python benchmarks/convert.py --check    # exit 1 when a target fails
+    python benchmarks/convert.py --profile  # add cProfile top entries of ctlabel load/convert
+
+Inputs
+
+* ``synthetic``: a generated 512 x 512 x 300 CT series (``ctlabel.synthetic.make_phantom``:
+  air, a body ellipse of fat and muscle, liver, kidneys, spine and a lesion, plus Gaussian
+  noise of sd 15 HU, int16 HU, 0.7 x 0.7 x 1.0 mm), written with ``write_dicom_series``
+  (uncompressed explicit VR little endian, shuffled file names). Without the noise the
+  images compress several times faster, so the noise is part of the benchmark.
+* ``philips``: the real 140-slice Philips head CT in
+  ``../shared/data/ct/dcmqa_ct_philips_brain/dicom/S21570/S2020``.
+* for ``--jobs`` scaling: four synthetic 512 x 512 x 150 series (different seeds and series
+  numbers) and four copies of the Philips series with new UIDs, one folder each.
+
+Generated data is cached in ``benchmarks/.cache/`` (gitignored; delete it to regenerate).
+
+Methods
+
+* ``ctlabel``: load = ``ctlabel.load_series(folder)`` (scan + read, int16 HU); convert =
+  ``ctlabel.convert.convert([folder], out, jobs=1)`` (case folder with ``ct.nii.gz``,
+  sidecar, label table).
+* ``sitk``: SimpleITK ``ImageSeriesReader`` (GDCM file ordering) then
+  ``GetArrayViewFromImage`` (no copy); convert = the same plus ``WriteImage(.nii.gz)``.
+* ``pydicom``: naive: ``dcmread`` every file, sort by ImagePositionPatient z, stack
+  ``pixel_array * slope + intercept`` as int16; convert = the same plus ``nibabel`` save.
+* ``dcm2niix``: ``dcm2niix -z y`` (convert only; it has no load-to-array mode). Without
+  ``pigz`` on the PATH it compresses with its internal zlib.
+
+Measurement
+
+Every measurement runs in a fresh subprocess, so its memory peak is clean. The child
+imports its libraries, then records its resident set size (RSS) as the baseline and resets
+the kernel's peak RSS counter (``/proc/self/clear_refs``; when that is not allowed, a
+thread samples RSS every 2 ms), runs the task, and reports wall time and the peak RSS
+increase over the baseline. dcm2niix is timed around the whole process (start-up included, a few ms); its peak is the
+whole process's peak RSS (VmHWM polled every 2 ms; a few MiB of it are the binary itself). All
+input files are read once before the measurements of an input so every method sees a warm
+page cache. Each measurement is repeated (``--repeats``, default 3; round robin over the
+methods) and the median is shown.
+
+Targets (both inputs; issue "Benchmarks: benchmarks/convert.py")
+
+* load to array: ctlabel <= 0.5 x SimpleITK's time;
+* convert: ctlabel <= 1.5 x dcm2niix's wall time;
+* ``--jobs 2`` on four series >= 1.6 x faster than ``--jobs 1``;
+* peak memory increase of ctlabel load and convert <= 1.5 x the int16 volume size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "benchmarks" / ".cache"
+PHILIPS = ROOT / ".." / "shared" / "data" / "ct" / "dcmqa_ct_philips_brain" / "dicom" / "S21570" / "S2020"
+NOISE_HU = 15.0
+SPACING = (1.0, 0.7, 0.7)
+MIB = 1 << 20
+
+TARGET_LOAD = 0.5
+TARGET_CONVERT = 1.5
+TARGET_JOBS = 1.6
+TARGET_MEMORY = 1.5
+
+
+# ----------------------------------------------------------------------------
+# child side: one measurement in a fresh process
+# ----------------------------------------------------------------------------
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+class PeakMeter:
+    """Peak RSS increase of this process over its RSS at :meth:`start`."""
+
+    def start(self) -> None:
+        self.baseline = _status_kib("VmRSS")
+        self.kernel = False
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
+            self.kernel = _status_kib("VmHWM") <= _status_kib("VmRSS") + 1024
+        except OSError:
+            pass
+        self.sampled = self.baseline
+        self._stop = threading.Event()
+        if not self.kernel:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self.sampled = max(self.sampled, _status_kib("VmRSS"))
+
+    def stop(self) -> dict:
+        if self.kernel:
+            peak = _status_kib("VmHWM")
+        else:
+            self._stop.set()
+            self._thread.join()
+            peak = max(self.sampled, _status_kib("VmRSS"))
+        return {
+            "peak_increase": (peak - self.baseline) * 1024,
+            "baseline_rss": self.baseline * 1024,
+            "peak_source": "VmHWM" if self.kernel else "sampled",
+        }
+
+
+def _dicom_files(src: str) -> list[str]:
+    return sorted(str(p) for p in Path(src).rglob("*") if p.is_file())
+
+
+def _naive_pydicom(src: str, pydicom, np):
+    slices = []
+    for path in _dicom_files(src):
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception:  # noqa: BLE001 - DIRFILE and other non-images
+            continue
+        if "PixelData" in ds:
+            slices.append(ds)
+    slices.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    vol = np.stack([ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in slices])
+    return slices, vol.astype(np.int16)
+
+
+def _naive_affine(slices, np):
+    """LPS->RAS affine of the NIfTI index (column, row, slice) from the first two slices."""
+    first = slices[0]
+    iop = np.array([float(v) for v in first.ImageOrientationPatient])
+    ps = [float(v) for v in first.PixelSpacing]
+    p0 = np.array([float(v) for v in first.ImagePositionPatient])
+    p1 = np.array([float(v) for v in slices[1].ImagePositionPatient]) if len(slices) > 1 else p0
+    aff = np.eye(4)
+    aff[:3, 0] = iop[:3] * ps[1]
+    aff[:3, 1] = iop[3:] * ps[0]
+    aff[:3, 2] = p1 - p0
+    aff[:3, 3] = p0
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ aff
+
+
+def child(spec: dict) -> dict:
+    """Run one measurement described by ``spec`` and return its result."""
+    method, task, src, out = spec["method"], spec["task"], spec["src"], spec.get("out")
+    if method == "ctlabel":
+        import ctlabel
+        from ctlabel.convert import convert
+
+        if task == "load":
+
+            def run():
+                return {"shape": list(ctlabel.load_series(src).array.shape)}
+        else:
+
+            def run():
+                report = convert(
+                    spec["srcs"] if "srcs" in spec else [src], out, jobs=spec.get("jobs", 1), progress=False
+                )
+                if not report.ok:
+                    raise RuntimeError(report.summary_text())
+                return {"cases": len(report.converted)}
+    elif method == "sitk":
+        import SimpleITK as sitk
+
+        def run():
+            reader = sitk.ImageSeriesReader()
+            reader.SetFileNames(reader.GetGDCMSeriesFileNames(src))
+            img = reader.Execute()
+            if task == "load":
+                return {"shape": list(sitk.GetArrayViewFromImage(img).shape)}
+            sitk.WriteImage(img, str(Path(out) / "ct.nii.gz"), useCompression=True)
+            return {"shape": list(img.GetSize()[::-1])}
+    elif method == "pydicom":
+        import nibabel as nib
+        import numpy as np
+        import pydicom
+
+        def run():
+            slices, vol = _naive_pydicom(src, pydicom, np)
+            if task == "convert":
+                Path(out).mkdir(parents=True, exist_ok=True)
+                nib.save(nib.Nifti1Image(vol.T, _naive_affine(slices, np)), str(Path(out) / "ct.nii.gz"))
+            return {"shape": list(vol.shape)}
+    else:
+        raise ValueError(method)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    import resource
+
+    def cpu() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    meter = PeakMeter()
+    meter.start()
+    c0 = cpu()
+    t0 = time.perf_counter()
+    info = run()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "cpu_seconds": cpu() - c0, **meter.stop(), **info}
+
+
+def profile_child(spec: dict) -> str:
+    """cProfile top entries (by cumulative time) of a ctlabel load or convert."""
+    import cProfile
+    import io
+    import pstats
+    import tracemalloc
+
+    import ctlabel
+    from ctlabel.convert import convert
+
+    src, out = spec["src"], spec.get("out")
+    if spec["task"] == "load":
+
+        def call():
+            ctlabel.load_series(src)
+    else:
+        Path(out).mkdir(parents=True, exist_ok=True)
+
+        def call():
+            convert([src], out, jobs=1, progress=False)
+
+    prof = cProfile.Profile()
+    prof.enable()
+    call()
+    prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("cumulative")
+    stats.print_stats(22)
+    text = buf.getvalue()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(12)
+    text += "\n--- by own time ---\n" + buf.getvalue()
+    # Where the memory peak is allocated (numpy reports its buffers to tracemalloc).
+    if out:
+        shutil.rmtree(out, ignore_errors=True)
+        Path(out).mkdir(parents=True, exist_ok=True)
+    tracemalloc.start(12)
+    call()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    text += f"\n--- tracemalloc: peak traced {peak / MIB:.1f} MiB (Python + numpy buffers) ---\n"
+    return text
+
+
+# ----------------------------------------------------------------------------
+# parent side
+# ----------------------------------------------------------------------------
+
+
+def run_child(spec: dict) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {spec['method']} {spec['task']} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def dcm2niix_binary() -> str | None:
+    try:
+        import dcm2niix
+
+        if Path(dcm2niix.bin).is_file():
+            return dcm2niix.bin
+    except ImportError:
+        pass
+    return shutil.which("dcm2niix")
+
+
+def _hwm_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def run_dcm2niix(src: str, out: str) -> dict:
+    """Wall time and peak RSS of one ``dcm2niix -z y`` process.
+
+    The peak is the process's own VmHWM, polled every 2 ms until it exits (VmHWM only
+    grows, so polling misses at most the last 2 ms). ``ru_maxrss`` cannot be used: after
+    fork+exec it also counts the launching Python process.
+    """
+    exe = dcm2niix_binary()
+    Path(out).mkdir(parents=True, exist_ok=True)
+    real = os.path.realpath(exe)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [exe, "-z", "y", "-f", "ct", "-o", out, src], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    peak = 0
+    launched = False
+    while proc.poll() is None:
+        if not launched:
+            try:  # before the exec, the child's memory is a copy of this Python process
+                launched = os.path.realpath(f"/proc/{proc.pid}/exe") == real
+            except OSError:
+                pass
+        hwm = _hwm_kib(proc.pid) if launched else None
+        if hwm is not None:
+            peak = max(peak, hwm)
+        time.sleep(0.002)
+    seconds = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"dcm2niix failed ({proc.returncode}): {err[-2000:]}")
+    if not list(Path(out).glob("*.nii.gz")):
+        raise RuntimeError("dcm2niix wrote no .nii.gz")
+    return {
+        "seconds": seconds,
+        "cpu_seconds": None,
+        "peak_increase": peak * 1024,
+        "baseline_rss": 0,
+        "peak_source": "polled VmHWM, whole process",
+    }
+
+
+def warm(folder: Path) -> int:
+    """Read every file once so all methods start with the same (warm) page cache."""
+    total = 0
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    total += len(chunk)
+    return total
+
+
+def _done(folder: Path, params: dict) -> bool:
+    marker = folder / "complete.json"
+    return marker.is_file() and json.loads(marker.read_text()) == params
+
+
+def _mark(folder: Path, params: dict) -> None:
+    (folder / "complete.json").write_text(json.dumps(params))
+
+
+def make_synthetic(folder: Path, slices: int, seed: int, series_number: int) -> None:
+    params = {"slices": slices, "seed": seed, "noise_hu": NOISE_HU, "spacing": SPACING, "series": series_number}
+    if _done(folder, params):
+        return
+    from ctlabel.synthetic import make_phantom, write_dicom_series
+
+    shutil.rmtree(folder, ignore_errors=True)
+    print(f"  generating {folder.relative_to(ROOT)} ({slices} x 512 x 512) ...", file=sys.stderr, flush=True)
+    vol, _, _ = make_phantom(shape=(slices, 512, 512), spacing=SPACING, noise_hu=NOISE_HU, seed=seed)
+    write_dicom_series(
+        folder / "dicom",
+        vol.array,
+        spacing=SPACING,
+        series_number=series_number,
+        description=f"bench phantom {slices} noise {NOISE_HU:g}HU",
+        seed=seed,
+    )
+    _mark(folder, params)
+
+
+def copy_philips(folder: Path, copy: int) -> None:
+    """The Philips series written again with new study/series/instance UIDs."""
+    params = {"copy": copy, "source": str(PHILIPS.resolve())}
+    if _done(folder, params):
+        return
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "dicom").mkdir(parents=True)
+    print(f"  copying the Philips series to {folder.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
+    study, series = generate_uid(), generate_uid()
+    for path in sorted(PHILIPS.iterdir()):
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception:  # noqa: BLE001 - DIRFILE
+            continue
+        if "PixelData" not in ds:
+            continue
+        ds.StudyInstanceUID = study
+        ds.SeriesInstanceUID = series
+        ds.SeriesNumber = 100 + copy
+        sop = generate_uid()
+        ds.SOPInstanceUID = sop
+        ds.file_meta.MediaStorageSOPInstanceUID = sop
+        ds.save_as(folder / "dicom" / path.name)
+    _mark(folder, params)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def measure_input(name: str, src: Path, repeats: int, verbose: bool) -> dict:
+    """All methods on one input; returns medians."""
+    print(f"[{name}] warming the page cache ({warm(src) / MIB:.0f} MiB)", file=sys.stderr, flush=True)
+    out_root = CACHE / "out"
+    jobs = [
+        ("ctlabel", "load"),
+        ("ctlabel", "convert"),
+        ("sitk", "load"),
+        ("sitk", "convert"),
+        ("pydicom", "load"),
+        ("pydicom", "convert"),
+        ("dcm2niix", "convert"),
+    ]
+    raw: dict[tuple[str, str], list[dict]] = {j: [] for j in jobs}
+    for rep in range(repeats):
+        for method, task in jobs:
+            out = out_root / f"{method}_{task}"
+            shutil.rmtree(out, ignore_errors=True)
+            if method == "dcm2niix":
+                res = run_dcm2niix(str(src), str(out))
+            else:
+                res = run_child(
+                    {"method": method, "task": task, "src": str(src), "out": str(out) if task == "convert" else None}
+                )
+            shutil.rmtree(out, ignore_errors=True)
+            raw[(method, task)].append(res)
+            if verbose:
+                print(
+                    f"  rep {rep + 1}: {method:8s} {task:8s} {res['seconds']:7.2f} s "
+                    f"{res['peak_increase'] / MIB:8.1f} MiB ({res['peak_source']})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    shape = raw[("ctlabel", "load")][0]["shape"]
+    result = {"shape": shape, "volume_bytes": shape[0] * shape[1] * shape[2] * 2, "methods": {}}
+    for (method, task), runs in raw.items():
+        result["methods"].setdefault(method, {})[task] = {
+            "seconds": median([r["seconds"] for r in runs]),
+            "seconds_all": [round(r["seconds"], 3) for r in runs],
+            "peak_increase": median([r["peak_increase"] for r in runs]),
+            "cpu_seconds": None if runs[0]["cpu_seconds"] is None else median([r["cpu_seconds"] for r in runs]),
+        }
+    return result
+
+
+def measure_jobs(name: str, folders: list[Path], repeats: int, verbose: bool) -> dict:
+    for f in folders:
+        warm(f)
+    out = CACHE / "out" / "jobs"
+    times: dict[int, list[float]] = {1: [], 2: []}
+    cpus: dict[int, list[float]] = {1: [], 2: []}
+    for rep in range(repeats):
+        for n in (1, 2):
+            shutil.rmtree(out, ignore_errors=True)
+            res = run_child(
+                {
+                    "method": "ctlabel",
+                    "task": "convert",
+                    "src": str(folders[0]),
+                    "srcs": [str(f) for f in folders],
+                    "out": str(out),
+                    "jobs": n,
+                }
+            )
+            shutil.rmtree(out, ignore_errors=True)
+            if res["cases"] != len(folders):
+                raise RuntimeError(f"jobs={n}: {res['cases']} cases converted, expected {len(folders)}")
+            times[n].append(res["seconds"])
+            cpus[n].append(res["cpu_seconds"])
+            if verbose:
+                print(
+                    f"  rep {rep + 1}: {name} jobs={n} {res['seconds']:.2f} s (cpu {res['cpu_seconds']:.2f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return {
+        "jobs1": median(times[1]),
+        "jobs2": median(times[2]),
+        "cpu1": median(cpus[1]),
+        "cpu2": median(cpus[2]),
+        "jobs1_all": [round(t, 3) for t in times[1]],
+        "jobs2_all": [round(t, 3) for t in times[2]],
+    }
+
+
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def report(inputs: dict, jobs: dict, descriptions: dict) -> list[tuple[str, str, float, str, bool]]:
+    """Print the tables; return the target checks (input, target, value, limit, ok)."""
+    print()
+    print("Inputs:")
+    for name, text in descriptions.items():
+        print(f"  {name:9s} {text}")
+    print()
+    head = (
+        f"{'input':9s} {'method':8s} {'load s':>7s} {'conv s':>7s} {'load MiB':>8s} {'conv MiB':>8s}"
+        f" {'load/sitk':>9s} {'conv/d2n':>8s} {'loadMem/vol':>11s} {'convMem/vol':>11s} {'conv cpu s':>10s}"
+    )
+    print(head)
+    print("-" * len(head))
+    checks = []
+    for name, res in inputs.items():
+        m = res["methods"]
+        vol = res["volume_bytes"]
+        sitk_load = m["sitk"]["load"]["seconds"]
+        d2n = m["dcm2niix"]["convert"]["seconds"]
+        for method in ("ctlabel", "sitk", "pydicom", "dcm2niix"):
+            load = m[method].get("load")
+            conv = m[method].get("convert")
+            print(
+                f"{name:9s} {method:8s} {_fmt(load and load['seconds']):>7s} {_fmt(conv['seconds']):>7s}"
+                f" {_fmt(load and load['peak_increase'] / MIB, '.0f'):>8s} {conv['peak_increase'] / MIB:8.0f}"
+                f" {_fmt(load and load['seconds'] / sitk_load):>9s} {conv['seconds'] / d2n:8.2f}"
+                f" {_fmt(load and load['peak_increase'] / vol):>11s} {conv['peak_increase'] / vol:11.2f}"
+                f" {_fmt(conv['cpu_seconds']):>10s}"
+            )
+        c = m["ctlabel"]
+        checks += [
+            (
+                name,
+                "load <= 0.5 x SimpleITK",
+                c["load"]["seconds"] / sitk_load,
+                f"<= {TARGET_LOAD}",
+                c["load"]["seconds"] / sitk_load <= TARGET_LOAD,
+            ),
+            (
+                name,
+                "convert <= 1.5 x dcm2niix",
+                c["convert"]["seconds"] / d2n,
+                f"<= {TARGET_CONVERT}",
+                c["convert"]["seconds"] / d2n <= TARGET_CONVERT,
+            ),
+            (
+                name,
+                "load peak <= 1.5 x volume",
+                c["load"]["peak_increase"] / vol,
+                f"<= {TARGET_MEMORY}",
+                c["load"]["peak_increase"] / vol <= TARGET_MEMORY,
+            ),
+            (
+                name,
+                "convert peak <= 1.5 x volume",
+                c["convert"]["peak_increase"] / vol,
+                f"<= {TARGET_MEMORY}",
+                c["convert"]["peak_increase"] / vol <= TARGET_MEMORY,
+            ),
+        ]
+    print()
+    print(
+        f"{'ctlabel convert, 4 series':28s} {'jobs=1 s':>8s} {'jobs=2 s':>8s} {'speedup':>8s}"
+        f" {'cpu j=1 s':>9s} {'cpu j=2 s':>9s}"
+    )
+    for name, res in jobs.items():
+        speed = res["jobs1"] / res["jobs2"]
+        print(f"{name:28s} {res['jobs1']:8.2f} {res['jobs2']:8.2f} {speed:8.2f} {res['cpu1']:9.2f} {res['cpu2']:9.2f}")
+        checks.append((name.split()[0], "--jobs 2 >= 1.6 x --jobs 1", speed, f">= {TARGET_JOBS}", speed >= TARGET_JOBS))
+    print()
+    print("Targets (ctlabel):")
+    for name, target, value, limit, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name:9s} {target:30s} {value:6.2f}  ({limit})")
+    return checks
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller synthetic series, one repeat")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a target fails")
+    ap.add_argument("--repeats", type=int, help="repeats per measurement (default 3, 1 with --quick)")
+    ap.add_argument("--profile", action="store_true", help="print cProfile top entries of ctlabel load/convert")
+    ap.add_argument("--json", help="also write the raw results to this file")
+    ap.add_argument("--verbose", "-v", action="store_true", help="print every measurement on stderr")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--profile-child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return 0
+    if args.profile_child:
+        print(profile_child(json.loads(args.profile_child)))
+        return 0
+
+    repeats = args.repeats or (1 if args.quick else 3)
+    big, small = (100, 60) if args.quick else (300, 150)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    synth = CACHE / f"synthetic_{big}"
+    make_synthetic(synth, big, seed=0, series_number=1)
+    synth_jobs = [CACHE / f"jobs_synthetic_{small}_{i}" for i in range(4)]
+    for i, f in enumerate(synth_jobs):
+        make_synthetic(f, small, seed=10 + i, series_number=11 + i)
+    descriptions = {
+        "synthetic": f"{big} x 512 x 512 phantom (air, fat/muscle body ellipse, liver, kidneys, spine, lesion)"
+        f" + Gaussian noise sd {NOISE_HU:g} HU, int16 HU, spacing {SPACING} mm, uncompressed DICOM",
+    }
+    inputs_src = {"synthetic": synth / "dicom"}
+    jobs_sets = {f"synthetic (4 x {small} slices)": [f / "dicom" for f in synth_jobs]}
+    if PHILIPS.is_dir():
+        descriptions["philips"] = f"real Philips head CT, 140 x 512 x 512, {PHILIPS.relative_to(ROOT.parent)}"
+        inputs_src["philips"] = PHILIPS
+        copies = [CACHE / f"jobs_philips_{i}" for i in range(4)]
+        for i, f in enumerate(copies):
+            copy_philips(f, i)
+        jobs_sets["philips (4 x 140 slices)"] = [f / "dicom" for f in copies]
+    else:
+        print(f"warning: {PHILIPS} not found; the real-series rows are skipped", file=sys.stderr)
+
+    exe = dcm2niix_binary()
+    if exe is None:
+        print("error: dcm2niix not found (pip install dcm2niix)", file=sys.stderr)
+        return 2
+    ver = subprocess.run([exe, "-v"], capture_output=True, text=True).stdout.strip().splitlines()
+    pigz = shutil.which("pigz")
+    descriptions["dcm2niix"] = f"{exe} ({ver[-1] if ver else '?'}), -z y, " + (
+        f"pigz {pigz}" if pigz else "no pigz: internal zlib"
+    )
+    descriptions["machine"] = f"{os.cpu_count()} CPUs, repeats {repeats} (median shown)"
+
+    load_before = os.getloadavg()[0]
+    inputs = {name: measure_input(name, src, repeats, args.verbose) for name, src in inputs_src.items()}
+    jobs = {}
+    for name, folders in jobs_sets.items():
+        print(f"[{name}] --jobs scaling", file=sys.stderr, flush=True)
+        jobs[name] = measure_jobs(name, folders, repeats, args.verbose)
+    load_after = os.getloadavg()[0]
+    descriptions["machine"] += f"; 1-min load average {load_before:.2f} before, {load_after:.2f} after" + (
+        " (other processes were running: wall times are noisy)" if max(load_before, load_after) > 0.5 else ""
+    )
+    checks = report(inputs, jobs, descriptions)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"inputs": inputs, "jobs": jobs, "descriptions": descriptions, "checks": checks}, indent=1, default=str
+            )
+        )
+    if args.profile:
+        for name, src in inputs_src.items():
+            for task in ("load", "convert"):
+                out = CACHE / "out" / "profile"
+                shutil.rmtree(out, ignore_errors=True)
+                cmd = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--profile-child",
+                    json.dumps({"task": task, "src": str(src), "out": str(out) if task == "convert" else None}),
+                ]
+                print(f"\n===== cProfile: ctlabel {task}, {name} =====")
+                print(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+                shutil.rmtree(out, ignore_errors=True)
+    failed = [c for c in checks if not c[4]]
+    print(f"\n{len(checks) - len(failed)}/{len(checks)} targets met")
+    return 1 if (args.check and failed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
