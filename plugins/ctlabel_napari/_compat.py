@@ -16,21 +16,34 @@ from ctlabel.paint_tracking import touched_from_box, touched_from_indices
 
 
 def atom_changes(atom, axis: int, ndim: int):
-    """``(touched, region)`` for one history atom, or None if its form is unknown.
+    """``(touched, apply)`` for one history atom, or None if its form is unknown.
 
-    ``touched`` maps label -> slice indices along ``axis``; ``region`` indexes the
-    written voxels (a tuple of slices or of index arrays).
+    ``touched`` maps label -> slice indices along ``axis``; ``apply(array)`` writes
+    the atom's new values into a copy of the volume (napari emits the event of a
+    direct ``paint`` call before it writes the data, so the data cannot be read yet).
     """
     try:
         key = getattr(atom, "slice_key", None)
         if key is not None:
             if len(key) != ndim or not all(isinstance(s, slice) for s in key):
                 return None
-            return touched_from_box(key, atom.mask, np.asarray(atom.old_values), atom.new_value, axis), tuple(key)
+            key, mask, new = tuple(key), atom.mask, atom.new_value
+
+            def apply_box(arr):
+                if mask is None:
+                    arr[key] = new
+                else:
+                    arr[key][mask] = new
+
+            return touched_from_box(key, mask, np.asarray(atom.old_values), new, axis), apply_box
         if isinstance(atom, tuple) and len(atom) == 3:
             indices, old, new = atom
             if isinstance(indices, tuple) and len(indices) == ndim:
-                return touched_from_indices(indices, old, new, axis), indices
+
+                def apply_indices(arr):
+                    arr[indices] = new
+
+                return touched_from_indices(indices, old, new, axis), apply_indices
     except (AttributeError, TypeError, ValueError, IndexError):
         return None
     return None

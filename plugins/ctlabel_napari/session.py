@@ -75,6 +75,7 @@ class LabelSession:
         self.dirty = False
         self.fallback_used = 0
         self._pending_fill: dict | None = None
+        self._fallback_pending = None
         self._painted_once = False
         self._shadow = np.array(layer.data, copy=True)
         # autosave
@@ -140,49 +141,77 @@ class LabelSession:
     def _on_paint(self, ev) -> None:
         item = ev.value
         axis = self.paint_axis()
-        data = self.layer.data
+        ndim = self._shadow.ndim
+        self._flush_fallback()
         touched: dict[int, set[int]] = {}
-        known = True
-        regions = []
+        appliers = []
         for atom in item:
-            res = atom_changes(atom, axis, data.ndim)
+            res = atom_changes(atom, axis, ndim)
             if res is None:
-                known = False
+                appliers = None
                 break
-            t, region = res
-            regions.append(region)
+            t, apply = res
+            appliers.append(apply)
             for k, v in t.items():
                 touched.setdefault(k, set()).update(v)
-        if known:
-            for region in regions:
-                self._shadow[region] = data[region]
+        fill, self._pending_fill = self._pending_fill, None
+        if appliers is not None:
+            for apply in appliers:
+                apply(self._shadow)
+            rec = self.tracker.record("fill" if fill is not None else "paint",
+                                      fill if fill is not None else touched, axis)
         else:
-            touched = self.diff_touched(axis)
-        if self._pending_fill is not None:
-            fill, self._pending_fill = self._pending_fill, None
-            self.tracker.record("fill", fill, axis)
-        else:
-            self.tracker.record("paint", touched, axis)
-            if touched and not self._painted_once:
-                self._painted_once = True
-                self.events.append(event(self.annotator or "unknown", "annotator", "painted"))
+            rec = self._fallback_record(axis, fill)
+        if rec.kind == "paint" and rec.slices and not self._painted_once:
+            self._painted_once = True
+            self.events.append(event(self.annotator or "unknown", "annotator", "painted"))
         self._changed()
 
-    def diff_touched(self, axis: int) -> dict[int, set[int]]:
-        """Fallback: the slices that differ from the last known state."""
+    # The fallback: find the changed slices by comparing the data with a copy.
+    # napari writes the data of a direct paint() call after its event, and that
+    # of a mouse stroke before; so the comparison runs now (a stroke, or the
+    # previous direct call) and once more when control returns to the event loop.
+    def _fallback_record(self, axis: int, fill):
         self.fallback_used += 1
+        now = self.diff_touched(axis)
+        if fill is not None:
+            return self.tracker.record("fill", fill, axis)
+        rec = self.tracker.record("paint", now, axis)
+        self._fallback_pending = rec
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(0, self._flush_fallback)
+        return rec
+
+    def _flush_fallback(self) -> None:
+        rec, self._fallback_pending = self._fallback_pending, None
+        if rec is None:
+            return
+        later = self.diff_touched(rec.axis)
+        if later:
+            for k, v in later.items():
+                rec.slices.setdefault(k, set()).update(v)
+            if rec.slices and not self._painted_once:
+                self._painted_once = True
+                self.events.append(event(self.annotator or "unknown", "annotator", "painted"))
+            self._changed()
+
+    def diff_touched(self, axis: int) -> dict[int, set[int]]:
+        """The slices that differ from the last known state (and make the data the known state)."""
         data = np.asarray(self.layer.data)
         touched = touched_from_diff(self._shadow, data, axis)
         np.copyto(self._shadow, data)
         return touched
 
     def undo(self) -> None:
+        self._flush_fallback()
         self._orig_undo()
         if self.tracker.undo() is not None:
             np.copyto(self._shadow, np.asarray(self.layer.data))
             self._changed()
 
     def redo(self) -> None:
+        self._flush_fallback()
         self._orig_redo()
         if self.tracker.redo() is not None:
             np.copyto(self._shadow, np.asarray(self.layer.data))
