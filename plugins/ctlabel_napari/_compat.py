@@ -15,12 +15,13 @@ import numpy as np
 from ctlabel.paint_tracking import touched_from_box, touched_from_indices
 
 
-def atom_changes(atom, axis: int, ndim: int):
+def atom_changes(atom, axis: int, ndim: int, slices: bool = True):
     """``(touched, apply)`` for one history atom, or None if its form is unknown.
 
     ``touched`` maps label -> slice indices along ``axis``; ``apply(array)`` writes
     the atom's new values into a copy of the volume (napari emits the event of a
     direct ``paint`` call before it writes the data, so the data cannot be read yet).
+    ``slices=False`` skips working out ``touched`` (returned empty).
     """
     try:
         key = getattr(atom, "slice_key", None)
@@ -35,7 +36,8 @@ def atom_changes(atom, axis: int, ndim: int):
                 else:
                     arr[key][mask] = new
 
-            return touched_from_box(key, mask, np.asarray(atom.old_values), new, axis), apply_box
+            touched = touched_from_box(key, mask, np.asarray(atom.old_values), new, axis) if slices else {}
+            return touched, apply_box
         if isinstance(atom, tuple) and len(atom) == 3:
             indices, old, new = atom
             if isinstance(indices, tuple) and len(indices) == ndim:
@@ -43,7 +45,7 @@ def atom_changes(atom, axis: int, ndim: int):
                 def apply_indices(arr):
                     arr[indices] = new
 
-                return touched_from_indices(indices, old, new, axis), apply_indices
+                return (touched_from_indices(indices, old, new, axis) if slices else {}), apply_indices
     except (AttributeError, TypeError, ValueError, IndexError):
         return None
     return None

@@ -145,8 +145,9 @@ class LabelSession:
         self._flush_fallback()
         touched: dict[int, set[int]] = {}
         appliers = []
+        fill_only = self._pending_fill is not None
         for atom in item:
-            res = atom_changes(atom, axis, ndim)
+            res = atom_changes(atom, axis, ndim, slices=not fill_only)
             if res is None:
                 appliers = None
                 break
@@ -274,9 +275,16 @@ class LabelSession:
         res = interpolate_with_report(slab, local, axis=axis, spacing=self.spacing)
         filled = {lab: [z + lo for z in zs] for lab, zs in res.filled.items()}
         changed = res.labels != slab
-        idx = np.nonzero(changed)
-        values = res.labels[changed]
-        idx = tuple(i + (lo if a == axis else 0) for a, i in enumerate(idx))
+        # Index arrays only inside the bounding box of the change (np.nonzero on the whole slab is slow).
+        box = []
+        for a in range(3):
+            hit = np.flatnonzero(changed.any(axis=tuple(b for b in range(3) if b != a)))
+            box.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 0))
+        box = tuple(box)
+        sub = changed[box]
+        values = res.labels[box][sub]
+        idx = tuple(np.add(i, (lo if a == axis else 0) + box[a].start, dtype=np.intp)
+                    for a, i in enumerate(np.nonzero(sub)))
         self._pending_fill = filled
         with self.layer.block_history():
             if idx[0].size:

@@ -1,0 +1,105 @@
+"""Viewer benchmark: open a 512x512x300 series to first render, interpolate a 40-slice gap, save.
+
+    python benchmarks/viewer.py [--slices 300] [--keep DIR]
+
+Needs a display (run under ``xvfb-run -a`` on a headless machine). napari's own
+viewer start-up is not counted: the viewer and the widgets are created first.
+Targets: open to first render <= 3 s, interpolate (widget path) <= 0.3 s, save <= 1.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROFILE = bool(os.environ.get("CTLABEL_BENCH_PROFILE"))
+TARGETS = {"open_to_first_render_s": 3.0, "interpolate_40_gap_s": 0.3, "save_draft_s": 1.5}
+
+
+def make_series(folder: Path, n: int) -> None:
+    from ctlabel.synthetic import make_phantom, write_dicom_series
+
+    volume, _, _ = make_phantom(shape=(n, 512, 512), spacing=(1.0, 0.7, 0.7), noise_hu=10)
+    write_dicom_series(folder, volume.array, spacing=volume.spacing, description="benchmark 512x512")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--slices", type=int, default=300)
+    ap.add_argument("--keep", help="keep the generated series and case in this folder")
+    args = ap.parse_args(argv)
+
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ctlabel-bench-"))
+    series = work / "series"
+    t = time.perf_counter()
+    if not series.exists():
+        make_series(series, args.slices)
+    print(f"generated {args.slices} slices of 512x512 in {time.perf_counter() - t:.1f} s (not counted)")
+
+    viewer = napari.Viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
+    widget.confirm_restore = lambda record: False
+    QApplication.processEvents()
+    results = {}
+    try:
+        t = time.perf_counter()
+        viewer.open(str(series), plugin="ctlabel")
+        viewer.screenshot(canvas_only=True, flash=False)  # forces the first draw of the canvas
+        results["open_to_first_render_s"] = time.perf_counter() - t
+
+        layer = widget.session.layer
+        n = layer.data.shape[0]
+        a, b = n // 3, n // 3 + 41  # 40 unpainted slices between a and b
+        for z, r in ((a, 90), (b, 60)):
+            viewer.dims.set_current_step(0, z)
+            yy, xx = np.mgrid[0:512, 0:512]
+            ang = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+            poly = [(z, 256 + r * np.sin(t_) * (1.3 if z == a else 1.0), 256 + r * np.cos(t_)) for t_ in ang]
+            layer.paint_polygon(poly, 1)
+        layer.selected_label = 1
+        QApplication.processEvents()
+        t = time.perf_counter()
+        if PROFILE:
+            import cProfile
+            import pstats
+
+            pr = cProfile.Profile()
+            pr.enable()
+        filled = widget.interpolate(all_labels=False)
+        results["interpolate_40_gap_s"] = time.perf_counter() - t
+        if PROFILE:
+            pr.disable()
+            pstats.Stats(pr).sort_stats("cumulative").print_stats(30)
+        assert len(filled[1]) == 40, filled
+
+        widget.save_as_case(work / "case")  # creates the case (writes the CT): not counted
+        layer.paint((b, 256, 256), 1)
+        t = time.perf_counter()
+        widget.save()
+        results["save_draft_s"] = time.perf_counter() - t
+    finally:
+        widget.close_sessions()
+        viewer.close()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    ok = True
+    for k, v in results.items():
+        flag = "ok" if v <= TARGETS[k] else "SLOW"
+        ok &= v <= TARGETS[k]
+        print(f"{k:<26} {v:6.3f} s   (target <= {TARGETS[k]} s)  {flag}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
