@@ -105,6 +105,40 @@ def _stale(path: Path, info: LockInfo, stale_after: float) -> bool:
         return True
 
 
+def _read_settled(path: Path, wait_s: float = 2.0) -> LockInfo | None:
+    """Read a lock file, waiting briefly while its creator is still writing it (empty or partial)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        info = LockInfo.read(path)
+        if info is None or info.user != "unknown" or time.monotonic() > deadline:
+            return info
+        time.sleep(0.02)
+
+
+def _take_over(path: Path, stale: LockInfo, case_root) -> None:
+    """Remove an abandoned lock so that only one of several contenders does it.
+
+    The lock is renamed aside (atomic; a second contender's rename fails) and
+    checked to still be the abandoned one; a fresh lock renamed by mistake is
+    put back with a hard link that never overwrites.
+    """
+    aside = path.with_name(f"{path.name}.stale.{socket.gethostname()}.{os.getpid()}")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return  # somebody else removed it first
+    moved = LockInfo.read(aside)
+    if moved is not None and (moved.user, moved.host, moved.pid, moved.since) != \
+            (stale.user, stale.host, stale.pid, stale.since):
+        with contextlib.suppress(OSError):
+            os.link(aside, path)
+        with contextlib.suppress(OSError):
+            aside.unlink()
+        raise LockError(f"the case is being edited by {moved.describe()}; opened read-only", case_root)
+    with contextlib.suppress(OSError):
+        aside.unlink()
+
+
 def acquire_lock(case_root: str | os.PathLike, user: str | None = None, *,
                  stale_after: float = STALE_AFTER_S) -> CaseLock:
     """Take the edit lock of a case.
@@ -128,17 +162,17 @@ def acquire_lock(case_root: str | os.PathLike, user: str | None = None, *,
     path = Path(case_root) / LOCK
     info = LockInfo(user or getpass.getuser(), socket.gethostname(), os.getpid(), now_utc())
     payload = json.dumps(info.__dict__).encode()
-    for _ in range(2):
+    for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            holder = LockInfo.read(path)
-            if holder is not None and not _stale(path, holder, stale_after):
+            holder = _read_settled(path)
+            if holder is None:
+                continue  # released meanwhile: try again
+            if not _stale(path, holder, stale_after):
                 raise LockError(f"the case is being edited by {holder.describe()}; opened read-only",
                                 case_root) from None
-            # Abandoned: remove it (only if it is still the same file) and try once more.
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            _take_over(path, holder, case_root)
             continue
         except OSError as exc:
             raise LockError(f"cannot create the lock file ({exc.strerror})", path) from None

@@ -1,0 +1,365 @@
+"""Import masks made by other tools onto a case's exact grid, as a new version.
+
+Formats: DICOM SEG (highdicom), NRRD label maps (pynrrd; 3-D, or Slicer's 4-D
+layered ``.seg.nrrd``) and NIfTI label images. Geometry must match the case
+image exactly (within :data:`ctlabel.volume.AFFINE_TOLERANCE_MM`); a mismatch is
+an error and nothing is ever resampled.
+
+Overlapping segments (which one label map cannot hold) are refused with a
+message naming them; ``segments=`` imports a chosen subset instead.
+
+DICOM SEG frames are mapped to case slices by the referenced source
+SOPInstanceUID (the case sidecar's ``Source.Slices[k]``) when the SEG names one,
+else by ImagePositionPatient against the case grid; either way the frame's
+position, orientation and pixel spacing must be those of slice ``k``.
+Segment values become label values by matching the segment label to a label
+name or abbreviation of the case label table (case-insensitive), else the
+segment number is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ctlabel.case import Case
+from ctlabel.errors import GeometryError, InputError
+from ctlabel.geometry import LPS_TO_RAS
+from ctlabel.labels import MAX_LABEL, LabelTable
+from ctlabel.lock import CaseLock
+from ctlabel.volume import AFFINE_TOLERANCE_MM, Grid
+
+#: Position tolerance (mm) when matching SEG frames to slices; DS values carry ~7 digits.
+POSITION_TOLERANCE_MM = 1e-3
+
+
+@dataclass
+class Segment:
+    number: int
+    name: str
+    mask: np.ndarray  # bool, case grid (slice, row, column)
+
+
+@dataclass
+class Imported:
+    """What was read: segments on the case grid and where they came from."""
+
+    fmt: str
+    path: Path
+    segments: list[Segment]
+    info: dict = field(default_factory=dict)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def detect_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if name.endswith((".nrrd", ".nhdr")):
+        return "nrrd"
+    with open(path, "rb") as f:
+        head = f.read(132)
+    if head[128:132] == b"DICM" or name.endswith(".dcm"):
+        return "dicom-seg"
+    raise InputError("unknown format: expected a DICOM SEG, an NRRD label map or a NIfTI mask", path)
+
+
+# --------------------------------------------------------------------------
+# Readers (each returns segments on the case grid or raises GeometryError)
+# --------------------------------------------------------------------------
+
+
+def _labelmap_segments(arr: np.ndarray, names: dict[int, str] | None = None) -> list[Segment]:
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.array_equal(arr, np.round(arr)):
+            raise InputError("the label map holds non-integer values")
+        arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() > MAX_LABEL):
+        raise InputError(f"label values must lie in 0..{MAX_LABEL}")
+    return [Segment(int(v), (names or {}).get(int(v), ""), arr == v) for v in np.unique(arr) if v != 0]
+
+
+def read_nifti_mask(path: Path, grid: Grid) -> Imported:
+    from ctlabel.nifti_io import read_nifti
+
+    data = read_nifti(path)
+    grid.require_match(Grid(tuple(data.array.shape), data.affine), "the imported NIfTI", path)
+    return Imported("nifti", path, _labelmap_segments(data.array))
+
+
+def nrrd_affine(header: dict) -> np.ndarray:
+    """The RAS affine of an NRRD's spatial axes (on-disk i, j, k)."""
+    space = str(header.get("space", "left-posterior-superior")).lower()
+    dirs = np.asarray(header["space directions"], dtype=float)
+    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
+    lps = np.eye(4)
+    lps[:3, :3] = dirs.T
+    lps[:3, 3] = origin
+    if space in ("left-posterior-superior", "lps"):
+        return LPS_TO_RAS @ lps
+    if space in ("right-anterior-superior", "ras"):
+        return lps
+    raise InputError(f"NRRD space {space!r} is not supported (LPS or RAS)")
+
+
+def read_nrrd_mask(path: Path, grid: Grid) -> Imported:
+    import nrrd
+
+    try:
+        data, header = nrrd.read(os.fspath(path), index_order="F")
+    except Exception as exc:  # noqa: BLE001 - pynrrd raises several kinds
+        raise InputError(f"cannot read as NRRD ({type(exc).__name__}: {exc})", path) from None
+    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * data.ndim)]
+    dirs = header.get("space directions")
+    if dirs is None:
+        raise GeometryError("the NRRD has no space directions, so its grid cannot be checked", path)
+    # Spatial axes are those with a direction vector (pynrrd gives NaN rows for 'none').
+    dirs = np.asarray([np.full(3, np.nan) if d is None else d for d in dirs], dtype=float)
+    spatial = [i for i in range(data.ndim) if np.all(np.isfinite(dirs[i]))]
+    if len(spatial) != 3:
+        raise InputError(f"expected 3 spatial axes, found {len(spatial)} (kinds {kinds})", path)
+    h = dict(header)
+    h["space directions"] = dirs[spatial]
+    affine = nrrd_affine(h)
+    if data.ndim == 3:
+        mem = np.ascontiguousarray(data.T)
+        grid.require_match(Grid(tuple(mem.shape), affine), "the imported NRRD", path)
+        names = _slicer_names(header)
+        return Imported("nrrd", path, _labelmap_segments(mem, names), {"Layers": 1})
+    if data.ndim == 4:
+        (layer_axis,) = [i for i in range(4) if i not in spatial]
+        data = np.moveaxis(data, layer_axis, 0)
+        mem_shape = tuple(data.shape[1:][::-1])
+        grid.require_match(Grid(mem_shape, affine), "the imported NRRD", path)
+        segs = []
+        names = _slicer_segments(header)
+        for layer in range(data.shape[0]):
+            mem = np.ascontiguousarray(data[layer].T)
+            for v in np.unique(mem):
+                if v == 0:
+                    continue
+                key = (layer, int(v))
+                num, name = names.get(key, (len(segs) + 1, ""))
+                segs.append(Segment(num, name, mem == v))
+        return Imported("nrrd", path, segs, {"Layers": int(data.shape[0])})
+    raise InputError(f"expected a 3-D or 4-D NRRD, got {data.ndim}-D", path)
+
+
+def _slicer_segments(header: dict) -> dict[tuple[int, int], tuple[int, str]]:
+    """Slicer ``SegmentN_Layer/LabelValue/Name`` keys -> {(layer, value): (N+1, name)}."""
+    out = {}
+    i = 0
+    while f"Segment{i}_Name" in header or f"Segment{i}_LabelValue" in header:
+        layer = int(header.get(f"Segment{i}_Layer", 0))
+        value = int(header.get(f"Segment{i}_LabelValue", i + 1))
+        out[(layer, value)] = (i + 1, str(header.get(f"Segment{i}_Name", "")))
+        i += 1
+    return out
+
+
+def _slicer_names(header: dict) -> dict[int, str]:
+    return {v: name for (_, v), (_, name) in _slicer_segments(header).items()}
+
+
+def _case_slice_positions(case: Case, grid: Grid) -> np.ndarray:
+    """ImagePositionPatient (LPS) of each case slice k: ``Source.Slices[k]`` of the image sidecar when it
+    lists every slice (right for irregular series too), else from the affine."""
+    slices = (case.image_record().get("Source") or {}).get("Slices") or []
+    if len(slices) == grid.shape[0]:
+        return np.asarray([s["ImagePositionPatient"] for s in slices], dtype=float)
+    lps = np.linalg.inv(LPS_TO_RAS) @ grid.affine
+    k = np.arange(grid.shape[0])
+    return (lps[:3, 3][None] + k[:, None] * lps[:3, 2][None])
+
+
+def read_dicom_seg(path: Path, case: Case, grid: Grid) -> Imported:
+    import highdicom as hd
+
+    try:
+        seg = hd.seg.segread(os.fspath(path))
+    except Exception as exc:  # noqa: BLE001 - pydicom/highdicom raise many kinds
+        raise InputError(f"cannot read as DICOM SEG ({type(exc).__name__}: {exc})", path) from None
+    img = case.image_record()
+    source = img.get("Source") or {}
+    slices = source.get("Slices") or []
+    uid_to_k = {s["SOPInstanceUID"]: k for k, s in enumerate(slices) if s.get("Frame", 1) == 1}
+    for_uid = source.get("FrameOfReferenceUID")
+    seg_for = getattr(seg, "FrameOfReferenceUID", None)
+    if for_uid and seg_for and for_uid != seg_for and not source.get("UIDsPseudonymized"):
+        raise GeometryError(f"the SEG's FrameOfReferenceUID {seg_for} is not the case's {for_uid}", path)
+    nz, nrow, ncol = grid.shape
+    if (int(seg.Rows), int(seg.Columns)) != (nrow, ncol):
+        raise GeometryError(f"the SEG frames are {seg.Rows}x{seg.Columns} but the case slices are {nrow}x{ncol};"
+                            " ctlabel never resamples a mask", path)
+    lps = np.linalg.inv(LPS_TO_RAS) @ grid.affine
+    col_dir, row_dir = lps[:3, 0], lps[:3, 1]
+    # in-memory (row, column) spacing: column step is affine column 0, row step column 1
+    dx, dy = float(np.linalg.norm(col_dir)), float(np.linalg.norm(row_dir))
+    iop_case = np.concatenate([col_dir / dx, row_dir / dy])
+    positions = _case_slice_positions(case, grid)
+    shared = seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else None
+    numbers = list(seg.get_segment_numbers())
+    names = {n: str(seg.get_segment_description(n).segment_label) for n in numbers}
+    masks = {n: np.zeros(grid.shape, dtype=bool) for n in numbers}
+    fractional = str(seg.SegmentationType).upper() == "FRACTIONAL"
+    by_uid = by_pos = 0
+
+    def attr(frame_item, seq: str):
+        if frame_item is not None and seq in frame_item:
+            return frame_item[seq].value[0]
+        if shared is not None and seq in shared:
+            return shared[seq].value[0]
+        return None
+
+    n_frames = int(getattr(seg, "NumberOfFrames", 1))
+    per_frame = seg.PerFrameFunctionalGroupsSequence if "PerFrameFunctionalGroupsSequence" in seg else None
+    for i in range(n_frames):
+        item = per_frame[i] if per_frame is not None else None
+        sid = attr(item, "SegmentIdentificationSequence")
+        seg_no = int(sid.ReferencedSegmentNumber) if sid is not None else numbers[0]
+        pm = attr(item, "PixelMeasuresSequence")
+        if pm is not None and "PixelSpacing" in pm:
+            sp = [float(v) for v in pm.PixelSpacing]  # (row spacing, column spacing)
+            if abs(sp[0] - dy) > AFFINE_TOLERANCE_MM * 10 or abs(sp[1] - dx) > AFFINE_TOLERANCE_MM * 10:
+                raise GeometryError(f"frame {i + 1}: pixel spacing {sp} is not the case's [{dy:.6g}, {dx:.6g}];"
+                                    " ctlabel never resamples a mask", path)
+        po = attr(item, "PlaneOrientationSequence")
+        if po is not None and "ImageOrientationPatient" in po:
+            iop = np.asarray([float(v) for v in po.ImageOrientationPatient])
+            if not np.allclose(iop, iop_case, atol=1e-4):
+                raise GeometryError(f"frame {i + 1}: orientation {iop.round(5).tolist()} is not the case's "
+                                    f"{iop_case.round(5).tolist()}; ctlabel never resamples a mask", path)
+        pp = attr(item, "PlanePositionSequence")
+        ipp = np.asarray([float(v) for v in pp.ImagePositionPatient]) if pp is not None and \
+            "ImagePositionPatient" in pp else None
+        k = None
+        der = attr(item, "DerivationImageSequence")
+        if der is not None and "SourceImageSequence" in der:
+            for src in der.SourceImageSequence:
+                k = uid_to_k.get(str(src.ReferencedSOPInstanceUID))
+                if k is not None:
+                    by_uid += 1
+                    break
+        if k is None and ipp is not None:
+            d = np.linalg.norm(positions - ipp[None], axis=1)
+            j = int(np.argmin(d))
+            if d[j] <= POSITION_TOLERANCE_MM * max(1.0, float(np.abs(ipp).max()) / 100):
+                k = j
+                by_pos += 1
+        if k is None:
+            raise GeometryError(f"frame {i + 1} (segment {seg_no}) matches no case slice by SOPInstanceUID or "
+                                "position; ctlabel never resamples a mask", path)
+        if ipp is not None and np.linalg.norm(positions[k] - ipp) > 0.01:
+            raise GeometryError(f"frame {i + 1} refers to slice {k} but lies {np.linalg.norm(positions[k] - ipp):.3g}"
+                                " mm from it", path)
+        pix = seg.get_frame(i + 1)
+        if fractional:
+            frame = pix >= 0.5 * (float(pix.max()) if pix.max() > 1.0 else 1.0)
+        else:
+            frame = pix > 0
+        masks[seg_no][k] |= frame
+    segs = [Segment(n, names.get(n, ""), masks[n]) for n in numbers]
+    info = {"SOPInstanceUID": str(seg.SOPInstanceUID), "SeriesInstanceUID": str(seg.SeriesInstanceUID),
+            "SegmentationType": str(seg.SegmentationType), "FramesMatchedByUID": by_uid,
+            "FramesMatchedByPosition": by_pos}
+    if fractional:
+        info["FractionalThreshold"] = 0.5
+    return Imported("dicom-seg", path, segs, info)
+
+
+# --------------------------------------------------------------------------
+# Combining segments into one label map
+# --------------------------------------------------------------------------
+
+
+def label_values(segments: list[Segment], table: LabelTable, fmt: str) -> dict[int, int]:
+    """Segment number -> label value (by name for DICOM SEG, the value itself for label maps)."""
+    out = {}
+    by_name = {}
+    for lab in table:
+        by_name.setdefault(lab.name.lower(), lab.index)
+        if lab.abbreviation:
+            by_name.setdefault(lab.abbreviation.lower(), lab.index)
+    for s in segments:
+        if fmt == "dicom-seg" or (fmt == "nrrd" and s.name):
+            out[s.number] = by_name.get(s.name.strip().lower(), s.number)
+        else:
+            out[s.number] = s.number
+    return out
+
+
+def combine(imp: Imported, table: LabelTable, segments: list[int] | None = None) -> tuple[np.ndarray, dict]:
+    """One label map from the segments; overlapping segments are refused (naming them)."""
+    segs = imp.segments
+    if segments is not None:
+        missing = sorted(set(segments) - {s.number for s in segs})
+        if missing:
+            raise InputError(f"no segment(s) {missing} in the file (it has {[s.number for s in segs]})", imp.path)
+        segs = [s for s in segs if s.number in segments]
+    values = label_values(segs, table, imp.fmt)
+    if len(set(values.values())) != len(values):
+        raise InputError(f"two segments map to the same label value ({values}); import them one at a time with "
+                         "--segments", imp.path)
+    count = np.zeros(segs[0].mask.shape if segs else (0,), dtype=np.uint8)
+    for s in segs:
+        count += s.mask
+    if segs and count.max() > 1:
+        pairs = []
+        for i, a in enumerate(segs):
+            for b in segs[i + 1:]:
+                n = int(np.count_nonzero(a.mask & b.mask))
+                if n:
+                    ks = np.flatnonzero((a.mask & b.mask).any(axis=(1, 2)))
+                    pairs.append(f"segment {a.number} '{a.name}' and segment {b.number} '{b.name}' share {n} voxels "
+                                 f"(slices {ks.min()}-{ks.max()})")
+        raise InputError("overlapping segments cannot be held by one label map: " + "; ".join(pairs)
+                         + ". Import non-overlapping subsets with --segments, one version each", imp.path)
+    hi = max(values.values(), default=0)
+    labels = np.zeros(count.shape, dtype=np.uint8 if hi <= 255 else np.uint16)
+    for s in segs:
+        labels[s.mask] = values[s.number]
+    mapping = [{"Segment": s.number, "Name": s.name, "Label": values[s.number], "Voxels": int(s.mask.sum())}
+               for s in segs]
+    return labels, {"Segments": mapping}
+
+
+def import_mask(case: Case, path: str | os.PathLike, who: str, *, role: str = "annotator",
+                fmt: str | None = None, segments: list[int] | None = None,
+                lock: CaseLock | None = None) -> int:
+    """Import a mask file onto ``case`` as a new version; return the version number."""
+    from ctlabel.review import add_version
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path)
+    fmt = fmt or detect_format(path)
+    grid = case.image_grid()
+    if fmt == "nifti":
+        imp = read_nifti_mask(path, grid)
+    elif fmt == "nrrd":
+        imp = read_nrrd_mask(path, grid)
+    elif fmt == "dicom-seg":
+        imp = read_dicom_seg(path, case, grid)
+    else:
+        raise InputError(f"unknown format {fmt!r}", path)
+    labels, mapping = combine(imp, case.load_labels(), segments)
+    if not labels.any():
+        raise InputError("the imported mask is empty", path)
+    info = {"Path": str(path.resolve()), "FileName": path.name, "Format": imp.fmt, "FileSHA256": file_sha256(path),
+            **imp.info, **mapping}
+    return add_version(case, labels, grid, who, role=role, imported_from=info, lock=lock)
+
+
+__all__ = ["Imported", "Segment", "combine", "detect_format", "import_mask", "nrrd_affine", "read_dicom_seg",
+           "read_nifti_mask", "read_nrrd_mask"]

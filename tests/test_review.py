@@ -1,0 +1,251 @@
+"""Case record: states, transitions, versions, hash chain and verify."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ctlabel import Case
+from ctlabel import review as rv
+from ctlabel.errors import InputError, LockError, StateError
+from ctlabel.lock import acquire_lock
+from ctlabel.mask_io import save_mask
+from ctlabel.provenance import sidecar_path
+from ctlabel.synthetic import make_phantom
+
+
+@pytest.fixture
+def case(tmp_path):
+    vol, mask, table = make_phantom(shape=(16, 40, 40), spacing=(2.5, 2.0, 2.0))
+    c = Case.create(tmp_path / "case", vol, label_table=table)
+    c.save_draft(mask, vol.grid, annotator="ann", painted={1: [3, 9]}, interpolated={1: [4, 5, 6, 7, 8]})
+    return c
+
+
+def test_submit_freezes_draft_as_version(case):
+    assert rv.state_of(case) == "in_progress"
+    n = rv.submit(case, "ann")
+    assert n == 1 and case.versions() == [1]
+    assert not case.draft_path.exists()
+    rec = rv.load_record(case)
+    assert rec["State"] == "submitted"
+    ev = rec["Events"][-1]
+    assert (ev["Who"], ev["Role"], ev["Action"], ev["Version"]) == ("ann", "annotator", "submitted", "v001")
+    assert ev["VoxelSHA256"] == case.load_version(1).voxel_hash
+    assert ev["When"].endswith("Z")
+    prov = rv.version_provenance(case, 1)
+    assert prov["Version"] == "v001" and prov["Events"][-1]["Action"] == "submitted"
+    assert case.load_version(1).painted[1] == [3, 9]
+    assert rv.verify_case(case).ok
+
+
+def test_cannot_approve_or_reject_never_submitted(case):
+    with pytest.raises(StateError, match="never submitted"):
+        rv.approve(case, "rev")
+    with pytest.raises(StateError, match="never submitted"):
+        rv.reject(case, "rev", "bad")
+    assert rv.load_record(case)["Events"] == []
+
+
+def test_reject_needs_comment_and_annotator_cannot_self_approve(case):
+    rv.submit(case, "ann")
+    with pytest.raises(InputError, match="comment"):
+        rv.reject(case, "rev", "  ")
+    with pytest.raises(StateError, match="cannot also approve"):
+        rv.approve(case, "ann")
+    rv.reject(case, "rev", "liver leaks into the kidney on slice 7")
+    rec = rv.load_record(case)
+    assert rec["State"] == "rejected" and rec["Comment"].startswith("liver leaks")
+    assert rec["Events"][-1]["Comment"].startswith("liver leaks")
+    with pytest.raises(StateError):
+        rv.reject(case, "rev", "again")
+    with pytest.raises(StateError):
+        rv.approve(case, "rev")
+
+
+def test_approved_is_frozen_and_edit_makes_new_draft(case):
+    rv.submit(case, "ann")
+    rv.approve(case, "rev")
+    assert rv.state_of(case) == "approved"
+    with pytest.raises(StateError, match="already approved"):
+        rv.approve(case, "rev")
+    with pytest.raises(StateError, match="new draft"):
+        rv.submit(case, "ann")
+    v1 = case.load_version(1)
+    draft = rv.start_new_draft(case, "ann")
+    assert draft is not None and np.array_equal(draft.array, v1.array)
+    assert rv.state_of(case) == "in_progress"
+    arr = draft.array.copy()
+    arr[8, 20, 20] = 5
+    case.save_draft(arr, draft.grid, annotator="ann")
+    assert rv.submit(case, "ann") == 2
+    assert np.array_equal(case.load_version(1).array, v1.array)  # v1 untouched
+    assert rv.verify_case(case).ok
+
+
+def test_rejected_then_resubmitted(case):
+    rv.submit(case, "ann")
+    rv.reject(case, "rev", "fix the spine")
+    rv.start_new_draft(case, "ann")
+    assert rv.submit(case, "ann") == 2
+    rv.approve(case, "rev")
+    assert rv.load_record(case)["ApprovedVersion"] == "v002"
+
+
+def test_reviewer_correction_is_a_new_version(case):
+    rv.submit(case, "ann")
+    v1 = case.load_version(1)
+    fixed = v1.array.copy()
+    fixed[fixed == 5] = 0
+    n = rv.correct(case, fixed, v1.grid, "rev", comment="lesion was a vessel")
+    assert n == 2 and rv.state_of(case) == "submitted"
+    ev = rv.load_record(case)["Events"][-1]
+    assert (ev["Action"], ev["Role"], ev["Version"], ev["CorrectedFrom"]) == ("corrected", "reviewer", "v002", "v001")
+    prov = rv.version_provenance(case, 2)
+    assert prov["Role"] == "reviewer" and 5 in {int(k) for k in prov["Labels"]}  # lesion slices touched
+    rv.approve(case, "rev")  # a reviewer may approve the correction
+    assert rv.status(case).approved_version == "v002"
+
+
+def test_correct_refused_while_annotator_edits(case):
+    with pytest.raises(StateError):
+        rv.correct(case, np.zeros(case.image_grid().shape, np.uint8), case.image_grid(), "rev")
+
+
+def test_submit_without_draft(case):
+    rv.submit(case, "ann")
+    rv.reject(case, "rev", "redo")
+    with pytest.raises(StateError, match="nothing to submit"):
+        rv.submit(case, "ann")
+
+
+def test_chain_links_every_event(case):
+    rv.submit(case, "ann")
+    rv.reject(case, "rev", "x")
+    rv.start_new_draft(case, "ann")
+    rv.submit(case, "ann")
+    rv.approve(case, "rev")
+    rec = rv.load_record(case)
+    evs = rec["Events"]
+    assert evs[0]["PreviousEventSHA256"] == rec["ImageVoxelSHA256"]
+    for a, b in zip(evs, evs[1:]):
+        assert b["PreviousEventSHA256"] == rv.event_hash(a)
+    assert rec["HeadEventSHA256"] == rv.event_hash(evs[-1])
+
+
+def test_mask_edited_outside_tool_fails_verify(case):
+    rv.submit(case, "ann")
+    v1 = case.load_version(1)
+    # Rewrite v001 with one voxel changed, as another tool (nibabel) would.
+    import nibabel as nib
+
+    p = case.version_path(1)
+    img = nib.load(p)
+    data = np.asanyarray(img.dataobj).copy()
+    data[10, 10, 5] = 3
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), p)
+    rep = rv.verify_case(case)
+    assert not rep.ok
+    msgs = " ".join(p.message for p in rep.problems)
+    assert "v001" in msgs and "sidecar" in msgs and "no longer matches event" in msgs
+    # and the workflow refuses to approve it
+    with pytest.raises(Exception, match="changed after it was frozen"):
+        rv.approve(case, "rev")
+    del v1
+
+
+def test_resaved_with_matching_sidecar_still_fails_verify(case):
+    """Rewriting the version and its sidecar consistently is caught by the case record."""
+    rv.submit(case, "ann")
+    v1 = case.load_version(1)
+    arr = v1.array.copy()
+    arr[arr == 4] = 0
+    save_mask(case.version_path(1), arr, v1.grid)
+    rep = rv.verify_case(case)
+    assert not rep.ok and any("no longer matches event" in p.message for p in rep.problems)
+
+
+def test_event_tampering_fails_verify(case):
+    rv.submit(case, "ann")
+    rv.reject(case, "rev", "bad")
+    rec = json.loads(case.record_path.read_text())
+    rec["Events"][0]["Who"] = "someone_else"
+    case.record_path.write_text(json.dumps(rec))
+    rep = rv.verify_case(case)
+    assert not rep.ok and any(p.what == "event" and p.event_index == 1 for p in rep.problems)
+
+
+def test_truncated_log_fails_verify(case):
+    rv.submit(case, "ann")
+    rv.reject(case, "rev", "bad")
+    rec = json.loads(case.record_path.read_text())
+    rec["Events"].pop()
+    case.record_path.write_text(json.dumps(rec))
+    assert not rv.verify_case(case).ok
+
+
+def test_version_added_outside_tool_fails_verify(case):
+    rv.submit(case, "ann")
+    v1 = case.load_version(1)
+    save_mask(case.version_path(2), v1.array, v1.grid)
+    rep = rv.verify_case(case)
+    assert any("not in the case record" in p.message for p in rep.problems)
+
+
+def test_draft_edited_outside_is_a_warning(case):
+    d = case.load_draft()
+    import nibabel as nib
+
+    img = nib.load(case.draft_path)
+    data = np.asanyarray(img.dataobj).copy()
+    data[0, 0, 0] = 1
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), case.draft_path)
+    rep = rv.verify_case(case)
+    assert rep.ok and [p.what for p in rep.problems] == ["draft"]
+    with pytest.raises(Exception, match="edited outside"):
+        rv.submit(case, "ann")
+    del d
+
+
+def test_changes_need_the_lock(case):
+    with acquire_lock(case.root, "alice"):
+        with pytest.raises(LockError, match="alice"):
+            rv.submit(case, "bob")
+    s = rv.open_case(case.root, "carol")
+    try:
+        assert not s.read_only
+        rv.submit(case, "carol", lock=s.lock)
+        other = rv.open_case(case.root, "dave")
+        assert other.read_only and "carol" in other.message
+    finally:
+        s.close()
+    assert rv.status(case).locked_by is None
+
+
+def test_log_edit_and_record_is_atomic_json(case):
+    rv.log_edit(case, "ann", "painted", Label=1, Slices=[3])
+    rv.log_edit(case, "ann", "interpolated", Label=1, Slices=[4, 5])
+    rec = json.loads(case.record_path.read_text())
+    assert [e["Action"] for e in rec["Events"]] == ["painted", "interpolated"]
+    assert rec["Events"][0]["VoxelSHA256"] == case.load_draft().voxel_hash
+    assert not list(case.root.glob(".case.json.*"))
+    assert rv.verify_case(case).ok
+
+
+def test_two_annotators_versions_side_by_side(case):
+    from ctlabel.compare import compare_masks
+
+    v = case.load_draft()
+    rv.add_version(case, v.array, v.grid, "ann_a", imported_from={"Path": "a.nii.gz", "Format": "nifti"})
+    other = v.array.copy()
+    other[other == 1] = 0
+    rv.add_version(case, other, v.grid, "ann_b", imported_from={"Path": "b.nii.gz", "Format": "nifti"})
+    assert case.versions() == [1, 2]
+    assert rv.version_provenance(case, 1)["Annotator"] == "ann_a"
+    assert rv.version_provenance(case, 2)["Annotator"] == "ann_b"
+    res = compare_masks(case.load_version(1), case.load_version(2))
+    by = {r.label: r for r in res.rows}
+    assert by[1].dice == 0.0 and by[4].dice == 1.0
+    assert sidecar_path(case.version_path(2)).exists()
