@@ -117,6 +117,33 @@ def compare_arrays(a: np.ndarray, b: np.ndarray, spacing, labels: list[int] | No
     return rows
 
 
+#: Values of :func:`diff_overlay`.
+UNCHANGED, ADDED, REMOVED, RELABELLED = 0, 1, 2, 3
+
+
+def diff_overlay(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """What changed from ``a`` to ``b``: 1 added (background -> label), 2 removed, 3 relabelled."""
+    if a.shape != b.shape:
+        raise InputError(f"the masks have different shapes {a.shape} and {b.shape}")
+    out = np.zeros(a.shape, dtype=np.uint8)
+    a0, b0 = a == 0, b == 0
+    out[a0 & ~b0] = ADDED
+    out[~a0 & b0] = REMOVED
+    out[~a0 & ~b0 & (a != b)] = RELABELLED
+    return out
+
+
+def diff_summary(overlay: np.ndarray, voxel_ml: float = 0.0) -> dict:
+    """Counts of added / removed / relabelled voxels and the slices (axis 0) where anything changed."""
+    counts = {name: int(np.count_nonzero(overlay == v))
+              for name, v in (("added", ADDED), ("removed", REMOVED), ("relabelled", RELABELLED))}
+    slices = [int(k) for k in np.flatnonzero(overlay.any(axis=(1, 2)))]
+    out = {**counts, "slices": slices}
+    if voxel_ml:
+        out.update({f"{k}_ml": round(v * voxel_ml, 4) for k, v in counts.items()})
+    return out
+
+
 def _names(*masks: Mask, table: LabelTable | None = None) -> dict[int, str]:
     out: dict[int, str] = {}
     for m in masks:
@@ -206,5 +233,7 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["Comparison", "LabelAgreement", "compare_arrays", "compare_masks", "compare_specs", "hd95",
-           "read_pairs", "resolve_mask", "surface_distances"]
+__all__ = [
+    "ADDED", "RELABELLED", "REMOVED", "UNCHANGED", "Comparison", "LabelAgreement", "compare_arrays", "compare_masks",
+    "compare_specs", "diff_overlay", "diff_summary", "hd95", "read_pairs", "resolve_mask", "surface_distances",
+]

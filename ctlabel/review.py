@@ -644,6 +644,31 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
     return rep
 
 
+def slice_sources(mask: Mask) -> dict[int, dict[str, list[int]]]:
+    """Per slice (along the mask's slice axis): the labels painted and interpolated there."""
+    out: dict[int, dict[str, list[int]]] = {}
+    for kind, per_label in (("painted", mask.painted), ("interpolated", mask.interpolated)):
+        for lab, ks in per_label.items():
+            for k in ks:
+                out.setdefault(int(k), {"painted": [], "interpolated": []})[kind].append(int(lab))
+    return dict(sorted(out.items()))
+
+
+def describe_event(ev: dict) -> str:
+    """One line for a person: when, who (role), what, on which version, and the comment."""
+    text = f"{ev.get('When', '?')}  {ev.get('Who', '?')} ({ev.get('Role', '?')}) {ev.get('Action', '?')}"
+    if ev.get("Version"):
+        text += f" {ev['Version']}"
+    for key in ("CorrectedFrom", "FromVersion"):
+        if ev.get(key):
+            text += f" from {ev[key]}"
+    if ev.get("Source"):
+        text += f" from {Path(str(ev['Source'])).name}"
+    if ev.get("Comment"):
+        text += f": {ev['Comment']}"
+    return text
+
+
 def version_provenance(case: Case, number: int) -> dict:
     return read_sidecar(sidecar_path(case.version_path(number)))
 
@@ -654,8 +679,8 @@ def history(case: Case) -> list[dict]:
 
 
 __all__ = [
-    "APPROVED", "IN_PROGRESS", "REJECTED", "STATES", "SUBMITTED", "Problem", "Session", "Status",
-    "VerifyReport", "add_version", "approve", "changed_slices", "correct", "event_hash", "history",
-    "load_record", "log_edit", "open_case", "reject", "start_new_draft", "state_of", "status", "submit",
+    "APPROVED", "IN_PROGRESS", "REJECTED", "STATES", "SUBMITTED", "Problem", "Session", "Status", "VerifyReport",
+    "add_version", "approve", "changed_slices", "correct", "describe_event", "event_hash", "history", "load_record",
+    "log_edit", "open_case", "reject", "slice_sources", "start_new_draft", "state_of", "status", "submit",
     "verify_case", "version_name", "version_number",
 ]

@@ -1,0 +1,383 @@
+"""The review widget: open a case, read its QA and provenance, see changes, approve / reject / correct.
+
+A thin view over :mod:`ctlabel.review`, :mod:`ctlabel.qa` and :mod:`ctlabel.compare`.
+The mask is read-only until the reviewer presses *Correct*, which takes the case
+lock (or says who holds it) and makes the labels layer editable; *Save correction*
+stores the edited mask as a reviewer version.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ctlabel import review as rv
+from ctlabel.case import Case
+from ctlabel.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
+from ctlabel.errors import CtlabelError
+from ctlabel.qa import Finding, QAOptions, check_mask
+from ctlabel.volume import spacing_from_affine
+
+from ._layers import KEY, image_layer_data, labels_layer_data
+
+ENV_REVIEWER = "CTLABEL_REVIEWER"
+DIFF_COLORS = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0), ADDED: (0.1, 0.9, 0.2, 1.0),
+               REMOVED: (1.0, 0.15, 0.15, 1.0), RELABELLED: (1.0, 0.85, 0.1, 1.0)}
+
+
+class ReviewWidget(QWidget):
+    """Dock widget: review one case."""
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.case: Case | None = None
+        self.mask = None
+        self.version: int | None = None
+        self.findings: list[Finding] = []
+        self.session: rv.Session | None = None
+        self.image_layer = None
+        self.labels_layer = None
+        self.diff_layer = None
+        self._slices: list[int] = []
+
+        lay = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("case folder")
+        self.open_button = QPushButton("Open case…")
+        self.open_button.clicked.connect(self._browse)
+        row.addWidget(self.path_edit)
+        row.addWidget(self.open_button)
+        lay.addLayout(row)
+        form = QFormLayout()
+        self.reviewer_edit = QLineEdit(os.environ.get(ENV_REVIEWER) or getpass.getuser())
+        form.addRow("Reviewer", self.reviewer_edit)
+        self.state_label = QLabel("no case")
+        self.state_label.setWordWrap(True)
+        form.addRow("State", self.state_label)
+        lay.addLayout(form)
+
+        lay.addWidget(QLabel("QA findings (click to jump)"))
+        self.qa_list = QListWidget()
+        self.qa_list.itemActivated.connect(lambda it: self.jump_to_finding(self.qa_list.row(it)))
+        self.qa_list.itemClicked.connect(lambda it: self.jump_to_finding(self.qa_list.row(it)))
+        lay.addWidget(self.qa_list)
+
+        lay.addWidget(QLabel("Slices: painted (P) / interpolated (I)"))
+        self.slice_list = QListWidget()
+        self.slice_list.itemClicked.connect(self._slice_clicked)
+        lay.addWidget(self.slice_list)
+
+        row = QHBoxLayout()
+        self.from_combo = QComboBox()
+        self.to_combo = QComboBox()
+        self.diff_button = QPushButton("Show changes")
+        self.diff_button.clicked.connect(lambda: self.show_changes())
+        row.addWidget(self.from_combo)
+        row.addWidget(QLabel("→"))
+        row.addWidget(self.to_combo)
+        row.addWidget(self.diff_button)
+        lay.addLayout(row)
+        self.diff_label = QLabel("")
+        self.diff_label.setWordWrap(True)
+        lay.addWidget(self.diff_label)
+
+        lay.addWidget(QLabel("Provenance"))
+        self.history = QPlainTextEdit()
+        self.history.setReadOnly(True)
+        lay.addWidget(self.history)
+
+        self.comment_edit = QLineEdit()
+        self.comment_edit.setPlaceholderText("comment (required to reject)")
+        lay.addWidget(self.comment_edit)
+        row = QHBoxLayout()
+        self.approve_button = QPushButton("Approve")
+        self.reject_button = QPushButton("Reject")
+        self.correct_button = QPushButton("Correct")
+        self.save_button = QPushButton("Save correction")
+        self.approve_button.clicked.connect(lambda: self.approve())
+        self.reject_button.clicked.connect(lambda: self.reject())
+        self.correct_button.clicked.connect(lambda: self.start_correction())
+        self.save_button.clicked.connect(lambda: self.save_correction())
+        for b in (self.approve_button, self.reject_button, self.correct_button, self.save_button):
+            row.addWidget(b)
+        lay.addLayout(row)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        lay.addWidget(self.message)
+        self.path_edit.returnPressed.connect(lambda: self.open_case(self.path_edit.text()))
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def reviewer(self) -> str:
+        return self.reviewer_edit.text().strip()
+
+    @property
+    def read_only(self) -> bool:
+        return self.session is None or self.session.read_only
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #e05050;" if error else "")
+        try:
+            from napari.utils.notifications import show_error, show_info
+
+            (show_error if error else show_info)(text)
+        except Exception:  # noqa: BLE001 - notifications are a convenience only
+            pass
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a ctlabel case folder")
+        if path:
+            self.open_case(path)
+
+    def _update_buttons(self) -> None:
+        state = rv.state_of(self.case) if self.case is not None else None
+        has_case = self.case is not None
+        correcting = not self.read_only
+        self.approve_button.setEnabled(state == rv.SUBMITTED and not correcting)
+        self.reject_button.setEnabled(state == rv.SUBMITTED and not correcting)
+        self.correct_button.setEnabled(has_case and state != rv.IN_PROGRESS and not correcting
+                                       and bool(self.case.versions()))
+        self.save_button.setEnabled(correcting)
+        self.diff_button.setEnabled(has_case and self.from_combo.count() > 0)
+
+    # ------------------------------------------------------------------ open
+    def open_case(self, path: str | os.PathLike) -> None:
+        """Show a case: image, latest version (read-only), QA, slices, provenance."""
+        self._end_correction()
+        try:
+            case = Case.open(path)
+            volume = case.load_image()
+            versions = case.versions()
+            mask = case.load_version(versions[-1]) if versions else case.load_draft()
+        except CtlabelError as exc:
+            self._say(str(exc), error=True)
+            return
+        self.case, self.mask = case, mask
+        self.version = versions[-1] if versions else None
+        self.path_edit.setText(str(case.root))
+        for ly in (self.image_layer, self.labels_layer, self.diff_layer):
+            if ly is not None and ly in self.viewer.layers:
+                self.viewer.layers.remove(ly)
+        self.diff_layer = None
+        data, kw, _ = image_layer_data(volume, case.root.name, case=case.root, source=str(case.image_path))
+        kw["metadata"][KEY]["role"] = "review_image"
+        self.image_layer = self.viewer.add_image(data, **kw)
+        table = case.load_labels()
+        arr = mask.array.copy() if mask is not None else np.zeros(volume.shape, np.uint8)
+        name = f"{case.root.name} {rv.version_name(self.version) if self.version else 'draft'}"
+        data, kw, _ = labels_layer_data(arr, volume.grid, name, table=table, case=case.root, mask=mask)
+        kw["metadata"][KEY]["role"] = "review_labels"  # the labeling widget leaves it alone
+        self.labels_layer = self.viewer.add_labels(data, **kw)
+        self.labels_layer.editable = False
+        self.findings = check_mask(mask, volume, table, QAOptions(), str(case.root)) if mask is not None else []
+        self.qa_list.clear()
+        for f in self.findings:
+            where = "" if f.slice is None else f" [slice {f.slice}]"
+            item = QListWidgetItem(f"{f.level.upper()}: {f.check}{where}: {f.message}")
+            item.setForeground(Qt.red if f.level == "error" else Qt.darkYellow)
+            self.qa_list.addItem(item)
+        if not self.findings:
+            self.qa_list.addItem("no findings")
+        self.slice_list.clear()
+        self._slices = []
+        if mask is not None:
+            for k, kinds in rv.slice_sources(mask).items():
+                text = f"slice {k}: " + "; ".join(
+                    f"{'P' if kind == 'painted' else 'I'} {','.join(map(str, labs))}"
+                    for kind, labs in kinds.items() if labs)
+                self._slices.append(k)
+                self.slice_list.addItem(text)
+        names = [rv.version_name(n) for n in versions] + (["draft"] if case.draft_path.exists() else [])
+        self.from_combo.clear()
+        self.to_combo.clear()
+        self.from_combo.addItems(names)
+        self.to_combo.addItems(names)
+        if len(names) >= 2:
+            self.from_combo.setCurrentIndex(len(names) - 2)
+            self.to_combo.setCurrentIndex(len(names) - 1)
+        self._refresh_state()
+        holder = rv.status(case).locked_by
+        self._say(f"opened {case.root.name} read-only" + (f"; being edited by {holder}" if holder else ""))
+
+    def _refresh_state(self) -> None:
+        if self.case is None:
+            return
+        st = rv.status(self.case)
+        text = f"{st.state}; latest {st.latest or '-'}"
+        if st.approved_version:
+            text += f"; approved {st.approved_version}"
+        if st.comment:
+            text += f"; comment: {st.comment}"
+        if self.mask is not None and self.mask.provenance.get("Annotator"):
+            text += f"; by {self.mask.provenance['Annotator']}"
+        self.state_label.setText(text)
+        events = rv.history(self.case)
+        lines = [rv.describe_event(e) for e in events]
+        if self.mask is not None and self.mask.provenance.get("ImportedFrom"):
+            src = self.mask.provenance["ImportedFrom"]
+            lines.append(f"(latest version imported from {src.get('FileName')} [{src.get('Format')}])")
+        self.history.setPlainText("\n".join(lines) or "no events yet")
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ navigation
+    def jump_to(self, slice_index: int, voxel=None, axis: int = 0) -> None:
+        """Show slice ``slice_index`` (along ``axis``) and centre the camera on ``voxel``."""
+        scale = np.asarray(self.image_layer.scale if self.image_layer is not None else (1, 1, 1), float)
+        step = list(self.viewer.dims.current_step)
+        step[axis] = int(slice_index)
+        self.viewer.dims.current_step = tuple(step)
+        if voxel is not None:
+            world = np.asarray(voxel, float) * scale
+            self.viewer.camera.center = tuple(world[[a for a in range(3) if a != axis]]) \
+                if self.viewer.dims.ndisplay == 2 else tuple(world)
+
+    def jump_to_finding(self, index: int) -> Finding | None:
+        if not 0 <= index < len(self.findings):
+            return None
+        f = self.findings[index]
+        if f.slice is not None:
+            self.jump_to(f.slice, f.voxel, f.axis)
+        return f
+
+    def _slice_clicked(self, item) -> None:
+        i = self.slice_list.row(item)
+        if 0 <= i < len(self._slices):
+            self.jump_to(self._slices[i], axis=self.mask.axis if self.mask is not None else 0)
+
+    # ------------------------------------------------------------------ changes
+    def _array_of(self, name: str) -> np.ndarray:
+        if name == "draft":
+            return self.case.load_draft().array
+        return self.case.load_version(rv.version_number(name)).array
+
+    def show_changes(self, a: str | None = None, b: str | None = None):
+        """Overlay what changed from version ``a`` to ``b``: green added, red removed, yellow relabelled."""
+        if self.case is None:
+            return None
+        a = a or self.from_combo.currentText()
+        b = b or self.to_combo.currentText()
+        try:
+            ov = diff_overlay(self._array_of(a), self._array_of(b))
+        except CtlabelError as exc:
+            self._say(str(exc), error=True)
+            return None
+        voxel_ml = float(np.prod(spacing_from_affine(self.mask.affine))) / 1000.0 if self.mask is not None else 0.0
+        summary = diff_summary(ov, voxel_ml)
+        name = f"changes {a}→{b}"
+        if self.diff_layer is not None and self.diff_layer in self.viewer.layers:
+            self.viewer.layers.remove(self.diff_layer)
+        self.diff_layer = self.viewer.add_labels(
+            ov, name=name, scale=self.labels_layer.scale, opacity=0.8,
+            colormap=DIFF_COLORS, metadata={KEY: {"role": "review_diff", "summary": summary}})
+        self.diff_layer.editable = False
+        ks = summary["slices"]
+        self.diff_label.setText(
+            f"{a}→{b}: +{summary['added']} added, -{summary['removed']} removed, {summary['relabelled']} relabelled "
+            f"voxels; slices {ks[0]}-{ks[-1]}" if ks else f"{a}→{b}: no change")
+        if ks:
+            self.jump_to(ks[len(ks) // 2])
+        return summary
+
+    # ------------------------------------------------------------------ decisions
+    def approve(self) -> bool:
+        if self.case is None:
+            return False
+        try:
+            n = rv.approve(self.case, self.reviewer, comment=self.comment_edit.text().strip() or None)
+        except CtlabelError as exc:
+            self._say(str(exc), error=True)
+            return False
+        self._say(f"approved {rv.version_name(n)}")
+        self._refresh_state()
+        return True
+
+    def reject(self, comment: str | None = None) -> bool:
+        if self.case is None:
+            return False
+        if comment is not None:
+            self.comment_edit.setText(comment)
+        try:
+            n = rv.reject(self.case, self.reviewer, self.comment_edit.text())
+        except CtlabelError as exc:
+            self._say(str(exc), error=True)
+            return False
+        self._say(f"rejected {rv.version_name(n)}")
+        self._refresh_state()
+        return True
+
+    def start_correction(self) -> bool:
+        """Take the case lock and make the mask editable; read-only with a message if somebody holds it."""
+        if self.case is None or self.labels_layer is None:
+            return False
+        state = rv.state_of(self.case)
+        if state == rv.IN_PROGRESS:
+            self._say("the case is not submitted; the annotator is still editing it", error=True)
+            return False
+        session = rv.open_case(self.case.root, self.reviewer, edit=True)
+        if session.read_only:
+            self._say(session.message, error=True)
+            return False
+        self.session = session
+        self.labels_layer.editable = True
+        self.labels_layer.mode = "paint"
+        self.viewer.layers.selection.active = self.labels_layer
+        self._say("correcting: paint, then Save correction")
+        self._update_buttons()
+        return True
+
+    def save_correction(self) -> int | None:
+        if self.session is None or self.case is None:
+            return None
+        try:
+            n = rv.correct(self.case, np.asarray(self.labels_layer.data), self.mask.grid, self.reviewer,
+                           comment=self.comment_edit.text().strip() or None, lock=self.session.lock)
+        except CtlabelError as exc:
+            self._say(str(exc), error=True)
+            return None
+        self._end_correction()
+        self.open_case(self.case.root)
+        self._say(f"saved the correction as {rv.version_name(n)}")
+        return n
+
+    def _end_correction(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        if self.labels_layer is not None:
+            self.labels_layer.editable = False
+
+    def closeEvent(self, event) -> None:
+        self._end_correction()
+        super().closeEvent(event)
+
+
+def open_review(viewer, path) -> ReviewWidget:
+    """Dock a review widget on ``viewer`` and open ``path`` in it."""
+    _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Review")
+    widget.open_case(Path(path))
+    return widget
+
+
+__all__ = ["ReviewWidget", "open_review"]
