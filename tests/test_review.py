@@ -249,3 +249,57 @@ def test_two_annotators_versions_side_by_side(case):
     by = {r.label: r for r in res.rows}
     assert by[1].dice == 0.0 and by[4].dice == 1.0
     assert sidecar_path(case.version_path(2)).exists()
+
+
+def test_cli_verify_and_workflow(case, tmp_path, capsys):
+    from ctlabel.cli import main
+
+    assert main(["submit", str(case.root), "--user", "ann"]) == 0
+    assert main(["approve", str(case.root), "--user", "ann"]) == 2  # own submission
+    assert "cannot also approve" in capsys.readouterr().err
+    assert main(["reject", str(case.root), "--user", "rev", "-m", "fix slice 4"]) == 0
+    assert main(["approve", str(case.root), "--user", "rev"]) == 2  # rejected, not submitted
+    assert main(["review-status", "--json", str(case.root)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(case.root)]) == 0
+    assert "OK" in capsys.readouterr().out
+    # a second, untouched case verified together with a tampered one: exit 1, the bad one named
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(case.root, other)
+    import nibabel as nib
+
+    p = case.version_path(1)
+    img = nib.load(p)
+    data = np.asanyarray(img.dataobj).copy()
+    data[0, 0, 0] = 7
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), p)
+    assert main(["verify", "--json", str(case.root), str(other)]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert [c["ok"] for c in d["cases"]] == [False, True]
+    assert any("v001" in p["message"] for p in d["cases"][0]["problems"])
+    assert main(["verify", str(tmp_path / "missing")]) == 2
+
+
+def test_diff_overlay():
+    from ctlabel.compare import diff_overlay, diff_summary
+
+    a = np.zeros((4, 5, 5), np.uint8)
+    b = a.copy()
+    a[1, 1, 1] = 1
+    b[2, 2, 2] = 2
+    a[3, 3, 3], b[3, 3, 3] = 1, 2
+    ov = diff_overlay(a, b)
+    assert ov[1, 1, 1] == 2 and ov[2, 2, 2] == 1 and ov[3, 3, 3] == 3 and ov.sum() == 6
+    assert diff_summary(ov) == {"added": 1, "removed": 1, "relabelled": 1, "slices": [1, 2, 3]}
+
+
+def test_slice_sources_and_describe(case):
+    d = case.load_draft()
+    src = rv.slice_sources(d)
+    assert src[3]["painted"] == [1] and src[5]["interpolated"] == [1]
+    rv.submit(case, "ann")
+    rv.reject(case, "rev", "needs work")
+    text = rv.describe_event(rv.history(case)[-1])
+    assert "rev (reviewer) rejected v001: needs work" in text
