@@ -61,9 +61,32 @@ def colormap_for(table: LabelTable) -> dict:
     return colors
 
 
+def orientation_note(affine: np.ndarray) -> str | None:
+    """None when an axial grid is on screen in the radiological convention, else what the screen shows.
+
+    The screen shows columns left to right and rows top to bottom, unrotated. For
+    an axial grid that is radiological when columns run towards the patient's
+    left (RAS -x) and rows towards posterior (RAS -y).
+    """
+    m = np.asarray(affine, float)[:3, :3]
+    col, row = m[:, 0] / np.linalg.norm(m[:, 0]), m[:, 1] / np.linalg.norm(m[:, 1])
+    normal = np.cross(col, row)
+    if abs(normal[2]) < 0.8:
+        return "not an axial series: shown on its acquisition grid (columns left to right, rows top down)"
+    notes = []
+    if col[0] > 0.5:
+        notes.append("patient left is on screen LEFT (columns run to the patient's right)")
+    if row[1] > 0.5:
+        notes.append("anterior is at the screen bottom (rows run to anterior)")
+    if not notes:
+        return None
+    return "; ".join(notes) + ": shown as stored, not flipped (ctlabel never resamples)"
+
+
 def image_layer_data(volume: Volume, name: str, *, case: str | Path | None = None, source: str = "") -> tuple:
     window, level = DEFAULT_WINDOW
     arr = volume.array
+    note = orientation_note(volume.affine)
     meta = {
         KEY: {
             "role": "image",
@@ -71,6 +94,7 @@ def image_layer_data(volume: Volume, name: str, *, case: str | Path | None = Non
             "case": None if case is None else str(case),
             "source_path": str(source),
             "warnings": list(volume.warnings),
+            "orientation": note,
             "volume": volume,  # not serialised; lets "save as case" keep the DICOM identity
         }
     }

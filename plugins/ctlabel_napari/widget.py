@@ -221,6 +221,14 @@ class LabelingWidget(QWidget):
 
     # --- sessions ------------------------------------------------------------------
     def _attach(self, layer) -> None:
+        if _is_ctlabel_image(layer):
+            info = layer.metadata[KEY]
+            msgs = ([f"Orientation: {info['orientation']}"] if info.get("orientation") else []) + [
+                f"Geometry: {w}" for w in info.get("warnings", [])]
+            if msgs:
+                self.status.setText("\n".join(msgs))
+                _notify(f"{layer.name}: " + "; ".join(msgs), "warning")
+            return
         if not _is_ctlabel_labels(layer) or id(layer) in self.sessions:
             return
         try:

@@ -152,3 +152,15 @@ def test_launch_opens_sample_ct_with_widgets(qtbot):
     finally:
         widget.close_sessions()
         viewer.close()
+
+
+def test_orientation_note():
+    from ctlabel_napari._layers import orientation_note
+
+    volume, _, _ = make_phantom(shape=(4, 8, 8))
+    assert orientation_note(volume.affine) is None  # standard axial: radiological as stored
+    flipped = volume.affine.copy()
+    flipped[:3, 0] *= -1
+    assert "LEFT" in orientation_note(flipped)
+    sag = volume.affine[:, [2, 1, 0, 3]]
+    assert "not an axial" in orientation_note(sag)
