@@ -419,9 +419,13 @@ def start_new_draft(case: Case, who: str | None = None, *, role: str = "annotato
         record = load_record(case)
         _require(record, "created", case.record_path)
         draft = case.load_draft()
-        if draft is not None:
-            return draft
         versions = case.versions()
+        if draft is not None:
+            # a draft saved outside this call (e.g. by an editor) is the new draft
+            if record["State"] != IN_PROGRESS:
+                _append(case, record, event(who, role, "created", "draft", VoxelSHA256=draft.voxel_hash,
+                                            FromVersion=version_name(versions[-1]) if versions else None))
+            return draft
         if not versions:
             return None
         name = version_name(versions[-1])

@@ -303,3 +303,15 @@ def test_slice_sources_and_describe(case):
     rv.reject(case, "rev", "needs work")
     text = rv.describe_event(rv.history(case)[-1])
     assert "rev (reviewer) rejected v001: needs work" in text
+
+
+def test_new_draft_when_an_editor_saved_one_already(case):
+    rv.submit(case, "ann")
+    rv.approve(case, "rev")
+    v1 = case.load_version(1)
+    case.save_draft(v1.array, v1.grid, annotator="ann")  # an editor wrote a draft directly
+    rv.start_new_draft(case, "ann")
+    assert rv.state_of(case) == "in_progress"
+    assert rv.history(case)[-1]["Action"] == "created"
+    assert rv.submit(case, "ann") == 2
+    assert rv.verify_case(case).ok
