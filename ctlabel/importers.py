@@ -299,8 +299,13 @@ def label_values(segments: list[Segment], table: LabelTable, fmt: str) -> dict[i
     return out
 
 
-def combine(imp: Imported, table: LabelTable, segments: list[int] | None = None) -> tuple[np.ndarray, dict]:
-    """One label map from the segments; overlapping segments are refused (naming them)."""
+def combine(imp: Imported, table: LabelTable, segments: list[int] | None = None,
+            relabel: dict[int, int] | None = None) -> tuple[np.ndarray, dict]:
+    """One label map from the segments; overlapping segments are refused (naming them).
+
+    ``relabel`` maps segment numbers (label values for a label map) to label values,
+    overriding the name matching.
+    """
     segs = imp.segments
     if segments is not None:
         missing = sorted(set(segments) - {s.number for s in segs})
@@ -308,6 +313,13 @@ def combine(imp: Imported, table: LabelTable, segments: list[int] | None = None)
             raise InputError(f"no segment(s) {missing} in the file (it has {[s.number for s in segs]})", imp.path)
         segs = [s for s in segs if s.number in segments]
     values = label_values(segs, table, imp.fmt)
+    for k, v in (relabel or {}).items():
+        if k not in {s.number for s in imp.segments}:
+            raise InputError(f"--relabel names segment {k}, which the file does not have", imp.path)
+        if not 1 <= int(v) <= MAX_LABEL:
+            raise InputError(f"--relabel value {v} is outside 1..{MAX_LABEL}", imp.path)
+        if k in values:
+            values[k] = int(v)
     if len(set(values.values())) != len(values):
         raise InputError(f"two segments map to the same label value ({values}); import them one at a time with "
                          "--segments", imp.path)
@@ -336,7 +348,7 @@ def combine(imp: Imported, table: LabelTable, segments: list[int] | None = None)
 
 def import_mask(case: Case, path: str | os.PathLike, who: str, *, role: str = "annotator",
                 fmt: str | None = None, segments: list[int] | None = None,
-                lock: CaseLock | None = None) -> int:
+                relabel: dict[int, int] | None = None, lock: CaseLock | None = None) -> int:
     """Import a mask file onto ``case`` as a new version; return the version number."""
     from ctlabel.review import add_version
 
@@ -353,7 +365,7 @@ def import_mask(case: Case, path: str | os.PathLike, who: str, *, role: str = "a
         imp = read_dicom_seg(path, case, grid)
     else:
         raise InputError(f"unknown format {fmt!r}", path)
-    labels, mapping = combine(imp, case.load_labels(), segments)
+    labels, mapping = combine(imp, case.load_labels(), segments, relabel)
     if not labels.any():
         raise InputError("the imported mask is empty", path)
     info = {"Path": str(path.resolve()), "FileName": path.name, "Format": imp.fmt, "FileSHA256": file_sha256(path),

@@ -114,7 +114,14 @@ def cmd_import(args: argparse.Namespace) -> int:
             segments = [int(s) for s in args.segments.split(",") if s.strip()]
         except ValueError:
             raise InputError(f"--segments must be numbers like 1,3, not {args.segments!r}") from None
-    n = import_mask(case, args.source, _user(args), role=args.role, fmt=args.format, segments=segments)
+    relabel = None
+    if args.relabel:
+        try:
+            relabel = {int(a): int(b) for a, b in (pair.split("=") for pair in args.relabel.split(",") if pair.strip())}
+        except ValueError:
+            raise InputError(f"--relabel must look like 1=4,2=7, not {args.relabel!r}") from None
+    n = import_mask(case, args.source, _user(args), role=args.role, fmt=args.format, segments=segments,
+                    relabel=relabel)
     print(f"imported {args.source} into {case.root} as v{n:03d}")
     return 0
 
@@ -200,6 +207,8 @@ def register(sub) -> None:
     i.add_argument("--role", choices=("annotator", "reviewer"), default="annotator")
     i.add_argument("--format", choices=("dicom-seg", "nrrd", "nifti"), help="default: from the file")
     i.add_argument("--segments", help="import only these segment numbers (comma separated)")
+    i.add_argument("--relabel", metavar="SEG=LABEL,...", help="label value for segment numbers (label map values), "
+                   "e.g. 1=4; overrides matching segment names to the label table")
     i.set_defaults(func=cmd_import)
 
     for name, fn, hlp in (("submit", cmd_submit, "freeze the draft as a version and submit it for review"),

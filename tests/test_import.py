@@ -179,3 +179,19 @@ def test_import_refused_while_awaiting_review(ct3):
 
     with pytest.raises(StateError, match="awaits review"):
         import_mask(ct3, GT / "liver_seg.nrrd", "b")
+
+
+def test_relabel_maps_label_map_values_onto_the_case_table(tmp_path, ct3_volume, capsys):
+    from ctlabel.labels import default_label_table
+
+    case = Case.create(tmp_path / "default", ct3_volume, label_table=default_label_table())  # liver is 4 here
+    assert main(["import", str(GT / "liver.dcm"), "--case", str(case.root), "--user", "a"]) == 0  # by name: 4
+    assert main(["import", str(GT / "liver_seg.nrrd"), "--case", str(case.root), "--user", "b",
+                 "--relabel", "1=4"]) == 0
+    assert set(np.unique(case.load_version(2).array)) == {0, 4}
+    assert case.load_version(2).provenance["ImportedFrom"]["Segments"][0]["Label"] == 4
+    capsys.readouterr()
+    assert main(["compare", f"{case.root}@v1", f"{case.root}@v2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["labels"][0]["dice"] == 1.0
+    assert main(["import", str(GT / "liver_seg.nrrd"), "--case", str(case.root), "--relabel", "3=4"]) == 2
+    assert main(["import", str(GT / "liver_seg.nrrd"), "--case", str(case.root), "--relabel", "x"]) == 2
