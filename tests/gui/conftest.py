@@ -1,6 +1,6 @@
 """GUI tests: a real napari viewer under Xvfb (pytest-xvfb starts it).
 
-Every test here is marked ``gui``; without a display (no Xvfb, no DISPLAY) or
+Every test here that needs Qt is marked ``gui``; without a display (no Xvfb, no DISPLAY) or
 without napari they are skipped instead of letting Qt abort the run.
 """
 
@@ -27,10 +27,13 @@ def _display_problem() -> str | None:
     return None
 
 
+_QT_FIXTURES = {"make_napari_viewer", "qtbot", "qapp", "phantom_viewer"}
+
+
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        if here in Path(str(item.fspath)).parents and _QT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
 
 

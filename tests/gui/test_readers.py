@@ -140,9 +140,12 @@ def test_sample_data(make_napari_viewer):
     assert viewer.layers[0].data.shape == (28, 512, 512)
 
 
-def test_launch_opens_sample_ct_with_widgets(qtbot):
+def test_launch_opens_sample_ct_with_widgets(make_napari_viewer, monkeypatch):
+    import napari
+
     from ctlabel_napari.launch import make_viewer
 
+    monkeypatch.setattr(napari, "Viewer", make_napari_viewer)
     viewer, widget = make_viewer(None, annotator="launcher", show=False)
     try:
         assert viewer.layers[0].data.shape == (28, 512, 512)
@@ -151,7 +154,6 @@ def test_launch_opens_sample_ct_with_widgets(qtbot):
         assert any("Labeling" in d for d in docks) and any("Series browser" in d for d in docks)
     finally:
         widget.close_sessions()
-        viewer.close()
 
 
 def test_orientation_note():

@@ -83,9 +83,11 @@ def test_restore_marks_event(make_napari_viewer, tmp_path):
     widget.close_sessions()
 
 
-def test_ctlabel_view_command(monkeypatch, qtbot):
+def test_ctlabel_view_command(monkeypatch, make_napari_viewer):
     import napari
 
+    # napari's test fixture owns plugin registration: let it make the viewer `ctlabel view` asks for.
+    monkeypatch.setattr(napari, "Viewer", make_napari_viewer)
     from ctlabel.cli import main
 
     seen = {}
@@ -94,7 +96,6 @@ def test_ctlabel_view_command(monkeypatch, qtbot):
         viewer = napari.current_viewer()
         seen["layers"] = [ly.name for ly in viewer.layers]
         seen["annotator"] = viewer.window._dock_widgets  # docked widgets exist
-        viewer.close()
 
     monkeypatch.setattr(napari, "run", fake_run)
     assert main(["view", "--annotator", "cli-user"]) == 0
