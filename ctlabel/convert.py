@@ -108,6 +108,12 @@ def _worker(args) -> tuple[str, dict]:
                           "series": stack.description, "traceback": traceback.format_exc()}
 
 
+def _single_threaded_worker() -> None:
+    from ctlabel import nifti_io
+
+    nifti_io.GZIP_THREADS = 1
+
+
 def convert(
     sources: list[str | os.PathLike],
     out: str | os.PathLike,
@@ -132,7 +138,7 @@ def convert(
     """
     options = options or ConvertOptions()
     report = ConvertReport()
-    scan = find_series(*sources)
+    scan = find_series(*sources, jobs=jobs)
     for p in scan.problems:
         (report.failed if p.fatal else report.skipped).append(p.to_dict())
     out = Path(out)
@@ -152,7 +158,8 @@ def convert(
     bar = Progress(len(todo), "series", enabled=progress)
     work = [(s, out, options) for s in todo]
     if jobs > 1 and len(work) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork"),
+                                 initializer=_single_threaded_worker) as pool:
             results = []
             for status, entry in pool.map(_worker, work):
                 results.append((status, entry))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import warnings as pywarnings
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pydicom
@@ -45,6 +46,52 @@ def _decode(path: str) -> tuple[object, np.ndarray]:
     if arr.ndim != 3 or arr.shape[0] != frames:
         raise DicomReadError(f"pixel data has shape {arr.shape}, expected {frames} grey frame(s)", path)
     return ds, arr
+
+
+def _read_frames(path: str, header, rows: int, cols: int) -> np.ndarray:
+    """All frames of a file as stored values, [frames, rows, cols].
+
+    Native little-endian data located by the header scan is read directly;
+    anything else goes through pydicom's decoders.
+    """
+    raw = header.raw
+    if raw is None:
+        _, frames = _decode(path)
+    else:
+        n = os.path.getsize(path)
+        count = (n - raw.offset) // np.dtype(raw.dtype).itemsize
+        per_frame = rows * cols
+        frames_in_file = max(1, count // per_frame) if count >= per_frame else 0
+        if frames_in_file == 0:
+            raise DicomReadError("the pixel data is truncated", path)
+        try:
+            data = np.fromfile(path, dtype=raw.dtype, count=frames_in_file * per_frame, offset=raw.offset)
+        except (OSError, ValueError) as exc:
+            raise DicomReadError(f"cannot read the pixel data ({exc})", path) from None
+        frames = data.reshape(frames_in_file, rows, cols)
+    if frames.shape[1:] != (rows, cols):
+        raise SeriesError(f"pixel data is {frames.shape[1]}x{frames.shape[2]}, the series is {rows}x{cols}", path)
+    if header.frame > frames.shape[0]:
+        raise DicomReadError(f"the pixel data holds {frames.shape[0]} frame(s), frame {header.frame} is missing", path)
+    return frames
+
+
+def _to_hu(stored: np.ndarray, h, out: np.ndarray, i: int) -> bool:
+    """Write ``stored * slope + intercept`` into ``out[i]``; False if int16 cannot hold it."""
+    if out.dtype != np.int16:
+        np.multiply(stored, np.float32(h.slope), out=out[i], casting="unsafe")
+        out[i] += np.float32(h.intercept)
+        return True
+    lo, hi = int(stored.min()), int(stored.max())
+    slope, icpt = int(h.slope), int(h.intercept)
+    ends = (lo * slope + icpt, hi * slope + icpt)
+    if min(ends) < _INT16.min or max(ends) > _INT16.max:
+        return False
+    if slope == 1 and stored.dtype.itemsize <= 2:
+        np.add(stored, np.int32(icpt), out=out[i], dtype=np.int32, casting="unsafe")
+    else:
+        out[i] = stored.astype(np.int32) * slope + icpt
+    return True
 
 
 def _integral(values) -> bool:
@@ -103,34 +150,34 @@ def load_series(
         by_file[h.path].append(i)
 
     exact = _integral(h.slope for h in headers) and _integral(h.intercept for h in headers)
-    out = np.empty((len(headers), stack.rows, stack.columns), dtype=np.int16 if exact else np.float32)
+    shape = (len(headers), stack.rows, stack.columns)
+    out = np.empty(shape, dtype=np.int16 if exact else np.float32)
     hashes: list[str] = [""] * len(headers)
-    for path, idxs in by_file.items():
-        _, frames = _decode(path)
-        if frames.shape[1:] != (stack.rows, stack.columns):
-            raise SeriesError(
-                f"pixel data is {frames.shape[1]}x{frames.shape[2]}, the series is "
-                f"{stack.rows}x{stack.columns}",
-                path,
-            )
+    items = list(by_file.items())
+
+    def fill(item) -> bool:
+        """Read one file's frames into ``out``; False if a slice does not fit int16."""
+        path, idxs = item
+        frames = _read_frames(path, headers[idxs[0]], stack.rows, stack.columns)
+        fits = True
         for i in idxs:
             h = headers[i]
             stored = frames[h.frame - 1]
             hashes[i] = pixel_hash(stored)
-            if out.dtype == np.int16:
-                hu = stored.astype(np.int32)
-                if h.slope != 1:
-                    hu *= int(h.slope)
-                if h.intercept:
-                    hu += int(h.intercept)
-                if hu.min() < _INT16.min or hu.max() > _INT16.max:
-                    out = out.astype(np.float32)
-                    out[i] = hu
-                else:
-                    out[i] = hu
-            else:
-                out[i] = stored.astype(np.float32) * np.float32(h.slope) + np.float32(h.intercept)
-        del frames
+            fits &= _to_hu(stored, h, out, i)
+        return fits
+
+    # File reads, hashing and numpy conversions release the GIL: a few threads
+    # overlap I/O with work. Each thread writes its own slices of ``out``.
+    if len(items) > 4:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            fits = all(list(pool.map(fill, items)))
+    else:
+        fits = all([fill(it) for it in items])
+    if not fits:  # rescaled values beyond int16: read again as float32
+        out = np.empty(shape, dtype=np.float32)
+        for it in items:
+            fill(it)
 
     warnings = list(geo.warnings)
     keep = np.ones(len(headers), dtype=bool)

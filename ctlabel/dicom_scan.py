@@ -51,6 +51,55 @@ _ENHANCED = ("1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
 
 
 @dataclass(frozen=True)
+class RawPixels:
+    """Where uncompressed little-endian pixel data lies in a file, for a direct read.
+
+    ``offset`` is the first pixel byte; ``dtype`` the stored value type;
+    ``frame_bytes`` the size of one frame.
+    """
+
+    offset: int
+    dtype: str
+    frame_bytes: int
+
+
+_NATIVE_LE = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
+
+
+def _raw_pixels(ds, fp) -> RawPixels | None:
+    """Locate native pixel data right after a header read that stopped before it.
+
+    Returns None (so pydicom decodes) for compressed, big-endian, signed
+    sub-word or otherwise unusual pixel data.
+    """
+    ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if ts not in _NATIVE_LE:
+        return None
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    stored = int(ds.get("BitsStored", bits) or bits)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if bits not in (8, 16, 32) or int(ds.get("SamplesPerPixel", 1) or 1) != 1 or (signed and stored != bits):
+        return None
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    start = fp.tell()
+    head = fp.read(12)
+    if len(head) < 8 or head[:4] != b"\xe0\x7f\x10\x00":
+        return None
+    if _NATIVE_LE[ts] and head[4:6] in _LONG_VRS:
+        length, data = int.from_bytes(head[8:12], "little"), start + 12
+    elif _NATIVE_LE[ts]:
+        length, data = int.from_bytes(head[6:8], "little"), start + 8
+    else:
+        length, data = int.from_bytes(head[4:8], "little"), start + 8
+    frame_bytes = rows * cols * bits // 8
+    if length == 0xFFFFFFFF or length < frame_bytes * frames:
+        return None
+    kind = ("i" if signed else "u") + str(bits // 8)
+    return RawPixels(data, ("<" if bits > 8 else "|") + kind, frame_bytes)
+
+@dataclass(frozen=True)
 class SliceHeader:
     """Header values of one slice (one frame of one file) needed to build a volume."""
 
@@ -64,6 +113,7 @@ class SliceHeader:
     intercept: float
     instance_number: int | None
     slice_thickness: float | None
+    raw: RawPixels | None = None
 
 
 @dataclass
@@ -192,7 +242,7 @@ def _first(ds, *path):
     return cur
 
 
-def _slice_headers(ds, path: str) -> list[SliceHeader]:
+def _slice_headers(ds, path: str, raw: RawPixels | None = None) -> list[SliceHeader]:
     sop = str(ds.get("SOPInstanceUID", ""))
     inst = ds.get("InstanceNumber")
     inst = int(inst) if inst not in (None, "") else None
@@ -231,6 +281,7 @@ def _slice_headers(ds, path: str) -> list[SliceHeader]:
                     _floats([pick("PixelMeasuresSequence", "SliceThickness")], 1)[0]
                     if pick("PixelMeasuresSequence", "SliceThickness") not in (None, "")
                     else thick,
+                    raw,
                 )
             )
         return out
@@ -248,6 +299,7 @@ def _slice_headers(ds, path: str) -> list[SliceHeader]:
             float(icpt) if icpt not in (None, "") else 0.0,
             inst,
             thick,
+            raw,
         )
         for f in range(frames)
     ]
@@ -285,8 +337,9 @@ def _classify(sop_class: str, image_type: list[str], has_geometry: bool, has_row
     return "image"
 
 
-def _dicomdir_files(path: Path) -> tuple[list[Path], list[FileProblem]]:
-    """Files that a DICOMDIR lists, and the listed files that are missing."""
+def _dicomdir_files(path: Path, _depth: int = 0) -> tuple[list[Path], list[FileProblem]]:
+    """Files that a DICOMDIR lists (following nested index files), and the listed files that are missing."""
+    extra_problems: list[FileProblem] = []
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
@@ -304,7 +357,15 @@ def _dicomdir_files(path: Path) -> tuple[list[Path], list[FileProblem]]:
     for parts in refs:
         f = base.joinpath(*parts)
         (files if f.exists() else missing).append(f)
-    problems = []
+    # A study-level index may list further index files (Philips DIRFILE per series).
+    nested = [f for f in files if f.name.upper() in ("DICOMDIR", "DIRFILE") and f != path]
+    if nested and _depth < 3:
+        files = [f for f in files if f not in nested]
+        for sub in nested:
+            sub_files, sub_problems = _dicomdir_files(sub, _depth + 1)
+            files += sub_files
+            extra_problems.extend(sub_problems)
+    problems = extra_problems
     if missing:
         problems.append(
             FileProblem(
@@ -355,25 +416,106 @@ def _candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
     return list(dict.fromkeys(f.resolve() for f in files)), problems
 
 
-def read_header(path: str | os.PathLike):
-    """Read a DICOM header (no pixel data); raise :class:`DicomReadError` on failure."""
+def read_header(path: str | os.PathLike, *, locate_pixels: bool = False):
+    """Read a DICOM header (no pixel data); raise :class:`DicomReadError` on failure.
+
+    With ``locate_pixels`` it returns ``(dataset, RawPixels or None)``.
+    """
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open(path, "rb") as fp:
             warnings.simplefilter("ignore")
-            return pydicom.dcmread(path, stop_before_pixels=True)
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            if not locate_pixels:
+                return ds
+            try:
+                raw = _raw_pixels(ds, fp)
+            except (OSError, ValueError, TypeError):
+                raw = None
+            return ds, raw
     except InvalidDicomError:
         raise DicomReadError("not a DICOM file (no DICM preamble)", path) from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on bad bytes
         raise DicomReadError(f"cannot read the DICOM header ({type(exc).__name__}: {exc})", path) from None
 
 
-def find_series(*paths: str | os.PathLike) -> ScanResult:
+@dataclass
+class FileRecord:
+    """What the scan keeps of one file's header: small and picklable."""
+
+    path: str
+    kind: str
+    key: tuple
+    study_uid: str
+    series_uid: str
+    frame_of_reference_uid: str
+    series_number: int | None
+    description: str
+    modality: str
+    sop_class_uid: str
+    rows: int
+    columns: int
+    split_values: tuple[str, ...]
+    references: list[str]
+    headers: list[SliceHeader]
+
+
+def _read_record(f: Path) -> tuple[FileRecord | None, list[FileProblem]]:
+    """Read one file's header into a :class:`FileRecord`, or say why not."""
+    try:
+        ds, raw = read_header(f, locate_pixels=True)
+    except DicomReadError as exc:
+        return None, [FileProblem(str(f), exc.reason)]
+    sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    if sop_class == DIRECTORY or "DirectoryRecordSequence" in ds:
+        return None, _dicomdir_files(f)[1]
+    image_type = [str(v).strip().upper() for v in (ds.get("ImageType") or [])]
+    try:
+        headers = _slice_headers(ds, str(f), raw)
+    except Exception as exc:  # noqa: BLE001 - malformed values of any kind
+        return None, [FileProblem(str(f), f"malformed geometry attributes ({exc})")]
+    has_geometry = all(h.position and h.orientation for h in headers)
+    kind = _classify(sop_class, image_type, has_geometry, "Rows" in ds)
+    series_uid = str(ds.get("SeriesInstanceUID", ""))
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if kind == "image":
+        key = (kind, series_uid, np.round(np.asarray(headers[0].orientation), 3).tobytes(), rows, cols)
+    elif kind == "nonimage":
+        key = (kind, series_uid, str(f))
+    else:
+        key = (kind, series_uid, rows, cols)
+    num = ds.get("SeriesNumber")
+    return FileRecord(
+        path=str(f),
+        kind=kind,
+        key=key,
+        study_uid=str(ds.get("StudyInstanceUID", "")),
+        series_uid=series_uid,
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
+        series_number=int(num) if num not in (None, "") else None,
+        description=str(ds.get("SeriesDescription", "") or ""),
+        modality=str(ds.get("Modality", "")),
+        sop_class_uid=sop_class,
+        rows=rows,
+        columns=cols,
+        split_values=tuple(str(ds.get(k, "")) for k in _SPLIT_KEYS),
+        references=_references(ds) if kind == "nonimage" else [],
+        headers=headers,
+    ), []
+
+
+def _read_records(files: list[Path]) -> list[tuple[FileRecord | None, list[FileProblem]]]:
+    return [_read_record(f) for f in files]
+
+
+def find_series(*paths: str | os.PathLike, jobs: int = 1) -> ScanResult:
     """Find image stacks and non-image objects under files, folders or DICOMDIRs.
 
     Parameters
     ----------
     *paths : str or PathLike
         Folders (walked recursively), DICOM files, or DICOMDIR files.
+    jobs : int
+        Worker processes that read headers (worth it for hundreds of files).
 
     Returns
     -------
@@ -382,38 +524,24 @@ def find_series(*paths: str | os.PathLike) -> ScanResult:
         ``problems`` lists files that were skipped or could not be read.
     """
     files, problems = _candidate_files(paths)
-    groups: dict[tuple, list] = defaultdict(list)
-    for f in files:
-        try:
-            ds = read_header(f)
-        except DicomReadError as exc:
-            problems.append(FileProblem(str(f), exc.reason))
-            continue
-        sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
-        if sop_class == DIRECTORY or "DirectoryRecordSequence" in ds:
-            _, pr = _dicomdir_files(f)
-            problems += pr
-            continue
-        image_type = [str(v).strip().upper() for v in (ds.get("ImageType") or [])]
-        try:
-            headers = _slice_headers(ds, str(f))
-        except Exception as exc:  # noqa: BLE001
-            problems.append(FileProblem(str(f), f"malformed geometry attributes ({exc})"))
-            continue
-        has_geometry = all(h.position and h.orientation for h in headers)
-        kind = _classify(sop_class, image_type, has_geometry, "Rows" in ds)
-        series_uid = str(ds.get("SeriesInstanceUID", ""))
-        if kind == "image":
-            iop = np.round(np.asarray(headers[0].orientation), 3).tobytes()
-            key = (kind, series_uid, iop, int(ds.Rows), int(ds.Columns))
-        elif kind == "nonimage":
-            key = (kind, series_uid, str(f))
-        else:
-            key = (kind, series_uid, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
-        groups[key].append((ds, headers))
+    if jobs > 1 and len(files) >= 64:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        chunks = [files[i::jobs] for i in range(jobs)]
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+            results = [r for part in pool.map(_read_records, chunks) for r in part]
+    else:
+        results = _read_records(files)
+    groups: dict[tuple, list[FileRecord]] = defaultdict(list)
+    for record, pr in results:
+        problems += pr
+        if record is not None:
+            groups[record.key].append(record)
 
     stacks = []
     for key, members in groups.items():
+        members.sort(key=lambda r: r.path)
         for part in _split_duplicates(key[0], members):
             stacks.append(_make_stack(key[0], part))
     order = {k: i for i, k in enumerate(KINDS)}
@@ -429,8 +557,8 @@ _SPLIT_KEYS = ("AcquisitionNumber", "ImageType", "TemporalPositionIdentifier")
 
 def _has_duplicates(members: list) -> bool:
     seen = set()
-    for _, headers in members:
-        for h in headers:
+    for m in members:
+        for h in m.headers:
             key = (h.frame, tuple(np.round(h.position, 2)) if h.position else None)
             if key[1] is not None and key[1] in seen:
                 return True
@@ -450,38 +578,35 @@ def _split_duplicates(kind: str, members: list) -> list[list]:
     if kind != "image" or len(members) < 2 or not _has_duplicates(members):
         return [members]
     for n in range(1, len(_SPLIT_KEYS) + 1):
-        keys = _SPLIT_KEYS[:n]
         parts: dict[tuple, list] = defaultdict(list)
         for m in members:
-            parts[tuple(str(m[0].get(k, "")) for k in keys)].append(m)
+            parts[m.split_values[:n]].append(m)
         if len(parts) > 1 and not any(_has_duplicates(p) for p in parts.values()):
             return list(parts.values())
-    positions = {tuple(np.round(h.position, 2)) for _, hs in members for h in hs}
+    positions = {tuple(np.round(h.position, 2)) for m in members for h in m.headers}
     if len(positions) == 1:
         return [[m] for m in members]
     return [members]
 
 
-def _make_stack(kind: str, members: list) -> Stack:
-    ds0 = members[0][0]
-    headers = [h for _, hs in members for h in hs]
-    sop_class = str(ds0.get("SOPClassUID", ""))
-    num = ds0.get("SeriesNumber")
+def _make_stack(kind: str, members: list[FileRecord]) -> Stack:
+    r0 = members[0]
+    headers = [h for m in members for h in m.headers]
     stack = Stack(
         kind=kind,
-        study_uid=str(ds0.get("StudyInstanceUID", "")),
-        series_uid=str(ds0.get("SeriesInstanceUID", "")),
-        frame_of_reference_uid=str(ds0.get("FrameOfReferenceUID", "")),
-        series_number=int(num) if num not in (None, "") else None,
-        description=str(ds0.get("SeriesDescription", "") or ""),
-        modality=str(ds0.get("Modality", "")),
-        sop_class_uid=sop_class,
-        rows=int(ds0.get("Rows", 0) or 0),
-        columns=int(ds0.get("Columns", 0) or 0),
+        study_uid=r0.study_uid,
+        series_uid=r0.series_uid,
+        frame_of_reference_uid=r0.frame_of_reference_uid,
+        series_number=r0.series_number,
+        description=r0.description,
+        modality=r0.modality,
+        sop_class_uid=r0.sop_class_uid,
+        rows=r0.rows,
+        columns=r0.columns,
         slices=headers,
     )
     if kind == "nonimage":
-        stack.references = _references(ds0)
+        stack.references = list(r0.references)
         return stack
     if kind != "image":
         return stack

@@ -27,6 +27,8 @@ JSON_EXTENSION_CODE = 6
 INTENT_LABEL = 1002
 #: ISA-L compression level (0-3): 1 is a good speed/size balance for CT.
 GZIP_LEVEL = 1
+#: Compression threads per write; batch workers set 1 so that processes, not threads, share the cores.
+GZIP_THREADS = 2
 _CHUNK = 1 << 24
 
 
@@ -99,7 +101,7 @@ def write_nifti(
     flat = memoryview(arr.reshape(-1)).cast("B")
     with atomic_path(path) as tmp:
         opener = (
-            (lambda p: igzip_threaded.open(p, "wb", compresslevel=GZIP_LEVEL, threads=2))
+            (lambda p: igzip_threaded.open(p, "wb", compresslevel=GZIP_LEVEL, threads=GZIP_THREADS))
             if str(path).endswith(".gz")
             else (lambda p: open(p, "wb"))
         )
