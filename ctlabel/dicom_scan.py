@@ -468,6 +468,8 @@ def _read_record(f: Path) -> tuple[FileRecord | None, list[FileProblem]]:
     sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class == DIRECTORY or "DirectoryRecordSequence" in ds:
         return None, _dicomdir_files(f)[1]
+    if "SOPClassUID" not in ds and "SeriesInstanceUID" not in ds:
+        return None, [FileProblem(str(f), "truncated or empty DICOM data set (no SOP class, no series)")]
     image_type = [str(v).strip().upper() for v in (ds.get("ImageType") or [])]
     try:
         headers = _slice_headers(ds, str(f), raw)
@@ -545,7 +547,8 @@ def find_series(*paths: str | os.PathLike, jobs: int = 1) -> ScanResult:
         for part in _split_duplicates(key[0], members):
             stacks.append(_make_stack(key[0], part))
     order = {k: i for i, k in enumerate(KINDS)}
-    stacks.sort(key=lambda s: (order[s.kind], s.study_uid, s.series_number or 0, s.description, s.geometry_hash))
+    stacks.sort(key=lambda s: (order[s.kind], s.study_uid, s.series_number or 0, s.description, s.geometry_hash,
+                               s.slices[0].path if s.slices else ""))
     for i, s in enumerate(stacks, 1):
         s.index = i
     return ScanResult(stacks, problems)

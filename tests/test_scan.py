@@ -1,0 +1,104 @@
+"""find_series / scan: grouping, classification and irregularity warnings on real data."""
+
+import json
+
+import pytest
+
+import ctlabel
+from ctlabel.cli import main
+from data_paths import CT_DATA, GE_TILT, PHILIPS
+
+
+def kinds(result):
+    return [(s.kind, s.description, s.n_slices) for s in result.stacks]
+
+
+def test_philips_session_lists_every_stack_and_classifies_it():
+    result = ctlabel.find_series(PHILIPS)
+    got = kinds(result)
+    assert ("volume", "STD BRAIN 5MM", 28) in got
+    assert ("volume", "STD BRAIN 1MM, iDose", 140) in got
+    assert [k for k, _, _ in got].count("localizer") == 1
+    # secondary captures (exam summary pages, dose info) are listed, never volumes
+    assert sum(n for k, d, n in got if k == "secondary") == 6
+    assert len(result.volumes()) == 2
+    # the session index lists a series that was left out of the data: reported, not fatal
+    notes = [p for p in result.problems if "missing" in p.reason]
+    assert notes and not any(p.fatal for p in notes)
+
+
+def test_dicomdir_path_follows_nested_index_files():
+    result = ctlabel.find_series(PHILIPS / "DIRFILE")
+    assert sorted(s.n_slices for s in result.volumes()) == [28, 140]
+
+
+def test_pydicom_dicomdir_scout_plus_axial():
+    result = ctlabel.find_series(CT_DATA / "pydicom_ct" / "dicomdir_98892001_scout_plus_axial")
+    assert [(s.kind, s.n_slices) for s in result.stacks] == [("volume", 5), ("localizer", 2)]
+
+
+def test_slices_sorted_by_position_not_by_name_or_instance_number():
+    stack = ctlabel.find_series(PHILIPS / "S2010").volumes()[0]
+    z = [s.position[2] for s in stack.slices]
+    assert z == sorted(z)
+
+
+def test_tilted_uneven_series_is_one_stack_with_warnings():
+    [stack] = ctlabel.find_series(GE_TILT).stacks
+    codes = [w.split(":")[0] for w in stack.warnings]
+    assert stack.n_slices == 28
+    assert "gantry_tilt" in codes and "non_uniform_spacing" in codes
+    assert "18.50 deg" in next(w for w in stack.warnings if w.startswith("gantry_tilt"))
+
+
+def test_segmentations_and_rtstruct_link_to_their_series():
+    result = ctlabel.find_series(CT_DATA / "dcmqi_ct3slice_seg")
+    [ct] = result.volumes()
+    segs = [s for s in result.stacks if s.kind == "nonimage"]
+    assert len(segs) == 2 and all(s.references == [ct.series_uid] for s in segs)
+    rt = ctlabel.find_series(CT_DATA / "rtutils_ct_rtstruct" / "mock_data")
+    [ct] = rt.volumes()
+    good = [s for s in rt.stacks if s.kind == "nonimage" and s.files[0].endswith("/rt.dcm")]
+    assert good[0].references == [ct.series_uid]
+
+
+def test_copies_of_one_slice_become_single_stacks():
+    result = ctlabel.find_series(CT_DATA / "pydicom_ct" / "single_slices_compressed")
+    singles = [s for s in result.stacks if s.kind == "single"]
+    assert len(singles) == 7  # every file decodable on its own, none merged into a fake volume
+
+
+def test_junk_and_truncated_files_are_reported_not_fatal_to_the_scan(tmp_path):
+    (tmp_path / "I999").write_bytes(b"this is not dicom" * 10)
+    (tmp_path / "notes.txt").write_text("hello")
+    src = PHILIPS / "S2010" / "I10"
+    (tmp_path / "I10").write_bytes(src.read_bytes()[:200])
+    result = ctlabel.find_series(tmp_path)
+    fatal = {p.path.rsplit("/", 1)[-1]: p.reason for p in result.problems if p.fatal}
+    assert "not a DICOM file" in fatal["I999"]
+    assert "I10" in fatal
+    assert not [p for p in result.problems if p.path.endswith("notes.txt") and p.fatal]
+
+
+def test_scan_cli_table_and_json(capsys):
+    assert main(["scan", str(PHILIPS)]) == 0
+    out = capsys.readouterr().out
+    assert "STD BRAIN 1MM, iDose" in out and "140x512x512" in out and "localizer" in out
+    assert main(["scan", "--json", str(GE_TILT)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    [stack] = data["stacks"]
+    assert stack["kind"] == "volume" and stack["slices"] == 28 and stack["size"] == [28, 512, 512]
+    assert any(w.startswith("gantry_tilt") for w in stack["warnings"])
+
+
+def test_scan_of_missing_path_is_a_clear_error(capsys, tmp_path):
+    assert main(["scan", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "no such file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_parallel_scan_finds_the_same_stacks(jobs):
+    a = ctlabel.find_series(CT_DATA, jobs=jobs)
+    b = ctlabel.find_series(CT_DATA)
+    assert [s.summary() for s in a.stacks] == [s.summary() for s in b.stacks]
