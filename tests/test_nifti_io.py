@@ -94,13 +94,13 @@ def test_mask_identity_survives_a_header_rewrite(tmp_path, philips):
     mask[5, 10:20, 10:20] = 1
     record = ctlabel.save_mask(tmp_path / "m_dseg.nii.gz", mask, philips)
     img = nib.load(tmp_path / "m_dseg.nii.gz")
-    fresh = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)  # new header, no extension
+    data = np.asanyarray(img.dataobj).copy()
+    fresh = nib.Nifti1Image(data, img.affine)  # new header, no extension
     fresh.header["descrip"] = b"rewritten by another tool"
     nib.save(fresh, tmp_path / "m_dseg.nii.gz")
     back = ctlabel.load_mask(tmp_path / "m_dseg.nii.gz", philips)
     assert back.voxel_hash == record["VoxelSHA256"] and back.hash_matches
     # an edit of one voxel does change it
-    data = np.asanyarray(img.dataobj).copy()
     data[0, 0, 0] = 1
     nib.save(nib.Nifti1Image(data, img.affine), tmp_path / "m_dseg.nii.gz")
     assert not ctlabel.load_mask(tmp_path / "m_dseg.nii.gz").hash_matches
