@@ -68,16 +68,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    try:
-        import napari  # noqa: F401
+    # The viewer lives in the plugin package; the core names it only here, by string,
+    # so that importing ctlabel never imports a GUI toolkit.
+    import importlib
+    import importlib.util
 
-        from ctlabel_napari.launch import launch
-    except ImportError as exc:
-        print(
-            f"error: the viewer needs napari ({exc}). Install it with: pip install 'ctlabel[napari]'",
-            file=sys.stderr,
-        )
+    if importlib.util.find_spec("napari") is None:
+        print("error: the viewer needs napari. Install it with: pip install 'ctlabel[napari]'", file=sys.stderr)
         return 2
+    launch = importlib.import_module("ctlabel_napari.launch").launch
     return launch(args.path, annotator=args.annotator)
 
 

@@ -41,6 +41,12 @@ def _decode(path: str) -> tuple[object, np.ndarray]:
     except Exception as exc:  # noqa: BLE001 - decoders raise many kinds
         raise DicomReadError(f"cannot decode the pixel data ({type(exc).__name__}: {exc})", path) from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if not ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ExplicitVRLittleEndian).is_compressed:
+        need = int(ds.Rows) * int(ds.Columns) * frames * int(ds.BitsAllocated) // 8
+        have = len(ds.PixelData)
+        if have not in (need, need + 1):
+            raise DicomReadError(
+                f"pixel data holds {have} bytes but Rows x Columns x frames needs {need}", path)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[0] != frames:

@@ -67,6 +67,10 @@ _NATIVE_LE = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
 
 
+class PixelSizeMismatch(ValueError):
+    """The pixel data length disagrees with Rows, Columns, frames and BitsAllocated."""
+
+
 def _raw_pixels(ds, fp) -> RawPixels | None:
     """Locate native pixel data right after a header read that stopped before it.
 
@@ -94,8 +98,13 @@ def _raw_pixels(ds, fp) -> RawPixels | None:
     else:
         length, data = int.from_bytes(head[4:8], "little"), start + 8
     frame_bytes = rows * cols * bits // 8
-    if length == 0xFFFFFFFF or length < frame_bytes * frames:
+    if length == 0xFFFFFFFF:
         return None
+    if length not in (frame_bytes * frames, frame_bytes * frames + 1):
+        raise PixelSizeMismatch(
+            f"pixel data holds {length} bytes but Rows x Columns x frames ({rows} x {cols} x {frames})"
+            f" at {bits} bits needs {frame_bytes * frames}"
+        )
     kind = ("i" if signed else "u") + str(bits // 8)
     return RawPixels(data, ("<" if bits > 8 else "|") + kind, frame_bytes)
 
@@ -429,6 +438,8 @@ def read_header(path: str | os.PathLike, *, locate_pixels: bool = False):
                 return ds
             try:
                 raw = _raw_pixels(ds, fp)
+            except PixelSizeMismatch as exc:
+                raise DicomReadError(str(exc), path) from None
             except (OSError, ValueError, TypeError):
                 raw = None
             return ds, raw

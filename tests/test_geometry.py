@@ -8,12 +8,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from data_paths import CT_DATA, GE_TILT, PHILIPS_5MM
+from geometry_check import check_pixel_centres
 
 import ctlabel
 from ctlabel.errors import SeriesError
 from ctlabel.synthetic import write_dicom_series
-from data_paths import CT_DATA, GE_TILT, PHILIPS_5MM
-from geometry_check import check_pixel_centres
+
 
 def dcm2niix() -> str:
     exe = shutil.which("dcm2niix") or str(Path(sys.executable).with_name("dcm2niix"))

@@ -7,13 +7,13 @@ import jsonschema
 import nibabel as nib
 import numpy as np
 import pytest
+from data_paths import GE_TILT, PHILIPS_5MM
 
 import ctlabel
 from ctlabel import nifti_io
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.provenance import read_sidecar, schema
 from ctlabel.volume import Grid, voxel_hash
-from data_paths import GE_TILT, PHILIPS_5MM
 
 
 @pytest.fixture(scope="module")

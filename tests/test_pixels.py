@@ -4,11 +4,11 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from data_paths import CT_DATA, PHILIPS_5MM
+from geometry_check import dicom_frames
 
 import ctlabel
 from ctlabel.errors import DicomReadError
-from data_paths import CT_DATA, PHILIPS_5MM
-from geometry_check import dicom_frames
 
 SINGLE_FILES = sorted(
     [*(CT_DATA / "pydicom_ct" / "single_slices_compressed").glob("*.dcm"),

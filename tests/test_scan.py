@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from data_paths import CT_DATA, GE_TILT, PHILIPS
 
 import ctlabel
 from ctlabel.cli import main
-from data_paths import CT_DATA, GE_TILT, PHILIPS
 
 
 def kinds(result):

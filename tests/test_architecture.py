@@ -1,0 +1,49 @@
+"""The core stays GUI-free and lint-clean."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "superqt", "vispy")
+
+
+def test_no_core_module_imports_a_gui_package():
+    offenders = []
+    for path in (ROOT / "ctlabel").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
+    assert not offenders
+
+
+def test_importing_every_core_module_loads_no_gui_package():
+    code = (
+        "import pkgutil, sys, importlib, ctlabel\n"
+        "for m in pkgutil.walk_packages(ctlabel.__path__, 'ctlabel.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]\n"
+        "print(len(list(pkgutil.walk_packages(ctlabel.__path__))))\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip()) >= 15
+
+
+def test_import_linter_contract_holds():
+    exe = Path(sys.executable).with_name("lint-imports")
+    r = subprocess.run([str(exe)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_ruff_is_clean():
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "ctlabel", "plugins", "tests", "benchmarks",
+                        "sample_data", "scripts"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
