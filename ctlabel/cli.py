@@ -80,6 +80,36 @@ def cmd_view(args: argparse.Namespace) -> int:
     return launch(args.path, annotator=args.annotator)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job: the viewer on the sample CT with a display, else the sample batch conversion."""
+    import importlib.util
+
+    if not args.batch and os.environ.get("DISPLAY") and importlib.util.find_spec("napari") is not None:
+        return cmd_view(argparse.Namespace(path=None, annotator=None))
+    from pathlib import Path
+
+    from ctlabel.convert import convert
+    from ctlabel.synthetic import write_phantom_sample
+
+    samples = Path(__file__).resolve().parent.parent / "sample_data"
+    out = Path(args.output)
+    phantom = out / "phantom_source"
+    if not (phantom / "dicom").is_dir():
+        write_phantom_sample(phantom)
+    sources = [samples / "philips_ct_5mm", phantom / "dicom"]
+    print(f"converting the sample data ({', '.join(str(s) for s in sources)}) into {out / 'cases'}")
+    report = convert(sources, out / "cases", jobs=2)
+    from ctlabel.atomic import write_json
+
+    write_json(out / "report.json", report.to_dict())
+    for case in report.converted:
+        print(f"  {case['case']}: {'x'.join(map(str, case['size']))} voxels, "
+              f"{'x'.join(f'{v:.3g}' for v in case['spacing'])} mm, {case['dtype']}")
+    print(report.summary_text())
+    print(f"report: {out / 'report.json'}")
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ctlabel import __version__
 
@@ -109,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("path", nargs="?", help="DICOM folder/file, case folder or NIfTI (default: sample CT)")
     v.add_argument("--annotator", help="annotator id recorded in provenance")
     v.set_defaults(func=cmd_view)
+
+    d = sub.add_parser("demo", help="the main job: open the sample CT, or convert the sample data without a display")
+    d.add_argument("--batch", action="store_true", help="convert even when a display is present")
+    d.add_argument("-o", "--output", default="out", help="output folder for the batch (default: out)")
+    d.set_defaults(func=cmd_demo)
 
     try:
         from ctlabel import review_cli

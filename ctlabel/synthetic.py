@@ -168,3 +168,18 @@ def write_dicom_series(
         pydicom.dcmwrite(path, ds, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def write_phantom_sample(out: str | os.PathLike) -> Path:
+    """Write the phantom as a DICOM series (``out/dicom``), its ground-truth mask and label table."""
+    from ctlabel.labels import write_label_table
+    from ctlabel.mask_io import save_mask
+
+    out = Path(out)
+    volume, mask, labels = make_phantom()
+    origin_lps = (LPS_TO_RAS @ volume.affine)[:3, 3]
+    write_dicom_series(out / "dicom", volume.array, spacing=volume.spacing, origin=tuple(origin_lps),
+                       description="synthetic phantom", series_number=1)
+    save_mask(out / "ground_truth_dseg.nii.gz", mask, volume.grid, label_table=labels, annotator="synthetic")
+    write_label_table(out / "labels.tsv", labels)
+    return out

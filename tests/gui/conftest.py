@@ -41,6 +41,8 @@ def pytest_runtest_setup(item):
     if item.get_closest_marker("gui") is not None:
         problem = _display_problem()
         if problem:
+            if os.environ.get("CTLABEL_REQUIRE_GUI") == "1":  # CI: a missing display is a failure
+                pytest.fail(f"GUI test cannot run: {problem}")
             pytest.skip(problem)
 
 
