@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ctlabel import review
 from ctlabel.case import Case
-from ctlabel.errors import CaseError, CtlabelError, GeometryError, LockError
+from ctlabel.errors import CaseError, CtlabelError, GeometryError, LockError, StateError
 from ctlabel.interpolate import interpolate_with_report
 from ctlabel.lock import acquire_lock
 from ctlabel.paint_tracking import SliceTracker, touched_from_diff
@@ -354,8 +355,16 @@ class LabelSession:
         if self.read_only:
             raise LockError("the case is open read-only (locked by somebody else)", self.case.root)
         self.wait_for_journal()
+        state = review.state_of(self.case)
+        if state == review.SUBMITTED:
+            raise StateError("the case is submitted and awaits review; a reviewer corrects or rejects it",
+                             self.case.root)
         kwargs = self.provenance_kwargs()
         record = self.case.save_draft(np.asarray(self.layer.data), self.grid, **kwargs)
+        who = self.annotator or "unknown"
+        if state in (review.APPROVED, review.REJECTED):
+            review.start_new_draft(self.case, who, lock=self.lock)  # the frozen version stays as it is
+        review.log_edit(self.case, who, "saved", lock=self.lock)
         self.events = kwargs["events"]
         self.created = record.get("Created")
         self.layer.metadata[KEY]["provenance"] = record
@@ -365,6 +374,12 @@ class LabelSession:
             self._timer.stop()
         clear_journal(self.case.recovery_dir)
         return self.case.draft_path
+
+    def submit(self) -> int:
+        """Save, then freeze the draft as a new version for review; returns the version number."""
+        self.save()
+        number = review.submit(self.case, self.annotator or "unknown", lock=self.lock)
+        return number
 
     def save_as_case(self, root: str | Path, volume) -> Path:
         """Create a case folder from ``volume`` (the image this layer was painted on) and save the draft."""

@@ -35,7 +35,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ctlabel.errors import CtlabelError
+from ctlabel.errors import CaseError, CtlabelError
 from ctlabel.labels import TISSUES, Label, LabelTable
 
 from . import settings
@@ -172,8 +172,12 @@ class LabelingWidget(QWidget):
         self.save_button.clicked.connect(self._guard(lambda: self.save()))
         self.save_as_button = QPushButton("Save as case…")
         self.save_as_button.clicked.connect(self._guard(lambda: self.save_as_case()))
+        self.submit_button = QPushButton("Submit for review")
+        self.submit_button.setToolTip("Save, then freeze the draft as a new version (vNNN) for the reviewer")
+        self.submit_button.clicked.connect(self._guard(lambda: self.submit()))
         row.addWidget(self.save_button)
         row.addWidget(self.save_as_button)
+        row.addWidget(self.submit_button)
         layout.addLayout(row)
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -440,6 +444,14 @@ class LabelingWidget(QWidget):
         path = s.save()
         self.status.setText(f"Saved {path}")
         return path
+
+    def submit(self) -> int:
+        s = self._require_session()
+        if s.case is None:
+            raise CaseError("save the mask as a case before submitting it")
+        number = s.submit()
+        self.status.setText(f"Submitted as v{number:03d}; the case awaits review")
+        return number
 
     def save_as_case(self, root: str | Path | None = None) -> Path | None:
         s = self._require_session()
