@@ -11,7 +11,7 @@ from ctlabel.dicom_read import load_series
 from ctlabel.dicom_scan import ScanResult, Stack, find_series
 from ctlabel.errors import CtlabelError
 from ctlabel.image_io import load_image, save_image
-from ctlabel.interpolate import interpolate
+from ctlabel.interpolate import InterpolationResult, interpolate, interpolate_with_report
 from ctlabel.labels import Label, LabelTable, default_label_table, read_label_table
 from ctlabel.mask_io import Mask, load_mask, save_mask
 from ctlabel.volume import Grid, SourceIdentity, Volume
@@ -34,7 +34,10 @@ __all__ = [
     "default_label_table",
     "find_cases",
     "find_series",
+    "InterpolationResult",
+    "InterpolationResult",
     "interpolate",
+    "interpolate_with_report",
     "load_image",
     "load_mask",
     "load_series",
