@@ -19,12 +19,16 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from ctlabel.dicom_fast import read_fast_header
 from ctlabel.errors import DicomReadError, InputError
 from ctlabel.geometry import analyze_stack
 
 # Scanner files often carry slightly malformed values (UIDs, decimal strings);
 # read them as they are instead of warning on every access.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+#: Read every header with pydicom (the tests compare both paths).
+_PYDICOM_ONLY = False
 
 #: Kinds of stack, in the order they are listed.
 KINDS = ("volume", "single", "localizer", "secondary", "nonimage")
@@ -72,13 +76,28 @@ class PixelSizeMismatch(ValueError):
 
 
 def _raw_pixels(ds, fp) -> RawPixels | None:
-    """Locate native pixel data right after a header read that stopped before it.
+    """Locate native pixel data right after a pydicom header read that stopped before it."""
+    if str(ds.file_meta.get("TransferSyntaxUID", "")) not in _NATIVE_LE:
+        return None
+    start = fp.tell()
+    head = fp.read(12)
+    if len(head) < 8 or head[:4] != b"\xe0\x7f\x10\x00":
+        return None
+    if _NATIVE_LE[str(ds.file_meta.get("TransferSyntaxUID"))] and head[4:6] in _LONG_VRS:
+        return _raw_layout(ds, int.from_bytes(head[8:12], "little"), start + 12)
+    if _NATIVE_LE[str(ds.file_meta.get("TransferSyntaxUID"))]:
+        return _raw_layout(ds, int.from_bytes(head[6:8], "little"), start + 8)
+    return _raw_layout(ds, int.from_bytes(head[4:8], "little"), start + 8)
 
-    Returns None (so pydicom decodes) for compressed, big-endian, signed
-    sub-word or otherwise unusual pixel data.
+
+def _raw_layout(ds, length: int, data_offset: int) -> RawPixels | None:
+    """Check the pixel data element against the header; None when pydicom must decode it.
+
+    Returns None for compressed, big-endian, colour, signed sub-word or other
+    unusual pixel data; raises :class:`PixelSizeMismatch` when the length
+    disagrees with Rows, Columns, frames and BitsAllocated.
     """
-    ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
-    if ts not in _NATIVE_LE:
+    if str(ds.file_meta.get("TransferSyntaxUID", "")) not in _NATIVE_LE or length == 0xFFFFFFFF:
         return None
     bits = int(ds.get("BitsAllocated", 0) or 0)
     stored = int(ds.get("BitsStored", bits) or bits)
@@ -87,26 +106,15 @@ def _raw_pixels(ds, fp) -> RawPixels | None:
         return None
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    start = fp.tell()
-    head = fp.read(12)
-    if len(head) < 8 or head[:4] != b"\xe0\x7f\x10\x00":
-        return None
-    if _NATIVE_LE[ts] and head[4:6] in _LONG_VRS:
-        length, data = int.from_bytes(head[8:12], "little"), start + 12
-    elif _NATIVE_LE[ts]:
-        length, data = int.from_bytes(head[6:8], "little"), start + 8
-    else:
-        length, data = int.from_bytes(head[4:8], "little"), start + 8
     frame_bytes = rows * cols * bits // 8
-    if length == 0xFFFFFFFF:
-        return None
     if length not in (frame_bytes * frames, frame_bytes * frames + 1):
         raise PixelSizeMismatch(
             f"pixel data holds {length} bytes but Rows x Columns x frames ({rows} x {cols} x {frames})"
             f" at {bits} bits needs {frame_bytes * frames}"
         )
     kind = ("i" if signed else "u") + str(bits // 8)
-    return RawPixels(data, ("<" if bits > 8 else "|") + kind, frame_bytes)
+    return RawPixels(data_offset, ("<" if bits > 8 else "|") + kind, frame_bytes)
+
 
 @dataclass(frozen=True)
 class SliceHeader:
@@ -472,8 +480,16 @@ class FileRecord:
 
 def _read_record(f: Path) -> tuple[FileRecord | None, list[FileProblem]]:
     """Read one file's header into a :class:`FileRecord`, or say why not."""
+    fast = read_fast_header(f) if not _PYDICOM_ONLY else None
     try:
-        ds, raw = read_header(f, locate_pixels=True)
+        if fast is not None:
+            ds = fast
+            try:
+                raw = _raw_layout(fast, fast.pixel[1], fast.pixel[2])
+            except PixelSizeMismatch as exc:
+                raise DicomReadError(str(exc), f) from None
+        else:
+            ds, raw = read_header(f, locate_pixels=True)
     except DicomReadError as exc:
         return None, [FileProblem(str(f), exc.reason)]
     sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))

@@ -102,3 +102,45 @@ def test_parallel_scan_finds_the_same_stacks(jobs):
     a = ctlabel.find_series(CT_DATA, jobs=jobs)
     b = ctlabel.find_series(CT_DATA)
     assert [s.summary() for s in a.stacks] == [s.summary() for s in b.stacks]
+
+
+def test_fast_header_path_reads_exactly_what_pydicom_reads(monkeypatch):
+    """The fast header reader must agree with pydicom on every shared file it accepts."""
+    from pathlib import Path
+
+    from ctlabel import dicom_scan
+    from ctlabel.dicom_fast import read_fast_header
+
+    files = [p for p in CT_DATA.rglob("*") if p.is_file() and p.suffix not in dicom_scan.NON_DICOM_SUFFIXES]
+    fast = 0
+    for f in files:
+        monkeypatch.setattr(dicom_scan, "_PYDICOM_ONLY", True)
+        slow_record = dicom_scan._read_record(Path(f))
+        monkeypatch.setattr(dicom_scan, "_PYDICOM_ONLY", False)
+        fast += read_fast_header(f) is not None
+        assert repr(dicom_scan._read_record(Path(f))) == repr(slow_record), f
+    assert fast >= 220  # the plain CT slices take the fast path; SEG, RT, enhanced CT go to pydicom
+    assert read_fast_header(CT_DATA / "pydicom_ct" / "enhanced_ct_2frame" / "eCT_Supplemental.dcm") is None
+
+
+def test_fast_header_reader_survives_corrupt_bytes(tmp_path):
+    """Truncated or bit-flipped headers give None (pydicom then decides), never an exception."""
+    import numpy as np
+
+    from ctlabel.dicom_fast import read_fast_header
+
+    data = (PHILIPS / "S2010" / "I10").read_bytes()
+    rng = np.random.default_rng(7)
+    target = tmp_path / "f.dcm"
+    pixel_tag = read_fast_header(PHILIPS / "S2010" / "I10").pixel[2] - 12
+    for cut in [0, 100, 132, 200, 500, 1000, 3000, pixel_tag]:
+        target.write_bytes(data[:cut])
+        assert read_fast_header(target) is None
+    target.write_bytes(data[: pixel_tag + 12])  # header complete, pixels cut: found later, at load
+    assert read_fast_header(target) is not None
+    for _ in range(300):
+        b = bytearray(data[:9000])
+        for i in rng.integers(132, 9000, size=4):
+            b[i] = int(rng.integers(0, 256))
+        target.write_bytes(bytes(b))
+        read_fast_header(target)  # must not raise
