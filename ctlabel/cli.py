@@ -98,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         write_phantom_sample(phantom)
     sources = [samples / "philips_ct_5mm", phantom / "dicom"]
     print(f"converting the sample data ({', '.join(str(s) for s in sources)}) into {out / 'cases'}")
-    report = convert(sources, out / "cases", jobs=2)
+    report = convert(sources, out / "cases")
     from ctlabel.atomic import write_json
 
     write_json(out / "report.json", report.to_dict())
@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert DICOM volumes to case folders (NIfTI + provenance)")
     c.add_argument("sources", nargs="+", help="folders, DICOM files or DICOMDIRs")
     c.add_argument("-o", "--output", required=True, help="output folder for case folders")
-    c.add_argument("-j", "--jobs", type=int, default=1, help="parallel processes (default 1)")
+    c.add_argument("-j", "--jobs", type=int, default=None,
+                   help="cores to use: single-threaded worker processes (default: all cores)")
     c.add_argument("--skip-existing", action="store_true", help="skip volumes whose case folder exists")
     c.add_argument("--report", help="write a JSON report of converted, skipped and failed series")
     c.add_argument("--labels", help="labels.tsv to put in every new case (default: built-in table)")

@@ -5,6 +5,7 @@ A bad series is reported with its file and reason and the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import traceback
@@ -108,17 +109,33 @@ def _worker(args) -> tuple[str, dict]:
                           "series": stack.description, "traceback": traceback.format_exc()}
 
 
-def _single_threaded_worker() -> None:
-    from ctlabel import nifti_io
+@contextlib.contextmanager
+def _single_threaded():
+    """One core per worker: no reader or compressor threads (``--jobs`` is the CPU budget)."""
+    from ctlabel import dicom_read, nifti_io
 
-    nifti_io.GZIP_THREADS = 1
+    saved = dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS
+    dicom_read.LOAD_THREADS = nifti_io.GZIP_THREADS = 1
+    try:
+        yield
+    finally:
+        dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS = saved
+
+
+def _single_threaded_worker() -> None:
+    _single_threaded().__enter__()  # the worker process ends with the pool
+
+
+def default_jobs() -> int:
+    """Worker processes used when none are asked for: one per core."""
+    return max(1, os.cpu_count() or 1)
 
 
 def convert(
     sources: list[str | os.PathLike],
     out: str | os.PathLike,
     *,
-    jobs: int = 1,
+    jobs: int | None = None,
     options: ConvertOptions | None = None,
     progress: bool = True,
 ) -> ConvertReport:
@@ -130,13 +147,15 @@ def convert(
         DICOM folders, files or DICOMDIRs.
     out : path
         Output folder; one case folder per volume, named deterministically.
-    jobs : int
-        Parallel worker processes.
+    jobs : int, optional
+        Worker processes, each single-threaded, so this is the number of cores the
+        batch uses (default: all of them). ``1`` converts in this process on one core.
     options : ConvertOptions, optional
     progress : bool
         Show progress on stderr.
     """
     options = options or ConvertOptions()
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
     report = ConvertReport()
     scan = find_series(*sources, jobs=jobs)
     for p in scan.problems:
@@ -166,10 +185,11 @@ def convert(
                 bar.step(entry.get("case") or entry.get("path", ""))
     else:
         results = []
-        for w in work:
-            status, entry = _worker(w)
-            results.append((status, entry))
-            bar.step(entry.get("case") or entry.get("path", ""))
+        with _single_threaded():
+            for w in work:
+                status, entry = _worker(w)
+                results.append((status, entry))
+                bar.step(entry.get("case") or entry.get("path", ""))
     for status, entry in results:
         getattr(report, status).append(entry)
     _write_dataset_description(out)

@@ -20,6 +20,10 @@ from ctlabel.errors import DicomReadError, InputError, SeriesError
 from ctlabel.geometry import analyze_stack, dicom_affine
 from ctlabel.volume import SliceIdentity, SourceIdentity, Volume, pixel_hash
 
+#: Threads that read, hash and convert slices in :func:`load_series`. Batch
+#: conversion sets 1: there, ``--jobs`` worker processes share the cores.
+LOAD_THREADS = min(4, os.cpu_count() or 1)
+
 #: What to do with a series whose slices no single affine can place exactly.
 IRREGULAR_POLICIES = ("keep", "error")
 
@@ -175,8 +179,8 @@ def load_series(
 
     # File reads, hashing and numpy conversions release the GIL: a few threads
     # overlap I/O with work. Each thread writes its own slices of ``out``.
-    if len(items) > 4:
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    if len(items) > 4 and LOAD_THREADS > 1:
+        with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
             fits = all(list(pool.map(fill, items)))
     else:
         fits = all([fill(it) for it in items])

@@ -27,6 +27,9 @@ from ctlabel.geometry import analyze_stack
 # read them as they are instead of warning on every access.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
+#: Fewer files than this are scanned in-process: starting workers would cost more than it saves.
+PARALLEL_SCAN_MIN_FILES = 400
+
 #: Read every header with pydicom (the tests compare both paths).
 _PYDICOM_ONLY = False
 
@@ -553,7 +556,7 @@ def find_series(*paths: str | os.PathLike, jobs: int = 1) -> ScanResult:
         ``problems`` lists files that were skipped or could not be read.
     """
     files, problems = _candidate_files(paths)
-    if jobs > 1 and len(files) >= 64:
+    if jobs > 1 and len(files) >= PARALLEL_SCAN_MIN_FILES:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 

@@ -98,7 +98,10 @@ def test_scan_of_missing_path_is_a_clear_error(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_parallel_scan_finds_the_same_stacks(jobs):
+def test_parallel_scan_finds_the_same_stacks(jobs, monkeypatch):
+    from ctlabel import dicom_scan
+
+    monkeypatch.setattr(dicom_scan, "PARALLEL_SCAN_MIN_FILES", 1)
     a = ctlabel.find_series(CT_DATA, jobs=jobs)
     b = ctlabel.find_series(CT_DATA)
     assert [s.summary() for s in a.stacks] == [s.summary() for s in b.stacks]
