@@ -176,9 +176,21 @@ def _element(b: bytes, pos: int, explicit: bool, depth: int, out: dict | None):
 
 def read_fast_header(path) -> FastHeader | None:
     """The wanted attributes and the pixel data position of a plain image file, or None."""
+    for size in (1 << 15, _HEAD_BYTES):  # most headers fit in 32 KiB; retry larger once
+        header = _read_fast_header(path, size)
+        if header is not _TOO_SHORT:
+            return header
+    return None
+
+
+_TOO_SHORT = object()
+
+
+def _read_fast_header(path, size: int):
     try:
         with open(path, "rb") as f:
-            b = f.read(_HEAD_BYTES)
+            b = f.read(size)
+        whole_file = len(b) < size
         if len(b) < 144 or b[128:132] != b"DICM":
             return None
         # File meta information: explicit VR little endian, group 0002.
@@ -208,5 +220,8 @@ def read_fast_header(path) -> FastHeader | None:
         if pixel is None:
             return None
         return FastHeader(values, meta, pixel)
-    except (_Bail, struct.error, UnicodeDecodeError, OSError):
+    except _Bail:
+        # a bail in a partial buffer may only mean the header runs past it
+        return None if whole_file or size == _HEAD_BYTES else _TOO_SHORT
+    except (struct.error, UnicodeDecodeError, OSError):
         return None

@@ -28,7 +28,7 @@ from ctlabel.geometry import analyze_stack
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 #: Fewer files than this are scanned in-process: starting workers would cost more than it saves.
-PARALLEL_SCAN_MIN_FILES = 400
+PARALLEL_SCAN_MIN_FILES = 2000
 
 #: Read every header with pydicom (the tests compare both paths).
 _PYDICOM_ONLY = False
