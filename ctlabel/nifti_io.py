@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-from isal import igzip_threaded
+from isal import igzip, igzip_threaded
 
 from ctlabel.atomic import atomic_path
 from ctlabel.errors import InputError
@@ -100,11 +100,12 @@ def write_nifti(
     head.write(b"\0" * (int(hdr.get_data_offset()) - head.tell()))
     flat = memoryview(arr.reshape(-1)).cast("B")
     with atomic_path(path) as tmp:
-        opener = (
-            (lambda p: igzip_threaded.open(p, "wb", compresslevel=GZIP_LEVEL, threads=GZIP_THREADS))
-            if str(path).endswith(".gz")
-            else (lambda p: open(p, "wb"))
-        )
+        if not str(path).endswith(".gz"):
+            opener = lambda p: open(p, "wb")  # noqa: E731
+        elif GZIP_THREADS > 1:
+            opener = lambda p: igzip_threaded.open(p, "wb", compresslevel=GZIP_LEVEL, threads=GZIP_THREADS)  # noqa: E731
+        else:
+            opener = lambda p: igzip.open(p, "wb", compresslevel=GZIP_LEVEL)  # noqa: E731
         with opener(tmp) as f:
             f.write(head.getvalue())
             for start in range(0, len(flat), _CHUNK):
