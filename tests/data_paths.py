@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from ctlabel.labels import Label, LabelTable
 
 ROOT = Path(__file__).resolve().parents[1]
 CT_DATA = (ROOT / ".." / "shared" / "data" / "ct").resolve()
@@ -12,10 +12,13 @@ PHILIPS = CT_DATA / "dcmqa_ct_philips_brain" / "dicom" / "S21570"
 PHILIPS_1MM = PHILIPS / "S2020"
 PHILIPS_5MM = PHILIPS / "S2010"
 GE_TILT = CT_DATA / "dcmqa_ct_ge_tilt_varspacing" / "dicom"
+CT3 = CT_DATA / "dcmqi_ct3slice_seg"
+CT2 = CT_DATA / "pydicom_ct" / "dicomdir_77654033_CT2"
+#: A label table matching the dcmqi ground truth of the 3-slice CT.
+CT3_TABLE = LabelTable((
+    Label(1, "liver", "LIV", "#b4643c", "soft_tissue"),
+    Label(2, "spine", "SPN", "#f0f0dc", "bone"),
+    Label(3, "heart", "HRT", "#c03030", "soft_tissue"),
+))
 
 
-@pytest.fixture(scope="session")
-def ct_data() -> Path:
-    if not CT_DATA.is_dir():
-        pytest.fail(f"the shared CT data is missing at {CT_DATA}")
-    return CT_DATA

@@ -3,40 +3,26 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import highdicom as hd
 import nibabel as nib
 import nrrd
 import numpy as np
 import pytest
+from data_paths import CT2, CT3, CT3_TABLE
 
 from ctlabel import Case, load_series
 from ctlabel import review as rv
 from ctlabel.cli import main
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.importers import import_mask
-from ctlabel.labels import Label, LabelTable
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ct"
-CT3 = DATA / "dcmqi_ct3slice_seg"
 GT = CT3 / "ground_truth"
-CT2 = DATA / "pydicom_ct" / "dicomdir_77654033_CT2"
-TABLE = LabelTable((
-    Label(1, "liver", "LIV", "#b4643c", "soft_tissue"),
-    Label(2, "spine", "SPN", "#f0f0dc", "bone"),
-    Label(3, "heart", "HRT", "#c03030", "soft_tissue"),
-))
-
-
-@pytest.fixture(scope="module")
-def ct3_volume():
-    return load_series(CT3 / "dicom" / "ct-3slice")
 
 
 @pytest.fixture
 def ct3(tmp_path, ct3_volume):
-    return Case.create(tmp_path / "ct3", ct3_volume, label_table=TABLE)
+    return Case.create(tmp_path / "ct3", ct3_volume, label_table=CT3_TABLE)
 
 
 @pytest.fixture
@@ -85,7 +71,7 @@ def test_dicom_seg_irregular_series_and_fractional(ct2):
 
 def test_dicom_seg_by_position_when_uids_differ(tmp_path, ct3_volume):
     """A case with pseudonymized UIDs still gets the SEG frames, matched by plane position."""
-    case = Case.create(tmp_path / "pseudo", ct3_volume, label_table=TABLE, pseudonymize_salt="s")
+    case = Case.create(tmp_path / "pseudo", ct3_volume, label_table=CT3_TABLE, pseudonymize_salt="s")
     n = import_mask(case, GT / "liver.dcm", "imp")
     info = case.load_version(n).provenance["ImportedFrom"]
     assert info["FramesMatchedByPosition"] == 3 and info["FramesMatchedByUID"] == 0
@@ -113,7 +99,7 @@ def test_seg_of_another_series_is_refused(ct2):
 
 def test_seg_onto_wrong_grid_is_refused(tmp_path, ct3_volume):
     # pseudonymized UIDs: the FrameOfReference check cannot apply, the grid check still refuses
-    case = Case.create(tmp_path / "pseudo", ct3_volume, label_table=TABLE, pseudonymize_salt="s")
+    case = Case.create(tmp_path / "pseudo", ct3_volume, label_table=CT3_TABLE, pseudonymize_salt="s")
     with pytest.raises(GeometryError, match="16x16 but the case slices are 512x512; ctlabel never resamples"):
         import_mask(case, CT2 / "highdicom_seg" / "seg_image_ct_binary.dcm", "imp")
     assert case.versions() == []

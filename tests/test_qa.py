@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from data_paths import CT3, CT3_TABLE
 
-from ctlabel import Case, load_series
+from ctlabel import Case
 from ctlabel.cli import main
 from ctlabel.importers import import_mask
-from ctlabel.labels import Label, LabelTable
 from ctlabel.mask_io import load_mask, save_mask
 from ctlabel.qa import QAOptions, check_mask, qa_target
 from ctlabel.synthetic import make_phantom
 from ctlabel.volume import Grid
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ct"
-CT3 = DATA / "dcmqi_ct3slice_seg"
-TABLE = LabelTable((
-    Label(1, "liver", "LIV", "#b4643c", "soft_tissue"),
-    Label(2, "spine", "SPN", "#f0f0dc", "bone"),
-    Label(3, "heart", "HRT", "#c03030", "soft_tissue"),
-))
-
-
-@pytest.fixture(scope="module")
-def ct3_volume():
-    return load_series(CT3 / "dicom" / "ct-3slice")
-
 
 @pytest.fixture
 def spine_case(tmp_path, ct3_volume):
     """The real 3-slice CT with the dcmqi spine label map (clean) imported as v001."""
-    case = Case.create(tmp_path / "ct3", ct3_volume, label_table=TABLE)
+    case = Case.create(tmp_path / "ct3", ct3_volume, label_table=CT3_TABLE)
     import_mask(case, CT3 / "ground_truth" / "spine_seg.nrrd", "gt")
     return case
 
@@ -117,7 +103,7 @@ def test_small_island(spine_case):
     f = [x for x in rep.findings if x.check == "small_island"]
     assert len(f) == 1 and f[0].slice == 2 and 100 <= f[0].voxel[1] < 102
     # a larger threshold is needed to flag a bigger island; a tiny one stops flagging this one
-    assert not [x for x in check_mask(load_mask(spine_case.draft_path), None, TABLE,
+    assert not [x for x in check_mask(load_mask(spine_case.draft_path), None, CT3_TABLE,
                                       QAOptions(min_island_mm3=1.0)) if x.check == "small_island"]
 
 
@@ -163,7 +149,7 @@ def test_far_from_painted(phantom_case):
 
 
 def test_cli_many_cases_table_and_json(spine_case, tmp_path, ct3_volume, capsys):
-    bad = Case.create(tmp_path / "bad", ct3_volume, label_table=TABLE)
+    bad = Case.create(tmp_path / "bad", ct3_volume, label_table=CT3_TABLE)
     arr = spine_case.load_version(1).array.copy()
     arr[0, 250:255, 250:255] = 7
     bad.save_draft(arr, bad.image_grid())
