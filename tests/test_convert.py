@@ -164,3 +164,11 @@ def test_pseudonymize_uids_replaces_every_uid(tmp_path):
     out2 = tmp_path / "out2"
     main(["convert", str(tmp_path / "src"), "-o", str(out2), "-q", "--pseudonymize-uids", "s3cret"])
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in out2.iterdir())
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = run_cli("convert", PHILIPS_5MM, "-o", blocker / "out")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: ") and "file" in r.stderr

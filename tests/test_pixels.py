@@ -8,7 +8,7 @@ from data_paths import CT_DATA, PHILIPS_5MM
 from geometry_check import dicom_frames
 
 import ctlabel
-from ctlabel.errors import DicomReadError
+from ctlabel.errors import DicomReadError, SeriesError
 
 SINGLE_FILES = sorted(
     [*(CT_DATA / "pydicom_ct" / "single_slices_compressed").glob("*.dcm"),
@@ -38,8 +38,17 @@ def test_the_shared_data_covers_the_compressed_transfer_syntaxes():
 def test_every_file_that_a_reference_decodes_decodes_here_with_the_same_hu(path):
     ref = sitk_hu(path)
     stack = ctlabel.find_series(path).stacks[0]
-    if stack.kind == "localizer":
-        pytest.skip("a localizer is listed, not loaded as an image")
+    if stack.kind == "localizer":  # listed, never loaded as a volume; its pixels still decode
+        with pytest.raises(SeriesError, match="localizer"):
+            ctlabel.load_series(stack)
+        from ctlabel.dicom_read import _read_frames
+
+        frames = _read_frames(str(path), stack.slices[0], stack.rows, stack.columns)
+        ds = pydicom.dcmread(path)
+        assert np.array_equal(frames[0], ds.pixel_array)
+        if ref is not None:
+            assert np.allclose(frames[0] * float(ds.RescaleSlope) + float(ds.RescaleIntercept), ref)
+        return
     vol = ctlabel.load_series(stack)
     assert vol.shape[0] == 1
     # our decode agrees with pydicom's own decode (HU from stored values)
