@@ -12,7 +12,7 @@ import os
 import re
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -149,13 +149,9 @@ class FileProblem:
 
 
 @dataclass
-class Stack:
-    """One image stack (or non-image object) found by :func:`find_series`.
+class SeriesInfo:
+    """Series-level header values shared by the files of a stack."""
 
-    ``slices`` are sorted along the slice normal for image kinds.
-    """
-
-    kind: str
     study_uid: str
     series_uid: str
     frame_of_reference_uid: str
@@ -165,6 +161,16 @@ class Stack:
     sop_class_uid: str
     rows: int
     columns: int
+
+
+@dataclass
+class Stack(SeriesInfo):
+    """One image stack (or non-image object) found by :func:`find_series`.
+
+    ``slices`` are sorted along the slice normal for image kinds.
+    """
+
+    kind: str = "volume"
     slices: list[SliceHeader] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
@@ -461,24 +467,15 @@ def read_header(path: str | os.PathLike, *, locate_pixels: bool = False):
 
 
 @dataclass
-class FileRecord:
+class FileRecord(SeriesInfo):
     """What the scan keeps of one file's header: small and picklable."""
 
-    path: str
-    kind: str
-    key: tuple
-    study_uid: str
-    series_uid: str
-    frame_of_reference_uid: str
-    series_number: int | None
-    description: str
-    modality: str
-    sop_class_uid: str
-    rows: int
-    columns: int
-    split_values: tuple[str, ...]
-    references: list[str]
-    headers: list[SliceHeader]
+    path: str = ""
+    kind: str = ""
+    key: tuple = ()
+    split_values: tuple[str, ...] = ()
+    references: list[str] = field(default_factory=list)
+    headers: list[SliceHeader] = field(default_factory=list)
 
 
 def _read_record(f: Path) -> tuple[FileRecord | None, list[FileProblem]]:
@@ -625,19 +622,8 @@ def _split_duplicates(kind: str, members: list) -> list[list]:
 def _make_stack(kind: str, members: list[FileRecord]) -> Stack:
     r0 = members[0]
     headers = [h for m in members for h in m.headers]
-    stack = Stack(
-        kind=kind,
-        study_uid=r0.study_uid,
-        series_uid=r0.series_uid,
-        frame_of_reference_uid=r0.frame_of_reference_uid,
-        series_number=r0.series_number,
-        description=r0.description,
-        modality=r0.modality,
-        sop_class_uid=r0.sop_class_uid,
-        rows=r0.rows,
-        columns=r0.columns,
-        slices=headers,
-    )
+    series = {f.name: getattr(r0, f.name) for f in fields(SeriesInfo)}
+    stack = Stack(kind=kind, slices=headers, **series)
     if kind == "nonimage":
         stack.references = list(r0.references)
         return stack
