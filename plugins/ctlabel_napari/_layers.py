@@ -11,6 +11,7 @@ Every layer the plugin makes has ``metadata["ctlabel"]``:
   ``image_voxel_sha256``.
 
 Layers are shown on the array grid (slice, row, column) with ``scale`` = voxel spacing
+(negative along an axis mirrored to show an axial series radiologically)
 in mm, so distances, areas and the 3D view are physical. The grid is not rotated:
 see docs/plugin.md for orientation.
 """
@@ -61,26 +62,48 @@ def colormap_for(table: LabelTable) -> dict:
     return colors
 
 
-def orientation_note(affine: np.ndarray) -> str | None:
-    """None when an axial grid is on screen in the radiological convention, else what the screen shows.
+def _axial_flips(affine: np.ndarray) -> tuple[bool, bool] | None:
+    """For an axial grid, whether columns and rows must be mirrored on screen; None if not axial.
 
-    The screen shows columns left to right and rows top to bottom, unrotated. For
-    an axial grid that is radiological when columns run towards the patient's
-    left (RAS -x) and rows towards posterior (RAS -y).
+    The screen shows columns left to right and rows top to bottom. The radiological
+    convention wants columns running towards the patient's left (RAS -x) and rows
+    towards posterior (RAS -y).
     """
     m = np.asarray(affine, float)[:3, :3]
     col, row = m[:, 0] / np.linalg.norm(m[:, 0]), m[:, 1] / np.linalg.norm(m[:, 1])
-    normal = np.cross(col, row)
-    if abs(normal[2]) < 0.8:
-        return "not an axial series: shown on its acquisition grid (columns left to right, rows top down)"
-    notes = []
-    if col[0] > 0.5:
-        notes.append("patient left is on screen LEFT (columns run to the patient's right)")
-    if row[1] > 0.5:
-        notes.append("anterior is at the screen bottom (rows run to anterior)")
-    if not notes:
+    if abs(np.cross(col, row)[2]) < 0.8:
         return None
-    return "; ".join(notes) + ": shown as stored, not flipped (ctlabel never resamples)"
+    return bool(col[0] > 0.5), bool(row[1] > 0.5)
+
+
+def display_transform(affine: np.ndarray, shape) -> dict:
+    """``scale`` and ``translate`` that show a grid at physical size, axial grids radiologically.
+
+    A mirrored axis gets a negative scale (and a translate that keeps the extent
+    where it was): the display flips, the voxels and their indices do not, so
+    painting and saving stay on the acquisition grid.
+    """
+    scale = np.array(spacing_from_affine(affine), float)
+    translate = np.zeros(3)
+    flips = _axial_flips(affine)
+    if flips is not None:
+        for axis, flip in ((2, flips[0]), (1, flips[1])):
+            if flip:
+                translate[axis] = scale[axis] * (int(shape[axis]) - 1)
+                scale[axis] = -scale[axis]
+    return {"scale": tuple(scale), "translate": tuple(translate)}
+
+
+def orientation_note(affine: np.ndarray) -> str | None:
+    """None for an axial grid stored radiologically, else what the screen does with it."""
+    flips = _axial_flips(affine)
+    if flips is None:
+        return "not an axial series: shown on its acquisition grid (columns left to right, rows top down)"
+    mirrored = [name for name, f in zip(("columns", "rows"), flips) if f]
+    if not mirrored:
+        return None
+    return (f"{' and '.join(mirrored)} mirrored on screen to show the radiological convention"
+            " (the voxels are not changed)")
 
 
 def image_layer_data(volume: Volume, name: str, *, case: str | Path | None = None, source: str = "") -> tuple:
@@ -100,7 +123,7 @@ def image_layer_data(volume: Volume, name: str, *, case: str | Path | None = Non
     }
     kwargs = {
         "name": name,
-        "scale": volume.spacing,
+        **display_transform(volume.affine, arr.shape),
         "colormap": "gray",
         "contrast_limits": (level - window / 2, level + window / 2),
         "metadata": meta,
@@ -139,7 +162,7 @@ def labels_layer_data(
     }
     kwargs = {
         "name": name,
-        "scale": spacing_from_affine(grid.affine),
+        **display_transform(grid.affine, grid.shape),
         "metadata": meta,
         "colormap": colormap_for(table),
         "opacity": 0.6,

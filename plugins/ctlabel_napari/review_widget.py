@@ -244,12 +244,12 @@ class ReviewWidget(QWidget):
     # ------------------------------------------------------------------ navigation
     def jump_to(self, slice_index: int, voxel=None, axis: int = 0) -> None:
         """Show slice ``slice_index`` (along ``axis``) and centre the camera on ``voxel``."""
-        scale = np.asarray(self.image_layer.scale if self.image_layer is not None else (1, 1, 1), float)
         step = list(self.viewer.dims.current_step)
         step[axis] = int(slice_index)
         self.viewer.dims.current_step = tuple(step)
         if voxel is not None:
-            world = np.asarray(voxel, float) * scale
+            layer = self.image_layer or self.labels_layer
+            world = np.asarray(layer.data_to_world(np.asarray(voxel, float)) if layer is not None else voxel, float)
             self.viewer.camera.center = tuple(world[[a for a in range(3) if a != axis]]) \
                 if self.viewer.dims.ndisplay == 2 else tuple(world)
 
@@ -289,7 +289,7 @@ class ReviewWidget(QWidget):
         if self.diff_layer is not None and self.diff_layer in self.viewer.layers:
             self.viewer.layers.remove(self.diff_layer)
         self.diff_layer = self.viewer.add_labels(
-            ov, name=name, scale=self.labels_layer.scale, opacity=0.8,
+            ov, name=name, scale=self.labels_layer.scale, translate=self.labels_layer.translate, opacity=0.8,
             colormap=DIFF_COLORS, metadata={KEY: {"role": "review_diff", "summary": summary}})
         self.diff_layer.editable = False
         ks = summary["slices"]

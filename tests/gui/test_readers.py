@@ -157,12 +157,34 @@ def test_launch_opens_sample_ct_with_widgets(make_napari_viewer, monkeypatch):
 
 
 def test_orientation_note():
-    from ctlabel_napari._layers import orientation_note
+    from ctlabel_napari._layers import display_transform, orientation_note
 
     volume, _, _ = make_phantom(shape=(4, 8, 8))
     assert orientation_note(volume.affine) is None  # standard axial: radiological as stored
+    assert min(display_transform(volume.affine, volume.shape)["scale"]) > 0
     flipped = volume.affine.copy()
     flipped[:3, 0] *= -1
-    assert "LEFT" in orientation_note(flipped)
+    assert "columns mirrored" in orientation_note(flipped)
     sag = volume.affine[:, [2, 1, 0, 3]]
     assert "not an axial" in orientation_note(sag)
+
+
+def test_axial_series_with_rows_to_anterior_is_shown_radiologically(make_napari_viewer, tmp_path):
+    """A real file stored with rows running anterior is mirrored on screen, not resampled."""
+    from ctlabel.cli import main as cli
+
+    src = CT_DATA / "pydicom_ct" / "single_slices_compressed" / "explicit_VR-UN.dcm"
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
+    viewer.open(str(src), plugin="ctlabel")
+    image = next(layer for layer in viewer.layers if layer.metadata.get("ctlabel", {}).get("role") == "image")
+    labels = widget.session.layer
+    assert image.scale[1] < 0 and image.scale[2] > 0 and tuple(labels.scale) == tuple(image.scale)
+    # the pixel stored first (row 0) is the most anterior, so it is drawn at the bottom
+    top, bottom = image.data_to_world((0, 0, 0))[1], image.data_to_world((0, 511, 0))[1]
+    assert top > bottom
+    # painting through world coordinates lands on the same stored voxel
+    labels.paint(labels.world_to_data(image.data_to_world((0, 10, 20))).round().astype(int), 2)
+    assert labels.data[0, 10, 20] == 2
+    widget.close_sessions()
+    assert cli(["scan", str(src)]) == 0
