@@ -19,7 +19,7 @@ from scipy import ndimage
 from ctlabel.case import Case
 from ctlabel.errors import CaseError, InputError
 from ctlabel.labels import LabelTable
-from ctlabel.mask_io import Mask, load_mask
+from ctlabel.mask_io import Mask, labels_present, load_mask
 from ctlabel.volume import spacing_from_affine
 
 _FULL = ndimage.generate_binary_structure(3, 1)
@@ -103,7 +103,7 @@ def compare_arrays(a: np.ndarray, b: np.ndarray, spacing, labels: list[int] | No
         raise InputError(f"the masks have different shapes {a.shape} and {b.shape}")
     voxel_ml = float(np.prod(spacing)) / 1000.0
     if labels is None:
-        labels = sorted((set(np.unique(a).tolist()) | set(np.unique(b).tolist())) - {0})
+        labels = sorted(set(labels_present(a)) | set(labels_present(b)))
     rows = []
     for lab in labels:
         ma, mb = a == lab, b == lab

@@ -78,6 +78,15 @@ class Mask:
         return AXIS_NAMES.index(self.provenance.get("SliceAxis", "slice"))
 
 
+def labels_present(labels: np.ndarray) -> list[int]:
+    """The non-zero label values in an array, ascending.
+
+    Looks only at the non-zero voxels: a mask is mostly background, and sorting
+    the whole volume (``np.unique``) costs several times more on every save.
+    """
+    return [int(v) for v in np.unique(labels[labels != 0])]
+
+
 def mask_dtype(labels: np.ndarray) -> np.dtype:
     """uint8 when every value fits, else uint16; never changes a label value."""
     if labels.size == 0:
@@ -106,7 +115,7 @@ def mask_provenance(
     extra: dict | None = None,
 ) -> dict:
     """Build the provenance record of a mask (see docs/provenance.md)."""
-    present = [int(v) for v in np.unique(labels) if v != 0]
+    present = labels_present(labels)
     t = now_utc()
     record = {
         "SchemaVersion": SCHEMA_VERSION,
@@ -211,4 +220,4 @@ def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, re
     return mask
 
 
-__all__ = ["INTENT_LABEL", "Mask", "load_mask", "mask_dtype", "mask_provenance", "save_mask"]
+__all__ = ["INTENT_LABEL", "Mask", "labels_present", "load_mask", "mask_dtype", "mask_provenance", "save_mask"]

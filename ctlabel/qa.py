@@ -29,7 +29,7 @@ from scipy import ndimage
 from ctlabel.case import Case
 from ctlabel.errors import CtlabelError, GeometryError, InputError
 from ctlabel.labels import Label, LabelTable
-from ctlabel.mask_io import Mask
+from ctlabel.mask_io import Mask, labels_present
 from ctlabel.volume import Volume, spacing_from_affine
 
 ERROR = "error"
@@ -126,7 +126,7 @@ def check_mask(mask: Mask, image: Volume | None, table: LabelTable | None, optio
     arr = mask.array
     spacing = spacing_from_affine(mask.affine)
     voxel_mm3 = float(np.prod(spacing))
-    present = [int(v) for v in np.unique(arr) if v != 0]
+    present = labels_present(arr)
     objects = ndimage.find_objects(arr.astype(np.int32, copy=False)) if present else []
 
     def box_of(lab: int) -> tuple[slice, ...]:
