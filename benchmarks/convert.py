@@ -535,36 +535,13 @@ def report(inputs: dict, jobs: dict, descriptions: dict) -> list[tuple[str, str,
                 f" {_fmt(conv['cpu_seconds']):>10s}"
             )
         c = m["ctlabel"]
-        checks += [
-            (
-                name,
-                "load <= 0.5 x SimpleITK",
-                c["load"]["seconds"] / sitk_load,
-                f"<= {TARGET_LOAD}",
-                c["load"]["seconds"] / sitk_load <= TARGET_LOAD,
-            ),
-            (
-                name,
-                "convert <= 1.5 x dcm2niix",
-                c["convert"]["seconds"] / d2n,
-                f"<= {TARGET_CONVERT}",
-                c["convert"]["seconds"] / d2n <= TARGET_CONVERT,
-            ),
-            (
-                name,
-                "load peak <= 1.5 x volume",
-                c["load"]["peak_increase"] / vol,
-                f"<= {TARGET_MEMORY}",
-                c["load"]["peak_increase"] / vol <= TARGET_MEMORY,
-            ),
-            (
-                name,
-                "convert peak <= 1.5 x volume",
-                c["convert"]["peak_increase"] / vol,
-                f"<= {TARGET_MEMORY}",
-                c["convert"]["peak_increase"] / vol <= TARGET_MEMORY,
-            ),
-        ]
+        for label, value, limit, op in (
+            ("load <= 0.5 x SimpleITK", c["load"]["seconds"] / sitk_load, TARGET_LOAD, "<="),
+            ("convert <= 1.5 x dcm2niix", c["convert"]["seconds"] / d2n, TARGET_CONVERT, "<="),
+            ("load peak <= 1.5 x volume", c["load"]["peak_increase"] / vol, TARGET_MEMORY, "<="),
+            ("convert peak <= 1.5 x volume", c["convert"]["peak_increase"] / vol, TARGET_MEMORY, "<="),
+        ):
+            checks.append((name, label, value, f"{op} {limit}", value <= limit))
     print()
     print(
         f"{'ctlabel convert, 4 series':28s} {'jobs=1 s':>8s} {'jobs=2 s':>8s} {'speedup':>8s}"
