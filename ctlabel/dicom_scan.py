@@ -442,17 +442,15 @@ def _candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
     return list(dict.fromkeys(f.resolve() for f in files)), problems
 
 
-def read_header(path: str | os.PathLike, *, locate_pixels: bool = False):
-    """Read a DICOM header (no pixel data); raise :class:`DicomReadError` on failure.
+def read_header(path: str | os.PathLike) -> tuple:
+    """Read a DICOM header with pydicom (no pixel data) and locate native pixel data.
 
-    With ``locate_pixels`` it returns ``(dataset, RawPixels or None)``.
+    Returns ``(dataset, RawPixels or None)``; raises :class:`DicomReadError` on failure.
     """
     try:
         with warnings.catch_warnings(), open(path, "rb") as fp:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(fp, stop_before_pixels=True)
-            if not locate_pixels:
-                return ds
             try:
                 raw = _raw_pixels(ds, fp)
             except PixelSizeMismatch as exc:
@@ -460,6 +458,8 @@ def read_header(path: str | os.PathLike, *, locate_pixels: bool = False):
             except (OSError, ValueError, TypeError):
                 raw = None
             return ds, raw
+    except DicomReadError:
+        raise
     except InvalidDicomError:
         raise DicomReadError("not a DICOM file (no DICM preamble)", path) from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on bad bytes
@@ -489,7 +489,7 @@ def _read_record(f: Path) -> tuple[FileRecord | None, list[FileProblem]]:
             except PixelSizeMismatch as exc:
                 raise DicomReadError(str(exc), f) from None
         else:
-            ds, raw = read_header(f, locate_pixels=True)
+            ds, raw = read_header(f)
     except DicomReadError as exc:
         return None, [FileProblem(str(f), exc.reason)]
     sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))

@@ -141,11 +141,6 @@ class Grid:
     shape: tuple[int, int, int]
     affine: np.ndarray
 
-    def matches(self, other: Grid, tol: float = AFFINE_TOLERANCE_MM) -> bool:
-        return tuple(self.shape) == tuple(other.shape) and np.allclose(
-            self.affine, other.affine, atol=tol
-        )
-
     def require_match(self, other: Grid, what: str, path=None) -> None:
         """Raise :class:`GeometryError` unless ``other`` is this grid."""
         if tuple(self.shape) != tuple(other.shape):

@@ -147,3 +147,17 @@ def test_fast_header_reader_survives_corrupt_bytes(tmp_path):
             b[i] = int(rng.integers(0, 256))
         target.write_bytes(bytes(b))
         read_fast_header(target)  # must not raise
+
+
+def test_size_mismatch_is_reported_by_both_header_paths(tmp_path, monkeypatch):
+    import pydicom
+
+    from ctlabel import dicom_scan
+
+    ds = pydicom.dcmread(PHILIPS / "S2010" / "I10")
+    ds.Rows = 256  # the pixel data still holds 512 rows
+    ds.save_as(tmp_path / "I10")
+    for pydicom_only in (False, True):
+        monkeypatch.setattr(dicom_scan, "_PYDICOM_ONLY", pydicom_only)
+        [problem] = [p for p in ctlabel.find_series(tmp_path).problems if p.fatal]
+        assert problem.reason.startswith("pixel data holds 524288 bytes but Rows x Columns")
