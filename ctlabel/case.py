@@ -109,8 +109,16 @@ class Case:
         label_table: LabelTable | None = None,
         pseudonymize_salt: str | None = None,
     ) -> Case:
-        """Write a new case folder: image, sidecar, label table and an empty case record."""
+        """Write a new case folder: image, sidecar, label table and an empty case record.
+
+        Raises
+        ------
+        CaseError
+            ``root`` exists and is not an empty folder (nothing in it is touched), or it
+            cannot be written.
+        """
         case = cls(Path(root))
+        _require_empty_writable(case.root)
         case.masks_dir.mkdir(parents=True, exist_ok=True)
         record = save_image(case.image_path, volume, pseudonymize_salt=pseudonymize_salt)
         write_label_table(case.labels_path, label_table or default_label_table())
@@ -195,6 +203,27 @@ class Case:
             except Exception:  # noqa: BLE001 - an unreadable old sidecar must not block a save
                 pass
         return save_mask(self.draft_path, labels, image_grid, **provenance)
+
+
+def _require_empty_writable(root: Path) -> None:
+    """Refuse a folder that is not empty or not writable: a new case never mixes with other files."""
+    if root.exists():
+        if not root.is_dir():
+            raise CaseError("exists and is not a folder; a new case needs an empty folder", root)
+        try:
+            entries = next(os.scandir(root), None)
+        except OSError as exc:
+            raise CaseError(f"cannot read the folder ({exc.strerror})", root) from None
+        if entries is not None:
+            raise CaseError("the folder is not empty; a new case needs an empty folder", root)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise CaseError("the folder is not writable", root)
+        return
+    parent = root.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CaseError(f"cannot create the case folder: {parent} is not writable", root)
 
 
 def find_cases(*paths: str | os.PathLike) -> list[Case]:

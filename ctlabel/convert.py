@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -15,23 +16,30 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ctlabel.atomic import write_json
-from ctlabel.case import IMAGE, Case
+from ctlabel.case import Case
+from ctlabel.convert_plan import plan_batch
 from ctlabel.dicom_read import load_series
 from ctlabel.dicom_scan import Stack, find_series
-from ctlabel.errors import CtlabelError
+from ctlabel.errors import CaseError, CtlabelError, InputError
 from ctlabel.labels import LabelTable
 from ctlabel.progress import Progress
-from ctlabel.provenance import pseudonymize_uid, software
+from ctlabel.provenance import software
 
 
 @dataclass
 class ConvertOptions:
-    """Settings of one batch."""
+    """Settings of one batch.
+
+    An existing case of the same source is always skipped (``skip_existing`` is kept for
+    callers that set it). ``overwrite_image`` replaces the image of such a case instead,
+    keeping its masks, only when the grid is the same.
+    """
 
     pseudonymize_salt: str | None = None
     label_table: LabelTable | None = None
-    skip_existing: bool = False
+    skip_existing: bool = True
     irregular: str = "keep"
+    overwrite_image: bool = False
 
 
 @dataclass
@@ -46,43 +54,38 @@ class ConvertReport:
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def with_warnings(self) -> list[dict]:
+        """Converted cases whose geometry carries a warning."""
+        return [c for c in self.converted if c.get("warnings")]
+
     def to_dict(self) -> dict:
         return {
             "software": software(),
             "converted": self.converted,
             "skipped": self.skipped,
             "failed": self.failed,
-            "summary": {"converted": len(self.converted), "skipped": len(self.skipped), "failed": len(self.failed)},
+            "summary": {"converted": len(self.converted), "with_warnings": len(self.with_warnings),
+                        "skipped": len(self.skipped), "failed": len(self.failed)},
         }
 
     def summary_text(self) -> str:
-        lines = [f"converted {len(self.converted)}, skipped {len(self.skipped)}, failed {len(self.failed)}"]
+        lines = []
+        for c in self.with_warnings:
+            lines += [f"  WARNING {c['case']}: {w}" for w in c["warnings"]]
         for f in self.failed:
             lines.append(f"  FAILED {f['path']}: {f['reason']}")
-        return "\n".join(lines)
+        head = (f"converted {len(self.converted)} ({len(self.with_warnings)} with warnings),"
+                f" skipped {len(self.skipped)}, failed {len(self.failed)}")
+        return "\n".join([head, *lines])
 
 
 def case_name(stack: Stack, salt: str | None) -> str:
-    study = pseudonymize_uid(stack.study_uid, salt) if salt else stack.study_uid
-    return stack.case_name(study)
+    """The case folder name of a stack (see :func:`ctlabel.case_naming.case_folder_name`)."""
+    return stack.case_name(salt)
 
 
-def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOptions) -> dict:
-    """Convert one stack into its case folder; return a report entry.
-
-    Raises :class:`CtlabelError` for bad input; other exceptions are bugs.
-    """
-    root = Path(out_root) / case_name(stack, options.pseudonymize_salt)
-    volume = load_series(stack, irregular=options.irregular)
-    # Build the case in a temporary folder, then rename it into place, so an
-    # interrupted batch never leaves a half-written case that --skip-existing trusts.
-    tmp = root.with_name(f".{root.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    Case.create(tmp, volume, label_table=options.label_table, pseudonymize_salt=options.pseudonymize_salt)
-    if root.exists():
-        shutil.rmtree(root)
-    os.replace(tmp, root)
+def _entry(root: Path, stack: Stack, volume) -> dict:
     return {
         "case": str(root),
         "description": stack.description,
@@ -91,17 +94,47 @@ def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOpt
         "spacing": [round(v, 4) for v in volume.spacing],
         "dtype": str(volume.array.dtype),
         "warnings": list(volume.warnings),
+        "missing_slices": list(volume.missing_slices),
         "source_files": len(stack.files),
     }
 
 
-def _worker(args) -> tuple[str, dict]:
-    stack, out_root, options = args
+def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOptions,
+                  target: str | None = None) -> dict:
+    """Convert one stack into a new case folder; return a report entry.
+
+    The case is built in a temporary folder and renamed into place, so an interrupted
+    batch never leaves a half-written case, and an existing folder is never replaced.
+
+    Raises :class:`CtlabelError` for bad input or a name already taken; other exceptions are bugs.
+    """
+    root = Path(out_root) / (target or case_name(stack, options.pseudonymize_salt))
+    volume = load_series(stack, irregular=options.irregular)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
     try:
-        return "converted", convert_stack(stack, out_root, options)
+        Case.create(tmp, volume, label_table=options.label_table, pseudonymize_salt=options.pseudonymize_salt)
+        try:
+            os.rename(tmp, root)  # fails on a non-empty folder: never replaces a case
+        except OSError:
+            raise CaseError("a folder of this name appeared while converting; it was left as it is",
+                            root) from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _entry(root, stack, volume)
+
+
+def _worker(args) -> tuple[str, dict]:
+    stack, out_root, options, target, mode = args
+    try:
+        if mode == "replace":
+            from ctlabel.case_image import replace_image
+
+            return replace_image(Path(out_root) / target, stack, options)
+        return "converted", convert_stack(stack, out_root, options, target)
     except CtlabelError as exc:
         return "failed", {"path": exc.path or stack.files[0], "reason": exc.reason,
-                          "series": stack.description, "case_name": case_name(stack, options.pseudonymize_salt)}
+                          "series": stack.description, "case_name": target}
     except MemoryError:
         return "failed", {"path": stack.files[0], "reason": "out of memory", "series": stack.description}
     except Exception as exc:  # noqa: BLE001 - a bug must not stop the batch; report it
@@ -141,6 +174,10 @@ def convert(
 ) -> ConvertReport:
     """Convert every volume under ``sources`` into case folders under ``out``.
 
+    Nothing already in ``out`` is deleted or replaced: a stack whose case exists (same
+    source instances and positions, whatever the folder is called) is skipped, and a
+    folder of the stack's name that holds something else is a failure.
+
     Parameters
     ----------
     sources : list of path
@@ -153,38 +190,35 @@ def convert(
     options : ConvertOptions, optional
     progress : bool
         Show progress on stderr.
+
+    Raises
+    ------
+    InputError
+        ``jobs`` is below 1, or a source does not exist.
     """
     options = options or ConvertOptions()
-    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    if jobs is not None and int(jobs) < 1:
+        raise InputError(f"jobs must be at least 1, not {jobs}")
+    jobs = default_jobs() if jobs is None else int(jobs)
     report = ConvertReport()
     scan = find_series(*sources, jobs=jobs)
     for p in scan.problems:
         (report.failed if p.fatal else report.skipped).append(p.to_dict())
+    if not scan.stacks and not report.failed:
+        report.failed.append({"path": ", ".join(map(str, sources)), "reason": "no DICOM files found"})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    todo: list[Stack] = []
-    for s in scan.stacks:
-        if s.kind != "volume":
-            report.skipped.append({"path": s.files[0] if s.files else "", "series": s.description,
-                                   "reason": f"{s.kind} (only volumes are converted)"})
-            continue
-        if options.skip_existing and (out / case_name(s, options.pseudonymize_salt) / IMAGE).exists():
-            report.skipped.append({"path": s.files[0], "series": s.description,
-                                   "reason": "case exists (--skip-existing)",
-                                   "case": str(out / case_name(s, options.pseudonymize_salt))})
-            continue
-        todo.append(s)
+    todo = plan_batch(scan.stacks, out, options, report)
     bar = Progress(len(todo), "series", enabled=progress)
-    work = [(s, out, options) for s in todo]
+    work = [(s, out, options, target, mode) for s, target, mode in todo]
+    results = []
     if jobs > 1 and len(work) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork"),
+        with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=get_context("fork"),
                                  initializer=_single_threaded_worker) as pool:
-            results = []
             for status, entry in pool.map(_worker, work):
                 results.append((status, entry))
                 bar.step(entry.get("case") or entry.get("path", ""))
     else:
-        results = []
         with _single_threaded():
             for w in work:
                 status, entry = _worker(w)

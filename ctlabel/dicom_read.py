@@ -13,25 +13,33 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pydicom
 
 from ctlabel.dicom_scan import Stack, find_series
 from ctlabel.errors import DicomReadError, InputError, SeriesError
-from ctlabel.geometry import analyze_stack, dicom_affine
+from ctlabel.geometry import SPACING_TOLERANCE_FRACTION, SPACING_TOLERANCE_MM, analyze_stack, dicom_affine
 from ctlabel.volume import SliceIdentity, SourceIdentity, Volume, pixel_hash
 
 #: Threads that read, hash and convert slices in :func:`load_series`. Batch
 #: conversion sets 1: there, ``--jobs`` worker processes share the cores.
 LOAD_THREADS = min(4, os.cpu_count() or 1)
 
-#: What to do with a series whose slices no single affine can place exactly.
-IRREGULAR_POLICIES = ("keep", "error")
+#: What to do with a series whose slices no single affine can place exactly. ``split``
+#: is carried out by :func:`ctlabel.stack_runs.split_uniform_runs` before loading; a
+#: stack that still needs it is kept as with ``keep``.
+IRREGULAR_POLICIES = ("keep", "error", "split")
+
+#: HU written into the slices padded where a uniform grid misses acquired slices.
+PAD_HU = -1024
+#: A series is padded only up to this many slices in all (else it stays non-uniform).
+MAX_PADDED_SLICES = 4096
 
 _INT16 = np.iinfo(np.int16)
 
 
 def _decode(path: str) -> tuple[object, np.ndarray]:
     """Read a file and decode all its frames: returns (dataset, array [frames, rows, cols])."""
+    import pydicom  # here, not at module level: its decoders cost start-up time
+
     try:
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - truncated or junk bytes
@@ -86,6 +94,11 @@ def _read_frames(path: str, header, rows: int, cols: int) -> np.ndarray:
     return frames
 
 
+def slice_pixel_hash(header, rows: int, cols: int) -> str:
+    """:func:`~ctlabel.volume.pixel_hash` of one slice's stored values (reads its file)."""
+    return pixel_hash(_read_frames(header.path, header, rows, cols)[header.frame - 1])
+
+
 def _to_hu(stored: np.ndarray, h, out: np.ndarray, i: int) -> bool:
     """Write ``stored * slope + intercept`` into ``out[i]``; False if int16 cannot hold it."""
     if out.dtype != np.int16:
@@ -119,11 +132,13 @@ def load_series(
     ----------
     stack : Stack or path
         A stack from :func:`find_series`, or a path holding exactly one image stack.
-    irregular : {"keep", "error"}
+    irregular : {"keep", "error", "split"}
         Policy for non-uniform spacing, missing slices and gantry tilt. ``"keep"``
         keeps every acquired slice unresampled and records the irregularity in
-        ``Volume.warnings`` (see docs/conventions.md); ``"error"`` raises
-        :class:`SeriesError`.
+        ``Volume.warnings`` (see docs/conventions.md); slices missing from a uniform
+        grid are padded with :data:`PAD_HU` and listed in ``Volume.missing_slices``.
+        ``"error"`` raises :class:`SeriesError`. ``"split"`` is done on stacks before
+        loading (:func:`ctlabel.stack_runs.split_uniform_runs`) and loads like ``"keep"``.
 
     Returns
     -------
@@ -141,7 +156,7 @@ def load_series(
         raise InputError(f"irregular must be one of {IRREGULAR_POLICIES}, not {irregular!r}")
     if not isinstance(stack, Stack):
         stack = _single_stack(stack)
-    if stack.kind not in ("volume", "single"):
+    if stack.kind not in ("volume", "single", "ambiguous"):
         raise SeriesError(f"stack {stack.index} is a {stack.kind}, not an image volume", stack.files[0])
     headers = stack.slices
     first = headers[0]
@@ -217,23 +232,70 @@ def load_series(
             raise SeriesError("irregular geometry: " + "; ".join(bad), where)
 
     affine = dicom_affine(first.orientation, headers[0].position, first.pixel_spacing, geo.step_lps)
+    identities: list[SliceIdentity | None] = [
+        SliceIdentity(h.sop_instance_uid, h.frame, h.position, hh) for h, hh in zip(headers, hashes)
+    ]
+    positions = geo.positions_mm
+    missing: tuple[int, ...] = ()
+    if "missing_slices" in {w.split(":", 1)[0] for w in warnings}:
+        padded = _pad_missing(out, identities, geo.positions_mm, geo.spacing_mm)
+        if padded is not None:
+            out, identities, missing = padded
+            positions = geo.positions_mm[0] + geo.spacing_mm * np.arange(out.shape[0])
+            warnings = [w for w in warnings if not w.startswith("missing_slices")]
+            warnings.append(f"missing_slices: {len(missing)} slice(s) missing from a {geo.spacing_mm:.4g} mm grid,"
+                            f" padded with {PAD_HU} HU at k={_ranges(missing)}; every acquired slice is exact")
     source = SourceIdentity(
         study_uid=stack.study_uid,
         series_uid=stack.series_uid,
         frame_of_reference_uid=stack.frame_of_reference_uid,
-        slices=tuple(
-            SliceIdentity(h.sop_instance_uid, h.frame, h.position, hh) for h, hh in zip(headers, hashes)
-        ),
+        slices=tuple(identities),
         series_description=stack.description,
         series_number=stack.series_number,
         modality=stack.modality,
     )
-    return Volume(out, affine, source, warnings, geo.positions_mm)
+    return Volume(out, affine, source, warnings, positions, missing)
+
+
+def _ranges(values) -> str:
+    """``0-3,7`` for [0, 1, 2, 3, 7]."""
+    out, vals = [], sorted(values)
+    i = 0
+    while i < len(vals):
+        j = i
+        while j + 1 < len(vals) and vals[j + 1] == vals[j] + 1:
+            j += 1
+        out.append(str(vals[i]) if i == j else f"{vals[i]}-{vals[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def _pad_missing(
+    array: np.ndarray, identities: list, positions_mm: np.ndarray, spacing: float
+) -> tuple[np.ndarray, list, tuple[int, ...]] | None:
+    """Place the acquired slices on the uniform grid they fit and pad the gaps.
+
+    Returns the padded array, the slice identities with None at padded slices, and the
+    padded indices; None when the slices do not fit a whole-step grid or the grid
+    would exceed :data:`MAX_PADDED_SLICES`.
+    """
+    steps = (positions_mm - positions_mm[0]) / spacing
+    k = np.round(steps).astype(int)
+    tol = max(SPACING_TOLERANCE_MM, SPACING_TOLERANCE_FRACTION * spacing)
+    if np.any(np.abs(steps - k) * spacing > tol) or np.any(np.diff(k) < 1) or k[-1] + 1 > MAX_PADDED_SLICES:
+        return None
+    n = int(k[-1]) + 1
+    out = np.full((n, *array.shape[1:]), PAD_HU, dtype=array.dtype)
+    out[k] = array
+    ids: list = [None] * n
+    for src, dst in enumerate(k):
+        ids[dst] = identities[src]
+    return out, ids, tuple(int(i) for i in sorted(set(range(n)) - set(k.tolist())))
 
 
 def _single_stack(path) -> Stack:
     result = find_series(path)
-    images = [s for s in result.stacks if s.kind in ("volume", "single")]
+    images = [s for s in result.stacks if s.kind in ("volume", "single", "ambiguous")]
     if not images:
         reasons = "; ".join(f"{p.path}: {p.reason}" for p in result.problems if p.fatal)
         raise SeriesError("no image series found" + (f" ({reasons})" if reasons else ""), path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
@@ -19,8 +18,9 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from ctlabel.case_naming import case_folder_name
 from ctlabel.dicom_fast import read_fast_header
-from ctlabel.errors import DicomReadError, InputError
+from ctlabel.errors import CtlabelError, DicomReadError, InputError
 from ctlabel.geometry import analyze_stack
 
 # Scanner files often carry slightly malformed values (UIDs, decimal strings);
@@ -33,8 +33,9 @@ PARALLEL_SCAN_MIN_FILES = 2000
 #: Read every header with pydicom (the tests compare both paths).
 _PYDICOM_ONLY = False
 
-#: Kinds of stack, in the order they are listed.
-KINDS = ("volume", "single", "localizer", "secondary", "nonimage")
+#: Kinds of stack, in the order they are listed. ``ambiguous``: images of one series share
+#: positions with different pixels (a 4-D or mixed series), so no single volume can be built.
+KINDS = ("volume", "single", "ambiguous", "localizer", "secondary", "nonimage")
 
 #: File endings that are never DICOM; such files are skipped without a fault.
 NON_DICOM_SUFFIXES = {
@@ -176,6 +177,8 @@ class Stack(SeriesInfo):
     references: list[str] = field(default_factory=list)
     spacing: tuple[float, float, float] | None = None
     index: int = 0
+    #: Why a single image is not converted on its own: it was split off a larger series.
+    split_off: str = ""
 
     @property
     def files(self) -> list[str]:
@@ -203,15 +206,18 @@ class Stack(SeriesInfo):
                 h.update(np.round(np.asarray(s.position), 3).tobytes())
         return h.hexdigest()[:8]
 
-    def case_name(self, study_uid: str | None = None) -> str:
-        """Deterministic case folder name that holds no patient data.
+    def case_name(self, salt: str | None = None) -> str:
+        """Deterministic case folder name that holds no patient data and no free text.
 
-        ``<study hash>_<series number>_<description>_<geometry hash>``.
+        See :func:`ctlabel.case_naming.case_folder_name`; ``salt`` is the
+        ``--pseudonymize-uids`` salt.
         """
-        study = hashlib.sha256((study_uid or self.study_uid).encode()).hexdigest()[:8]
-        num = f"{self.series_number:04d}" if self.series_number is not None else "0000"
-        desc = re.sub(r"[^A-Za-z0-9]+", "-", self.description).strip("-")[:40] or "series"
-        return f"{study}_{num}_{desc}_{self.geometry_hash}"
+        return case_folder_name(self.study_uid, self.series_uid, self.series_number,
+                                self.instances(), salt)
+
+    def instances(self) -> list[tuple[str, int]]:
+        """``(SOPInstanceUID, frame)`` of every slice."""
+        return [(s.sop_instance_uid, s.frame) for s in self.slices]
 
     def summary(self) -> dict:
         """The stack as data: what ``ctlabel scan --json`` prints."""
@@ -225,6 +231,7 @@ class Stack(SeriesInfo):
             "size": list(self.size),
             "spacing": None if self.spacing is None else [round(v, 4) for v in self.spacing],
             "warnings": list(self.warnings),
+            "split_off": self.split_off,
             "references": list(self.references),
             "files": self.files,
             "case_name": self.case_name(),
@@ -347,6 +354,13 @@ def _references(ds) -> list[str]:
             if "SeriesInstanceUID" in series:
                 refs.append(str(series.SeriesInstanceUID))
     return list(dict.fromkeys(refs))
+
+
+def _is_image_class(sop_class: str) -> bool:
+    """True for image storage SOP classes (CT, MR, PET, X-ray ...), which must carry Rows and Columns."""
+    if not sop_class.startswith("1.2.840.10008.5.1.4.1.1."):
+        return False
+    return not sop_class.startswith((*_NONIMAGE_PREFIXES, *_DOSE_REPORTS)) or sop_class.endswith(".481.1")
 
 
 def _classify(sop_class: str, image_type: list[str], has_geometry: bool, has_rows: bool) -> str:
@@ -497,6 +511,9 @@ def _read_record(f: Path) -> tuple[FileRecord | None, list[FileProblem]]:
         return None, _dicomdir_files(f)[1]
     if "SOPClassUID" not in ds and "SeriesInstanceUID" not in ds:
         return None, [FileProblem(str(f), "truncated or empty DICOM data set (no SOP class, no series)")]
+    if _is_image_class(sop_class) and ("Rows" not in ds or "Columns" not in ds):
+        return None, [FileProblem(str(f), "truncated image header: an image storage object without Rows and"
+                                          " Columns (the file ends early or lost its image attributes)")]
     image_type = [str(v).strip().upper() for v in (ds.get("ImageType") or [])]
     try:
         headers = _slice_headers(ds, str(f), raw)
@@ -573,8 +590,9 @@ def find_series(*paths: str | os.PathLike, jobs: int = 1) -> ScanResult:
         members.sort(key=lambda r: r.path)
         for part in _split_duplicates(key[0], members):
             stacks.append(_make_stack(key[0], part))
+    _mark_split_off(stacks)
     order = {k: i for i, k in enumerate(KINDS)}
-    stacks.sort(key=lambda s: (order[s.kind], s.study_uid, s.series_number or 0, s.description, s.geometry_hash,
+    stacks.sort(key=lambda s: (order[s.kind], s.study_uid, s.series_number or 0, s.series_uid, s.geometry_hash,
                                s.slices[0].path if s.slices else ""))
     for i, s in enumerate(stacks, 1):
         s.index = i
@@ -615,8 +633,35 @@ def _split_duplicates(kind: str, members: list) -> list[list]:
             return list(parts.values())
     positions = {tuple(np.round(h.position, 2)) for m in members for h in m.headers}
     if len(positions) == 1:
-        return [[m] for m in members]
+        return [[m] for m in members]  # explained by _mark_split_off
     return [members]
+
+
+def _mark_split_off(stacks: list[Stack]) -> None:
+    """Explain single images that are part of a larger series; only a series of one image converts.
+
+    Images of one series that all share one position are told apart from a series split
+    into a volume and stray slices.
+    """
+    by_series: dict[str, list[Stack]] = defaultdict(list)
+    for s in stacks:
+        if s.kind in ("volume", "single", "ambiguous") and s.series_uid:
+            by_series[s.series_uid].append(s)
+    for group in by_series.values():
+        singles = [s for s in group if s.kind == "single"]
+        if not singles or len(group) < 2:
+            continue
+        if len(singles) == len(group):
+            positions = {tuple(np.round(s.slices[0].position, 2)) for s in singles}
+            if len(positions) == 1:
+                reason = f"{len(singles)} images of this series share one position: not a volume"
+            else:
+                reason = f"{len(singles)} single images of one series at different orientations or sizes"
+        else:
+            images = sum(s.n_slices for s in group)
+            reason = f"a slice split off a series of {images} images (other geometry or a duplicate)"
+        for s in singles:
+            s.split_off = reason
 
 
 def _make_stack(kind: str, members: list[FileRecord]) -> Stack:
@@ -640,4 +685,27 @@ def _make_stack(kind: str, members: list[FileRecord]) -> Stack:
     ps = headers[0].pixel_spacing or (1.0, 1.0)
     stack.spacing = (geo.spacing_mm, ps[0], ps[1])
     stack.kind = "volume" if len(headers) >= 2 else "single"
+    conflicts = _conflicting_duplicates(stack.slices, geo.duplicates, stack.rows, stack.columns)
+    if conflicts:
+        stack.kind = "ambiguous"
+        stack.warnings.append(
+            f"conflicting_duplicates: {conflicts} position(s) hold two different images (a 4-D or mixed"
+            " series that AcquisitionNumber, ImageType and TemporalPositionIdentifier do not split):"
+            " not a volume; ctlabel will not guess which images belong together")
     return stack
+
+
+def _conflicting_duplicates(slices: list[SliceHeader], pairs: list[tuple[int, int]], rows: int, cols: int) -> int:
+    """How many duplicated positions hold different pixels (reads only those slices' pixels)."""
+    if not pairs:
+        return 0
+    from ctlabel.dicom_read import slice_pixel_hash
+
+    count = 0
+    for a, b in pairs:
+        try:
+            if slice_pixel_hash(slices[a], rows, cols) != slice_pixel_hash(slices[b], rows, cols):
+                count += 1
+        except (CtlabelError, ValueError):
+            return 0  # unreadable pixels: loading reports the file and the reason
+    return count

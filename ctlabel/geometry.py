@@ -97,8 +97,10 @@ def analyze_stack(
     duplicates: list[tuple[int, int]] = []
     n = len(d_sorted)
     if n < 2:
-        thick = float(slice_thickness) if slice_thickness and slice_thickness > 0 else 1.0
-        return StackGeometry(order, d_sorted, normal * thick, thick)
+        if slice_thickness and slice_thickness > 0:
+            return StackGeometry(order, d_sorted, normal * float(slice_thickness), float(slice_thickness))
+        return StackGeometry(order, d_sorted, normal, 1.0,
+                             ["no_slice_thickness: a single image without SliceThickness; 1 mm assumed"])
 
     gaps = np.diff(d_sorted)
     dup = gaps < DUPLICATE_TOLERANCE_MM

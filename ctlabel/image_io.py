@@ -40,7 +40,8 @@ def image_provenance(volume: Volume, *, pseudonymize_salt: str | None = None) ->
         "Created": t,
         "Modified": t,
         "Description": "CT volume converted from DICOM by ctlabel, HU, acquisition grid (not reoriented)",
-        "Geometry": geometry_record(volume.shape, volume.affine, volume.warnings, volume.slice_positions_mm),
+        "Geometry": geometry_record(volume.shape, volume.affine, volume.warnings, volume.slice_positions_mm,
+                                    volume.missing_slices),
         "VoxelSHA256": voxel_hash(volume.array, volume.affine),
         "DataType": str(volume.array.dtype),
         "Units": "HU",
@@ -79,7 +80,7 @@ def load_image(path: str | os.PathLike) -> Volume:
     """
     data = read_nifti(path)
     side = sidecar_path(path)
-    source, warnings, positions = None, [], None
+    source, warnings, positions, missing = None, [], None, ()
     if Path(side).exists():
         record = read_sidecar(side)
         if record.get("Source"):
@@ -88,5 +89,6 @@ def load_image(path: str | os.PathLike) -> Volume:
                 source = replace(source, slices=())
         warnings = list(record["Geometry"].get("Warnings", []))
         positions = record["Geometry"].get("SlicePositionsMM")
+        missing = tuple(int(k) for k in record["Geometry"].get("MissingSlices", []))
     return Volume(data.array, data.affine, source, warnings,
-                  None if positions is None else np.asarray(positions))
+                  None if positions is None else np.asarray(positions), missing)

@@ -24,7 +24,7 @@ SOFTWARE_NAME = "ctlabel"
 ROLES = ("annotator", "reviewer", "system")
 ACTIONS = (
     "converted", "created", "painted", "interpolated", "saved", "submitted", "approved",
-    "rejected", "corrected", "imported", "restored",
+    "rejected", "corrected", "imported", "restored", "image_replaced",
 )
 
 
@@ -67,13 +67,13 @@ def pseudonymize_source(source: SourceIdentity, salt: str) -> SourceIdentity:
         study_uid=pseudonymize_uid(source.study_uid, salt),
         series_uid=pseudonymize_uid(source.series_uid, salt),
         frame_of_reference_uid=pseudonymize_uid(source.frame_of_reference_uid, salt),
-        slices=tuple(replace(s, sop_instance_uid=pseudonymize_uid(s.sop_instance_uid, salt))
+        slices=tuple(None if s is None else replace(s, sop_instance_uid=pseudonymize_uid(s.sop_instance_uid, salt))
                      for s in source.slices),
     )
 
 
-def geometry_record(shape_mem, affine, warnings=(), slice_positions=None) -> dict:
-    """The geometry block: on-disk shape, affine, spacing, axis order and warnings."""
+def geometry_record(shape_mem, affine, warnings=(), slice_positions=None, missing_slices=()) -> dict:
+    """The geometry block: on-disk shape, affine, spacing, axis order, warnings and padded slices."""
     rec = {
         "Shape": [int(s) for s in tuple(shape_mem)[::-1]],
         "AxisOrder": ["column", "row", "slice"],
@@ -83,6 +83,8 @@ def geometry_record(shape_mem, affine, warnings=(), slice_positions=None) -> dic
     }
     if slice_positions is not None:
         rec["SlicePositionsMM"] = [round(float(v), 4) for v in slice_positions]
+    if len(missing_slices):
+        rec["MissingSlices"] = [int(k) for k in missing_slices]
     return rec
 
 

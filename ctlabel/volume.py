@@ -65,15 +65,15 @@ class SourceIdentity:
     study_uid: str
     series_uid: str
     frame_of_reference_uid: str
-    slices: tuple[SliceIdentity, ...]
+    slices: tuple[SliceIdentity | None, ...]
     series_description: str = ""
     series_number: int | None = None
     modality: str = "CT"
 
     @property
     def series_hash(self) -> str:
-        """SHA-256 over the slice pixel hashes, in slice order."""
-        return series_hash([s.pixel_sha256 for s in self.slices])
+        """SHA-256 over the slice pixel hashes, in slice order (``padded`` for a padded slice)."""
+        return series_hash([s.pixel_sha256 if s is not None else "padded" for s in self.slices])
 
     def to_dict(self) -> dict:
         return {
@@ -84,7 +84,7 @@ class SourceIdentity:
             "SeriesNumber": self.series_number,
             "Modality": self.modality,
             "SeriesPixelSHA256": self.series_hash,
-            "Slices": [s.to_dict() for s in self.slices],
+            "Slices": [s.to_dict() if s is not None else None for s in self.slices],
         }
 
     @classmethod
@@ -93,7 +93,7 @@ class SourceIdentity:
             study_uid=d.get("StudyInstanceUID", ""),
             series_uid=d.get("SeriesInstanceUID", ""),
             frame_of_reference_uid=d.get("FrameOfReferenceUID", ""),
-            slices=tuple(SliceIdentity.from_dict(s) for s in d.get("Slices", [])),
+            slices=tuple(SliceIdentity.from_dict(s) if s is not None else None for s in d.get("Slices", [])),
             series_description=d.get("SeriesDescription", ""),
             series_number=d.get("SeriesNumber"),
             modality=d.get("Modality", "CT"),
@@ -174,6 +174,9 @@ class Volume:
         Irregularities found while reading (``code: detail``), e.g. ``gantry_tilt: ...``.
     slice_positions_mm : numpy.ndarray, optional
         Position of each slice along the slice normal (mm), for irregular series.
+    missing_slices : tuple of int
+        Slices padded where the acquisition skipped a position of a uniform grid
+        (their ``source.slices`` entry is None).
     """
 
     array: np.ndarray
@@ -181,6 +184,7 @@ class Volume:
     source: SourceIdentity | None = None
     warnings: list[str] = field(default_factory=list)
     slice_positions_mm: np.ndarray | None = None
+    missing_slices: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.affine = np.asarray(self.affine, dtype=np.float64)

@@ -64,10 +64,11 @@ def test_convert_makes_case_folders_and_reports_every_failure(mixed_source, tmp_
     assert any(p.startswith("truncated/") for p in failed)
     assert any(p.startswith("nopixels/") and "no pixel data" in r for p, r in failed.items())
     assert any(p.startswith("sizes/") for p in failed)
-    assert "converted 3, " in r.stdout and "FAILED" in r.stdout
+    assert "converted 3 (" in r.stdout and "FAILED" in r.stdout
     cases = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert len(cases) == 3
-    case = Case.open(out / next(c for c in cases if "STD-BRAIN-5MM" in c))
+    case = Case.open(next(out / c for c in cases
+                          if Case(out / c).image_record()["Source"]["SeriesDescription"] == "STD BRAIN 5MM"))
     assert case.load_image().shape == (28, 512, 512)
     assert case.labels_path.exists() and case.record_path.exists() and case.masks_dir.is_dir()
     assert json.loads((out / "dataset_description.json").read_text())["DatasetType"] == "derivative"
@@ -87,7 +88,7 @@ def test_names_are_deterministic_whatever_jobs_and_skip_existing_resumes(tmp_pat
     (tmp_path / "a" / f".{names(a)[1]}.partial").mkdir()
     c = ctlabel.convert(src, tmp_path / "a", options=ctlabel.ConvertOptions(skip_existing=True), progress=False)
     assert names(c) == [names(a)[0]]
-    assert sum("--skip-existing" in s["reason"] for s in c.skipped) == 2
+    assert sum("case exists (same source)" in s["reason"] for s in c.skipped) == 2
 
 
 def test_progress_is_plain_lines_when_not_a_terminal(tmp_path):

@@ -116,12 +116,15 @@ def _series(folder, n=10, **kw):
     return hu
 
 
-def test_missing_slice_is_a_warning_kept_or_an_error(tmp_path):
+def test_missing_slice_is_padded_on_the_uniform_grid_or_an_error(tmp_path):
     hu = _series(tmp_path, shuffle_names=False)
     (tmp_path / "IM00005.dcm").unlink()
     vol = ctlabel.load_series(tmp_path)
-    assert vol.shape[0] == 9 and "missing_slices" in vol.warning_codes
-    assert np.array_equal(vol.array, np.delete(hu, 5, axis=0))
+    assert vol.shape[0] == 10 and "missing_slices" in vol.warning_codes
+    assert vol.missing_slices == (5,) and vol.source.slices[5] is None
+    assert np.array_equal(np.delete(vol.array, 5, axis=0), np.delete(hu, 5, axis=0))
+    assert (vol.array[5] == -1024).all()
+    assert vol.spacing[0] == pytest.approx(2.0)
     with pytest.raises(SeriesError):
         ctlabel.load_series(tmp_path, irregular="error")
 

@@ -1,0 +1,83 @@
+"""``convert --overwrite-image``: replace the image of an existing case, keeping its masks.
+
+The only way convert ever changes an existing case. It takes the case lock, refuses a
+new image on another grid (the masks were painted on the old one), and records an
+``image_replaced`` event with the old and new voxel hashes in the case record, so that
+``ctlabel verify`` checks the new image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ctlabel.case import Case
+from ctlabel.dicom_read import load_series
+from ctlabel.dicom_scan import Stack
+from ctlabel.image_io import save_image
+from ctlabel.lock import acquire_lock
+from ctlabel.provenance import event
+from ctlabel.volume import voxel_hash
+
+if TYPE_CHECKING:
+    from ctlabel.convert import ConvertOptions
+
+WHO = "ctlabel-convert"
+
+
+def replace_image(root: Path, stack: Stack, options: ConvertOptions) -> tuple[str, dict]:
+    """Write the stack's volume as the image of the case at ``root``.
+
+    Parameters
+    ----------
+    root : Path
+        An existing case folder of the same source.
+    stack : Stack
+        The series to load.
+    options : ConvertOptions
+        Irregular policy and UID pseudonymization, as for a new case.
+
+    Returns
+    -------
+    tuple of (str, dict)
+        ``("converted", entry)`` when the image was replaced, ``("skipped", entry)`` when
+        the voxels are unchanged.
+
+    Raises
+    ------
+    GeometryError
+        The new image is on another grid.
+    LockError
+        Somebody edits the case.
+    """
+    from ctlabel.convert import _entry
+    from ctlabel.review import _append, load_record
+
+    case = Case.open(root)
+    volume = load_series(stack, irregular=options.irregular)
+    with acquire_lock(case.root, WHO):
+        case.image_grid().require_match(volume.grid, "the new image", case.image_path)
+        old = case.image_record()["VoxelSHA256"]
+        new = voxel_hash(volume.array, volume.affine)
+        if new == old:
+            return "skipped", {"path": stack.files[0], "case": str(root),
+                               "reason": "case exists (same source) and its image is unchanged"}
+        save_image(case.image_path, volume, pseudonymize_salt=options.pseudonymize_salt)
+        record = load_record(case)
+        _append(case, record, event(WHO, "system", "image_replaced",
+                                    OldImageVoxelSHA256=old, NewImageVoxelSHA256=new))
+    entry = _entry(root, stack, volume)
+    entry["replaced_image"] = {"old": old, "new": new}
+    return "converted", entry
+
+
+def expected_image_hash(record: dict) -> str | None:
+    """The image voxel hash a case record vouches for: the last ``image_replaced`` event's, else the first."""
+    expected = record.get("ImageVoxelSHA256")
+    for ev in record.get("Events", []):
+        if isinstance(ev, dict) and ev.get("Action") == "image_replaced":
+            expected = ev.get("NewImageVoxelSHA256")
+    return expected
+
+
+__all__ = ["expected_image_hash", "replace_image"]

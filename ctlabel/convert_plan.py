@@ -1,0 +1,152 @@
+"""Decide, before any work, what a conversion batch does with each stack.
+
+A stack is converted into a new case, skipped because its case already exists (found
+by its source identity in ``ct.json``, not by folder name), or reported: single
+images split off a larger series, series that cannot form one volume, and names
+that are taken by something else. No two stacks of a batch ever get one folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ctlabel.case_naming import stack_key
+from ctlabel.dicom_scan import Stack
+from ctlabel.provenance import pseudonymize_uid
+
+if TYPE_CHECKING:
+    from ctlabel.convert import ConvertOptions, ConvertReport
+
+#: ImagePositionPatient agrees with ct.json within this (mm; ct.json rounds to 1e-6).
+POSITION_TOLERANCE_MM = 1e-3
+
+
+class ExistingCase:
+    """What convert needs of a case already in the output folder: its source slices."""
+
+    def __init__(self, root: Path, source: dict):
+        self.root = root
+        slices = [s for s in source.get("Slices") or [] if s]
+        self.lines = {f"{s['SOPInstanceUID']}/{int(s.get('Frame', 1))}": s["ImagePositionPatient"] for s in slices}
+
+    def same_source(self, stack: Stack, salt: str | None) -> bool:
+        """True when the case holds this stack's slices at the same positions.
+
+        Slices of the stack missing from the case must be identical duplicates that
+        loading dropped: they lie at a position the case has.
+        """
+        if not self.lines:
+            return False
+        by_line = {stack_key([(h.sop_instance_uid, h.frame)], salt)[0]: h for h in stack.slices}
+        if not set(self.lines) <= set(by_line):
+            return False
+        case_positions = np.array(list(self.lines.values()), dtype=float).reshape(-1, 3)
+        for line, h in by_line.items():
+            if h.position is None:
+                return False
+            pos = np.asarray(h.position, dtype=float)
+            if line in self.lines:
+                if np.max(np.abs(pos - np.asarray(self.lines[line], dtype=float))) > POSITION_TOLERANCE_MM:
+                    return False
+            elif np.min(np.max(np.abs(case_positions - pos), axis=1)) > POSITION_TOLERANCE_MM:
+                return False
+        return True
+
+
+def existing_cases(out: Path) -> dict[str, list[ExistingCase]]:
+    """Cases directly below ``out``, by the SeriesInstanceUID recorded in their ``ct.json``."""
+    index: dict[str, list[ExistingCase]] = defaultdict(list)
+    if not out.is_dir():
+        return index
+    for child in sorted(out.iterdir()):
+        side = child / "ct.json"
+        if child.name.startswith(".") or not side.is_file():
+            continue
+        try:
+            source = json.loads(side.read_text(encoding="utf-8")).get("Source") or {}
+            index[str(source.get("SeriesInstanceUID", ""))].append(ExistingCase(child, source))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue  # an unreadable ct.json is not this stack's case; its name check still protects it
+    return index
+
+
+def _remove_stale_partials(out: Path, name: str) -> None:
+    """Temporary folders of an interrupted earlier run for this name (they hold no annotation)."""
+    for p in out.glob(f".{name}.*partial"):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _not_converted(s: Stack) -> dict | None:
+    """The skipped/failed entry of a stack that is not converted, or None."""
+    first = s.files[0] if s.files else ""
+    if s.kind == "ambiguous":
+        return {"status": "failed", "path": first, "series": s.description,
+                "reason": "; ".join(w.split(": ", 1)[1] for w in s.warnings if w.startswith("conflicting"))}
+    if s.kind == "single" and s.split_off:
+        return {"status": "skipped", "path": first, "series": s.description, "reason": s.split_off}
+    if s.kind not in ("volume", "single"):
+        return {"status": "skipped", "path": first, "series": s.description,
+                "reason": f"{s.kind} (only image series are converted)"}
+    return None
+
+
+def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
+               report: ConvertReport) -> list[tuple[Stack, str, str]]:
+    """What to convert: ``(stack, folder name, "create" | "replace")`` per stack.
+
+    Entries for stacks that are skipped or refused go straight into ``report``.
+    """
+    salt = options.pseudonymize_salt
+    if options.irregular == "split":
+        from ctlabel.stack_runs import split_uniform_runs
+
+        stacks = [part for s in stacks for part in split_uniform_runs(s)]
+    index = existing_cases(out)
+    todo: list[tuple[Stack, str, str]] = []
+    taken: dict[str, Stack] = {}
+    explained: set[tuple[str, str]] = set()
+    for s in stacks:
+        refused = _not_converted(s)
+        if refused is not None:
+            status = refused.pop("status")
+            if s.split_off:  # one line for a group of images split off one series
+                if (s.series_uid, s.split_off) in explained:
+                    continue
+                explained.add((s.series_uid, s.split_off))
+            getattr(report, status).append(refused)
+            continue
+        series = pseudonymize_uid(s.series_uid, salt) if salt else s.series_uid
+        match = next((c for c in index.get(series, []) if c.same_source(s, salt)), None)
+        if match is not None:
+            if options.overwrite_image:
+                todo.append((s, match.root.name, "replace"))
+            else:
+                report.skipped.append({"path": s.files[0], "series": s.description, "case": str(match.root),
+                                       "reason": "case exists (same source): left as it is"})
+            continue
+        name = s.case_name(salt)
+        target = out / name
+        if name in taken:
+            report.failed.append({"path": s.files[0], "series": s.description, "case_name": name,
+                                  "reason": f"two stacks would share the case folder {name}; neither is"
+                                            " overwritten (report this: names should be unique)"})
+            continue
+        if target.exists():
+            what = "a case of a different source" if (target / "ct.nii.gz").exists() else "something else"
+            report.failed.append({"path": s.files[0], "series": s.description, "case": str(target),
+                                  "reason": f"the case folder {target} exists and holds {what}; left as it is"})
+            continue
+        taken[name] = s
+        _remove_stale_partials(out, name)
+        todo.append((s, name, "create"))
+    return todo
+
+
+__all__ = ["ExistingCase", "existing_cases", "plan_batch"]
