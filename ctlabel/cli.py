@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from ctlabel.errors import CtlabelError
+from ctlabel.errors import CtlabelError, InputError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -25,6 +25,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from ctlabel.dicom_scan import find_series
 
     result = find_series(*args.paths)
+    if not result.stacks and not any(p.fatal for p in result.problems):
+        skipped = len(result.problems)
+        raise InputError("no DICOM files found" + (f" ({skipped} file(s) skipped as not DICOM by name)"
+                                                   if skipped else ""), ", ".join(args.paths))
     if args.json:
         print(json.dumps({
             "stacks": [s.summary() for s in result.stacks],
@@ -37,6 +41,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         warn = "; ".join(w.split(":", 1)[0] for w in s.warnings)
         if s.references:
             warn = (warn + "; " if warn else "") + "refers to " + ", ".join(r[-12:] for r in s.references)
+        if s.split_off:
+            warn = (warn + "; " if warn else "") + s.split_off
         desc = (s.description or "(no description)")[:30]
         print(f"{s.index:>3}  {s.kind:<9} {desc:<30} {s.n_slices:>6}  {size:<13} {_fmt_spacing(s.spacing):<17} {warn}")
     bad = [p for p in result.problems if p.fatal]
@@ -55,8 +61,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     options = ConvertOptions(
         pseudonymize_salt=args.pseudonymize_uids,
         label_table=read_label_table(args.labels) if args.labels else None,
-        skip_existing=args.skip_existing,
         irregular=args.irregular,
+        overwrite_image=args.overwrite_image,
     )
     report = convert(args.sources, args.output, jobs=args.jobs, options=options, progress=not args.quiet)
     if args.report:
@@ -68,11 +74,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
+    """Open napari with the ctlabel widgets on ``args.path`` (default: the sample body CT).
+
+    The path and the display are checked before napari or Qt is imported, so that a bad
+    path or a headless machine ends with one ``error:`` line and exit status 2, not a
+    traceback or Qt's abort.
+    """
     # The viewer lives in the plugin package; the core names it only here, by string,
     # so that importing ctlabel never imports a GUI toolkit.
     import importlib
     import importlib.util
 
+    if args.path is not None:
+        _check_viewable(args.path)
+    problem = _display_problem()
+    if problem is not None:
+        again = "xvfb-run -a ctlabel view" + (f" {args.path}" if args.path else "")
+        print(f"error: no display: {problem}. Run the viewer under a virtual display ({again}), "
+              "or work without one: ctlabel convert SRC -o OUT, or ctlabel demo --batch", file=sys.stderr)
+        return 2
     if importlib.util.find_spec("napari") is None:
         print("error: the viewer needs napari. Install it with: pip install 'ctlabel[napari]'", file=sys.stderr)
         return 2
@@ -80,24 +100,103 @@ def cmd_view(args: argparse.Namespace) -> int:
     return launch(args.path, annotator=args.annotator)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job: the viewer on the sample CT with a display, else the sample batch conversion."""
-    import importlib.util
+def _display_problem(environ: dict[str, str] | None = None) -> str | None:
+    """Why Qt could not open a window here, or None when it can.
 
-    if not args.batch and os.environ.get("DISPLAY") and importlib.util.find_spec("napari") is not None:
-        return cmd_view(argparse.Namespace(path=None, annotator=None))
+    Only Linux needs ``DISPLAY`` (X11) or ``WAYLAND_DISPLAY``; a ``QT_QPA_PLATFORM`` that
+    needs neither (``offscreen``, ``vnc``, ``eglfs``...) is taken as the user's choice.
+    """
+    env = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux"):
+        return None
+    x11, wayland = bool(env.get("DISPLAY")), bool(env.get("WAYLAND_DISPLAY"))
+    wanted = env.get("QT_QPA_PLATFORM", "")
+    platforms = [p.split(":", 1)[0].strip().lower() for p in wanted.split(";") if p.strip()]
+    if not platforms:  # Qt's own choice: Wayland when there is one, else X11
+        return None if x11 or wayland else "neither DISPLAY nor WAYLAND_DISPLAY is set"
+    for p in platforms:
+        needs_x11, needs_wayland = p == "xcb", p.startswith("wayland")
+        if (needs_x11 and x11) or (needs_wayland and wayland) or not (needs_x11 or needs_wayland):
+            return None
+    return f"QT_QPA_PLATFORM={wanted} needs {'DISPLAY' if 'xcb' in platforms else 'WAYLAND_DISPLAY'}, which is not set"
+
+
+def _check_viewable(path: str | os.PathLike) -> None:
+    """Raise :class:`~ctlabel.errors.InputError` unless ``ctlabel view`` can open ``path``.
+
+    It opens a case folder, a NIfTI image or mask, a DICOM file or DICOMDIR, or a folder
+    holding DICOM files. Only as much is read as it takes to tell.
+    """
     from pathlib import Path
+
+    from ctlabel.case import Case, find_cases
+    from ctlabel.dicom_scan import NON_DICOM_SUFFIXES, read_header
+    from ctlabel.errors import DicomReadError, InputError
+
+    opens = "ctlabel view opens a DICOM folder, DICOMDIR or DICOM file, a case folder or a NIfTI image"
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file or folder", p)
+    if p.is_dir():
+        if Case.is_case(p):
+            return
+        for root, dirs, names in os.walk(p):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                f = Path(root) / name
+                if name.startswith(".") or f.suffix.lower() in NON_DICOM_SUFFIXES:
+                    continue
+                if name.upper() == "DICOMDIR":
+                    return
+                try:
+                    with open(f, "rb") as fh:
+                        if fh.read(132)[128:] == b"DICM":
+                            return
+                except OSError:
+                    continue
+        cases = find_cases(p)
+        if cases:
+            raise InputError(f"no DICOM files here, but {len(cases)} case folder(s) below it: open one of them, "
+                             f"e.g. {cases[0].root}", p)
+        raise InputError(f"no DICOM files in this folder; {opens}", p)
+    if p.name.endswith((".nii", ".nii.gz")):
+        return
+    try:
+        read_header(p)
+    except DicomReadError as exc:
+        raise InputError(f"{exc.reason}; {opens}", p) from None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job: the viewer on the sample body CT with a display, else the batch conversion of the samples.
+
+    The batch converts ``sample_data/totalseg_body_ct`` (20 slices of a real abdomen CT) and
+    the synthetic phantom into case folders under ``args.output`` with a JSON report.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from ctlabel.errors import CaseError
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "totalseg_body_ct" / "dicom"
+    if not sample.is_dir():
+        raise CaseError("the sample CT is not installed (it ships in the source repository)", sample)
+    real_display = not sys.platform.startswith("linux") or os.environ.get("DISPLAY") or os.environ.get(
+        "WAYLAND_DISPLAY")
+    if (not args.batch and real_display and _display_problem() is None
+            and importlib.util.find_spec("napari") is not None):
+        return cmd_view(argparse.Namespace(path=None, annotator=None))
 
     from ctlabel.convert import convert
     from ctlabel.synthetic import write_phantom_sample
 
-    samples = Path(__file__).resolve().parent.parent / "sample_data"
     out = Path(args.output)
     phantom = out / "phantom_source"
     if not (phantom / "dicom").is_dir():
         write_phantom_sample(phantom)
-    sources = [samples / "philips_ct_5mm", phantom / "dicom"]
-    print(f"converting the sample data ({', '.join(str(s) for s in sources)}) into {out / 'cases'}")
+    sources = [sample, phantom / "dicom"]
+    print("converting the sample data (a real 20-slice body CT and the synthetic phantom: "
+          f"{', '.join(str(s) for s in sources)}) into {out / 'cases'}")
     report = convert(sources, out / "cases")
     from ctlabel.atomic import write_json
 
@@ -107,7 +206,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{'x'.join(f'{v:.3g}' for v in case['spacing'])} mm, {case['dtype']}")
     print(report.summary_text())
     print(f"report: {out / 'report.json'}")
+    if report.converted:
+        print(f"label a case: ctlabel view {report.converted[0]['case']}  (headless: xvfb-run -a ctlabel view ...)")
     return 0 if report.ok else 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,14 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert DICOM volumes to case folders (NIfTI + provenance)")
     c.add_argument("sources", nargs="+", help="folders, DICOM files or DICOMDIRs")
     c.add_argument("-o", "--output", required=True, help="output folder for case folders")
-    c.add_argument("-j", "--jobs", type=int, default=None,
+    c.add_argument("-j", "--jobs", type=_positive_int, default=None,
                    help="cores to use: single-threaded worker processes (default: all cores)")
-    c.add_argument("--skip-existing", action="store_true", help="skip volumes whose case folder exists")
+    c.add_argument("--skip-existing", action="store_true",
+                   help="the default, kept for scripts: a series whose case exists (same source) is skipped")
+    c.add_argument("--overwrite-image", action="store_true",
+                   help="replace the image of an existing case of the same source, keeping its masks"
+                        " (refused when the grid differs; recorded in the case record)")
     c.add_argument("--report", help="write a JSON report of converted, skipped and failed series")
     c.add_argument("--labels", help="labels.tsv to put in every new case (default: built-in table)")
     c.add_argument("--pseudonymize-uids", metavar="SALT", help="replace UIDs by salted hashes")
-    c.add_argument("--irregular", choices=("keep", "error"), default="keep",
-                   help="non-uniform spacing, missing slices, gantry tilt: keep with a warning (default) or fail")
+    c.add_argument("--irregular", choices=("keep", "error", "split"), default="keep",
+                   help="non-uniform spacing, missing slices, gantry tilt: keep with a warning (default; slices"
+                        " missing from a uniform grid are padded), fail, or split each uniform run into its own case")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     c.set_defaults(func=cmd_convert)
 

@@ -35,8 +35,11 @@ def dicom_frames(path):
         yield ds.ImagePositionPatient, ds.ImageOrientationPatient, ds.PixelSpacing, arr * slope + icpt
 
 
-def check_pixel_centres(nifti_path, dicom_files, tol_voxel=0.01, tol_hu=1e-3) -> int:
-    """Assert every pixel centre maps to an integer voxel holding its HU; return pixels checked."""
+def check_pixel_centres(nifti_path, dicom_files, tol_voxel=0.01, tol_hu=1e-3, padded=()) -> int:
+    """Assert every pixel centre maps to an integer voxel holding its HU; return pixels checked.
+
+    Every NIfTI slice must come from a DICOM frame, except the ``padded`` ones.
+    """
     img = nib.load(str(nifti_path))
     data = np.asanyarray(img.dataobj)
     inv = np.linalg.inv(img.affine)
@@ -61,5 +64,6 @@ def check_pixel_centres(nifti_path, dicom_files, tol_voxel=0.01, tol_hu=1e-3) ->
             got = data[idx[..., 0], idx[..., 1], idx[..., 2]]
             assert np.allclose(got, hu, atol=tol_hu), f"{path}: voxel values differ from the DICOM pixels"
             checked += hu.size
-    assert len(seen_k) == data.shape[2], "not every NIfTI slice came from a DICOM frame"
+    assert not seen_k & set(padded), "a DICOM frame landed on a padded slice"
+    assert len(seen_k) + len(padded) == data.shape[2], "not every NIfTI slice came from a DICOM frame"
     return checked
