@@ -95,16 +95,34 @@ class LabelTable:
 
 
 def default_label_table() -> LabelTable:
-    """A starting table for head and body CT; projects replace it with their own."""
+    """A starting table of abdominal structures for body CT; projects replace it with their own.
+
+    Names follow TotalSegmentator's (``kidney_right``, ``inferior_vena_cava``...), so that its
+    masks and the sample CT (``sample_data/totalseg_body_ct``) use the same words. The
+    ``tissue`` of each row is what QA judges it by: ``soft_tissue`` and ``fluid`` labels must
+    not lie on air; the stomach may hold gas and the lung is air, so they are ``other`` and
+    ``air``.
+
+    Returns
+    -------
+    LabelTable
+        liver (1), spleen, kidney_right, kidney_left, pancreas, aorta, inferior_vena_cava,
+        gallbladder, stomach, urinary_bladder, vertebrae, lung, lesion (13).
+    """
     rows = [
-        (1, "brain", "BRN", "#e6a0a0", "soft_tissue"),
-        (2, "skull", "SKL", "#f0f0dc", "bone"),
-        (3, "ventricles", "VEN", "#5aa0e6", "fluid"),
-        (4, "liver", "LIV", "#b4643c", "soft_tissue"),
-        (5, "kidney", "KID", "#dc8c3c", "soft_tissue"),
-        (6, "spleen", "SPL", "#8c3c8c", "soft_tissue"),
-        (7, "lung", "LNG", "#c8dcf0", "air"),
-        (8, "lesion", "LES", "#e6dc32", "lesion"),
+        (1, "liver", "LIV", "#dd8265", "soft_tissue"),
+        (2, "spleen", "SPL", "#9d6ca2", "soft_tissue"),
+        (3, "kidney_right", "KIDR", "#b96653", "soft_tissue"),
+        (4, "kidney_left", "KIDL", "#d9a441", "soft_tissue"),
+        (5, "pancreas", "PANC", "#f9b46f", "soft_tissue"),
+        (6, "aorta", "AO", "#e0404c", "soft_tissue"),
+        (7, "inferior_vena_cava", "IVC", "#3c64c8", "soft_tissue"),
+        (8, "gallbladder", "GB", "#5aa050", "fluid"),
+        (9, "stomach", "STO", "#e6b48c", "other"),
+        (10, "urinary_bladder", "UB", "#e6dc8c", "fluid"),
+        (11, "vertebrae", "VERT", "#f0f0dc", "bone"),
+        (12, "lung", "LUNG", "#c8dcf0", "air"),
+        (13, "lesion", "LES", "#32c8c8", "lesion"),
     ]
     return LabelTable(tuple(Label(*r) for r in rows))
 

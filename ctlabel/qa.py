@@ -10,7 +10,7 @@ Checks (see ``docs/review.md``):
 geometry            error    the mask grid is not the image grid (nothing else is checked)
 unknown_label       error    a label value that the label table does not list
 empty_label         warning  a label the provenance lists (painted / interpolated) that has no voxels
-soft_tissue_on_air  error    a soft-tissue label with more than half its voxels below -500 HU
+soft_tissue_on_air  error    a soft-tissue or fluid label with more than half its voxels below -500 HU
 small_island        warning  a connected piece smaller than ``min_island_mm3`` apart from the label's largest
 hole                warning  background fully enclosed by a label within a slice
 interpolated_outside_painted  error  an interpolated slice beyond the label's first or last painted slice
@@ -34,6 +34,9 @@ from ctlabel.volume import Volume, spacing_from_affine
 
 ERROR = "error"
 WARNING = "warning"
+
+#: Tissues that never lie on air (below ``QAOptions.air_hu``): checked by ``soft_tissue_on_air``.
+NOT_ON_AIR = ("soft_tissue", "fluid")
 
 CHECKS = ("geometry", "unknown_label", "empty_label", "soft_tissue_on_air", "small_island", "hole",
           "interpolated_outside_painted", "far_from_painted")
@@ -159,8 +162,9 @@ def check_mask(mask: Mask, image: Volume | None, table: LabelTable | None, optio
         m = arr[b] == lab
         off = np.array([s.start for s in b])
         name = _label_name(table, lab)
-        # soft tissue on air
-        if image is not None and table is not None and lab in table and table[lab].tissue == "soft_tissue":
+        # soft tissue (or fluid: bile, urine, CSF, blood) on air
+        tissue = table[lab].tissue if table is not None and lab in table else None
+        if image is not None and tissue in NOT_ON_AIR:
             hu = image.array[b]
             air = m & (hu < o.air_hu)
             frac = air.sum() / m.sum()
@@ -172,7 +176,8 @@ def check_mask(mask: Mask, image: Volume | None, table: LabelTable | None, optio
                 sub = np.zeros_like(air)
                 sub[tuple(sl)] = air[tuple(sl)]
                 v = tuple(int(x) for x in _voxel_near_centre(sub) + off)
-                add("soft_tissue_on_air", ERROR, f"soft-tissue label {name}: {100 * frac:.0f}% of its voxels are "
+                what = "soft-tissue" if tissue == "soft_tissue" else tissue
+                add("soft_tissue_on_air", ERROR, f"{what} label {name}: {100 * frac:.0f}% of its voxels are "
                     f"below {o.air_hu:g} HU (air)", lab, v)
         # islands
         if "small_island" in o.checks:

@@ -83,11 +83,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ctlabel.case import Case, find_cases
+    from ctlabel.errors import CaseError
     from ctlabel.review import verify_case
 
     cases = []
     for p in args.cases:
+        if not Path(p).exists():
+            raise CaseError("no such file or folder", p)
         found = find_cases(p)
         if not found:
             Case.open(p)  # raises CaseError naming the path

@@ -96,6 +96,26 @@ def test_soft_tissue_on_air(spine_case, ct3_volume):
     assert "soft_tissue_on_air" not in _checks(_draft(spine_case, arr2).findings)
 
 
+def test_fluid_on_air_is_flagged_like_soft_tissue(tmp_path, ct3_volume):
+    """A fluid label (bile, urine, CSF: 0-20 HU) painted outside the body is as wrong as soft tissue there."""
+    from ctlabel.labels import Label, LabelTable
+
+    table = LabelTable((*CT3_TABLE.labels, Label(4, "gallbladder", "GB", "#5aa050", "fluid")))
+    case = Case.create(tmp_path / "fluid", ct3_volume, label_table=table)
+    arr = np.zeros(ct3_volume.shape, np.uint8)
+    arr[:, 5:40, 5:40] = 4  # outside the body: air
+    rep = _draft(case, arr)
+    f = [x for x in rep.findings if x.check == "soft_tissue_on_air"]
+    assert len(f) == 1 and f[0].label == 4 and f[0].level == "error" and not rep.ok
+    assert "fluid" in f[0].message and "gallbladder" in f[0].message
+    assert arr[f[0].voxel] == 4 and ct3_volume.array[f[0].voxel] < -500
+    # the same label inside the body is fine
+    inside = np.zeros(ct3_volume.shape, np.uint8)
+    inside[:, 200:260, 200:260] = 4
+    assert np.median(ct3_volume.array[inside > 0]) > -100
+    assert "soft_tissue_on_air" not in _checks(_draft(case, inside).findings)
+
+
 def test_small_island(spine_case):
     arr = spine_case.load_version(1).array.copy()
     arr[2, 100:102, 100:103] = 2  # 6 voxels * 0.66 mm3, far from the spine

@@ -1,4 +1,4 @@
-"""Sample data: the Philips 28-slice head CT shipped in the repository, and the synthetic phantom."""
+"""Sample data: the 20-slice body CT shipped in the repository, and the synthetic phantom."""
 
 from __future__ import annotations
 
@@ -14,18 +14,23 @@ from ._layers import empty_labels, image_layer_data, labels_layer_data
 
 
 def sample_ct_path() -> Path:
-    """``sample_data/philips_ct_5mm`` beside the ctlabel package (a source checkout or editable install)."""
-    p = Path(ctlabel.__file__).resolve().parents[1] / "sample_data" / "philips_ct_5mm"
+    """``sample_data/totalseg_body_ct/dicom`` beside the ctlabel package (a source checkout or editable install).
+
+    A real abdomen CT (20 axial slices, 512 x 512, TotalSegmentator's example, Apache-2.0):
+    liver, spleen, aorta and spine are in view, so the default label table applies.
+    """
+    p = Path(ctlabel.__file__).resolve().parents[1] / "sample_data" / "totalseg_body_ct" / "dicom"
     if not p.is_dir():
         raise CaseError("the sample CT is not installed (it ships in the source repository)", p)
     return p
 
 
 def sample_ct() -> list:
+    """The sample body CT (HU) and an empty labels layer with the default label table."""
     volume = load_series(sample_ct_path())
     return [
-        image_layer_data(volume, "sample CT", source=str(sample_ct_path())),
-        labels_layer_data(empty_labels(volume.grid), volume.grid, "sample CT labels"),
+        image_layer_data(volume, "sample body CT", source=str(sample_ct_path())),
+        labels_layer_data(empty_labels(volume.grid), volume.grid, "sample body CT labels"),
     ]
 
 
