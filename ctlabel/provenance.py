@@ -136,8 +136,9 @@ def validate(record: dict, path=None) -> None:
         raise ProvenanceError(f"unsupported provenance schema {record['SchemaVersion']}", path)
     if record["Kind"] not in ("image", "mask"):
         raise ProvenanceError(f"provenance Kind {record['Kind']!r} is not image or mask", path)
-    if len(record.get("VoxelSHA256", "")) != 64:
-        raise ProvenanceError("VoxelSHA256 is not a SHA-256 hex digest", path)
+    digest = record.get("VoxelSHA256")
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise ProvenanceError("the voxel hash VoxelSHA256 is missing or not a SHA-256 hex digest", path)
     for ev in record.get("Events", []):
         for key in ("Who", "Role", "When", "Action"):
             if key not in ev:

@@ -98,8 +98,6 @@ def submitted(tmp_path):
     return case
 
 
-@pytest.mark.xfail(strict=True, reason="ctlabel/provenance.py validate() calls len() on a null VoxelSHA256; "
-                   "fix belongs to its owner (see the report); remove this marker with the fix")
 def test_verify_null_sidecar_hash_names_the_file_and_says_it_is_missing(submitted, capsys):
     side = sidecar_path(submitted.version_path(1))
     record = json.loads(side.read_text())
