@@ -71,6 +71,22 @@ def replace_image(root: Path, stack: Stack, options: ConvertOptions) -> tuple[st
     return "converted", entry
 
 
+def same_voxels(root: Path, stack: Stack, options: ConvertOptions) -> tuple[str, dict]:
+    """Skip a stack without UIDs whose case exists, once its voxels prove it the same series.
+
+    Returns ``("skipped", entry)`` when the case image has the stack's voxels and affine,
+    else ``("failed", entry)``: the folder holds another series at the same positions.
+    """
+    case = Case.open(root)
+    volume = load_series(stack, irregular=options.irregular)
+    if voxel_hash(volume.array, volume.affine) == case.image_record()["VoxelSHA256"]:
+        return "skipped", {"path": stack.files[0], "case": str(root),
+                           "reason": "case exists (same source, checked voxel by voxel: the series has no UIDs)"}
+    return "failed", {"path": stack.files[0], "case": str(root),
+                      "reason": f"{root} holds another series at the same positions (these images have no UIDs);"
+                                " left as it is"}
+
+
 def expected_image_hash(record: dict) -> str | None:
     """The image voxel hash a case record vouches for: the last ``image_replaced`` event's, else the first."""
     expected = record.get("ImageVoxelSHA256")
@@ -80,4 +96,4 @@ def expected_image_hash(record: dict) -> str | None:
     return expected
 
 
-__all__ = ["expected_image_hash", "replace_image"]
+__all__ = ["expected_image_hash", "replace_image", "same_voxels"]

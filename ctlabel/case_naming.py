@@ -7,7 +7,8 @@ series description (which may hold a patient's name)::
 
 ``study8`` and ``series8`` are the first 8 hex digits of the SHA-256 of the study and
 series UIDs; ``stack8`` those of the SHA-256 of the stack's sorted
-``SOPInstanceUID/frame`` lines, so two stacks of one series (split by acquisition,
+``SOPInstanceUID/frame`` lines (``@x,y,z/frame`` from ImagePositionPatient for an
+instance without a UID, as some anonymizers leave them), so two stacks of one series (split by acquisition,
 image type or temporal position) never share a name, and two series never do either.
 With pseudonymized UIDs the hashes are taken of the pseudonyms, as written in ``ct.json``.
 The name does not depend on ``--jobs``, the file names or the order files were found in.
@@ -25,21 +26,31 @@ def _h8(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def stack_key(instances: Iterable[tuple[str, int]], salt: str | None = None) -> tuple[str, ...]:
-    """The sorted ``SOPInstanceUID/frame`` lines of a stack (UIDs pseudonymized with ``salt``).
+Instance = tuple[str, int, "tuple[float, float, float] | list[float] | None"]
+
+
+def slice_line(uid: str, frame: int, position, salt: str | None = None) -> str:
+    """``SOPInstanceUID/frame`` of one slice (pseudonymized with ``salt``), or ``@x,y,z/frame`` without a UID."""
+    if uid:
+        return f"{pseudonymize_uid(uid, salt) if salt else uid}/{int(frame)}"
+    where = "?" if position is None else ",".join(f"{float(v):.3f}" for v in position)
+    return f"@{where}/{int(frame)}"
+
+
+def stack_key(instances: Iterable[Instance], salt: str | None = None) -> tuple[str, ...]:
+    """The sorted :func:`slice_line` lines of a stack.
 
     This is the source identity convert compares with the ``Source.Slices`` of an existing
     case's ``ct.json``.
     """
-    lines = {f"{pseudonymize_uid(uid, salt) if salt else uid}/{int(frame)}" for uid, frame in instances}
-    return tuple(sorted(lines))
+    return tuple(sorted({slice_line(uid, frame, pos, salt) for uid, frame, pos in instances}))
 
 
 def case_folder_name(
     study_uid: str,
     series_uid: str,
     series_number: int | None,
-    instances: Iterable[tuple[str, int]],
+    instances: Iterable[Instance],
     salt: str | None = None,
 ) -> str:
     """The case folder name of one stack.
@@ -50,8 +61,8 @@ def case_folder_name(
         The stack's StudyInstanceUID and SeriesInstanceUID, as read from DICOM.
     series_number : int or None
         SeriesNumber (``0000`` when absent).
-    instances : iterable of (str, int)
-        ``(SOPInstanceUID, frame)`` of every slice of the stack.
+    instances : iterable of (str, int, position)
+        ``(SOPInstanceUID, frame, ImagePositionPatient)`` of every slice of the stack.
     salt : str, optional
         The ``--pseudonymize-uids`` salt: hashes are taken of the pseudonymized UIDs.
 
@@ -67,4 +78,4 @@ def case_folder_name(
     return f"{_h8(study_uid)}_{num:04d}_{_h8(series_uid)}_{stack}"
 
 
-__all__ = ["case_folder_name", "stack_key"]
+__all__ = ["case_folder_name", "slice_line", "stack_key"]

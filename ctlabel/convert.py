@@ -127,10 +127,11 @@ def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOpt
 def _worker(args) -> tuple[str, dict]:
     stack, out_root, options, target, mode = args
     try:
-        if mode == "replace":
-            from ctlabel.case_image import replace_image
+        if mode in ("replace", "verify"):
+            from ctlabel.case_image import replace_image, same_voxels
 
-            return replace_image(Path(out_root) / target, stack, options)
+            case = Path(out_root) / target
+            return replace_image(case, stack, options) if mode == "replace" else same_voxels(case, stack, options)
         return "converted", convert_stack(stack, out_root, options, target)
     except CtlabelError as exc:
         return "failed", {"path": exc.path or stack.files[0], "reason": exc.reason,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ctlabel.case_naming import stack_key
+from ctlabel.case_naming import slice_line
 from ctlabel.dicom_scan import Stack
 from ctlabel.provenance import pseudonymize_uid
 
@@ -33,7 +33,8 @@ class ExistingCase:
     def __init__(self, root: Path, source: dict):
         self.root = root
         slices = [s for s in source.get("Slices") or [] if s]
-        self.lines = {f"{s['SOPInstanceUID']}/{int(s.get('Frame', 1))}": s["ImagePositionPatient"] for s in slices}
+        self.lines = {slice_line(s["SOPInstanceUID"], s.get("Frame", 1), s["ImagePositionPatient"]):
+                      s["ImagePositionPatient"] for s in slices}
 
     def same_source(self, stack: Stack, salt: str | None) -> bool:
         """True when the case holds this stack's slices at the same positions.
@@ -43,7 +44,7 @@ class ExistingCase:
         """
         if not self.lines:
             return False
-        by_line = {stack_key([(h.sop_instance_uid, h.frame)], salt)[0]: h for h in stack.slices}
+        by_line = {slice_line(h.sop_instance_uid, h.frame, h.position, salt): h for h in stack.slices}
         if not set(self.lines) <= set(by_line):
             return False
         case_positions = np.array(list(self.lines.values()), dtype=float).reshape(-1, 3)
@@ -127,6 +128,8 @@ def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
         if match is not None:
             if options.overwrite_image:
                 todo.append((s, match.root.name, "replace"))
+            elif not all(h.sop_instance_uid for h in s.slices):
+                todo.append((s, match.root.name, "verify"))  # no UIDs: positions alone do not prove it
             else:
                 report.skipped.append({"path": s.files[0], "series": s.description, "case": str(match.root),
                                        "reason": "case exists (same source): left as it is"})

@@ -215,9 +215,9 @@ class Stack(SeriesInfo):
         return case_folder_name(self.study_uid, self.series_uid, self.series_number,
                                 self.instances(), salt)
 
-    def instances(self) -> list[tuple[str, int]]:
-        """``(SOPInstanceUID, frame)`` of every slice."""
-        return [(s.sop_instance_uid, s.frame) for s in self.slices]
+    def instances(self) -> list[tuple[str, int, tuple[float, float, float] | None]]:
+        """``(SOPInstanceUID, frame, ImagePositionPatient)`` of every slice."""
+        return [(s.sop_instance_uid, s.frame, s.position) for s in self.slices]
 
     def summary(self) -> dict:
         """The stack as data: what ``ctlabel scan --json`` prints."""

@@ -215,3 +215,27 @@ def test_convert_of_ct3_then_real_data_other_folder_is_not_matched(tmp_path):
     assert len(rep.converted) == 2
     again = ctlabel.convert(src, out, progress=False)
     assert again.converted == [] and len([s for s in again.skipped if "same source" in s["reason"]]) == 2
+
+
+def test_series_without_uids_are_told_apart_by_position_and_voxels(tmp_path):
+    """The body CT sample was published with empty Study, Series and SOP Instance UIDs."""
+    from data_paths import ROOT
+
+    sample = ROOT / "sample_data" / "totalseg_body_ct" / "dicom"
+    out = tmp_path / "out"
+    first = ctlabel.convert([sample], out, progress=False)
+    assert len(first.converted) == 1
+    again = ctlabel.convert([sample], out, progress=False)
+    assert again.converted == [] and "checked voxel by voxel" in again.skipped[0]["reason"]
+    # another series without UIDs at the same positions: a failure, the case left as it is
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in sorted(sample.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.RescaleIntercept = float(ds.get("RescaleIntercept", 0)) + 5
+        ds.save_as(other / f.name)
+    (case,) = [p for p in out.iterdir() if p.is_dir()]
+    before = tree_digest(case)
+    rep = ctlabel.convert([other], out, progress=False)
+    assert rep.converted == [] and "holds another series at the same positions" in rep.failed[0]["reason"]
+    assert tree_digest(case) == before

@@ -49,7 +49,8 @@ def test_sidecars_follow_the_documented_schema_and_header_extension_copies_it(tm
                       label_table=ctlabel.default_label_table())
     m = read_sidecar(tmp_path / "m_dseg.json")
     jsonschema.validate(m, schema())
-    assert m["Labels"]["2"]["Name"] == "skull" and m["Labels"]["2"]["PaintedSlices"] == [10]
+    assert m["Labels"]["2"]["Name"] == ctlabel.default_label_table()[2].name
+    assert m["Labels"]["2"]["PaintedSlices"] == [10]
     assert m["Source"]["SeriesInstanceUID"] == philips.source.series_uid
 
 
