@@ -77,6 +77,8 @@ TARGET_LOAD = 0.5
 TARGET_CONVERT = 1.5
 TARGET_JOBS = 1.6
 TARGET_MEMORY = 1.5
+TARGET_HELP_S = 0.2
+TARGET_CLI_CLEAN = 1.0
 
 
 # ----------------------------------------------------------------------------
@@ -363,21 +365,22 @@ def _mark(folder: Path, params: dict) -> None:
     (folder / "complete.json").write_text(json.dumps(params))
 
 
-def make_synthetic(folder: Path, slices: int, seed: int, series_number: int) -> None:
-    params = {"slices": slices, "seed": seed, "noise_hu": NOISE_HU, "spacing": SPACING, "series": series_number}
+def make_synthetic(folder: Path, slices: int, seed: int, series_number: int, noise_hu: float = NOISE_HU) -> None:
+    """Write (once; cached) a 512 x 512 phantom series of ``slices`` slices with Gaussian noise of ``noise_hu``."""
+    params = {"slices": slices, "seed": seed, "noise_hu": noise_hu, "spacing": SPACING, "series": series_number}
     if _done(folder, params):
         return
     from ctlabel.synthetic import make_phantom, write_dicom_series
 
     shutil.rmtree(folder, ignore_errors=True)
     print(f"  generating {folder.relative_to(ROOT)} ({slices} x 512 x 512) ...", file=sys.stderr, flush=True)
-    vol, _, _ = make_phantom(shape=(slices, 512, 512), spacing=SPACING, noise_hu=NOISE_HU, seed=seed)
+    vol, _, _ = make_phantom(shape=(slices, 512, 512), spacing=SPACING, noise_hu=noise_hu, seed=seed)
     write_dicom_series(
         folder / "dicom",
         vol.array,
         spacing=SPACING,
         series_number=series_number,
-        description=f"bench phantom {slices} noise {NOISE_HU:g}HU",
+        description=f"bench phantom {slices} noise {noise_hu:g}HU",
         seed=seed,
     )
     _mark(folder, params)
@@ -501,6 +504,97 @@ def measure_jobs(name: str, folders: list[Path], repeats: int, verbose: bool) ->
     }
 
 
+def ctlabel_command() -> list[str]:
+    """The ``ctlabel`` console script of this Python, else ``python -m ctlabel``."""
+    exe = Path(sys.executable).with_name("ctlabel")
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "ctlabel"]
+
+
+def time_process(cmd: list[str]) -> float:
+    """Wall time of one whole process (start-up included); raises when it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=CACHE)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err}")
+    return seconds
+
+
+def measure_startup(runs: int, verbose: bool) -> dict:
+    """Median wall time of small whole processes: bare Python, ``import ctlabel``, ``ctlabel --help``."""
+    cmds = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "python -c 'import ctlabel'": [sys.executable, "-c", "import ctlabel"],
+        "ctlabel --help": [*ctlabel_command(), "--help"],
+    }
+    for cmd in cmds.values():  # once untimed: bytecode caches, page cache
+        time_process(cmd)
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(runs):
+        for name, cmd in cmds.items():
+            times[name].append(time_process(cmd))
+    if verbose:
+        for name, ts in times.items():
+            print(f"  {name}: {' '.join(f'{t:.3f}' for t in ts)}", file=sys.stderr, flush=True)
+    return {name: {"seconds": median(ts), "seconds_all": [round(t, 3) for t in ts]} for name, ts in times.items()}
+
+
+def measure_cli_convert(name: str, src: Path, repeats: int, verbose: bool) -> dict:
+    """``ctlabel convert`` as a whole process against ``dcm2niix -z y``, round robin, medians.
+
+    ``ctlabel`` runs as a user would: ``ctlabel convert -q -o OUT SRC`` (default ``--jobs``:
+    all cores), and with ``--jobs 1``; dcm2niix is single-threaded without pigz.
+    """
+    warm(src)
+    out = CACHE / "out" / "cli"
+    runs: dict[str, list[float]] = {"dcm2niix": [], "ctlabel": [], "ctlabel -j1": []}
+    cmds = {
+        "ctlabel": [*ctlabel_command(), "convert", "-q", "-o", str(out), str(src)],
+        "ctlabel -j1": [*ctlabel_command(), "convert", "-q", "-j", "1", "-o", str(out), str(src)],
+    }
+    for rep in range(repeats):
+        for method in runs:
+            shutil.rmtree(out, ignore_errors=True)
+            if method == "dcm2niix":
+                seconds = run_dcm2niix(str(src), str(out))["seconds"]
+            else:
+                seconds = time_process(cmds[method])
+            shutil.rmtree(out, ignore_errors=True)
+            runs[method].append(seconds)
+            if verbose:
+                print(f"  rep {rep + 1}: {name} {method:12s} {seconds:6.2f} s (whole process)", file=sys.stderr,
+                      flush=True)
+    return {m: {"seconds": median(ts), "seconds_all": [round(t, 3) for t in ts]} for m, ts in runs.items()}
+
+
+def report_processes(startup: dict, cli: dict) -> list[tuple[str, str, float, str, bool]]:
+    """Print the whole-process table; return its target checks (input, target, value, limit, ok)."""
+    checks = []
+    print()
+    print("Whole processes (wall time, start-up included, median):")
+    for name, res in startup.items():
+        print(f"  {name:28s} {res['seconds']:6.3f} s")
+    helps = startup["ctlabel --help"]["seconds"]
+    checks.append(("startup", f"ctlabel --help <= {TARGET_HELP_S} s", helps, f"<= {TARGET_HELP_S}",
+                   helps <= TARGET_HELP_S))
+    if cli:
+        print()
+        head = (f"{'input':9s} {'dcm2niix s':>10s} {'ctlabel s':>9s} {'-j1 s':>7s} {'ctlabel/d2n':>11s}"
+                f" {'-j1/d2n':>8s}")
+        print(head)
+        print("-" * len(head))
+    for name, res in cli.items():
+        d2n = res["dcm2niix"]["seconds"]
+        ratio, ratio1 = res["ctlabel"]["seconds"] / d2n, res["ctlabel -j1"]["seconds"] / d2n
+        print(f"{name:9s} {d2n:10.2f} {res['ctlabel']['seconds']:9.2f} {res['ctlabel -j1']['seconds']:7.2f}"
+              f" {ratio:11.2f} {ratio1:8.2f}")
+        if name == "clean":
+            checks.append((name, f"CLI convert <= {TARGET_CLI_CLEAN} x dcm2niix", ratio, f"<= {TARGET_CLI_CLEAN}",
+                           ratio <= TARGET_CLI_CLEAN))
+    return checks
+
+
 def _fmt(v: float | None, spec: str = ".2f") -> str:
     return "-" if v is None else format(v, spec)
 
@@ -511,14 +605,17 @@ def report(inputs: dict, jobs: dict, descriptions: dict) -> list[tuple[str, str,
     print("Inputs:")
     for name, text in descriptions.items():
         print(f"  {name:9s} {text}")
+    checks: list[tuple[str, str, float, str, bool]] = []
+    if not inputs:
+        return checks
     print()
+    print("In-process timings (libraries imported before the clock starts; conv/d2n: dcm2niix whole process):")
     head = (
         f"{'input':9s} {'method':8s} {'load s':>7s} {'conv s':>7s} {'load MiB':>8s} {'conv MiB':>8s}"
         f" {'load/sitk':>9s} {'conv/d2n':>8s} {'loadMem/vol':>11s} {'convMem/vol':>11s} {'conv cpu s':>10s}"
     )
     print(head)
     print("-" * len(head))
-    checks = []
     for name, res in inputs.items():
         m = res["methods"]
         vol = res["volume_bytes"]
@@ -542,6 +639,8 @@ def report(inputs: dict, jobs: dict, descriptions: dict) -> list[tuple[str, str,
             ("convert peak <= 1.5 x volume", c["convert"]["peak_increase"] / vol, TARGET_MEMORY, "<="),
         ):
             checks.append((name, label, value, f"{op} {limit}", value <= limit))
+    if not jobs:
+        return checks
     print()
     print(
         f"{'ctlabel convert, 4 series':28s} {'jobs=1 s':>8s} {'jobs=2 s':>8s} {'speedup':>8s}"
@@ -551,10 +650,6 @@ def report(inputs: dict, jobs: dict, descriptions: dict) -> list[tuple[str, str,
         speed = res["jobs1"] / res["jobs2"]
         print(f"{name:28s} {res['jobs1']:8.2f} {res['jobs2']:8.2f} {speed:8.2f} {res['cpu1']:9.2f} {res['cpu2']:9.2f}")
         checks.append((name.split()[0], "--jobs 2 >= 1.6 x --jobs 1", speed, f">= {TARGET_JOBS}", speed >= TARGET_JOBS))
-    print()
-    print("Targets (ctlabel):")
-    for name, target, value, limit, ok in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name:9s} {target:30s} {value:6.2f}  ({limit})")
     return checks
 
 
@@ -566,6 +661,11 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="print cProfile top entries of ctlabel load/convert")
     ap.add_argument("--json", help="also write the raw results to this file")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every measurement on stderr")
+    ap.add_argument(
+        "--processes-only",
+        action="store_true",
+        help="only the whole-process timings (start-up, --help, CLI convert against dcm2niix)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--profile-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -581,14 +681,17 @@ def main() -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     synth = CACHE / f"synthetic_{big}"
     make_synthetic(synth, big, seed=0, series_number=1)
+    clean = CACHE / f"clean_{big}"
+    make_synthetic(clean, big, seed=0, series_number=2, noise_hu=0.0)
     synth_jobs = [CACHE / f"jobs_synthetic_{small}_{i}" for i in range(4)]
     for i, f in enumerate(synth_jobs):
         make_synthetic(f, small, seed=10 + i, series_number=11 + i)
     descriptions = {
         "synthetic": f"{big} x 512 x 512 phantom (air, fat/muscle body ellipse, liver, kidneys, spine, lesion)"
         f" + Gaussian noise sd {NOISE_HU:g} HU, int16 HU, spacing {SPACING} mm, uncompressed DICOM",
+        "clean": f"the same {big}-slice phantom without noise (compresses several times faster)",
     }
-    inputs_src = {"synthetic": synth / "dicom"}
+    inputs_src = {"synthetic": synth / "dicom", "clean": clean / "dicom"}
     jobs_sets = {f"synthetic (4 x {small} slices)": [f / "dicom" for f in synth_jobs]}
     if PHILIPS.is_dir():
         descriptions["philips"] = f"real Philips head CT, 140 x 512 x 512, {PHILIPS.relative_to(ROOT.parent)}"
@@ -612,23 +715,44 @@ def main() -> int:
     descriptions["machine"] = f"{os.cpu_count()} CPUs, repeats {repeats} (median shown)"
 
     load_before = os.getloadavg()[0]
-    inputs = {name: measure_input(name, src, repeats, args.verbose) for name, src in inputs_src.items()}
-    jobs = {}
-    for name, folders in jobs_sets.items():
-        print(f"[{name}] --jobs scaling", file=sys.stderr, flush=True)
-        jobs[name] = measure_jobs(name, folders, repeats, args.verbose)
+    print("[whole processes] start-up", file=sys.stderr, flush=True)
+    startup = measure_startup(max(5, 2 * repeats + 1), args.verbose)
+    cli = {}
+    for name, src in inputs_src.items():
+        print(f"[{name}] ctlabel convert and dcm2niix as whole processes", file=sys.stderr, flush=True)
+        cli[name] = measure_cli_convert(name, src, max(3, repeats), args.verbose)
+    inputs, jobs = {}, {}
+    if not args.processes_only:
+        inputs = {name: measure_input(name, src, repeats, args.verbose) for name, src in inputs_src.items()}
+        for name, folders in jobs_sets.items():
+            print(f"[{name}] --jobs scaling", file=sys.stderr, flush=True)
+            jobs[name] = measure_jobs(name, folders, repeats, args.verbose)
     load_after = os.getloadavg()[0]
     descriptions["machine"] += f"; 1-min load average {load_before:.2f} before, {load_after:.2f} after" + (
         " (other processes were running: wall times are noisy)" if max(load_before, load_after) > 0.5 else ""
     )
     checks = report(inputs, jobs, descriptions)
+    checks += report_processes(startup, cli)
+    print()
+    print("Targets (ctlabel):")
+    for name, target, value, limit, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name:9s} {target:30s} {value:6.2f}  ({limit})")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
-                {"inputs": inputs, "jobs": jobs, "descriptions": descriptions, "checks": checks}, indent=1, default=str
+                {
+                    "inputs": inputs,
+                    "jobs": jobs,
+                    "startup": startup,
+                    "cli_convert": cli,
+                    "descriptions": descriptions,
+                    "checks": checks,
+                },
+                indent=1,
+                default=str,
             )
         )
-    if args.profile:
+    if args.profile and not args.processes_only:
         for name, src in inputs_src.items():
             for task in ("load", "convert"):
                 out = CACHE / "out" / "profile"
