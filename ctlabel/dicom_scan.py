@@ -7,6 +7,7 @@ localizer, secondary capture or dose report, non-image object).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -20,6 +21,20 @@ from pydicom.errors import InvalidDicomError
 
 from ctlabel.case_naming import case_folder_name
 from ctlabel.dicom_fast import read_fast_header
+from ctlabel.dicom_headers import (
+    BadValue,
+    PixelSizeMismatch,
+    RawPixels,
+    SliceHeader,
+    counts,
+    orientation_key,
+    raw_layout,
+    raw_pixels_after,
+    references,
+    slice_headers,
+    text,
+    whole,
+)
 from ctlabel.errors import CtlabelError, DicomReadError, InputError
 from ctlabel.geometry import analyze_stack
 
@@ -58,85 +73,6 @@ _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 _ENHANCED = ("1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
 
 
-@dataclass(frozen=True)
-class RawPixels:
-    """Where uncompressed little-endian pixel data lies in a file, for a direct read.
-
-    ``offset`` is the first pixel byte; ``dtype`` the stored value type;
-    ``frame_bytes`` the size of one frame.
-    """
-
-    offset: int
-    dtype: str
-    frame_bytes: int
-
-
-_NATIVE_LE = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}
-_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
-
-
-class PixelSizeMismatch(ValueError):
-    """The pixel data length disagrees with Rows, Columns, frames and BitsAllocated."""
-
-
-def _raw_pixels(ds, fp) -> RawPixels | None:
-    """Locate native pixel data right after a pydicom header read that stopped before it."""
-    if str(ds.file_meta.get("TransferSyntaxUID", "")) not in _NATIVE_LE:
-        return None
-    start = fp.tell()
-    head = fp.read(12)
-    if len(head) < 8 or head[:4] != b"\xe0\x7f\x10\x00":
-        return None
-    if _NATIVE_LE[str(ds.file_meta.get("TransferSyntaxUID"))] and head[4:6] in _LONG_VRS:
-        return _raw_layout(ds, int.from_bytes(head[8:12], "little"), start + 12)
-    if _NATIVE_LE[str(ds.file_meta.get("TransferSyntaxUID"))]:
-        return _raw_layout(ds, int.from_bytes(head[6:8], "little"), start + 8)
-    return _raw_layout(ds, int.from_bytes(head[4:8], "little"), start + 8)
-
-
-def _raw_layout(ds, length: int, data_offset: int) -> RawPixels | None:
-    """Check the pixel data element against the header; None when pydicom must decode it.
-
-    Returns None for compressed, big-endian, colour, signed sub-word or other
-    unusual pixel data; raises :class:`PixelSizeMismatch` when the length
-    disagrees with Rows, Columns, frames and BitsAllocated.
-    """
-    if str(ds.file_meta.get("TransferSyntaxUID", "")) not in _NATIVE_LE or length == 0xFFFFFFFF:
-        return None
-    bits = int(ds.get("BitsAllocated", 0) or 0)
-    stored = int(ds.get("BitsStored", bits) or bits)
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    if bits not in (8, 16, 32) or int(ds.get("SamplesPerPixel", 1) or 1) != 1 or (signed and stored != bits):
-        return None
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    frame_bytes = rows * cols * bits // 8
-    if length not in (frame_bytes * frames, frame_bytes * frames + 1):
-        raise PixelSizeMismatch(
-            f"pixel data holds {length} bytes but Rows x Columns x frames ({rows} x {cols} x {frames})"
-            f" at {bits} bits needs {frame_bytes * frames}"
-        )
-    kind = ("i" if signed else "u") + str(bits // 8)
-    return RawPixels(data_offset, ("<" if bits > 8 else "|") + kind, frame_bytes)
-
-
-@dataclass(frozen=True)
-class SliceHeader:
-    """Header values of one slice (one frame of one file) needed to build a volume."""
-
-    path: str
-    frame: int
-    sop_instance_uid: str
-    position: tuple[float, float, float] | None
-    orientation: tuple[float, ...] | None
-    pixel_spacing: tuple[float, float] | None
-    slope: float
-    intercept: float
-    instance_number: int | None
-    slice_thickness: float | None
-    raw: RawPixels | None = None
-
-
 @dataclass
 class FileProblem:
     """A file that was skipped or could not be read, and why."""
@@ -144,6 +80,8 @@ class FileProblem:
     path: str
     reason: str
     fatal: bool = True
+    #: The SeriesInstanceUID, when the header got that far.
+    series_uid: str = ""
 
     def to_dict(self) -> dict:
         return {"path": self.path, "reason": self.reason}
@@ -249,113 +187,6 @@ class ScanResult:
         return [s for s in self.stacks if s.kind == "volume"]
 
 
-def _floats(value, n: int | None = None) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    if n is not None and len(out) != n:
-        return None
-    return out
-
-
-def _first(ds, *path):
-    """Follow a chain of (sequence keyword) ... (keyword) through functional groups."""
-    cur = ds
-    for key in path:
-        if cur is None:
-            return None
-        val = cur.get(key)
-        if isinstance(val, pydicom.Sequence):
-            cur = val[0] if len(val) else None
-        else:
-            cur = val
-    return cur
-
-
-def _slice_headers(ds, path: str, raw: RawPixels | None = None) -> list[SliceHeader]:
-    sop = str(ds.get("SOPInstanceUID", ""))
-    inst = ds.get("InstanceNumber")
-    inst = int(inst) if inst not in (None, "") else None
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    thick = _floats([ds.get("SliceThickness")], 1) if ds.get("SliceThickness") not in (None, "") else None
-    thick = thick[0] if thick else None
-    if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
-        shared = _first(ds, "SharedFunctionalGroupsSequence")
-        per = ds.get("PerFrameFunctionalGroupsSequence") or []
-        out = []
-        for f in range(frames):
-            groups = [per[f]] if f < len(per) else []
-            if shared is not None:
-                groups.append(shared)
-
-            def pick(*keys, groups=groups):
-                for g in groups:
-                    v = _first(g, *keys)
-                    if v is not None:
-                        return v
-                return None
-
-            slope = pick("PixelValueTransformationSequence", "RescaleSlope")
-            icpt = pick("PixelValueTransformationSequence", "RescaleIntercept")
-            out.append(
-                SliceHeader(
-                    path,
-                    f + 1,
-                    sop,
-                    _floats(pick("PlanePositionSequence", "ImagePositionPatient"), 3),
-                    _floats(pick("PlaneOrientationSequence", "ImageOrientationPatient"), 6),
-                    _floats(pick("PixelMeasuresSequence", "PixelSpacing"), 2),
-                    float(slope) if slope not in (None, "") else 1.0,
-                    float(icpt) if icpt not in (None, "") else 0.0,
-                    inst,
-                    _floats([pick("PixelMeasuresSequence", "SliceThickness")], 1)[0]
-                    if pick("PixelMeasuresSequence", "SliceThickness") not in (None, "")
-                    else thick,
-                    raw,
-                )
-            )
-        return out
-    slope = ds.get("RescaleSlope")
-    icpt = ds.get("RescaleIntercept")
-    return [
-        SliceHeader(
-            path,
-            f + 1,
-            sop,
-            _floats(ds.get("ImagePositionPatient"), 3),
-            _floats(ds.get("ImageOrientationPatient"), 6),
-            _floats(ds.get("PixelSpacing"), 2),
-            float(slope) if slope not in (None, "") else 1.0,
-            float(icpt) if icpt not in (None, "") else 0.0,
-            inst,
-            thick,
-            raw,
-        )
-        for f in range(frames)
-    ]
-
-
-def _references(ds) -> list[str]:
-    """Series UIDs that a non-image object says it refers to."""
-    refs: list[str] = []
-    for item in ds.get("ReferencedSeriesSequence", []) or []:
-        if "SeriesInstanceUID" in item:
-            refs.append(str(item.SeriesInstanceUID))
-    for frame_ref in ds.get("ReferencedFrameOfReferenceSequence", []) or []:
-        for study in frame_ref.get("RTReferencedStudySequence", []) or []:
-            for series in study.get("RTReferencedSeriesSequence", []) or []:
-                if "SeriesInstanceUID" in series:
-                    refs.append(str(series.SeriesInstanceUID))
-    for ev in ds.get("CurrentRequestedProcedureEvidenceSequence", []) or []:
-        for series in ev.get("ReferencedSeriesSequence", []) or []:
-            if "SeriesInstanceUID" in series:
-                refs.append(str(series.SeriesInstanceUID))
-    return list(dict.fromkeys(refs))
-
-
 def _is_image_class(sop_class: str) -> bool:
     """True for image storage SOP classes (CT, MR, PET, X-ray ...), which must carry Rows and Columns."""
     if not sop_class.startswith("1.2.840.10008.5.1.4.1.1."):
@@ -456,18 +287,22 @@ def _candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
     return list(dict.fromkeys(f.resolve() for f in files)), problems
 
 
-def read_header(path: str | os.PathLike) -> tuple:
+def read_header(path: str | os.PathLike, seen: dict | None = None) -> tuple:
     """Read a DICOM header with pydicom (no pixel data) and locate native pixel data.
 
     Returns ``(dataset, RawPixels or None)``; raises :class:`DicomReadError` on failure.
+    ``seen["series"]`` gets the SeriesInstanceUID as soon as it is read.
     """
     try:
         with warnings.catch_warnings(), open(path, "rb") as fp:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            if seen is not None:
+                with contextlib.suppress(BadValue):
+                    seen["series"] = text(ds, "SeriesInstanceUID")
             try:
-                raw = _raw_pixels(ds, fp)
-            except PixelSizeMismatch as exc:
+                raw = raw_pixels_after(ds, fp, counts(ds, path))
+            except BadValue as exc:
                 raise DicomReadError(str(exc), path) from None
             except (OSError, ValueError, TypeError):
                 raw = None
@@ -493,58 +328,77 @@ class FileRecord(SeriesInfo):
 
 
 def _read_record(f: Path) -> tuple[FileRecord | None, list[FileProblem]]:
-    """Read one file's header into a :class:`FileRecord`, or say why not."""
-    fast = read_fast_header(f) if not _PYDICOM_ONLY else None
+    """Read one file's header into a :class:`FileRecord`, or say why not.
+
+    Never raises: a file whose values cannot be used becomes one failed entry with the reason.
+    """
+    seen: dict[str, str] = {}
     try:
-        if fast is not None:
-            ds = fast
-            try:
-                raw = _raw_layout(fast, fast.pixel[1], fast.pixel[2])
-            except PixelSizeMismatch as exc:
-                raise DicomReadError(str(exc), f) from None
-        else:
-            ds, raw = read_header(f)
+        return _parse_record(f, seen)
     except DicomReadError as exc:
-        return None, [FileProblem(str(f), exc.reason)]
-    sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+        reason = exc.reason
+    except PixelSizeMismatch as exc:
+        reason = str(exc)
+    except BadValue as exc:
+        reason = f"bad header value: {exc}"
+    except RecursionError:
+        reason = "the header nests sequences too deeply"
+    except Exception as exc:  # noqa: BLE001 - the last guard: one bad file never stops a batch
+        reason = f"malformed header ({type(exc).__name__}: {exc})"
+    return None, [FileProblem(str(f), reason, series_uid=seen.get("series", ""))]
+
+
+def _parse_record(f: Path, seen: dict[str, str]) -> tuple[FileRecord | None, list[FileProblem]]:
+    if not f.is_file():
+        return None, [FileProblem(str(f), "not a regular file (a pipe, device or socket): skipped", fatal=False)]
+    fast = read_fast_header(f) if not _PYDICOM_ONLY else None
+    if fast is not None:
+        ds = fast
+        with contextlib.suppress(BadValue):
+            seen["series"] = text(ds, "SeriesInstanceUID")
+        c = counts(fast, f)
+        raw = raw_layout(fast, c, fast.pixel[1], fast.pixel[2])
+    else:
+        ds, raw = read_header(f, seen)
+        c = counts(ds, f)
+    sop_class = text(ds, "SOPClassUID") or str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class == DIRECTORY or "DirectoryRecordSequence" in ds:
         return None, _dicomdir_files(f)[1]
     if "SOPClassUID" not in ds and "SeriesInstanceUID" not in ds:
         return None, [FileProblem(str(f), "truncated or empty DICOM data set (no SOP class, no series)")]
-    if _is_image_class(sop_class) and ("Rows" not in ds or "Columns" not in ds):
+    if _is_image_class(sop_class) and not (c.rows and c.columns):
         return None, [FileProblem(str(f), "truncated image header: an image storage object without Rows and"
                                           " Columns (the file ends early or lost its image attributes)")]
-    image_type = [str(v).strip().upper() for v in (ds.get("ImageType") or [])]
-    try:
-        headers = _slice_headers(ds, str(f), raw)
-    except Exception as exc:  # noqa: BLE001 - malformed values of any kind
-        return None, [FileProblem(str(f), f"malformed geometry attributes ({exc})")]
+    image_type = [v.strip().upper() for v in text(ds, "ImageType").split("\\") if v.strip()]
+    headers = slice_headers(ds, str(f), c.frames, raw)
     has_geometry = all(h.position and h.orientation for h in headers)
     kind = _classify(sop_class, image_type, has_geometry, "Rows" in ds)
-    series_uid = str(ds.get("SeriesInstanceUID", ""))
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    series_uid = text(ds, "SeriesInstanceUID")
     if kind == "image":
-        key = (kind, series_uid, np.round(np.asarray(headers[0].orientation), 3).tobytes(), rows, cols)
+        spacing = headers[0].pixel_spacing
+        key = (kind, series_uid, text(ds, "StudyInstanceUID"), text(ds, "FrameOfReferenceUID"),
+               text(ds, "Modality"), text(ds, "PhotometricInterpretation") or "MONOCHROME2",
+               orientation_key(headers[0].orientation), c.rows, c.columns,
+               None if spacing is None else tuple(round(v, 4) for v in spacing))
     elif kind == "nonimage":
         key = (kind, series_uid, str(f))
     else:
-        key = (kind, series_uid, rows, cols)
-    num = ds.get("SeriesNumber")
+        key = (kind, series_uid, c.rows, c.columns)
     return FileRecord(
         path=str(f),
         kind=kind,
         key=key,
-        study_uid=str(ds.get("StudyInstanceUID", "")),
+        study_uid=text(ds, "StudyInstanceUID"),
         series_uid=series_uid,
-        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
-        series_number=int(num) if num not in (None, "") else None,
-        description=str(ds.get("SeriesDescription", "") or ""),
-        modality=str(ds.get("Modality", "")),
+        frame_of_reference_uid=text(ds, "FrameOfReferenceUID"),
+        series_number=whole(ds, "SeriesNumber"),
+        description=text(ds, "SeriesDescription"),
+        modality=text(ds, "Modality"),
         sop_class_uid=sop_class,
-        rows=rows,
-        columns=cols,
-        split_values=tuple(str(ds.get(k, "")) for k in _SPLIT_KEYS),
-        references=_references(ds) if kind == "nonimage" else [],
+        rows=c.rows,
+        columns=c.columns,
+        split_values=tuple(text(ds, k) for k in _SPLIT_KEYS),
+        references=references(ds) if kind == "nonimage" else [],
         headers=headers,
     ), []
 
@@ -589,8 +443,8 @@ def find_series(*paths: str | os.PathLike, jobs: int = 1) -> ScanResult:
     for key, members in groups.items():
         members.sort(key=lambda r: r.path)
         for part in _split_duplicates(key[0], members):
-            stacks.append(_make_stack(key[0], part))
-    _mark_split_off(stacks)
+            stacks.extend(_make_stacks(key[0], part))
+    _mark_split_off(stacks, {p.series_uid for p in problems if p.fatal and p.series_uid})
     order = {k: i for i, k in enumerate(KINDS)}
     stacks.sort(key=lambda s: (order[s.kind], s.study_uid, s.series_number or 0, s.series_uid, s.geometry_hash,
                                s.slices[0].path if s.slices else ""))
@@ -637,7 +491,7 @@ def _split_duplicates(kind: str, members: list) -> list[list]:
     return [members]
 
 
-def _mark_split_off(stacks: list[Stack]) -> None:
+def _mark_split_off(stacks: list[Stack], failed_series: set[str]) -> None:
     """Explain single images that are part of a larger series; only a series of one image converts.
 
     Images of one series that all share one position are told apart from a series split
@@ -647,8 +501,11 @@ def _mark_split_off(stacks: list[Stack]) -> None:
     for s in stacks:
         if s.kind in ("volume", "single", "ambiguous") and s.series_uid:
             by_series[s.series_uid].append(s)
-    for group in by_series.values():
+    for uid, group in by_series.items():
         singles = [s for s in group if s.kind == "single"]
+        if uid in failed_series:
+            for s in singles:
+                s.split_off = s.split_off or "the other images of this series could not be read: not converted alone"
         if not singles or len(group) < 2:
             continue
         if len(singles) == len(group):
@@ -659,14 +516,67 @@ def _mark_split_off(stacks: list[Stack]) -> None:
                 reason = f"{len(singles)} single images of one series at different orientations or sizes"
         else:
             images = sum(s.n_slices for s in group)
-            reason = f"a slice split off a series of {images} images (other geometry or a duplicate)"
+            reason = (f"a slice split off a series of {images} images (its geometry, frame of reference, study,"
+                      " modality or photometric interpretation differs from the others', or it is a duplicate)")
+            main = max(group, key=lambda s: s.n_slices)
+            stray = [s for s in singles if not s.split_off]
+            if stray:
+                main.warnings.append(f"split_off_slices: {len(stray)} image(s) of this series are not in this"
+                                     f" stack: {', '.join(os.path.basename(s.files[0]) for s in stray[:5])}")
         for s in singles:
-            s.split_off = reason
+            s.split_off = s.split_off or reason
 
 
-def _make_stack(kind: str, members: list[FileRecord]) -> Stack:
+#: A slice may lie this far (mm, or this fraction of the pixel spacing) off its stack's line.
+OFF_LINE_TOLERANCE_MM = 0.05
+OFF_LINE_TOLERANCE_PIXELS = 0.05
+
+
+def _off_line(headers: list[SliceHeader]) -> list[int]:
+    """Indices of slices whose position lies off the line of the others (robust fit, in-plane)."""
+    if len(headers) < 3:
+        return []
+    pos = np.array([h.position for h in headers], dtype=float)
+    iop = np.asarray(headers[0].orientation, dtype=float)
+    normal = np.cross(iop[:3], iop[3:])
+    d = pos @ normal
+    order = np.argsort(d, kind="stable")
+    d, pos = d[order], pos[order]
+    inplane = np.stack([pos @ iop[:3], pos @ iop[3:]], axis=1)
+    steps = np.diff(d)
+    keep = steps > 1e-6
+    if keep.sum() < 2:
+        return []
+    slopes = np.median(np.diff(inplane, axis=0)[keep] / steps[keep, None], axis=0)
+    intercept = np.median(inplane - d[:, None] * slopes[None], axis=0)
+    residual = np.linalg.norm(inplane - intercept[None] - d[:, None] * slopes[None], axis=1)
+    ps = min(headers[0].pixel_spacing or (1.0, 1.0))
+    tol = max(OFF_LINE_TOLERANCE_MM, OFF_LINE_TOLERANCE_PIXELS * ps)
+    return sorted(int(order[i]) for i in np.flatnonzero(residual > tol))
+
+
+def _make_stacks(kind: str, members: list[FileRecord]) -> list[Stack]:
+    """One stack from a group of files; slices off the stack's line are split off as singles."""
+    if kind == "image":
+        headers = [h for m in members for h in m.headers]
+        off = set(_off_line(headers))
+        if off and len(off) < len(headers):
+            stray = [h for i, h in enumerate(headers) if i in off]
+            main = _make_stack(kind, members, [h for i, h in enumerate(headers) if i not in off])
+            main.warnings.append(
+                f"off_line_slices: {len(stray)} slice(s) lie off this stack's line (more than"
+                f" {OFF_LINE_TOLERANCE_MM} mm or {OFF_LINE_TOLERANCE_PIXELS:.0%} of a pixel in-plane) and were"
+                f" split off: {', '.join(os.path.basename(h.path) for h in stray[:5])}")
+            singles = [_make_stack(kind, members, [h]) for h in stray]
+            for single in singles:
+                single.split_off = "a slice off the line of its series' other slices (shifted in-plane)"
+            return [main, *singles]
+    return [_make_stack(kind, members)]
+
+
+def _make_stack(kind: str, members: list[FileRecord], headers: list[SliceHeader] | None = None) -> Stack:
     r0 = members[0]
-    headers = [h for m in members for h in m.headers]
+    headers = [h for m in members for h in m.headers] if headers is None else headers
     series = {f.name: getattr(r0, f.name) for f in fields(SeriesInfo)}
     stack = Stack(kind=kind, slices=headers, **series)
     if kind == "nonimage":
@@ -682,6 +592,7 @@ def _make_stack(kind: str, members: list[FileRecord]) -> Stack:
     )
     stack.slices = [headers[i] for i in geo.order]
     stack.warnings += geo.warnings
+    stack.warnings += list(dict.fromkeys(n for h in headers for n in h.notes))
     ps = headers[0].pixel_spacing or (1.0, 1.0)
     stack.spacing = (geo.spacing_mm, ps[0], ps[1])
     stack.kind = "volume" if len(headers) >= 2 else "single"
@@ -709,3 +620,7 @@ def _conflicting_duplicates(slices: list[SliceHeader], pairs: list[tuple[int, in
         except (CtlabelError, ValueError):
             return 0  # unreadable pixels: loading reports the file and the reason
     return count
+
+
+__all__ = ["KINDS", "FileProblem", "PixelSizeMismatch", "RawPixels", "ScanResult", "SliceHeader", "Stack",
+           "find_series", "read_header"]

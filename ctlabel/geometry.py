@@ -22,6 +22,52 @@ SPACING_TOLERANCE_FRACTION = 0.01
 TILT_TOLERANCE_DEG = 0.05
 
 
+#: Orientation vectors within this of unit length and of orthogonal (|dot|) are used as they are.
+ORIENTATION_TOLERANCE = 1e-4
+#: Within this they are orthonormalised with a warning; beyond it the file is refused.
+ORIENTATION_LOOSE_TOLERANCE = 1e-2
+
+
+def check_orientation(orientation) -> tuple[tuple[float, ...], str | None]:
+    """Validate ImageOrientationPatient; return it (orthonormalised if need be) and a warning.
+
+    Parameters
+    ----------
+    orientation : sequence of 6 float
+        Row direction, then column direction (LPS).
+
+    Returns
+    -------
+    tuple
+        The six values to use, and None or an ``orientation_corrected: ...`` warning.
+
+    Raises
+    ------
+    ValueError
+        A value is not finite, a vector is not of unit length or the two are not orthogonal
+        within :data:`ORIENTATION_LOOSE_TOLERANCE`, or they are parallel.
+    """
+    iop = np.asarray(orientation, dtype=np.float64).reshape(6)
+    if not np.isfinite(iop).all():
+        raise ValueError("ImageOrientationPatient holds a value that is not finite")
+    r, c = iop[:3], iop[3:]
+    lengths = np.array([np.linalg.norm(r), np.linalg.norm(c)])
+    dot = float(abs(r @ c))
+    off = max(float(np.max(np.abs(lengths - 1.0))), dot)
+    if off <= ORIENTATION_TOLERANCE:
+        return tuple(float(v) for v in iop), None
+    if np.linalg.norm(np.cross(r, c)) < 1e-6 * max(1e-12, lengths.prod()):
+        raise ValueError("ImageOrientationPatient has parallel or zero row and column vectors")
+    if off > ORIENTATION_LOOSE_TOLERANCE:
+        raise ValueError(f"ImageOrientationPatient is not orthonormal (lengths {lengths[0]:.4g} and "
+                         f"{lengths[1]:.4g}, dot product {dot:.4g}); ctlabel will not guess the slice plane")
+    r = r / lengths[0]
+    c = c - (c @ r) * r
+    c = c / np.linalg.norm(c)
+    return tuple(float(v) for v in (*r, *c)), (
+        f"orientation_corrected: ImageOrientationPatient was {off:.2g} off orthonormal; orthonormalised")
+
+
 def slice_normal(orientation: np.ndarray) -> np.ndarray:
     """Unit normal (LPS) of a slice from its ImageOrientationPatient."""
     iop = np.asarray(orientation, dtype=np.float64)

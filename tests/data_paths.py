@@ -22,3 +22,21 @@ CT3_TABLE = LabelTable((
 ))
 
 
+
+
+def oblique_series(folder: Path) -> Path:
+    """rt-utils' synthetic oblique 3-slice CT, with one StudyInstanceUID for its three files.
+
+    As published each file names another study; ctlabel does not stack slices of
+    different studies, so the tests that need the oblique volume copy it with one study.
+    """
+    import pydicom
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study = None
+    for f in sorted((CT_DATA / "rtutils_ct_rtstruct" / "oriented_data").glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        study = study or ds.StudyInstanceUID
+        ds.StudyInstanceUID = study
+        ds.save_as(folder / f.name)
+    return folder

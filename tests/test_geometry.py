@@ -8,7 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from data_paths import CT_DATA, GE_TILT, PHILIPS_5MM
+from data_paths import CT_DATA, GE_TILT, PHILIPS_5MM, oblique_series
 from geometry_check import check_pixel_centres
 
 import ctlabel
@@ -25,15 +25,15 @@ def dcm2niix() -> str:
 IRREGULAR = {"non_uniform_spacing", "missing_slices", "gantry_tilt", "duplicate_positions"}
 
 
-def regular_volumes():
+def regular_volumes(tmp_path):
     # the oblique rt-utils set is scanned on its own: its one_slice_data/ copy duplicates a slice
     found = ctlabel.find_series(CT_DATA).volumes() + ctlabel.find_series(
-        CT_DATA / "rtutils_ct_rtstruct" / "oriented_data").volumes()
+        oblique_series(tmp_path / "oblique")).volumes()
     return [s for s in found if not {w.split(":")[0] for w in s.warnings} & IRREGULAR]
 
 
 def test_every_regular_shared_series_maps_pixel_centres_exactly(tmp_path):
-    stacks = regular_volumes()
+    stacks = regular_volumes(tmp_path)
     names = {s.description for s in stacks}
     assert {"STD BRAIN 5MM", "STD BRAIN 1MM, iDose", "SmartScore - Gated 0.5 sec"} <= names
     assert len(stacks) >= 7  # incl. the oblique rt-utils set and the enhanced multi-frame CT
