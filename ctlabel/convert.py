@@ -10,9 +10,7 @@ import os
 import shutil
 import tempfile
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from ctlabel.atomic import write_json
@@ -214,6 +212,9 @@ def convert(
     work = [(s, out, options, target, mode) for s, target, mode in todo]
     results = []
     if jobs > 1 and len(work) > 1:
+        from concurrent.futures import ProcessPoolExecutor  # here: ~20 ms of start-up
+        from multiprocessing import get_context
+
         with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=get_context("fork"),
                                  initializer=_single_threaded_worker) as pool:
             for status, entry in pool.map(_worker, work):
