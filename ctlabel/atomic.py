@@ -55,8 +55,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
-    """Write ``data`` as indented UTF-8 JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    """Write ``data`` as indented UTF-8 JSON, atomically; NaN or infinity is refused (not valid JSON)."""
+    try:
+        text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise CaseError(f"refused to write invalid JSON ({exc})", path) from None
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
 

@@ -20,6 +20,10 @@ _NATIVE_LE = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
 #: Bytes an encapsulated frame needs at least (its item header).
 _MIN_ENCAPSULATED_FRAME = 8
+#: Largest plausible magnitudes (mm, or HU per stored unit): beyond them a value is refused.
+MAX_SPACING_MM = 1e4
+MAX_POSITION_MM = 1e7
+MAX_RESCALE = 1e6
 
 
 class BadValue(ValueError):
@@ -165,7 +169,7 @@ def counts(ds, path: str | os.PathLike, *, pixel_bytes: int | None = None) -> Co
     """
     rows = whole(ds, "Rows", minimum=0, maximum=65535) or 0
     cols = whole(ds, "Columns", minimum=0, maximum=65535) or 0
-    frames = whole(ds, "NumberOfFrames", minimum=0) or 1
+    frames = whole(ds, "NumberOfFrames", minimum=1) or 1
     bits = whole(ds, "BitsAllocated", minimum=0, maximum=64) or 0
     size = os.path.getsize(path)
     native = str(ds.file_meta.get("TransferSyntaxUID", "")) in _NATIVE_LE
@@ -255,18 +259,24 @@ def _slice(path: str, frame: int, sop: str, inst: int | None, values: dict, raw)
         if note:
             notes.append(note)
     spacing = numbers(values.get("PixelSpacing"), "PixelSpacing", 2)
-    if spacing is not None and not all(s > 0 for s in spacing):
-        raise BadValue(f"PixelSpacing must be positive, not {list(spacing)}")
+    if spacing is not None and not all(0 < s <= MAX_SPACING_MM for s in spacing):
+        raise BadValue(f"PixelSpacing must be positive and at most {MAX_SPACING_MM:g} mm, not {list(spacing)}")
+    position = numbers(values.get("ImagePositionPatient"), "ImagePositionPatient", 3)
+    if position is not None and max(abs(p) for p in position) > MAX_POSITION_MM:
+        raise BadValue(f"ImagePositionPatient {list(position)} lies beyond {MAX_POSITION_MM:g} mm")
     slope = number(v, "RescaleSlope")
+    intercept = number(v, "RescaleIntercept") or 0.0
     if slope == 0:
         raise BadValue("RescaleSlope is 0: every pixel would have one value")
+    if abs(slope or 1.0) > MAX_RESCALE or abs(intercept) > MAX_RESCALE * 1e3:
+        raise BadValue(f"RescaleSlope {slope} or RescaleIntercept {intercept} is beyond any CT")
     thick = number(v, "SliceThickness")
+    if thick is not None and thick > MAX_SPACING_MM:
+        thick = None
     return SliceHeader(
-        path, frame, sop,
-        numbers(values.get("ImagePositionPatient"), "ImagePositionPatient", 3),
-        orientation, spacing,
+        path, frame, sop, position, orientation, spacing,
         1.0 if slope is None else slope,
-        number(v, "RescaleIntercept") or 0.0,
+        intercept,
         inst,
         thick if thick is not None and thick > 0 else None,
         raw,

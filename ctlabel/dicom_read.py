@@ -232,6 +232,8 @@ def load_series(
             raise SeriesError("irregular geometry: " + "; ".join(bad), where)
 
     affine = dicom_affine(first.orientation, headers[0].position, first.pixel_spacing, geo.step_lps)
+    if not np.isfinite(affine).all() or not 0 < geo.spacing_mm < float("inf"):
+        raise SeriesError("the slice geometry gives no finite affine (degenerate positions or spacing)", where)
     identities: list[SliceIdentity | None] = [
         SliceIdentity(h.sop_instance_uid, h.frame, h.position, hh) for h, hh in zip(headers, hashes)
     ]

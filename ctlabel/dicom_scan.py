@@ -58,6 +58,9 @@ NON_DICOM_SUFFIXES = {
     ".png", ".jpg", ".html", ".xml", ".yaml", ".yml", ".zip", ".pdf", ".sh",
 }
 
+#: ctlabel's own files, never read as input (a case folder inside the input tree).
+OWN_FILES = {"case.lock", "case.json", "ct.json", "labels.tsv", "journal.json"}
+
 SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
 RTSTRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
 DIRECTORY = "1.2.840.10008.1.3.10"
@@ -208,8 +211,21 @@ def _classify(sop_class: str, image_type: list[str], has_geometry: bool, has_row
     return "image"
 
 
-def _dicomdir_files(path: Path, _depth: int = 0) -> tuple[list[Path], list[FileProblem]]:
-    """Files that a DICOMDIR lists (following nested index files), and the listed files that are missing."""
+def _inside(f: Path, root: Path) -> bool:
+    try:
+        f.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def _dicomdir_files(path: Path, _depth: int = 0, root: Path | None = None) -> tuple[list[Path], list[FileProblem]]:
+    """Files that a DICOMDIR lists (following nested index files), and the listed files that are missing.
+
+    Entries that lead outside the folder of the (top) DICOMDIR, by ``..``, an absolute path
+    or a link, are refused with a warning.
+    """
+    root = root or path.parent
     extra_problems: list[FileProblem] = []
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -224,16 +240,22 @@ def _dicomdir_files(path: Path, _depth: int = 0) -> tuple[list[Path], list[FileP
     # DIRFILE) place it higher up. Take the nearest ancestor where a listed file exists.
     bases = [path.parent, *list(path.parent.parents)[:3]]
     base = next((b for b in bases if any(b.joinpath(*r).exists() for r in refs)), path.parent)
-    files, missing = [], []
+    files, missing, outside = [], [], []
     for parts in refs:
         f = base.joinpath(*parts)
-        (files if f.exists() else missing).append(f)
+        if ".." in parts or any(Path(x).is_absolute() for x in parts) or not _inside(f, root):
+            outside.append("/".join(parts))
+            continue
+        (files if f.is_file() else missing).append(f)
+    if outside:
+        extra_problems.append(FileProblem(str(path), f"DICOMDIR lists {len(outside)} file(s) outside its folder,"
+                                          f" e.g. {outside[0]}: refused", fatal=False))
     # A study-level index may list further index files (Philips DIRFILE per series).
     nested = [f for f in files if f.name.upper() in ("DICOMDIR", "DIRFILE") and f != path]
     if nested and _depth < 3:
         files = [f for f in files if f not in nested]
         for sub in nested:
-            sub_files, sub_problems = _dicomdir_files(sub, _depth + 1)
+            sub_files, sub_problems = _dicomdir_files(sub, _depth + 1, root)
             files += sub_files
             extra_problems.extend(sub_problems)
     problems = extra_problems
@@ -273,14 +295,25 @@ def _candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
             else:
                 files.append(p)
             continue
-        for root, dirs, names in os.walk(p):
+        visited: set[str] = set()
+        for root, dirs, names in os.walk(p, followlinks=True):
+            real = os.path.realpath(root)
+            if real in visited:  # a link back into the tree: walked once only
+                problems.append(FileProblem(root, "a linked folder already walked: skipped", fatal=False))
+                dirs[:] = []
+                continue
+            visited.add(real)
             dirs.sort()
             for name in sorted(names):
                 f = Path(root) / name
-                if name.startswith("."):
+                if name.startswith(".") or name in OWN_FILES or name.startswith("case.lock"):
                     continue
                 if f.suffix.lower() in NON_DICOM_SUFFIXES:
                     problems.append(FileProblem(str(f), "not a DICOM file (by name)", fatal=False))
+                    continue
+                if not f.is_file():
+                    problems.append(FileProblem(str(f), "not a regular file (a pipe, device, socket or broken"
+                                                        " link): skipped", fatal=False))
                     continue
                 files.append(f)
     # A file reached twice (folder walk and DICOMDIR) counts once.
