@@ -24,7 +24,7 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fuzz"))
-import mutations  # noqa: E402
+import mutations
 
 TIME_LIMIT_S = 10
 
