@@ -40,6 +40,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as exc:  # a full disk, a quota, a permission: the previous file stays as it was
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, CaseError):
+            raise
+        raise CaseError(f"cannot write ({exc.strerror or exc}); the previous file is unchanged", path) from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

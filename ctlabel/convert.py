@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, field
@@ -154,7 +155,22 @@ def _single_threaded():
         dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS = saved
 
 
-def _single_threaded_worker() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this worker when the batch process dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request: go now
+        os._exit(1)
+
+
+def _single_threaded_worker(parent: int) -> None:
+    _die_with_parent(parent)
     _single_threaded().__enter__()  # the worker process ends with the pool
 
 
@@ -216,7 +232,7 @@ def convert(
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=get_context("fork"),
-                                 initializer=_single_threaded_worker) as pool:
+                                 initializer=_single_threaded_worker, initargs=(os.getpid(),)) as pool:
             for status, entry in pool.map(_worker, work):
                 results.append((status, entry))
                 bar.step(entry.get("case") or entry.get("path", ""))

@@ -23,6 +23,9 @@ from ctlabel.provenance import now_utc
 
 #: A lock not refreshed for this long (seconds) is considered abandoned.
 STALE_AFTER_S = 12 * 3600
+#: A lock file still empty or unreadable this long after it was written is abandoned: its
+#: creator died (or the disk filled) between creating it and writing who holds it.
+UNREADABLE_AFTER_S = 5.0
 
 
 @dataclass
@@ -100,9 +103,12 @@ def _stale(path: Path, info: LockInfo, stale_after: float) -> bool:
     if info.host == socket.gethostname() and not _pid_alive(info.pid):
         return True
     try:
-        return time.time() - path.stat().st_mtime > stale_after
+        age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return True
+    if info.user == "unknown" and info.pid == -1:  # empty or unreadable: never written whole
+        return age > UNREADABLE_AFTER_S
+    return age > stale_after
 
 
 def _read_settled(path: Path, wait_s: float = 2.0) -> LockInfo | None:
@@ -115,12 +121,12 @@ def _read_settled(path: Path, wait_s: float = 2.0) -> LockInfo | None:
         time.sleep(0.02)
 
 
-def _take_over(path: Path, stale: LockInfo, case_root) -> None:
+def _take_over(path: Path, stale: LockInfo, case_root, inode: int) -> None:
     """Remove an abandoned lock so that only one of several contenders does it.
 
     The lock is renamed aside (atomic; a second contender's rename fails) and
-    checked to still be the abandoned one; a fresh lock renamed by mistake is
-    put back with a hard link that never overwrites.
+    checked to still be the abandoned one (same file, same content); a fresh lock
+    renamed by mistake is put back with a hard link that never overwrites.
     """
     aside = path.with_name(f"{path.name}.stale.{socket.gethostname()}.{os.getpid()}")
     try:
@@ -128,8 +134,12 @@ def _take_over(path: Path, stale: LockInfo, case_root) -> None:
     except FileNotFoundError:
         return  # somebody else removed it first
     moved = LockInfo.read(aside)
-    if moved is not None and (moved.user, moved.host, moved.pid, moved.since) != \
-            (stale.user, stale.host, stale.pid, stale.since):
+    try:
+        same_file = aside.stat().st_ino == inode
+    except OSError:
+        same_file = False
+    if moved is not None and (not same_file or (moved.user, moved.host, moved.pid, moved.since) !=
+                              (stale.user, stale.host, stale.pid, stale.since)):
         with contextlib.suppress(OSError):
             os.link(aside, path)
         with contextlib.suppress(OSError):
@@ -166,19 +176,28 @@ def acquire_lock(case_root: str | os.PathLike, user: str | None = None, *,
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
+            try:
+                inode = path.stat().st_ino
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
             holder = _read_settled(path)
             if holder is None:
-                continue  # released meanwhile: try again
+                continue
             if not _stale(path, holder, stale_after):
                 raise LockError(f"the case is being edited by {holder.describe()}; opened read-only",
                                 case_root) from None
-            _take_over(path, holder, case_root)
+            _take_over(path, holder, case_root, inode)
             continue
         except OSError as exc:
             raise LockError(f"cannot create the lock file ({exc.strerror})", path) from None
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # e.g. a full disk: leave no empty lock behind
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise LockError(f"cannot write the lock file ({exc.strerror})", path) from None
         return CaseLock(path, info)
     raise LockError("the lock changed hands while taking it; try again", case_root)
