@@ -10,6 +10,7 @@ name, e.g. ``ctlabel.load_series``, imports the module that defines it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -98,16 +99,19 @@ def __getattr__(name: str) -> Any:
     Returns
     -------
     Any
-        The public object; it is cached in the package namespace, so later
-        lookups do not come back here.
+        The public object, cached in the package namespace so later lookups do not
+        come back here; or the submodule ``ctlabel.<name>``, imported.
 
     Raises
     ------
     AttributeError
-        ``name`` is not a public name of ctlabel.
+        ``name`` is neither a public name nor a submodule of ctlabel.
     """
     module = _LAZY.get(name)
     if module is None:
+        # ``import ctlabel`` used to import most submodules; ``ctlabel.volume`` still works.
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value

@@ -99,6 +99,12 @@ def test_functions_named_like_their_module_stay_functions():
     assert r.returncode == 0, r.stderr
 
 
+def test_submodules_stay_reachable_as_attributes_of_the_package():
+    # ``import ctlabel`` used to import most submodules, so ``ctlabel.volume.Grid`` worked.
+    r = _run("import ctlabel\nassert ctlabel.volume.Grid is ctlabel.Grid\nassert ctlabel.errors.CtlabelError\n")
+    assert r.returncode == 0, r.stderr
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_name"):
         ctlabel.no_such_name  # noqa: B018
