@@ -15,6 +15,7 @@ small_island        warning  a connected piece smaller than ``min_island_mm3`` a
 hole                warning  background fully enclosed by a label within a slice
 interpolated_outside_painted  error  an interpolated slice beyond the label's first or last painted slice
 far_from_painted    warning  an interpolated slice with no painted slice within ``max_gap`` slices
+on_padded_slice     warning  label voxels on a slice padded where the acquisition skipped a position
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ WARNING = "warning"
 NOT_ON_AIR = ("soft_tissue", "fluid")
 
 CHECKS = ("geometry", "unknown_label", "empty_label", "soft_tissue_on_air", "small_island", "hole",
-          "interpolated_outside_painted", "far_from_painted")
+          "interpolated_outside_painted", "far_from_painted", "on_padded_slice")
 
 
 @dataclass
@@ -148,8 +149,8 @@ def check_mask(mask: Mask, image: Volume | None, table: LabelTable | None, optio
     painted, interpolated = mask.painted, mask.interpolated
     listed = set(painted) | set(interpolated)
     for lab, info in (mask.provenance.get("Labels") or {}).items():
-        if info.get("PaintedSlices") or info.get("InterpolatedSlices"):
-            listed.add(int(lab))
+        if info.get("PaintedSlices") or info.get("InterpolatedSlices") or info.get("Present") is False:
+            listed.add(int(lab))  # Present: false is a label painted, then erased to nothing
     for lab in sorted(listed - set(present)):
         sl = sorted(set(painted.get(lab, [])) | set(interpolated.get(lab, [])))
         add("empty_label", WARNING, f"label {_label_name(table, lab)} was painted but has no voxels",
@@ -212,6 +213,8 @@ def check_mask(mask: Mask, image: Volume | None, table: LabelTable | None, optio
                         v = tuple(int(x) for x in np.array(v) + off)
                         add("hole", WARNING, f"label {name}: a hole of {int(hv.sum())} voxels in slice "
                             f"{v[axis]}", lab, v)
+    if image is not None and image.missing_slices and present:
+        _check_padded(arr, image.missing_slices, table, add)
     # interpolation support
     for lab, islices in interpolated.items():
         if not islices:
@@ -250,6 +253,18 @@ def check_mask(mask: Mask, image: Volume | None, table: LabelTable | None, optio
                 f"slice within {o.max_gap} slices (worst: slice {worst}, "
                 f"{int(np.min(np.abs(pa - worst)))} away)", lab, voxel_on(worst), worst)
     return out
+
+
+def _check_padded(arr: np.ndarray, missing, table: LabelTable | None, add) -> None:
+    """Labels on slices (array axis 0) that were padded: no image was acquired there."""
+    pad = np.asarray(sorted(missing), dtype=int)
+    sub = arr[pad]
+    for lab in labels_present(sub):
+        ks = pad[(sub == lab).any(axis=(1, 2))]
+        m = sub[int(np.flatnonzero(pad == ks[0])[0])] == lab
+        r, c = _voxel_near_centre(m[None])[1:]
+        add("on_padded_slice", WARNING, f"label {_label_name(table, lab)} lies on padded slices {_ranges(ks)}, "
+            "where no image was acquired", lab, (int(ks[0]), int(r), int(c)), int(ks[0]))
 
 
 def _ranges(values) -> str:

@@ -99,3 +99,20 @@ def test_a_truncated_ct_header_is_a_failure_not_a_nonimage(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert [f["path"] for f in report["failed"]] == [str(victim)]
     assert report["summary"]["converted"] == 1
+
+
+def test_qa_flags_paint_on_a_padded_slice(tmp_path):
+    from ctlabel.qa import qa_target
+
+    ctlabel.convert([CT2 / "dicom"], tmp_path, progress=False)
+    (root,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    case = Case.open(root)
+    grid = case.image_grid()
+    labels = np.zeros(grid.shape, np.uint8)
+    labels[162:165, 4:10, 4:10] = 1  # on acquired slices only
+    case.save_draft(labels, grid, painted={1: [162, 164]}, annotator="a1")
+    assert not [f for f in qa_target(root).findings if f.check == "on_padded_slice"]
+    labels[150:165, 4:10, 4:10] = 1  # reaches into the padded gap
+    case.save_draft(labels, grid, painted={1: [150, 164]}, annotator="a1")
+    [finding] = [f for f in qa_target(root).findings if f.check == "on_padded_slice"]
+    assert finding.label == 1 and finding.slice == 150 and "150-161" in finding.message
