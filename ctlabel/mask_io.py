@@ -61,8 +61,9 @@ class Mask:
         return bool(self.provenance) and self.provenance.get("VoxelSHA256") == self.voxel_hash
 
     def _slices(self, key: str) -> dict[int, list[int]]:
+        """Label -> slices under ``key``; labels without any (e.g. erased to nothing) are left out."""
         labels = self.provenance.get("Labels", {})
-        return {int(k): list(v.get(key, [])) for k, v in labels.items()}
+        return {int(k): list(v[key]) for k, v in labels.items() if v.get(key)}
 
     @property
     def painted(self) -> dict[int, list[int]]:
@@ -97,6 +98,40 @@ def mask_dtype(labels: np.ndarray) -> np.dtype:
     if not np.issubdtype(labels.dtype, np.integer) and not np.array_equal(labels, np.round(labels)):
         raise InputError("label values must be whole numbers")
     return np.dtype(np.uint8 if hi <= 255 else np.uint16)
+
+
+def edited_slices(
+    labels: np.ndarray,
+    painted: dict[int, list[int]] | None,
+    interpolated: dict[int, list[int]] | None,
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """An editor's painted and interpolated slices, as a saved mask records them.
+
+    An editor counts a slice as painted for a label when the person touched that
+    label there, erasing included. A label erased to zero voxels is not painted
+    any more: its slice lists are emptied (the label stays listed, so the mask
+    records it with ``Present: false`` and no slices). Every editor's save (the
+    napari session, its writer, a reviewer's correction) passes its slices
+    through here.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The label volume about to be saved.
+    painted, interpolated : dict of int to list of int, optional
+        Label -> slice indices, as the editor tracked them.
+
+    Returns
+    -------
+    tuple of dict
+        ``(painted, interpolated)``.
+    """
+    keep = set(labels_present(np.asarray(labels)))
+
+    def only(slices):
+        return {int(k): (sorted(int(z) for z in v) if int(k) in keep else []) for k, v in (slices or {}).items()}
+
+    return only(painted), only(interpolated)
 
 
 def mask_provenance(
@@ -220,4 +255,5 @@ def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, re
     return mask
 
 
-__all__ = ["INTENT_LABEL", "Mask", "labels_present", "load_mask", "mask_dtype", "mask_provenance", "save_mask"]
+__all__ = ["INTENT_LABEL", "Mask", "edited_slices", "labels_present", "load_mask", "mask_dtype", "mask_provenance",
+           "save_mask"]

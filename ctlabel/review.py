@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,9 +35,12 @@ from ctlabel.atomic import write_json
 from ctlabel.case import Case
 from ctlabel.errors import CaseError, InputError, LockError, ProvenanceError, StateError
 from ctlabel.lock import CaseLock, acquire_lock, lock_holder
-from ctlabel.mask_io import Mask, load_mask, save_mask
+from ctlabel.mask_io import Mask, edited_slices, load_mask, save_mask
 from ctlabel.provenance import SCHEMA_VERSION, event, read_sidecar, sidecar_path
 from ctlabel.volume import Grid, voxel_hash
+
+if TYPE_CHECKING:
+    from ctlabel.qa import Finding
 
 IN_PROGRESS = "in_progress"
 SUBMITTED = "submitted"
@@ -256,10 +260,72 @@ def _mask_base(mask: Mask) -> dict:
 # --------------------------------------------------------------------------
 
 
-def submit(case: Case, who: str | None = None, *, lock: CaseLock | None = None) -> int:
+def submission_qa(case: Case, mask: Mask | None = None) -> list[Finding]:
+    """QA findings of what :func:`submit` would freeze: the draft, else the latest version.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    mask : Mask, optional
+        The mask to check (default: the draft, else the latest version).
+
+    Returns
+    -------
+    list of Finding
+        Every finding of :func:`ctlabel.qa.check_mask` against the case image and
+        ``labels.tsv``; those with ``level == "error"`` block a submit unless forced.
+    """
+    from ctlabel.qa import check_mask  # scipy: loaded only when QA runs
+
+    if mask is None:
+        mask = case.load_draft() or case.latest_mask()
+    if mask is None:
+        return []
+    return check_mask(mask, case.load_image(), case.load_labels(), source=str(mask.path or case.root))
+
+
+def describe_finding(f: Finding) -> str:
+    """One line for a person: level, check, label, slice and the message."""
+    where = "".join(f" {k} {v}" for k, v in (("label", f.label), ("slice", f.slice)) if v is not None)
+    return f"{f.level}: {f.check}{where}: {f.message}"
+
+
+def _qa_gate(case: Case, mask: Mask, force: bool, path) -> dict:
+    """Refuse a mask with QA errors unless ``force``; the event fields recording a forced submit."""
+    errors = [f for f in submission_qa(case, mask) if f.level == "error"]
+    if not errors:
+        return {}
+    if not force:
+        listed = "; ".join(describe_finding(f) for f in errors)
+        raise StateError(f"cannot submit the case: QA found {len(errors)} error(s): {listed}. Fix them, or "
+                         "submit anyway with force (ctlabel submit --force)", path)
+    return {"Forced": True, "QAErrors": [{"check": f.check, "label": f.label, "slice": f.slice,
+                                          "message": f.message} for f in errors]}
+
+
+def submit(case: Case, who: str | None = None, *, force: bool = False, lock: CaseLock | None = None) -> int:
     """Freeze the draft as a new version and mark the case submitted; return the version number.
 
     Without a draft, the latest version is submitted if it was imported and never submitted.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    who : str, optional
+        The annotator (default: the login name).
+    force : bool
+        Submit although QA (:func:`submission_qa`) finds errors; the submitted event
+        then records ``Forced`` and the ``QAErrors``.
+    lock : CaseLock, optional
+        The caller's case lock (otherwise taken for the change).
+
+    Raises
+    ------
+    StateError
+        The case is not in progress or rejected, there is nothing to submit, or QA
+        finds errors and ``force`` is False (the message lists them).
     """
     who = _who(who)
     with _locked(case, who, lock):
@@ -270,7 +336,7 @@ def submit(case: Case, who: str | None = None, *, lock: CaseLock | None = None) 
             if draft.provenance and not draft.hash_matches:
                 raise ProvenanceError("the draft voxels do not match their provenance sidecar (edited outside "
                                       "ctlabel?); import the file with 'ctlabel import' instead", draft.path)
-            ev = event(who, "annotator", "submitted", None)
+            ev = event(who, "annotator", "submitted", None, **_qa_gate(case, draft, force, draft.path))
             base = _mask_base(draft)
             base["Annotator"] = base["Annotator"] or who
             n, _ = _freeze(case, draft.array, draft.grid, base, ev, {"FrozenFrom": "draft", "Role": "annotator"})
@@ -288,10 +354,62 @@ def submit(case: Case, who: str | None = None, *, lock: CaseLock | None = None) 
             if last and all(e["Action"] == "imported" for e in last):
                 mask = case.load_version(versions[-1])
                 _check_frozen(record, name, mask)
-                ev = event(who, "annotator", "submitted", name, VoxelSHA256=mask.voxel_hash, Creates=False)
+                gate = _qa_gate(case, mask, force, mask.path)
+                ev = event(who, "annotator", "submitted", name, VoxelSHA256=mask.voxel_hash, Creates=False, **gate)
                 _append(case, record, ev)
                 return versions[-1]
         raise StateError("nothing to submit: the case has no draft", case.draft_path)
+
+
+def save_draft(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, *, role: str = "annotator",
+               lock: CaseLock | None = None, **provenance) -> dict:
+    """Save the case draft under the review rules; every editor's save goes through here.
+
+    Refused while the case is submitted (it awaits review: the reviewer corrects
+    or rejects it). Saving an approved or rejected case starts a new draft (the
+    frozen version stays as it is, the case returns to in_progress). The
+    ``saved`` event is appended to the case record.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    labels : numpy.ndarray
+        (slice, row, column) labels on the case image grid.
+    grid : Grid
+        The grid the labels were painted on (must be the case image's).
+    who : str, optional
+        Who saves (default: the login name).
+    role : str
+        ``annotator`` or ``reviewer``.
+    lock : CaseLock, optional
+        The caller's case lock (otherwise taken for the save).
+    **provenance
+        Passed to :meth:`ctlabel.case.Case.save_draft`.
+
+    Returns
+    -------
+    dict
+        The draft's provenance record.
+
+    Raises
+    ------
+    StateError
+        The case is submitted and awaits review.
+    LockError
+        Somebody else holds the case lock.
+    """
+    who = _who(who)
+    with _locked(case, who, lock) as held:
+        state = load_record(case)["State"]
+        if state == SUBMITTED:
+            raise StateError("the case is submitted and awaits review; it cannot be saved until a reviewer "
+                             "rejects it (or corrects it)", case.draft_path)
+        written = case.save_draft(np.asarray(labels), grid, **provenance)
+        if state in (APPROVED, REJECTED):
+            start_new_draft(case, who, role=role, lock=held)
+        log_edit(case, who, "saved", role=role, lock=held)
+        return written
 
 
 def _check_frozen(record: dict, name: str, mask: Mask) -> None:
@@ -378,6 +496,7 @@ def correct(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, 
         merged = {k: sorted(set(base["painted"].get(k, [])) | set(painted.get(k, [])))
                   for k in set(base["painted"]) | set(painted)}
         interp = {k: sorted(set(v) - set(merged.get(k, []))) for k, v in base["interpolated"].items()}
+        merged, interp = edited_slices(labels, merged, interp)  # a label corrected away is not painted
         base.update(painted=merged, interpolated=interp, Annotator=who)
         extra_ev = {"CorrectedFrom": base_name}
         if comment:
@@ -684,7 +803,7 @@ def history(case: Case) -> list[dict]:
 
 __all__ = [
     "APPROVED", "IN_PROGRESS", "REJECTED", "STATES", "SUBMITTED", "Problem", "Session", "Status", "VerifyReport",
-    "add_version", "approve", "changed_slices", "correct", "describe_event", "event_hash", "history", "load_record",
-    "log_edit", "open_case", "reject", "slice_sources", "start_new_draft", "state_of", "status", "submit",
-    "verify_case", "version_name", "version_number",
+    "add_version", "approve", "changed_slices", "correct", "describe_event", "describe_finding", "event_hash",
+    "history", "load_record", "log_edit", "open_case", "reject", "save_draft", "slice_sources", "start_new_draft",
+    "state_of", "status", "submission_qa", "submit", "verify_case", "version_name", "version_number",
 ]

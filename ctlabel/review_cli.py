@@ -132,11 +132,26 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args) -> int:
+    """Submit a case; QA warnings are printed, QA errors need ``--force`` (else exit 1, listed)."""
     from ctlabel.case import Case
-    from ctlabel.review import submit
+    from ctlabel.review import describe_finding, submission_qa, submit
 
-    n = submit(Case.open(args.case), _user(args))
-    print(f"submitted {args.case} as v{n:03d}")
+    case = Case.open(args.case)
+    findings = submission_qa(case)
+    errors = [f for f in findings if f.level == "error"]
+    for f in findings:
+        if f.level != "error":
+            print(describe_finding(f))
+    if errors and not args.force:
+        for f in errors:
+            print(describe_finding(f))
+        print(f"not submitted: QA found {len(errors)} error(s) in {case.root}; fix them, or submit anyway "
+              "with --force (recorded in the case record)")
+        return 1
+    for f in errors:
+        print(f"{describe_finding(f)} (submitted with --force)")
+    n = submit(case, _user(args), force=args.force)
+    print(f"submitted {args.case} as v{n:03d}" + (" (forced past QA errors)" if errors else ""))
     return 0
 
 
@@ -222,6 +237,9 @@ def register(sub) -> None:
         p = sub.add_parser(name, help=hlp)
         p.add_argument("case", metavar="CASE")
         p.add_argument("--user", help="who (default: login name)")
+        if name == "submit":
+            p.add_argument("--force", action="store_true", help="submit although QA finds errors (the errors "
+                           "are recorded in the submitted event)")
         if name == "reject":
             p.add_argument("-m", "--comment", required=True, help="what to fix")
         elif name == "approve":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -315,3 +316,175 @@ def test_new_draft_when_an_editor_saved_one_already(case):
     assert rv.history(case)[-1]["Action"] == "created"
     assert rv.submit(case, "ann") == 2
     assert rv.verify_case(case).ok
+
+
+# --------------------------------------------------------------------------
+# Never lose an annotator's work: QA gate on submit, no save while submitted,
+# erased labels. On the real Philips 5 mm head CT (sample_data/philips_ct_5mm).
+# --------------------------------------------------------------------------
+
+SAMPLE_5MM = Path(__file__).resolve().parents[1] / "sample_data" / "philips_ct_5mm"
+
+
+@pytest.fixture(scope="module")
+def philips_volume():
+    from ctlabel import load_series
+
+    return load_series(SAMPLE_5MM)
+
+
+@pytest.fixture
+def real_case(tmp_path, philips_volume):
+    return Case.create(tmp_path / "real", philips_volume)
+
+
+def _body_disc(vol, z: int, radius: int = 20) -> np.ndarray:
+    """A disc of tissue (HU above -200) around the point deepest inside the body on slice ``z``."""
+    from scipy import ndimage
+
+    body = vol.array[z] > -200
+    depth = ndimage.distance_transform_edt(body)
+    r0, c0 = np.unravel_index(int(np.argmax(depth)), body.shape)
+    rr, cc = np.ogrid[: body.shape[0], : body.shape[1]]
+    disc = ((rr - r0) ** 2 + (cc - c0) ** 2 <= radius**2) & body
+    assert disc.sum() > radius**2  # the image really has tissue there
+    return disc
+
+
+def _draft_with_unknown_label(case: Case, vol) -> tuple[np.ndarray, int]:
+    """A draft painted inside the body, plus a label value that the case's table lacks (a QA error)."""
+    table = case.load_labels()
+    known = table.indices[0]
+    unknown = max(table.indices) + 1
+    labels = np.zeros(vol.array.shape, np.uint8)
+    for z in (10, 14):
+        labels[z][_body_disc(vol, z)] = known
+    labels[12][_body_disc(vol, 12, 5)] = unknown
+    case.save_draft(labels, vol.grid, annotator="ann", painted={known: [10, 14], unknown: [12]})
+    return labels, unknown
+
+
+def test_submit_refuses_qa_errors_unless_forced(real_case, philips_volume):
+    labels, unknown = _draft_with_unknown_label(real_case, philips_volume)
+    expected = [f for f in rv.submission_qa(real_case) if f.level == "error"]
+    assert [(f.check, f.label) for f in expected] == [("unknown_label", unknown)]
+    with pytest.raises(StateError, match="unknown_label") as err:
+        rv.submit(real_case, "ann")
+    assert f"label {unknown}" in str(err.value) and "force" in str(err.value)
+    # nothing changed: still in progress, the draft kept, no version, no event
+    assert rv.state_of(real_case) == rv.IN_PROGRESS and real_case.versions() == []
+    np.testing.assert_array_equal(real_case.load_draft().array, labels)
+    assert rv.history(real_case) == []
+
+    assert rv.submit(real_case, "ann", force=True) == 1
+    ev = rv.history(real_case)[-1]
+    assert ev["Action"] == "submitted" and ev["Forced"] is True
+    assert [(q["check"], q["label"], q["slice"]) for q in ev["QAErrors"]] == \
+        [(f.check, f.label, f.slice) for f in expected]
+    assert rv.version_provenance(real_case, 1)["Events"][-1]["Forced"] is True
+    assert rv.verify_case(real_case).ok
+
+
+def test_clean_submit_records_no_force(real_case, philips_volume):
+    known = real_case.load_labels().indices[0]
+    labels = np.zeros(philips_volume.array.shape, np.uint8)
+    labels[10][_body_disc(philips_volume, 10)] = known
+    real_case.save_draft(labels, philips_volume.grid, annotator="ann", painted={known: [10]})
+    assert not [f for f in rv.submission_qa(real_case) if f.level == "error"]
+    assert rv.submit(real_case, "ann") == 1
+    assert "Forced" not in rv.history(real_case)[-1]
+
+
+def test_save_draft_refused_while_submitted(real_case, philips_volume):
+    known = real_case.load_labels().indices[0]
+    labels = np.zeros(philips_volume.array.shape, np.uint8)
+    labels[10][_body_disc(philips_volume, 10)] = known
+    rv.save_draft(real_case, labels, philips_volume.grid, "ann", annotator="ann", painted={known: [10]})
+    assert [e["Action"] for e in rv.history(real_case)] == ["saved"]
+    rv.submit(real_case, "ann")
+    frozen = real_case.load_version(1).voxel_hash
+    later = labels.copy()
+    later[11][_body_disc(philips_volume, 11)] = known
+    with pytest.raises(StateError, match="awaits review"):
+        rv.save_draft(real_case, later, philips_volume.grid, "ann", painted={known: [10, 11]})
+    assert not real_case.draft_path.exists()  # nothing written beside the submitted version
+    assert real_case.load_version(1).voxel_hash == frozen
+    assert [e["Action"] for e in rv.history(real_case)] == ["saved", "submitted"]
+    # once rejected, the same save starts a new draft and the case is in progress again
+    rv.reject(real_case, "rev", "slice 11 is missing")
+    rv.save_draft(real_case, later, philips_volume.grid, "ann", painted={known: [10, 11]})
+    assert rv.state_of(real_case) == rv.IN_PROGRESS
+    np.testing.assert_array_equal(real_case.load_draft().array, later)
+    assert [e["Action"] for e in rv.history(real_case)][-2:] == ["created", "saved"]
+    assert rv.verify_case(real_case).ok
+
+
+def test_erased_label_is_saved_absent_without_slices(real_case, philips_volume):
+    """A label painted and then erased to zero voxels is not painted any more."""
+    from ctlabel.mask_io import edited_slices
+    from ctlabel.qa import check_mask
+
+    table = real_case.load_labels()
+    kept, erased = table.indices[0], table.indices[1]
+    labels = np.zeros(philips_volume.array.shape, np.uint8)
+    labels[10][_body_disc(philips_volume, 10)] = kept
+    # what an editor tracked: both labels touched; the erased one painted on 12-13, filled on 11
+    painted, interpolated = edited_slices(labels, {kept: [10], erased: [12, 13]}, {erased: [11]})
+    assert (painted, interpolated) == ({kept: [10], erased: []}, {erased: []})
+    record = real_case.save_draft(labels, philips_volume.grid, painted=painted, interpolated=interpolated)
+    assert record["Labels"][str(kept)]["PaintedSlices"] == [10] and record["Labels"][str(kept)]["Present"]
+    gone = record["Labels"][str(erased)]
+    assert (gone["Present"], gone["PaintedSlices"], gone["InterpolatedSlices"]) == (False, [], [])
+    draft = real_case.load_draft()
+    assert draft.painted == {kept: [10]} and draft.interpolated == {}
+    # QA still says the label was emptied (a warning), but names no painted slice of it
+    empty = [f for f in check_mask(draft, philips_volume, table) if f.check == "empty_label"]
+    assert [(f.label, f.level, f.slice) for f in empty] == [(erased, "warning", None)]
+
+
+def test_reviewer_correcting_a_label_away_does_not_paint_it(real_case, philips_volume):
+    table = real_case.load_labels()
+    a, b = table.indices[0], table.indices[1]
+    labels = np.zeros(philips_volume.array.shape, np.uint8)
+    labels[10][_body_disc(philips_volume, 10)] = a
+    labels[14][_body_disc(philips_volume, 14, 8)] = b
+    real_case.save_draft(labels, philips_volume.grid, painted={a: [10], b: [14]})
+    rv.submit(real_case, "ann")
+    corrected = np.where(labels == b, 0, labels).astype(np.uint8)
+    rv.correct(real_case, corrected, philips_volume.grid, "rev")
+    v2 = real_case.load_version(2)
+    assert v2.painted == {a: [10]}
+    assert v2.provenance["Labels"][str(b)]["Present"] is False
+
+
+def test_cli_submit_needs_force_for_qa_errors(real_case, philips_volume, capsys):
+    from ctlabel.cli import main
+
+    _, unknown = _draft_with_unknown_label(real_case, philips_volume)
+    assert main(["submit", str(real_case.root), "--user", "ann"]) == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "unknown_label" in text and f"label {unknown}" in text and "--force" in text
+    assert rv.state_of(real_case) == rv.IN_PROGRESS and real_case.draft_path.exists()
+    assert main(["submit", str(real_case.root), "--user", "ann", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "unknown_label" in out and "v001" in out
+    assert rv.history(real_case)[-1]["Forced"] is True
+
+
+def test_cli_submit_prints_qa_warnings(real_case, philips_volume, capsys):
+    from ctlabel.cli import main
+
+    known = real_case.load_labels().indices[0]
+    labels = np.zeros(philips_volume.array.shape, np.uint8)
+    labels[10][_body_disc(philips_volume, 10)] = known
+    disc = _body_disc(philips_volume, 14, 2)
+    labels[14][disc] = known  # a tiny separate piece: QA's small_island warning
+    real_case.save_draft(labels, philips_volume.grid, annotator="ann", painted={known: [10, 14]})
+    warnings = [f for f in rv.submission_qa(real_case) if f.level == "warning"]
+    assert warnings and not [f for f in rv.submission_qa(real_case) if f.level == "error"]
+    assert main(["submit", str(real_case.root), "--user", "ann"]) == 0
+    out = capsys.readouterr().out
+    for f in warnings:
+        assert f.check in out
+    assert "v001" in out
