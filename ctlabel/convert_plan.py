@@ -18,6 +18,7 @@ import numpy as np
 
 from ctlabel.case_naming import slice_line
 from ctlabel.dicom_scan import Stack
+from ctlabel.model import StackKind
 from ctlabel.provenance import pseudonymize_uid
 
 if TYPE_CHECKING:
@@ -87,12 +88,12 @@ def _remove_stale_partials(out: Path, name: str) -> None:
 def _not_converted(s: Stack) -> dict | None:
     """The skipped/failed entry of a stack that is not converted, or None."""
     first = s.files[0] if s.files else ""
-    if s.kind == "ambiguous":
+    if s.kind == StackKind.AMBIGUOUS:
         return {"status": "failed", "path": first, "series": s.description,
                 "reason": "; ".join(w.split(": ", 1)[1] for w in s.warnings if w.startswith("conflicting"))}
-    if s.kind == "single" and s.split_off:
+    if s.kind == StackKind.SINGLE and s.split_off:
         return {"status": "skipped", "path": first, "series": s.description, "reason": s.split_off}
-    if s.kind not in ("volume", "single"):
+    if s.kind not in (StackKind.VOLUME, StackKind.SINGLE):
         return {"status": "skipped", "path": first, "series": s.description,
                 "reason": f"{s.kind} (only image series are converted)"}
     return None

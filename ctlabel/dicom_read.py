@@ -17,6 +17,7 @@ import numpy as np
 from ctlabel.dicom_scan import Stack, find_series
 from ctlabel.errors import DicomReadError, InputError, SeriesError
 from ctlabel.geometry import SPACING_TOLERANCE_FRACTION, SPACING_TOLERANCE_MM, analyze_stack, dicom_affine
+from ctlabel.model import IMAGE_KINDS
 from ctlabel.volume import SliceIdentity, SourceIdentity, Volume, pixel_hash
 
 #: Threads that read, hash and convert slices in :func:`load_series`. Batch
@@ -156,7 +157,7 @@ def load_series(
         raise InputError(f"irregular must be one of {IRREGULAR_POLICIES}, not {irregular!r}")
     if not isinstance(stack, Stack):
         stack = _single_stack(stack)
-    if stack.kind not in ("volume", "single", "ambiguous"):
+    if stack.kind not in IMAGE_KINDS:
         raise SeriesError(f"stack {stack.index} is a {stack.kind}, not an image volume", stack.files[0])
     headers = stack.slices
     first = headers[0]
@@ -297,7 +298,7 @@ def _pad_missing(
 
 def _single_stack(path) -> Stack:
     result = find_series(path)
-    images = [s for s in result.stacks if s.kind in ("volume", "single", "ambiguous")]
+    images = [s for s in result.stacks if s.kind in IMAGE_KINDS]
     if not images:
         reasons = "; ".join(f"{p.path}: {p.reason}" for p in result.problems if p.fatal)
         raise SeriesError("no image series found" + (f" ({reasons})" if reasons else ""), path)

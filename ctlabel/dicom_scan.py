@@ -37,6 +37,7 @@ from ctlabel.dicom_headers import (
 )
 from ctlabel.errors import CtlabelError, DicomReadError, InputError
 from ctlabel.geometry import analyze_stack
+from ctlabel.model import IMAGE_KINDS, StackKind
 
 # Scanner files often carry slightly malformed values (UIDs, decimal strings);
 # read them as they are instead of warning on every access.
@@ -50,7 +51,7 @@ _PYDICOM_ONLY = False
 
 #: Kinds of stack, in the order they are listed. ``ambiguous``: images of one series share
 #: positions with different pixels (a 4-D or mixed series), so no single volume can be built.
-KINDS = ("volume", "single", "ambiguous", "localizer", "secondary", "nonimage")
+KINDS = tuple(StackKind)
 
 #: File endings that are never DICOM; such files are skipped without a fault.
 NON_DICOM_SUFFIXES = {
@@ -112,7 +113,7 @@ class Stack(SeriesInfo):
     ``slices`` are sorted along the slice normal for image kinds.
     """
 
-    kind: str = "volume"
+    kind: StackKind = StackKind.VOLUME
     slices: list[SliceHeader] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
@@ -187,7 +188,7 @@ class ScanResult:
     problems: list[FileProblem]
 
     def volumes(self) -> list[Stack]:
-        return [s for s in self.stacks if s.kind == "volume"]
+        return [s for s in self.stacks if s.kind == StackKind.VOLUME]
 
 
 def _is_image_class(sop_class: str) -> bool:
@@ -532,10 +533,10 @@ def _mark_split_off(stacks: list[Stack], failed_series: set[str]) -> None:
     """
     by_series: dict[str, list[Stack]] = defaultdict(list)
     for s in stacks:
-        if s.kind in ("volume", "single", "ambiguous") and s.series_uid:
+        if s.kind in IMAGE_KINDS and s.series_uid:
             by_series[s.series_uid].append(s)
     for uid, group in by_series.items():
-        singles = [s for s in group if s.kind == "single"]
+        singles = [s for s in group if s.kind == StackKind.SINGLE]
         if uid in failed_series:
             for s in singles:
                 s.split_off = s.split_off or "the other images of this series could not be read: not converted alone"
@@ -611,8 +612,8 @@ def _make_stack(kind: str, members: list[FileRecord], headers: list[SliceHeader]
     r0 = members[0]
     headers = [h for m in members for h in m.headers] if headers is None else headers
     series = {f.name: getattr(r0, f.name) for f in fields(SeriesInfo)}
-    stack = Stack(kind=kind, slices=headers, **series)
-    if kind == "nonimage":
+    stack = Stack(kind=StackKind.VOLUME if kind == "image" else StackKind(kind), slices=headers, **series)
+    if kind == StackKind.NONIMAGE:
         stack.references = list(r0.references)
         return stack
     if kind != "image":
@@ -628,10 +629,10 @@ def _make_stack(kind: str, members: list[FileRecord], headers: list[SliceHeader]
     stack.warnings += list(dict.fromkeys(n for h in headers for n in h.notes))
     ps = headers[0].pixel_spacing or (1.0, 1.0)
     stack.spacing = (geo.spacing_mm, ps[0], ps[1])
-    stack.kind = "volume" if len(headers) >= 2 else "single"
+    stack.kind = StackKind.VOLUME if len(headers) >= 2 else StackKind.SINGLE
     conflicts = _conflicting_duplicates(stack.slices, geo.duplicates, stack.rows, stack.columns)
     if conflicts:
-        stack.kind = "ambiguous"
+        stack.kind = StackKind.AMBIGUOUS
         stack.warnings.append(
             f"conflicting_duplicates: {conflicts} position(s) hold two different images (a 4-D or mixed"
             " series that AcquisitionNumber, ImageType and TemporalPositionIdentifier do not split):"

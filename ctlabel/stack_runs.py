@@ -19,6 +19,7 @@ from ctlabel.geometry import (
     analyze_stack,
     slice_normal,
 )
+from ctlabel.model import StackKind
 
 
 def _same_step(gap: float, step: float) -> bool:
@@ -72,7 +73,7 @@ def split_uniform_runs(stack: Stack) -> list[Stack]:
         Runs of two or more slices are volumes; a run of one slice is a single image
         whose ``split_off`` says why it is not converted.
     """
-    if stack.kind != "volume" or not any(w.startswith("non_uniform_spacing") for w in stack.warnings):
+    if stack.kind != StackKind.VOLUME or not any(w.startswith("non_uniform_spacing") for w in stack.warnings):
         return [stack]
     first = stack.slices[0]
     normal = slice_normal(first.orientation)
@@ -89,9 +90,9 @@ def split_uniform_runs(stack: Stack) -> list[Stack]:
             warnings=[w for w in stack.warnings if w.startswith("inconsistent_pixel_spacing")] + geo.warnings
             + [f"split_run: run {n} of {len(runs)} uniform runs of a series with varying spacing"],
             spacing=(geo.spacing_mm, ps[0], ps[1]),
-            kind="volume" if len({round(float(p), 2) for p in d[idx]}) >= 2 else "single",
+            kind=StackKind.VOLUME if len({round(float(p), 2) for p in d[idx]}) >= 2 else StackKind.SINGLE,
         )
-        if part.kind == "single":
+        if part.kind == StackKind.SINGLE:
             part.split_off = f"a slice split off by --irregular split (run {n} of {len(runs)})"
         out.append(part)
     return out
