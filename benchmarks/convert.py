@@ -6,6 +6,7 @@ Run from the repository root::
     python benchmarks/convert.py --quick    # smaller synthetic series, one repeat
     python benchmarks/convert.py --check    # exit 1 when a target fails
     python benchmarks/convert.py --profile  # add cProfile top entries of ctlabel load/convert
+    python benchmarks/convert.py --processes-only  # only the whole-process timings
 
 Inputs
 
@@ -14,6 +15,8 @@ Inputs
   noise of sd 15 HU, int16 HU, 0.7 x 0.7 x 1.0 mm), written with ``write_dicom_series``
   (uncompressed explicit VR little endian, shuffled file names). Without the noise the
   images compress several times faster, so the noise is part of the benchmark.
+* ``clean``: the same phantom without noise (``noise_hu=0``). dcm2niix compresses it fast, so
+  ctlabel's fixed costs (start-up imports, header scan, hashing) decide its ratio.
 * ``philips``: the real 140-slice Philips head CT in
   ``../shared/data/ct/dcmqa_ct_philips_brain/dicom/S21570/S2020``.
 * for ``--jobs`` scaling: four synthetic 512 x 512 x 150 series (different seeds and series
@@ -45,12 +48,20 @@ input files are read once before the measurements of an input so every method se
 page cache. Each measurement is repeated (``--repeats``, default 3; round robin over the
 methods) and the median is shown.
 
-Targets (both inputs; issue "Benchmarks: benchmarks/convert.py")
+Whole processes (issue "Start-up time"): ``python -c pass``, ``python -c "import ctlabel"``
+and ``ctlabel --help`` (median of at least 7 runs), and ``ctlabel convert -q -o OUT SRC`` as a
+user runs it (default ``--jobs``) and with ``-j 1``, round robin with ``dcm2niix -z y`` on every
+input, wall time with start-up included; ratios are against dcm2niix in the same run.
+
+Targets (every input; issue "Benchmarks: benchmarks/convert.py")
 
 * load to array: ctlabel <= 0.5 x SimpleITK's time;
 * convert: ctlabel <= 1.5 x dcm2niix's wall time;
 * ``--jobs 2`` on four series >= 1.6 x faster than ``--jobs 1``;
 * peak memory increase of ctlabel load and convert <= 1.5 x the int16 volume size.
+
+Targets (issue "Start-up time"): ``ctlabel --help`` <= 0.2 s; ``ctlabel convert`` of the
+noise-free series <= 1.0 x dcm2niix, whole processes.
 """
 
 from __future__ import annotations
@@ -568,6 +579,20 @@ def measure_cli_convert(name: str, src: Path, repeats: int, verbose: bool) -> di
     return {m: {"seconds": median(ts), "seconds_all": [round(t, 3) for t in ts]} for m, ts in runs.items()}
 
 
+def importtime_top(statement: str, count: int = 15) -> str:
+    """The ``count`` slowest imports (cumulative, microseconds) of ``statement`` in a fresh Python."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement], capture_output=True, text=True, cwd=CACHE, check=True
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1]), parts[2].rstrip()))
+    rows.sort(reverse=True)
+    return "\n".join(f"{us / 1000:8.1f} ms  {name}" for us, name in rows[:count])
+
+
 def report_processes(startup: dict, cli: dict) -> list[tuple[str, str, float, str, bool]]:
     """Print the whole-process table; return its target checks (input, target, value, limit, ok)."""
     checks = []
@@ -752,6 +777,10 @@ def main() -> int:
                 default=str,
             )
         )
+    if args.profile:
+        for statement in ("import ctlabel", "import ctlabel.cli", "import ctlabel.convert"):
+            print(f"\n===== -X importtime: {statement} (cumulative) =====")
+            print(importtime_top(statement))
     if args.profile and not args.processes_only:
         for name, src in inputs_src.items():
             for task in ("load", "convert"):

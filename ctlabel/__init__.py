@@ -10,10 +10,11 @@ name, e.g. ``ctlabel.load_series``, imports the module that defines it.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+
+# ``typing`` and ``importlib.util`` are left out: each costs a few ms of ``ctlabel --help``.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers understand it
 
 __version__ = "0.1.0"
 
@@ -88,7 +89,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """Import the submodule defining a public name on first access (PEP 562).
 
     Parameters
@@ -98,7 +99,7 @@ def __getattr__(name: str) -> Any:
 
     Returns
     -------
-    Any
+    object
         The public object, cached in the package namespace so later lookups do not
         come back here; or the submodule ``ctlabel.<name>``, imported.
 
@@ -110,8 +111,11 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         # ``import ctlabel`` used to import most submodules; ``ctlabel.volume`` still works.
-        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-            return importlib.import_module(f"{__name__}.{name}")
+        if not name.startswith("_"):
+            from importlib.util import find_spec
+
+            if find_spec(f"{__name__}.{name}") is not None:
+                return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
@@ -127,7 +131,7 @@ class _Package(types.ModuleType):
     the eager ``from ctlabel.convert import convert`` of the package always did.
     """
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         if (
             isinstance(value, types.ModuleType)
             and _LAZY.get(name) == name
