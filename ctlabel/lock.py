@@ -149,6 +149,26 @@ def _take_over(path: Path, stale: LockInfo, case_root, inode: int) -> None:
         aside.unlink()
 
 
+def remove_stale_temporaries(case_root: Path) -> list[Path]:
+    """Delete the temporary files a dead writer left in a case (call only while holding its lock).
+
+    Every write goes to ``.<name>.<random>.tmp`` beside its target and is renamed over it;
+    a writer killed before the rename leaves the temporary file. With the lock held, no
+    other writer of this case is at work, so what is left is litter.
+    """
+    from ctlabel.case import MASKS, RECOVERY
+
+    removed = []
+    for folder in (case_root, case_root / MASKS, case_root / MASKS / RECOVERY):
+        with contextlib.suppress(OSError):
+            for p in folder.iterdir():
+                if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file():
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+                        removed.append(p)
+    return removed
+
+
 def acquire_lock(case_root: str | os.PathLike, user: str | None = None, *,
                  stale_after: float = STALE_AFTER_S) -> CaseLock:
     """Take the edit lock of a case.
@@ -199,5 +219,6 @@ def acquire_lock(case_root: str | os.PathLike, user: str | None = None, *,
             with contextlib.suppress(OSError):
                 path.unlink()
             raise LockError(f"cannot write the lock file ({exc.strerror})", path) from None
+        remove_stale_temporaries(Path(case_root))
         return CaseLock(path, info)
     raise LockError("the lock changed hands while taking it; try again", case_root)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ctlabel.atomic import write_json
-from ctlabel.errors import InputError, ProvenanceError
+from ctlabel.errors import CtlabelError, InputError, ProvenanceError
 from ctlabel.labels import MAX_LABEL, LabelTable
 from ctlabel.nifti_io import INTENT_LABEL, read_nifti, write_nifti
 from ctlabel.provenance import (
@@ -223,6 +223,28 @@ def save_mask(
     return record
 
 
+def _settle_torn_pair(path, side: Path, arr: np.ndarray, affine: np.ndarray, record: dict,
+                      embedded: dict | None) -> dict:
+    """The sidecar of a save interrupted between its two renames, restored from the mask itself.
+
+    A save writes the NIfTI (which carries a copy of its provenance in its header extension)
+    and then the sidecar. Killed in between, the new NIfTI sits beside the old sidecar (or
+    none, on a first save). When
+    the embedded copy vouches for the voxels, the sidecar is rewritten from it (atomically),
+    so mask and sidecar agree again; anything else is left for ``verify`` to report.
+    """
+    if not embedded or embedded == record or embedded.get("Kind") != "mask":
+        return record
+    if embedded.get("VoxelSHA256") != voxel_hash(arr, affine):
+        return record
+    try:
+        validate(embedded, path)
+        write_json(side, embedded)
+    except CtlabelError:
+        return record
+    return embedded
+
+
 def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, require_sidecar: bool = False) -> Mask:
     """Read a mask and its sidecar; check it against ``image``'s grid.
 
@@ -246,7 +268,8 @@ def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, re
     record: dict = {}
     if Path(side).exists():
         record = read_sidecar(side)
-    elif require_sidecar:
+    record = _settle_torn_pair(path, side, arr, data.affine, record, data.extension_json)
+    if not record and require_sidecar:
         raise ProvenanceError("the provenance sidecar is missing", side)
     mask = Mask(arr, data.affine, record, Path(path))
     if image is not None:
