@@ -157,7 +157,7 @@ class Case:
         """The draft mask checked against the image grid, or None if there is none yet."""
         if not self.draft_path.exists():
             return None
-        return load_mask(self.draft_path, self.image_grid())
+        return load_mask(self.draft_path, self.image_grid(), repair_torn=True)
 
     def load_version(self, number: int) -> Mask:
         p = self.version_path(number)

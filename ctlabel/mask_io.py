@@ -245,7 +245,8 @@ def _settle_torn_pair(path, side: Path, arr: np.ndarray, affine: np.ndarray, rec
     return embedded
 
 
-def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, require_sidecar: bool = False) -> Mask:
+def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, require_sidecar: bool = False,
+              repair_torn: bool = False) -> Mask:
     """Read a mask and its sidecar; check it against ``image``'s grid.
 
     Parameters
@@ -257,6 +258,10 @@ def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, re
         :class:`GeometryError`; nothing is ever resampled.
     require_sidecar : bool
         Raise :class:`ProvenanceError` when there is no valid sidecar.
+    repair_torn : bool
+        For a working mask (the draft) only: when a save was killed between writing the
+        NIfTI and its sidecar, restore the sidecar from the provenance copy in the NIfTI
+        header. Frozen versions are never rewritten; verify reports them instead.
     """
     data = read_nifti(path)
     arr = data.array
@@ -268,7 +273,8 @@ def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, re
     record: dict = {}
     if Path(side).exists():
         record = read_sidecar(side)
-    record = _settle_torn_pair(path, side, arr, data.affine, record, data.extension_json)
+    if repair_torn:
+        record = _settle_torn_pair(path, side, arr, data.affine, record, data.extension_json)
     if not record and require_sidecar:
         raise ProvenanceError("the provenance sidecar is missing", side)
     mask = Mask(arr, data.affine, record, Path(path))

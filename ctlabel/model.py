@@ -59,6 +59,7 @@ class Action(StrEnum):
     IMPORTED = "imported"
     RESTORED = "restored"
     IMAGE_REPLACED = "image_replaced"
+    LABELS_CHANGED = "labels_changed"
 
 
 class WarningCode(StrEnum):

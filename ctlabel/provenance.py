@@ -24,7 +24,7 @@ SOFTWARE_NAME = "ctlabel"
 ROLES = ("annotator", "reviewer", "system")
 ACTIONS = (
     "converted", "created", "painted", "interpolated", "saved", "submitted", "approved",
-    "rejected", "corrected", "imported", "restored", "image_replaced",
+    "rejected", "corrected", "imported", "restored", "image_replaced", "labels_changed",
 )
 
 

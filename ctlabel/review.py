@@ -59,6 +59,7 @@ ALLOWED_FROM = {
     "painted": (IN_PROGRESS,),
     "interpolated": (IN_PROGRESS,),
     "saved": (IN_PROGRESS,),
+    "labels_changed": (IN_PROGRESS, REJECTED, APPROVED),
 }
 _RESULT = {
     "submitted": SUBMITTED,
@@ -150,8 +151,18 @@ def status(case: Case) -> Status:
 
 
 def _append(case: Case, record: dict, ev: dict) -> dict:
-    """Chain ``ev`` to the record, set the resulting state, write atomically."""
+    """Chain ``ev`` to the record, set the resulting state, write atomically.
+
+    The event vouches for the files it concerns (their hashes go into ``Files``, so into
+    the chain), and the new chain head is also logged beside the case folder
+    (:mod:`ctlabel.case_integrity`).
+    """
+    from ctlabel.case_integrity import append_head, vouched_files
+
     events = record["Events"]
+    files = vouched_files(case, ev)
+    if files:
+        ev["Files"] = files
     ev["PreviousEventSHA256"] = event_hash(events[-1]) if events else genesis_hash(record)
     events.append(ev)
     record["HeadEventSHA256"] = event_hash(ev)
@@ -159,6 +170,7 @@ def _append(case: Case, record: dict, ev: dict) -> dict:
     if new_state:
         record["State"] = new_state
     write_json(case.record_path, record)
+    append_head(case, record["HeadEventSHA256"], len(events))
     return ev
 
 
@@ -575,6 +587,21 @@ def log_edit(case: Case, who: str, action: str, *, role: str = "annotator", lock
         return _append(case, record, event(who, role, action, "draft", VoxelSHA256=h, **extra))
 
 
+def save_label_table(case: Case, table, who: str | None = None, *, role: str = "annotator",
+                     lock: CaseLock | None = None) -> dict:
+    """Write the case's ``labels.tsv`` and record it (``labels_changed``), so that verify vouches for it.
+
+    Refused while a version awaits review. Returns the event.
+    """
+    who = _who(who)
+    with _locked(case, who, lock):
+        record = load_record(case)
+        _require(record, "labels_changed", case.labels_path)
+        case.save_labels(table)
+        return _append(case, record, event(who, role, "labels_changed", None,
+                                           Labels=[lab.name for lab in table]))
+
+
 def changed_slices(before: np.ndarray, after: np.ndarray, axis: int = 0) -> dict[int, list[int]]:
     """Per label, the slices where a voxel gained or lost that label."""
     diff = before != after
@@ -706,9 +733,11 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
                     str(case.record_path)))
     # 3. the image
     if check_image and record.get("ImageVoxelSHA256"):
+        from ctlabel.case_image import expected_image_hash
+
         try:
             vol = case.load_image()
-            if voxel_hash(vol.array, vol.affine) != record["ImageVoxelSHA256"]:
+            if voxel_hash(vol.array, vol.affine) != expected_image_hash(record):
                 add(Problem("error", "image", "the image voxels no longer match the case record",
                             str(case.image_path)))
         except Exception as exc:  # noqa: BLE001 - report, do not crash a batch verify
@@ -755,7 +784,12 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
             add(Problem("error", "version", f"{name} is not in the case record (added outside ctlabel)",
                         str(case.version_path(n))))
     rep.versions = len(case.versions())
-    # 5. the draft (editable, so only its sidecar agreement)
+    # 5. every file an event vouched for, the summary fields, the chain head kept outside
+    from ctlabel.case_integrity import check_integrity
+
+    for p in check_integrity(case, record, event_hash):
+        add(Problem(p.level, p.what, p.message, p.path))
+    # 6. the draft (editable, so only its sidecar agreement)
     if case.draft_path.exists():
         try:
             d = load_mask(case.draft_path)
