@@ -8,13 +8,13 @@ an error and nothing is ever resampled.
 Overlapping segments (which one label map cannot hold) are refused with a
 message naming them; ``segments=`` imports a chosen subset instead.
 
-DICOM SEG frames are mapped to case slices by the referenced source
-SOPInstanceUID (the case sidecar's ``Source.Slices[k]``) when the SEG names one,
-else by ImagePositionPatient against the case grid; either way the frame's
-position, orientation and pixel spacing must be those of slice ``k``.
-Segment values become label values by matching the segment label to a label
-name or abbreviation of the case label table (case-insensitive), else the
-segment number is kept.
+DICOM SEG (``ctlabel.seg_import``): frames are mapped to case slices by the
+referenced source SOPInstanceUID, else by ImagePositionPatient; BINARY frames
+belong to their referenced segment, FRACTIONAL pixels count from half of
+MaximumFractionalValue, LABELMAP pixel values are segment numbers (0 and the
+Pixel Padding Value are background). Segment values become label values by
+matching the segment label to a label name or abbreviation of the case label
+table (case-insensitive), else the segment number is kept.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ctlabel.errors import GeometryError, InputError
 from ctlabel.geometry import LPS_TO_RAS
 from ctlabel.labels import MAX_LABEL, LabelTable
 from ctlabel.lock import CaseLock
-from ctlabel.volume import AFFINE_TOLERANCE_MM, Grid
+from ctlabel.volume import Grid
 
 #: Position tolerance (mm) when matching SEG frames to slices; DS values carry ~7 digits.
 POSITION_TOLERANCE_MM = 1e-3
@@ -172,110 +172,26 @@ def _slicer_names(header: dict) -> dict[int, str]:
     return {v: name for (_, v), (_, name) in _slicer_segments(header).items()}
 
 
-def _case_slice_positions(case: Case, grid: Grid) -> np.ndarray:
-    """ImagePositionPatient (LPS) of each case slice k: ``Source.Slices[k]`` of the image sidecar when it
-    lists every slice (right for irregular series too), else from the affine."""
-    slices = (case.image_record().get("Source") or {}).get("Slices") or []
-    if len(slices) == grid.shape[0]:
-        return np.asarray([s["ImagePositionPatient"] for s in slices], dtype=float)
-    lps = np.linalg.inv(LPS_TO_RAS) @ grid.affine
-    k = np.arange(grid.shape[0])
-    return (lps[:3, 3][None] + k[:, None] * lps[:3, 2][None])
-
-
 def read_dicom_seg(path: Path, case: Case, grid: Grid) -> Imported:
-    import highdicom as hd
+    """Read a DICOM SEG (BINARY, FRACTIONAL or LABELMAP) onto the case grid.
 
-    try:
-        seg = hd.seg.segread(os.fspath(path))
-    except Exception as exc:  # noqa: BLE001 - pydicom/highdicom raise many kinds
-        raise InputError(f"cannot read as DICOM SEG ({type(exc).__name__}: {exc})", path) from None
-    img = case.image_record()
-    source = img.get("Source") or {}
-    slices = source.get("Slices") or []
-    uid_to_k = {s["SOPInstanceUID"]: k for k, s in enumerate(slices) if s.get("Frame", 1) == 1}
-    for_uid = source.get("FrameOfReferenceUID")
-    seg_for = getattr(seg, "FrameOfReferenceUID", None)
-    if for_uid and seg_for and for_uid != seg_for and not source.get("UIDsPseudonymized"):
-        raise GeometryError(f"the SEG's FrameOfReferenceUID {seg_for} is not the case's {for_uid}", path)
-    nz, nrow, ncol = grid.shape
-    if (int(seg.Rows), int(seg.Columns)) != (nrow, ncol):
-        raise GeometryError(f"the SEG frames are {seg.Rows}x{seg.Columns} but the case slices are {nrow}x{ncol};"
-                            " ctlabel never resamples a mask", path)
-    lps = np.linalg.inv(LPS_TO_RAS) @ grid.affine
-    col_dir, row_dir = lps[:3, 0], lps[:3, 1]
-    # in-memory (row, column) spacing: column step is affine column 0, row step column 1
-    dx, dy = float(np.linalg.norm(col_dir)), float(np.linalg.norm(row_dir))
-    iop_case = np.concatenate([col_dir / dx, row_dir / dy])
-    positions = _case_slice_positions(case, grid)
-    shared = seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else None
-    numbers = list(seg.get_segment_numbers())
-    names = {n: str(seg.get_segment_description(n).segment_label) for n in numbers}
-    masks = {n: np.zeros(grid.shape, dtype=bool) for n in numbers}
-    fractional = str(seg.SegmentationType).upper() == "FRACTIONAL"
-    by_uid = by_pos = 0
+    Parameters
+    ----------
+    path : Path
+        The SEG file.
+    case : Case
+        The case it is imported into.
+    grid : Grid
+        The case image grid.
 
-    def attr(frame_item, seq: str):
-        if frame_item is not None and seq in frame_item:
-            return frame_item[seq].value[0]
-        if shared is not None and seq in shared:
-            return shared[seq].value[0]
-        return None
+    Returns
+    -------
+    Imported
+        One mask per segment; see :func:`ctlabel.seg_import.read_seg` for the rules.
+    """
+    from ctlabel.seg_import import read_seg
 
-    n_frames = int(getattr(seg, "NumberOfFrames", 1))
-    per_frame = seg.PerFrameFunctionalGroupsSequence if "PerFrameFunctionalGroupsSequence" in seg else None
-    for i in range(n_frames):
-        item = per_frame[i] if per_frame is not None else None
-        sid = attr(item, "SegmentIdentificationSequence")
-        seg_no = int(sid.ReferencedSegmentNumber) if sid is not None else numbers[0]
-        pm = attr(item, "PixelMeasuresSequence")
-        if pm is not None and "PixelSpacing" in pm:
-            sp = [float(v) for v in pm.PixelSpacing]  # (row spacing, column spacing)
-            if abs(sp[0] - dy) > AFFINE_TOLERANCE_MM * 10 or abs(sp[1] - dx) > AFFINE_TOLERANCE_MM * 10:
-                raise GeometryError(f"frame {i + 1}: pixel spacing {sp} is not the case's [{dy:.6g}, {dx:.6g}];"
-                                    " ctlabel never resamples a mask", path)
-        po = attr(item, "PlaneOrientationSequence")
-        if po is not None and "ImageOrientationPatient" in po:
-            iop = np.asarray([float(v) for v in po.ImageOrientationPatient])
-            if not np.allclose(iop, iop_case, atol=1e-4):
-                raise GeometryError(f"frame {i + 1}: orientation {iop.round(5).tolist()} is not the case's "
-                                    f"{iop_case.round(5).tolist()}; ctlabel never resamples a mask", path)
-        pp = attr(item, "PlanePositionSequence")
-        ipp = np.asarray([float(v) for v in pp.ImagePositionPatient]) if pp is not None and \
-            "ImagePositionPatient" in pp else None
-        k = None
-        der = attr(item, "DerivationImageSequence")
-        if der is not None and "SourceImageSequence" in der:
-            for src in der.SourceImageSequence:
-                k = uid_to_k.get(str(src.ReferencedSOPInstanceUID))
-                if k is not None:
-                    by_uid += 1
-                    break
-        if k is None and ipp is not None:
-            d = np.linalg.norm(positions - ipp[None], axis=1)
-            j = int(np.argmin(d))
-            if d[j] <= POSITION_TOLERANCE_MM * max(1.0, float(np.abs(ipp).max()) / 100):
-                k = j
-                by_pos += 1
-        if k is None:
-            raise GeometryError(f"frame {i + 1} (segment {seg_no}) matches no case slice by SOPInstanceUID or "
-                                "position; ctlabel never resamples a mask", path)
-        if ipp is not None and np.linalg.norm(positions[k] - ipp) > 0.01:
-            raise GeometryError(f"frame {i + 1} refers to slice {k} but lies {np.linalg.norm(positions[k] - ipp):.3g}"
-                                " mm from it", path)
-        pix = seg.get_frame(i + 1)
-        if fractional:
-            frame = pix >= 0.5 * (float(pix.max()) if pix.max() > 1.0 else 1.0)
-        else:
-            frame = pix > 0
-        masks[seg_no][k] |= frame
-    segs = [Segment(n, names.get(n, ""), masks[n]) for n in numbers]
-    info = {"SOPInstanceUID": str(seg.SOPInstanceUID), "SeriesInstanceUID": str(seg.SeriesInstanceUID),
-            "SegmentationType": str(seg.SegmentationType), "FramesMatchedByUID": by_uid,
-            "FramesMatchedByPosition": by_pos}
-    if fractional:
-        info["FractionalThreshold"] = 0.5
-    return Imported("dicom-seg", path, segs, info)
+    return read_seg(path, case, grid)
 
 
 # --------------------------------------------------------------------------
