@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
         review_cli = None
     if review_cli is not None:
         review_cli.register(sub)
+    from ctlabel.export import cli as export_cli
+
+    export_cli.register(sub)
     return p
 
 

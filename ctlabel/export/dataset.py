@@ -1,0 +1,407 @@
+"""What goes into an exported training set: case selection, the label map and the manifest.
+
+Shared by every format (``nnunet``, ``monai``, ``bids``). A case is exported with the
+version its reviewer approved (state ``approved``, ``ApprovedVersion`` in ``case.json``);
+with ``include_unapproved`` a case without one gives its latest frozen version, or its
+draft when it has none, and is marked unapproved. Nothing here writes voxels; see
+:mod:`ctlabel.export.run`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ctlabel.atomic import write_json
+from ctlabel.case import Case, find_cases
+from ctlabel.errors import CtlabelError, InputError
+from ctlabel.labels import Label, LabelTable
+from ctlabel.provenance import now_utc, software
+
+MANIFEST = "ctlabel_manifest.json"
+MANIFEST_KIND = "ctlabel-export-manifest"
+#: Fields of the image sidecar's ``Source`` that the manifest copies (never SeriesDescription: free text).
+SOURCE_FIELDS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SeriesNumber", "Modality",
+                 "SeriesPixelSHA256", "UIDsPseudonymized")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class Refused(CtlabelError, ValueError):
+    """A case that is not exported, with the reason (the run goes on)."""
+
+
+@dataclass
+class Selected:
+    """A case chosen for export, before any voxel is read.
+
+    Attributes
+    ----------
+    case : Case
+    version : str
+        ``vNNN`` or ``draft``.
+    approved : bool
+        True when ``version`` is the case's ``ApprovedVersion`` and the case is approved.
+    state : str
+        The review state in ``case.json``.
+    table : LabelTable
+        The case's label table.
+    table_sha256 : str
+        SHA-256 of the bytes of ``labels.tsv``.
+    record : dict
+        The case record.
+    image_record : dict
+        The image sidecar ``ct.json``.
+    """
+
+    case: Case
+    version: str
+    approved: bool
+    state: str
+    table: LabelTable
+    table_sha256: str
+    record: dict
+    image_record: dict
+    events: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.case.root.name
+
+    @property
+    def number(self) -> int | None:
+        return int(self.version[1:]) if self.version.startswith("v") else None
+
+
+def find_export_cases(paths: list[str | os.PathLike]) -> list[Case]:
+    """Case folders named by ``paths`` (cases, or folders holding cases), sorted by name, each once.
+
+    Raises
+    ------
+    InputError
+        A path does not exist, or no case folder is found at all.
+    """
+    cases: dict[Path, Case] = {}
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError("no such file or folder", p)
+        found = find_cases(p)
+        if not found:
+            raise InputError("not a case folder and no case folder below it", p)
+        for c in found:
+            cases.setdefault(c.root.resolve(), c)
+    return sorted(cases.values(), key=lambda c: (c.root.name, str(c.root)))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _version_events(record: dict, name: str) -> dict:
+    """The events that speak for version ``name``: who created, submitted and approved it."""
+    out: dict = {}
+    for ev in record.get("Events", []):
+        if not isinstance(ev, dict) or ev.get("Version") != name:
+            continue
+        action = ev.get("Action")
+        if action in ("submitted", "corrected", "imported") and ev.get("Creates", True) and "created" not in out:
+            out["created"] = ev
+        if action == "submitted":
+            out["submitted"] = ev
+        if action == "approved":
+            out["approved"] = ev
+    if name == "draft":
+        saves = [ev for ev in record.get("Events", []) if isinstance(ev, dict) and ev.get("Action") == "saved"]
+        if saves:
+            out["created"] = saves[-1]
+    return out
+
+
+def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
+    """Choose the version of ``case`` to export.
+
+    Parameters
+    ----------
+    case : Case
+    include_unapproved : bool
+        Take a case that has no approved version: its latest frozen version, else its draft.
+
+    Raises
+    ------
+    Refused
+        The case is not approved (and ``include_unapproved`` is False), or has no mask.
+    """
+    from ctlabel.review import load_record
+
+    record = load_record(case)
+    state = record["State"]
+    approved_name = record.get("ApprovedVersion")
+    if state == "approved" and approved_name:
+        name, approved = approved_name, True
+        if not case.version_path(int(name[1:])).exists():
+            raise Refused(f"the approved version {name} is missing", case.version_path(int(name[1:])))
+    else:
+        why = f"it is {state}" + (f" ({approved_name} was approved, then edited again)" if approved_name else "")
+        if not include_unapproved:
+            raise Refused(f"not approved: {why}; export it with --include-unapproved (marked unapproved "
+                          "in the manifest), or approve it first", case.record_path)
+        versions = case.versions()
+        if versions:
+            name = f"v{versions[-1]:03d}"
+        elif case.draft_path.exists():
+            name = "draft"
+        else:
+            raise Refused("the case has no mask (no version and no draft)", case.masks_dir)
+        approved = False
+    if case.labels_path.exists():
+        table, table_sha = case.load_labels(), file_sha256(case.labels_path)
+    else:
+        raise Refused("the case has no label table (labels.tsv); the labels cannot be named", case.labels_path)
+    return Selected(case, name, approved, state, table, table_sha, record, case.image_record(),
+                    _version_events(record, name))
+
+
+# --------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class LabelMap:
+    """Case label value -> exported value, and the exported labels (0 is background).
+
+    Attributes
+    ----------
+    values : dict of int to int
+        Case label value -> exported value.
+    labels : dict of int to Label
+        Exported value -> the case label (its ``index`` is the case value).
+    consecutive : bool
+        Whether exported values are renumbered 1..n.
+    """
+
+    values: dict[int, int] = field(default_factory=dict)
+    labels: dict[int, Label] = field(default_factory=dict)
+    consecutive: bool = False
+
+    def conflict(self, table: LabelTable) -> str | None:
+        """Why ``table`` cannot join this map (a value or a name meaning another label), or None."""
+        by_name = {lab.name.lower(): lab.index for lab in self.labels.values()}
+        for lab in table:
+            if lab.index in self.values:
+                known = self.labels[self.values[lab.index]]
+                if known.name != lab.name:
+                    return (f"label {lab.index} is {lab.name!r} here but {known.name!r} in the other cases; "
+                            "one training set needs one label table")
+            elif lab.name.lower() in by_name:
+                return (f"label {lab.name!r} is {lab.index} here but {by_name[lab.name.lower()]} in the other "
+                        "cases; one training set needs one label table")
+        return None
+
+    def add(self, table: LabelTable) -> None:
+        """Add the labels of ``table`` not yet mapped (call :meth:`conflict` first)."""
+        for lab in sorted(table, key=lambda x: x.index):
+            if lab.index in self.values:
+                continue
+            new = (max(self.values.values(), default=0) + 1) if self.consecutive else lab.index
+            self.values[lab.index] = new
+            self.labels[new] = lab
+
+    def finish(self) -> None:
+        """Renumber consecutively in ascending case value, for a map built from scratch."""
+        if self.consecutive:
+            ordered = sorted(self.values)
+            old = {v: self.labels[self.values[v]] for v in ordered}
+            self.values = {v: i for i, v in enumerate(ordered, 1)}
+            self.labels = {self.values[v]: old[v] for v in ordered}
+
+    def apply(self, array: np.ndarray, path=None) -> np.ndarray:
+        """The array with every case value replaced by its exported value.
+
+        Raises
+        ------
+        Refused
+            A value in the array is not in the map (not in the label table).
+        """
+        present = [int(v) for v in np.unique(array[array != 0])]
+        unknown = [v for v in present if v not in self.values]
+        if unknown:
+            raise Refused(f"label value(s) {unknown} are not in the label table (labels.tsv)", path)
+        top = max([0, *self.values, *present])
+        lut = np.zeros(top + 1, dtype=np.uint16)
+        for a, b in self.values.items():
+            lut[a] = b
+        out = lut[array]
+        return out.astype(np.uint8) if int(out.max(initial=0)) <= 255 else out
+
+    def to_manifest(self) -> dict:
+        return {
+            "Consecutive": self.consecutive,
+            "LabelMap": {"0": 0, **{str(a): b for a, b in sorted(self.values.items())}},
+            "Labels": {"0": {"Name": "background", "CaseValue": 0},
+                       **{str(v): {"Name": lab.name, "Abbreviation": lab.abbreviation, "Color": lab.color,
+                                   "Tissue": lab.tissue, "CaseValue": lab.index}
+                          for v, lab in sorted(self.labels.items())}},
+        }
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> LabelMap:
+        m = cls(consecutive=bool(manifest.get("Consecutive")))
+        for v, d in manifest.get("Labels", {}).items():
+            if int(v) == 0:
+                continue
+            lab = Label(int(d["CaseValue"]), d["Name"], d.get("Abbreviation", ""), d.get("Color", "#ff0000"),
+                        d.get("Tissue", "other"))
+            m.values[lab.index] = int(v)
+            m.labels[int(v)] = lab
+        return m
+
+
+# --------------------------------------------------------------------------
+# Ids and splits
+# --------------------------------------------------------------------------
+
+
+def export_id(name: str, fmt: str) -> str:
+    """The identifier of a case in the exported files: its folder name (BIDS: letters and digits only).
+
+    Raises
+    ------
+    Refused
+        The folder name holds characters a training framework may trip on.
+    """
+    if not _SAFE_ID.match(name):
+        raise Refused("the case folder name has characters other than letters, digits, '_' and '-'; "
+                      "it cannot name the exported files", name)
+    return re.sub(r"[^A-Za-z0-9]", "", name) if fmt == "bids" else name
+
+
+def hash_order(ids: list[str]) -> list[str]:
+    """``ids`` in the order of the SHA-256 of each id: deterministic, independent of the input order."""
+    return sorted(ids, key=lambda i: (hashlib.sha256(i.encode()).hexdigest(), i))
+
+
+# --------------------------------------------------------------------------
+# Manifest
+# --------------------------------------------------------------------------
+
+
+def new_manifest(fmt: str, options: dict) -> dict:
+    t = now_utc()
+    return {"SchemaVersion": "1.0", "Kind": MANIFEST_KIND, "Format": fmt, "Software": software(),
+            "Created": t, "Modified": t, "Options": options, "Consecutive": False,
+            "LabelMap": {"0": 0}, "Labels": {}, "IndexFiles": [], "Cases": [], "Refused": []}
+
+
+def read_manifest(out: Path) -> dict | None:
+    """The manifest of an earlier export into ``out``, or None."""
+    path = out / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"the export manifest is not readable JSON ({exc})", path) from None
+    if not isinstance(data, dict) or data.get("Kind") != MANIFEST_KIND or not isinstance(data.get("Cases"), list):
+        raise InputError("not a ctlabel export manifest", path)
+    return data
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    manifest["Modified"] = now_utc()
+    manifest["Cases"] = sorted(manifest["Cases"], key=lambda e: e["Id"])
+    write_json(out / MANIFEST, manifest)
+
+
+def written_files(manifest: dict | None) -> set[str]:
+    """Every file (relative to OUT) an earlier export wrote, by its manifest."""
+    if not manifest:
+        return set()
+    files = {MANIFEST, *manifest.get("IndexFiles", [])}
+    for entry in manifest["Cases"]:
+        files.update(entry.get("Files", {}).values())
+    return files
+
+
+def case_entry(sel: Selected, export: str, files: dict, mask_hash: str, exported: dict) -> dict:
+    """The manifest entry of one exported case: where it came from and who decided on it."""
+    img = sel.image_record
+    created, submitted, approval = (sel.events.get(k) for k in ("created", "submitted", "approved"))
+    mask_side = exported.get("mask_sidecar") or {}
+
+    def who(ev):
+        return None if ev is None else {k: ev.get(k) for k in ("Who", "Role", "Action", "When")}
+
+    from ctlabel.review import event_hash
+
+    return {
+        "Id": export,
+        "Case": sel.name,
+        "CasePath": str(sel.case.root.resolve()),
+        "Files": files,
+        "Version": sel.version,
+        "Approved": sel.approved,
+        "State": sel.state,
+        "Annotator": mask_side.get("Annotator") or (created or {}).get("Who"),
+        "CreatedBy": who(created),
+        "SubmittedBy": who(submitted),
+        "Reviewer": approval.get("Who") if (approval and sel.approved) else None,
+        "ApprovedAt": approval.get("When") if (approval and sel.approved) else None,
+        "ApprovalEventSHA256": event_hash(approval) if (approval and sel.approved) else None,
+        "Source": {k: (img.get("Source") or {}).get(k) for k in SOURCE_FIELDS},
+        "ImageVoxelSHA256": img.get("VoxelSHA256"),
+        "MaskVoxelSHA256": mask_hash,
+        "LabelTableSHA256": sel.table_sha256,
+        "ExportedImageVoxelSHA256": exported["image_hash"],
+        "ExportedMaskVoxelSHA256": exported["mask_hash"],
+        "GeometryWarnings": list(img.get("Geometry", {}).get("Warnings", [])),
+        "PaddedSlices": [int(k) for k in img.get("Geometry", {}).get("MissingSlices", [])],
+        "LabelVoxelsOnPaddedSlices": exported["padded_label_voxels"],
+        "Resampled": exported.get("resampled"),
+        "Exported": now_utc(),
+    }
+
+
+def require_out(out: Path, update: bool, index_files: list[str]) -> dict | None:
+    """Check OUT before anything is written; return the earlier manifest (with ``update``).
+
+    Raises
+    ------
+    InputError
+        OUT is not empty and ``update`` is False; OUT is a file; an index file there was
+        not written by ctlabel export.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", out)
+    if not out.exists() or next(os.scandir(out), None) is None:
+        return None
+    if not update:
+        raise InputError("the output folder is not empty; export into a new folder, or add to this export "
+                         "with --update (files it did not write are never touched)", out)
+    previous = read_manifest(out)
+    ours = written_files(previous)
+    for name in index_files:
+        if (out / name).exists() and name not in ours:
+            raise InputError("exists and was not written by ctlabel export-dataset; refusing to replace it", out / name)
+    return previous
+
+
+def write_index_json(out: Path, name: str, data, written: list[str]) -> None:
+    """Write an index file (dataset.json, splits...) atomically and note it as written."""
+    write_json(out / name, data)
+    written.append(name)
+
+
+__all__ = ["MANIFEST", "LabelMap", "Refused", "Selected", "case_entry", "export_id", "file_sha256",
+           "find_export_cases", "hash_order", "new_manifest", "read_manifest", "require_out", "select_case",
+           "write_index_json", "write_manifest", "written_files"]
