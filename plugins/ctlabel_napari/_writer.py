@@ -4,7 +4,10 @@ The mask is written only against the grid the layer was painted on
 (``metadata["ctlabel"]["grid"]``); a layer without one, or whose data does not
 have that grid's shape, is refused. Saving into a case folder (the folder
 itself, or any path inside its ``masks/`` folder) saves the case draft through
-:meth:`ctlabel.case.Case.save_draft`, which also checks the case image grid.
+:func:`ctlabel.review.save_draft`: refused while the case awaits review, under the
+case lock (the open session's, when this process holds it), checked against the
+case image grid. A label erased to nothing is saved as not present
+(:func:`ctlabel.mask_io.edited_slices`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ctlabel import review
 from ctlabel.case import Case
 from ctlabel.errors import CtlabelError, GeometryError
-from ctlabel.mask_io import save_mask
+from ctlabel.mask_io import edited_slices, save_mask
 from ctlabel.provenance import event
 from ctlabel.volume import Grid
 
@@ -52,9 +56,10 @@ def save_labels_layer(path, data, meta: dict) -> Path:
     annotator = info.get("annotator") or None
     events = list(info.get("events") or [])
     events.append(event(annotator or "unknown", "annotator", "saved"))
+    painted, interpolated = edited_slices(labels, info.get("painted"), info.get("interpolated"))
     prov = {
-        "painted": info.get("painted") or {},
-        "interpolated": info.get("interpolated") or {},
+        "painted": painted,
+        "interpolated": interpolated,
         "axis": int(info.get("axis", 0)),
         "annotator": annotator,
         "events": events,
@@ -63,7 +68,9 @@ def save_labels_layer(path, data, meta: dict) -> Path:
     p = Path(path)
     case = _case_target(p)
     if case is not None:
-        case.save_draft(labels, grid, **prov)
+        from .session import held_lock
+
+        review.save_draft(case, labels, grid, annotator, lock=held_lock(case.root), **prov)
         from ctlabel.recovery import clear_journal
 
         clear_journal(case.recovery_dir)

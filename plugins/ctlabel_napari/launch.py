@@ -1,9 +1,18 @@
-"""``ctlabel view [PATH]``: napari with the ctlabel widgets docked."""
+"""``ctlabel view [PATH]``: napari with the ctlabel widgets docked.
+
+The window opens at least :data:`MIN_SIZE` (within the screen) with the first slice
+fully in view: the camera is reset once the window and its docks have their size
+(napari fits the first layer to a canvas that the docks shrink afterwards). The
+series browser is docked only when a DICOM folder (or DICOMDIR) is opened.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+#: The smallest window ``ctlabel view`` opens (width, height), screen permitting.
+MIN_SIZE = (1280, 800)
 
 
 def open_path(viewer, path) -> None:
@@ -11,8 +20,35 @@ def open_path(viewer, path) -> None:
     viewer.open(os.fspath(path), plugin="ctlabel")
 
 
+def is_dicom_folder(path) -> bool:
+    """A folder that is not a case, or a DICOMDIR: what the series browser is for."""
+    from ctlabel.case import Case
+
+    p = Path(path)
+    return (p.is_dir() and not Case.is_case(p)) or p.name.upper() == "DICOMDIR"
+
+
+def fit_window(viewer, min_size: tuple[int, int] = MIN_SIZE) -> None:
+    """Grow the main window to at least ``min_size`` (capped by the screen) and fit the view to the data."""
+    from qtpy.QtWidgets import QApplication
+
+    window = viewer.window._qt_window
+    width, height = max(window.width(), min_size[0]), max(window.height(), min_size[1])
+    screen = window.screen() or QApplication.primaryScreen()
+    if screen is not None:
+        avail = screen.availableGeometry()
+        width, height = min(width, avail.width()), min(height, avail.height())
+    window.resize(width, height)
+    QApplication.processEvents()  # let the docks and the canvas take their size
+    viewer.reset_view()
+
+
 def make_viewer(path=None, *, annotator: str | None = None, show: bool = True):
-    """A viewer with the labeling widget and the series browser docked, ``path`` (or the sample CT) open."""
+    """A viewer with the labeling widget docked and ``path`` (or the sample CT) open.
+
+    The series browser is docked too when ``path`` is a DICOM folder or DICOMDIR
+    (a folder of several series docks it through the reader in any case).
+    """
     import napari
 
     from . import settings
@@ -22,9 +58,11 @@ def make_viewer(path=None, *, annotator: str | None = None, show: bool = True):
         os.environ[settings.ENV_ANNOTATOR] = annotator
     viewer = napari.Viewer(title="ctlabel", show=show)
     _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
-    _, browser = viewer.window.add_plugin_dock_widget("ctlabel", "Series browser", tabify=False)
+    if path and is_dicom_folder(path):
+        viewer.window.add_plugin_dock_widget("ctlabel", "Series browser", tabify=False)
     target = Path(path) if path else sample_ct_path()
     open_path(viewer, target)
+    fit_window(viewer)
     return viewer, widget
 
 

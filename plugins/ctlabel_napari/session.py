@@ -20,7 +20,8 @@ from ctlabel import review
 from ctlabel.case import Case
 from ctlabel.errors import CaseError, CtlabelError, GeometryError, LockError, StateError
 from ctlabel.interpolate import interpolate_with_report
-from ctlabel.lock import acquire_lock
+from ctlabel.lock import CaseLock, acquire_lock
+from ctlabel.mask_io import edited_slices
 from ctlabel.paint_tracking import SliceTracker, touched_from_diff
 from ctlabel.provenance import event
 from ctlabel.recovery import autosave_interval, clear_journal, pending_recovery, read_journal, write_journal
@@ -30,6 +31,15 @@ from ._compat import atom_changes
 from ._layers import KEY, grid_from_meta, table_from_meta
 
 log = logging.getLogger(__name__)
+
+#: Case folder (resolved) -> the session of this process that holds its lock (for the writer).
+_HOLDERS: dict[Path, LabelSession] = {}
+
+
+def held_lock(case_root) -> CaseLock | None:
+    """The case lock an open session of this process holds, so that napari's writer saves under it."""
+    session = _HOLDERS.get(Path(case_root).resolve())
+    return None if session is None else session.lock
 
 
 def _notify(message: str, level: str = "info") -> None:
@@ -73,6 +83,7 @@ class LabelSession:
         self.case: Case | None = Case.open(meta["case"]) if meta.get("case") else None
         self.lock = None
         self.read_only = False
+        self.awaiting_review = False
         self.dirty = False
         self.fallback_used = 0
         self._pending_fill: dict | None = None
@@ -106,6 +117,9 @@ class LabelSession:
             self.layer.editable = False
             _notify(str(exc), "warning")
             return
+        _HOLDERS[self.case.root.resolve()] = self
+        if review.state_of(self.case) == review.SUBMITTED:
+            self.set_awaiting_review()
         record = pending_recovery(self.case)
         if record is None:
             return
@@ -130,6 +144,11 @@ class LabelSession:
     @property
     def annotator(self) -> str:
         return self._annotator() or ""
+
+    def set_awaiting_review(self) -> None:
+        """The case is submitted: the labels layer is read-only until a reviewer rejects it."""
+        self.awaiting_review = True
+        self.layer.editable = False
 
     # --- paint tracking ---------------------------------------------------------
     def paint_axis(self) -> int:
@@ -253,6 +272,8 @@ class LabelSession:
         """
         if self.read_only:
             raise LockError("the case is open read-only")
+        if self.awaiting_review:
+            raise StateError("the case is submitted and awaits review; it cannot be edited", self.case.root)
         if all_labels:
             labels = [lab for lab, zs in self.tracker.painted(self.tracker.axis).items() if len(zs) >= 2]
             axis = self.tracker.axis
@@ -336,9 +357,12 @@ class LabelSession:
         events = list(self.events)
         if action_event:
             events.append(event(self.annotator or "unknown", "annotator", "saved"))
+        # a label erased to nothing is saved as not present, without painted slices
+        painted, interpolated = edited_slices(np.asarray(self.layer.data), self.tracker.painted(axis),
+                                              self.tracker.interpolated(axis))
         out = {
-            "painted": self.tracker.painted(axis),
-            "interpolated": self.tracker.interpolated(axis),
+            "painted": painted,
+            "interpolated": interpolated,
             "axis": axis,
             "annotator": self.annotator or None,
             "events": events,
@@ -349,22 +373,22 @@ class LabelSession:
         return out
 
     def save(self) -> Path:
-        """Save the draft of the case (atomically), then clear the recovery journal."""
+        """Save the draft of the case (atomically, under the review rules), then clear the recovery journal.
+
+        Raises
+        ------
+        StateError
+            The case is submitted and awaits review (:func:`ctlabel.review.save_draft`).
+        """
         if self.case is None:
             raise CaseError("this layer belongs to no case folder; use 'Save as case' first")
         if self.read_only:
             raise LockError("the case is open read-only (locked by somebody else)", self.case.root)
         self.wait_for_journal()
-        state = review.state_of(self.case)
-        if state == review.SUBMITTED:
-            raise StateError("the case is submitted and awaits review; a reviewer corrects or rejects it",
-                             self.case.root)
         kwargs = self.provenance_kwargs()
-        record = self.case.save_draft(np.asarray(self.layer.data), self.grid, **kwargs)
         who = self.annotator or "unknown"
-        if state in (review.APPROVED, review.REJECTED):
-            review.start_new_draft(self.case, who, lock=self.lock)  # the frozen version stays as it is
-        review.log_edit(self.case, who, "saved", lock=self.lock)
+        record = review.save_draft(self.case, np.asarray(self.layer.data), self.grid, who, lock=self.lock,
+                                   **kwargs)
         self.events = kwargs["events"]
         self.created = record.get("Created")
         self.layer.metadata[KEY]["provenance"] = record
@@ -375,10 +399,14 @@ class LabelSession:
         clear_journal(self.case.recovery_dir)
         return self.case.draft_path
 
-    def submit(self) -> int:
-        """Save, then freeze the draft as a new version for review; returns the version number."""
-        self.save()
-        number = review.submit(self.case, self.annotator or "unknown", lock=self.lock)
+    def submit(self, force: bool = False) -> int:
+        """Freeze the saved draft as a new version for review; returns the version number.
+
+        Call :meth:`save` first. QA errors refuse it unless ``force``
+        (:func:`ctlabel.review.submit`). Afterwards the layer is read-only.
+        """
+        number = review.submit(self.case, self.annotator or "unknown", force=force, lock=self.lock)
+        self.set_awaiting_review()
         return number
 
     def save_as_case(self, root: str | Path, volume) -> Path:
@@ -395,6 +423,7 @@ class LabelSession:
         except LockError as exc:
             self.read_only = True
             raise exc
+        _HOLDERS[case.root.resolve()] = self
         return self.save()
 
     # --- autosave ---------------------------------------------------------------
@@ -459,6 +488,8 @@ class LabelSession:
             except CtlabelError:
                 pass
         self.wait_for_journal()
+        if self.case is not None and _HOLDERS.get(self.case.root.resolve()) is self:
+            del _HOLDERS[self.case.root.resolve()]
         if self.lock is not None:
             self.lock.release()
             self.lock = None

@@ -8,6 +8,7 @@ F1 .. F5            window: soft tissue, lung, bone, brain, liver
 Shift+I             interpolate the selected label (Shift+Alt+I: all labels)
 PageDown / PageUp   next / previous painted slice of the selected label
 G / Shift+G         next / previous stretch of unpainted slices between painted ones
+Ctrl+S              save the draft of the open case (napari's save dialog when no case is open)
 ==================  ==========================================
 """
 
@@ -35,10 +36,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ctlabel import review
 from ctlabel.errors import CaseError, CtlabelError
 from ctlabel.labels import TISSUES, Label, LabelTable
+from ctlabel.mask_io import labels_present
 
-from . import settings
+from . import _case_ui, settings
 from ._layers import KEY, colormap_for
 from .session import LabelSession
 
@@ -94,6 +97,13 @@ class LabelingWidget(QWidget):
         self.setObjectName("ctlabel_labeling")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+
+        # The open case: its review state and the reviewer's last comment
+        self.case_label = QLabel()
+        self.case_label.setWordWrap(True)
+        self.case_label.setTextFormat(Qt.TextFormat.RichText)
+        self.case_label.setVisible(False)
+        layout.addWidget(self.case_label)
 
         # Annotator
         row = QHBoxLayout()
@@ -168,12 +178,13 @@ class LabelingWidget(QWidget):
         # Save
         row = QHBoxLayout()
         self.save_button = QPushButton("Save draft")
-        self.save_button.setToolTip("Save the draft mask and provenance into the case (atomic)")
+        self.save_button.setToolTip("Save the draft mask and provenance into the case (atomic) — Ctrl+S")
         self.save_button.clicked.connect(self._guard(lambda: self.save()))
         self.save_as_button = QPushButton("Save as case…")
         self.save_as_button.clicked.connect(self._guard(lambda: self.save_as_case()))
         self.submit_button = QPushButton("Submit for review")
-        self.submit_button.setToolTip("Save, then freeze the draft as a new version (vNNN) for the reviewer")
+        self.submit_button.setToolTip("Save, run QA, then freeze the draft as a new version (vNNN) for the "
+                                      "reviewer; QA errors are shown and need a confirmation")
         self.submit_button.clicked.connect(self._guard(lambda: self.submit()))
         row.addWidget(self.save_button)
         row.addWidget(self.save_as_button)
@@ -185,6 +196,7 @@ class LabelingWidget(QWidget):
         layout.addStretch(1)
 
         self._bind_keys()
+        self.save_shortcut = _case_ui.SaveShortcut(self.viewer, self._has_case, self._guard(self.save))
         self.viewer.layers.events.inserted.connect(self._on_inserted)
         self.viewer.layers.events.removed.connect(self._on_removed)
         self.viewer.layers.selection.events.active.connect(lambda e=None: self.refresh())
@@ -242,7 +254,10 @@ class LabelingWidget(QWidget):
             _notify(str(exc), "error")
             return
         self.sessions[id(layer)] = session
-        if layer.selected_label == 1 and 1 not in session.table and len(session.table):
+        present = labels_present(np.asarray(layer.data))
+        if present:  # reopening a case: the first label that is really there
+            layer.selected_label = present[0]
+        elif layer.selected_label == 1 and 1 not in session.table and len(session.table):
             layer.selected_label = session.table.indices[0]
         self.viewer.layers.selection.active = layer
         self.refresh()
@@ -271,6 +286,10 @@ class LabelingWidget(QWidget):
             if id(layer) in self.sessions:
                 return self.sessions[id(layer)]
         return None
+
+    def _has_case(self) -> bool:
+        s = self.session
+        return s is not None and s.case is not None
 
     def _require_session(self) -> LabelSession:
         s = self.session
@@ -319,9 +338,15 @@ class LabelingWidget(QWidget):
                     self.table.selectRow(r)
         finally:
             self._table_updating = False
-        enabled = s is not None and not s.read_only
-        for b in (self.interpolate_button, self.save_button, self.add_label_button):
+        enabled = s is not None and not s.read_only and not s.awaiting_review
+        for b in (self.interpolate_button, self.save_button, self.add_label_button, self.submit_button):
             b.setEnabled(enabled)
+        self.case_label.setVisible(s is not None and s.case is not None)
+        if s is not None and s.case is not None:
+            try:
+                self.case_label.setText(_case_ui.case_header(s.case))
+            except CtlabelError as exc:
+                self.case_label.setText(f"{s.case.root.name}: {exc}")
         self.save_as_button.setVisible(s is not None and s.case is None)
         self.save_button.setVisible(s is None or s.case is not None)
         if s is not None and s.read_only:
@@ -445,12 +470,28 @@ class LabelingWidget(QWidget):
         self.status.setText(f"Saved {path}")
         return path
 
-    def submit(self) -> int:
+    def submit(self) -> int | None:
+        """Save, run QA, ask before submitting past QA errors; the version number, or None if not submitted."""
         s = self._require_session()
         if s.case is None:
             raise CaseError("save the mask as a case before submitting it")
-        number = s.submit()
-        self.status.setText(f"Submitted as v{number:03d}; the case awaits review")
+        s.save()
+        findings = review.submission_qa(s.case)
+        errors = [review.describe_finding(f) for f in findings if f.level == "error"]
+        warnings = [review.describe_finding(f) for f in findings if f.level != "error"]
+        if errors and not _case_ui.ask_submit_despite_qa(self, errors, warnings):
+            self.status.setText(f"Not submitted: QA found {len(errors)} error(s) (the draft is saved):\n"
+                                + "\n".join(errors))
+            self.refresh()
+            return None
+        number = s.submit(force=bool(errors))
+        text = f"Submitted as v{number:03d}; the case awaits review"
+        if errors:
+            text += f" (with {len(errors)} QA error(s), recorded)"
+        if warnings:
+            text += ". QA warnings:\n" + "\n".join(warnings)
+        self.status.setText(text)
+        self.refresh()
         return number
 
     def save_as_case(self, root: str | Path | None = None) -> Path | None:
@@ -481,6 +522,9 @@ class LabelingWidget(QWidget):
         bind(SHORTCUTS["interpolate_all"], lambda: self.interpolate(True))
         for what in ("next_painted", "previous_painted", "next_gap", "previous_gap"):
             bind(SHORTCUTS[what], lambda w=what: self.navigate(w))
+        # Ctrl+S reaches the viewer's keymap only when napari's save action is disabled (no layer
+        # selected); otherwise SaveShortcut routes the action's shortcut.
+        bind("Control-S", lambda: self.save() if self._has_case() else None)
 
 
 def _ranges(zs: list[int]) -> str:

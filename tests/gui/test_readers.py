@@ -137,7 +137,10 @@ def test_sample_data(make_napari_viewer):
     assert viewer.layers["phantom ground truth"].data.max() == 5
     viewer.layers.clear()
     viewer.open_sample("ctlabel", "sample_ct")
-    assert viewer.layers[0].data.shape == (28, 512, 512)
+    from ctlabel import load_series
+    from ctlabel_napari._sample_data import sample_ct_path
+
+    assert viewer.layers[0].data.shape == load_series(sample_ct_path()).shape
 
 
 def test_launch_opens_sample_ct_with_widgets(make_napari_viewer, monkeypatch):
@@ -148,10 +151,14 @@ def test_launch_opens_sample_ct_with_widgets(make_napari_viewer, monkeypatch):
     monkeypatch.setattr(napari, "Viewer", make_napari_viewer)
     viewer, widget = make_viewer(None, annotator="launcher", show=False)
     try:
-        assert viewer.layers[0].data.shape == (28, 512, 512)
+        from ctlabel import load_series
+        from ctlabel_napari._sample_data import sample_ct_path
+
+        assert viewer.layers[0].data.shape == load_series(sample_ct_path()).shape
         assert widget.session is not None and widget.annotator == "launcher"
         docks = set(viewer.window._wrapped_dock_widgets)
-        assert any("Labeling" in d for d in docks) and any("Series browser" in d for d in docks)
+        # the series browser is docked only for a DICOM folder given on the command line
+        assert any("Labeling" in d for d in docks) and not any("Series browser" in d for d in docks)
     finally:
         widget.close_sessions()
 

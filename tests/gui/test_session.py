@@ -99,5 +99,9 @@ def test_ctlabel_view_command(monkeypatch, make_napari_viewer):
 
     monkeypatch.setattr(napari, "run", fake_run)
     assert main(["view", "--annotator", "cli-user"]) == 0
-    assert seen["layers"] == ["STD BRAIN 5MM", "STD BRAIN 5MM labels"]  # the sample CT
+    from ctlabel.dicom_scan import find_series
+    from ctlabel_napari._sample_data import sample_ct_path
+
+    name = find_series(sample_ct_path()).stacks[0].description
+    assert seen["layers"] == [name, f"{name} labels"]  # the sample CT
     assert any("Labeling" in name for name in seen["annotator"])

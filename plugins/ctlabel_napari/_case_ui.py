@@ -1,0 +1,111 @@
+"""Labeling widget helpers: the case header, the submit-despite-QA question, and Ctrl+S.
+
+Ctrl+S is napari's *Save Selected Layers...* menu action (an app-model ``QAction``
+whose shortcut Qt dispatches before any ``viewer.bind_key`` binding; napari issue
+#6305). :class:`SaveShortcut` filters the shortcut event of that action: while the
+labeling widget has a case open, Ctrl+S saves that case's draft (the *Save draft*
+button) and the dialog does not open; otherwise the event passes on to napari.
+The menu entry itself is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QAction, QMessageBox
+
+from ctlabel import review
+from ctlabel.case import Case
+
+#: napari's app-model command bound to Ctrl+S (StandardKeyBinding.Save).
+SAVE_SELECTED = "napari.window.file.save_layers_dialog.selected"
+
+
+def case_header(case: Case) -> str:
+    """The case state and the reviewer's last comment, as rich text for the top of the widget."""
+    rec = review.load_record(case)
+    state = rec["State"]
+    text = f"<b>{case.root.name}</b>: {state.replace('_', ' ')}"
+    if state == review.SUBMITTED:
+        text += " — awaits review; the labels are read-only"
+    reviewer = [e for e in rec["Events"] if isinstance(e, dict) and e.get("Role") == "reviewer"]
+    if reviewer:
+        ev = reviewer[-1]
+        what = f"{ev.get('Action')} {ev.get('Version') or ''}".strip()
+        text += f"<br>Reviewer {_esc(ev.get('Who', '?'))} {what} ({_esc(str(ev.get('When', '')))})"
+        if ev.get("Comment"):
+            text += f": <i>{_esc(ev['Comment'])}</i>"
+    return text
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ask_submit_despite_qa(parent, errors: list[str], warnings: list[str]) -> bool:
+    """Show the QA errors (and warnings) and ask whether to submit anyway. Tests replace this."""
+    text = f"QA found {len(errors)} error(s) in this draft:\n\n" + "\n".join(errors)
+    if warnings:
+        text += f"\n\nand {len(warnings)} warning(s):\n" + "\n".join(warnings)
+    text += "\n\nSubmit anyway? The errors are recorded with the submission."
+    answer = QMessageBox.question(parent, "Submit with QA errors?", text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def _find_action(window, command_id: str) -> QAction | None:
+    """The menu action of an app-model command (its object name is the command id), or None."""
+    menus = [getattr(window, "file_menu", None)]
+    menubar = getattr(window, "main_menu", None)
+    if menubar is not None:
+        menus += [a.menu() for a in menubar.actions() if a.menu() is not None]
+    seen = set()
+    while menus:
+        menu = menus.pop()
+        if menu is None or id(menu) in seen:
+            continue
+        seen.add(id(menu))
+        for action in menu.actions():
+            if action.objectName() == command_id:
+                return action
+            if action.menu() is not None:
+                menus.append(action.menu())
+    return None
+
+
+class SaveShortcut(QObject):
+    """Route Ctrl+S of napari's *Save Selected Layers* action to ``save`` while ``active()``.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose main window holds the action.
+    active : callable returning bool
+        True when a case is open in the labeling widget.
+    save : callable
+        The *Save draft* action.
+    """
+
+    def __init__(self, viewer, active: Callable[[], bool], save: Callable[[], object]) -> None:
+        super().__init__()
+        self._active = active
+        self._save = save
+        self.action = _find_action(getattr(viewer, "window", None), SAVE_SELECTED)
+        if self.action is not None:
+            self.action.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.action and event.type() == QEvent.Type.Shortcut and self._active():
+            self._save()
+            return True
+        return False
+
+    def remove(self) -> None:
+        if self.action is not None:
+            try:
+                self.action.removeEventFilter(self)
+            except RuntimeError:  # the window is gone already
+                pass
+            self.action = None
