@@ -44,7 +44,8 @@ def _submit(case: Case, who: str) -> None:
         review.submit(case, who)
 
 
-def _make_case(src: Path, work: Path, project: Path, salt: str, shift: int, approve: bool) -> Case:
+def _make_case(src: Path, work: Path, project: Path, salt: str, shift: int, stage: str = "approved") -> Case:
+    """Convert ``src`` into ``project``, paint two labels (1 and 5), and take it to ``stage``."""
     rep = ctlabel.convert([src], work / salt, jobs=1, progress=False,
                           options=ctlabel.ConvertOptions(pseudonymize_salt=salt, label_table=TABLE))
     assert rep.ok and len(rep.converted) == 1, rep.to_dict()
@@ -60,16 +61,17 @@ def _make_case(src: Path, work: Path, project: Path, salt: str, shift: int, appr
     labels[mid - 1:mid + 1, r0 + 10:r0 + 30, c0 + 10:c0 + 30] = 5
     painted = {1: [mid - 3, mid + 1], 5: [mid - 1, mid]}
     interpolated = {1: [mid - 2, mid - 1, mid]}
-    case.save_draft(labels, grid, annotator="ann", painted=painted, interpolated=interpolated)
-    _submit(case, "ann")
-    if approve:
+    review.save_draft(case, labels, grid, "ann", annotator="ann", painted=painted, interpolated=interpolated)
+    if stage in ("submitted", "approved"):
+        _submit(case, "ann")
+    if stage == "approved":
         review.approve(case, "rev")
     return case
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """Three approved Philips cases (one padded), one submitted only; a tilted GE case apart."""
+    """Three approved Philips cases (one padded), one submitted, one draft only; a tilted GE case apart."""
     base = tmp_path_factory.mktemp("export")
     work, proj, tilted = base / "work", base / "project", base / "tilted"
     proj.mkdir()
@@ -80,11 +82,12 @@ def project(tmp_path_factory):
         if f.name not in ("I140", "LICENSE_AND_SOURCE.txt"):
             shutil.copy(f, gap / f.name)
     cases = {
-        "a": _make_case(PHILIPS, work, proj, "a", 0, True),
-        "b": _make_case(PHILIPS, work, proj, "b", 15, True),
-        "padded": _make_case(gap, work, proj, "padded", -10, True),
-        "unapproved": _make_case(PHILIPS, work, proj, "unapproved", 5, False),
-        "tilted": _make_case(GE_TILT, work, tilted, "tilted", 0, True),
+        "a": _make_case(PHILIPS, work, proj, "a", 0),
+        "b": _make_case(PHILIPS, work, proj, "b", 15),
+        "padded": _make_case(gap, work, proj, "padded", -10),
+        "unapproved": _make_case(PHILIPS, work, proj, "unapproved", 5, "submitted"),
+        "draft": _make_case(PHILIPS, work, proj, "draft", 20, "draft"),
+        "tilted": _make_case(GE_TILT, work, tilted, "tilted", 0),
     }
     assert cases["padded"].image_record()["Geometry"]["MissingSlices"]
     assert is_sheared(cases["tilted"].image_grid().affine)
@@ -102,8 +105,9 @@ def _manifest(out: Path) -> dict:
 def _check_entry(entry: dict, case: Case, approved: bool = True) -> None:
     """The manifest traces the exported case to its files and to the decision on it."""
     record = review.load_record(case)
-    version = record["ApprovedVersion"] if approved else f"v{case.versions()[-1]:03d}"
-    mask = case.load_version(int(version[1:]))
+    version = record["ApprovedVersion"] if approved else (f"v{case.versions()[-1]:03d}" if case.versions()
+                                                          else "draft")
+    mask = case.load_draft() if version == "draft" else case.load_version(int(version[1:]))
     img = case.image_record()
     assert entry["Case"] == case.root.name and entry["Version"] == version and entry["Approved"] is approved
     assert entry["MaskVoxelSHA256"] == mask.voxel_hash == mask.provenance["VoxelSHA256"]
@@ -125,7 +129,7 @@ def _check_entry(entry: dict, case: Case, approved: bool = True) -> None:
 
 def _check_arrays(out: Path, entry: dict, case: Case, label_map: dict) -> None:
     """Exported labels are the approved version after the recorded remap, on the case image's affine."""
-    mask = case.load_version(int(entry["Version"][1:]))
+    mask = case.load_draft() if entry["Version"] == "draft" else case.load_version(int(entry["Version"][1:]))
     lut = np.zeros(max(int(k) for k in label_map) + 1, np.uint16)
     for k, v in label_map.items():
         lut[int(k)] = v
@@ -148,9 +152,10 @@ def test_nnunet_export_refuses_unapproved_then_updates(project, tmp_path):
     r = run_cli("export-dataset", project["root"], out, "--format", "nnunet", "--split", "2", "--json")
     assert r.returncode == 1, r.stderr  # the unapproved case is refused, the others exported
     rep = json.loads(r.stdout)
-    unapproved = project["cases"]["unapproved"]
-    assert [x["case"] for x in rep["refused"]] == [str(unapproved.root)]
-    assert "not approved" in rep["refused"][0]["reason"] and "--include-unapproved" in rep["refused"][0]["reason"]
+    unapproved, draft = project["cases"]["unapproved"], project["cases"]["draft"]
+    assert sorted(x["case"] for x in rep["refused"]) == sorted([str(unapproved.root), str(draft.root)])
+    for x in rep["refused"]:
+        assert "not approved" in x["reason"] and "--include-unapproved" in x["reason"]
     approved = _approved(project)
     names = sorted(c.root.name for c in approved)
     assert sorted(e["id"] for e in rep["exported"]) == names
@@ -194,18 +199,21 @@ def test_nnunet_export_refuses_unapproved_then_updates(project, tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "not empty" in r.stderr
     assert "Traceback" not in r.stderr
 
-    # --update adds the unapproved case (marked so), refreshes the others, leaves foreign files alone
+    # --update adds the unapproved cases (marked so: the latest version, else the draft), refreshes the
+    # others, leaves foreign files alone
     (out / "notes.txt").write_text("mine")
     r = run_cli("export-dataset", project["root"], out, "--format", "nnunet", "--update", "--include-unapproved",
                 "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (out / "notes.txt").read_text() == "mine"
     man = _manifest(out)
-    assert len(man["Cases"]) == 4 and man["Refused"] == []
-    entry = {e["Case"]: e for e in man["Cases"]}[unapproved.root.name]
-    _check_entry(entry, unapproved, approved=False)
-    _check_arrays(out, entry, unapproved, man["LabelMap"])
-    assert json.loads((out / "dataset.json").read_text())["numTraining"] == 4
+    assert len(man["Cases"]) == 5 and man["Refused"] == [] and man["Pending"] == {}
+    for case, version in ((unapproved, "v001"), (draft, "draft")):
+        entry = {e["Case"]: e for e in man["Cases"]}[case.root.name]
+        assert entry["Version"] == version
+        _check_entry(entry, case, approved=False)
+        _check_arrays(out, entry, case, man["LabelMap"])
+    assert json.loads((out / "dataset.json").read_text())["numTraining"] == 5
     folds = json.loads((out / "splits_final.json").read_text())  # the earlier --split 2 is kept
     assert len(folds) == 2 and sorted(i for f in folds for i in f["val"]) == sorted(e["Id"] for e in man["Cases"])
     assert "notes.txt" not in json.dumps(man)
@@ -331,3 +339,21 @@ def test_bad_usage_exits_2(project, tmp_path):
     assert r.returncode == 2 and "--split" in r.stderr
     r = run_cli("export-dataset", project["root"], tmp_path / "out", "--format", "coco")
     assert r.returncode == 2
+
+
+def test_approved_case_edited_again(project, tmp_path):
+    """An approved case whose annotator started a new draft is not finished: refused, or with the
+    flag its approved version, still naming the reviewer."""
+    src = project["cases"]["b"]
+    copy = tmp_path / "cases" / src.root.name
+    shutil.copytree(src.root, copy)
+    case = Case(copy)
+    review.start_new_draft(case, "ann")
+    r = run_cli("export-dataset", copy, tmp_path / "out", "--format", "bids", "--json")
+    assert r.returncode == 1
+    assert "then edited again" in json.loads(r.stdout)["refused"][0]["reason"]
+    r = run_cli("export-dataset", copy, tmp_path / "out2", "--format", "bids", "--include-unapproved", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    entry = _manifest(tmp_path / "out2")["Cases"][0]
+    assert (entry["Version"], entry["Approved"], entry["State"], entry["Reviewer"]) == ("v001", True, "in_progress",
+                                                                                      "rev")

@@ -46,7 +46,8 @@ class Selected:
     version : str
         ``vNNN`` or ``draft``.
     approved : bool
-        True when ``version`` is the case's ``ApprovedVersion`` and the case is approved.
+        True when a reviewer approved ``version`` (the case's ``ApprovedVersion``; with
+        ``include_unapproved`` also an approved version whose case is being edited again).
     state : str
         The review state in ``case.json``.
     table : LabelTable
@@ -141,15 +142,18 @@ def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
     Refused
         The case is not approved (and ``include_unapproved`` is False), or has no mask.
     """
-    from ctlabel.review import load_record
+    from ctlabel.review import load_record, version_number
 
     record = load_record(case)
     state = record["State"]
     approved_name = record.get("ApprovedVersion")
     if state == "approved" and approved_name:
         name, approved = approved_name, True
-        if not case.version_path(int(name[1:])).exists():
-            raise Refused(f"the approved version {name} is missing", case.version_path(int(name[1:])))
+        number = version_number(name)
+        if number is None:
+            raise Refused(f"ApprovedVersion {name!r} is not a version name (vNNN)", case.record_path)
+        if not case.version_path(number).exists():
+            raise Refused(f"the approved version {name} is missing", case.version_path(number))
     else:
         why = f"it is {state}" + (f" ({approved_name} was approved, then edited again)" if approved_name else "")
         if not include_unapproved:
@@ -162,7 +166,8 @@ def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
             name = "draft"
         else:
             raise Refused("the case has no mask (no version and no draft)", case.masks_dir)
-        approved = False
+        # a version a reviewer approved stays approved while the case is edited again
+        approved = "approved" in _version_events(record, name)
     if case.labels_path.exists():
         table, table_sha = case.load_labels(), file_sha256(case.labels_path)
     else:
@@ -300,7 +305,7 @@ def new_manifest(fmt: str, options: dict) -> dict:
     t = now_utc()
     return {"SchemaVersion": "1.0", "Kind": MANIFEST_KIND, "Format": fmt, "Software": software(),
             "Created": t, "Modified": t, "Options": options, "Consecutive": False,
-            "LabelMap": {"0": 0}, "Labels": {}, "IndexFiles": [], "Cases": [], "Refused": []}
+            "LabelMap": {"0": 0}, "Labels": {}, "IndexFiles": [], "Cases": [], "Pending": {}, "Refused": []}
 
 
 def read_manifest(out: Path) -> dict | None:
@@ -330,6 +335,8 @@ def written_files(manifest: dict | None) -> set[str]:
     files = {MANIFEST, *manifest.get("IndexFiles", [])}
     for entry in manifest["Cases"]:
         files.update(entry.get("Files", {}).values())
+    for planned in manifest.get("Pending", {}).values():  # written by an export that was interrupted
+        files.update(planned.values())
     return files
 
 

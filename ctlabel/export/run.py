@@ -264,14 +264,21 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
     manifest.update(labels.to_manifest())
     manifest["Options"] = options.to_manifest()
     out.mkdir(parents=True, exist_ok=True)
+    # the files about to be written are ours even if the export is interrupted half way
+    pending = manifest.setdefault("Pending", {})
+    pending.update({cid: files for _, cid, files in todo})
+    write_manifest(out, manifest)
     for sel, cid, files in todo:
         try:
             entry = export_case(out, sel, cid, files, labels, fmt, manifest, options.resample_tilted)
         except CtlabelError as exc:
             report.refused.append({"case": str(sel.case.root), "reason": str(exc)})
+            if not any((out / f).exists() for f in files.values()):
+                pending.pop(cid, None)
             continue
+        pending.pop(cid, None)
         manifest["Cases"] = [e for e in manifest["Cases"] if e["Id"] != cid] + [entry]
-        write_manifest(out, manifest)
+        write_manifest(out, manifest)  # small beside the images; an interrupted export stays traceable
         report.exported.append({"case": str(sel.case.root), "id": cid, "version": sel.version,
                                 "approved": sel.approved, "files": files,
                                 "resampled": entry["Resampled"] is not None,
