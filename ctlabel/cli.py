@@ -63,6 +63,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         label_table=read_label_table(args.labels) if args.labels else None,
         irregular=args.irregular,
         overwrite_image=args.overwrite_image,
+        keep_descriptions=args.keep_descriptions,
     )
     report = convert(args.sources, args.output, jobs=args.jobs, options=options, progress=not args.quiet)
     if args.report:
@@ -246,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--report", help="write a JSON report of converted, skipped and failed series")
     c.add_argument("--labels", help="labels.tsv to put in every new case (default: built-in table)")
     c.add_argument("--pseudonymize-uids", metavar="SALT", help="replace UIDs by salted hashes")
+    c.add_argument("--keep-descriptions", action="store_true",
+                   help="write series descriptions as they are (they may hold names); by default only known-safe"
+                        " words are kept (docs/deidentification.md)")
     c.add_argument("--irregular", choices=("keep", "error", "split"), default="keep",
                    help="non-uniform spacing, missing slices, gantry tilt: keep with a warning (default; slices"
                         " missing from a uniform grid are padded), fail, or split each uniform run into its own case")

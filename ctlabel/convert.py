@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ctlabel.atomic import write_json
 from ctlabel.case import Case
-from ctlabel.convert_plan import plan_batch
+from ctlabel.convert_plan import described, plan_batch
 from ctlabel.dicom_read import load_series
 from ctlabel.dicom_scan import Stack, find_series
 from ctlabel.errors import CaseError, CtlabelError, InputError
@@ -39,6 +39,8 @@ class ConvertOptions:
     skip_existing: bool = True
     irregular: str = "keep"
     overwrite_image: bool = False
+    #: Write series descriptions as they are instead of cleaning them (docs/deidentification.md).
+    keep_descriptions: bool = False
 
 
 @dataclass
@@ -48,6 +50,8 @@ class ConvertReport:
     converted: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+    #: False under ``--keep-descriptions``: descriptions were written as they are.
+    descriptions_cleaned: bool = True
 
     @property
     def ok(self) -> bool:
@@ -64,6 +68,8 @@ class ConvertReport:
             "converted": self.converted,
             "skipped": self.skipped,
             "failed": self.failed,
+            "descriptions": "cleaned (Clean Descriptors Option)" if self.descriptions_cleaned
+            else "kept as they are (--keep-descriptions): they may hold names",
             "summary": {"converted": len(self.converted), "with_warnings": len(self.with_warnings),
                         "skipped": len(self.skipped), "failed": len(self.failed)},
         }
@@ -74,6 +80,10 @@ class ConvertReport:
             lines += [f"  WARNING {c['case']}: {w}" for w in c["warnings"]]
         for f in self.failed:
             lines.append(f"  FAILED {f['path']}: {f['reason']}")
+        lines += [f"  BURNED-IN TEXT {s['path']}: {s['burned_in_text']}"
+                  for s in self.skipped if s.get("burned_in_text")]
+        if not self.descriptions_cleaned:
+            lines.append("  descriptions kept as they are (--keep-descriptions): they may hold names")
         head = (f"converted {len(self.converted)} ({len(self.with_warnings)} with warnings),"
                 f" skipped {len(self.skipped)}, failed {len(self.failed)}")
         return "\n".join([head, *lines])
@@ -85,6 +95,7 @@ def case_name(stack: Stack, salt: str | None) -> str:
 
 
 def _entry(root: Path, stack: Stack, volume) -> dict:
+    burned_in = getattr(volume.source, "burned_in", "")  # set by convert_stack (ctlabel.deid.DescribedSource)
     return {
         "case": str(root),
         "description": stack.description,
@@ -92,7 +103,7 @@ def _entry(root: Path, stack: Stack, volume) -> dict:
         "size": list(volume.shape),
         "spacing": [round(v, 4) for v in volume.spacing],
         "dtype": str(volume.array.dtype),
-        "warnings": list(volume.warnings),
+        "warnings": list(volume.warnings) + ([f"burned_in_text: {burned_in}"] if burned_in else []),
         "missing_slices": list(volume.missing_slices),
         "source_files": len(stack.files),
     }
@@ -109,6 +120,7 @@ def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOpt
     """
     root = Path(out_root) / (target or case_name(stack, options.pseudonymize_salt))
     volume = load_series(stack, irregular=options.irregular)
+    volume.source = described(volume.source, stack, options)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
     try:
         Case.create(tmp, volume, label_table=options.label_table, pseudonymize_salt=options.pseudonymize_salt)
@@ -215,7 +227,7 @@ def convert(
     if jobs is not None and int(jobs) < 1:
         raise InputError(f"jobs must be at least 1, not {jobs}")
     jobs = default_jobs() if jobs is None else int(jobs)
-    report = ConvertReport()
+    report = ConvertReport(descriptions_cleaned=not options.keep_descriptions)
     scan = find_series(*sources, jobs=jobs)
     for p in scan.problems:
         (report.failed if p.fatal else report.skipped).append(p.to_dict())

@@ -8,6 +8,7 @@ that are taken by something else. No two stacks of a batch ever get one folder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections import defaultdict
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ctlabel.case_naming import slice_line
+from ctlabel.deid import DescribedSource, burned_in_reason, clean_description
 from ctlabel.dicom_scan import Stack
 from ctlabel.model import StackKind
 from ctlabel.provenance import pseudonymize_uid
+from ctlabel.volume import SourceIdentity
 
 if TYPE_CHECKING:
     from ctlabel.convert import ConvertOptions, ConvertReport
@@ -99,6 +102,23 @@ def _not_converted(s: Stack) -> dict | None:
     return None
 
 
+def with_description_policy(stack: Stack, options: ConvertOptions) -> Stack:
+    """The stack with the description the batch may write: cleaned by the Clean Descriptors
+    Option against the stack's own identifying values, or as it is under ``--keep-descriptions``."""
+    if options.keep_descriptions:
+        return stack
+    return dataclasses.replace(stack, description=clean_description(stack.description, stack.identifying))
+
+
+def described(source: SourceIdentity | None, stack: Stack, options: ConvertOptions) -> DescribedSource | None:
+    """The volume's source with the batch's description policy and burned-in flag, for ``ct.json``."""
+    if source is None:
+        return None
+    values = {f.name: getattr(source, f.name) for f in dataclasses.fields(SourceIdentity)}
+    return DescribedSource(**values, descriptions_cleaned=not options.keep_descriptions,
+                           burned_in=burned_in_reason(stack.burned_in_annotation))
+
+
 def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
                report: ConvertReport) -> list[tuple[Stack, str, str]]:
     """What to convert: ``(stack, folder name, "create" | "replace")`` per stack.
@@ -110,6 +130,7 @@ def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
         from ctlabel.stack_runs import split_uniform_runs
 
         stacks = [part for s in stacks for part in split_uniform_runs(s)]
+    stacks = [with_description_policy(s, options) for s in stacks]
     index = existing_cases(out)
     todo: list[tuple[Stack, str, str]] = []
     taken: dict[str, Stack] = {}
@@ -118,6 +139,9 @@ def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
         refused = _not_converted(s)
         if refused is not None:
             status = refused.pop("status")
+            burned_in = burned_in_reason(s.burned_in_annotation, s.kind == StackKind.SECONDARY and s.rows > 0)
+            if burned_in:
+                refused["burned_in_text"] = burned_in
             if s.split_off:  # one line for a group of images split off one series
                 if (s.series_uid, s.split_off) in explained:
                     continue
@@ -153,4 +177,4 @@ def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
     return todo
 
 
-__all__ = ["ExistingCase", "existing_cases", "plan_batch"]
+__all__ = ["ExistingCase", "described", "existing_cases", "plan_batch", "with_description_policy"]

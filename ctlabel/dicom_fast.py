@@ -44,6 +44,31 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00280103: ("PixelRepresentation", "US"),
     0x00281052: ("RescaleIntercept", "DS"),
     0x00281053: ("RescaleSlope", "DS"),
+    # Identifying values, kept only to clean descriptions (ctlabel.deid); a non-ASCII or
+    # multi-valued one sends the file to pydicom.
+    0x00100010: ("PatientName", "PN"),
+    0x00100020: ("PatientID", "LO"),
+    0x00101000: ("OtherPatientIDs", "LO"),
+    0x00101001: ("OtherPatientNames", "PN"),
+    0x00101005: ("PatientBirthName", "PN"),
+    0x00101060: ("PatientMotherBirthName", "PN"),
+    0x00100030: ("PatientBirthDate", "DA"),
+    0x00101040: ("PatientAddress", "LO"),
+    0x00102154: ("PatientTelephoneNumbers", "SH"),
+    0x00080050: ("AccessionNumber", "SH"),
+    0x00200010: ("StudyID", "SH"),
+    0x00080080: ("InstitutionName", "LO"),
+    0x00080081: ("InstitutionAddress", "ST"),
+    0x00081040: ("InstitutionalDepartmentName", "LO"),
+    0x00080090: ("ReferringPhysicianName", "PN"),
+    0x00081050: ("PerformingPhysicianName", "PN"),
+    0x00081060: ("NameOfPhysiciansReadingStudy", "PN"),
+    0x00081048: ("PhysiciansOfRecord", "PN"),
+    0x00081070: ("OperatorsName", "PN"),
+    0x00321032: ("RequestingPhysician", "PN"),
+    0x00081010: ("StationName", "SH"),
+    0x00181000: ("DeviceSerialNumber", "LO"),
+    0x00280301: ("BurnedInAnnotation", "CS"),
 }
 #: Attributes that are always lists (pydicom gives a MultiValue even for one value of these here).
 _LISTS = {"ImageType", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"}

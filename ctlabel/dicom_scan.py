@@ -20,6 +20,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from ctlabel.case_naming import case_folder_name
+from ctlabel.deid import IDENTIFYING_KEYWORDS
 from ctlabel.dicom_fast import read_fast_header
 from ctlabel.dicom_headers import (
     BadValue,
@@ -104,6 +105,11 @@ class SeriesInfo:
     sop_class_uid: str
     rows: int
     columns: int
+    #: Values of the identifying attributes (:data:`ctlabel.deid.IDENTIFYING_KEYWORDS`) of the stack's
+    #: files: only to clean descriptions, never written.
+    identifying: tuple[str, ...] = ()
+    #: BurnedInAnnotation: ``YES`` when any file of the stack says so, else as the first file says.
+    burned_in_annotation: str = ""
 
 
 @dataclass
@@ -432,9 +438,29 @@ def _parse_record(f: Path, seen: dict[str, str]) -> tuple[FileRecord | None, lis
         rows=c.rows,
         columns=c.columns,
         split_values=tuple(text(ds, k) for k in _SPLIT_KEYS),
+        identifying=_identifying(ds),
+        burned_in_annotation=_quiet_text(ds, "BurnedInAnnotation").strip().upper(),
         references=references(ds) if kind == "nonimage" else [],
         headers=headers,
     ), []
+
+
+def _quiet_text(ds, key: str) -> str:
+    """A text value (a person name as written), or ``''`` when it cannot be read: it never fails a file."""
+    try:
+        value = ds.get(key, "")
+    except Exception:  # noqa: BLE001 - pydicom converts raw bytes lazily and raises many kinds
+        return ""
+    if value is None or isinstance(value, (bytes, bytearray)):
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _identifying(ds) -> tuple[str, ...]:
+    """The non-empty values of the file's identifying attributes (see :mod:`ctlabel.deid`)."""
+    return tuple(v for v in (_quiet_text(ds, k).strip() for k in IDENTIFYING_KEYWORDS) if v)
 
 
 def _read_records(files: list[Path]) -> list[tuple[FileRecord | None, list[FileProblem]]]:
@@ -613,6 +639,9 @@ def _make_stack(kind: str, members: list[FileRecord], headers: list[SliceHeader]
     headers = [h for m in members for h in m.headers] if headers is None else headers
     series = {f.name: getattr(r0, f.name) for f in fields(SeriesInfo)}
     stack = Stack(kind=StackKind.VOLUME if kind == "image" else StackKind(kind), slices=headers, **series)
+    stack.identifying = tuple(dict.fromkeys(v for m in members for v in m.identifying))
+    if any(m.burned_in_annotation == "YES" for m in members):
+        stack.burned_in_annotation = "YES"
     if kind == StackKind.NONIMAGE:
         stack.references = list(r0.references)
         return stack

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ctlabel.atomic import write_json
+from ctlabel.deid import clean_description
 from ctlabel.nifti_io import read_nifti, write_nifti
 from ctlabel.provenance import (
     SCHEMA_VERSION,
@@ -23,15 +24,34 @@ from ctlabel.provenance import (
 from ctlabel.volume import SourceIdentity, Volume, voxel_hash
 
 
-def image_provenance(volume: Volume, *, pseudonymize_salt: str | None = None) -> dict:
-    """The provenance record of an image converted from DICOM."""
-    source = volume.source
-    if source is not None and pseudonymize_salt:
+def source_record(source: SourceIdentity | None, *, pseudonymize_salt: str | None = None) -> dict | None:
+    """The ``Source`` block of ``ct.json``, de-identified by PS3.15 Annex E (``docs/deidentification.md``).
+
+    UIDs are kept (Retain UIDs Option) unless ``pseudonymize_salt`` is given. The series
+    description is cleaned (Clean Descriptors Option, :func:`ctlabel.deid.clean_description`)
+    unless a conversion batch already decided it (:class:`ctlabel.deid.DescribedSource`, which
+    also carries ``--keep-descriptions`` and a burned-in-text flag).
+    """
+    if source is None:
+        return None
+    if pseudonymize_salt:
         source = pseudonymize_source(source, pseudonymize_salt)
-    src = None
-    if source is not None:
-        src = source.to_dict()
-        src["UIDsPseudonymized"] = bool(pseudonymize_salt)
+    cleaned = getattr(source, "descriptions_cleaned", True)
+    burned_in = getattr(source, "burned_in", "")
+    src = source.to_dict()
+    if cleaned:
+        src["SeriesDescription"] = clean_description(src.get("SeriesDescription") or "")
+    src["UIDsPseudonymized"] = bool(pseudonymize_salt)
+    src["DescriptionsCleaned"] = bool(cleaned)
+    if burned_in:
+        src["BurnedInText"] = burned_in
+        src["Warnings"] = [f"burned_in_text: {burned_in}; check the image before sharing it"]
+    return src
+
+
+def image_provenance(volume: Volume, *, pseudonymize_salt: str | None = None) -> dict:
+    """The provenance record of an image converted from DICOM (its ``Source`` by :func:`source_record`)."""
+    src = source_record(volume.source, pseudonymize_salt=pseudonymize_salt)
     t = now_utc()
     return {
         "SchemaVersion": SCHEMA_VERSION,
