@@ -357,3 +357,26 @@ def test_approved_case_edited_again(project, tmp_path):
     entry = _manifest(tmp_path / "out2")["Cases"][0]
     assert (entry["Version"], entry["Approved"], entry["State"], entry["Reviewer"]) == ("v001", True, "in_progress",
                                                                                       "rev")
+
+
+def test_label_table_conflict_refused_and_consecutive_on_request(project, tmp_path):
+    """One training set has one label table (the first case by folder name sets it); --consecutive
+    renumbers for MONAI too."""
+    a, b = project["cases"]["a"], project["cases"]["b"]
+    other = tmp_path / "cases" / b.root.name
+    shutil.copytree(b.root, other)
+    table = LabelTable((Label(1, "brain", "BRN", "#dd8265", "soft_tissue"),
+                        Label(5, "tumour", "TUM", "#32c8c8", "lesion")))
+    Case(other).save_labels(table)
+    r = run_cli("export-dataset", a.root, other, tmp_path / "out", "--format", "monai", "--consecutive", "--json")
+    assert r.returncode == 1
+    rep = json.loads(r.stdout)
+    (first, first_table), (second, _) = sorted([(a.root, TABLE), (other, table)], key=lambda x: x[0].name)
+    assert [x["case"] for x in rep["refused"]] == [str(second)]
+    assert "'tumour'" in rep["refused"][0]["reason"] and "'lesion'" in rep["refused"][0]["reason"]
+    man = _manifest(tmp_path / "out")
+    assert man["Consecutive"] is True and [e["CasePath"] for e in man["Cases"]] == [str(first.resolve())]
+    assert man["LabelMap"] == {"0": 0, **{str(lab.index): i for i, lab in enumerate(first_table, 1)}}
+    dl = json.loads((tmp_path / "out" / "datalist.json").read_text())
+    assert dl["labels"] == {"0": "background", **{str(i): lab.name for i, lab in enumerate(first_table, 1)}}
+    _check_arrays(tmp_path / "out", man["Cases"][0], Case(first), man["LabelMap"])
