@@ -40,10 +40,6 @@ from ctlabel.errors import CtlabelError, DicomReadError, InputError
 from ctlabel.geometry import analyze_stack
 from ctlabel.model import IMAGE_KINDS, StackKind
 
-# Scanner files often carry slightly malformed values (UIDs, decimal strings);
-# read them as they are instead of warning on every access.
-pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
-
 #: Fewer files than this are scanned in-process: starting workers would cost more than it saves.
 PARALLEL_SCAN_MIN_FILES = 2000
 
@@ -374,7 +370,12 @@ def _read_record(f: Path) -> tuple[FileRecord | None, list[FileProblem]]:
     """
     seen: dict[str, str] = {}
     try:
-        return _parse_record(f, seen)
+        # Scanner files often carry slightly malformed values (UIDs, decimal strings); they are
+        # read as they are, checked by dicom_headers, and pydicom's warnings about them are muted
+        # here (no global setting of pydicom is changed).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _parse_record(f, seen)
     except DicomReadError as exc:
         reason = exc.reason
     except PixelSizeMismatch as exc:

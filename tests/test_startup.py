@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from data_paths import PHILIPS_5MM
 
 import ctlabel
 
@@ -108,3 +109,19 @@ def test_submodules_stay_reachable_as_attributes_of_the_package():
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_name"):
         ctlabel.no_such_name  # noqa: B018
+
+
+def test_using_ctlabel_changes_no_global_state_of_pydicom():
+    """Importing ctlabel and scanning and loading a series leave pydicom's settings as they were."""
+    code = (
+        "import pydicom, sys\n"
+        "before = (pydicom.config.settings.reading_validation_mode,"
+        " pydicom.config.settings.writing_validation_mode)\n"
+        "import ctlabel\n"
+        f"ctlabel.load_series(ctlabel.find_series({str(PHILIPS_5MM)!r}).volumes()[0])\n"
+        "after = (pydicom.config.settings.reading_validation_mode,"
+        " pydicom.config.settings.writing_validation_mode)\n"
+        "sys.exit(0 if before == after else f'{before} -> {after}')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
