@@ -223,7 +223,7 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
     out = Path(out)
     previous = require_out(out, options.update, list(fmt.INDEX_FILES))
     if previous and previous.get("Format") != options.fmt:
-        raise InputError(f"holds a {previous.get('Format')} export; --update keeps the format", out)
+        raise InputError(f"holds an export in format {previous.get('Format')!r}; --update keeps the format", out)
     options.inherit(previous)
     manifest = previous or new_manifest(options.fmt, options.to_manifest())
     labels = LabelMap.from_manifest(previous) if previous else LabelMap(
