@@ -27,7 +27,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,10 +36,8 @@ from ctlabel.errors import CaseError, InputError, LockError, ProvenanceError, St
 from ctlabel.lock import CaseLock, acquire_lock, lock_holder
 from ctlabel.mask_io import Mask, edited_slices, load_mask, save_mask
 from ctlabel.provenance import SCHEMA_VERSION, event, read_sidecar, sidecar_path
+from ctlabel.review_qa import describe_finding, qa_gate, submission_qa
 from ctlabel.volume import Grid, voxel_hash
-
-if TYPE_CHECKING:
-    from ctlabel.qa import Finding
 
 IN_PROGRESS = "in_progress"
 SUBMITTED = "submitted"
@@ -272,50 +269,6 @@ def _mask_base(mask: Mask) -> dict:
 # --------------------------------------------------------------------------
 
 
-def submission_qa(case: Case, mask: Mask | None = None) -> list[Finding]:
-    """QA findings of what :func:`submit` would freeze: the draft, else the latest version.
-
-    Parameters
-    ----------
-    case : Case
-        The case.
-    mask : Mask, optional
-        The mask to check (default: the draft, else the latest version).
-
-    Returns
-    -------
-    list of Finding
-        Every finding of :func:`ctlabel.qa.check_mask` against the case image and
-        ``labels.tsv``; those with ``level == "error"`` block a submit unless forced.
-    """
-    from ctlabel.qa import check_mask  # scipy: loaded only when QA runs
-
-    if mask is None:
-        mask = case.load_draft() or case.latest_mask()
-    if mask is None:
-        return []
-    return check_mask(mask, case.load_image(), case.load_labels(), source=str(mask.path or case.root))
-
-
-def describe_finding(f: Finding) -> str:
-    """One line for a person: level, check, label, slice and the message."""
-    where = "".join(f" {k} {v}" for k, v in (("label", f.label), ("slice", f.slice)) if v is not None)
-    return f"{f.level}: {f.check}{where}: {f.message}"
-
-
-def _qa_gate(case: Case, mask: Mask, force: bool, path) -> dict:
-    """Refuse a mask with QA errors unless ``force``; the event fields recording a forced submit."""
-    errors = [f for f in submission_qa(case, mask) if f.level == "error"]
-    if not errors:
-        return {}
-    if not force:
-        listed = "; ".join(describe_finding(f) for f in errors)
-        raise StateError(f"cannot submit the case: QA found {len(errors)} error(s): {listed}. Fix them, or "
-                         "submit anyway with force (ctlabel submit --force)", path)
-    return {"Forced": True, "QAErrors": [{"check": f.check, "label": f.label, "slice": f.slice,
-                                          "message": f.message} for f in errors]}
-
-
 def submit(case: Case, who: str | None = None, *, force: bool = False, lock: CaseLock | None = None) -> int:
     """Freeze the draft as a new version and mark the case submitted; return the version number.
 
@@ -328,7 +281,7 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
     who : str, optional
         The annotator (default: the login name).
     force : bool
-        Submit although QA (:func:`submission_qa`) finds errors; the submitted event
+        Submit although QA (:func:`ctlabel.review_qa.submission_qa`) finds errors; the submitted event
         then records ``Forced`` and the ``QAErrors``.
     lock : CaseLock, optional
         The caller's case lock (otherwise taken for the change).
@@ -348,7 +301,7 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
             if draft.provenance and not draft.hash_matches:
                 raise ProvenanceError("the draft voxels do not match their provenance sidecar (edited outside "
                                       "ctlabel?); import the file with 'ctlabel import' instead", draft.path)
-            ev = event(who, "annotator", "submitted", None, **_qa_gate(case, draft, force, draft.path))
+            ev = event(who, "annotator", "submitted", None, **qa_gate(case, draft, force, draft.path))
             base = _mask_base(draft)
             base["Annotator"] = base["Annotator"] or who
             n, _ = _freeze(case, draft.array, draft.grid, base, ev, {"FrozenFrom": "draft", "Role": "annotator"})
@@ -366,7 +319,7 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
             if last and all(e["Action"] == "imported" for e in last):
                 mask = case.load_version(versions[-1])
                 _check_frozen(record, name, mask)
-                gate = _qa_gate(case, mask, force, mask.path)
+                gate = qa_gate(case, mask, force, mask.path)
                 ev = event(who, "annotator", "submitted", name, VoxelSHA256=mask.voxel_hash, Creates=False, **gate)
                 _append(case, record, ev)
                 return versions[-1]

@@ -118,8 +118,11 @@ class LabelSession:
             _notify(str(exc), "warning")
             return
         _HOLDERS[self.case.root.resolve()] = self
-        if review.state_of(self.case) == review.SUBMITTED:
-            self.set_awaiting_review()
+        try:
+            if review.state_of(self.case) == review.SUBMITTED:
+                self.set_awaiting_review()
+        except CtlabelError as exc:  # an unreadable case record: saving will say so; edits go to the journal
+            _notify(str(exc), "warning")
         record = pending_recovery(self.case)
         if record is None:
             return

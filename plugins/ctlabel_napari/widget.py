@@ -103,6 +103,7 @@ class LabelingWidget(QWidget):
         self.case_label.setWordWrap(True)
         self.case_label.setTextFormat(Qt.TextFormat.RichText)
         self.case_label.setVisible(False)
+        self._header_shown = False
         layout.addWidget(self.case_label)
 
         # Annotator
@@ -199,7 +200,7 @@ class LabelingWidget(QWidget):
         self.save_shortcut = _case_ui.SaveShortcut(self.viewer, self._has_case, self._guard(self.save))
         self.viewer.layers.events.inserted.connect(self._on_inserted)
         self.viewer.layers.events.removed.connect(self._on_removed)
-        self.viewer.layers.selection.events.active.connect(lambda e=None: self.refresh())
+        self.viewer.layers.selection.events.active.connect(lambda e=None: (self.refresh(), self.update_case_label()))
         self.viewer.dims.events.current_step.connect(lambda e=None: self._update_slices_label())
         for layer in list(self.viewer.layers):
             self._attach(layer)
@@ -261,6 +262,7 @@ class LabelingWidget(QWidget):
             layer.selected_label = session.table.indices[0]
         self.viewer.layers.selection.active = layer
         self.refresh()
+        self.update_case_label()
 
     def _on_inserted(self, event) -> None:
         self._attach(event.value)
@@ -286,6 +288,17 @@ class LabelingWidget(QWidget):
             if id(layer) in self.sessions:
                 return self.sessions[id(layer)]
         return None
+
+    def update_case_label(self) -> None:
+        """Show the open case's review state and the reviewer's last comment (reads case.json)."""
+        s = self.session
+        self._header_shown = s is not None and s.case is not None
+        self.case_label.setVisible(self._header_shown)
+        if self._header_shown:
+            try:
+                self.case_label.setText(_case_ui.case_header(s.case))
+            except CtlabelError as exc:
+                self.case_label.setText(f"{s.case.root.name}: {exc}")
 
     def _has_case(self) -> bool:
         s = self.session
@@ -341,12 +354,8 @@ class LabelingWidget(QWidget):
         enabled = s is not None and not s.read_only and not s.awaiting_review
         for b in (self.interpolate_button, self.save_button, self.add_label_button, self.submit_button):
             b.setEnabled(enabled)
-        self.case_label.setVisible(s is not None and s.case is not None)
-        if s is not None and s.case is not None:
-            try:
-                self.case_label.setText(_case_ui.case_header(s.case))
-            except CtlabelError as exc:
-                self.case_label.setText(f"{s.case.root.name}: {exc}")
+        if (s is not None and s.case is not None) != self._header_shown:
+            self.update_case_label()
         self.save_as_button.setVisible(s is not None and s.case is None)
         self.save_button.setVisible(s is None or s.case is not None)
         if s is not None and s.read_only:
@@ -433,7 +442,9 @@ class LabelingWidget(QWidget):
         s = self._require_session()
         if s.case is None:
             raise CtlabelError("this layer belongs to no case; save it as a case first")
-        s.case.save_labels(s.table)
+        if s.read_only:
+            raise CtlabelError("the case is open read-only (locked by somebody else)")
+        review.save_label_table(s.case, s.table, self.annotator or None, lock=s.lock)  # recorded: labels_changed
         self.status.setText(f"Saved {s.case.labels_path}")
         return s.case.labels_path
 
@@ -468,6 +479,7 @@ class LabelingWidget(QWidget):
             return self.save_as_case()
         path = s.save()
         self.status.setText(f"Saved {path}")
+        self.update_case_label()
         return path
 
     def submit(self) -> int | None:
@@ -482,7 +494,7 @@ class LabelingWidget(QWidget):
         if errors and not _case_ui.ask_submit_despite_qa(self, errors, warnings):
             self.status.setText(f"Not submitted: QA found {len(errors)} error(s) (the draft is saved):\n"
                                 + "\n".join(errors))
-            self.refresh()
+            self.update_case_label()
             return None
         number = s.submit(force=bool(errors))
         text = f"Submitted as v{number:03d}; the case awaits review"
@@ -492,6 +504,7 @@ class LabelingWidget(QWidget):
             text += ". QA warnings:\n" + "\n".join(warnings)
         self.status.setText(text)
         self.refresh()
+        self.update_case_label()
         return number
 
     def save_as_case(self, root: str | Path | None = None) -> Path | None:

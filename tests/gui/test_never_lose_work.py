@@ -97,11 +97,10 @@ def test_submitted_case_is_read_only_and_shows_state_and_comment(make_napari_vie
     layer = widget.session.layer
     label = case.load_labels().indices[0]
     _paint(viewer, layer, volume, 10, label)
-    assert layer.editable and widget.case_label.isVisible() is False or "in progress" in widget.case_label.text()
     assert widget.submit() == 1
     assert not layer.editable  # awaiting review: no edit can be stranded
     assert not widget.save_button.isEnabled() and not widget.interpolate_button.isEnabled()
-    assert "submitted" in widget.case_label.text()
+    assert "submitted" in widget.case_label.text() and not widget.case_label.isHidden()
     widget._guard(widget.save)()  # even if called, the core refuses and nothing is written
     assert "awaits review" in widget.status.text() and not case.draft_path.exists()
     widget.close_sessions()
@@ -114,7 +113,6 @@ def test_submitted_case_is_read_only_and_shows_state_and_comment(make_napari_vie
     widget2.close_sessions()
 
     # a case opened while it awaits review is read-only from the start
-    widget2.close_sessions()
     review.save_draft(case, np.asarray(case.load_version(1).array), case.image_grid(), "ann")
     review.submit(case, "ann")
     viewer3, widget3 = _open(make_napari_viewer, case)
@@ -155,6 +153,26 @@ def test_submit_shows_qa_errors_and_asks(make_napari_viewer, case, volume, monke
     widget.close_sessions()
 
 
+def test_napari_writer_follows_the_review_rules(make_napari_viewer, case, volume):
+    """File > Save Selected Layers into the case saves the draft under the open session's lock,
+    and is refused while the case awaits review."""
+    from ctlabel.errors import StateError
+    from ctlabel_napari._writer import save_labels_layer
+
+    viewer, widget = _open(make_napari_viewer, case)
+    layer = widget.session.layer
+    label = case.load_labels().indices[0]
+    _paint(viewer, layer, volume, 10, label)
+    save_labels_layer(case.root, layer.data, {"metadata": layer.metadata})  # the widget holds the lock
+    assert case.load_draft().painted == {label: [10]}
+    assert [e["Action"] for e in review.history(case)] == ["saved"]
+    widget.submit()
+    with pytest.raises(StateError, match="awaits review"):
+        save_labels_layer(case.draft_path, layer.data, {"metadata": layer.metadata})
+    assert not case.draft_path.exists() and case.versions() == [1]
+    widget.close_sessions()
+
+
 def test_erased_label_is_saved_not_present(make_napari_viewer, case, volume):
     viewer, widget = _open(make_napari_viewer, case)
     layer = widget.session.layer
@@ -178,7 +196,7 @@ def test_reopen_selects_a_label_present_in_the_draft(make_napari_viewer, case, v
     labels = np.zeros(volume.array.shape, np.uint8)
     r, c = _centre(volume, 8)
     labels[8, r - 5:r + 5, c - 5:c + 5] = only
-    review.save_draft(case, labels, volume.grid, "ann", painted={only: [8]})
+    case.save_draft(labels, volume.grid, annotator="ann", painted={only: [8]})
     viewer, widget = _open(make_napari_viewer, case)
     assert widget.session.layer.selected_label == only
     widget.close_sessions()
