@@ -13,10 +13,10 @@ import importlib
 import sys
 import types
 
+from ctlabel._version import __version__
+
 # ``typing`` and ``importlib.util`` are left out: each costs a few ms of ``ctlabel --help``.
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers understand it
-
-__version__ = "0.1.0"
 
 #: Public name -> submodule of ctlabel that defines it.
 _LAZY: dict[str, str] = {

@@ -223,7 +223,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ctlabel import __version__
+    from ctlabel._version import __version__
 
     p = argparse.ArgumentParser(prog="ctlabel", description="CT segmentation labeling toolkit")
     p.add_argument("--version", action="version", version=f"ctlabel {__version__}")
@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
         review_cli = None
     if review_cli is not None:
         review_cli.register(sub)
+    from ctlabel import prelabel_cli
+
+    prelabel_cli.register(sub)
     from ctlabel.export import cli as export_cli
 
     export_cli.register(sub)

@@ -34,7 +34,7 @@ def now_utc() -> str:
 
 
 def software() -> dict:
-    from ctlabel import __version__
+    from ctlabel._version import __version__
 
     return {"Name": SOFTWARE_NAME, "Version": __version__}
 
