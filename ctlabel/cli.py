@@ -266,12 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", default="out", help="output folder for the batch (default: out)")
     d.set_defaults(func=cmd_demo)
 
-    try:
-        from ctlabel import review_cli
-    except ImportError:
-        review_cli = None
-    if review_cli is not None:
-        review_cli.register(sub)
+    from ctlabel import review_cli
+
+    review_cli.register(sub)
     from ctlabel import prelabel_cli
 
     prelabel_cli.register(sub)
