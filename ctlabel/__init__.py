@@ -21,6 +21,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers understand it
 #: Public name -> submodule of ctlabel that defines it.
 _LAZY: dict[str, str] = {
     "Case": "case",
+    "EditingSession": "editing",
     "find_cases": "case",
     "ConvertOptions": "convert",
     "ConvertReport": "convert",
@@ -50,6 +51,7 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.case import Case, find_cases
     from ctlabel.convert import ConvertOptions, ConvertReport, convert
+    from ctlabel.editing import EditingSession
     from ctlabel.dicom_read import load_series
     from ctlabel.dicom_scan import ScanResult, Stack, find_series
     from ctlabel.errors import CtlabelError
@@ -61,6 +63,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
 
 __all__ = [
     "Case",
+    "EditingSession",
     "ConvertOptions",
     "ConvertReport",
     "CtlabelError",
