@@ -51,9 +51,9 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.case import Case, find_cases
     from ctlabel.convert import ConvertOptions, ConvertReport, convert
-    from ctlabel.editing import EditingSession
     from ctlabel.dicom_read import load_series
     from ctlabel.dicom_scan import ScanResult, Stack, find_series
+    from ctlabel.editing import EditingSession
     from ctlabel.errors import CtlabelError
     from ctlabel.image_io import load_image, save_image
     from ctlabel.interpolate import InterpolationResult, interpolate, interpolate_with_report
