@@ -21,16 +21,13 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QCheckBox,
-    QColorDialog,
     QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -38,11 +35,11 @@ from qtpy.QtWidgets import (
 
 from ctlabel import review
 from ctlabel.errors import CaseError, CtlabelError
-from ctlabel.labels import TISSUES, Label, LabelTable
 from ctlabel.mask_io import labels_present
 
 from . import _case_ui, settings
-from ._layers import KEY, colormap_for
+from ._label_table import LabelTableMixin
+from ._layers import KEY
 from .session import LabelSession
 
 #: name -> (window width, level) in HU, and the shortcut key.
@@ -62,7 +59,6 @@ SHORTCUTS = {
     "previous_gap": "Shift-G",
 }
 
-_LABEL_COLS = ("Value", "Name", "Abbr.", "Colour", "Painted")
 
 
 def _notify(message: str, level: str = "info") -> None:
@@ -83,7 +79,7 @@ def _is_ctlabel_image(layer) -> bool:
     return isinstance(layer, Image) and layer.metadata.get(KEY, {}).get("role") == "image"
 
 
-class LabelingWidget(QWidget):
+class LabelingWidget(LabelTableMixin, QWidget):
     """The main ctlabel dock widget."""
 
     #: Tests replace this to answer the restore question without a dialog.
@@ -129,29 +125,7 @@ class LabelingWidget(QWidget):
         layout.addWidget(box)
 
         # Label table
-        box = QGroupBox("Labels")
-        v = QVBoxLayout(box)
-        self.table = QTableWidget(0, len(_LABEL_COLS))
-        self.table.setHorizontalHeaderLabels(_LABEL_COLS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        self.table.setMinimumHeight(150)
-        self.table.itemSelectionChanged.connect(self._on_row_selected)
-        self.table.itemChanged.connect(self._on_item_changed)
-        self.table.cellDoubleClicked.connect(self._on_cell_double_clicked)
-        v.addWidget(self.table)
-        row = QHBoxLayout()
-        self.add_label_button = QPushButton("Add label")
-        self.add_label_button.clicked.connect(self._add_label)
-        self.save_table_button = QPushButton("Save table")
-        self.save_table_button.setToolTip("Write the table to the case's labels.tsv")
-        self.save_table_button.clicked.connect(self._guard(self.save_label_table))
-        row.addWidget(self.add_label_button)
-        row.addWidget(self.save_table_button)
-        v.addLayout(row)
-        layout.addWidget(box)
+        layout.addWidget(self._build_label_table())
 
         # Interpolate and navigate
         box = QGroupBox("Slices")
@@ -377,76 +351,6 @@ class LabelingWidget(QWidget):
             f"Label {lab}: painted {_ranges(painted) or '-'}; filled {_ranges(filled) or '-'}. "
             f"Slice {z} is {where}."
         )
-
-    def _on_row_selected(self) -> None:
-        s = self.session
-        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
-        if s is None or not rows or self._table_updating:
-            return
-        item = self.table.item(rows[0].row(), 0)
-        if item is not None:
-            s.layer.selected_label = int(item.text())
-            self._update_slices_label()
-
-    def _row_label(self, r: int) -> Label:
-        s = self._require_session()
-        return s.table[int(self.table.item(r, 0).text())]
-
-    def _set_table(self, table: LabelTable) -> None:
-        s = self._require_session()
-        s.table = table
-        s.layer.metadata[KEY]["label_table"] = table.to_tsv()
-        s.layer.colormap = colormap_for(table)
-        self.refresh()
-
-    def _on_item_changed(self, item) -> None:
-        if self._table_updating or item.column() not in (1, 2):
-            return
-        s = self.session
-        if s is None:
-            return
-        lab = self._row_label(item.row())
-        text = item.text().strip()
-        new = Label(lab.index, text or lab.name, lab.abbreviation, lab.color, lab.tissue) if item.column() == 1 \
-            else Label(lab.index, lab.name, text, lab.color, lab.tissue)
-        self._set_table(s.table.with_label(new))
-
-    def _on_cell_double_clicked(self, row: int, col: int) -> None:
-        if col != 3 or self.session is None:
-            return
-        lab = self._row_label(row)
-        color = QColorDialog.getColor(QColor(lab.color), self, f"Colour of {lab.name}")
-        if color.isValid():
-            self.set_label_color(lab.index, color.name())
-
-    def set_label_color(self, index: int, color: str) -> None:
-        s = self._require_session()
-        lab = s.table[index]
-        self._set_table(s.table.with_label(Label(lab.index, lab.name, lab.abbreviation, color, lab.tissue)))
-
-    def _add_label(self) -> None:
-        s = self.session
-        if s is None:
-            return
-        idx = max(s.table.indices, default=0) + 1
-        r, g, b = (int(c) for c in np.random.default_rng(idx).integers(60, 255, 3))
-        self.add_label(Label(idx, f"label_{idx}", "", f"#{r:02x}{g:02x}{b:02x}", TISSUES[-1]))
-
-    def add_label(self, label: Label) -> None:
-        s = self._require_session()
-        self._set_table(s.table.with_label(label))
-        s.layer.selected_label = label.index
-        self.refresh()
-
-    def save_label_table(self) -> Path:
-        s = self._require_session()
-        if s.case is None:
-            raise CtlabelError("this layer belongs to no case; save it as a case first")
-        if s.read_only:
-            raise CtlabelError("the case is open read-only (locked by somebody else)")
-        review.save_label_table(s.case, s.table, self.annotator or None, lock=s.lock)  # recorded: labels_changed
-        self.status.setText(f"Saved {s.case.labels_path}")
-        return s.case.labels_path
 
     # --- actions ---------------------------------------------------------------------
     def interpolate(self, all_labels: bool | None = None) -> dict:
