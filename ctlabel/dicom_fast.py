@@ -111,7 +111,7 @@ class FastHeader:
 
 
 def _text(raw: bytes) -> str:
-    if any(c > 127 for c in raw):
+    if not raw.isascii():
         raise _Bail  # character sets are pydicom's job
     return raw.decode("ascii").strip(" \x00")
 

@@ -111,7 +111,10 @@ def _to_hu(stored: np.ndarray, h, out: np.ndarray, i: int) -> bool:
     ends = (lo * slope + icpt, hi * slope + icpt)
     if min(ends) < _INT16.min or max(ends) > _INT16.max:
         return False
-    if slope == 1 and stored.dtype.itemsize <= 2:
+    if slope == 1 and stored.dtype.itemsize == 2 and stored.dtype.isnative:
+        # int16 arithmetic wraps modulo 2**16: exact here, because the result fits int16 (checked above)
+        np.add(stored.view(np.int16), np.int16((icpt + 32768) % 65536 - 32768), out=out[i])
+    elif slope == 1 and stored.dtype.itemsize <= 2:
         np.add(stored, np.int32(icpt), out=out[i], dtype=np.int32, casting="unsafe")
     else:
         out[i] = stored.astype(np.int32) * slope + icpt

@@ -129,3 +129,24 @@ def test_truncated_pixel_data_is_a_clear_error(tmp_path):
     with pytest.raises(InputError) as info:  # found by the header scan: the file holds too few bytes
         ctlabel.load_series(tmp_path)
     assert "I10" in str(info.value) and "file holds" in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", ["<u2", "<i2", ">u2", "|u1"])
+def test_hu_conversion_is_exact_for_every_stored_type(dtype):
+    """The wrap-around int16 fast path gives what exact int32 arithmetic gives, whenever int16 holds it."""
+    from types import SimpleNamespace
+
+    from ctlabel.dicom_read import _to_hu
+
+    rng = np.random.default_rng(3)
+    info = np.iinfo(np.dtype(dtype))
+    for icpt in (-1024, 0, -32768, 1000, -3000):
+        lo, hi = (info.min, info.max) if icpt == -3000 else (max(info.min, -2048), min(info.max, 4095))
+        stored = rng.integers(lo, hi, size=(64, 64), endpoint=True).astype(dtype)
+        out = np.empty((1, 64, 64), np.int16)
+        fits = _to_hu(stored, SimpleNamespace(slope=1.0, intercept=float(icpt)), out, 0)
+        exact = stored.astype(np.int64) + icpt
+        if exact.min() >= -32768 and exact.max() <= 32767:
+            assert fits and np.array_equal(out[0], exact)
+        else:
+            assert not fits
