@@ -84,6 +84,11 @@ def test_ctrl_s_saves_the_case_draft(make_napari_viewer, case, volume, qtbot, mo
     assert draft.painted == {label: [12]}
     assert [e["Action"] for e in review.history(case)] == ["saved"]
     assert "Saved" in widget.status.text()
+    # with no layer selected (napari's save action then has nothing to save) Ctrl+S still saves the case
+    _paint(viewer, layer, volume, 14, label)
+    viewer.layers.selection.clear()
+    _ctrl_s(qtbot, viewer)
+    assert not opened and case.load_draft().painted == {label: [12, 14]}
     widget.close_sessions()
     # no case open in the labeling widget: Ctrl+S is napari's save dialog again
     viewer.layers.clear()
