@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ctlabel.export import cli as export_cli
 
     export_cli.register(sub)
+    from ctlabel.export import seg_cli
+
+    seg_cli.register(sub)
     return p
 
 

@@ -1,0 +1,476 @@
+"""``export_seg``: one case version back to the archive as a DICOM Segmentation (highdicom).
+
+The SEG references the source series and instances: every frame names the
+SOPInstanceUID of the case slice it lies on (``Source.Slices[k]`` of ``ct.json``), so
+``ctlabel import`` and highdicom's ``get_pixels_by_source_instance`` / ``get_volume``
+put it back on the same slices. Padded slices (no source instance) get no frame; a
+gantry-tilted (sheared) case is refused. The patient and study modules come from the
+source DICOM (highdicom copies them), or, with ``deidentify``, from a minimal data set
+written under the de-identification profile. See ``docs/export_seg.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctlabel.case import Case
+from ctlabel.errors import CaseError, CtlabelError, DicomReadError, InputError, ProvenanceError
+from ctlabel.geometry import is_sheared
+from ctlabel.labels import Label
+from ctlabel.volume import pixel_hash
+
+SEG_SERIES_NUMBER_BASE = 9000
+#: Name (lower case, ``_``/``-`` as spaces, laterality dropped) -> SNOMED CT structure (code, meaning).
+STRUCTURES: dict[str, tuple[str, str]] = {
+    "liver": ("10200004", "Liver"), "spleen": ("78961009", "Spleen"), "kidney": ("64033007", "Kidney"),
+    "pancreas": ("15776009", "Pancreas"), "aorta": ("15825003", "Aorta"), "lung": ("39607008", "Lung"),
+    "vertebra": ("51282000", "Vertebra"), "vertebrae": ("51282000", "Vertebra"),
+    "urinary bladder": ("89837001", "Urinary bladder"), "bladder": ("89837001", "Urinary bladder"),
+    "gallbladder": ("28231008", "Gallbladder"), "stomach": ("69695003", "Stomach"),
+    "inferior vena cava": ("64131007", "Inferior vena cava"), "brain": ("12738006", "Brain"),
+    "heart": ("80891009", "Heart"), "spine": ("421060004", "Spine"), "esophagus": ("32849002", "Esophagus"),
+    "colon": ("71854001", "Colon"), "prostate": ("41216001", "Prostate"), "trachea": ("44567001", "Trachea"),
+    "spinal cord": ("2748008", "Spinal cord"), "adrenal gland": ("23451007", "Adrenal gland"),
+}
+#: tissue column -> (category (code, meaning), generic type (code, meaning)), SNOMED CT.
+TISSUE_CODES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "soft_tissue": (("85756007", "Tissue"), ("87784001", "Soft tissue")),
+    "fat": (("85756007", "Tissue"), ("55603005", "Fat")),
+    "bone": (("85756007", "Tissue"), ("272673000", "Bone")),
+    "fluid": (("91720002", "Body Substance"), ("32457005", "Body fluid")),
+    "air": (("91720002", "Body Substance"), ("15158005", "Air")),
+    "lesion": (("49755003", "Morphologically Abnormal Structure"), ("52988006", "Lesion")),
+    "other": (("85756007", "Tissue"), ("85756007", "Tissue")),
+}
+ANATOMICAL_STRUCTURE = ("91723000", "Anatomical Structure")
+_LATERALITY = re.compile(r"\b(left|right|l|r)\b")
+
+
+@dataclass
+class SegExport:
+    """What :func:`export_seg` wrote (``to_dict`` is the ``--json`` report)."""
+
+    case: str
+    version: str
+    approved: bool
+    out: str
+    annotator: str | None
+    reviewer: str | None
+    series_description: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    matched_by: str
+    deidentified: bool
+    frames: int
+    referenced_instances: list[str]
+    segments: list[dict] = field(default_factory=list)
+    padded_slices: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+# --- The case version ---
+
+
+def parse_spec(spec: str) -> tuple[Case, int | None]:
+    """``CASE`` or ``CASE@vN`` -> the case and the version number (None: the default)."""
+    root, _, sel = str(spec).partition("@")
+    case = Case.open(root)
+    if not sel:
+        return case, None
+    m = re.fullmatch(r"v?(\d+)", sel.strip().lower())
+    if not m:
+        raise InputError(f"version {sel!r} is not vN; a DICOM SEG is written of a frozen version, never the draft",
+                         root)
+    return case, int(m.group(1))
+
+
+def choose_version(case: Case, number: int | None, record: dict) -> tuple[int, bool]:
+    """The version to export and whether a reviewer approved it.
+
+    Default: ``ApprovedVersion``; else the version approved last (the case was edited again
+    since); else the latest version.
+    """
+    from ctlabel.review import version_name, version_number
+
+    approvals = [ev.get("Version") for ev in record.get("Events", []) if ev.get("Action") == "approved"]
+    approved_name = record.get("ApprovedVersion") or (approvals[-1] if approvals else None)
+    if number is None:
+        n = version_number(approved_name or "")
+        if n is None or not case.version_path(n).exists():
+            versions = case.versions()
+            if not versions:
+                raise CaseError("the case has no frozen version (submit the draft first)", case.masks_dir)
+            n = versions[-1]
+    else:
+        n = number
+        if not case.version_path(n).exists():
+            raise CaseError(f"version {version_name(n)} does not exist (versions: "
+                            f"{', '.join(version_name(v) for v in case.versions()) or 'none'})", case.masks_dir)
+    name = version_name(n)
+    return n, name in approvals
+
+
+def _people(record: dict, name: str, provenance: dict) -> tuple[str | None, str | None]:
+    """The annotator (sidecar, else the event that created the version) and the approving reviewer."""
+    events = [ev for ev in record.get("Events", []) if ev.get("Version") == name]
+    made = [ev.get("Who") for ev in events if ev.get("Action") in ("submitted", "corrected", "imported")]
+    approved = [ev.get("Who") for ev in events if ev.get("Action") == "approved"]
+    return provenance.get("Annotator") or (made[0] if made else None), approved[-1] if approved else None
+
+
+def algorithm_type(entry: dict) -> str:
+    """MANUAL, SEMIAUTOMATIC (interpolated slices, or an automatic method then painted) or AUTOMATIC."""
+    kind = str((entry.get("Method") or {}).get("Kind", "")).lower()
+    if kind == "automatic":
+        return "SEMIAUTOMATIC" if entry.get("PaintedSlices") else "AUTOMATIC"
+    return "SEMIAUTOMATIC" if entry.get("InterpolatedSlices") else "MANUAL"
+
+
+def segment_codes(label: Label) -> tuple[Any, Any]:
+    """Segmented property category and type codes (SNOMED CT) from the label's tissue and name."""
+    from pydicom.sr.coding import Code
+
+    words = _LATERALITY.sub(" ", re.sub(r"[_\-]+", " ", label.name.lower())).split()
+    known = STRUCTURES.get(" ".join(words))
+    category, generic = TISSUE_CODES.get(label.tissue, TISSUE_CODES["other"])
+    if known and label.tissue != "lesion":
+        category, generic = ANATOMICAL_STRUCTURE, known
+    return Code(category[0], "SCT", category[1]), Code(generic[0], "SCT", generic[1])
+
+
+def segment_descriptions(labels: list[Label], entries: dict, version: str) -> tuple[list, list[dict]]:
+    """highdicom SegmentDescriptions for ``labels`` (segment numbers 1..n) and their report rows."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from ctlabel import __version__
+
+    out, rows = [], []
+    for number, lab in enumerate(labels, 1):
+        entry = entries.get(str(lab.index), {})
+        kind = algorithm_type(entry)
+        ident = None
+        if kind != "MANUAL":
+            method = entry.get("Method") or {}
+            automatic = str(method.get("Kind", "")).lower() == "automatic"
+            ident = hd.AlgorithmIdentificationSequence(
+                name=str(method.get("Name") or "ctlabel interpolation")[:64] if automatic else
+                "ctlabel shape-based interpolation",
+                family=codes.cid7162.ArtificialIntelligence if automatic else codes.cid7162.MorphologicalOperations,
+                version=str(method.get("Version") or __version__)[:64])
+        category, prop = segment_codes(lab)
+        r, g, b = (int(lab.color[i:i + 2], 16) for i in (1, 3, 5))
+        out.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=lab.name[:64], segmented_property_category=category,
+            segmented_property_type=prop, algorithm_type=kind, algorithm_identification=ident,
+            tracking_id=f"{lab.name} {version}"[:64], tracking_uid=hd.UID(),
+            display_color=hd.color.CIELabColor.from_rgb(r, g, b)))
+        rows.append({"SegmentNumber": number, "Label": lab.index, "Name": lab.name, "Color": lab.color,
+                     "AlgorithmType": kind, "Category": category.meaning, "Type": prop.meaning})
+    return out, rows
+
+
+# --- The source DICOM ---
+
+
+def _read(path: Path, pixels: bool) -> Any:
+    import pydicom
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(os.fspath(path), stop_before_pixels=not pixels)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on bad bytes
+        raise DicomReadError(f"cannot read the DICOM file ({type(exc).__name__}: {exc})", path) from None
+
+
+def _hash(ds: Any, where: Any) -> str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pixel_hash(ds.pixel_array)
+    except Exception as exc:  # noqa: BLE001 - decoders raise many kinds
+        raise DicomReadError(f"cannot decode the pixel data ({type(exc).__name__}: {exc})", where) from None
+
+
+def _folder_items(folder: Path) -> Iterator[tuple[Path, Any, Callable[[], Any]]]:
+    """(file, header, read with pixels) for every DICOM file under ``folder`` (index files skipped)."""
+    if not folder.is_dir():
+        raise InputError("--dicom must be a folder holding the source series", folder)
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(n for n in names if not n.startswith(".") and n.upper() not in ("DICOMDIR", "DIRFILE")):
+            path = Path(root) / name
+            try:
+                head = _read(path, pixels=False)
+            except DicomReadError:
+                continue  # not DICOM: licence files, notes
+            yield path, head, lambda path=path: _read(path, pixels=True)
+
+
+def _retrieved_items(block: dict, where: Path) -> Iterator[tuple[str, Any, Callable[[], Any]]]:
+    """The series named by a ``Retrieve`` block, fetched with dicomweb-client (WADO-RS)."""
+    try:
+        from dicomweb_client.api import DICOMwebClient
+    except ImportError:
+        raise InputError("the case names a DICOMweb source (Retrieve) but dicomweb-client is not installed "
+                         "(pip install dicomweb-client); or give the files with --dicom DIR", where) from None
+    url = str(block.get("URL"))
+    try:
+        datasets = DICOMwebClient(url=url).retrieve_series(study_instance_uid=str(block["StudyInstanceUID"]),
+                                                           series_instance_uid=str(block["SeriesInstanceUID"]))
+    except Exception as exc:  # noqa: BLE001 - HTTP and parsing errors of many kinds
+        raise InputError(f"cannot retrieve the source series from {url} ({type(exc).__name__}: {exc}); "
+                         "give the files with --dicom DIR", where) from None
+    for ds in datasets:
+        yield url, ds, lambda ds=ds: ds
+
+
+def match_sources(items: Iterable[tuple[Any, Any, Callable[[], Any]]], slices: list[dict | None], by_hash: bool,
+                  grid_shape: tuple) -> dict[int, Any]:
+    """Case slice index -> its source data set (pixel data dropped).
+
+    By SOPInstanceUID (the pixel hash is then checked), or, for a pseudonymized case
+    (``by_hash``), by ``PixelSHA256`` and the recorded ImagePositionPatient.
+    """
+    want = {s["SOPInstanceUID"]: k for k, s in enumerate(slices) if s}
+    found: dict[int, Any] = {}
+    for where, head, load in items:
+        if (int(head.get("Rows", 0)), int(head.get("Columns", 0))) != tuple(grid_shape[1:]) or \
+                "SOPInstanceUID" not in head or int(head.get("NumberOfFrames", 1) or 1) != 1:
+            continue
+        k = None if by_hash else want.get(str(head.SOPInstanceUID))
+        if not by_hash and (k is None or k in found):
+            continue
+        ds = load()
+        digest = _hash(ds, where)
+        if by_hash:
+            ipp = np.asarray([float(v) for v in ds.get("ImagePositionPatient", [np.nan] * 3)])
+            k = next((j for j, s in enumerate(slices) if s and j not in found and s.get("PixelSHA256") == digest
+                      and np.allclose(ipp, s["ImagePositionPatient"], atol=1e-3)), None)
+            if k is None:
+                continue
+        elif slices[k].get("PixelSHA256") not in (None, digest):
+            raise InputError(f"this file has the SOPInstanceUID of case slice {k} but other pixels than were "
+                             "converted (PixelSHA256 differs); ctlabel will not reference it", where)
+        del ds.PixelData
+        found[k] = ds
+    return found
+
+
+def source_datasets(case: Case, source: dict, shape: tuple, dicom: str | os.PathLike | None) -> tuple[dict, str]:
+    """The source data set of every acquired slice, and how they were matched.
+
+    From ``dicom``, else from the ``Retrieve`` block of ``ct.json`` (``Source.Retrieve``) or of
+    ``retrieve.json`` (written by ``ctlabel pull``). A case with pseudonymized UIDs needs ``dicom``.
+    """
+    slices = source["Slices"]
+    pseudonymized = bool(source.get("UIDsPseudonymized"))
+    retrieve = source.get("Retrieve")
+    if retrieve is None and (case.root / "retrieve.json").is_file():
+        retrieve = json.loads((case.root / "retrieve.json").read_text(encoding="utf-8")).get("Retrieve")
+    where: Path = case.image_sidecar
+    if dicom is not None:
+        where = Path(dicom)
+        files = match_sources(_folder_items(where), slices, pseudonymized, shape)
+        how = "PixelSHA256" if pseudonymized else "SOPInstanceUID"
+    elif pseudonymized:
+        raise InputError("the case's UIDs were pseudonymized (Source.UIDsPseudonymized), so they name no archive "
+                         "instance; give the source files with --dicom DIR, which are then matched by pixel hash",
+                         where)
+    elif isinstance(retrieve, dict):
+        files, how = match_sources(_retrieved_items(retrieve, where), slices, False, shape), "Retrieve"
+    else:
+        raise InputError("the SEG must reference the source DICOM: give the folder holding the series with "
+                         "--dicom DIR (the case names no Retrieve source to pull it from)", where)
+    real = [k for k, s in enumerate(slices) if s]
+    missing = [k for k in real if k not in files]
+    if missing:
+        by = "pixel hash and position" if pseudonymized else "SOPInstanceUID"
+        raise InputError(f"{len(missing)} of {len(real)} source instances not found by {by} (case slices "
+                         f"{missing[:10]}{' ...' if len(missing) > 10 else ''})", where)
+    return files, how
+
+
+# --- De-identification ---
+
+#: Kept from a source image under ``deidentify``: geometry and image description only.
+_KEEP = ("SOPClassUID", "Modality", "Rows", "Columns", "PixelSpacing", "ImageOrientationPatient",
+         "ImagePositionPatient", "SliceThickness", "SpacingBetweenSlices", "Manufacturer", "SpecificCharacterSet")
+#: The patient and study attributes written under ``deidentify`` (PS3.15 Annex E, dummies / empty).
+_DUMMIES = {"PatientName": "ANONYMOUS", "PatientID": "ANONYMOUS", "PatientBirthDate": "", "PatientSex": "",
+            "AccessionNumber": "", "StudyID": "", "StudyDate": "", "StudyTime": "", "ReferringPhysicianName": ""}
+
+
+def deidentified_sources(sources: list[Any], uids: list[dict[str, str]]) -> list[Any]:
+    """Minimal copies of the source data sets: geometry, dummy patient/study values, the given UIDs.
+
+    Only the attributes listed in ``_KEEP`` survive, so names, IDs, dates, institution,
+    physicians, descriptions and private tags never reach the SEG.
+    """
+    # TODO: use ctlabel.deid once it de-identifies whole data sets (today it cleans descriptions only).
+    from pydicom.dataset import Dataset
+
+    out = []
+    for ds, uid in zip(sources, uids, strict=True):
+        new = Dataset()
+        for kw in _KEEP:
+            if kw in ds:
+                setattr(new, kw, ds.data_element(kw).value)
+        for kw, value in {**_DUMMIES, **uid}.items():
+            setattr(new, kw, value)
+        out.append(new)
+    return out
+
+
+def _deidentified_uids(source: dict, slices: list, real: list[int], files: dict, salt: str) -> list[dict]:
+    """Pseudonymized UIDs per referenced slice: the case's own when it was converted pseudonymized."""
+    from ctlabel.provenance import pseudonymize_uid
+
+    keys = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")
+    out = [{kw: pseudonymize_uid(str(files[k].get(kw, "")), salt) for kw in keys} for k in real]
+    if source.get("UIDsPseudonymized"):  # the case's pseudonyms, so that the SEG fits the de-identified case
+        for uid, k in zip(out, real, strict=True):
+            uid.update({kw: source[kw] for kw in keys[:3] if source.get(kw)})
+            uid["SOPInstanceUID"] = slices[k]["SOPInstanceUID"]
+    return out
+
+
+# --- The export ---
+
+
+def export_seg(spec: str, out: str | os.PathLike, *, dicom: str | os.PathLike | None = None,
+               deidentify: bool = False, uid_salt: str | None = None) -> SegExport:
+    """Write a DICOM SEG (BINARY, one segment per label present) of a case version.
+
+    Parameters
+    ----------
+    spec : str
+        ``CASE`` (the approved version, else the latest) or ``CASE@vN``.
+    out : path
+        The ``.dcm`` file to write (atomically).
+    dicom : path, optional
+        A folder holding the source series; needed unless ``ct.json`` has ``Source.Retrieve``,
+        and always for a case whose UIDs were pseudonymized (files are then matched by pixel hash).
+    deidentify : bool
+        Write the patient and study modules under the de-identification profile, with
+        pseudonymized UIDs (the case's own pseudonyms when it has them, else salted with ``uid_salt``).
+    uid_salt : str, optional
+        Salt of the UID pseudonyms under ``deidentify`` (default: random, so not linkable).
+
+    Returns
+    -------
+    SegExport
+
+    Raises
+    ------
+    InputError
+        A tilted (sheared) case, paint on a padded slice, labels missing from ``labels.tsv``,
+        an empty version, source files that cannot be found or do not match.
+    CaseError, ProvenanceError
+        No such version; a version whose voxels do not match its sidecar.
+    """
+    import highdicom as hd
+
+    from ctlabel import __version__
+    from ctlabel.atomic import atomic_path
+    from ctlabel.review import load_record, version_name
+
+    case, number = parse_spec(spec)
+    record = load_record(case)
+    n, approved = choose_version(case, number, record)
+    name = version_name(n)
+    img = case.image_record()
+    source, geometry = img.get("Source") or {}, img.get("Geometry") or {}
+    grid = case.image_grid()
+    if is_sheared(grid.affine):
+        raise InputError("the case is gantry-tilted (its slices are stacked off the slice normal, a sheared grid); "
+                         "ctlabel does not write a DICOM SEG of a tilted series", case.image_path)
+    slices = source.get("Slices") or []
+    if len(slices) != grid.shape[0]:
+        raise ProvenanceError(f"ct.json lists {len(slices)} source slices for {grid.shape[0]} image slices; "
+                              "the frames cannot be referenced", case.image_sidecar)
+    if any(s and int(s.get("Frame", 1) or 1) != 1 for s in slices):
+        raise InputError("the source is a multi-frame (enhanced) image; export-seg references single-frame "
+                         "instances only", case.image_sidecar)
+    mask = case.load_version(n)
+    if not mask.hash_matches:
+        raise ProvenanceError(f"{name} voxels do not match its sidecar (edited outside ctlabel)", mask.path)
+    padded = [k for k, s in enumerate(slices) if not s]
+    painted_padded = [k for k in padded if mask.array[k].any()]
+    if painted_padded:
+        raise InputError(f"{name} holds labels on padded slice(s) {painted_padded}, which have no source instance "
+                         "to reference; erase them (QA flags them) and submit again", mask.path)
+    table = case.load_labels()
+    present = [int(v) for v in np.unique(mask.array) if v]
+    if not present:
+        raise InputError(f"{name} is empty: no segment to write", mask.path)
+    unknown = [v for v in present if v not in table]
+    if unknown:
+        raise InputError(f"label value(s) {unknown} of {name} are not in labels.tsv, so the segments cannot be "
+                         "named; add them to the label table first", case.labels_path)
+
+    files, matched_by = source_datasets(case, source, grid.shape, dicom)
+    real = [k for k, s in enumerate(slices) if s]
+
+    labels = [table[v] for v in present]
+    lut = np.zeros(int(mask.array.max()) + 1, dtype=np.uint16 if len(labels) > 255 else np.uint8)
+    for number, lab in enumerate(labels, 1):
+        lut[lab.index] = number
+    pixels = lut[mask.array[real]]
+    descriptions, rows = segment_descriptions(labels, mask.provenance.get("Labels", {}), name)
+    annotator, reviewer = _people(record, name, mask.provenance)
+    description = f"ctlabel {name} " + (f"approved by {reviewer}" if reviewer else "not approved")
+    sources = [files[k] for k in real]
+    if deidentify:
+        salt = uid_salt or secrets.token_hex(16)
+        sources = deidentified_sources(sources, _deidentified_uids(source, slices, real, files, salt))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # highdicom's remarks on the source's person names
+            seg = hd.seg.Segmentation(
+                source_images=sources, pixel_array=pixels, segmentation_type="BINARY",
+                segment_descriptions=descriptions, series_instance_uid=hd.UID(),
+                series_number=SEG_SERIES_NUMBER_BASE + n, sop_instance_uid=hd.UID(), instance_number=1,
+                manufacturer="ctlabel", manufacturer_model_name="ctlabel", software_versions=str(__version__),
+                device_serial_number="", series_description=description[:64], content_label="CTLABEL",
+                content_description=f"{name} of a ctlabel case"[:64], content_creator_name=annotator or None,
+                omit_empty_frames=True, specific_character_set="ISO_IR 192")
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise InputError(f"highdicom cannot build the SEG ({type(exc).__name__}: {exc})", mask.path) from None
+    if deidentify:
+        from pydicom.sr.codedict import codes
+
+        seg.PatientIdentityRemoved = "YES"
+        seg.DeidentificationMethod = "ctlabel export-seg --deidentify: PS3.15 Annex E basic profile"
+        seg.DeidentificationMethodCodeSequence = [hd.sr.CodedConcept.from_code(
+            codes.DCM.BasicApplicationConfidentialityProfile)]
+    out = Path(out)
+    try:
+        with atomic_path(out) as tmp:
+            seg.save_as(tmp, enforce_file_format=True)
+    except CtlabelError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"cannot write the SEG ({type(exc).__name__}: {exc})", out) from None
+    return SegExport(
+        case=str(case.root), version=name, approved=approved, out=str(out), annotator=annotator, reviewer=reviewer,
+        series_description=description[:64], sop_instance_uid=str(seg.SOPInstanceUID),
+        series_instance_uid=str(seg.SeriesInstanceUID), matched_by=matched_by, deidentified=deidentify,
+        frames=int(seg.NumberOfFrames), referenced_instances=[str(s.SOPInstanceUID) for s in sources],
+        segments=rows, padded_slices=[int(k) for k in geometry.get("MissingSlices", padded)])
+
+
+__all__ = ["SegExport", "algorithm_type", "export_seg", "match_sources", "parse_spec", "segment_codes"]
