@@ -269,3 +269,18 @@ def test_refusals_and_exit_codes(cases, tmp_path):
     r = run_cli("export-seg", tmp_path / "nocase", tmp_path / "x.dcm", "--dicom", PHILIPS_5MM)
     assert r.returncode == 2 and "not a ctlabel case folder" in r.stderr
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_retrieve_block_without_dicomweb_client_is_a_clear_error(cases, tmp_path, monkeypatch):
+    """A case pulled by ``ctlabel pull`` names its DICOMweb source; without dicomweb-client: one clear error."""
+    copy = tmp_path / "pulled"
+    shutil.copytree(cases["philips"].root, copy)
+    source = Case.open(copy).image_record()["Source"]
+    (copy / "retrieve.json").write_text(json.dumps({"Retrieve": {
+        "URL": "http://127.0.0.1:9/dicom-web", "StudyInstanceUID": source["StudyInstanceUID"],
+        "SeriesInstanceUID": source["SeriesInstanceUID"]}}))
+    monkeypatch.setitem(sys.modules, "dicomweb_client", None)
+    monkeypatch.setitem(sys.modules, "dicomweb_client.api", None)
+    with pytest.raises(InputError, match="dicomweb-client is not installed"):
+        export_seg(str(copy), tmp_path / "x.dcm")
+    assert not (tmp_path / "x.dcm").exists()
