@@ -25,7 +25,7 @@ import ctlabel
 from ctlabel import review
 from ctlabel.case import Case
 from ctlabel.errors import InputError
-from ctlabel.export.seg import algorithm_type, export_seg, segment_codes
+from ctlabel.export.seg import algorithm_type, export_seg, segment_codes, segment_descriptions
 from ctlabel.labels import Label, LabelTable
 
 TABLE = LabelTable((Label(1, "liver", "LIV", "#dd8265", "soft_tissue"),
@@ -180,6 +180,14 @@ def test_codes_and_algorithm_types_from_the_table_and_sidecar():
     assert algorithm_type({"PaintedSlices": [1, 4], "InterpolatedSlices": [2, 3]}) == "SEMIAUTOMATIC"
     assert algorithm_type({"Method": {"Kind": "automatic", "Name": "x"}}) == "AUTOMATIC"
     assert algorithm_type({"Method": {"Kind": "automatic"}, "PaintedSlices": [3]}) == "SEMIAUTOMATIC"
+    descriptions, rows = segment_descriptions([liver, csf], {
+        "1": {"Method": {"Kind": "automatic", "Name": "TotalSegmentator", "Version": "2.4"}},
+        "7": {"PaintedSlices": [2, 6], "InterpolatedSlices": [3, 4, 5]}}, "v002")
+    auto, interp = (d.SegmentationAlgorithmIdentificationSequence[0] for d in descriptions)
+    assert [r["AlgorithmType"] for r in rows] == ["AUTOMATIC", "SEMIAUTOMATIC"]
+    assert (auto.AlgorithmName, auto.AlgorithmVersion) == ("TotalSegmentator", "2.4")
+    assert interp.AlgorithmFamilyCodeSequence[0].CodeMeaning == "Morphological Operations"
+    assert descriptions[0].TrackingID == "liver v002"
 
 
 def test_deidentify_writes_no_source_identifier(cases, tmp_path):

@@ -165,10 +165,14 @@ def segment_descriptions(labels: list[Label], entries: dict, version: str) -> tu
         if kind != "MANUAL":
             method = entry.get("Method") or {}
             automatic = str(method.get("Kind", "")).lower() == "automatic"
+            name = str(method.get("Name") or "automatic") if automatic else "ctlabel shape-based interpolation"
+            # CID 7162 family: the method's own Family keyword, else region growing for ctlabel's
+            # prelabel, a model for anything else automatic
+            family = str(method.get("Family") or ("NeighborhoodAnalysis" if name.startswith("ctlabel")
+                                                  else "ArtificialIntelligence")) if automatic else \
+                "MorphologicalOperations"
             ident = hd.AlgorithmIdentificationSequence(
-                name=str(method.get("Name") or "ctlabel interpolation")[:64] if automatic else
-                "ctlabel shape-based interpolation",
-                family=codes.cid7162.ArtificialIntelligence if automatic else codes.cid7162.MorphologicalOperations,
+                name=name[:64], family=getattr(codes.cid7162, family, codes.cid7162.ArtificialIntelligence),
                 version=str(method.get("Version") or __version__)[:64])
         category, prop = segment_codes(lab)
         r, g, b = (int(lab.color[i:i + 2], 16) for i in (1, 3, 5))
