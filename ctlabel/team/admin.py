@@ -1,0 +1,184 @@
+"""The lead's side of a project: create it, add cases, users, rates and guidelines.
+
+No HTTP here: the CLI calls these directly on the project folder, the API through
+:class:`ctlabel.team.service.Service`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from ctlabel import review
+from ctlabel.atomic import atomic_open
+from ctlabel.case import Case, find_cases
+from ctlabel.errors import InputError
+from ctlabel.labels import default_label_table, read_label_table, write_label_table
+from ctlabel.team import auth
+from ctlabel.team import project as layout
+from ctlabel.team.db import RATE_KINDS, CaseRow, Project, Rate, User, default_url, make_engine, migrate
+from ctlabel.team.service import Service
+
+MAX_GUIDELINES = 1024 * 1024
+
+
+def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str | os.PathLike | None = None,
+                 name: str | None = None, time_zone: str = "UTC", idle_limit_s: int = 60, open_limit: int = 2,
+                 upload_limit: int = 512 * 1024 * 1024, lease_s: int = 4 * 3600) -> Service:
+    """Make a team project: folders, label table, the database schema (Alembic) and its settings.
+
+    Parameters
+    ----------
+    root : path
+        The project folder (created).
+    url : str, optional
+        Database URL (``postgresql+psycopg://...``); default SQLite ``team.db`` in the folder.
+    labels : path, optional
+        A ``labels.tsv`` for every case (default: the built-in table).
+    time_zone : str
+        IANA zone the report's days are counted in.
+    idle_limit_s : int
+        Gaps between heartbeats longer than this do not count as active time.
+    open_limit : int
+        Cases an annotator may hold at once.
+    upload_limit : int
+        Largest upload in bytes.
+    lease_s : int
+        How long a claim lasts without a heartbeat or upload.
+    """
+    root = Path(root).resolve()
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"unknown time zone {time_zone!r}") from None
+    table = read_label_table(labels) if labels else default_label_table()
+    name = name or root.name
+    layout.write_layout(root, name, url)
+    write_label_table(root / layout.LABELS, table)
+    engine = make_engine(url or default_url(root))
+    migrate(engine)
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as db, db.begin():
+        if db.scalar(select(Project)) is None:
+            db.add(Project(name=name, time_zone=time_zone, idle_limit_s=idle_limit_s, open_limit=open_limit,
+                           upload_limit=upload_limit, lease_s=lease_s, currency="EUR"))
+            for kind in RATE_KINDS:
+                db.add(Rate(kind=kind, cents=0))
+    engine.dispose()
+    return Service(root, url)
+
+
+def register_case(svc: Service, folder: Path, priority: int = 0) -> tuple[str, bool]:
+    """Put a case folder under ``PROJECT/cases`` in the database; (name, newly added)."""
+    cases = svc.cases_dir.resolve()
+    folder = Path(folder).resolve()
+    if folder.parent != cases:
+        raise InputError(f"a case of the project lives directly in {cases}", folder)
+    name = layout.check_case_name(folder.name)
+    case = Case.open(folder)
+    state = review.load_record(case)["State"]
+    with svc.tx() as db:
+        if db.scalar(select(CaseRow).where(CaseRow.name == name)) is not None:
+            return name, False
+        db.add(CaseRow(name=name, path=name, state=state, priority=priority))
+        svc.log(db, None, None, "case_added", case=name)
+    return name, True
+
+
+def add_cases(svc: Service, sources: list[str], *, salt: str | None = None, jobs: int | None = None,
+              priority: int = 0, progress: bool = True) -> dict:
+    """Convert DICOM sources into ``PROJECT/cases`` (through :func:`ctlabel.convert.convert`) and register them."""
+    from ctlabel.convert import ConvertOptions, convert
+
+    table = read_label_table(svc.root / layout.LABELS)
+    report = convert(sources, svc.cases_dir, jobs=jobs, options=ConvertOptions(pseudonymize_salt=salt,
+                                                                                label_table=table),
+                     progress=progress)
+    added, known = [], []
+    folders = [Path(c["case"]) for c in report.converted] + [c.root for c in find_cases(svc.cases_dir)]
+    seen = set()
+    for f in folders:
+        if f.resolve() in seen or not Case.is_case(f):
+            continue
+        seen.add(f.resolve())
+        name, new = register_case(svc, f, priority)
+        (added if new else known).append(name)
+    return {"added": added, "already_registered": known, "failed": report.failed,
+            "converted": len(report.converted), "ok": report.ok}
+
+
+def add_user(svc: Service, name: str, role: str) -> str:
+    with svc.tx() as db:
+        _, token = auth.add_user(db, name, role)
+    return token
+
+
+def rotate(svc: Service, name: str) -> str:
+    with svc.tx() as db:
+        return auth.rotate_token(db, name)
+
+
+def revoke(svc: Service, name: str) -> None:
+    with svc.tx() as db:
+        auth.revoke_token(db, name)
+
+
+def set_rates(svc: Service, cents: dict[str, int], currency: str | None = None) -> dict:
+    """Set what an item pays, in cents: ``annotation``, ``review``, ``rework``."""
+    with svc.tx() as db:
+        for kind, value in cents.items():
+            if kind not in RATE_KINDS:
+                raise InputError(f"a rate is one of {', '.join(RATE_KINDS)}, not {kind!r}")
+            if int(value) < 0:
+                raise InputError("a rate is not negative")
+            rate = db.scalar(select(Rate).where(Rate.kind == kind))
+            if rate is None:
+                rate = Rate(kind=kind)
+                db.add(rate)
+            rate.cents = int(value)
+        if currency:
+            svc.settings(db).currency = currency[:8]
+        svc.log(db, None, None, "rates_set", rates={k: int(v) for k, v in cents.items()})
+        return {r.kind: r.cents for r in db.scalars(select(Rate))}
+
+
+def rates(svc: Service) -> dict:
+    with svc.tx() as db:
+        return {r.kind: r.cents for r in db.scalars(select(Rate))}
+
+
+def set_guidelines(svc: Service, text: str, who: User | None = None) -> None:
+    """Replace ``guidelines.md`` (Markdown, at most 1 MiB), atomically."""
+    data = text.encode("utf-8")
+    if len(data) > MAX_GUIDELINES:
+        raise InputError("guidelines are at most 1 MiB")
+    with atomic_open(svc.root / layout.GUIDELINES, "wb") as f:
+        f.write(data)
+    with svc.tx() as db:
+        svc.log(db, who, None, "guidelines_set", size=len(data))
+
+
+def guidelines(svc: Service) -> str:
+    p = svc.root / layout.GUIDELINES
+    return p.read_text(encoding="utf-8") if p.exists() else ""
+
+
+def resync(svc: Service) -> int:
+    """Refresh every case's state mirror from its ``case.json`` (at server start); returns the count."""
+    n = 0
+    with svc.tx() as db:
+        for row in db.scalars(select(CaseRow)):
+            try:
+                svc.sync(db, row)
+                n += 1
+            except Exception:  # noqa: BLE001 - a broken case folder must not stop the server
+                continue
+    return n
+
+
+__all__ = ["add_cases", "add_user", "guidelines", "init_project", "rates", "register_case", "resync", "revoke",
+           "rotate", "set_guidelines", "set_rates"]

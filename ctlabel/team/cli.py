@@ -1,0 +1,350 @@
+"""``ctlabel team ...``: run a team project (lead) and work on it (annotators, reviewers).
+
+Exit codes: 0 done, 1 refused or failed (the server said no, or could not be reached),
+2 bad usage. Every command takes ``--json`` (the result as JSON on stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ctlabel.errors import CtlabelError, InputError
+
+CONFIG_NAME = "team-login.json"
+
+
+def config_dir() -> Path:
+    """Where ``login`` keeps the server and token: ``$CTLABEL_CONFIG_DIR``, else ``~/.config/ctlabel``."""
+    env = os.environ.get("CTLABEL_CONFIG_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "ctlabel"
+
+
+def save_login(url: str, token: str) -> Path:
+    """Store the server and token, readable by the user only (0600)."""
+    folder = config_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / CONFIG_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"Server": url, "Token": token}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def _client(args):
+    from ctlabel.team.client import Client
+
+    path = config_dir() / CONFIG_NAME
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError("not logged in: run 'ctlabel team login URL --token T' first", path) from None
+    return Client(cfg["Server"], cfg["Token"], progress=sys.stderr.isatty() and not args.json)
+
+
+def _out(args, data, text: str) -> int:
+    print(json.dumps(data, indent=2) if args.json else text)
+    return 0
+
+
+def _case_id(arg: str) -> str:
+    p = Path(arg)
+    if p.is_dir() and (p / ".team.json").is_file():
+        return json.loads((p / ".team.json").read_text(encoding="utf-8"))["Case"]
+    return arg
+
+
+# --- lead, on the project folder --------------------------------------------------------------
+def cmd_init(args) -> int:
+    from ctlabel.team.admin import init_project
+
+    svc = init_project(args.project, url=args.db, labels=args.labels, time_zone=args.time_zone,
+                       idle_limit_s=args.idle_limit, open_limit=args.open_limit,
+                       upload_limit=int(args.upload_limit_mib * 1024 * 1024))
+    return _out(args, {"project": str(svc.root), "database": svc.url.split("@")[-1]},
+                f"team project {svc.root} ready (database {svc.url.split('@')[-1]})")
+
+
+def _service(args):
+    from ctlabel.team.service import Service
+
+    return Service(args.project)
+
+
+def cmd_user(args) -> int:
+    from ctlabel.team import admin
+
+    svc = _service(args)
+    if args.action == "add":
+        if not args.role:
+            raise InputError("user add needs --role annotator|reviewer|lead")
+        token = admin.add_user(svc, args.name, args.role)
+    elif args.action == "rotate":
+        token = admin.rotate(svc, args.name)
+    else:
+        admin.revoke(svc, args.name)
+        return _out(args, {"user": args.name, "revoked": True}, f"revoked the token of {args.name}")
+    return _out(args, {"user": args.name, "token": token},
+                f"token for {args.name} (shown once, only its hash is stored):\n{token}")
+
+
+def cmd_add_cases(args) -> int:
+    from ctlabel.team.admin import add_cases
+
+    res = add_cases(_service(args), args.sources, salt=args.pseudonymize_uids, jobs=args.jobs,
+                    priority=args.priority, progress=not args.json)
+    text = "\n".join([f"added {n}" for n in res["added"]] + [f"FAILED {f.get('path')}: {f.get('reason')}"
+                                                              for f in res["failed"]]
+                     + [f"{len(res['added'])} case(s) added, {len(res['already_registered'])} already there"])
+    _out(args, res, text)
+    return 0 if res["ok"] else 1
+
+
+def cmd_serve(args) -> int:
+    from ctlabel.team.api import serve
+
+    svc = _service(args)
+    if not args.json:
+        print(f"serving {svc.root} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
+    serve(svc, args.host, args.port)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ctlabel.team.report import report, to_csv
+
+    rep = report(_service(args), args.since, args.until)
+    if args.csv:
+        print(to_csv(rep), end="")
+        return 0
+    lines = [f"{'user':<16} {'role':<10} {'subm':>5} {'appr':>5} {'rej':>5} {'revs':>5} {'active h':>9} owed"]
+    for p in rep["people"]:
+        lines.append(f"{p['user']:<16} {p['role']:<10} {p['submitted']:>5} {p['approved']:>5} {p['rejected']:>5} "
+                     f"{p['reviews']:>5} {p['active_seconds'] / 3600:>9.2f} {p['owed_cents'] / 100:.2f} "
+                     f"{rep['currency']}")
+    return _out(args, rep, "\n".join(lines))
+
+
+def cmd_rates(args) -> int:
+    from ctlabel.team import admin
+
+    cents = {k: v for k, v in (("annotation", args.annotation), ("review", args.review), ("rework", args.rework))
+             if v is not None}
+    out = admin.set_rates(_service(args), cents, args.currency) if cents or args.currency else admin.rates(
+        _service(args))
+    return _out(args, out, ", ".join(f"{k} {v / 100:.2f}" for k, v in out.items()))
+
+
+def cmd_guidelines(args) -> int:
+    from ctlabel.team import admin
+
+    svc = _service(args)
+    if args.file:
+        admin.set_guidelines(svc, Path(args.file).read_text(encoding="utf-8"))
+        return _out(args, {"ok": True}, f"guidelines set from {args.file}")
+    text = admin.guidelines(svc)
+    return _out(args, {"guidelines": text}, text)
+
+
+# --- everyone, through the server --------------------------------------------------------------
+def cmd_login(args) -> int:
+    from ctlabel.team.client import Client
+
+    with Client(args.url, args.token) as c:
+        me = c.me()
+    path = save_login(args.url, args.token)
+    return _out(args, {**me, "config": str(path)}, f"logged in to {args.url} as {me['user']} ({me['role']}); "
+                f"token kept in {path} (mode 0600)")
+
+
+def cmd_next(args) -> int:
+    with _client(args) as c:
+        info = c.next_case()
+        root = c.download(info["case"], args.dir)
+    why = {"rework": "rejected, fix it", "new": "new"}.get(info.get("reason"), info.get("reason", ""))
+    extra = f"\nreviewer's comment: {info['comment']}" if info.get("comment") else ""
+    return _out(args, {**info, "folder": str(root)}, f"{info['case']} ({why}) in {root}{extra}\n"
+                f"edit: ctlabel view {root}   then: ctlabel team upload {root} && ctlabel team submit {root}")
+
+
+def cmd_upload(args) -> int:
+    with _client(args) as c:
+        out = c.upload_draft(args.case_dir)
+    return _out(args, out, f"uploaded the draft of {out['case']} ({out['size']} bytes)")
+
+
+def cmd_submit(args) -> int:
+    with _client(args) as c:
+        out = c.submit(_case_id(args.case), force=args.force)
+    return _out(args, out, f"submitted {out['case']} ({out['versions'][-1] if out['versions'] else ''})")
+
+
+def cmd_simple(args) -> int:
+    name = _case_id(args.case)
+    with _client(args) as c:
+        if args.verb == "withdraw":
+            out = c.withdraw(name)
+        elif args.verb == "flag":
+            out = c.flag(name, args.reason)
+        elif args.verb == "heartbeat":
+            out = c.heartbeat(name)
+        elif args.verb == "approve":
+            out = c.approve(name, args.comment)
+        elif args.verb == "reopen":
+            out = c.reopen(name, args.reason)
+        else:
+            marks = []
+            for m in args.mark or []:
+                parts = m.split(":", 2)
+                if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
+                    raise InputError(f"--mark is SLICE:LABEL[:NOTE], not {m!r}")
+                marks.append({"slice": int(parts[0]), "label": int(parts[1]),
+                              "note": parts[2] if len(parts) > 2 else ""})
+            out = c.reject(name, args.comment, marks)
+    return _out(args, out, f"{args.verb}: {name} is now {out.get('state', 'done')}")
+
+
+def cmd_review_next(args) -> int:
+    with _client(args) as c:
+        info = c.review_next()
+        root = c.download(info["case"], args.dir)
+    return _out(args, {**info, "folder": str(root)}, f"review {info['case']} ({info['versions'][-1]}) in {root}\n"
+                f"then: ctlabel team approve {info['case']} | reject {info['case']} --comment ... | "
+                f"correct {root}")
+
+
+def cmd_correct(args) -> int:
+    with _client(args) as c:
+        out = c.correct(args.case_dir, args.comment)
+    return _out(args, out, f"correction of {out['case']} stored; it is {out['state']}")
+
+
+def cmd_stats(args) -> int:
+    with _client(args) as c:
+        out = c.my_stats(args.since, args.until)
+    me = out.get("me") or {}
+    return _out(args, out, f"submitted {me.get('submitted', 0)}, approved {me.get('approved', 0)}, rejected "
+                f"{me.get('rejected', 0)}, active {me.get('active_seconds', 0) / 3600:.2f} h, owed "
+                f"{me.get('owed_cents', 0) / 100:.2f} {out.get('currency', '')}")
+
+
+def _run(handler):
+    def run(args) -> int:
+        from ctlabel.team.client import ClientError
+        from ctlabel.team.service import TeamError
+
+        try:
+            return handler(args)
+        except (ClientError, TeamError) as exc:
+            if getattr(args, "json", False):
+                print(json.dumps({"ok": False, "status": getattr(exc, "status", 0), "error": str(exc)}))
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
+        except CtlabelError:
+            raise
+    return run
+
+
+def register(sub) -> None:
+    """Add ``ctlabel team ...`` to the ``ctlabel`` parser's subparsers."""
+    team = sub.add_parser("team", help="team labeling server: projects, users, claims, review, time and pay")
+    ts = team.add_subparsers(dest="team_command", required=True)
+
+    def add(name: str, fn, hlp: str) -> argparse.ArgumentParser:
+        p = ts.add_parser(name, help=hlp)
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.set_defaults(func=_run(fn))
+        return p
+
+    p = add("init", cmd_init, "make a team project folder and its database")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--db", help="database URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in PROJECT)")
+    p.add_argument("--labels", help="labels.tsv for every case (default: the built-in table)")
+    p.add_argument("--time-zone", default="UTC", help="time zone of the report's days (default UTC)")
+    p.add_argument("--idle-limit", type=int, default=60, help="seconds between heartbeats still counted as active")
+    p.add_argument("--open-limit", type=int, default=2, help="cases an annotator may hold at once (default 2)")
+    p.add_argument("--upload-limit-mib", type=float, default=512, help="largest upload in MiB (default 512)")
+
+    p = add("user", cmd_user, "add a user (prints the token once), rotate or revoke a token")
+    p.add_argument("action", choices=("add", "rotate", "revoke"))
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--role", choices=("annotator", "reviewer", "lead"))
+
+    p = add("add-cases", cmd_add_cases, "convert DICOM series into PROJECT/cases and register them")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("sources", nargs="+", metavar="DICOM")
+    p.add_argument("--pseudonymize-uids", metavar="SALT", help="replace UIDs by salted hashes")
+    p.add_argument("-j", "--jobs", type=int, default=None)
+    p.add_argument("--priority", type=int, default=0, help="higher is handed out first")
+
+    p = add("serve", cmd_serve, "run the server (127.0.0.1 by default; put a TLS reverse proxy in front)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+
+    p = add("report", cmd_report, "per person: items, approvals, rejections, active time, amount owed")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--csv", action="store_true")
+    p.add_argument("--since", metavar="YYYY-MM-DD")
+    p.add_argument("--until", metavar="YYYY-MM-DD")
+
+    p = add("rates", cmd_rates, "show or set what an item pays (in cents)")
+    p.add_argument("project", metavar="PROJECT")
+    for k in ("annotation", "review", "rework"):
+        p.add_argument(f"--{k}", type=int, metavar="CENTS")
+    p.add_argument("--currency")
+
+    p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("file", nargs="?", metavar="FILE.md")
+
+    p = add("login", cmd_login, "keep the server and your token (config dir, mode 0600)")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--token", required=True)
+
+    for name, hlp in (("next", "claim the next case and download it"),
+                      ("review-next", "claim the next submitted case to review and download it")):
+        p = add(name, cmd_next if name == "next" else cmd_review_next, hlp)
+        p.add_argument("--dir", default=".", help="where case folders go (default: here)")
+
+    p = add("upload", cmd_upload, "upload the draft of a downloaded case")
+    p.add_argument("case_dir", metavar="CASE_DIR")
+    p = add("submit", cmd_submit, "submit a case for review (QA errors refuse it unless --force)")
+    p.add_argument("case", metavar="CASE_DIR")
+    p.add_argument("--force", action="store_true")
+    p = add("correct", cmd_correct, "reviewer: upload a correction of the submitted version")
+    p.add_argument("case_dir", metavar="CASE_DIR")
+    p.add_argument("--comment")
+    p = add("stats", cmd_stats, "your own items, time and amount owed")
+    p.add_argument("--since")
+    p.add_argument("--until")
+
+    for verb, hlp in (("withdraw", "give a case back before submitting it"), ("flag", "mark a case unusable"),
+                      ("heartbeat", "say you are working on a case"), ("approve", "approve a submitted case"),
+                      ("reject", "reject a submitted case with a comment"),
+                      ("reopen", "lead: reopen an approved case")):
+        p = add(verb, cmd_simple, hlp)
+        p.add_argument("case", metavar="CASE")
+        p.set_defaults(verb=verb)
+        if verb in ("flag", "reopen"):
+            p.add_argument("--reason", required=True)
+        if verb == "approve":
+            p.add_argument("--comment")
+        if verb == "reject":
+            p.add_argument("--comment", required=True)
+            p.add_argument("--mark", action="append", metavar="SLICE:LABEL[:NOTE]")
+
+
+__all__ = ["config_dir", "register", "save_login"]

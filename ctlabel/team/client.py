@@ -1,0 +1,252 @@
+"""``ctlabel.team.Client``: the annotator's and reviewer's side of the team server.
+
+A downloaded case is an ordinary case folder (``ct.nii.gz``, ``ct.json``, ``labels.tsv``,
+``masks/draft_dseg.nii.gz``) plus ``.team.json`` (server, case id and the hash of the draft
+it started from, sent as If-Match on upload). The folder holding downloaded cases gets the
+team marker, so local ``ctlabel submit``/``import`` on a copy is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ctlabel.atomic import atomic_open, write_json
+from ctlabel.errors import CtlabelError
+from ctlabel.progress import Progress
+from ctlabel.team.project import MARKER
+
+CHUNK = 1024 * 1024
+STATE_FILE = ".team.json"
+
+
+class ClientError(CtlabelError):
+    """The server refused a request (``status`` is the HTTP status, 0 when it could not be reached)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        super().__init__(reason)
+
+
+class Client:
+    """A connection to a team server.
+
+    Parameters
+    ----------
+    url : str
+        The server, e.g. ``http://127.0.0.1:8765``.
+    token : str
+        The bearer token ``ctlabel team user add`` printed.
+    timeout : float
+        Seconds per request.
+    progress : bool
+        Show progress of long transfers (``ctlabel.progress.Progress``).
+    """
+
+    def __init__(self, url: str, token: str, *, timeout: float = 120.0, progress: bool = False) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.progress = progress
+        self._http = httpx.Client(base_url=self.url + "/api/v1", timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}"})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs):
+        import httpx
+
+        try:
+            r = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ClientError(0, f"cannot reach the team server at {self.url} ({exc})") from None
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail")
+            except ValueError:
+                detail = r.text
+            text = detail if isinstance(detail, str) else json.dumps(detail)
+            raise ClientError(r.status_code, f"{r.status_code}: {text}")
+        return r
+
+    def _json(self, method: str, path: str, **kwargs) -> dict:
+        return self._request(method, path, **kwargs).json()
+
+    def _get_file(self, path: str, dest: Path) -> str | None:
+        """Stream a file to ``dest`` atomically; return its ETag (unquoted) if any."""
+        import httpx
+
+        try:
+            with self._http.stream("GET", path) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    try:
+                        detail = r.json().get("detail")
+                    except ValueError:
+                        detail = r.text
+                    raise ClientError(r.status_code, f"{r.status_code}: {detail}")
+                total = int(r.headers.get("content-length") or 0)
+                bar = Progress(max(1, -(-total // CHUNK)), f"MiB {dest.name}",
+                               enabled=self.progress and total > 4 * CHUNK)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_open(dest, "wb") as f:
+                    for chunk in r.iter_bytes(CHUNK):
+                        f.write(chunk)
+                        bar.step()
+                etag = r.headers.get("etag")
+        except httpx.HTTPError as exc:
+            raise ClientError(0, f"cannot reach the team server at {self.url} ({exc})") from None
+        return etag.strip('"') if etag else None
+
+    def _upload(self, path: str, file: Path, etag: str, params: dict | None = None) -> dict:
+        size = file.stat().st_size
+        bar = Progress(max(1, -(-size // CHUNK)), f"MiB {file.name}", enabled=self.progress and size > 4 * CHUNK)
+
+        def chunks():
+            with open(file, "rb") as f:
+                while block := f.read(CHUNK):
+                    bar.step()
+                    yield block
+
+        return self._json("PUT", path, content=chunks(), params=params or {},
+                          headers={"If-Match": f'"{etag}"', "Content-Type": "application/octet-stream",
+                                   "Content-Length": str(size)})
+
+    @staticmethod
+    def _state(case_dir: str | os.PathLike) -> dict:
+        p = Path(case_dir) / STATE_FILE
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise CtlabelError(f"not a case downloaded from a team server (no readable {STATE_FILE})",
+                               case_dir) from None
+
+    # --- everyone -------------------------------------------------------------------------
+    def me(self) -> dict:
+        return self._json("GET", "/me")
+
+    def my_stats(self, since: str | None = None, until: str | None = None) -> dict:
+        params = {k: v for k, v in (("since", since), ("until", until)) if v}
+        return self._json("GET", "/me/stats", params=params)
+
+    def guidelines(self) -> str:
+        return self._request("GET", "/guidelines").text
+
+    def case(self, name: str) -> dict:
+        return self._json("GET", f"/cases/{name}")
+
+    def heartbeat(self, name: str) -> dict:
+        return self._json("POST", f"/cases/{name}/heartbeat")
+
+    def download(self, name: str, folder: str | os.PathLike = ".") -> Path:
+        """Fetch a case into ``folder/<case>``: image, ``labels.tsv`` and the current draft.
+
+        When the image is already there (e.g. after a rejection) only ``ct.json`` is compared
+        and the draft is fetched again. Returns the case folder.
+        """
+        info = self.case(name)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        marker = folder / MARKER
+        if not marker.exists():
+            write_json(marker, {"TeamClient": self.url, "Note": "cases downloaded from a team server: use "
+                                                              "'ctlabel team upload/submit'"})
+        root = folder / info["case"]
+        (root / "masks").mkdir(parents=True, exist_ok=True)
+        have_image = (root / "ct.nii.gz").exists() and (root / "ct.json").exists()
+        sidecar = self._request("GET", f"/cases/{name}/files/ct.json").content
+        if not have_image or (root / "ct.json").read_bytes() != sidecar:
+            self._get_file(f"/cases/{name}/files/ct.nii.gz", root / "ct.nii.gz")
+            with atomic_open(root / "ct.json", "wb") as f:
+                f.write(sidecar)
+        self._get_file(f"/cases/{name}/files/labels.tsv", root / "labels.tsv")
+        draft = root / "masks" / "draft_dseg.nii.gz"
+        etag = info["etag"]
+        if etag != "none":
+            etag = self._get_file(f"/cases/{name}/files/draft", draft) or etag
+            side = self._request("GET", f"/cases/{name}/files/draft.json").content
+            with atomic_open(root / "masks" / "draft_dseg.json", "wb") as f:
+                f.write(side)
+        write_json(root / STATE_FILE, {"Server": self.url, "Case": info["case"], "ETag": etag,
+                                       "State": info["state"], "Comment": info.get("comment"),
+                                       "Marks": info.get("marks", [])})
+        return root
+
+    # --- annotators --------------------------------------------------------------------------
+    def next_case(self) -> dict:
+        """Claim the next case (your rejected case first); ClientError 404 when none is left."""
+        return self._json("POST", "/cases/next")
+
+    def upload_draft(self, case_dir: str | os.PathLike, file: str | os.PathLike | None = None) -> dict:
+        """Upload the case's draft (If-Match: the hash it started from); 409 when the case changed since."""
+        st = self._state(case_dir)
+        file = Path(file) if file else Path(case_dir) / "masks" / "draft_dseg.nii.gz"
+        out = self._upload(f"/cases/{st['Case']}/draft", file, st["ETag"])
+        st["ETag"] = out["etag"]
+        write_json(Path(case_dir) / STATE_FILE, st)
+        return out
+
+    def submit(self, name: str, force: bool = False) -> dict:
+        return self._json("POST", f"/cases/{name}/submit", json={"force": force})
+
+    def withdraw(self, name: str) -> dict:
+        return self._json("POST", f"/cases/{name}/withdraw")
+
+    def flag(self, name: str, reason: str) -> dict:
+        return self._json("POST", f"/cases/{name}/flag", json={"reason": reason})
+
+    # --- reviewers ------------------------------------------------------------------------------
+    def review_next(self) -> dict:
+        return self._json("POST", "/review/next")
+
+    def approve(self, name: str, comment: str | None = None) -> dict:
+        return self._json("POST", f"/cases/{name}/approve", json={"comment": comment})
+
+    def reject(self, name: str, comment: str, marks: list[dict] | None = None) -> dict:
+        return self._json("POST", f"/cases/{name}/reject", json={"comment": comment, "marks": marks or []})
+
+    def correct(self, case_dir: str | os.PathLike, comment: str | None = None,
+                file: str | os.PathLike | None = None) -> dict:
+        """Upload a reviewer's correction of the submitted version (a new version, still submitted)."""
+        st = self._state(case_dir)
+        file = Path(file) if file else Path(case_dir) / "masks" / "draft_dseg.nii.gz"
+        out = self._upload(f"/cases/{st['Case']}/correction", file, st["ETag"],
+                           params={"comment": comment} if comment else None)
+        st["ETag"] = out["etag"]
+        write_json(Path(case_dir) / STATE_FILE, st)
+        return out
+
+    # --- lead -----------------------------------------------------------------------------------
+    def report(self, since: str | None = None, until: str | None = None) -> dict:
+        params = {k: v for k, v in (("since", since), ("until", until)) if v}
+        return self._json("GET", "/report", params=params)
+
+    def reopen(self, name: str, reason: str) -> dict:
+        return self._json("POST", f"/cases/{name}/reopen", json={"reason": reason})
+
+    def set_guidelines(self, text: str) -> dict:
+        return self._json("PUT", "/guidelines", content=text.encode("utf-8"))
+
+    def set_rates(self, **cents) -> dict:
+        return self._json("PUT", "/rates", json=cents)
+
+    def add_user(self, name: str, role: str) -> dict:
+        return self._json("POST", "/users", json={"name": name, "role": role})
+
+    def rotate(self, name: str) -> dict:
+        return self._json("POST", f"/users/{name}/rotate")
+
+    def revoke(self, name: str) -> dict:
+        return self._json("POST", f"/users/{name}/revoke")
+
+
+__all__ = ["Client", "ClientError"]

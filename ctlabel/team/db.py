@@ -1,0 +1,185 @@
+"""The team database: projects, users, cases, claims, events, uploads and rates.
+
+SQLite by default (a file in the project folder, WAL, ``busy_timeout``; every transaction
+``BEGIN IMMEDIATE`` so that claims are serialized), PostgreSQL with a
+``postgresql+psycopg://`` URL (claims lock rows with ``FOR UPDATE SKIP LOCKED``). The schema
+is made by the Alembic migrations in :mod:`ctlabel.team.migrations`; the models here mirror
+them. The database never holds voxels: a case row names its folder relative to
+``PROJECT/cases`` and mirrors the state of its ``case.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+ROLES = ("annotator", "reviewer", "lead")
+RATE_KINDS = ("annotation", "review", "rework")
+
+
+def utcnow() -> dt.datetime:
+    """The current time, UTC, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: DateTime(timezone=True)}
+
+
+class Project(Base):
+    """The one project a database serves, with its settings."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    idle_limit_s: Mapped[int] = mapped_column(Integer, default=60)
+    open_limit: Mapped[int] = mapped_column(Integer, default=2)
+    lease_s: Mapped[int] = mapped_column(Integer, default=4 * 3600)
+    upload_limit: Mapped[int] = mapped_column(Integer, default=512 * 1024 * 1024)
+    currency: Mapped[str] = mapped_column(String(8), default="EUR")
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """A person with a role; only the SHA-256 of their bearer token is stored."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CaseRow(Base):
+    """A case folder of the project: where it is, its state (mirror of case.json), who holds it."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    path: Mapped[str] = mapped_column(String(400))
+    state: Mapped[str] = mapped_column(String(20), default="in_progress", index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[str | None] = mapped_column(Text, nullable=True)
+    annotator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    review_lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    head_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Assignment(Base):
+    """A claim of a case by a person (annotate or review), with its lease and how it ended."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # annotate | review
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | done | withdrawn | expired
+    claimed: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Event(Base):
+    """What somebody did (claim, upload, submit, approve, reject, ..., heartbeat), when."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class Upload(Base):
+    """An accepted upload: which case, by whom, the voxel hash it replaced and the new one."""
+
+    __tablename__ = "uploads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # draft | correction
+    base_sha256: Mapped[str] = mapped_column(String(64))
+    voxel_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Rate(Base):
+    """What one item pays (in cents): annotation, review, rework (per resubmission)."""
+
+    __tablename__ = "rates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), unique=True)
+    cents: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def default_url(project: str | Path) -> str:
+    """The SQLite database in the project folder."""
+    return f"sqlite:///{Path(project).resolve() / 'team.db'}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate transactions."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:
+            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(url_or_engine: str | Engine) -> None:
+    """Bring the schema up to the newest Alembic revision (creates it on an empty database)."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    if isinstance(url_or_engine, str):
+        engine.dispose()
+
+
+__all__ = ["ROLES", "RATE_KINDS", "Assignment", "Base", "CaseRow", "Event", "Project", "Rate", "Upload", "User",
+           "default_url", "make_engine", "make_sessionmaker", "migrate", "utcnow"]

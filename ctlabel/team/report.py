@@ -1,0 +1,133 @@
+"""Time and pay: active time from heartbeats, items owed from approvals.
+
+* **Active time** of a person: per case, the gaps between consecutive heartbeats that are at
+  most the project's idle limit (default 60 s), summed; a longer gap counts nothing.
+* **Items owed** arise when a case is approved and are dated by the approval: the case's
+  annotator is owed one ``annotation`` and one ``rework`` per resubmission (a submit after a
+  rejection); each reviewer one ``review`` per decision (reject, correction, the approval).
+  Amounts use the current rates (cents).
+* Days (``since``/``until``, inclusive) are counted in the project's time zone (UTC default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from ctlabel.errors import InputError
+from ctlabel.team.db import Event, Rate, User
+from ctlabel.team.service import Service, as_utc
+
+
+def _window(tz: ZoneInfo, since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    def day(text: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise InputError(f"a day is YYYY-MM-DD, not {text!r}") from None
+
+    lo = dt.datetime.combine(day(since), dt.time(), tz).astimezone(dt.UTC) if since else None
+    hi = dt.datetime.combine(day(until) + dt.timedelta(days=1), dt.time(), tz).astimezone(dt.UTC) if until else None
+    return lo, hi
+
+
+def active_seconds(times: list[dt.datetime], idle_limit_s: float) -> float:
+    """Sum of the gaps between consecutive heartbeats that are at most ``idle_limit_s``."""
+    times = sorted(times)
+    total = 0.0
+    for a, b in zip(times, times[1:]):
+        gap = (b - a).total_seconds()
+        if gap <= idle_limit_s:
+            total += gap
+    return total
+
+
+def report(svc: Service, since: str | None = None, until: str | None = None, user_id: int | None = None) -> dict:
+    """Per person: items done, approved, rejected, active time and the amount owed.
+
+    Parameters
+    ----------
+    since, until : str, optional
+        First and last day (YYYY-MM-DD, inclusive) in the project's time zone.
+    user_id : int, optional
+        Only this person (an annotator's own stats).
+    """
+    with svc.tx() as db:
+        proj = svc.settings(db)
+        tz = ZoneInfo(proj.time_zone)
+        lo, hi = _window(tz, since, until)
+        rates = {r.kind: r.cents for r in db.scalars(select(Rate))}
+        users = {u.id: u for u in db.scalars(select(User))}
+        q = select(Event).where(Event.kind.in_(("heartbeat", "submit", "approve", "reject", "correct", "upload")))
+        if lo is not None:
+            q = q.where(Event.at >= lo)
+        if hi is not None:
+            q = q.where(Event.at < hi)
+        events = list(db.scalars(q.order_by(Event.at, Event.id)))
+        idle = proj.idle_limit_s
+        currency = proj.currency
+        project_name = proj.name
+    rows: dict[int, dict] = defaultdict(lambda: {"submitted": 0, "resubmitted": 0, "uploads": 0,
+                                                 "approved": 0, "rejected": 0, "reviews": 0,
+                                                 "items": {"annotation": 0, "review": 0, "rework": 0}})
+    beats: dict[tuple[int, int], list[dt.datetime]] = defaultdict(list)
+    for ev in events:
+        d = ev.detail or {}
+        if ev.kind == "heartbeat" and ev.user_id is not None and ev.case_id is not None:
+            beats[(ev.user_id, ev.case_id)].append(as_utc(ev.at))
+        elif ev.kind == "submit":
+            rows[ev.user_id]["submitted"] += 1
+            rows[ev.user_id]["resubmitted"] += bool(d.get("resubmission"))
+        elif ev.kind == "upload":
+            rows[ev.user_id]["uploads"] += 1
+        elif ev.kind == "reject":
+            rows[ev.user_id]["reviews"] += 1
+            if d.get("annotator_id"):
+                rows[d["annotator_id"]]["rejected"] += 1
+        elif ev.kind == "correct":
+            rows[ev.user_id]["reviews"] += 1
+        elif ev.kind == "approve":
+            rows[ev.user_id]["reviews"] += 1
+            rows[ev.user_id]["items"]["review"] += 1
+            for reviewer, n in (d.get("reviews") or {}).items():
+                rows[int(reviewer)]["items"]["review"] += int(n)
+            ann = d.get("annotator_id")
+            if ann:
+                rows[ann]["approved"] += 1
+                rows[ann]["items"]["annotation"] += 1
+                rows[ann]["items"]["rework"] += int(d.get("resubmissions") or 0)
+    active: dict[int, float] = defaultdict(float)
+    for (uid, _case), times in beats.items():
+        active[uid] += active_seconds(times, idle)
+        rows[uid]  # a person with only heartbeats still gets a row
+    people = []
+    for uid, r in sorted(rows.items(), key=lambda kv: users[kv[0]].name if kv[0] in users else ""):
+        if uid is None or uid not in users or (user_id is not None and uid != user_id):
+            continue
+        owed = sum(n * rates.get(k, 0) for k, n in r["items"].items())
+        people.append({"user": users[uid].name, "role": users[uid].role, **{k: v for k, v in r.items()},
+                       "active_seconds": round(active[uid], 3), "owed_cents": owed})
+    return {"project": project_name, "time_zone": tz.key, "since": since, "until": until, "currency": currency,
+            "idle_limit_s": idle, "rates_cents": rates, "people": people}
+
+
+def to_csv(rep: dict) -> str:
+    """The report as CSV, one line per person."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["user", "role", "submitted", "resubmitted", "approved", "rejected", "reviews", "annotation_items",
+                "review_items", "rework_items", "active_seconds", f"owed_{rep['currency']}"])
+    for p in rep["people"]:
+        w.writerow([p["user"], p["role"], p["submitted"], p["resubmitted"], p["approved"], p["rejected"],
+                    p["reviews"], p["items"]["annotation"], p["items"]["review"], p["items"]["rework"],
+                    p["active_seconds"], f"{p['owed_cents'] / 100:.2f}"])
+    return out.getvalue()
+
+
+__all__ = ["active_seconds", "report", "to_csv"]

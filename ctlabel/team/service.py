@@ -1,0 +1,452 @@
+"""The team rules, without HTTP: claims, leases, submit, review, flag, withdraw, heartbeats.
+
+Every change of a case folder goes through :mod:`ctlabel.review` (the case lock, the
+events, the hash chain); the database holds who works on what, the state mirror and time.
+Errors are :class:`TeamError` subclasses carrying the HTTP status the API answers with.
+
+Claiming is atomic: on PostgreSQL the candidate row is locked ``FOR UPDATE SKIP LOCKED``
+(concurrent claims skip each other's rows); on SQLite every transaction is
+``BEGIN IMMEDIATE`` (:func:`ctlabel.team.db.make_engine`), so claims run one at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from ctlabel import review
+from ctlabel.case import Case
+from ctlabel.errors import CtlabelError, LockError, StateError
+from ctlabel.team import project as layout
+from ctlabel.team.db import Assignment, CaseRow, Event, Project, User, make_engine, make_sessionmaker, utcnow
+
+
+class TeamError(CtlabelError):
+    """A refused request; ``status`` is the HTTP status the API answers with."""
+
+    status = 400
+
+
+class Unauthorized(TeamError):
+    status = 401
+
+
+class Forbidden(TeamError):
+    status = 403
+
+
+class NotFound(TeamError):
+    status = 404
+
+
+class Conflict(TeamError):
+    status = 409
+
+
+class TooLarge(TeamError):
+    status = 413
+
+
+class Invalid(TeamError):
+    status = 422
+
+
+def as_utc(t: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes: they are UTC."""
+    if t is not None and t.tzinfo is None:
+        return t.replace(tzinfo=dt.UTC)
+    return t
+
+
+class Service:
+    """The rules of one served project.
+
+    Parameters
+    ----------
+    root : path
+        The project folder.
+    url : str, optional
+        Database URL; default: ``team.json``'s, else SQLite ``team.db`` in the project.
+    """
+
+    def __init__(self, root: str | Path, url: str | None = None) -> None:
+        from ctlabel.team.db import default_url
+
+        self.root = Path(root).resolve()
+        cfg = layout.read_config(self.root)
+        self.url = url or cfg.get("Database") or default_url(self.root)
+        self.engine = make_engine(self.url)
+        self.sessions = make_sessionmaker(self.engine)
+        self._case_locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        with self.tx() as db:
+            p = db.scalar(select(Project))
+            if p is None:
+                raise TeamError("the database has no project; run 'ctlabel team init'", self.url)
+            self.project_id = p.id
+
+    # --- plumbing -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Session]:
+        """One transaction (immediate on SQLite), committed on success."""
+        with self.sessions() as db, db.begin():
+            yield db
+
+    def settings(self, db: Session) -> Project:
+        return db.get(Project, self.project_id)
+
+    @property
+    def cases_dir(self) -> Path:
+        return self.root / layout.CASES
+
+    @contextlib.contextmanager
+    def case_lock(self, case_id: int) -> Iterator[None]:
+        """One request at a time on a case folder of this server (the core's lock guards other processes)."""
+        with self._guard:
+            lock = self._case_locks.setdefault(case_id, threading.Lock())
+        with lock:
+            yield
+
+    def folder(self, row: CaseRow) -> Case:
+        return Case.open(layout.case_folder(self.root, row.path))
+
+    def core(self, fn, *args, **kwargs):
+        """Run a :mod:`ctlabel.review` change; wait a little for a lock held elsewhere; map refusals."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except LockError as exc:
+                if time.monotonic() > deadline:
+                    raise Conflict(exc.reason) from None
+                time.sleep(0.1)
+            except StateError as exc:
+                raise Conflict(exc.reason) from None
+
+    def sync(self, db: Session, row: CaseRow) -> str:
+        """Refresh the state mirror and chain head of a case row from its ``case.json``."""
+        case = self.folder(row)
+        rec = review.load_record(case)
+        row.state = rec["State"]
+        row.head_sha256 = rec.get("HeadEventSHA256")
+        row.updated = utcnow()
+        return row.state
+
+    def log(self, db: Session, user: User | None, row: CaseRow | None, kind: str, at: dt.datetime | None = None,
+            **detail) -> None:
+        db.add(Event(user_id=user.id if user else None, case_id=row.id if row else None, kind=kind,
+                     at=at or utcnow(), detail=detail or None))
+
+    def get_case(self, db: Session, name: str, *, lock: bool = False) -> CaseRow:
+        layout.check_case_name(name)
+        q = select(CaseRow).where(CaseRow.name == name)
+        if lock and self.engine.dialect.name == "postgresql":
+            q = q.with_for_update()
+        row = db.scalar(q)
+        if row is None:
+            raise NotFound(f"no case {name!r} in this project")
+        return row
+
+    def user(self, db: Session, user_id: int) -> User:
+        return db.get(User, user_id)
+
+    # --- roles ------------------------------------------------------------------------
+    @staticmethod
+    def require_role(user: User, *roles: str) -> None:
+        if user.role not in roles and user.role != "lead":
+            raise Forbidden(f"{user.name} is {user.role}; this needs {' or '.join(roles)}")
+
+    def require_annotator_of(self, db: Session, user: User, row: CaseRow) -> None:
+        """The caller holds this case for annotation (a lead may act on any case)."""
+        if user.role == "lead":
+            return
+        self.require_role(user, "annotator")
+        if row.annotator_id != user.id:
+            raise Forbidden(f"case {row.name} is not yours")
+        if row.state == review.IN_PROGRESS and row.lease_until is not None and as_utc(row.lease_until) < utcnow():
+            other = db.scalar(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open",
+                                                       Assignment.user_id != user.id))
+            if other is not None:
+                raise Forbidden(f"your claim of case {row.name} expired and it went to somebody else")
+
+    def renew(self, db: Session, row: CaseRow) -> None:
+        row.lease_until = utcnow() + dt.timedelta(seconds=self.settings(db).lease_s)
+
+    # --- annotators -------------------------------------------------------------------
+    def open_cases(self, db: Session, user: User) -> list[CaseRow]:
+        now = utcnow()
+        return list(db.scalars(select(CaseRow).where(
+            CaseRow.annotator_id == user.id, CaseRow.flagged.is_(None),
+            or_(CaseRow.state == review.REJECTED,
+                and_(CaseRow.state == review.IN_PROGRESS, CaseRow.lease_until >= now))).order_by(CaseRow.id)))
+
+    def claim_next(self, user: User) -> dict:
+        """Give the annotator a case: their rejected case first, else a free one (atomically).
+
+        Raises Conflict at the open-case limit, NotFound when nothing is left.
+        """
+        self.require_role(user, "annotator")
+        with self.tx() as db:
+            mine = self.open_cases(db, user)
+            for row in mine:
+                if row.state == review.REJECTED:
+                    return self.case_summary(db, row, reason="rework")
+            limit = self.settings(db).open_limit
+            if len(mine) >= limit:
+                raise Conflict(f"{user.name} has {len(mine)} open case(s) ({', '.join(r.name for r in mine)}), the "
+                               f"limit is {limit}: submit or withdraw one first")
+            now = utcnow()
+            q = (select(CaseRow).where(
+                CaseRow.flagged.is_(None),
+                or_(and_(CaseRow.state == review.IN_PROGRESS,
+                         or_(CaseRow.annotator_id.is_(None), CaseRow.lease_until < now)),
+                    and_(CaseRow.state == review.REJECTED, CaseRow.annotator_id.is_(None))))
+                 .order_by(CaseRow.priority.desc(), CaseRow.id).limit(1))
+            if self.engine.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            row = db.scalar(q)
+            if row is None:
+                raise NotFound("no case is waiting for annotation")
+            for old in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open",
+                                                           Assignment.kind == "annotate")):
+                old.status, old.ended = "expired", now
+            row.annotator_id = user.id
+            self.renew(db, row)
+            db.add(Assignment(case_id=row.id, user_id=user.id, kind="annotate", status="open", claimed=now))
+            self.log(db, user, row, "claim")
+            return self.case_summary(db, row, reason="new")
+
+    def case_summary(self, db: Session, row: CaseRow, reason: str | None = None) -> dict:
+        from ctlabel.team.uploads import current_etag
+
+        case = self.folder(row)
+        rec = review.load_record(case)
+        annot = self.user(db, row.annotator_id) if row.annotator_id else None
+        revr = self.user(db, row.reviewer_id) if row.reviewer_id else None
+        out = {"case": row.name, "state": rec["State"], "priority": row.priority, "flagged": row.flagged,
+               "annotator": annot.name if annot else None, "reviewer": revr.name if revr else None,
+               "comment": rec.get("Comment"), "etag": current_etag(case),
+               "versions": [review.version_name(n) for n in case.versions()],
+               "lease_until": as_utc(row.lease_until).isoformat() if row.lease_until else None}
+        marks = db.scalar(select(Event).where(Event.case_id == row.id, Event.kind == "reject")
+                          .order_by(Event.id.desc()).limit(1))
+        if rec["State"] == review.REJECTED and marks is not None:
+            out["marks"] = (marks.detail or {}).get("marks", [])
+        if reason:
+            out["reason"] = reason
+        return out
+
+    def info(self, user: User, name: str) -> dict:
+        with self.tx() as db:
+            row = self.get_case(db, name)
+            self.require_access(db, user, row)
+            return self.case_summary(db, row)
+
+    def require_access(self, db: Session, user: User, row: CaseRow) -> None:
+        """Reading a case: its annotator, any reviewer or lead."""
+        if user.role in ("reviewer", "lead"):
+            return
+        self.require_annotator_of(db, user, row)
+
+    def submit(self, user: User, name: str, force: bool = False) -> dict:
+        with self.tx() as db:
+            row = self.get_case(db, name)
+            self.require_annotator_of(db, user, row)
+            case_id = row.id
+        with self.case_lock(case_id):
+            case = self.folder(row)
+            before = review.load_record(case)["State"]
+            n = self.core(review.submit, case, user.name, force=force)
+            with self.tx() as db:
+                row = db.get(CaseRow, case_id)
+                self.sync(db, row)
+                row.lease_until = None
+                row.reviewer_id, row.review_lease_until = None, None
+                for a in db.scalars(select(Assignment).where(Assignment.case_id == case_id,
+                                                             Assignment.status == "open")):
+                    a.status, a.ended = "done", utcnow()
+                self.log(db, user, row, "submit", version=review.version_name(n),
+                         resubmission=before == review.REJECTED)
+                return self.case_summary(db, row)
+
+    def withdraw(self, user: User, name: str) -> dict:
+        """Give a case back before submitting it: it returns to the pool (its draft stays)."""
+        with self.tx() as db:
+            row = self.get_case(db, name, lock=True)
+            self.require_annotator_of(db, user, row)
+            if row.state not in (review.IN_PROGRESS, review.REJECTED):
+                raise Conflict(f"case {name} is {row.state}; only a case not yet submitted can be withdrawn")
+            row.annotator_id, row.lease_until = None, None
+            for a in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open")):
+                a.status, a.ended = "withdrawn", utcnow()
+            self.log(db, user, row, "withdraw")
+            return {"case": row.name, "withdrawn": True}
+
+    def flag(self, user: User, name: str, reason: str) -> dict:
+        """Mark a case unusable (annotator holding it, or lead): nobody is given it again."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise Invalid("flagging a case needs a reason")
+        with self.tx() as db:
+            row = self.get_case(db, name, lock=True)
+            self.require_annotator_of(db, user, row)
+            row.flagged = reason[:2000]
+            row.annotator_id, row.lease_until = None, None
+            for a in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open")):
+                a.status, a.ended = "flagged", utcnow()
+            self.log(db, user, row, "flag", reason=reason[:2000])
+            return {"case": row.name, "flagged": row.flagged}
+
+    def heartbeat(self, user: User, name: str, at: dt.datetime | None = None) -> dict:
+        """Record that the person is working on the case now (extends an annotator's lease)."""
+        with self.tx() as db:
+            row = self.get_case(db, name)
+            self.require_access(db, user, row)
+            if row.annotator_id == user.id and row.state == review.IN_PROGRESS:
+                self.renew(db, row)
+            self.log(db, user, row, "heartbeat", at=at)
+            return {"case": row.name, "ok": True}
+
+    # --- reviewers ----------------------------------------------------------------------
+    def review_next(self, user: User) -> dict:
+        """Give the reviewer a submitted case nobody reviews (never one they annotated)."""
+        self.require_role(user, "reviewer")
+        with self.tx() as db:
+            now = utcnow()
+            held = db.scalar(select(CaseRow).where(CaseRow.reviewer_id == user.id,
+                                                   CaseRow.state == review.SUBMITTED,
+                                                   CaseRow.review_lease_until >= now).limit(1))
+            if held is not None:
+                return self.case_summary(db, held, reason="held")
+            q = (select(CaseRow).where(
+                CaseRow.state == review.SUBMITTED, CaseRow.flagged.is_(None),
+                or_(CaseRow.annotator_id.is_(None), CaseRow.annotator_id != user.id),
+                or_(CaseRow.reviewer_id.is_(None), CaseRow.review_lease_until < now))
+                 .order_by(CaseRow.priority.desc(), CaseRow.updated, CaseRow.id).limit(1))
+            if self.engine.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            row = db.scalar(q)
+            if row is None:
+                raise NotFound("no submitted case awaits review")
+            row.reviewer_id = user.id
+            row.review_lease_until = now + dt.timedelta(seconds=self.settings(db).lease_s)
+            db.add(Assignment(case_id=row.id, user_id=user.id, kind="review", status="open", claimed=now))
+            self.log(db, user, row, "review_claim")
+            return self.case_summary(db, row, reason="new")
+
+    def require_reviewer_of(self, db: Session, user: User, row: CaseRow) -> None:
+        self.require_role(user, "reviewer")
+        if row.state != review.SUBMITTED:
+            raise Conflict(f"case {row.name} is {row.state}, not submitted")
+        if (row.reviewer_id not in (None, user.id) and user.role != "lead"
+                and as_utc(row.review_lease_until) and as_utc(row.review_lease_until) >= utcnow()):
+            raise Forbidden(f"case {row.name} is being reviewed by somebody else")
+
+    @staticmethod
+    def author(case: Case) -> tuple[str | None, str | None]:
+        """Who made the latest version, and in which role."""
+        rec = review.load_record(case)
+        versions = case.versions()
+        if not versions:
+            return None, None
+        name = review.version_name(versions[-1])
+        for ev in rec["Events"]:
+            if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported") \
+                    and ev.get("Creates", True):
+                return ev.get("Who"), ev.get("Role")
+        return None, None
+
+    def _decide(self, user: User, name: str, kind: str, fn, **detail) -> dict:
+        with self.tx() as db:
+            row = self.get_case(db, name)
+            self.require_reviewer_of(db, user, row)
+            case_id = row.id
+        with self.case_lock(case_id):
+            case = self.folder(row)
+            who, role = self.author(case)
+            if kind == "approve" and who == user.name and role == "annotator":
+                raise Forbidden(f"{user.name} annotated the version under review and cannot approve it "
+                                "(self-review)")
+            n = self.core(fn, case)
+            with self.tx() as db:
+                row = db.get(CaseRow, case_id)
+                self.sync(db, row)
+                row.reviewer_id, row.review_lease_until = None, None
+                if kind == "reject" and row.annotator_id is not None:
+                    row.lease_until = None
+                for a in db.scalars(select(Assignment).where(Assignment.case_id == case_id,
+                                                             Assignment.status == "open", Assignment.kind == "review")):
+                    a.status, a.ended = "done", utcnow()
+                if kind == "approve":
+                    detail.update(self._credit(db, row))
+                self.log(db, user, row, kind, version=review.version_name(n), annotator_id=row.annotator_id,
+                         **detail)
+                return self.case_summary(db, row)
+
+    def _credit(self, db: Session, row: CaseRow) -> dict:
+        """What an approval pays for: the annotator's resubmissions and every review decision since the
+        last approval (or reopening) of the case."""
+        last = db.scalar(select(func.max(Event.id)).where(Event.case_id == row.id,
+                                                          Event.kind.in_(("approve", "reopen"))))
+        evs = db.scalars(select(Event).where(Event.case_id == row.id, Event.id > (last or 0),
+                                             Event.kind.in_(("submit", "reject", "correct"))).order_by(Event.id))
+        resub, reviews = 0, {}
+        for ev in evs:
+            if ev.kind == "submit" and (ev.detail or {}).get("resubmission"):
+                resub += 1
+            elif ev.kind in ("reject", "correct"):
+                reviews[str(ev.user_id)] = reviews.get(str(ev.user_id), 0) + 1
+        return {"resubmissions": resub, "reviews": reviews}
+
+    def approve(self, user: User, name: str, comment: str | None = None) -> dict:
+        return self._decide(user, name, "approve",
+                            lambda case: review.approve(case, user.name, comment=comment or None),
+                            comment=comment or None)
+
+    def reject(self, user: User, name: str, comment: str, marks: list[dict] | None = None) -> dict:
+        comment = (comment or "").strip()
+        if not comment:
+            raise Invalid("a rejection needs a comment saying what to fix")
+        clean = []
+        for m in marks or []:
+            try:
+                clean.append({"slice": int(m["slice"]), "label": int(m.get("label") or 0),
+                              "note": str(m.get("note") or "")[:500]})
+            except (KeyError, TypeError, ValueError):
+                raise Invalid(f"a mark is {{slice, label, note}}, not {m!r}") from None
+        text = comment
+        if clean:
+            text += " | marks: " + "; ".join(f"slice {m['slice']} label {m['label']}: {m['note']}" for m in clean)
+        return self._decide(user, name, "reject", lambda case: review.reject(case, user.name, text),
+                            comment=comment, marks=clean)
+
+    def reopen(self, user: User, name: str, reason: str) -> dict:
+        """Lead: make an approved case editable again (a new draft; the reason is logged)."""
+        if user.role != "lead":
+            raise Forbidden("only the lead reopens an approved case")
+        reason = (reason or "").strip()
+        if not reason:
+            raise Invalid("reopening needs a reason")
+        with self.tx() as db:
+            row = self.get_case(db, name)
+            if row.state != review.APPROVED:
+                raise Conflict(f"case {name} is {row.state}, not approved")
+            case_id = row.id
+        with self.case_lock(case_id):
+            self.core(review.start_new_draft, self.folder(row), user.name, role="reviewer")
+            with self.tx() as db:
+                row = db.get(CaseRow, case_id)
+                self.sync(db, row)
+                self.renew(db, row)
+                self.log(db, user, row, "reopen", reason=reason)
+                return self.case_summary(db, row)
+
+
+__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "Service", "TeamError", "TooLarge", "Unauthorized"]

@@ -1,0 +1,210 @@
+"""Uploads of masks: checked completely before anything is stored.
+
+An upload is received into ``PROJECT/tmp`` (never more than the project's size limit,
+default 512 MiB: 413), must be a NIfTI-1/2 file (422), lie exactly on the case grid
+(``Grid.require_match``; its GeometryError message is the 422's), and hold only label values
+of the project's label table (422). It names, in ``If-Match``, the hash of the draft it
+started from (:func:`current_etag`: the draft's voxel hash, else the latest version's, else
+``none``); anything else is stale (409) and is never merged or written. An accepted draft is
+stored through :func:`ctlabel.review.save_draft` (a ``saved`` event in the case record), a
+reviewer's correction through :func:`ctlabel.review.correct`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import struct
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from ctlabel import review
+from ctlabel.case import Case
+from ctlabel.errors import GeometryError, InputError
+from ctlabel.labels import read_label_table
+from ctlabel.mask_io import Mask
+from ctlabel.nifti_io import read_nifti
+from ctlabel.provenance import read_sidecar, sidecar_path
+from ctlabel.team import project as layout
+from ctlabel.team.db import CaseRow, Upload, User
+from ctlabel.team.service import Conflict, Invalid, Service, TooLarge
+
+NO_MASK = "none"
+CHUNK = 1024 * 1024
+
+
+def _sidecar_hash(path: Path) -> str | None:
+    try:
+        return read_sidecar(sidecar_path(path)).get("VoxelSHA256")
+    except Exception:  # noqa: BLE001 - fall back to hashing the voxels
+        return None
+
+
+def current_etag(case: Case) -> str:
+    """The hash an upload must name in If-Match: the draft's, else the latest version's, else ``none``."""
+    if case.draft_path.exists():
+        h = _sidecar_hash(case.draft_path)
+        return h or case.load_draft().voxel_hash
+    versions = case.versions()
+    if versions:
+        p = case.version_path(versions[-1])
+        return _sidecar_hash(p) or case.load_version(versions[-1]).voxel_hash
+    return NO_MASK
+
+
+def editable_mask_path(case: Case) -> Path | None:
+    """The file a client edits: the draft, else the latest version (after a rejection), else None."""
+    if case.draft_path.exists():
+        return case.draft_path
+    versions = case.versions()
+    return case.version_path(versions[-1]) if versions else None
+
+
+class Spool:
+    """An upload being received into ``PROJECT/tmp``; removed on close."""
+
+    def __init__(self, svc: Service, limit: int) -> None:
+        tmp = svc.root / layout.TMP
+        tmp.mkdir(exist_ok=True)
+        self.path = tmp / f"upload-{uuid.uuid4().hex}.nii.gz"
+        self.limit = limit
+        self.size = 0
+        self._f = open(self.path, "wb")  # closed in finish() or close()
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise TooLarge(f"the upload is larger than the limit of {self.limit} bytes")
+        self._f.write(chunk)
+
+    def finish(self) -> Path:
+        self._f.flush()
+        self._f.close()
+        return self.path
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._f.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _nifti_kind(path: Path) -> str:
+    """``nifti1``/``nifti2`` from the header bytes (gzip or not); Invalid otherwise."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rb") as f:
+            hdr = f.read(540)
+    except (OSError, EOFError):
+        raise Invalid("the upload is not a NIfTI file (a broken gzip stream)") from None
+    if len(hdr) >= 348:
+        for order in ("<", ">"):
+            size = struct.unpack(order + "i", hdr[:4])[0]
+            if size == 348 and hdr[344:348] in (b"n+1\x00", b"ni1\x00"):
+                return "nifti1"
+            if size == 540 and hdr[4:8] in (b"n+2\x00", b"ni2\x00"):
+                return "nifti2"
+    raise Invalid("the upload is not a NIfTI-1 or NIfTI-2 file; masks are uploaded as .nii.gz")
+
+
+def check_mask(svc: Service, case: Case, path: Path) -> Mask:
+    """Read an uploaded mask and check it against the case grid and the project's label table."""
+    _nifti_kind(path)
+    try:
+        data = read_nifti(path)
+    except InputError as exc:
+        raise Invalid(exc.reason) from None
+    arr = data.array
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.array_equal(arr, np.round(arr)):
+            raise Invalid("a mask holds whole-number labels")
+        arr = arr.astype(np.uint16 if arr.max(initial=0) > 255 else np.uint8)
+    if arr.min(initial=0) < 0:
+        raise Invalid("a mask holds no negative labels")
+    mask = Mask(arr, data.affine, data.extension_json if isinstance(data.extension_json, dict) else {}, path)
+    try:
+        case.image_grid().require_match(mask.grid, "the uploaded mask", None)
+    except GeometryError as exc:
+        raise Invalid(exc.reason) from None
+    table = read_label_table(svc.root / layout.LABELS)
+    values = {int(v) for v in np.unique(arr)} - {0}
+    unknown = sorted(values - set(table.indices))
+    if unknown:
+        raise Invalid(f"label value(s) {unknown} are not in the project's label table "
+                      f"({', '.join(f'{lab.index} {lab.name}' for lab in table)})")
+    return mask
+
+
+def _slices(mask: Mask) -> dict:
+    try:
+        return {"painted": mask.painted, "interpolated": mask.interpolated, "axis": mask.axis}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {"painted": {}, "interpolated": {}, "axis": 0}
+
+
+def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str | None, *, kind: str = "draft",
+                 comment: str | None = None) -> dict:
+    """Check a received mask and store it as the case draft (or a reviewer's correction).
+
+    Raises Invalid (422) for a file that is not a mask of this case, Conflict (409) when
+    ``if_match`` is missing or not the current hash, Forbidden/NotFound as the rules say.
+    """
+    with svc.tx() as db:
+        row = svc.get_case(db, name)
+        if kind == "draft":
+            svc.require_annotator_of(db, user, row)
+        else:
+            svc.require_reviewer_of(db, user, row)
+        case_id = row.id
+    case = svc.folder(row)
+    mask = check_mask(svc, case, path)
+    size = path.stat().st_size
+    tag = (if_match or "").strip().strip('"')
+    if tag.startswith("W/"):
+        tag = tag[2:].strip('"')
+    with svc.case_lock(case_id):
+        base = current_etag(case)
+        if not tag:
+            raise Conflict(f"an upload names the draft it started from in If-Match (now {base})")
+        if tag != base:
+            raise Conflict(f"the case changed since this draft was downloaded (it started from {tag}, the case is "
+                           f"now at {base}); download it again, nothing was stored")
+        sl = _slices(mask)
+        if kind == "draft":
+            written = svc.core(review.save_draft, case, mask.array, mask.grid, user.name, role="annotator",
+                               annotator=user.name, painted=sl["painted"], interpolated=sl["interpolated"],
+                               axis=sl["axis"])
+            new = written["VoxelSHA256"]
+        else:
+            painted = review.changed_slices(case.load_version(case.versions()[-1]).array, mask.array)
+            svc.core(review.correct, case, mask.array, mask.grid, user.name, painted=painted, comment=comment)
+            new = current_etag(case)
+        with svc.tx() as db:
+            row = db.get(CaseRow, case_id)
+            svc.sync(db, row)
+            if kind == "draft" and row.annotator_id == user.id:
+                svc.renew(db, row)
+            db.add(Upload(case_id=case_id, user_id=user.id, kind=kind, base_sha256=base, voxel_sha256=new,
+                          size=size))
+            svc.log(db, user, row, "upload" if kind == "draft" else "correct", sha256=new, size=size)
+            return {"case": row.name, "etag": new, "state": row.state, "size": size}
+
+
+def save_stream_to(svc: Service, chunks, limit: int | None = None) -> Spool:
+    """Write an iterable of byte chunks to a spool file (sync helper for scripts and tests)."""
+    spool = Spool(svc, limit or (512 * 1024 * 1024))
+    try:
+        for c in chunks:
+            spool.write(c)
+        spool.finish()
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+__all__ = ["NO_MASK", "Spool", "check_mask", "current_etag", "editable_mask_path", "store_upload"]
