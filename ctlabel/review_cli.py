@@ -18,6 +18,13 @@ def _user(args) -> str:
     return args.user or getpass.getuser()
 
 
+def _refuse_served(case, command: str) -> None:
+    """Cases of a served team project (or a client's copy) change only through ``ctlabel team``."""
+    from ctlabel.team.project import refuse_if_served
+
+    refuse_if_served(case, command)
+
+
 def cmd_qa(args: argparse.Namespace) -> int:
     from ctlabel.qa import CHECKS, QAOptions, expand_targets, qa_target
 
@@ -113,6 +120,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from ctlabel.importers import import_mask
 
     case = Case.open(args.case)
+    _refuse_served(case.root, "import")
     segments = None
     if args.segments:
         try:
@@ -137,6 +145,7 @@ def cmd_submit(args) -> int:
     from ctlabel.review import describe_finding, submission_qa, submit
 
     case = Case.open(args.case)
+    _refuse_served(case.root, "submit")
     findings = submission_qa(case)
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
@@ -159,6 +168,7 @@ def cmd_approve(args) -> int:
     from ctlabel.case import Case
     from ctlabel.review import approve
 
+    _refuse_served(Case.open(args.case).root, "approve")
     n = approve(Case.open(args.case), _user(args), comment=args.comment)
     print(f"approved v{n:03d} of {args.case}")
     return 0
@@ -168,6 +178,7 @@ def cmd_reject(args) -> int:
     from ctlabel.case import Case
     from ctlabel.review import reject
 
+    _refuse_served(Case.open(args.case).root, "reject")
     n = reject(Case.open(args.case), _user(args), args.comment)
     print(f"rejected v{n:03d} of {args.case}")
     return 0
