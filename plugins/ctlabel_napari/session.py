@@ -402,12 +402,14 @@ class LabelSession:
         clear_journal(self.case.recovery_dir)
         return self.case.draft_path
 
-    def submit(self, force: bool = False) -> int:
-        """Freeze the saved draft as a new version for review; returns the version number.
+    def submit(self, force: bool = False, *, save: bool = True) -> int:
+        """Save (unless the caller just did: ``save=False``), then freeze the draft as a new version.
 
-        Call :meth:`save` first. QA errors refuse it unless ``force``
-        (:func:`ctlabel.review.submit`). Afterwards the layer is read-only.
+        QA errors refuse it unless ``force`` (:func:`ctlabel.review.submit`). Afterwards the
+        layer is read-only. Returns the version number.
         """
+        if save:
+            self.save()
         number = review.submit(self.case, self.annotator or "unknown", force=force, lock=self.lock)
         self.set_awaiting_review()
         return number

@@ -400,7 +400,7 @@ class LabelingWidget(LabelTableMixin, QWidget):
                                 + "\n".join(errors))
             self.update_case_label()
             return None
-        number = s.submit(force=bool(errors))
+        number = s.submit(force=bool(errors), save=False)  # saved just above, as QA saw it
         text = f"Submitted as v{number:03d}; the case awaits review"
         if errors:
             text += f" (with {len(errors)} QA error(s), recorded)"
