@@ -366,8 +366,9 @@ def export_seg(spec: str, out: str | os.PathLike, *, dicom: str | os.PathLike | 
     out : path
         The ``.dcm`` file to write (atomically).
     dicom : path, optional
-        A folder holding the source series; needed unless ``ct.json`` has ``Source.Retrieve``,
-        and always for a case whose UIDs were pseudonymized (files are then matched by pixel hash).
+        A folder holding the source series; needed unless the case names a DICOMweb source
+        (``Source.Retrieve`` in ``ct.json`` or ``retrieve.json`` of ``ctlabel pull``), and always
+        for a case whose UIDs were pseudonymized (files are then matched by pixel hash).
     deidentify : bool
         Write the patient and study modules under the de-identification profile, with
         pseudonymized UIDs (the case's own pseudonyms when it has them, else salted with ``uid_salt``).
