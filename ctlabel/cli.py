@@ -278,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ctlabel.export import seg_cli
 
     seg_cli.register(sub)
+    from ctlabel import pull_cli
+
+    pull_cli.register(sub)
     from ctlabel.team import cli as team_cli
 
     team_cli.register(sub)

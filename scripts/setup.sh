@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0
   libxcb-sync1 libxcb-util1 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1
+  orthanc orthanc-dicomweb
   postgresql
 )
 
@@ -24,7 +25,18 @@ if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; 
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     echo "setup: installing system packages: ${missing[*]}"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # orthanc is for the tests of `ctlabel pull`, which start their own server: keep Debian's
+    # orthanc service from starting (ports 8042/4242) with a policy-rc.d that refuses every start.
+    policy_added=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+      $SUDO chmod +x /usr/sbin/policy-rc.d
+      policy_added=1
+    fi
+    rc=0
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    [ -z "$policy_added" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+    [ "$rc" -eq 0 ] || exit "$rc"
   fi
 else
   echo "setup: no apt-get here; install Xvfb, libGL/EGL and the xcb libraries for Qt yourself" >&2

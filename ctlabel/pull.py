@@ -1,0 +1,522 @@
+"""Intake from a PACS over DICOMweb: search (QIDO-RS), retrieve (WADO-RS), convert.
+
+:func:`pull` finds the series that patient-free filters select, downloads each instance into
+``OUT/.pull/<series hash>/`` (each written to a temporary name and renamed once complete, so an
+interrupted pull resumes without fetching an instance twice), converts the downloaded series
+with :func:`ctlabel.convert.convert` into case folders in ``OUT``, records where each case came
+from in ``<case>/retrieve.json`` and deletes the downloaded DICOM (unless ``keep_dicom``).
+
+Everything HTTP goes through ``dicomweb-client``; authentication is a ``requests`` session
+(basic or bearer). No credential is ever written anywhere. See docs/pull.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from ctlabel.atomic import write_json
+from ctlabel.convert import ConvertOptions, ConvertReport, convert
+from ctlabel.errors import CtlabelError, InputError
+from ctlabel.progress import Progress
+from ctlabel.provenance import pseudonymize_uid, software
+
+PULL_DIR = ".pull"
+RETRIEVE_FILE = "retrieve.json"
+PAGE = 500  # QIDO-RS results asked for at a time
+_DATE = re.compile(r"^(\d{8})?-(\d{8})?$|^(\d{8})$")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+class ServerError(CtlabelError, OSError):
+    """The DICOMweb server cannot be used: unreachable, silent, refusing access or not DICOMweb."""
+
+
+class _SeriesFailed(Exception):
+    """One series cannot be retrieved (the others go on)."""
+
+
+@dataclass
+class PullOptions:
+    """What to pull and how. Filters never name a patient."""
+
+    modality: str | None = "CT"
+    study_date: str | None = None  # "YYYYMMDD-YYYYMMDD", "YYYYMMDD-", "-YYYYMMDD" or "YYYYMMDD"
+    studies: list[str] = field(default_factory=list)
+    series: list[str] = field(default_factory=list)
+    uids_csv: str | os.PathLike | None = None
+    timeout: float = 60.0
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    keep_dicom: bool = False
+    jobs: int | None = None
+    convert: ConvertOptions = field(default_factory=ConvertOptions)
+
+
+@dataclass
+class SeriesRef:
+    study: str
+    series: str
+    requested: str = ""  # what selected it ("series", "study", "date", "csv")
+    instances: list[str] = field(default_factory=list)
+    fetched: int = 0
+    already_present: int = 0
+    status: str = "pending"  # downloaded, then converted, skipped (no volume) or failed
+    reason: str = ""
+    cases: list[str] = field(default_factory=list)
+    folder: Path | None = None
+
+    def to_dict(self) -> dict:
+        d = {"StudyInstanceUID": self.study, "SeriesInstanceUID": self.series, "status": self.status,
+             "instances": len(self.instances), "fetched": self.fetched, "already_present": self.already_present,
+             "cases": self.cases}
+        if self.reason:
+            d["reason"] = self.reason
+        return d
+
+
+@dataclass
+class PullReport:
+    url: str
+    series: list[SeriesRef] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)  # selections that matched nothing
+    convert: ConvertReport | None = None
+    kept_dicom: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and all(s.status != "failed" for s in self.series) and (
+            self.convert is None or self.convert.ok)
+
+    def to_dict(self) -> dict:
+        return {
+            "software": software(),
+            "url": self.url,
+            "series": [s.to_dict() for s in self.series],
+            "not_found": self.failed,
+            "convert": None if self.convert is None else self.convert.to_dict(),
+            "kept_dicom": self.kept_dicom,
+            "summary": {"series": len(self.series),
+                        "failed": sum(s.status == "failed" for s in self.series) + len(self.failed),
+                        "instances_fetched": sum(s.fetched for s in self.series),
+                        "instances_already_present": sum(s.already_present for s in self.series),
+                        "cases": sum(len(s.cases) for s in self.series)},
+        }
+
+    def summary_text(self) -> str:
+        s = self.to_dict()["summary"]
+        lines = [f"pulled {s['series']} series from {self.url}: {s['instances_fetched']} instance(s) fetched, "
+                 f"{s['instances_already_present']} already here; {s['cases']} case(s), {s['failed']} failed"]
+        for r in self.series:
+            what = f"  {r.series}: {r.status}"
+            if r.cases:
+                what += " -> " + ", ".join(Path(c).name for c in r.cases)
+            if r.reason:
+                what += f" ({r.reason})"
+            lines.append(what)
+        lines += [f"  NOT FOUND {f['uid']}: {f['reason']}" for f in self.failed]
+        lines += [f"  DICOM kept for a failed series: {k}" for k in self.kept_dicom]
+        if self.convert is not None:
+            lines.append("convert: " + self.convert.summary_text())
+        return "\n".join(lines)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+def public_url(url: str) -> str:
+    """The URL as recorded: no user, password, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def series_folder_name(series_uid: str) -> str:
+    return hashlib.sha256(series_uid.encode()).hexdigest()[:16]
+
+
+def _instance_name(sop_uid: str) -> str:
+    return hashlib.sha256(sop_uid.encode()).hexdigest()[:20] + ".dcm"
+
+
+def _value(item: dict, tag: str) -> str | None:
+    values = (item.get(tag) or {}).get("Value") or [None]
+    v = values[0]
+    return None if v is None else str(v)
+
+
+def _check_uid(uid: str, what: str) -> str:
+    uid = uid.strip()
+    if not _UID.match(uid) or len(uid) > 64:
+        raise InputError(f"{what} {uid!r} is not a DICOM UID (digits and dots)")
+    return uid
+
+
+def parse_study_date(text: str) -> str:
+    """``FROM-TO`` (either side may be empty) or one day, as YYYYMMDD; returned as a DICOM date range."""
+    t = text.strip()
+    m = _DATE.match(t)
+    if not m or t == "-":
+        raise InputError(f"--study-date {text!r}: use YYYYMMDD-YYYYMMDD (either side may be left empty) or YYYYMMDD")
+    for d in filter(None, m.groups()):
+        try:
+            datetime.strptime(d, "%Y%m%d")
+        except ValueError:
+            raise InputError(f"--study-date {text!r}: {d} is not a date") from None
+    if m.group(1) and m.group(2) and m.group(1) > m.group(2):
+        raise InputError(f"--study-date {text!r}: the range ends before it starts")
+    return t
+
+
+def read_uids_csv(path: str | os.PathLike) -> list[tuple[str, str | None]]:
+    """(study, series or None) rows of a CSV with a header naming StudyInstanceUID and/or SeriesInstanceUID.
+
+    A row with a series UID selects that series; a row with only a study UID, the study's series.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"cannot read the UID list ({exc.strerror})", p) from None
+    rows = list(csv.reader(text.splitlines()))
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise InputError("the UID list is empty", p)
+    header = [c.strip().lower().replace(" ", "") for c in rows[0]]
+    names = {"study": ("studyinstanceuid", "study", "studyuid"), "series": ("seriesinstanceuid", "series", "seriesuid")}
+    col = {k: next((header.index(n) for n in v if n in header), None) for k, v in names.items()}
+    if col["study"] is None and col["series"] is None:
+        raise InputError("the UID list needs a header with a StudyInstanceUID and/or SeriesInstanceUID column", p)
+    out = []
+    for i, r in enumerate(rows[1:], start=2):
+        def cell(k, r=r):
+            j = col[k]
+            return r[j].strip() if j is not None and j < len(r) and r[j].strip() else None
+        study, series = cell("study"), cell("series")
+        if not study and not series:
+            raise InputError(f"line {i}: no UID", p)
+        try:
+            out.append((_check_uid(study, "study UID") if study else "",
+                        _check_uid(series, "series UID") if series else None))
+        except InputError as exc:
+            raise InputError(f"line {i}: {exc.reason}", p) from None
+    return out
+
+
+# --- the server -------------------------------------------------------------------------------------
+class _Server:
+    """dicomweb-client with errors turned into :class:`ServerError` / :class:`_SeriesFailed`."""
+
+    def __init__(self, url: str, options: PullOptions):
+        import requests
+        from dicomweb_client.api import DICOMwebClient
+
+        self.url = public_url(url)
+        self.timeout = float(options.timeout)
+        session = requests.Session()
+        if options.user is not None:
+            session.auth = (options.user, options.password or "")
+        elif options.token is not None:
+            session.headers["Authorization"] = f"Bearer {options.token}"
+        try:
+            self.client = DICOMwebClient(url.rstrip("/"), session=session, timeout=(self.timeout, self.timeout))
+        except ValueError as exc:
+            raise InputError(f"not a usable DICOMweb URL ({exc})", self.url) from None
+        # No retries: dicomweb-client's would also repeat a request that timed out, so a silent server
+        # would cost several --timeout periods; one period is the promise.
+        self.client.set_http_retry_params(retry=False)
+
+    def call(self, what: str, fn, *args, series_level: bool = False, **kwargs):
+        """Run one request; a connection problem or refused access is a :class:`ServerError`."""
+        import requests
+
+        try:
+            return fn(*args, **kwargs)
+        except requests.exceptions.Timeout:
+            raise ServerError(f"no answer within {self.timeout:g} s ({what}); gave up (--timeout)", self.url) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise ServerError(f"cannot reach the server ({what}): {_short(exc)}", self.url) from None
+        except requests.exceptions.HTTPError as exc:
+            code = exc.response.status_code if exc.response is not None else 0
+            reason = (exc.response.reason if exc.response is not None else "") or ""
+            if code in (401, 403):
+                raise ServerError(f"access refused (HTTP {code} {reason}) while {what}: wrong or missing credentials"
+                                  " (--user with --password-env, or --token-env)", self.url) from None
+            if series_level and code in (404, 410):
+                raise _SeriesFailed(f"HTTP {code} {reason} while {what}") from None
+            if code == 404:
+                raise ServerError(f"HTTP 404 Not Found while {what}: is this the DICOMweb root of the server "
+                                  "(e.g. http://host:8042/dicom-web for Orthanc)?", self.url) from None
+            if series_level and 400 <= code < 500:
+                raise _SeriesFailed(f"HTTP {code} {reason} while {what}") from None
+            raise ServerError(f"the server failed (HTTP {code} {reason}) while {what}", self.url) from None
+        except requests.exceptions.RequestException as exc:
+            raise ServerError(f"request failed ({what}): {_short(exc)}", self.url) from None
+        except (ValueError, KeyError, IndexError, TypeError) as exc:  # a malformed answer
+            if series_level:
+                raise _SeriesFailed(f"unusable answer while {what}: {exc}") from None
+            raise ServerError(f"unusable answer while {what} (not DICOMweb?): {exc}", self.url) from None
+
+    def _paged(self, what: str, fn, key: str, **kwargs) -> list[dict]:
+        """All results of a QIDO-RS search, PAGE at a time (stops if the server ignores offset)."""
+        results, seen, offset = [], set(), 0
+        while True:
+            page = self.call(what, fn, limit=PAGE, offset=offset, **kwargs) or []
+            new = [r for r in page if _value(r, key) not in seen]
+            results += new
+            seen |= {_value(r, key) for r in new}
+            if len(page) < PAGE or not new:
+                return results
+            offset += len(page)
+
+    def series_of(self, study: str | None, series: str | None, modality: str | None,
+                  study_date: str | None = None) -> list[tuple[str, str, str | None]]:
+        """(study, series, modality) of the matching series."""
+        filters = {}
+        if series:
+            filters["SeriesInstanceUID"] = series
+        if modality:
+            filters["Modality"] = modality
+        found = self._paged("searching series (QIDO-RS)", self.client.search_for_series, "0020000E",
+                            study_instance_uid=study or None, search_filters=filters,
+                            fields=["StudyInstanceUID", "SeriesInstanceUID", "Modality"])
+        out = []
+        for r in found:
+            st, se, mo = _value(r, "0020000D") or study, _value(r, "0020000E"), _value(r, "00080060")
+            if not se or not st:
+                continue
+            if series and se != series:
+                continue  # a server that ignored the filter
+            if modality and mo and mo.upper() != modality.upper():
+                continue
+            out.append((st, se, mo))
+        return out
+
+    def studies_by_date(self, study_date: str) -> list[str]:
+        found = self._paged("searching studies (QIDO-RS)", self.client.search_for_studies, "0020000D",
+                            search_filters={"StudyDate": study_date}, fields=["StudyInstanceUID"])
+        return [u for r in found if (u := _value(r, "0020000D"))]
+
+    def instances_of(self, ref: SeriesRef) -> list[str]:
+        found = self._paged("listing the instances of a series (QIDO-RS)", self.client.search_for_instances,
+                            "00080018", series_level=True, study_instance_uid=ref.study,
+                            series_instance_uid=ref.series, fields=["SOPInstanceUID"])
+        return sorted({u for r in found if (u := _value(r, "00080018"))})
+
+    def retrieve(self, ref: SeriesRef, sop: str):
+        return self.call("retrieving an instance (WADO-RS)", self.client.retrieve_instance, ref.study, ref.series,
+                         sop, series_level=True)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    m = re.search(r"\[Errno -?\d+\] [^')\]]+|Connection refused|Connection reset[^')\]]*|RemoteDisconnected[^')]*"
+                  r"|Connection aborted", text)
+    return m.group(0) if m else (text[:200] or type(exc).__name__)
+
+
+# --- selection --------------------------------------------------------------------------------------
+def select_series(server: _Server, options: PullOptions, report: PullReport) -> list[SeriesRef]:
+    modality = options.modality or None
+    picked: dict[str, SeriesRef] = {}
+
+    def add(found, requested):
+        for st, se, _mo in found:
+            picked.setdefault(se, SeriesRef(st, se, requested))
+
+    wanted: list[tuple[str, str | None, str]] = [(s, None, "study") for s in options.studies]
+    wanted += [("", s, "series") for s in options.series]
+    if options.uids_csv:
+        wanted += [(st, se, "csv") for st, se in read_uids_csv(options.uids_csv)]
+    if options.study_date:
+        for study in server.studies_by_date(options.study_date):
+            add(server.series_of(study, None, modality), "date")
+    for study, series, how in wanted:
+        found = server.series_of(study or None, series, modality)
+        if not found:
+            what = "series" if series else "study"
+            why = (f"no {modality} series " if modality else "no series ") + (
+                "with this UID on the server" if series else "in this study on the server")
+            report.failed.append({"uid": series or study, "level": what, "reason": why})
+        add(found, how)
+    return list(picked.values())
+
+
+# --- download ---------------------------------------------------------------------------------------
+def _write_instance(ds, target: Path) -> None:
+    """Write a data set to a temporary name, fsync, then rename: a ``.dcm`` file on disk is complete."""
+    from pydicom import dcmwrite
+
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        dcmwrite(tmp, ds, enforce_file_format=True)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _download(server: _Server, ref: SeriesRef, folder: Path, bar: Progress,
+              on_instance: Callable[[SeriesRef, str, bool], None] | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".*.part"):  # an interrupted earlier pull
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    write_json(folder / ".series.json", {"URL": server.url, "StudyInstanceUID": ref.study,
+                                        "SeriesInstanceUID": ref.series})
+    expected = {_instance_name(s): s for s in ref.instances}
+    for f in folder.glob("*.dcm"):
+        if f.name not in expected:  # no longer on the server: not part of the series any more
+            f.unlink()
+    for name, sop in expected.items():
+        target = folder / name
+        if target.is_file():
+            ref.already_present += 1
+            bar.step(f"{ref.series[-16:]}: already here")
+            if on_instance:
+                on_instance(ref, sop, False)
+            continue
+        ds = server.retrieve(ref, sop)
+        got = str(getattr(ds, "SOPInstanceUID", ""))
+        if got != sop:
+            raise _SeriesFailed(f"asked for instance {sop}, the server sent {got or 'no SOPInstanceUID'}")
+        _write_instance(ds, target)
+        ref.fetched += 1
+        bar.step(f"{ref.series[-16:]}: fetched")
+        if on_instance:
+            on_instance(ref, sop, True)
+
+
+# --- the whole pull ---------------------------------------------------------------------------------
+def check_options(url: str, options: PullOptions) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError("the server URL must be http(s)://host[:port]/path (the DICOMweb root)", url)
+    if parts.username or parts.password:
+        raise InputError("credentials in the URL are refused: use --user with --password-env, or --token-env",
+                         public_url(url))
+    if options.user is not None and options.token is not None:
+        raise InputError("use either --user (basic) or --token-env (bearer), not both")
+    if not (options.studies or options.series or options.uids_csv or options.study_date):
+        raise InputError("say what to pull: --study UID, --series UID, --uids CSV or --study-date FROM-TO "
+                         "(pulling a whole archive is never the default)")
+    if options.study_date and (options.studies or options.series or options.uids_csv):
+        raise InputError("--study-date selects studies by itself: it cannot be combined with --study, --series"
+                         " or --uids")
+    if options.study_date:
+        options.study_date = parse_study_date(options.study_date)
+    options.studies = [_check_uid(u, "study UID") for u in options.studies]
+    options.series = [_check_uid(u, "series UID") for u in options.series]
+    if not options.timeout or options.timeout <= 0:
+        raise InputError(f"--timeout must be more than 0 seconds, not {options.timeout}")
+
+
+def pull(url: str, out: str | os.PathLike, options: PullOptions | None = None, *, progress: bool = True,
+         on_instance: Callable[[SeriesRef, str, bool], None] | None = None) -> PullReport:
+    """Search, retrieve and convert the series that ``options`` select into case folders in ``out``.
+
+    Raises
+    ------
+    InputError
+        Bad options.
+    ServerError
+        The server is unreachable, does not answer within ``options.timeout``, refuses the
+        credentials, is not a DICOMweb root, or fails. Instances already complete on disk stay
+        (the next pull does not fetch them again); nothing is converted.
+    """
+    options = options or PullOptions()
+    check_options(url, options)
+    server = _Server(url, options)
+    report = PullReport(public_url(url))
+    refs = report.series = select_series(server, options, report)
+    for ref in refs:
+        try:
+            ref.instances = server.instances_of(ref)
+            if not ref.instances:
+                ref.status, ref.reason = "failed", "the server lists no instance in this series"
+        except _SeriesFailed as exc:
+            ref.status, ref.reason = "failed", str(exc)
+    out = Path(out)
+    todo = [r for r in refs if r.status != "failed"]
+    if not todo:
+        return report
+    pull_root = out / PULL_DIR
+    bar = Progress(sum(len(r.instances) for r in todo), "instances", enabled=progress)
+    for ref in todo:
+        ref.folder = pull_root / series_folder_name(ref.series)
+        try:
+            _download(server, ref, ref.folder, bar, on_instance)
+            ref.status = "downloaded"
+        except _SeriesFailed as exc:
+            ref.status, ref.reason = "failed", str(exc)
+            bar.done += len(ref.instances) - ref.fetched - ref.already_present
+        except ServerError as exc:
+            done = sum(r.fetched + r.already_present for r in todo)
+            total = sum(len(r.instances) for r in todo)
+            raise ServerError(f"{exc.reason}; {done} of {total} instance(s) are on disk in {pull_root}: the same"
+                              " command resumes without fetching them again", exc.path) from None
+    downloaded = [r for r in todo if r.status == "downloaded"]
+    if downloaded:
+        report.convert = convert([r.folder for r in downloaded], out, jobs=options.jobs, options=options.convert,
+                                 progress=progress)
+        _record(out, downloaded, report, options)
+    for ref in todo:
+        if ref.folder is None or not ref.folder.exists():
+            continue
+        if ref.status == "failed":
+            report.kept_dicom.append(str(ref.folder))
+        elif not options.keep_dicom:
+            shutil.rmtree(ref.folder, ignore_errors=True)
+    if not options.keep_dicom:
+        with contextlib.suppress(OSError):
+            pull_root.rmdir()  # only when empty
+    return report
+
+
+def _record(out: Path, refs: list[SeriesRef], report: PullReport, options: PullOptions) -> None:
+    """Mark each series converted or failed, and write ``retrieve.json`` into each of its cases."""
+    from ctlabel.convert_plan import existing_cases
+
+    salt = options.convert.pseudonymize_salt
+    cases = existing_cases(out)
+    failed = report.convert.failed if report.convert else []
+    for ref in refs:
+        prefix = str(ref.folder) + os.sep
+        bad = [f for f in failed if str(f.get("path", "")).startswith(prefix)]
+        key = pseudonymize_uid(ref.series, salt) if salt else ref.series
+        ref.cases = [str(c.root) for c in cases.get(key, [])]
+        if bad:
+            ref.status, ref.reason = "failed", "; ".join(f["reason"] for f in bad)
+        elif not ref.cases:
+            skipped = report.convert.skipped if report.convert else []
+            why = sorted({str(f.get("reason", "")) for f in skipped if str(f.get("path", "")).startswith(prefix)})
+            ref.status, ref.reason = "skipped", "no volume to label" + (f": {'; '.join(why)}" if why else "")
+        else:
+            ref.status = "converted"
+        block = {"URL": report.url,
+                 "StudyInstanceUID": pseudonymize_uid(ref.study, salt) if salt else ref.study,
+                 "SeriesInstanceUID": key}
+        if salt:
+            block["UIDsPseudonymized"] = True
+        for case in ref.cases:
+            target = Path(case) / RETRIEVE_FILE
+            if not target.exists():
+                write_json(target, {"Retrieve": block, "RetrievedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+                                    "GeneratedBy": software()})
+
+
+__all__ = ["PullOptions", "PullReport", "SeriesRef", "ServerError", "parse_study_date", "public_url", "pull",
+           "read_uids_csv"]
