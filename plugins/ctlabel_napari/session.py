@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,9 +23,10 @@ from ctlabel.lock import CaseLock, acquire_lock
 from ctlabel.mask_io import edited_slices
 from ctlabel.paint_tracking import SliceTracker, touched_from_diff
 from ctlabel.provenance import event
-from ctlabel.recovery import autosave_interval, clear_journal, pending_recovery, read_journal, write_journal
+from ctlabel.recovery import autosave_interval, clear_journal, pending_recovery, read_journal
 from ctlabel.volume import Grid, spacing_from_affine
 
+from ._autosave import AutosaveMixin
 from ._compat import atom_changes
 from ._layers import KEY, grid_from_meta, table_from_meta
 
@@ -48,7 +48,7 @@ def _notify(message: str, level: str = "info") -> None:
     getattr(notifications, f"show_{level}")(message)
 
 
-class LabelSession:
+class LabelSession(AutosaveMixin):
     """Tracks, interpolates, autosaves and saves one labels layer.
 
     Parameters
@@ -430,57 +430,6 @@ class LabelSession:
             raise exc
         _HOLDERS[case.root.resolve()] = self
         return self.save()
-
-    # --- autosave ---------------------------------------------------------------
-    def _schedule_autosave(self) -> None:
-        if self.case is None or self.read_only:
-            return
-        if self._timer is None:
-            from qtpy.QtCore import QTimer
-
-            self._timer = QTimer()
-            self._timer.setSingleShot(True)
-            self._timer.timeout.connect(self.write_journal_now)
-        # A latency bound, not a debounce: the first edit after a write starts the clock.
-        if not self._timer.isActive():
-            self._timer.start(int(self.autosave_s * 1000))
-
-    def write_journal_now(self, background: bool = True) -> None:
-        """Write the recovery journal with the current labels (a copy; the writing runs in a thread)."""
-        if self.case is None or self.read_only or not self.dirty:
-            return
-        if self._writer is not None and self._writer.is_alive():
-            # The previous write is still running: try again shortly.
-            self._timer.start(200)
-            return
-        labels = np.array(self.layer.data, copy=True)
-        kwargs = self.provenance_kwargs(action_event=False)
-        kwargs.pop("label_table")
-        kwargs.pop("created", None)
-        folder = self.case.recovery_dir
-        grid = self.grid
-        self.dirty = False
-
-        def run():
-            try:
-                write_journal(folder, labels, grid, **kwargs)
-                self.journal_writes += 1
-                self.last_journal_time = time.time()
-                self._journal_error = None
-            except Exception as exc:  # noqa: BLE001 - reported in the GUI thread, never lost silently
-                self._journal_error = str(exc)
-                self.dirty = True
-                log.warning("autosave failed: %s", exc)
-
-        if background:
-            self._writer = threading.Thread(target=run, name="ctlabel-autosave", daemon=True)
-            self._writer.start()
-        else:
-            run()
-
-    def wait_for_journal(self, timeout: float = 30.0) -> None:
-        if self._writer is not None:
-            self._writer.join(timeout)
 
     # --- end ----------------------------------------------------------------------
     def close(self) -> None:
