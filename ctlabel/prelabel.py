@@ -1,0 +1,590 @@
+"""Classical CT pre-labels: body outline, lungs, bone and gas from HU thresholds and morphology.
+
+No model is downloaded: each structure is a HU threshold, in-plane morphology and connected
+components (scipy), so a pre-label runs offline in seconds. The results are a starting point
+that the annotator corrects. Methods, parameters and measured figures: ``docs/prelabel.md``.
+
+Every mask function takes a HU volume in (slice, row, column) order and its spacing in mm and
+returns a boolean mask; in-plane steps run over slabs of slices, so the working memory stays a
+small multiple of the volume.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ctlabel.errors import InputError, StateError
+
+#: Default parameters of each method; the provenance records the values used. ``WorkMM``: the
+#: in-plane pixel size the decisions are made at (thin-slice CT is subsampled to it, and the
+#: result is refined at full resolution by the method's threshold).
+BODY = {"ThresholdHU": -500.0, "OpeningMM": 4.0, "MinAreaMM2": 500.0, "KeepFraction": 0.05, "WorkMM": 2.0}
+LUNGS = {"ThresholdHU": -400.0, "SurfaceMM": 6.0, "MinVolumeML": 5.0, "MedianHURange": [-920.0, -650.0],
+         "MaxHoleMM2": 400.0, "BridgeMM": 1.5, "WorkMM": 2.0}
+BONE = {"LowHU": 110.0, "HighHU": 400.0, "ClosingMM": 3.0, "MinAreaMM2": 20.0, "WorkMM": 2.0}
+AIR = {"ThresholdHU": -500.0, "SurfaceMM": 6.0, "MinVolumeML": 0.1, "WorkMM": 2.0}
+
+#: structure -> label names looked for in labels.tsv, in order (a tuple = a right/left pair).
+ALIASES: dict[str, tuple] = {
+    "body": ("body", "body_outline", "skin"),
+    "lungs": (("lung_right", "lung_left"), "lung", "lungs"),
+    "bone": ("bone", "bones", "skeleton", "vertebrae"),
+    "air": ("air", "gas", "bowel_gas"),
+}
+STRUCTURES = tuple(ALIASES)
+_SLAB = 16
+_CROSS = np.zeros((3, 3, 3), bool)
+_CROSS[1] = ndi.generate_binary_structure(2, 1)
+_SQUARE = np.zeros((3, 3, 3), bool)
+_SQUARE[1] = True
+_FACES = ndi.generate_binary_structure(3, 1)
+
+
+def _slabs(n: int, step: int = _SLAB) -> Iterator[slice]:
+    for z in range(0, n, step):
+        yield slice(z, min(n, z + step))
+
+
+def _px(mm: float, spacing) -> tuple[int, int]:
+    """In-plane half-widths in pixels (row, column) of a square of half-width ``mm``."""
+    return tuple(max(0, int(round(mm / float(s)))) for s in spacing[1:3])
+
+
+def _area_px(mm2: float, spacing) -> float:
+    return mm2 / (float(spacing[1]) * float(spacing[2]))
+
+
+def _square_filter(mask: np.ndarray, half, op) -> np.ndarray:
+    if not any(half):
+        return mask
+    size = (1, 2 * half[0] + 1, 2 * half[1] + 1)
+    return op(mask.view(np.uint8), size=size, mode="nearest").view(bool)
+
+
+def _label(mask: np.ndarray, structure: np.ndarray) -> tuple[np.ndarray, int]:
+    """Connected components in the smallest integer type that holds them."""
+    try:
+        return ndi.label(mask, structure, output=np.uint16)
+    except RuntimeError:  # more than 65535 components
+        return ndi.label(mask, structure)
+
+
+# --- working grid: decide on a coarse in-plane grid, refine at full resolution ------------------
+def _factors(spacing, work_mm: float) -> tuple[int, int]:
+    return tuple(max(1, int(work_mm / float(s) + 1e-6)) for s in spacing[1:3])
+
+
+def _coarse(arr: np.ndarray, f) -> np.ndarray:
+    """Every f-th pixel in-plane, centred (a view: no copy)."""
+    return arr[:, f[0] // 2::f[0], f[1] // 2::f[1]]
+
+
+def _coarse_spacing(spacing, f) -> tuple[float, float, float]:
+    return (float(spacing[0]), float(spacing[1]) * f[0], float(spacing[2]) * f[1])
+
+
+def _upsample(mc: np.ndarray, f, shape) -> np.ndarray:
+    """A coarse slab back on the full grid (each coarse pixel repeated f times; edges extended)."""
+    n, r, c = mc.shape
+    up = mc.view(np.uint8)
+    if f[1] in (2, 4):  # repeat each byte by widening it: far faster than np.repeat on the last axis
+        wide, ones = (np.uint16, 0x0101) if f[1] == 2 else (np.uint32, 0x01010101)
+        up = (up.astype(wide) * wide(ones)).view(np.uint8).reshape(n, r, c * f[1])
+    elif f[1] > 1:
+        up = np.repeat(up, f[1], axis=2)
+    up = np.repeat(up, f[0], axis=1) if f[0] > 1 else up
+    if up.shape[1] < shape[1] or up.shape[2] < shape[2]:
+        up = np.pad(up, ((0, 0), (0, max(0, shape[1] - up.shape[1])), (0, max(0, shape[2] - up.shape[2]))),
+                    mode="edge")
+    return up[:, :shape[1], :shape[2]].view(bool)
+
+
+def _grow(mask: np.ndarray, sign: bool) -> np.ndarray:
+    """In-plane 3x3 dilation (``sign`` True) or erosion (False) by shifts, edges extended."""
+    out = mask.copy()
+    op = np.logical_or if sign else np.logical_and
+    for axis in (1, 2):
+        src = out.copy()
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+        op(out[tuple(lo)], src[tuple(hi)], out=out[tuple(lo)])
+        op(out[tuple(hi)], src[tuple(lo)], out=out[tuple(hi)])
+    return out
+
+
+def _refined(mc: np.ndarray, hu: np.ndarray, f, keep) -> Iterator[tuple[slice, np.ndarray]]:
+    """Full-resolution slabs of a coarse mask: its inside, plus the border pixels where ``keep(hu)``.
+
+    Slabs where the mask is empty are skipped.
+    """
+    for sl in _slabs(hu.shape[0]):
+        m = mc[sl]
+        if not m.any():
+            continue
+        if f == (1, 1):
+            yield sl, m
+            continue
+        inside = _upsample(_grow(m, True), f, hu.shape)
+        inside &= keep(hu[sl])
+        inside |= _upsample(_grow(m, False), f, hu.shape)
+        yield sl, inside
+
+
+def _full(mc: np.ndarray, hu: np.ndarray, f, keep) -> np.ndarray:
+    out = np.zeros(hu.shape, bool)
+    for sl, m in _refined(mc, hu, f, keep):
+        out[sl] = m
+    return out
+
+
+def _setup(hu, spacing, work_mm, *masks):
+    f = _factors(spacing, work_mm)
+    return f, _coarse(hu, f), _coarse_spacing(spacing, f), [None if m is None else _coarse(m, f) for m in masks]
+
+
+# --- the methods on any grid -------------------------------------------------------------------
+def fill_holes_2d(mask: np.ndarray, max_hole_px: float | None = None) -> np.ndarray:
+    """Fill the holes of each slice (regions not connected to the slice border).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        (slice, row, column).
+    max_hole_px : float, optional
+        Only fill holes of at most this many pixels.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    out = np.empty(mask.shape, bool)
+    for sl in _slabs(mask.shape[0]):
+        m = mask[sl]
+        if not m.any():
+            out[sl] = m
+            continue
+        lab, n = _label(~m, _CROSS)
+        fill = np.ones(n + 1, bool)
+        fill[0] = False
+        for edge in (lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]):
+            fill[edge] = False
+        if max_hole_px is not None:
+            fill &= np.bincount(lab.ravel(), minlength=n + 1) <= max_hole_px
+        out[sl] = m | fill[lab]
+    return out
+
+
+def _body(hu, spacing, p) -> np.ndarray:
+    half = _px(p["OpeningMM"], spacing)
+    min_px = _area_px(p["MinAreaMM2"], spacing)
+    out = np.empty(hu.shape, bool)
+    for sl in _slabs(hu.shape[0]):
+        m = hu[sl] > p["ThresholdHU"]
+        m = _square_filter(_square_filter(m, half, ndi.minimum_filter), half, ndi.maximum_filter)
+        lab, n = _label(m, _SQUARE)
+        area = np.bincount(lab.ravel(), minlength=n + 1)
+        z = np.array([o[0].start for o in ndi.find_objects(lab)], dtype=int)
+        largest = np.zeros(m.shape[0])
+        np.maximum.at(largest, z, area[1:])
+        keep = np.zeros(n + 1, bool)
+        keep[1:] = (area[1:] >= min_px) & (area[1:] >= p["KeepFraction"] * largest[z])
+        out[sl] = keep[lab]
+    return fill_holes_2d(out)
+
+
+def _inner(body: np.ndarray, spacing, surface_mm: float) -> np.ndarray:
+    """The body eroded in-plane by ``surface_mm`` (air at the skin is partial volume, not gas)."""
+    half = _px(surface_mm, spacing)
+    out = np.empty(body.shape, bool)
+    for sl in _slabs(body.shape[0]):
+        out[sl] = _square_filter(body[sl], half, ndi.minimum_filter)
+    return out
+
+
+def _components(mask: np.ndarray, hu: np.ndarray, spacing, min_volume_ml: float, median_range=None) -> np.ndarray:
+    """The 3D components of ``mask`` of at least ``min_volume_ml`` (and a median HU within the range)."""
+    out = np.zeros(mask.shape, bool)
+    zs = np.flatnonzero(mask.any(axis=(1, 2)))
+    if not zs.size:
+        return out
+    box = slice(zs[0], zs[-1] + 1)  # label only the slices that hold candidates
+    lab, n = _label(mask[box], _FACES)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    size = np.zeros(n + 1, np.int64)
+    for sl in _slabs(lab.shape[0]):  # slab by slab: bincount would widen the whole volume to int64
+        size += np.bincount(lab[sl].ravel(), minlength=n + 1)
+    keep = size * voxel_ml >= min_volume_ml
+    keep[0] = False
+    if median_range is not None and keep.any():
+        sub, boxes = hu[box], ndi.find_objects(lab)
+        for i in np.flatnonzero(keep):
+            b = boxes[i - 1]
+            keep[i] = median_range[0] <= np.median(sub[b][lab[b] == i]) <= median_range[1]
+    out[box] = keep[lab]
+    return out
+
+
+def _box_op(mask: np.ndarray, counts, dilate: bool) -> np.ndarray:
+    """Dilation or erosion by a box of ``counts`` voxels each side per axis, by shifts (edges kept)."""
+    out = mask.copy()
+    op = np.logical_or if dilate else np.logical_and
+    for axis, k in enumerate(counts):
+        for _ in range(k):
+            src = out.copy()
+            lo, hi = [slice(None)] * 3, [slice(None)] * 3
+            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+            op(out[tuple(lo)], src[tuple(hi)], out=out[tuple(lo)])
+            op(out[tuple(hi)], src[tuple(lo)], out=out[tuple(hi)])
+    return out
+
+
+def _lungs(hu, spacing, inner, p) -> np.ndarray:
+    cand = inner & (hu < p["ThresholdHU"])
+    # components are judged eroded by BridgeMM, so that a thin partial-volume bridge through the
+    # diaphragm does not join a lung to the stomach gas below it; the rim is grown back after
+    counts = [int(round(p["BridgeMM"] / float(s))) for s in spacing]
+    core = _components(_box_op(cand, counts, False), hu, spacing, p["MinVolumeML"], p["MedianHURange"])
+    lungs = _box_op(core, counts, True)
+    lungs &= cand
+    return fill_holes_2d(lungs, _area_px(p["MaxHoleMM2"], spacing))
+
+
+def _air(hu, spacing, inner, lungs, p) -> np.ndarray:
+    cand = inner & (hu < p["ThresholdHU"])
+    cand &= ~lungs
+    return _components(cand, hu, spacing, p["MinVolumeML"])
+
+
+def _bone(hu, spacing, body, p) -> np.ndarray:
+    half = _px(p["ClosingMM"], spacing)
+    min_px = _area_px(p["MinAreaMM2"], spacing)
+    out = np.empty(hu.shape, bool)
+    for sl in _slabs(hu.shape[0]):
+        h = hu[sl]
+        lab, n = _label((h > p["LowHU"]) & body[sl], _SQUARE)
+        keep = np.zeros(n + 1, bool)
+        keep[lab[h > p["HighHU"]]] = True  # hysteresis: the component reaches cortical HU
+        keep &= np.bincount(lab.ravel(), minlength=n + 1) >= min_px
+        keep[0] = False
+        m = keep[lab]
+        out[sl] = _square_filter(_square_filter(m, half, ndi.maximum_filter), half, ndi.minimum_filter)
+    return fill_holes_2d(out)
+
+
+# --- public: HU volume + spacing -> full-resolution masks --------------------------------------
+def body_mask(hu: np.ndarray, spacing, **params) -> np.ndarray:
+    """The patient outline without the table: threshold, in-plane opening, large components, holes filled.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray
+        (slice, row, column) HU.
+    spacing : sequence of float
+        (slice, row, column) mm.
+    **params
+        Overrides of :data:`BODY`: ``ThresholdHU`` (tissue is above it), ``OpeningMM``
+        (half-width of the square opening that cuts the thin table and cushions off),
+        ``MinAreaMM2`` and ``KeepFraction`` (the components kept on a slice are at least this
+        area and this fraction of its largest), ``WorkMM``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    p = {**BODY, **params}
+    f, hc, sc, _ = _setup(hu, spacing, p["WorkMM"])
+    return _full(_body(hc, sc, p), hu, f, lambda h: h > p["ThresholdHU"])
+
+
+def lung_mask(hu: np.ndarray, spacing, body: np.ndarray | None = None, **params) -> np.ndarray:
+    """The lungs: air inside the body in large 3D components whose median HU is lung parenchyma.
+
+    Bowel and stomach gas (median below ``MedianHURange[0]``) and partial volume at
+    interfaces (median above ``MedianHURange[1]``) are left out; vessels inside the lungs
+    (holes of at most ``MaxHoleMM2`` per slice) are filled in.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray
+        (slice, row, column) HU.
+    spacing : sequence of float
+        (slice, row, column) mm.
+    body : numpy.ndarray of bool, optional
+        :func:`body_mask` (computed when not given).
+    **params
+        Overrides of :data:`LUNGS` (see ``docs/prelabel.md``).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    p = {**LUNGS, **params}
+    f, hc, sc, (bc,) = _setup(hu, spacing, p["WorkMM"], body)
+    bc = _body(hc, sc, BODY) if bc is None else bc
+    return _full(_lungs(hc, sc, _inner(bc, sc, p["SurfaceMM"]), p), hu, f, lambda h: h < p["ThresholdHU"])
+
+
+def split_left_right(mask: np.ndarray, midline: float | None = None, *, cross_fraction: float = 0.1) -> np.ndarray:
+    """Split a paired organ into its two sides: 1 = lower column indices, 2 = higher.
+
+    Each 3D component goes to the side of its centroid; a component of which more than
+    ``cross_fraction`` lies across the ``midline`` column (the two sides touch) is cut there.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        (slice, row, column).
+    midline : float, optional
+        Column of the sagittal cut (default: the mask's centroid column).
+    cross_fraction : float
+        Fraction of a component beyond the midline that makes it a merged pair.
+
+    Returns
+    -------
+    numpy.ndarray of uint8
+    """
+    out = np.zeros(mask.shape, np.uint8)
+    if not mask.any():
+        return out
+    cols = np.arange(mask.shape[2])
+    if midline is None:
+        midline = float((mask.sum(axis=(0, 1)) * cols).sum() / mask.sum())
+    lab, _ = _label(mask, _FACES)
+    for i, box in enumerate(ndi.find_objects(lab), 1):
+        comp = lab[box] == i
+        low_cols = (cols[box[2]] < midline)[None, None, :]
+        low = np.count_nonzero(comp & low_cols)
+        if min(low, comp.sum() - low) > cross_fraction * comp.sum():
+            out[box][comp] = np.where(np.broadcast_to(low_cols, comp.shape)[comp], 1, 2)
+        else:
+            out[box][comp] = 1 if 2 * low > comp.sum() else 2
+    return out
+
+
+def bone_mask(hu: np.ndarray, spacing, body: np.ndarray | None = None, **params) -> np.ndarray:
+    """Cortical and trabecular bone: hysteresis threshold per slice, closing, holes filled.
+
+    Voxels above ``LowHU`` inside the body are kept where their in-plane component reaches
+    ``HighHU`` (cortex) and covers at least ``MinAreaMM2``; a closing (``ClosingMM``) and the
+    filling of each slice's holes add the marrow.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray
+        (slice, row, column) HU.
+    spacing : sequence of float
+        (slice, row, column) mm.
+    body : numpy.ndarray of bool, optional
+        :func:`body_mask` (computed when not given).
+    **params
+        Overrides of :data:`BONE`.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    p = {**BONE, **params}
+    f, hc, sc, (bc,) = _setup(hu, spacing, p["WorkMM"], body)
+    bc = _body(hc, sc, BODY) if bc is None else bc
+    return _full(_bone(hc, sc, bc, p), hu, f, lambda h: h > p["LowHU"])
+
+
+def air_mask(hu: np.ndarray, spacing, body: np.ndarray | None = None, lungs: np.ndarray | None = None,
+             **params) -> np.ndarray:
+    """Gas inside the body outside the lungs: bowel and stomach gas (and the airways when in view).
+
+    Gas is below ``ThresholdHU``, deeper than ``SurfaceMM`` under the skin, in 3D components
+    of at least ``MinVolumeML``.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray
+        (slice, row, column) HU.
+    spacing : sequence of float
+        (slice, row, column) mm.
+    body, lungs : numpy.ndarray of bool, optional
+        :func:`body_mask` and :func:`lung_mask` (computed when not given).
+    **params
+        Overrides of :data:`AIR`.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    p = {**AIR, **params}
+    f, hc, sc, (bc, lc) = _setup(hu, spacing, p["WorkMM"], body, lungs)
+    bc = _body(hc, sc, BODY) if bc is None else bc
+    lc = _lungs(hc, sc, _inner(bc, sc, LUNGS["SurfaceMM"]), LUNGS) if lc is None else lc
+    return _full(_air(hc, sc, _inner(bc, sc, p["SurfaceMM"]), lc, p), hu, f, lambda h: h < p["ThresholdHU"])
+
+
+def method_record(structure: str, **overrides) -> dict:
+    """The provenance of one pre-label: ``{"Kind": "automatic", "Name": ..., "Parameters": {...}}``."""
+    params = {"body": BODY, "lungs": LUNGS, "bone": BONE, "air": AIR}[structure]
+    return {"Kind": "automatic", "Name": f"ctlabel.prelabel.{structure}",
+            "Parameters": {**params, **overrides}}
+
+
+def resolve_labels(table, structures, path=None) -> dict[str, tuple[int, ...]]:
+    """The label values each structure goes to, by name in the label table (see :data:`ALIASES`).
+
+    Raises
+    ------
+    InputError
+        An unknown structure, or one with no label in the table (the message names it).
+    """
+    by_name = {lab.name.lower(): lab.index for lab in table}
+    out: dict[str, tuple[int, ...]] = {}
+    for s in structures:
+        if s not in ALIASES:
+            raise InputError(f"unknown structure {s!r}; choose from {', '.join(STRUCTURES)}", path)
+        for names in ALIASES[s]:
+            names = names if isinstance(names, tuple) else (names,)
+            if all(n in by_name for n in names):
+                out[s] = tuple(by_name[n] for n in names)
+                break
+        else:
+            looked = ", ".join("+".join(n) if isinstance(n, tuple) else n for n in ALIASES[s])
+            raise InputError(f"no label for structure {s!r} in the label table (looked for {looked}); "
+                             "add one to labels.tsv", path)
+    return out
+
+
+def prelabel_volume(hu: np.ndarray, spacing, targets: dict[str, tuple[int, ...]], labels: np.ndarray,
+                    *, left_is_high_column: bool = True) -> dict[int, str]:
+    """Write the pre-labels of ``targets`` into the empty (zero) voxels of ``labels``, in place.
+
+    Lungs, gas and bone go first; the body label takes the rest of the outline. A lung pair
+    ``(right, left)`` is split by :func:`split_left_right` at the body's midline. The methods
+    run on the working grid of :data:`BODY` ``WorkMM`` and are written slab by slab, so no
+    full-resolution mask is held.
+
+    Returns
+    -------
+    dict of int to str
+        Label value -> structure, for the labels written.
+    """
+    f, hc, sc, _ = _setup(hu, spacing, BODY["WorkMM"])
+    body = _body(hc, sc, BODY)
+    written: dict[int, str] = {}
+
+    def put(mc: np.ndarray, value: int, structure: str, keep) -> None:
+        for sl, m in _refined(mc, hu, f, keep):
+            part = labels[sl]
+            np.copyto(part, value, where=m & (part == 0), casting="unsafe")
+        written[value] = structure
+
+    lungs = None
+    if {"lungs", "air"} & set(targets):
+        inner = _inner(body, sc, LUNGS["SurfaceMM"])
+        lungs = _lungs(hc, sc, inner, LUNGS)
+    if "lungs" in targets:
+        vals, below = targets["lungs"], (lambda h: h < LUNGS["ThresholdHU"])
+        if len(vals) == 2:
+            cols = body.sum(axis=(0, 1))
+            sides = split_left_right(lungs, float((cols * np.arange(cols.size)).sum() / max(cols.sum(), 1)))
+            right, left = vals
+            for side, value in zip((1, 2), (right, left) if left_is_high_column else (left, right), strict=True):
+                put(sides == side, value, "lungs", below)
+            del sides
+        else:
+            put(lungs, vals[0], "lungs", below)
+    if "air" in targets:
+        if AIR["SurfaceMM"] != LUNGS["SurfaceMM"]:
+            inner = _inner(body, sc, AIR["SurfaceMM"])
+        put(_air(hc, sc, inner, lungs, AIR), targets["air"][0], "air", lambda h: h < AIR["ThresholdHU"])
+    inner = lungs = None
+    if "bone" in targets:
+        put(_bone(hc, sc, body, BONE), targets["bone"][0], "bone", lambda h: h > BONE["LowHU"])
+    if "body" in targets:
+        put(body, targets["body"][0], "body", lambda h: h > BODY["ThresholdHU"])
+    return written
+
+
+def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dict:
+    """Pre-label a case's draft with classical segmentations, only into labels that are still empty.
+
+    Parameters
+    ----------
+    case : ctlabel.case.Case
+        The case.
+    structures : sequence of str
+        Among ``body``, ``lungs``, ``bone``, ``air``.
+    who : str, optional
+        Who runs it (default: the login name).
+    lock : ctlabel.lock.CaseLock, optional
+        The caller's case lock (otherwise taken for the run).
+
+    Returns
+    -------
+    dict
+        ``{"labels": {value: {"name", "structure", "voxels"}}, "draft": path}``.
+
+    Raises
+    ------
+    InputError
+        A structure has no label in the table, or a target label already holds voxels.
+    StateError
+        The case awaits review.
+    """
+    from ctlabel import review
+    from ctlabel.lock import acquire_lock
+    from ctlabel.provenance import event
+
+    who = (who or getpass.getuser() or "unknown").strip()
+    table = case.load_labels()
+    structures = list(dict.fromkeys(s.strip().lower() for s in structures if s.strip()))
+    if not structures:
+        raise InputError("no structure given; choose from " + ", ".join(STRUCTURES))
+    targets = resolve_labels(table, structures, case.labels_path)
+    own = lock is None
+    held = acquire_lock(case.root, who) if own else lock
+    try:
+        if review.state_of(case) == review.SUBMITTED:
+            raise StateError("the case is submitted and awaits review; it cannot be pre-labelled", case.root)
+        base = case.latest_mask()
+        grid = case.image_grid()
+        wanted = sorted({v for vals in targets.values() for v in vals})
+        labels = np.zeros(grid.shape, np.uint8 if max(wanted) <= 255 else np.uint16)
+        if base is not None:
+            busy = [v for v in wanted if np.any(base.array == v)]
+            if busy:
+                names = ", ".join(f"{table[v].name} ({v})" for v in busy)
+                raise InputError(f"label(s) {names} already hold voxels; prelabel only fills empty labels "
+                                 "and never paints over an annotator's work", base.path)
+            labels = base.array.astype(np.promote_types(base.array.dtype, labels.dtype))
+        vol = case.load_image()
+        written = prelabel_volume(vol.array, vol.spacing, targets, labels,
+                                  left_is_high_column=bool(vol.affine[0, 0] < 0))
+        del vol
+        prov = base.provenance if base is not None else {}
+        methods = dict(prov.get("Prelabel", {}).get("Labels", {}))
+        for v, s in written.items():
+            methods[str(v)] = {"Name": table[v].name, "Structure": s, "Method": method_record(s)}
+        ev = event(who, "annotator", "painted", "draft", Tool="ctlabel prelabel",
+                   Labels=[table[v].name for v in written])
+        record = review.save_draft(
+            case, labels, grid, who, lock=held,
+            painted=base.painted if base is not None else None,
+            interpolated=base.interpolated if base is not None else None,
+            axis=base.axis if base is not None else 0,
+            annotator=prov.get("Annotator") or who,
+            events=[*prov.get("Events", []), ev],
+            extra={"Prelabel": {"Labels": methods}},
+        )
+    finally:
+        if own:
+            held.release()
+    counts = {v: int(np.count_nonzero(labels == v)) for v in written}
+    return {"draft": str(case.draft_path), "voxel_sha256": record["VoxelSHA256"],
+            "labels": {v: {"name": table[v].name, "structure": written[v], "voxels": counts[v]} for v in written}}
+
+
+__all__ = ["AIR", "ALIASES", "BODY", "BONE", "LUNGS", "STRUCTURES", "air_mask", "body_mask", "bone_mask",
+           "fill_holes_2d", "lung_mask", "method_record", "prelabel_case", "prelabel_volume", "resolve_labels",
+           "split_left_right"]
