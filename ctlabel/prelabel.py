@@ -103,20 +103,6 @@ def _upsample(mc: np.ndarray, f, shape) -> np.ndarray:
     return up[:, :shape[1], :shape[2]].view(bool)
 
 
-def _grow(mask: np.ndarray, sign: bool) -> np.ndarray:
-    """In-plane 3x3 dilation (``sign`` True) or erosion (False) by shifts, edges extended."""
-    out = mask.copy()
-    op = np.logical_or if sign else np.logical_and
-    for axis in (1, 2):
-        src = out.copy()
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-        op(out[tuple(lo)], src[tuple(hi)], out=out[tuple(lo)])
-        op(out[tuple(hi)], src[tuple(lo)], out=out[tuple(hi)])
-    return out
-
-
 def _refined(mc: np.ndarray, hu: np.ndarray, f, keep) -> Iterator[tuple[slice, np.ndarray]]:
     """Full-resolution slabs of a coarse mask: its inside, plus the border pixels where ``keep(hu)``.
 
@@ -129,9 +115,9 @@ def _refined(mc: np.ndarray, hu: np.ndarray, f, keep) -> Iterator[tuple[slice, n
         if f == (1, 1):
             yield sl, m
             continue
-        inside = _upsample(_grow(m, True), f, hu.shape)
+        inside = _upsample(_box_op(m, (0, 1, 1), True), f, hu.shape)
         inside &= keep(hu[sl])
-        inside |= _upsample(_grow(m, False), f, hu.shape)
+        inside |= _upsample(_box_op(m, (0, 1, 1), False), f, hu.shape)
         yield sl, inside
 
 
