@@ -262,10 +262,14 @@ class Service:
             case_id = row.id
         with self.case_lock(case_id):
             case = self.folder(row)
-            before = review.load_record(case)["State"]
             n = self.core(review.submit, case, user.name, force=force)
             with self.tx() as db:
                 row = db.get(CaseRow, case_id)
+                since = db.scalar(select(func.max(Event.id)).where(Event.case_id == case_id,
+                                                                   Event.kind.in_(("approve", "reopen"))))
+                before = db.scalar(select(func.count(Event.id)).where(Event.case_id == case_id,
+                                                                      Event.kind == "submit",
+                                                                      Event.id > (since or 0)))
                 self.sync(db, row)
                 row.lease_until = None
                 row.reviewer_id, row.review_lease_until = None, None
@@ -273,7 +277,7 @@ class Service:
                                                              Assignment.status == "open")):
                     a.status, a.ended = "done", utcnow()
                 self.log(db, user, row, "submit", version=review.version_name(n),
-                         resubmission=before == review.REJECTED)
+                         resubmission=bool(before))
                 return self.case_summary(db, row)
 
     def withdraw(self, user: User, name: str) -> dict:
