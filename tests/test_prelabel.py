@@ -172,3 +172,18 @@ def test_a_structure_without_a_label_is_refused_by_name(tmp_path, capsys):
         prelabel_case(plain, ["liver"], "ann1")
     # the default table's lung and vertebrae labels take lungs and bone
     assert set(prelabel_case(plain, ["lungs", "bone"], "ann1")["labels"]) == {11, 12}
+
+
+def test_a_case_awaiting_review_is_not_prelabelled(case, ct, capsys):
+    _, masks = ct
+    review.save_draft(case, np.where(masks["liver"], 1, 0).astype(np.uint8), case.image_grid(), "ann1")
+    review.submit(case, "ann1", force=True)
+    assert main(["prelabel", str(case.root), "--structures", "bone", "--json"]) == 2
+    assert "awaits review" in capsys.readouterr().err
+    review.reject(case, "rev1", "bone missing")
+    assert main(["prelabel", str(case.root), "--structures", "bone", "--user", "ann1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result["labels"]) == ["5"] and result["labels"]["5"]["voxels"] > 0
+    draft = case.load_draft()  # the rejected version's liver is kept in the new draft
+    assert np.array_equal(draft.array == 1, masks["liver"])
+    assert review.load_record(case)["State"] == "in_progress"
