@@ -35,6 +35,7 @@ from numbers import Integral
 import numpy as np
 
 from ctlabel.errors import InputError
+from ctlabel.interpolate._image import _Refiner
 from ctlabel.interpolate._plan import _LabelPlan, _write_slice
 from ctlabel.interpolate._shapes import ALIGN_IOU
 
@@ -54,6 +55,10 @@ class InterpolationResult:
         slices between its first and last painted slice that were not painted,
         in increasing order. A slice is listed even if the interpolated shape
         turned out empty on it.
+    refined : dict of int to list of int
+        With ``image``: for each label, the filled slices whose shape was
+        refined by the image (empty lists for labels that fell back to the
+        shape alone). Empty without ``image``.
 
     Notes
     -----
@@ -62,6 +67,7 @@ class InterpolationResult:
 
     labels: np.ndarray
     filled: dict[int, list[int]] = field(default_factory=dict)
+    refined: dict[int, list[int]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[object]:
         yield self.labels
@@ -79,6 +85,7 @@ def interpolate(
     axis: int = 0,
     spacing: Sequence[float] | None = None,
     overwrite: bool = False,
+    image: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fill the slices between the painted slices of each label.
 
@@ -100,6 +107,13 @@ def interpolate(
         If True, filled voxels may replace voxels of other labels (except
         voxels of a label on a slice painted for that label). Default False:
         only background voxels are filled.
+    image : numpy.ndarray, optional
+        The image the labels were painted on (e.g. CT in HU), same shape as
+        ``labels``. If given, each filled slice is refined towards the
+        image's boundaries inside a narrow band around the shape-interpolated
+        contour, for the labels whose painted slices show that the image
+        helps (see ``docs/interpolation.md``); the others keep the
+        shape-only result. ``None`` (default): shape only.
 
     Returns
     -------
@@ -114,7 +128,8 @@ def interpolate(
     ctlabel.errors.InputError
         If ``labels`` is not a 3D integer array, ``axis`` or ``spacing`` is
         invalid, a label in ``painted`` is 0 or does not fit the dtype, or a
-        painted slice index is not an integer inside the array.
+        painted slice index is not an integer inside the array, or ``image``
+        is not a real numeric array of the same shape as ``labels``.
 
     See Also
     --------
@@ -130,7 +145,7 @@ def interpolate(
     >>> bool(out[5].any()), bool(vol[5].any())
     (True, False)
     """
-    return interpolate_with_report(labels, painted, axis=axis, spacing=spacing, overwrite=overwrite).labels
+    return interpolate_with_report(labels, painted, axis=axis, spacing=spacing, overwrite=overwrite, image=image).labels
 
 
 def interpolate_with_report(
@@ -139,19 +154,21 @@ def interpolate_with_report(
     axis: int = 0,
     spacing: Sequence[float] | None = None,
     overwrite: bool = False,
+    image: np.ndarray | None = None,
 ) -> InterpolationResult:
     """Like :func:`interpolate`, and also report the filled slices per label.
 
     Parameters
     ----------
-    labels, painted, axis, spacing, overwrite
+    labels, painted, axis, spacing, overwrite, image
         As for :func:`interpolate`.
 
     Returns
     -------
     InterpolationResult
-        ``labels`` (the filled array) and ``filled`` (label -> filled slice
-        indices), for provenance records.
+        ``labels`` (the filled array), ``filled`` (label -> filled slice
+        indices) and ``refined`` (label -> filled slices refined by the
+        image), for provenance records.
 
     Raises
     ------
@@ -159,6 +176,7 @@ def interpolate_with_report(
         As for :func:`interpolate`.
     """
     arr, ax, sampling, paint, overwrite = _validate(labels, painted, axis, spacing, overwrite)
+    img = _validate_image(image, arr)
     out = arr.copy()
     src = np.moveaxis(arr, ax, 0)
     dst = np.moveaxis(out, ax, 0)
@@ -169,6 +187,13 @@ def interpolate_with_report(
         plan = _LabelPlan(src, lab, zs, sampling)
         plans[lab] = plan
         filled[lab] = plan.filled_slices()
+
+    refiner = None
+    refined: dict[int, list[int]] = {}
+    if img is not None:
+        dz = 1.0 if spacing is None else float(tuple(spacing)[ax])  # type: ignore[arg-type]
+        refiner = _Refiner(np.moveaxis(img, ax, 0), src, paint, plans, sampling, dz)
+        refined = {lab: [] for lab in paint}
 
     # slice -> labels that fill it
     by_slice: dict[int, list[int]] = {}
@@ -183,11 +208,18 @@ def interpolate_with_report(
         for lab in labs:
             f = plans[lab].field(z)
             if f is not None:
+                if refiner is not None:
+                    g = refiner.field(lab, z, *f)
+                    if g is not None:
+                        f = (f[0], g)
+                        refined[lab].append(z)
                 fields.append((lab, *f))
         _write_slice(dst[z], labs, fields, z, painted_sets, overwrite)
         for lab in labs:
             plans[lab].release_before(z)
-    return InterpolationResult(out, filled)
+        if refiner is not None:
+            refiner.release(z)
+    return InterpolationResult(out, filled, refined)
 
 
 # --------------------------------------------------------------------------
@@ -262,6 +294,18 @@ def _validate(
                 idx.add(int(z))
             paint[lab] = sorted(idx)
     return labels, ax, sampling, paint, bool(overwrite)  # type: ignore[return-value]
+
+
+def _validate_image(image: object, labels: np.ndarray) -> np.ndarray | None:
+    if image is None:
+        return None
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.dtype == bool or not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise InputError(f"image must be a real numeric array, got dtype {image.dtype}")
+    if image.shape != labels.shape:
+        raise InputError(f"image shape {image.shape} does not match the labels grid {labels.shape}")
+    return image
 
 
 def _infer_painted(labels: np.ndarray, ax: int) -> dict[int, list[int]]:
