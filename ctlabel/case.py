@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ctlabel.atomic import write_json
-from ctlabel.errors import CaseError, GeometryError
+from ctlabel.errors import CaseError, CtlabelError, GeometryError
 from ctlabel.image_io import load_image, save_image
 from ctlabel.labels import LabelTable, default_label_table, read_label_table, write_label_table
 from ctlabel.mask_io import Mask, load_mask, save_mask
@@ -197,12 +197,34 @@ class Case:
         provenance.setdefault("source", img.get("Source"))
         provenance.setdefault("image_voxel_sha256", img["VoxelSHA256"])
         provenance.setdefault("label_table", self.load_labels())
+        if "methods" not in provenance and self.draft_path.exists():
+            provenance["methods"] = carried_methods(self.draft_path, provenance.get("painted"))
         if self.draft_path.exists() and "created" not in provenance:
             try:
                 provenance["created"] = read_sidecar(sidecar_path(self.draft_path))["Created"]
             except Exception:  # noqa: BLE001 - an unreadable old sidecar must not block a save
                 pass
         return save_mask(self.draft_path, labels, image_grid, **provenance)
+
+
+def carried_methods(previous: Path, painted: dict | None) -> dict[int, dict]:
+    """The label methods of the previous draft, for a save that does not name them.
+
+    A label made by a tool (automatic) that now has hand-painted slices becomes semiautomatic.
+    """
+    try:
+        labels = read_sidecar(sidecar_path(previous)).get("Labels", {})
+    except CtlabelError:
+        return {}
+    out = {}
+    for k, v in labels.items():
+        method = v.get("Method")
+        if isinstance(method, dict):
+            method = dict(method)
+            if method.get("Kind") == "automatic" and (painted or {}).get(int(k)):
+                method["Kind"] = "semiautomatic"
+            out[int(k)] = method
+    return out
 
 
 def _require_empty_writable(root: Path) -> None:

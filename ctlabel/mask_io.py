@@ -66,6 +66,12 @@ class Mask:
         return {int(k): list(v[key]) for k, v in labels.items() if v.get(key)}
 
     @property
+    def methods(self) -> dict[int, dict]:
+        """Label -> how it was made (``Labels[k].Method``), for the labels that record one."""
+        labels = self.provenance.get("Labels", {})
+        return {int(k): dict(v["Method"]) for k, v in labels.items() if isinstance(v.get("Method"), dict)}
+
+    @property
     def painted(self) -> dict[int, list[int]]:
         return self._slices("PaintedSlices")
 
@@ -148,8 +154,11 @@ def mask_provenance(
     created: str | None = None,
     image_voxel_sha256: str | None = None,
     extra: dict | None = None,
+    methods: dict[int, dict] | None = None,
 ) -> dict:
-    """Build the provenance record of a mask (see docs/provenance.md)."""
+    """Build the provenance record of a mask (see docs/provenance.md).
+
+    ``methods`` maps a label to how it was made (``Labels[k].Method``; absent means manual)."""
     present = labels_present(labels)
     t = now_utc()
     record = {
@@ -166,7 +175,7 @@ def mask_provenance(
         "Source": source.to_dict() if isinstance(source, SourceIdentity) else source,
         "Annotator": annotator,
         "SliceAxis": AXIS_NAMES[axis],
-        "Labels": labels_record(label_table, present, painted, interpolated),
+        "Labels": labels_record(label_table, present, painted, interpolated, methods),
         "Events": list(events or []),
     }
     if image_voxel_sha256:

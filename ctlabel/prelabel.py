@@ -389,9 +389,8 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
                                   left_is_high_column=bool(vol.affine[0, 0] < 0))
         del vol
         prov = base.provenance if base is not None else {}
-        methods = dict(prov.get("Prelabel", {}).get("Labels", {}))
-        for v, s in written.items():
-            methods[str(v)] = {"Name": table[v].name, "Structure": s, "Method": method_record(s)}
+        methods = base.methods if base is not None else {}
+        methods.update({v: method_record(s) for v, s in written.items()})
         ev = event(who, "annotator", "painted", "draft", Tool="ctlabel prelabel",
                    Labels=[table[v].name for v in written])
         record = review.save_draft(
@@ -401,7 +400,7 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
             axis=base.axis if base is not None else 0,
             annotator=prov.get("Annotator") or who,
             events=[*prov.get("Events", []), ev],
-            extra={"Prelabel": {"Labels": methods}},
+            methods=methods,
         )
     finally:
         if own:

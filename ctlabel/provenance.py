@@ -92,8 +92,12 @@ def _slices_list(values) -> list[int]:
     return sorted({int(v) for v in values})
 
 
-def labels_record(label_table, present, painted, interpolated) -> dict:
-    """Per label: name, colour, tissue, painted and interpolated slice indices (k, on disk)."""
+def labels_record(label_table, present, painted, interpolated, methods=None) -> dict:
+    """Per label: name, colour, tissue, painted and interpolated slice indices (k, on disk), method.
+
+    ``methods`` maps a label to how it was made (``{"Kind": "manual" | "semiautomatic" |
+    "automatic", "Name": ..., "Parameters": {...}}``); it is written for present labels only.
+    """
     out = {}
     indices = sorted(set(present) | set(painted or {}) | set(interpolated or {}))
     for idx in indices:
@@ -105,6 +109,8 @@ def labels_record(label_table, present, painted, interpolated) -> dict:
         entry["PaintedSlices"] = _slices_list((painted or {}).get(idx, ()))
         entry["InterpolatedSlices"] = _slices_list((interpolated or {}).get(idx, ()))
         entry["Present"] = idx in present
+        if idx in present and (methods or {}).get(idx):
+            entry["Method"] = dict(methods[idx])
         out[str(idx)] = entry
     return out
 

@@ -252,6 +252,7 @@ def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: dict, ex
         created=base.get("Created"),
         image_voxel_sha256=img.get("VoxelSHA256"),
         extra={"Version": name, **extra},
+        methods=base.get("methods"),
     )
     ev["VoxelSHA256"] = record["VoxelSHA256"]
     return n, record
@@ -261,7 +262,7 @@ def _mask_base(mask: Mask) -> dict:
     p = mask.provenance or {}
     return {"Events": p.get("Events", []), "Source": p.get("Source"), "painted": mask.painted,
             "interpolated": mask.interpolated, "axis": mask.axis, "Annotator": p.get("Annotator"),
-            "Created": p.get("Created")}
+            "Created": p.get("Created"), "methods": mask.methods}
 
 
 # --------------------------------------------------------------------------

@@ -125,10 +125,10 @@ def test_cli_prelabels_an_empty_case_with_provenance(case, ct, capsys):
     assert draft.hash_matches
     assert sorted(np.unique(draft.array).tolist()) == [0, 2, 3, 4, 5, 6]
     side = json.loads(case.draft_path.with_name("draft_dseg.json").read_text())
-    methods = side["Prelabel"]["Labels"]
-    assert {methods[k]["Name"] for k in methods} == {"body", "lung_right", "lung_left", "bone", "air"}
-    assert methods["5"]["Method"]["Kind"] == "automatic" and methods["5"]["Method"]["Name"] == "ctlabel.prelabel.bone"
-    assert methods["5"]["Method"]["Parameters"]["LowHU"] == 110.0
+    methods = {k: v["Method"] for k, v in side["Labels"].items() if "Method" in v}
+    assert {side["Labels"][k]["Name"] for k in methods} == {"body", "lung_right", "lung_left", "bone", "air"}
+    assert methods["5"]["Kind"] == "automatic" and methods["5"]["Name"] == "ctlabel.prelabel.bone"
+    assert methods["5"]["Parameters"]["LowHU"] == 110.0
     assert side["Events"][-1]["Tool"] == "ctlabel prelabel" and side["Events"][-1]["Who"] == "ann1"
     assert all(not side["Labels"][k]["PaintedSlices"] for k in side["Labels"])  # nobody painted yet
     assert review.load_record(case)["Events"][-1]["Action"] == "saved"
@@ -187,3 +187,29 @@ def test_a_case_awaiting_review_is_not_prelabelled(case, ct, capsys):
     draft = case.load_draft()  # the rejected version's liver is kept in the new draft
     assert np.array_equal(draft.array == 1, masks["liver"])
     assert review.load_record(case)["State"] == "in_progress"
+
+
+def test_the_method_of_a_prelabel_survives_saves_and_freezing_and_hand_edits_make_it_semiautomatic(tmp_path):
+    import jsonschema
+
+    import ctlabel
+    from ctlabel.editing import EditingSession
+    from ctlabel.provenance import schema
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "totalseg_body_ct" / "dicom"
+    table = LabelTable((Label(1, "body", "BOD", "#ffe0c0", "other"), Label(2, "bone", "BON", "#f0f0dc", "bone")))
+    rep = ctlabel.convert([sample], tmp_path / "cases", progress=False,
+                          options=ctlabel.ConvertOptions(label_table=table))
+    case = Case.open(rep.converted[0]["case"])
+    prelabel_case(case, ["bone", "body"], "ann1")
+    assert case.load_draft().methods[2]["Kind"] == "automatic"
+    with EditingSession.open(case.root, "ann1") as s:  # a hand edit of the bone label on one slice
+        s.labels[5, 10:20, 10:20] = 2
+        s.record_edit("paint", {2: {5}}, axis=0)
+        s.save()
+    methods = case.load_draft().methods
+    assert methods[2]["Kind"] == "semiautomatic" and methods[1]["Kind"] == "automatic"
+    review.submit(case, "ann1", force=True)
+    frozen = case.load_version(1).methods
+    assert frozen == methods
+    jsonschema.validate(case.load_version(1).provenance, schema())

@@ -268,8 +268,6 @@ def export_seg(spec: str, out: str | os.PathLike, *, dicom: str | os.PathLike | 
         lut[lab.index] = number
     pixels = lut[mask.array[real]]
     entries = {k: dict(v) for k, v in (mask.provenance.get("Labels") or {}).items()}
-    for k, v in ((mask.provenance.get("Prelabel") or {}).get("Labels") or {}).items():  # ctlabel prelabel's record
-        entries.setdefault(k, {}).setdefault("Method", v.get("Method"))
     descriptions, rows = segment_descriptions(labels, entries, name)
     annotator, reviewer = _people(record, name, mask.provenance)
     description = f"ctlabel {name} " + (f"approved by {reviewer}" if reviewer else "not approved")
