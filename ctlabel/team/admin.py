@@ -6,6 +6,7 @@ No HTTP here: the CLI calls these directly on the project folder, the API throug
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -168,7 +169,11 @@ def guidelines(svc: Service) -> str:
 
 
 def resync(svc: Service) -> int:
-    """Refresh every case's state mirror from its ``case.json`` (at server start); returns the count."""
+    """At server start: remove uploads a dead server left half received, refresh every case's state
+    mirror from its ``case.json``; returns the number of cases."""
+    for p in (svc.root / layout.TMP).glob("upload-*"):
+        with contextlib.suppress(OSError):
+            p.unlink()
     n = 0
     with svc.tx() as db:
         for row in db.scalars(select(CaseRow)):
