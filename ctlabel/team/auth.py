@@ -44,7 +44,9 @@ def add_user(db: Session, name: str, role: str) -> tuple[User, str]:
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if db.scalar(select(User).where(User.name == name)) is not None:
-        raise InputError(f"user {name!r} exists; rotate their token instead")
+        from ctlabel.team.service import Conflict
+
+        raise Conflict(f"user {name!r} exists; rotate their token instead")
     token = new_token()
     user = User(name=name, role=role, token_hash=hash_token(token), active=True)
     db.add(user)
@@ -56,7 +58,9 @@ def add_user(db: Session, name: str, role: str) -> tuple[User, str]:
 def _get(db: Session, name: str) -> User:
     user = db.scalar(select(User).where(User.name == name))
     if user is None:
-        raise InputError(f"no user {name!r}")
+        from ctlabel.team.service import NotFound
+
+        raise NotFound(f"no user {name!r}")
     return user
 
 
