@@ -23,49 +23,23 @@ from sqlalchemy.orm import Session
 
 from ctlabel import review
 from ctlabel.case import Case
-from ctlabel.errors import CtlabelError, LockError, StateError
+from ctlabel.errors import LockError, StateError
 from ctlabel.team import project as layout
 from ctlabel.team.db import Assignment, CaseRow, Event, Project, User, make_engine, make_sessionmaker, utcnow
+from ctlabel.team.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TeamError,
+    TooLarge,
+    Unauthorized,
+    as_utc,
+)
+from ctlabel.team.review_rules import ReviewRules
 
 
-class TeamError(CtlabelError):
-    """A refused request; ``status`` is the HTTP status the API answers with."""
-
-    status = 400
-
-
-class Unauthorized(TeamError):
-    status = 401
-
-
-class Forbidden(TeamError):
-    status = 403
-
-
-class NotFound(TeamError):
-    status = 404
-
-
-class Conflict(TeamError):
-    status = 409
-
-
-class TooLarge(TeamError):
-    status = 413
-
-
-class Invalid(TeamError):
-    status = 422
-
-
-def as_utc(t: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes: they are UTC."""
-    if t is not None and t.tzinfo is None:
-        return t.replace(tzinfo=dt.UTC)
-    return t
-
-
-class Service:
+class Service(ReviewRules):
     """The rules of one served project.
 
     Parameters
@@ -317,140 +291,6 @@ class Service:
                 self.renew(db, row)
             self.log(db, user, row, "heartbeat", at=at)
             return {"case": row.name, "ok": True}
-
-    # --- reviewers ----------------------------------------------------------------------
-    def review_next(self, user: User) -> dict:
-        """Give the reviewer a submitted case nobody reviews (never one they annotated)."""
-        self.require_role(user, "reviewer")
-        with self.tx() as db:
-            now = utcnow()
-            held = db.scalar(select(CaseRow).where(CaseRow.reviewer_id == user.id,
-                                                   CaseRow.state == review.SUBMITTED,
-                                                   CaseRow.review_lease_until >= now).limit(1))
-            if held is not None:
-                return self.case_summary(db, held, reason="held")
-            q = (select(CaseRow).where(
-                CaseRow.state == review.SUBMITTED, CaseRow.flagged.is_(None),
-                or_(CaseRow.annotator_id.is_(None), CaseRow.annotator_id != user.id),
-                or_(CaseRow.reviewer_id.is_(None), CaseRow.review_lease_until < now))
-                 .order_by(CaseRow.priority.desc(), CaseRow.updated, CaseRow.id).limit(1))
-            if self.engine.dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            row = db.scalar(q)
-            if row is None:
-                raise NotFound("no submitted case awaits review")
-            row.reviewer_id = user.id
-            row.review_lease_until = now + dt.timedelta(seconds=self.settings(db).lease_s)
-            db.add(Assignment(case_id=row.id, user_id=user.id, kind="review", status="open", claimed=now))
-            self.log(db, user, row, "review_claim")
-            return self.case_summary(db, row, reason="new")
-
-    def require_reviewer_of(self, db: Session, user: User, row: CaseRow) -> None:
-        self.require_role(user, "reviewer")
-        if row.state != review.SUBMITTED:
-            raise Conflict(f"case {row.name} is {row.state}, not submitted")
-        if (row.reviewer_id not in (None, user.id) and user.role != "lead"
-                and as_utc(row.review_lease_until) and as_utc(row.review_lease_until) >= utcnow()):
-            raise Forbidden(f"case {row.name} is being reviewed by somebody else")
-
-    @staticmethod
-    def author(case: Case) -> tuple[str | None, str | None]:
-        """Who made the latest version, and in which role."""
-        rec = review.load_record(case)
-        versions = case.versions()
-        if not versions:
-            return None, None
-        name = review.version_name(versions[-1])
-        for ev in rec["Events"]:
-            if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported") \
-                    and ev.get("Creates", True):
-                return ev.get("Who"), ev.get("Role")
-        return None, None
-
-    def _decide(self, user: User, name: str, kind: str, fn, **detail) -> dict:
-        with self.tx() as db:
-            row = self.get_case(db, name)
-            self.require_reviewer_of(db, user, row)
-            case_id = row.id
-        with self.case_lock(case_id):
-            case = self.folder(row)
-            who, role = self.author(case)
-            if kind == "approve" and who == user.name and role == "annotator":
-                raise Forbidden(f"{user.name} annotated the version under review and cannot approve it "
-                                "(self-review)")
-            n = self.core(fn, case)
-            with self.tx() as db:
-                row = db.get(CaseRow, case_id)
-                self.sync(db, row)
-                row.reviewer_id, row.review_lease_until = None, None
-                if kind == "reject" and row.annotator_id is not None:
-                    row.lease_until = None
-                for a in db.scalars(select(Assignment).where(Assignment.case_id == case_id,
-                                                             Assignment.status == "open", Assignment.kind == "review")):
-                    a.status, a.ended = "done", utcnow()
-                if kind == "approve":
-                    detail.update(self._credit(db, row))
-                self.log(db, user, row, kind, version=review.version_name(n), annotator_id=row.annotator_id,
-                         **detail)
-                return self.case_summary(db, row)
-
-    def _credit(self, db: Session, row: CaseRow) -> dict:
-        """What an approval pays for: the annotator's resubmissions and every review decision since the
-        last approval (or reopening) of the case."""
-        last = db.scalar(select(func.max(Event.id)).where(Event.case_id == row.id,
-                                                          Event.kind.in_(("approve", "reopen"))))
-        evs = db.scalars(select(Event).where(Event.case_id == row.id, Event.id > (last or 0),
-                                             Event.kind.in_(("submit", "reject", "correct"))).order_by(Event.id))
-        resub, reviews = 0, {}
-        for ev in evs:
-            if ev.kind == "submit" and (ev.detail or {}).get("resubmission"):
-                resub += 1
-            elif ev.kind in ("reject", "correct"):
-                reviews[str(ev.user_id)] = reviews.get(str(ev.user_id), 0) + 1
-        return {"resubmissions": resub, "reviews": reviews}
-
-    def approve(self, user: User, name: str, comment: str | None = None) -> dict:
-        return self._decide(user, name, "approve",
-                            lambda case: review.approve(case, user.name, comment=comment or None),
-                            comment=comment or None)
-
-    def reject(self, user: User, name: str, comment: str, marks: list[dict] | None = None) -> dict:
-        comment = (comment or "").strip()
-        if not comment:
-            raise Invalid("a rejection needs a comment saying what to fix")
-        clean = []
-        for m in marks or []:
-            try:
-                clean.append({"slice": int(m["slice"]), "label": int(m.get("label") or 0),
-                              "note": str(m.get("note") or "")[:500]})
-            except (KeyError, TypeError, ValueError):
-                raise Invalid(f"a mark is {{slice, label, note}}, not {m!r}") from None
-        text = comment
-        if clean:
-            text += " | marks: " + "; ".join(f"slice {m['slice']} label {m['label']}: {m['note']}" for m in clean)
-        return self._decide(user, name, "reject", lambda case: review.reject(case, user.name, text),
-                            comment=comment, marks=clean)
-
-    def reopen(self, user: User, name: str, reason: str) -> dict:
-        """Lead: make an approved case editable again (a new draft; the reason is logged)."""
-        if user.role != "lead":
-            raise Forbidden("only the lead reopens an approved case")
-        reason = (reason or "").strip()
-        if not reason:
-            raise Invalid("reopening needs a reason")
-        with self.tx() as db:
-            row = self.get_case(db, name)
-            if row.state != review.APPROVED:
-                raise Conflict(f"case {name} is {row.state}, not approved")
-            case_id = row.id
-        with self.case_lock(case_id):
-            self.core(review.start_new_draft, self.folder(row), user.name, role="reviewer")
-            with self.tx() as db:
-                row = db.get(CaseRow, case_id)
-                self.sync(db, row)
-                self.renew(db, row)
-                self.log(db, user, row, "reopen", reason=reason)
-                return self.case_summary(db, row)
 
 
 __all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "Service", "TeamError", "TooLarge", "Unauthorized"]
