@@ -65,7 +65,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         overwrite_image=args.overwrite_image,
         keep_descriptions=args.keep_descriptions,
     )
-    report = convert(args.sources, args.output, jobs=args.jobs, options=options, progress=not args.quiet)
+    report = convert(args.sources, args.output, jobs=args.jobs, options=options, progress=not args.quiet,
+                     scheduler=args.scheduler)
     if args.report:
         from ctlabel.atomic import write_json
 
@@ -239,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="output folder for case folders")
     c.add_argument("-j", "--jobs", type=_positive_int, default=None,
                    help="cores to use: single-threaded worker processes (default: all cores)")
+    c.add_argument("--scheduler", metavar="ADDRESS",
+                   help="convert on a Dask cluster (tcp://host:8786): one task per series, read and written by the"
+                        " workers on a shared file system; needs ctlabel[cluster] (docs/batch.md)")
     c.add_argument("--skip-existing", action="store_true",
                    help="the default, kept for scripts: a series whose case exists (same source) is skipped")
     c.add_argument("--overwrite-image", action="store_true",

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctlabel.atomic import write_json
+from ctlabel.batch import executor, results, task_failure
+from ctlabel.batch import single_threaded as _single_threaded
 from ctlabel.case import Case
-from ctlabel.convert_plan import described, plan_batch
+from ctlabel.convert_plan import _remove_stale_partials, described, plan_batch
 from ctlabel.dicom_read import load_series
 from ctlabel.dicom_scan import Stack, find_series
 from ctlabel.errors import CaseError, CtlabelError, InputError
@@ -127,12 +129,30 @@ def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOpt
         try:
             os.rename(tmp, root)  # fails on a non-empty folder: never replaces a case
         except OSError:
+            if _written_before(root, stack, options):  # by this task's earlier attempt, whose worker died
+                return _entry(root, stack, volume)
             raise CaseError("a folder of this name appeared while converting; it was left as it is",
                             root) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return _entry(root, stack, volume)
+
+
+def _written_before(root: Path, stack: Stack, options: ConvertOptions) -> bool:
+    """True when ``root`` is a complete case of exactly this stack (a retried task finds its own work)."""
+    import json
+
+    from ctlabel.convert_plan import ExistingCase
+
+    if not all(h.sop_instance_uid for h in stack.slices):
+        return False  # positions alone do not prove it
+    try:
+        source = json.loads((root / "ct.json").read_text(encoding="utf-8")).get("Source") or {}
+        return (root / "ct.nii.gz").is_file() and ExistingCase(root, source).same_source(
+            stack, options.pseudonymize_salt)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
 
 
 def _worker(args) -> tuple[str, dict]:
@@ -154,17 +174,11 @@ def _worker(args) -> tuple[str, dict]:
                           "series": stack.description, "traceback": traceback.format_exc()}
 
 
-@contextlib.contextmanager
-def _single_threaded():
-    """One core per worker: no reader or compressor threads (``--jobs`` is the CPU budget)."""
-    from ctlabel import dicom_read, nifti_io
-
-    saved = dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS
-    dicom_read.LOAD_THREADS = nifti_io.GZIP_THREADS = 1
-    try:
-        yield
-    finally:
-        dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS = saved
+def _task_failed(args, exc: BaseException) -> tuple[str, dict]:
+    """The report entry of a series whose task could not run (its worker died, the pool broke)."""
+    stack, _, _, target, _ = args
+    return "failed", {"path": stack.files[0], "reason": task_failure(exc), "series": stack.description,
+                      "case_name": target}
 
 
 def _die_with_parent(parent: int) -> None:
@@ -198,6 +212,7 @@ def convert(
     jobs: int | None = None,
     options: ConvertOptions | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> ConvertReport:
     """Convert every volume under ``sources`` into case folders under ``out``.
 
@@ -217,45 +232,47 @@ def convert(
     options : ConvertOptions, optional
     progress : bool
         Show progress on stderr.
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``): each series is converted on
+        one of its workers, which read the DICOM files and write the case into ``out``
+        themselves (a file system they share with this process). ``jobs`` then only
+        sets the processes of the header scan here. See ``docs/batch.md``.
 
     Raises
     ------
     InputError
-        ``jobs`` is below 1, or a source does not exist.
+        ``jobs`` is below 1, a source does not exist, or ``scheduler`` does not answer.
     """
     options = options or ConvertOptions()
     if jobs is not None and int(jobs) < 1:
         raise InputError(f"jobs must be at least 1, not {jobs}")
     jobs = default_jobs() if jobs is None else int(jobs)
     report = ConvertReport(descriptions_cleaned=not options.keep_descriptions)
-    scan = find_series(*sources, jobs=jobs)
-    for p in scan.problems:
-        (report.failed if p.fatal else report.skipped).append(p.to_dict())
-    if not scan.stacks and not report.failed:
-        report.failed.append({"path": ", ".join(map(str, sources)), "reason": "no DICOM files found"})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    todo = plan_batch(scan.stacks, out, options, report)
-    bar = Progress(len(todo), "series", enabled=progress)
-    work = [(s, out, options, target, mode) for s, target, mode in todo]
-    results = []
-    if jobs > 1 and len(work) > 1:
-        from concurrent.futures import ProcessPoolExecutor  # here: ~20 ms of start-up
-        from multiprocessing import get_context
-
-        with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=get_context("fork"),
-                                 initializer=_single_threaded_worker, initargs=(os.getpid(),)) as pool:
-            for status, entry in pool.map(_worker, work):
-                results.append((status, entry))
-                bar.step(entry.get("case") or entry.get("path", ""))
-    else:
-        with _single_threaded():
-            for w in work:
-                status, entry = _worker(w)
-                results.append((status, entry))
-                bar.step(entry.get("case") or entry.get("path", ""))
-    for status, entry in results:
+    done = []
+    with contextlib.ExitStack() as held:
+        # a scheduler that does not answer is an error before the scan, not after it
+        cluster = held.enter_context(executor(1, scheduler)) if scheduler else None
+        scan = find_series(*sources, jobs=jobs)
+        for p in scan.problems:
+            (report.failed if p.fatal else report.skipped).append(p.to_dict())
+        if not scan.stacks and not report.failed:
+            report.failed.append({"path": ", ".join(map(str, sources)), "reason": "no DICOM files found"})
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        todo = plan_batch(scan.stacks, out, options, report)
+        bar = Progress(len(todo), "series", enabled=progress)
+        work = [(s, out, options, target, mode) for s, target, mode in todo]
+        workers = min(jobs, len(work)) if len(work) > 1 else 1
+        held.enter_context(_single_threaded())
+        pool = cluster or held.enter_context(executor(workers, initializer=_single_threaded_worker,
+                                                      initargs=(os.getpid(),)))
+        for _, (status, entry) in results(pool, _worker, work, _task_failed):
+            done.append((status, entry))
+            bar.step(entry.get("case") or entry.get("path", ""))
+    for status, entry in done:
         getattr(report, status).append(entry)
+    for _, target, _ in todo:  # left by a worker that died while it wrote (its task ran again)
+        _remove_stale_partials(out, target)
     _write_dataset_description(out)
     return report
 

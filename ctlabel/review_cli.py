@@ -25,8 +25,53 @@ def _refuse_served(case, command: str) -> None:
     refuse_if_served(case, command)
 
 
+def _qa_task(args: tuple) -> object:
+    from ctlabel.qa import qa_target
+
+    target, opts, image = args
+    return qa_target(target, opts, image=image)
+
+
+def batch_qa(targets: list[str], opts, image: str | None, scheduler: str | None) -> list:
+    """QA reports of ``targets`` in order, here or one task per case on the Dask ``scheduler``."""
+    from ctlabel.batch import executor, results, task_failure
+    from ctlabel.qa import QAReport
+
+    def failed(item, exc):
+        return QAReport(str(item[0]), error=task_failure(exc))
+
+    with executor(1, scheduler) as pool:
+        return [r for _, r in results(pool, _qa_task, [(t, opts, image) for t in targets], failed)]
+
+
+def _compare_task(pair: tuple[str, str]) -> tuple[object | None, dict | None]:
+    from ctlabel.compare import compare_specs
+
+    try:
+        return compare_specs(*pair), None
+    except CtlabelError as exc:
+        return None, {"a": pair[0], "b": pair[1], "error": str(exc)}
+
+
+def batch_compare(pairs: list[tuple[str, str]], scheduler: str | None) -> tuple[list, list[dict]]:
+    """Comparisons and failures of ``pairs`` in order, here or one task per pair on the Dask ``scheduler``."""
+    from ctlabel.batch import executor, results, task_failure
+
+    def failed(pair, exc):
+        return None, {"a": pair[0], "b": pair[1], "error": task_failure(exc)}
+
+    done, failures = [], []
+    with executor(1, scheduler) as pool:
+        for _, (res, failure) in results(pool, _compare_task, pairs, failed):
+            if failure is None:
+                done.append(res)
+            else:
+                failures.append(failure)
+    return done, failures
+
+
 def cmd_qa(args: argparse.Namespace) -> int:
-    from ctlabel.qa import CHECKS, QAOptions, expand_targets, qa_target
+    from ctlabel.qa import CHECKS, QAOptions, expand_targets
 
     checks = CHECKS
     args.only = [c.strip() for v in args.only or [] for c in v.split(",") if c.strip()]
@@ -39,7 +84,7 @@ def cmd_qa(args: argparse.Namespace) -> int:
     if args.skip:
         checks = tuple(c for c in checks if c not in args.skip)
     opts = QAOptions(air_hu=args.air_hu, min_island_mm3=args.min_island_mm3, max_gap=args.max_gap, checks=checks)
-    reports = [qa_target(t, opts, image=args.image) for t in expand_targets(args.targets)]
+    reports = batch_qa(expand_targets(args.targets), opts, args.image, args.scheduler)
     if args.json:
         print(json.dumps({"ok": all(r.ok for r in reports), "reports": [r.to_dict() for r in reports]}, indent=2))
     else:
@@ -69,14 +114,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not (args.a and args.b):
             raise InputError("compare needs two masks A B (or --pairs PAIRS.csv)")
         pairs = [(args.a, args.b)]
-    results, failures = [], []
-    for a, b in pairs:
-        try:
-            results.append(compare_specs(a, b))
-        except CtlabelError as exc:
-            if not args.pairs:
-                raise
-            failures.append({"a": a, "b": b, "error": str(exc)})
+    if not args.pairs:
+        results, failures = [compare_specs(*pairs[0])], []
+    else:
+        results, failures = batch_compare(pairs, args.scheduler)
     if args.json:
         out = [r.to_dict() for r in results]
         print(json.dumps(out[0] if not args.pairs else {"pairs": out, "failures": failures}, indent=2))
@@ -216,6 +257,8 @@ def register(sub) -> None:
                    "slice are flagged (default 5)")
     q.add_argument("--only", action="append", metavar="CHECK", help="run only these checks (repeat or comma list)")
     q.add_argument("--skip", action="append", metavar="CHECK", help="skip these checks (repeat or comma list)")
+    q.add_argument("--scheduler", metavar="ADDRESS", help="check on a Dask cluster (tcp://host:8786), one task per "
+                   "case; needs ctlabel[cluster] (docs/batch.md)")
     q.set_defaults(func=cmd_qa)
 
     c = sub.add_parser("compare", help="agreement of two masks: Dice, HD95 (mm), volumes (ml)")
@@ -223,6 +266,8 @@ def register(sub) -> None:
     c.add_argument("b", nargs="?", help="mask file, CASE, CASE@vN or CASE@draft")
     c.add_argument("--pairs", help="CSV of pairs (columns A,B; paths relative to the CSV)")
     c.add_argument("--json", action="store_true", help="print JSON")
+    c.add_argument("--scheduler", metavar="ADDRESS", help="with --pairs: compare on a Dask cluster "
+                   "(tcp://host:8786), one task per pair; needs ctlabel[cluster] (docs/batch.md)")
     c.set_defaults(func=cmd_compare)
 
     v = sub.add_parser("verify", help="check versions and the event chain of cases against their hashes")

@@ -12,12 +12,14 @@ import json
 
 
 def cmd_export_dataset(args: argparse.Namespace) -> int:
+    from ctlabel.batch import executor
     from ctlabel.export.run import ExportOptions, export_dataset
 
     options = ExportOptions(fmt=args.format, include_unapproved=args.include_unapproved, update=args.update,
                             resample_tilted=args.resample_tilted, split=args.split,
                             validation_fraction=args.validation_fraction, consecutive=args.consecutive)
-    report = export_dataset(args.sources, args.out, options)
+    with executor(1, args.scheduler) as pool:
+        report = export_dataset(args.sources, args.out, options, pool)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0 if report.ok else 1
@@ -67,4 +69,6 @@ def register(sub) -> None:
     e.add_argument("--consecutive", action="store_true",
                    help="renumber labels 1..n also for monai/bids (nnunet always does)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
+    e.add_argument("--scheduler", metavar="ADDRESS", help="write the cases on a Dask cluster (tcp://host:8786), one "
+                   "task per case, on a file system shared with the workers; needs ctlabel[cluster] (docs/batch.md)")
     e.set_defaults(func=cmd_export_dataset)

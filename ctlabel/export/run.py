@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -196,7 +197,17 @@ def export_case(out: Path, sel: Selected, cid: str, files: dict, labels: LabelMa
     return entry
 
 
-def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, options: ExportOptions) -> ExportReport:
+def _export_task(args: tuple) -> tuple[dict | None, str | None]:
+    """Write one case (see :func:`export_case`) where the executor runs it: (entry, None) or (None, reason)."""
+    out, sel, cid, files, labels, fmt_name, manifest, resample_tilted = args
+    try:
+        return export_case(out, sel, cid, files, labels, FORMATS[fmt_name], manifest, resample_tilted), None
+    except CtlabelError as exc:
+        return None, str(exc)
+
+
+def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, options: ExportOptions,
+                   pool: Executor | None = None) -> ExportReport:
     """Export the approved version of each case under ``sources`` into ``out``.
 
     Parameters
@@ -206,6 +217,10 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
     out : path
         The dataset folder; must be empty or absent unless ``options.update``.
     options : ExportOptions
+    pool : concurrent.futures.Executor, optional
+        Where the cases are written, one task per case (:func:`ctlabel.batch.executor`, e.g.
+        a Dask cluster); the manifest is written here as the results come back in case
+        order. Default: one case after the other in this process.
 
     Returns
     -------
@@ -268,11 +283,15 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
     pending = manifest.setdefault("Pending", {})
     pending.update({cid: files for _, cid, files in todo})
     write_manifest(out, manifest)
-    for sel, cid, files in todo:
-        try:
-            entry = export_case(out, sel, cid, files, labels, fmt, manifest, options.resample_tilted)
-        except CtlabelError as exc:
-            report.refused.append({"case": str(sel.case.root), "reason": str(exc)})
+    from ctlabel.batch import InlineExecutor, results, task_failure
+
+    shared = {k: v for k, v in manifest.items() if k not in ("Cases", "Pending", "Refused")}  # labels, options
+    tasks = [(out, sel, cid, files, labels, options.fmt, shared, options.resample_tilted) for sel, cid, files in todo]
+    for task, (entry, why) in results(pool or InlineExecutor(), _export_task, tasks,
+                                      lambda _, exc: (None, task_failure(exc))):
+        sel, cid, files = task[1:4]
+        if entry is None:
+            report.refused.append({"case": str(sel.case.root), "reason": why})
             if not any((out / f).exists() for f in files.values()):
                 pending.pop(cid, None)
             continue
