@@ -280,3 +280,27 @@ def test_a_scheduler_that_does_not_answer_is_an_error_before_any_work(tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith("error: no Dask scheduler answers at tcp://127.0.0.1:9"), err
     assert not out.exists()
+
+
+def _exit_worker(x: int) -> int:
+    if x == 2:
+        os._exit(1)  # the worker process dies while running this task
+    return x
+
+
+def test_a_task_whose_worker_keeps_dying_is_a_reported_failure():
+    """Past ``allowed_failures`` the scheduler gives up on a task; the batch reports it and goes on.
+
+    A death counts against every task the worker held at the time (Dask cannot tell which one
+    killed it), so the task queued beside the killer may fail too; the ones after it run.
+    """
+    from ctlabel.batch import executor, results, task_failure
+
+    items = [2, *range(10, 20)]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, scheduler_kwargs={"allowed_failures": 0}) as one:
+        with executor(1, one.scheduler_address) as pool:
+            got = dict(results(pool, _exit_worker, items, lambda item, exc: task_failure(exc)))
+    assert sorted(got) == items
+    assert "died" in got[2] and "allowed-failures" in got[2], got[2]
+    assert all(got[i] == i for i in items[-8:]), got
