@@ -39,7 +39,7 @@ from ctlabel.interpolate._shapes import _sdf
 MAX_OVERLAP = 0.9
 
 #: Dice gain the leave-one-out test on the painted slices must show for a label to be refined.
-MIN_GAIN = 0.05
+MIN_GAIN = 0.08
 
 #: Band half-width per slice of distance to the nearer painted slice, in units of the slice spacing.
 _BAND_PER_SLICE = 1.0
@@ -63,36 +63,73 @@ _METHODS: tuple[tuple[str, float], ...] = (("classify", 1.0), ("edge", 0.5), ("e
 _DEFAULT = ("edge", 0.5)
 
 
+#: Weight of the two painted slices bounding a gap in the intensity model of that gap.
+_LOCAL = 0.5
+
 #: Histogram range and bin width (image units, HU for CT).
 _LO, _HI, _BIN = -1100.0, 2100.0, 10.0
 
 #: Gaussian (bins) smoothing the histograms, Gaussian (pixels) smoothing the image and the result.
 _HIST_SIGMA = 1.5
-_IMAGE_SIGMA = 0.6
-_FIELD_SIGMA = 0.7
+_IMAGE_SIGMA = 0.0
+_FIELD_SIGMA = 0.0
 
 
 class _Model:
-    """Inside / outside intensity model of one label, learnt from its painted slices."""
+    """Inside / outside intensity model of one label, learnt from its painted slices.
 
-    def __init__(self, inside: np.ndarray, outside: np.ndarray) -> None:
-        nb = int(round((_HI - _LO) / _BIN))
-        hi = np.bincount(_bins(inside), minlength=nb).astype(np.float64)
-        ho = np.bincount(_bins(outside), minlength=nb).astype(np.float64)
-        self.n_in, self.n_out = int(inside.size), int(outside.size)
-        hi = ndi.gaussian_filter1d(hi, _HIST_SIGMA, mode="constant")
-        ho = ndi.gaussian_filter1d(ho, _HIST_SIGMA, mode="constant")
-        pi = hi / max(hi.sum(), 1e-12)
-        po = ho / max(ho.sum(), 1e-12)
+    ``per_slice`` maps a painted slice to its inside (core) and outside (ring) values. The
+    global model pools every slice; the model of a gap mixes in the two slices that bound it
+    (weight :data:`_LOCAL`), for intensities that change along the structure.
+    """
+
+    def __init__(self, per_slice: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        self.nb = int(round((_HI - _LO) / _BIN))
+        self.counts = {
+            z: (np.bincount(_bins(i), minlength=self.nb), np.bincount(_bins(o), minlength=self.nb))
+            for z, (i, o) in per_slice.items()
+        }
+        zero = np.zeros(self.nb, dtype=np.int64)
+        self.hi = sum((c[0] for c in self.counts.values()), zero)
+        self.ho = sum((c[1] for c in self.counts.values()), zero)
+        self.n_in, self.n_out = int(self.hi.sum()), int(self.ho.sum())
+        pi, po = self._densities(self.hi, self.ho)
         self.overlap = float(np.sqrt(pi * po).sum())
+        self.q = self._q(pi, po)
+        self._gap_q: dict[tuple[int, int], np.ndarray] = {}
+        #: Signed distance (mm) from the edge of the inside-like pixels to the painted edge.
+        self.offset = 0.0
+
+    def _densities(self, hi: np.ndarray, ho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hi = ndi.gaussian_filter1d(hi.astype(np.float64), _HIST_SIGMA, mode="constant")
+        ho = ndi.gaussian_filter1d(ho.astype(np.float64), _HIST_SIGMA, mode="constant")
+        return hi / max(hi.sum(), 1e-12), ho / max(ho.sum(), 1e-12)
+
+    def _q(self, pi: np.ndarray, po: np.ndarray) -> np.ndarray:
         # a little of a flat density, so that unseen values are undecided rather than extreme
-        flat = 1.0 / nb
+        flat = 1.0 / self.nb
         pi = 0.98 * pi + 0.02 * flat
         po = 0.98 * po + 0.02 * flat
         # q = P(in | I) - P(out | I) with equal priors
-        self.q = ((pi - po) / (pi + po)).astype(np.float32)
-        #: Signed distance (mm) from the edge of the inside-like pixels to the painted edge.
-        self.offset = 0.0
+        return ((pi - po) / (pi + po)).astype(np.float32)
+
+    def gap_q(self, za: int, zb: int) -> np.ndarray:
+        """The ``q`` table of the gap between painted slices ``za`` and ``zb``."""
+        if not _LOCAL:
+            return self.q
+        key = (za, zb)
+        q = self._gap_q.get(key)
+        if q is None:
+            hi = sum((self.counts[z][0] for z in key if z in self.counts), np.zeros(self.nb, dtype=np.int64))
+            ho = sum((self.counts[z][1] for z in key if z in self.counts), np.zeros(self.nb, dtype=np.int64))
+            if hi.sum() < 20 or ho.sum() < 20:
+                q = self.q
+            else:
+                gi, go = self._densities(self.hi, self.ho)
+                li, lo = self._densities(hi, ho)
+                q = self._q((1 - _LOCAL) * gi + _LOCAL * li, (1 - _LOCAL) * go + _LOCAL * lo)
+            self._gap_q[key] = q
+        return q
 
     @property
     def usable(self) -> bool:
@@ -166,7 +203,8 @@ class _Refiner:
 
     def _learn(self, lab: int, zs: list[int], box: Box) -> _Model:
         """Intensity model (core of the label vs a ring outside it) and the offset of the painted edge."""
-        ins, outs, masks = [], [], []
+        per_slice: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        masks = []
         px = min(self.sampling)
         for z in zs:
             m = self.src[z][box] == lab
@@ -176,11 +214,9 @@ class _Refiner:
             d = ndi.distance_transform_edt(~m, sampling=self.sampling)
             ring = (d > _CORE_PX * px) & (d <= _RING_MM)
             core = ndi.distance_transform_edt(m, sampling=self.sampling) > _CORE_PX * px
-            ins.append(img[core if core.sum() >= 0.25 * m.sum() else m])
-            outs.append(img[ring])
+            per_slice[z] = (img[core if core.sum() >= 0.25 * m.sum() else m], img[ring])
             masks.append((z, m))
-        empty = np.zeros(0, dtype=np.float32)
-        model = _Model(np.concatenate(ins) if ins else empty, np.concatenate(outs) if outs else empty)
+        model = _Model(per_slice)
         if model.usable:
             model.offset = self._learn_offset(model, masks, box)
         self._smooth_cache.clear()
@@ -195,16 +231,16 @@ class _Refiner:
         size = np.zeros(offsets.size)
         for z, m in masks[::step]:
             phi = _sdf(m, self.sampling)
-            phi_c = self._edge_field(model, z, box, phi, _OFFSET_BAND_PX * px)
+            phi_c = self._edge_field(model.q, z, box, phi, _OFFSET_BAND_PX * px)
             for i, o in enumerate(offsets):
                 p = phi_c < o
                 inter[i] += np.count_nonzero(p & m)
                 size[i] += np.count_nonzero(p) + np.count_nonzero(m)
         return float(offsets[int(np.argmax(inter / np.maximum(size, 1)))])
 
-    def _edge_field(self, model: _Model, z: int, box: Box, phi: np.ndarray, width: float) -> np.ndarray:
+    def _edge_field(self, qt: np.ndarray, z: int, box: Box, phi: np.ndarray, width: float) -> np.ndarray:
         """Signed distance to the edge of the image's inside-like pixels near the zero level of ``phi``."""
-        q = model.q[_bins(self._smoothed(z, box))]
+        q = qt[_bins(self._smoothed(z, box))]
         c = ((q > 0) & (phi < width)) | (phi < -width)
         return _sdf(c, self.sampling)
 
@@ -215,16 +251,18 @@ class _Refiner:
         return float(np.clip(w, _BAND_MIN_PX * px, _BAND_MAX_PX * px))
 
     def _apply(
-        self, model: _Model, method: tuple[str, float], z: int, box: Box, f: np.ndarray, width: float
+        self, model: _Model, method: tuple[str, float], z: int, box: Box, f: np.ndarray, gap: tuple[int, int]
     ) -> np.ndarray:
         kind, weight = method
+        width = self._band(z, *gap)
+        qt = model.gap_q(*gap)
         if kind == "classify":
-            q = model.q[_bins(self._smoothed(z, box))]
+            q = qt[_bins(self._smoothed(z, box))]
             out = f - np.float32(width * weight) * q
             if _FIELD_SIGMA:
                 ndi.gaussian_filter(out, _FIELD_SIGMA, output=out, mode="nearest")
         else:
-            img = self._edge_field(model, z, box, f, width) - np.float32(model.offset)
+            img = self._edge_field(qt, z, box, f, width) - np.float32(model.offset)
             out = f + np.float32(weight) * np.clip(img - f, -width, width)
         # outside the band the shape field stands
         far = np.abs(f) >= width
@@ -261,9 +299,8 @@ class _Refiner:
                 inter_s += int((ps & truth).sum())
                 size_s += int(ps.sum())
                 i = int(np.searchsorted(keep, z)) - 1
-                width = self._band(z, keep[i], keep[i + 1])
                 for m in _METHODS:
-                    pi = (self._apply(model, m, z, box, f, width) < 0) if model.usable else ps
+                    pi = (self._apply(model, m, z, box, f, (keep[i], keep[i + 1])) < 0) if model.usable else ps
                     inter[m] += int((pi & truth).sum())
                     size[m] += int(pi.sum())
             self._smooth_cache.clear()
@@ -281,4 +318,4 @@ class _Refiner:
             return None
         zs = self.plans[lab].zs
         i = int(np.searchsorted(zs, z)) - 1
-        return self._apply(self.models[lab], method, z, box, f, self._band(z, zs[i], zs[i + 1]))
+        return self._apply(self.models[lab], method, z, box, f, (zs[i], zs[i + 1]))
