@@ -46,6 +46,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from convert import CACHE, copy_philips, warm  # noqa: E402 - the sibling benchmark's cached copies
 
 MB = 1e6
+#: The scheduler's HTTP server runs even with dashboard_address=None (on 8787): keep it on
+#: loopback, on a free port, so that parallel runs do not collide.
+DASHBOARD = "127.0.0.1:0"
 
 
 def _noop(stack) -> int:
@@ -82,7 +85,7 @@ def measure(n: int, repeats: int, verbose: bool) -> dict:
 
     t0 = time.perf_counter()
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None)
+                                       dashboard_address=DASHBOARD)
     startup = time.perf_counter() - t0
     address = cluster.scheduler_address
     times: dict[str, list[float]] = {"local": [], "dask": [], "scan": []}

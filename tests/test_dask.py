@@ -31,6 +31,9 @@ distributed = pytest.importorskip("distributed")
 SERIES = [PHILIPS_5MM, PHILIPS_1MM, CT3 / "dicom", CT2 / "dicom"]
 #: The cases of the qa, compare and export tests (the 141-slice series only makes them slower).
 PROJECT = [s for s in SERIES if s != PHILIPS_1MM]
+#: The scheduler's HTTP server runs even with dashboard_address=None (on 8787): keep it on
+#: loopback, on a free port, so that parallel runs do not collide.
+DASHBOARD = "127.0.0.1:0"
 #: Keys of time stamps: the only values allowed to differ between two runs.
 TIMES = {"Created", "Modified", "When", "Exported"}
 
@@ -40,7 +43,7 @@ pytestmark = pytest.mark.skipif(not CT_DATA.is_dir(), reason="needs ../shared/da
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as c:
+                                  dashboard_address=DASHBOARD) as c:
         yield c
 
 
@@ -298,7 +301,7 @@ def test_a_task_whose_worker_keeps_dying_is_a_reported_failure():
 
     items = [2, *range(10, 20)]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, scheduler_kwargs={"allowed_failures": 0}) as one:
+                                  dashboard_address=DASHBOARD, scheduler_kwargs={"allowed_failures": 0}) as one:
         with executor(1, one.scheduler_address) as pool:
             got = dict(results(pool, _exit_worker, items, lambda item, exc: task_failure(exc)))
     assert sorted(got) == items
