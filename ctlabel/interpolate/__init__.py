@@ -129,7 +129,7 @@ def interpolate(
         If ``labels`` is not a 3D integer array, ``axis`` or ``spacing`` is
         invalid, a label in ``painted`` is 0 or does not fit the dtype, or a
         painted slice index is not an integer inside the array, or ``image``
-        is not a real numeric array of the same shape as ``labels``.
+        is not a finite real numeric array of the same shape as ``labels``.
 
     See Also
     --------
@@ -305,6 +305,8 @@ def _validate_image(image: object, labels: np.ndarray) -> np.ndarray | None:
         raise InputError(f"image must be a real numeric array, got dtype {image.dtype}")
     if image.shape != labels.shape:
         raise InputError(f"image shape {image.shape} does not match the labels grid {labels.shape}")
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise InputError("image has NaN or infinite values")
     return image
 
 
