@@ -31,16 +31,21 @@ R = TypeVar("R")
 CONNECT_TIMEOUT_S = 10
 
 
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
+def single_threaded() -> contextlib.AbstractContextManager[None]:
     """One core per task: no DICOM reader or gzip compressor threads.
 
     ``--jobs`` locally, and ``--nthreads`` of a Dask worker, are then the CPU budget.
     """
+    return threads(1)
+
+
+@contextlib.contextmanager
+def threads(cores: int) -> Iterator[None]:
+    """DICOM reader and gzip compressor threads for ``cores`` cores (one series using all it was given)."""
     from ctlabel import dicom_read, nifti_io
 
     saved = dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS
-    dicom_read.LOAD_THREADS = nifti_io.GZIP_THREADS = 1
+    dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS = min(4, max(1, cores)), max(1, cores)
     try:
         yield
     finally:
@@ -215,4 +220,4 @@ def default_jobs() -> int:
 
 
 __all__ = ["DaskExecutor", "InlineExecutor", "connect", "default_jobs", "executor", "results",
-           "single_threaded", "task_failure"]
+           "single_threaded", "task_failure", "threads"]

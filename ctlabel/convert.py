@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctlabel.atomic import write_json
-from ctlabel.batch import executor, results, task_failure
+from ctlabel.batch import executor, results, task_failure, threads
 from ctlabel.batch import single_threaded as _single_threaded
 from ctlabel.case import Case
 from ctlabel.convert_plan import _remove_stale_partials, described, plan_batch
@@ -263,7 +263,8 @@ def convert(
         bar = Progress(len(todo), "series", enabled=progress)
         work = [(s, out, options, target, mode) for s, target, mode in todo]
         workers = min(jobs, len(work)) if len(work) > 1 else 1
-        held.enter_context(_single_threaded())
+        # one series in this process uses every core it was given; else one core per task
+        held.enter_context(threads(jobs) if not cluster and len(work) == 1 else _single_threaded())
         pool = cluster or held.enter_context(executor(workers, initializer=_single_threaded_worker,
                                                       initargs=(os.getpid(),)))
         for _, (status, entry) in results(pool, _worker, work, _task_failed):
