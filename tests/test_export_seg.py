@@ -297,3 +297,26 @@ def test_retrieve_block_without_dicomweb_client_is_a_clear_error(cases, tmp_path
     with pytest.raises(InputError, match="dicomweb-client is not installed"):
         export_seg(str(copy), tmp_path / "x.dcm")
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_push_stores_the_seg_on_a_real_orthanc_and_a_refusal_is_clear(cases, tmp_path):
+    """export-seg --push: STOW-RS to Orthanc; the stored SEG is the file written, found by QIDO-RS."""
+    from orthanc import http_status_server, running_orthanc
+
+    case = cases["philips"]
+    out = tmp_path / "pushed_seg.dcm"
+    with running_orthanc(tmp_path / "orthanc") as server:
+        server.upload(PHILIPS_5MM)
+        r = run_cli("export-seg", case.root, out, "--dicom", PHILIPS_5MM, "--push", server.dicomweb, "--json")
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)
+        sop = str(pydicom.dcmread(out, stop_before_pixels=True).SOPInstanceUID)
+        assert rep["pushed"] == {"url": server.dicomweb, "stored": [sop]}
+        found = server.get(f"/dicom-web/instances?SOPInstanceUID={sop}")
+        assert [i["00080016"]["Value"][0] for i in found] == ["1.2.840.10008.5.1.4.1.1.66.4"]
+        stored = server.get("/instances")
+        assert len(stored) == 29  # the 28 source slices and the SEG
+    with http_status_server(500) as (url, _seen):
+        r = run_cli("export-seg", case.root, tmp_path / "again.dcm", "--dicom", PHILIPS_5MM, "--push", url,
+                    "--timeout", "5")
+        assert r.returncode == 2 and "HTTP 500" in r.stderr and "Traceback" not in r.stderr
