@@ -1,11 +1,12 @@
 """One person editing one case, without a screen: the rules every editor follows.
 
-:class:`EditingSession` opens a case under its lock (or read-only, saying who holds it),
-holds the label array and the slice bookkeeping (:class:`~ctlabel.paint_tracking.SliceTracker`),
-and carries the workflow: save (through :func:`ctlabel.review.save_draft`, so no save while
-a version awaits review and a new draft after an approval), the autosave journal, submit,
-events, interpolation. The napari plugin, the team client and scripts are adapters over it:
-they feed it edits and show its state.
+:class:`Edits` holds a label array and its slice bookkeeping
+(:class:`~ctlabel.paint_tracking.SliceTracker`), the events and interpolation: the edits of a
+series that is not a case yet. :class:`EditingSession` adds the case: it opens the case under its
+lock (or read-only, saying who holds it) and carries the workflow: save (through
+:func:`ctlabel.review.save_draft`, so no save while a version awaits review and a new draft after
+an approval), the autosave journal, submit, status. The napari plugin, the team client and
+scripts are adapters over it: they feed it edits and show its state.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import numpy as np
 
 from ctlabel import review
 from ctlabel.case import Case
-from ctlabel.errors import CtlabelError, LockError, StateError
+from ctlabel.edits import Edits, Interpolation
+from ctlabel.errors import CaseError, CtlabelError, LockError, StateError
+from ctlabel.labels import LabelTable
 from ctlabel.lock import CaseLock, acquire_lock
-from ctlabel.mask_io import edited_slices
 from ctlabel.paint_tracking import SliceTracker
-from ctlabel.provenance import event
 from ctlabel.recovery import clear_journal, pending_recovery, read_journal, write_journal
-from ctlabel.volume import Grid, spacing_from_affine
+from ctlabel.volume import Grid, Volume
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,11 @@ class CaseStatus:
     awaiting_review: bool
 
 
-class EditingSession:
+class EditingSession(Edits):
     """An editing session on a case folder.
 
-    Use :meth:`open`; close it (or use ``with``) to release the lock.
+    Use :meth:`open` (or :meth:`create` for a series not yet a case); close it (or use
+    ``with``) to release the lock.
 
     Parameters
     ----------
@@ -63,27 +65,21 @@ class EditingSession:
 
     def __init__(self, case: Case, who: str, labels: np.ndarray, tracker: SliceTracker,
                  lock: CaseLock | None, *, role: str = "annotator", events: list[dict] | None = None,
-                 created: str | None = None, lock_message: str | None = None) -> None:
+                 created: str | None = None, lock_message: str | None = None,
+                 table: LabelTable | None = None) -> None:
+        grid = case.image_grid()
+        grid.require_match(Grid(tuple(labels.shape), grid.affine), "the labels", case.root)
+        super().__init__(labels, grid, who, role=role, tracker=tracker, events=events,
+                         table=table if table is not None else case.load_labels(), created=created)
         self.case = case
-        self.who = who
-        self.role = role
-        self.grid: Grid = case.image_grid()
-        self.grid.require_match(Grid(tuple(labels.shape), self.grid.affine), "the labels", case.root)
-        self.labels = labels
-        self.tracker = tracker
         self.lock = lock
         self.lock_message = lock_message
-        self.events: list[dict] = list(events or [])
-        self.created = created
-        self.table = case.load_labels()
-        self.spacing = spacing_from_affine(self.grid.affine)
-        self.dirty = False
-        self._painted_once = False
+        self.saved_record: dict | None = None
 
     # --- opening ------------------------------------------------------------------
     @classmethod
     def open(cls, root: str | os.PathLike, who: str, *, role: str = "annotator",
-             restore: Callable[[dict], bool] | None = None) -> EditingSession:
+             restore: Callable[[dict], bool] | None = None, labels: np.ndarray | None = None) -> EditingSession:
         """Open a case for editing: take its lock, load the draft (else the latest version, else empty).
 
         Parameters
@@ -98,6 +94,10 @@ class EditingSession:
             Asked when the case has an autosave journal newer than its draft (the previous
             session did not end normally); True restores it, False discards it. Without it
             the journal is kept for the next open.
+        labels : numpy.ndarray, optional
+            The working array to edit, already holding the mask to start from (an editor's
+            layer data, read from the case); default: a copy of the latest mask, or zeros.
+            The slice bookkeeping and events come from the latest mask either way.
 
         Returns
         -------
@@ -115,8 +115,8 @@ class EditingSession:
             message = str(exc)
         try:
             mask = case.latest_mask()
-            grid = case.image_grid()
-            labels = np.zeros(grid.shape, np.uint8) if mask is None else np.array(mask.array)
+            if labels is None:
+                labels = np.zeros(case.image_grid().shape, np.uint8) if mask is None else np.array(mask.array)
             prov = mask.provenance if mask is not None else {}
             tracker = SliceTracker(mask.axis if mask is not None else 0,
                                    mask.painted if mask is not None else None,
@@ -135,6 +135,36 @@ class EditingSession:
                     session.restore_journal()
                 else:
                     clear_journal(case.recovery_dir)
+        return session
+
+    @classmethod
+    def create(cls, root: str | os.PathLike, volume: Volume | None, edits: Edits) -> EditingSession:
+        """Save as case: make a case folder from ``volume`` (or use the case already there), take its
+        lock, carry ``edits`` over (the same labels array, slices and events) and save the draft.
+
+        Raises
+        ------
+        CaseError
+            No image to make the case from.
+        GeometryError
+            The edits were not painted on the volume's grid.
+        LockError
+            Somebody else edits the case already there.
+        """
+        if volume is None:
+            raise CaseError("the image of these labels is not open; open the series first", root)
+        volume.grid.require_match(edits.grid, "the painted grid", root)
+        root = Path(root)
+        case = Case.open(root) if Case.is_case(root) else Case.create(root, volume, label_table=edits.table)
+        lock = acquire_lock(case.root, edits.who or None)
+        try:
+            session = cls(case, edits.who, edits.labels, edits.tracker, lock, role=edits.role,
+                          events=edits.events, created=edits.created, table=edits.table)
+            session._painted_once = edits._painted_once
+            session.save()
+        except BaseException:
+            lock.release()
+            raise
         return session
 
     def __enter__(self) -> EditingSession:
@@ -158,11 +188,6 @@ class EditingSession:
         """A submitted version awaits review: no edit is saved until a reviewer rejects it."""
         return self.state == review.SUBMITTED
 
-    @property
-    def editable(self) -> bool:
-        """Whether edits may be made (the lock is held and no version awaits review)."""
-        return not self.read_only and not self.awaiting_review
-
     def status(self) -> CaseStatus:
         """The state, the reviewer's last comment and the lock, for the top of an editor."""
         st = review.status(self.case)
@@ -171,67 +196,12 @@ class EditingSession:
 
     def _require_editable(self) -> None:
         if self.read_only:
-            raise LockError(self.lock_message or "the case is open read-only", self.case.root)
+            raise LockError(f"the case is open read-only: {self.lock_message or 'locked by somebody else'}",
+                            self.case.root)
         if self.awaiting_review:
             raise StateError("the case is submitted and awaits review; it cannot be edited", self.case.root)
 
-    # --- edits ----------------------------------------------------------------------
-    def record_edit(self, kind: str, slices: dict[int, set[int]], axis: int, *, undoable: bool = True) -> None:
-        """Record slices an editor changed (``paint`` or ``fill``); the labels array already holds them."""
-        rec = self.tracker.record(kind, slices, axis, undoable=undoable)
-        if kind == "paint" and rec.slices and not self._painted_once:
-            self._painted_once = True
-            self.events.append(event(self.who, self.role, "painted"))
-        self.dirty = True
-
-    def undo(self) -> None:
-        if self.tracker.undo() is not None:
-            self.dirty = True
-
-    def redo(self) -> None:
-        if self.tracker.redo() is not None:
-            self.dirty = True
-
-    def interpolation(self, labels: list[int] | None = None) -> tuple[np.ndarray, dict[int, list[int]], int]:
-        """What interpolating would write, without writing it: (new labels, filled slices, axis).
-
-        ``labels`` default to every label painted on at least two slices. The caller applies
-        the result (as one undo step) and then calls :meth:`record_edit` with ``"fill"``.
-        """
-        from ctlabel.interpolate import interpolate_with_report
-
-        self._require_editable()
-        axis = self.tracker.axis if labels is None else self.tracker.axis_for(labels[0])
-        painted = {lab: zs for lab, zs in self.tracker.painted(axis).items()
-                   if (labels is None or lab in labels) and len(zs) >= 2}
-        if not painted:
-            raise CtlabelError("paint the label on at least two slices first")
-        res = interpolate_with_report(self.labels, painted, axis=axis, spacing=self.spacing)
-        return res.labels, {lab: list(zs) for lab, zs in res.filled.items()}, axis
-
-    def interpolate(self, labels: list[int] | None = None) -> dict[int, list[int]]:
-        """Fill between painted slices (in place, not undoable here); returns label -> filled slices."""
-        new, filled, axis = self.interpolation(labels)
-        np.copyto(self.labels, new.astype(self.labels.dtype, copy=False))
-        self.record_edit("fill", {k: set(v) for k, v in filled.items()}, axis, undoable=False)
-        self.events.append(event(self.who, self.role, "interpolated", Labels=sorted(filled)))
-        return filled
-
     # --- saving -----------------------------------------------------------------------
-    def provenance(self, *, saved_event: bool = True) -> dict:
-        """The provenance arguments of a save (painted / interpolated slices of present labels, events)."""
-        axis = self.tracker.axis
-        events = list(self.events)
-        if saved_event:
-            events.append(event(self.who, self.role, "saved"))
-        painted, interpolated = edited_slices(self.labels, self.tracker.painted(axis),
-                                              self.tracker.interpolated(axis))
-        out = {"painted": painted, "interpolated": interpolated, "axis": axis, "annotator": self.who,
-               "events": events, "label_table": self.table}
-        if self.created:
-            out["created"] = self.created
-        return out
-
     def save(self) -> Path:
         """Save the draft atomically under the review rules, then clear the autosave journal."""
         self._require_editable()
@@ -240,6 +210,7 @@ class EditingSession:
                                    **kwargs)
         self.events = kwargs["events"]
         self.created = record.get("Created")
+        self.saved_record = record
         self.dirty = False
         clear_journal(self.case.recovery_dir)
         return self.case.draft_path
@@ -281,7 +252,7 @@ class EditingSession:
             arr = self.labels
         np.copyto(self.labels, arr)
         self.tracker = SliceTracker(journal.axis, journal.painted, journal.interpolated)
-        self.events = list(journal.events) + [event(self.who, self.role, "restored")]
+        self.events = list(journal.events) + [self._event("restored")]
         self.dirty = True
 
     # --- end ----------------------------------------------------------------------
@@ -297,4 +268,4 @@ class EditingSession:
             self.lock = None
 
 
-__all__ = ["CaseStatus", "EditingSession"]
+__all__ = ["CaseStatus", "Edits", "EditingSession", "Interpolation"]

@@ -1,10 +1,10 @@
-"""The autosave half of :class:`ctlabel_napari.session.LabelSession`: the recovery journal.
+"""The autosave timer of :class:`ctlabel_napari.session.LabelSession`: Qt glue over the core journal.
 
 The first edit after a write starts a single-shot timer of at most 30 s (a latency bound,
-not a debounce); the journal (:func:`ctlabel.recovery.write_journal`) is written from a copy
-of the labels in a background thread. The session provides ``case``, ``read_only``,
-``dirty``, ``layer``, ``grid``, ``autosave_s``, ``provenance_kwargs`` and the ``_timer``,
-``_writer``, ``_journal_error``, ``journal_writes`` and ``last_journal_time`` attributes.
+not a debounce); when it fires, :meth:`ctlabel.editing.EditingSession.journal_payload` copies
+the labels in the GUI thread and :meth:`~ctlabel.editing.EditingSession.write_journal` writes
+them in a background thread. The session provides ``editing`` (the core session, or None
+before the layer belongs to a case).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import logging
 import threading
 import time
 
-import numpy as np
-
-from ctlabel.recovery import write_journal
+from ctlabel.recovery import autosave_interval
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +21,20 @@ log = logging.getLogger(__name__)
 class AutosaveMixin:
     """Write the recovery journal of the edits since the last save."""
 
+    def _init_autosave(self) -> None:
+        self.autosave_s = autosave_interval()
+        self._timer = None
+        self._writer: threading.Thread | None = None
+        self._journal_error: str | None = None
+        self._unjournaled = False
+        self.journal_writes = 0
+        self.last_journal_time: float | None = None
+
     def _schedule_autosave(self) -> None:
-        if self.case is None or self.read_only:
+        core = self.editing
+        if core is None or core.read_only:
             return
+        self._unjournaled = True
         if self._timer is None:
             from qtpy.QtCore import QTimer
 
@@ -38,29 +47,25 @@ class AutosaveMixin:
 
     def write_journal_now(self, background: bool = True) -> None:
         """Write the recovery journal with the current labels (a copy; the writing runs in a thread)."""
-        if self.case is None or self.read_only or not self.dirty:
+        core = self.editing
+        if core is None or core.read_only or not self._unjournaled:
             return
         if self._writer is not None and self._writer.is_alive():
             # The previous write is still running: try again shortly.
             self._timer.start(200)
             return
-        labels = np.array(self.layer.data, copy=True)
-        kwargs = self.provenance_kwargs(action_event=False)
-        kwargs.pop("label_table")
-        kwargs.pop("created", None)
-        folder = self.case.recovery_dir
-        grid = self.grid
-        self.dirty = False
+        payload = core.journal_payload()
+        self._unjournaled = False
 
         def run():
             try:
-                write_journal(folder, labels, grid, **kwargs)
+                core.write_journal(payload)
                 self.journal_writes += 1
                 self.last_journal_time = time.time()
                 self._journal_error = None
             except Exception as exc:  # noqa: BLE001 - reported in the GUI thread, never lost silently
                 self._journal_error = str(exc)
-                self.dirty = True
+                self._unjournaled = True
                 log.warning("autosave failed: %s", exc)
 
         if background:
@@ -72,3 +77,9 @@ class AutosaveMixin:
     def wait_for_journal(self, timeout: float = 30.0) -> None:
         if self._writer is not None:
             self._writer.join(timeout)
+
+    def _stop_autosave(self) -> None:
+        """Stop the timer and let a running write finish (before a save clears the journal)."""
+        if self._timer is not None:
+            self._timer.stop()
+        self.wait_for_journal()

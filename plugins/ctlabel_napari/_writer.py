@@ -3,10 +3,15 @@
 The mask is written only against the grid the layer was painted on
 (``metadata["ctlabel"]["grid"]``); a layer without one, or whose data does not
 have that grid's shape, is refused. Saving into a case folder (the folder
-itself, or any path inside its ``masks/`` folder) saves the case draft through
-:func:`ctlabel.review.save_draft`: refused while the case awaits review, under the
-case lock (the open session's, when this process holds it), checked against the
-case image grid. A label erased to nothing is saved as not present
+itself, or any path inside its ``masks/`` folder) saves the case draft:
+
+* through the open session (:meth:`ctlabel_napari.session.LabelSession.save`, i.e.
+  :meth:`ctlabel.editing.EditingSession.save`) when this process edits the case;
+* otherwise through :func:`ctlabel.review.save_draft`, which takes the case lock
+  for the save (refused when somebody else holds it).
+
+Either way it is refused while the case awaits review, checked against the case image
+grid, and records the ``saved`` event. A label erased to nothing is saved as not present
 (:func:`ctlabel.mask_io.edited_slices`).
 """
 
@@ -18,9 +23,11 @@ import numpy as np
 
 from ctlabel import review
 from ctlabel.case import Case
-from ctlabel.errors import CtlabelError, GeometryError
-from ctlabel.mask_io import edited_slices, save_mask
-from ctlabel.provenance import event
+from ctlabel.editing import Edits
+from ctlabel.errors import CtlabelError, GeometryError, LockError
+from ctlabel.mask_io import save_mask
+from ctlabel.paint_tracking import SliceTracker
+from ctlabel.recovery import clear_journal
 from ctlabel.volume import Grid
 
 from ._layers import KEY, grid_from_meta, table_from_meta
@@ -45,6 +52,7 @@ def write_labels(path: str, data, meta: dict) -> list[str]:
 
 
 def save_labels_layer(path, data, meta: dict) -> Path:
+    """Save a labels layer's ``data`` (with its napari ``meta``) to ``path``; returns the file written."""
     metadata = meta.get("metadata", meta)
     info = metadata.get(KEY)
     if not info or "grid" not in info:
@@ -53,26 +61,23 @@ def save_labels_layer(path, data, meta: dict) -> Path:
     grid = grid_from_meta(metadata)
     labels = np.asarray(data)
     grid.require_match(Grid(tuple(labels.shape), grid.affine), "the layer", path)
-    annotator = info.get("annotator") or None
-    events = list(info.get("events") or [])
-    events.append(event(annotator or "unknown", "annotator", "saved"))
-    painted, interpolated = edited_slices(labels, info.get("painted"), info.get("interpolated"))
-    prov = {
-        "painted": painted,
-        "interpolated": interpolated,
-        "axis": int(info.get("axis", 0)),
-        "annotator": annotator,
-        "events": events,
-        "label_table": table_from_meta(metadata),
-    }
     p = Path(path)
     case = _case_target(p)
     if case is not None:
-        from .session import held_lock
+        from .session import holder
 
-        review.save_draft(case, labels, grid, annotator, lock=held_lock(case.root), **prov)
-        from ctlabel.recovery import clear_journal
-
+        session = holder(case.root)
+        if session is not None:
+            if not session.holds(data):
+                raise LockError(f"{case.root.name} is open for editing in the layer {session.layer.name!r}; "
+                                "save that layer", case.root)
+            return session.save()
+    edits = Edits(labels, grid, info.get("annotator") or "",
+                  tracker=SliceTracker(int(info.get("axis", 0)), info.get("painted"), info.get("interpolated")),
+                  events=info.get("events"), table=table_from_meta(metadata))
+    prov = edits.provenance()  # with the saved event
+    if case is not None:
+        review.save_draft(case, labels, grid, edits.who or None, **prov)  # takes the case lock for the save
         clear_journal(case.recovery_dir)
         return case.draft_path
     if not p.name.endswith((".nii", ".nii.gz")):

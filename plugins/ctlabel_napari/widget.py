@@ -14,14 +14,11 @@ Ctrl+S              save the draft of the open case (napari's save dialog when n
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -33,11 +30,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ctlabel import review
-from ctlabel.errors import CaseError, CtlabelError
+from ctlabel.errors import CtlabelError
 from ctlabel.mask_io import labels_present
 
 from . import _case_ui, settings
+from ._actions import CaseActionsMixin, ranges
 from ._label_table import LabelTableMixin
 from ._layers import KEY
 from .session import LabelSession
@@ -79,7 +76,7 @@ def _is_ctlabel_image(layer) -> bool:
     return isinstance(layer, Image) and layer.metadata.get(KEY, {}).get("role") == "image"
 
 
-class LabelingWidget(LabelTableMixin, QWidget):
+class LabelingWidget(CaseActionsMixin, LabelTableMixin, QWidget):
     """The main ctlabel dock widget."""
 
     #: Tests replace this to answer the restore question without a dialog.
@@ -348,81 +345,9 @@ class LabelingWidget(LabelTableMixin, QWidget):
         z = s.current_slice(axis)
         where = "painted" if z in painted else "interpolated" if z in filled else "not painted"
         self.slices_label.setText(
-            f"Label {lab}: painted {_ranges(painted) or '-'}; filled {_ranges(filled) or '-'}. "
+            f"Label {lab}: painted {ranges(painted) or '-'}; filled {ranges(filled) or '-'}. "
             f"Slice {z} is {where}."
         )
-
-    # --- actions ---------------------------------------------------------------------
-    def interpolate(self, all_labels: bool | None = None) -> dict:
-        s = self._require_session()
-        all_labels = self.all_labels_check.isChecked() if all_labels is None else all_labels
-        filled = s.interpolate(all_labels=all_labels)
-        n = sum(len(v) for v in filled.values())
-        self.status.setText(f"Interpolated {n} slice(s) of label(s) {', '.join(map(str, sorted(filled)))}"
-                            " — Ctrl+Z undoes it")
-        self.refresh()
-        return filled
-
-    def navigate(self, what: str) -> int | None:
-        s = self.session
-        if s is None:
-            return None
-        z = {
-            "next_painted": lambda: s.next_painted(1),
-            "previous_painted": lambda: s.next_painted(-1),
-            "next_gap": lambda: s.next_gap(1),
-            "previous_gap": lambda: s.next_gap(-1),
-        }[what]()
-        if z is None:
-            self.status.setText(f"No {what.replace('_', ' ')} slice for label {s.layer.selected_label}")
-        return z
-
-    def save(self) -> Path:
-        s = self._require_session()
-        if s.case is None:
-            return self.save_as_case()
-        path = s.save()
-        self.status.setText(f"Saved {path}")
-        self.update_case_label()
-        return path
-
-    def submit(self) -> int | None:
-        """Save, run QA, ask before submitting past QA errors; the version number, or None if not submitted."""
-        s = self._require_session()
-        if s.case is None:
-            raise CaseError("save the mask as a case before submitting it")
-        s.save()
-        findings = review.submission_qa(s.case)
-        errors = [review.describe_finding(f) for f in findings if f.level == "error"]
-        warnings = [review.describe_finding(f) for f in findings if f.level != "error"]
-        if errors and not _case_ui.ask_submit_despite_qa(self, errors, warnings):
-            self.status.setText(f"Not submitted: QA found {len(errors)} error(s) (the draft is saved):\n"
-                                + "\n".join(errors))
-            self.update_case_label()
-            return None
-        number = s.submit(force=bool(errors), save=False)  # saved just above, as QA saw it
-        text = f"Submitted as v{number:03d}; the case awaits review"
-        if errors:
-            text += f" (with {len(errors)} QA error(s), recorded)"
-        if warnings:
-            text += ". QA warnings:\n" + "\n".join(warnings)
-        self.status.setText(text)
-        self.refresh()
-        self.update_case_label()
-        return number
-
-    def save_as_case(self, root: str | Path | None = None) -> Path | None:
-        s = self._require_session()
-        if root is None:
-            root = QFileDialog.getExistingDirectory(self, "New case folder (empty folder)")
-            if not root:
-                return None
-        image = self.image_layer()
-        volume = image.metadata[KEY].get("volume") if image is not None else None
-        path = s.save_as_case(root, volume)
-        self.status.setText(f"Saved {path}")
-        self.refresh()
-        return path
 
     # --- keys ------------------------------------------------------------------------
     def _bind_keys(self) -> None:
@@ -442,16 +367,6 @@ class LabelingWidget(LabelTableMixin, QWidget):
         # Ctrl+S reaches the viewer's keymap only when napari's save action is disabled (no layer
         # selected); otherwise SaveShortcut routes the action's shortcut.
         bind("Control-S", lambda: self.save() if self._has_case() else None)
-
-
-def _ranges(zs: list[int]) -> str:
-    out = []
-    for z in zs:
-        if out and out[-1][1] == z - 1:
-            out[-1][1] = z
-        else:
-            out.append([z, z])
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in out)
 
 
 def ensure_widget():

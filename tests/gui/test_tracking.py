@@ -61,7 +61,7 @@ def test_fallback_finds_changed_slices(phantom_viewer, monkeypatch, qtbot):
     """An atom of a form the plugin does not know: the slices come from comparing the data."""
     viewer, widget, layer = phantom_viewer
     session = widget.session
-    monkeypatch.setattr("ctlabel_napari.session.atom_changes", lambda atom, axis, ndim, slices=True: None)
+    monkeypatch.setattr(_compat, "atom_changes", lambda atom, axis, ndim, slices=True: None)
     viewer.dims.set_current_step(0, 12)
     layer.paint((12, 80, 80), 1)
     viewer.dims.set_current_step(0, 13)
