@@ -27,9 +27,9 @@ A label is refined only when its painted slices show that the image helps:
 * with three painted slices or more, a leave-half-out test: every other inner
   painted slice is hidden (then the other half), filled from the rest with a
   model learnt from the rest, with and without the image, and compared with what
-  was painted there. The best refinement is kept if it gains at least
-  :data:`MIN_GAIN` Dice. The hidden slices are twice as far from painted ones as
-  real filled slices, which overstates the gain: hence the high threshold.
+  was painted there. The best refinement that gains at least ``w`` times
+  :data:`MIN_GAIN` Dice is kept. The hidden slices are twice as far from painted
+  ones as real filled slices, which overstates the gain: hence the high threshold.
 * with two painted slices, nothing to test on: the mildest refinement.
 
 Otherwise the label keeps its shape-only field exactly.
@@ -49,7 +49,7 @@ MAX_OVERLAP = 0.9
 
 #: Dice gain the leave-half-out test on the painted slices must show for a label to be refined
 #: (chosen on benchmarks/interpolate_real.py so that no structure there loses more than 0.01).
-MIN_GAIN = 0.08
+MIN_GAIN = 0.1
 
 #: Band half-width per slice of distance to the nearer painted slice, in units of the slice spacing.
 _BAND_PER_SLICE = 1.0
@@ -69,11 +69,20 @@ _OFFSET_SLICES = 8
 _OFFSET_BAND_PX = 3.0
 
 #: Candidate refinements, chosen per label on the painted slices: (kind, weight).
-_METHODS: tuple[tuple[str, float], ...] = (("classify", 0.5), ("classify", 1.0), ("edge", 0.5), ("edge", 1.0))
+_METHODS: tuple[tuple[str, float], ...] = (
+    ("classify", 0.25),
+    ("classify", 0.5),
+    ("classify", 1.0),
+    ("edge", 0.5),
+    ("edge", 1.0),
+)
 
 #: The refinement of a label painted on two slices only (nothing to test it on): the mildest.
-_DEFAULT = ("classify", 0.5)
+_DEFAULT = ("classify", 0.25)
 
+
+#: Scale the gain threshold by the refinement's weight (milder refinements need less).
+_SCALED_GAIN = True
 
 #: Weight of the two painted slices bounding a gap in the intensity model of that gap.
 _LOCAL = 0.5
@@ -149,6 +158,11 @@ class _Model:
         return self.n_in >= 20 and self.n_out >= 20 and self.overlap < MAX_OVERLAP
 
 
+def _threshold(method: tuple[str, float]) -> float:
+    """Leave-half-out gain a refinement must reach: :data:`MIN_GAIN`, scaled by its weight if set."""
+    return MIN_GAIN * method[1] if _SCALED_GAIN else MIN_GAIN
+
+
 def _bins(values: np.ndarray) -> np.ndarray:
     nb = int(round((_HI - _LO) / _BIN))
     return np.clip(((values - _LO) / _BIN).astype(np.intp), 0, nb - 1)
@@ -187,8 +201,9 @@ class _Refiner:
             method = _DEFAULT
             if len(zs) >= 3:
                 gains = self._leave_one_out(lab, zs)
-                method, gain = max(gains.items(), key=lambda kv: kv[1])
-                if gain < MIN_GAIN:
+                ok = {m: g for m, g in gains.items() if g >= _threshold(m)}
+                method, gain = max(ok.items() or gains.items(), key=lambda kv: kv[1])
+                if not ok:
                     del self.models[lab]
                     self.decisions[lab] = f"no gain on painted slices ({gain:+.4f})"
                     continue
@@ -263,20 +278,31 @@ class _Refiner:
         w = _BAND_PER_SLICE * self.dz * min(z - zs_a, zs_b - z)
         return float(np.clip(w, _BAND_MIN_PX * px, _BAND_MAX_PX * px))
 
-    def _apply(
-        self, model: _Model, method: tuple[str, float], z: int, box: Box, f: np.ndarray, gap: tuple[int, int]
-    ) -> np.ndarray:
-        kind, weight = method
+    def _parts(
+        self, model: _Model, z: int, box: Box, f: np.ndarray, gap: tuple[int, int], edge: bool
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Band half-width, ``q`` map and (if ``edge``) offset edge map of filled slice ``z``."""
         width = self._band(z, *gap)
-        qt = model.gap_q(*gap)
+        q = model.gap_q(*gap)[_bins(self._smoothed(z, box))]
+        psi = None
+        if edge:
+            psi = _sdf(((q > 0) & (f < width)) | (f < -width), self.sampling)
+            psi -= np.float32(model.offset)
+        return width, q, psi
+
+    @staticmethod
+    def _combine(
+        method: tuple[str, float], f: np.ndarray, width: float, q: np.ndarray, psi: np.ndarray | None
+    ) -> np.ndarray:
+        """The refined field from the shape field ``f`` and the parts of :meth:`_parts`."""
+        kind, weight = method
         if kind == "classify":
-            q = qt[_bins(self._smoothed(z, box))]
             out = f - np.float32(width * weight) * q
             if _FIELD_SIGMA:
                 ndi.gaussian_filter(out, _FIELD_SIGMA, output=out, mode="nearest")
         else:
-            img = self._edge_field(qt, z, box, f, width) - np.float32(model.offset)
-            out = f + np.float32(weight) * np.clip(img - f, -width, width)
+            assert psi is not None
+            out = f + np.float32(weight) * np.clip(psi - f, -width, width)
         # outside the band the shape field stands
         far = np.abs(f) >= width
         out[far] = f[far]
@@ -312,8 +338,10 @@ class _Refiner:
                 inter_s += int((ps & truth).sum())
                 size_s += int(ps.sum())
                 i = int(np.searchsorted(keep, z)) - 1
+                if model.usable:
+                    parts = self._parts(model, z, box, f, (keep[i], keep[i + 1]), edge=True)
                 for m in _METHODS:
-                    pi = (self._apply(model, m, z, box, f, (keep[i], keep[i + 1])) < 0) if model.usable else ps
+                    pi = (self._combine(m, f, *parts) < 0) if model.usable else ps
                     inter[m] += int((pi & truth).sum())
                     size[m] += int(pi.sum())
             self._smooth_cache.clear()
@@ -331,4 +359,5 @@ class _Refiner:
             return None
         zs = self.plans[lab].zs
         i = int(np.searchsorted(zs, z)) - 1
-        return self._apply(self.models[lab], method, z, box, f, (zs[i], zs[i + 1]))
+        parts = self._parts(self.models[lab], z, box, f, (zs[i], zs[i + 1]), edge=method[0] == "edge")
+        return self._combine(method, f, *parts)
