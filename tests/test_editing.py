@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 from data_paths import PHILIPS_5MM
 
@@ -101,3 +102,66 @@ def test_close_writes_pending_edits_to_the_journal(case_root):
     assert s.read_only
     with EditingSession.open(case_root, "ann1", restore=lambda record: True) as again:
         assert (again.labels[20] == 3).any()
+
+
+def test_edits_without_a_case_then_save_as_case(tmp_path):
+    """A series not yet a case: slices, events and interpolation in core Edits; create() makes the case."""
+    from ctlabel.editing import Edits
+    from ctlabel.errors import CaseError, GeometryError
+    from ctlabel.synthetic import make_phantom
+    from ctlabel.volume import Grid
+
+    volume, _, table = make_phantom(shape=(12, 40, 40))
+    edits = Edits(np.zeros(volume.grid.shape, np.uint8), volume.grid, "ann1", table=table)
+    assert edits.editable and not edits.read_only and not edits.awaiting_review
+    for k, box in ((2, (10, 30)), (8, (14, 26))):
+        edits.labels[k, box[0]:box[1], box[0]:box[1]] = 1
+        edits.record_edit("paint", {1: {k}}, axis=0)
+    result = edits.interpolation([1])
+    assert result.filled == {1: [3, 4, 5, 6, 7]} and result.axis == 0
+    assert not edits.labels[3:8].any()  # nothing written yet
+    result.apply(edits.labels)
+    edits.record_edit("fill", result.filled, result.axis)
+    edits.mark_interpolated(result.filled)
+    assert all(edits.labels[k].any() for k in range(3, 8))
+    assert [e["Action"] for e in edits.events] == ["painted", "interpolated"]
+    assert edits.provenance()["events"][-1]["Action"] == "saved" and len(edits.events) == 2
+
+    with pytest.raises(CaseError, match="not open"):
+        EditingSession.create(tmp_path / "none", None, edits)
+    other = Grid((12, 40, 41), volume.grid.affine)
+    with pytest.raises(GeometryError):
+        EditingSession.create(tmp_path / "bad", volume, Edits(np.zeros(other.shape, np.uint8), other, "ann1"))
+    with EditingSession.create(tmp_path / "case", volume, edits) as s:
+        assert s.labels is edits.labels and s.case.draft_path.exists() and not s.dirty
+        assert [e["Action"] for e in review.load_record(s.case)["Events"]] == ["saved"]
+        assert EditingSession.open(s.case.root, "ann2").read_only  # created under its lock
+        s.undo()  # the fill, still undoable after the case was made
+        assert s.tracker.interpolated(0) == {} and s.dirty
+    draft = ctlabel.Case.open(tmp_path / "case").load_draft()
+    assert draft.painted == {1: [2, 8]} and draft.interpolated == {1: [3, 4, 5, 6, 7]}
+    assert [e["Action"] for e in draft.provenance["Events"]] == ["painted", "interpolated", "saved"]
+
+
+def test_records_undo_redo_and_amend(case_root):
+    with EditingSession.open(case_root, "ann1") as s:
+        rec = s.record_edit("paint", {}, axis=0)  # an editor's undo item whose slices come later
+        assert rec.slices == {} and s.events == []
+        s.labels[7, 200:210, 200:210] = 2
+        s.amend_edit(rec, {2: {7}})
+        assert s.tracker.painted(0) == {2: [7]} and [e["Action"] for e in s.events] == ["painted"]
+        assert s.undo() is rec and s.tracker.painted(0) == {}
+        assert s.redo() is rec and s.tracker.painted(0) == {2: [7]}
+        assert s.redo() is None
+
+
+def test_open_edits_the_callers_array_and_read_only_says_so(case_root):
+    with EditingSession.open(case_root, "ann1") as s:
+        _paint(s, 1, 10)
+        s.save()
+    layer_data = ctlabel.Case.open(case_root).load_draft().array.copy()  # what an editor shows
+    with EditingSession.open(case_root, "ann1", labels=layer_data) as s:
+        assert s.labels is layer_data and s.tracker.painted(0) == {1: [10]}
+        other = EditingSession.open(case_root, "ann2")
+        with pytest.raises(LockError, match="read-only.*ann1"):
+            other.interpolation()
