@@ -91,15 +91,18 @@ def test_cta_vertebra_gains_from_image() -> None:
 
 
 @needs_data
-def test_cta_aorta_not_worse_than_shape() -> None:
-    ct, spacing, mask, zs, vol = _case(CTA, "aorta", 9.0)
+@pytest.mark.parametrize(("mm", "gain"), [(9.0, 0.0), (15.0, 0.004)])
+def test_cta_aorta(mm: float, gain: float) -> None:
+    # measured: 9 mm shape 0.971 = image (not refined: its test on the painted slices gains too
+    # little); 15 mm shape 0.955 -> image 0.963
+    ct, spacing, mask, zs, vol = _case(CTA, "aorta", mm)
     filled = _filled(zs)
     shape = interpolate(vol, {1: zs}, spacing=spacing)
     res = interpolate_with_report(vol, {1: zs}, spacing=spacing, image=ct)
     d_shape = pooled_dice(shape == 1, mask, filled)
     d_image = pooled_dice(res.labels == 1, mask, filled)
-    assert d_shape > 0.96
-    assert d_image >= d_shape - 0.005, (d_shape, d_image)
+    assert d_shape > 0.95
+    assert d_image >= d_shape + gain, (d_shape, d_image)
 
 
 # --------------------------------------------------------------------------
