@@ -124,8 +124,10 @@ def test_paint_interpolate_save_reload(make_napari_viewer, philips, tmp_path):
 
     # Save as a case, then reload that case through the reader.
     case_root = tmp_path / "case"
+    assert session.editing is None  # no case yet: the core keeps the edits without one
     widget.save_as_case(case_root)
     assert Case.is_case(case_root)
+    assert session.editing is not None and layer.data is session.editing.labels
     saved = np.array(layer.data)
     record = json.loads((case_root / "masks" / "draft_dseg.json").read_text())
     assert record["Annotator"] == "test-annotator"

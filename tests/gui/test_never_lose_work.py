@@ -178,6 +178,30 @@ def test_napari_writer_follows_the_review_rules(make_napari_viewer, case, volume
     widget.close_sessions()
 
 
+def test_napari_writer_without_a_session_takes_the_lock_itself(case, volume):
+    """With no session of this process on the case, the writer saves through review.save_draft,
+    which takes the case lock for the save (refused while somebody else holds it) and records the event."""
+    from ctlabel.errors import LockError
+    from ctlabel.lock import acquire_lock
+    from ctlabel_napari._layers import labels_layer_data
+    from ctlabel_napari._writer import save_labels_layer
+
+    label = case.load_labels().indices[0]
+    labels = np.zeros(volume.array.shape, np.uint8)
+    r, c = _centre(volume, 9)
+    labels[9, r - 3:r + 3, c - 3:c + 3] = label
+    _, kwargs, _ = labels_layer_data(labels, case.image_grid(), "x", table=case.load_labels(), case=case.root)
+    kwargs["metadata"]["ctlabel"]["painted"] = {label: [9]}
+    with acquire_lock(case.root, "somebody-else"):
+        with pytest.raises(LockError):
+            save_labels_layer(case.root, labels, kwargs)
+    assert not case.draft_path.exists()
+    save_labels_layer(case.root, labels, kwargs)
+    assert case.load_draft().painted == {label: [9]}
+    assert [e["Action"] for e in review.history(case)] == ["saved"]
+    assert not case.lock_path.exists()
+
+
 def test_erased_label_is_saved_not_present(make_napari_viewer, case, volume):
     viewer, widget = _open(make_napari_viewer, case)
     layer = widget.session.layer

@@ -24,6 +24,7 @@ def test_autosave_writes_journal_in_background(make_napari_viewer, tmp_path, mon
     viewer.open(str(case.root), plugin="ctlabel")
     session = widget.session
     assert session.autosave_s == 0.3
+    assert session.layer.data is session.editing.labels  # the layer shows the core session's array
     threads = []
     orig = threading.Thread.start
 
