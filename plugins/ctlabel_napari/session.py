@@ -45,12 +45,6 @@ def holder(case_root) -> LabelSession | None:
     return _HOLDERS.get(Path(case_root).resolve())
 
 
-def held_lock(case_root) -> CaseLock | None:
-    """The case lock an open session of this process holds."""
-    session = holder(case_root)
-    return None if session is None else session.lock
-
-
 def _notify(message: str, level: str = "info") -> None:
     from napari.utils import notifications
 
