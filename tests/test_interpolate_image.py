@@ -182,3 +182,18 @@ def test_image_grid_mismatch_is_input_error() -> None:
     bad[2, 3, 3] = np.nan
     with pytest.raises(InputError, match="NaN"):
         interpolate(vol, {1: [0, 4]}, image=bad)
+
+
+@needs_data
+def test_other_axis_same_result() -> None:
+    ct, spacing, mask, zs, vol = _case(CTA, "vertebrae_T12", 9.0)
+    a = interpolate_with_report(vol, {1: zs}, spacing=spacing, image=ct)
+    b = interpolate_with_report(
+        np.moveaxis(vol, 0, 2),
+        {1: zs},
+        axis=2,
+        spacing=(spacing[1], spacing[2], spacing[0]),
+        image=np.moveaxis(ct, 0, 2),
+    )
+    np.testing.assert_array_equal(a.labels, np.moveaxis(b.labels, 2, 0))
+    assert a.refined == b.refined
