@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import ctlabel.interpolate  # noqa: F401 - loaded with the plugin, not at the first interpolation (0.25 s)
 from ctlabel.case import Case
 from ctlabel.editing import EditingSession, Edits
 from ctlabel.errors import CaseError, CtlabelError, GeometryError
