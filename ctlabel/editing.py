@@ -24,6 +24,7 @@ from ctlabel.edits import Edits, Interpolation
 from ctlabel.errors import CaseError, CtlabelError, LockError, StateError
 from ctlabel.labels import LabelTable
 from ctlabel.lock import CaseLock, acquire_lock
+from ctlabel.mask_io import Mask
 from ctlabel.paint_tracking import SliceTracker
 from ctlabel.recovery import clear_journal, pending_recovery, read_journal, write_journal
 from ctlabel.volume import Grid, Volume
@@ -79,7 +80,7 @@ class EditingSession(Edits):
     # --- opening ------------------------------------------------------------------
     @classmethod
     def open(cls, root: str | os.PathLike, who: str, *, role: str = "annotator",
-             restore: Callable[[dict], bool] | None = None, labels: np.ndarray | None = None) -> EditingSession:
+             restore: Callable[[dict], bool] | None = None, start: Mask | None = None) -> EditingSession:
         """Open a case for editing: take its lock, load the draft (else the latest version, else empty).
 
         Parameters
@@ -94,10 +95,11 @@ class EditingSession(Edits):
             Asked when the case has an autosave journal newer than its draft (the previous
             session did not end normally); True restores it, False discards it. Without it
             the journal is kept for the next open.
-        labels : numpy.ndarray, optional
-            The working array to edit, already holding the mask to start from (an editor's
-            layer data, read from the case); default: a copy of the latest mask, or zeros.
-            The slice bookkeeping and events come from the latest mask either way.
+        start : Mask, optional
+            The mask to start from, already read by the caller (an editor's layer of the
+            case): its ``array`` becomes the working labels (the same array, edited in place)
+            and its sidecar gives the slices and events, without reading the mask again.
+            Default: a copy of the latest mask (the draft, else the newest version), or zeros.
 
         Returns
         -------
@@ -114,9 +116,11 @@ class EditingSession(Edits):
         except LockError as exc:
             message = str(exc)
         try:
-            mask = case.latest_mask()
-            if labels is None:
-                labels = np.zeros(case.image_grid().shape, np.uint8) if mask is None else np.array(mask.array)
+            if start is not None:
+                case.image_grid().require_match(start.grid, "the mask to start from", case.root)
+            mask = start if start is not None else case.latest_mask()
+            labels = np.zeros(case.image_grid().shape, np.uint8) if mask is None else \
+                mask.array if start is not None else np.array(mask.array)
             prov = mask.provenance if mask is not None else {}
             tracker = SliceTracker(mask.axis if mask is not None else 0,
                                    mask.painted if mask is not None else None,

@@ -155,13 +155,14 @@ def test_records_undo_redo_and_amend(case_root):
         assert s.redo() is None
 
 
-def test_open_edits_the_callers_array_and_read_only_says_so(case_root):
+def test_open_edits_the_callers_mask_and_read_only_says_so(case_root):
     with EditingSession.open(case_root, "ann1") as s:
         _paint(s, 1, 10)
         s.save()
-    layer_data = ctlabel.Case.open(case_root).load_draft().array.copy()  # what an editor shows
-    with EditingSession.open(case_root, "ann1", labels=layer_data) as s:
-        assert s.labels is layer_data and s.tracker.painted(0) == {1: [10]}
+    shown = ctlabel.Case.open(case_root).load_draft()  # what an editor read and shows
+    with EditingSession.open(case_root, "ann1", start=shown) as s:
+        assert s.labels is shown.array and s.tracker.painted(0) == {1: [10]}
+        assert s.created == shown.provenance["Created"]
         other = EditingSession.open(case_root, "ann2")
         with pytest.raises(LockError, match="read-only.*ann1"):
             other.interpolation()

@@ -27,6 +27,7 @@ from ctlabel.editing import EditingSession, Edits
 from ctlabel.errors import CaseError, CtlabelError, GeometryError
 from ctlabel.labels import LabelTable
 from ctlabel.lock import CaseLock
+from ctlabel.mask_io import Mask
 from ctlabel.paint_tracking import SliceTracker
 from ctlabel.volume import Grid, Volume
 
@@ -107,8 +108,10 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
             asked.append((record, bool(ask(record))))
             return asked[-1][1]
 
-        core = EditingSession.open(root, self.annotator or getpass.getuser(), labels=self.core.labels,
-                                   restore=restore)
+        meta = self.layer.metadata[KEY]
+        shown = Mask(self.core.labels, self.core.grid.affine, dict(meta.get("provenance") or {}),
+                     Path(meta["mask_path"]) if meta.get("mask_path") else None)  # as the reader read it
+        core = EditingSession.open(root, self.annotator or getpass.getuser(), start=shown, restore=restore)
         core.who = self.annotator
         self.core = core
         if core.read_only:
