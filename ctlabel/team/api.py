@@ -258,6 +258,9 @@ def create_app(svc: Service) -> FastAPI:
         admin.revoke(svc, name)
         return {"user": name, "revoked": True}
 
+    from ctlabel.team import dashboard  # the lead's pages at / (docs/team.md, "The lead's dashboard")
+
+    dashboard.install(app)
     app.state.service = svc
     app.state.started = dt.datetime.now(dt.UTC).isoformat()
     return app

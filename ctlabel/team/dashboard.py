@@ -1,0 +1,326 @@
+"""The lead's dashboard in the browser: ``/`` on the team server (mounted by :func:`ctlabel.team.api.create_app`).
+
+Log in with a lead token (a form; the token is kept in a cookie that is HttpOnly and
+SameSite=Strict; a token of anybody else is refused with 403). Scripts may send
+``Authorization: Bearer <token>`` instead. Every change is a POST form carrying a CSRF token
+(an HMAC of the session's token), or a request with the bearer header.
+
+Pages: ``/`` (counts per state, submissions and approvals per day as an inline SVG, per
+annotator and reviewer figures, double reading), ``/cases`` (filter, search, pages),
+``/cases/{case}`` (history; reassign, release the lease, reopen with a reason), ``/users``
+(revoke, rotate tokens), ``/report.csv`` (what ``ctlabel team report --csv`` prints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from html import escape
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from ctlabel.team import admin
+from ctlabel.team import dashboard_data as data
+from ctlabel.team import dashboard_views as views
+from ctlabel.team import report as reporting
+from ctlabel.team.auth import user_for_token
+from ctlabel.team.db import User
+from ctlabel.team.errors import TeamError
+from ctlabel.team.service import Service
+
+COOKIE = "ctlabel_lead"
+router = APIRouter(include_in_schema=False)
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class Session:
+    """The logged-in lead of a request: the user, the token it came with and how."""
+
+    def __init__(self, svc: Service, user: User, token: str, cookie: bool) -> None:
+        self.svc, self.user, self.token, self.cookie = svc, user, token, cookie
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token) if self.cookie else ""
+
+    def page(self, title: str, body: str, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(views.page(title, body, user=self.user.name, csrf=self.csrf), status)
+
+
+def csrf_token(token: str) -> str:
+    """The CSRF token of a session: HMAC-SHA256 of a fixed label keyed by the bearer token."""
+    return hmac.new(token.encode("utf-8"), b"ctlabel-dashboard-csrf", hashlib.sha256).hexdigest()
+
+
+def _token(request: Request) -> tuple[str | None, bool]:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip(), False
+    return request.cookies.get(COOKIE), True
+
+
+def _lookup(svc: Service, token: str | None) -> User | None:
+    with svc.tx() as db:
+        return user_for_token(db, token)
+
+
+async def lead_session(request: Request) -> Session:
+    """The lead behind the request; a login form (401) without a valid token, 403 for another role."""
+    svc: Service = request.app.state.service
+    token, cookie = _token(request)
+    user = await run_in_threadpool(_lookup, svc, token) if token else None
+    if user is None:
+        msg = "Your session ended (token revoked or rotated); log in again." if token else ""
+        raise _Refused(HTMLResponse(views.login_page(msg, error=bool(token)), 401 if token else 200))
+    if user.role != "lead":
+        raise _Refused(HTMLResponse(views.login_page(f"{user.name} is {user.role}: the dashboard is for the "
+                                                     "lead.", error=True), 403))
+    return Session(svc, user, token, cookie)
+
+
+Lead = Annotated[Session, Depends(lead_session)]
+
+
+async def _checked(request: Request, s: Session) -> dict:
+    """The form of a POST, after checking its CSRF token (cookie sessions only)."""
+    form = dict(await request.form())
+    if s.cookie and not hmac.compare_digest(str(form.get("csrf", "")), s.csrf):
+        raise _Refused(s.page("Refused", '<p class="err">The form is stale or came from another site '
+                                         '(CSRF token missing or wrong). Reload the page and try again.</p>', 403))
+    return form
+
+
+def install(app) -> None:
+    """Mount the dashboard on the API's app (its routes and the handler of refused pages)."""
+    app.include_router(router)
+
+    @app.exception_handler(_Refused)
+    async def _refused(_request: Request, exc: _Refused) -> Response:
+        return exc.response
+
+
+# --- log in and out -----------------------------------------------------------------------------------
+@router.post("/login")
+async def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
+    svc: Service = request.app.state.service
+    user = await run_in_threadpool(_lookup, svc, token.strip())
+    if user is None:
+        return HTMLResponse(views.login_page("The token is not valid (revoked or mistyped).", error=True), 401)
+    if user.role != "lead":
+        return HTMLResponse(views.login_page(f"{user.name} is {user.role}: the dashboard is for the lead.",
+                                             error=True), 403)
+    resp = RedirectResponse("/", 303)
+    resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/",
+                    secure=request.url.scheme == "https")
+    return resp
+
+
+@router.post("/logout")
+async def logout(request: Request, s: Lead) -> Response:
+    await _checked(request, s)
+    resp = RedirectResponse("/", 303)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+# --- pages ------------------------------------------------------------------------------------------
+def _summary_body(svc: Service) -> str:
+    counts = data.state_counts(svc)
+    days, series = data.throughput(svc)
+    rep = reporting.report(svc)
+    annotators, reviewers = data.people(rep)
+    cur = escape(rep["currency"])
+    boxes = "".join(f'<div class="count" id="count-{k}"><b>{v}</b>{k.replace("_", " ")}</div>'
+                    for k, v in counts.items())
+    plot = views.bar_chart(days, series, {"submitted": "#7aa6d8", "approved": "#2e7d4f"})
+
+    def pct(x):
+        return "–" if x is None else f"{100 * x:.0f} %"
+
+    def mins(x):
+        return "–" if x is None else f"{x:.1f}"
+
+    ann = views.table(["annotator", "items", "resubmissions", "approved", "rejected", "approval rate",
+                       "active min / item", f"owed ({cur})"],
+                      [[a["user"], a["items"], a["resubmitted"], a["approved"], a["rejected"],
+                        pct(a["approval_rate"]), mins(a["active_min_per_item"]), f"{a['owed']:.2f}"]
+                       for a in annotators], numeric=range(1, 8), cls="annotators")
+    rev = views.table(["reviewer", "items reviewed", f"owed ({cur})"],
+                      [[r["user"], r["reviews"], f"{r['owed']:.2f}"] for r in reviewers], numeric=(1, 2),
+                      cls="reviewers")
+    double = ('<p id="double-reading">Double reading is <b>off</b> on this server (one reader per case), so '
+              'there is no agreement (Dice per label) to show.</p>')
+    return (f'<h1>{escape(rep["project"])}</h1><section><h2>Cases per state</h2><div class="counts">{boxes}</div>'
+            f'</section><section><h2>Throughput per day (last {len(days)} days, {escape(rep["time_zone"])})</h2>'
+            f'{plot}</section><div class="grid"><section><h2>Annotators</h2>{ann}</section>'
+            f'<section><h2>Reviewers</h2>{rev}</section></div>'
+            f'<section><h2>Double-read agreement</h2>{double}</section>'
+            f'<p class="muted">Pay as of now, all days; per period: <code>ctlabel team report PROJECT --since D '
+            f'--until D</code> or <a href="/report.csv">the CSV</a> (<code>?since=YYYY-MM-DD&amp;until=...</code>).'
+            '</p>')
+
+
+@router.get("/", response_class=HTMLResponse)
+async def summary(s: Lead) -> Response:
+    return s.page("Summary", await run_in_threadpool(_summary_body, s.svc))
+
+
+def _cases_body(svc: Service, state: str, annotator: str, q: str, page_no: int) -> str:
+    res = data.case_page(svc, state or None, annotator or None, q or None, page_no)
+    with svc.tx() as db:
+        names = sorted(u.name for u in db.scalars(select(User).where(User.role.in_(("annotator", "lead")))))
+    form = ('<form method="get" action="/cases" id="filter" class="inline">'
+            f'<label>state <select name="state">{views.options([*data.STATES, "flagged"], state)}</select></label>'
+            f'<label>annotator <select name="annotator">{views.options(names, annotator)}</select></label>'
+            f'<label>case <input name="q" value="{escape(q)}" placeholder="name contains"></label>'
+            '<button>Filter</button></form>')
+    rows = [[f'<a href="/cases/{quote(r["case"])}">{escape(r["case"])}</a>', r["state"],
+             "yes" if r["flagged"] else "", r["priority"], r["annotator"] or "", r["reviewer"] or "",
+             r["updated"].strftime("%Y-%m-%d %H:%M") if r["updated"] else ""] for r in res["rows"]]
+    tab = views.table(["case", "state", "flagged", "priority", "annotator", "reviewer", "updated (UTC)"], rows,
+                      numeric=(3,), raw=(0,), cls="cases")
+    params = {"state": state, "annotator": annotator, "q": q}
+    return (f'<h1>Cases</h1><section>{form}<p id="total">{res["total"]} case(s)</p>{tab}'
+            f'{views.pager("/cases", params, res["page"], res["pages"])}</section>')
+
+
+@router.get("/cases", response_class=HTMLResponse)
+async def cases(s: Lead, state: str = "", annotator: str = "", q: str = "", page: int = 1) -> Response:
+    return s.page("Cases", await run_in_threadpool(_cases_body, s.svc, state, annotator, q, page))
+
+
+def _case_body(s: Session, name: str, msg: str, err: str) -> str:
+    h = data.case_history(s.svc, name)
+    url = f"/cases/{quote(name)}"
+    note = (f'<p class="msg" id="msg">{escape(msg)}</p>' if msg else "") + (
+        f'<p class="err" id="err">{escape(err)}</p>' if err else "")
+    facts = views.table(["state", "flagged", "priority", "annotator", "lease until", "reviewer", "review lease"],
+                        [[h["state"], h["flagged"] or "", h["priority"], h["annotator"] or "", h["lease_until"] or "",
+                          h["reviewer"] or "", h["review_lease_until"] or ""]])
+    acts = []
+    open_states = ("in_progress", "rejected")
+    if h["state"] in open_states and not h["flagged"]:
+        acts.append(views.post_form(url + "/reassign", s.csrf, "Reassign",
+                                    f'<select name="to">{views.options(h["annotators"], None, "")}</select>',
+                                    "reassign"))
+    if (h["annotator"] and h["state"] in open_states) or (h["reviewer"] and h["state"] == "submitted"):
+        acts.append(views.post_form(url + "/release", s.csrf, "Release the lease", form_id="release"))
+    if h["state"] == "approved":
+        acts.append(views.post_form(url + "/reopen", s.csrf, "Reopen",
+                                    '<input name="reason" placeholder="reason" required size="40">', "reopen"))
+    server = views.table(["when (UTC)", "who", "what", "detail"],
+                         [[e["at"].strftime("%Y-%m-%d %H:%M:%S") if e["at"] else "", e["who"] or "", e["kind"],
+                           ", ".join(f"{k}: {v}" for k, v in (e["detail"] or {}).items())] for e in h["events"]],
+                         cls="events")
+    record = views.table(["when", "who", "role", "action", "version", "comment"],
+                         [[ev.get("When") or ev.get("Time") or "", ev.get("Who", ""), ev.get("Role", ""),
+                           ev.get("Action", ""), ev.get("Version") or "", ev.get("Comment") or ""]
+                          for ev in h["record"]], cls="record")
+    return (f'<h1>Case {escape(name)}</h1>{note}<section>{facts}<p>{" ".join(acts) or "no action applies"}</p>'
+            f'</section><section><h2>Server events</h2>{server}</section>'
+            f'<section><h2>case.json events</h2>{record}</section>')
+
+
+@router.get("/cases/{name}", response_class=HTMLResponse)
+async def case(s: Lead, name: str, msg: str = "", err: str = "") -> Response:
+    try:
+        body = await run_in_threadpool(_case_body, s, name, msg, err)
+    except TeamError as exc:
+        return s.page("No such case", f'<p class="err">{escape(exc.reason)}</p>', exc.status)
+    return s.page(f"Case {name}", body)
+
+
+async def _act(request: Request, s: Session, name: str, fn, ok: str) -> Response:
+    form = await _checked(request, s)
+    try:
+        await run_in_threadpool(fn, form)
+        query = {"msg": ok}
+    except TeamError as exc:
+        query = {"err": exc.reason}
+    if request.headers.get("authorization"):
+        return Response(status_code=200 if "msg" in query else 409, content=query.get("err", ok))
+    return RedirectResponse(f"/cases/{quote(name)}?{urlencode(query)}", 303)
+
+
+@router.post("/cases/{name}/reassign")
+async def reassign(request: Request, s: Lead, name: str) -> Response:
+    return await _act(request, s, name, lambda f: data.reassign(s.svc, s.user, name, str(f.get("to", ""))),
+                      "reassigned")
+
+
+@router.post("/cases/{name}/release")
+async def release(request: Request, s: Lead, name: str) -> Response:
+    return await _act(request, s, name, lambda f: data.release(s.svc, s.user, name), "lease released")
+
+
+@router.post("/cases/{name}/reopen")
+async def reopen(request: Request, s: Lead, name: str) -> Response:
+    return await _act(request, s, name, lambda f: s.svc.reopen(s.user, name, str(f.get("reason", ""))),
+                      "reopened (a new draft)")
+
+
+def _users_body(s: Session) -> str:
+    with s.svc.tx() as db:
+        users = list(db.scalars(select(User).order_by(User.role, User.name)))
+    rows = []
+    for u in users:
+        acts = views.post_form(f"/users/{quote(u.name)}/rotate", s.csrf, "Rotate", form_id=f"rotate-{u.name}")
+        if u.active and u.id != s.user.id:
+            acts += " " + views.post_form(f"/users/{quote(u.name)}/revoke", s.csrf, "Revoke",
+                                          form_id=f"revoke-{u.name}")
+        rows.append([u.name, u.role, "active" if u.active else "revoked", acts])
+    return ('<h1>Users and tokens</h1><section><p class="muted">Rotate gives a new token (shown once; the old one '
+            'stops working at once). Revoke stops a token; rotate gives the person a new one. Add people with '
+            '<code>ctlabel team user add</code>.</p>'
+            + views.table(["user", "role", "token", ""], rows, raw=(3,), cls="users") + "</section>")
+
+
+@router.get("/users", response_class=HTMLResponse)
+async def users(s: Lead) -> Response:
+    return s.page("Tokens", await run_in_threadpool(_users_body, s))
+
+
+@router.post("/users/{name}/{action}")
+async def user_action(request: Request, s: Lead, name: str, action: str) -> Response:
+    await _checked(request, s)
+    if action not in ("rotate", "revoke"):
+        return s.page("Refused", '<p class="err">unknown action</p>', 404)
+    try:
+        if action == "rotate":
+            token = await run_in_threadpool(admin.rotate, s.svc, name)
+        else:
+            await run_in_threadpool(admin.revoke, s.svc, name)
+    except TeamError as exc:
+        return s.page("Refused", f'<p class="err">{escape(exc.reason)}</p>', exc.status)
+    if action == "revoke":
+        if name == s.user.name:
+            return RedirectResponse("/", 303)
+        return s.page("Revoked", f'<p class="msg" id="msg">The token of {escape(name)} is revoked.</p>'
+                                 '<p><a href="/users">Back to users</a></p>')
+    if name == s.user.name and s.cookie:
+        resp = RedirectResponse("/users", 303)
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        return resp
+    return s.page("New token", f'<p class="msg">New token for {escape(name)} (shown once, only its hash is '
+                               f'stored):</p><p><code id="token">{escape(token)}</code></p>'
+                               '<p><a href="/users">Back to users</a></p>')
+
+
+@router.get("/report.csv")
+async def report_csv(s: Lead, since: str | None = None, until: str | None = None) -> Response:
+    rep = await run_in_threadpool(reporting.report, s.svc, since or None, until or None)
+    name = "pay-report" + (f"-{since}" if since else "") + (f"-{until}" if until else "") + ".csv"
+    return Response(reporting.to_csv(rep), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+__all__ = ["COOKIE", "Session", "csrf_token", "install", "lead_session", "router"]

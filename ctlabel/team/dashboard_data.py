@@ -1,0 +1,165 @@
+"""What the lead's dashboard shows and does, without HTTP: counts, throughput, the case table, actions.
+
+Every query is an aggregate or one page of rows (``LIMIT``/``OFFSET``), so pages stay fast
+with tens of thousands of cases. The actions (reassign a case, release a lease) change only
+the database (who holds a case), never a case folder; reopening goes through
+:meth:`ctlabel.team.service.Service.reopen` (``ctlabel.review``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from ctlabel import review
+from ctlabel.team.db import Assignment, CaseRow, Event, User, utcnow
+from ctlabel.team.errors import Conflict, Invalid, NotFound
+from ctlabel.team.service import Service
+
+STATES = (review.IN_PROGRESS, review.SUBMITTED, review.REJECTED, review.APPROVED)
+PAGE_SIZE = 50
+PLOT_DAYS = 14
+DOUBLE_READING = False  # not built in this version (docs/team.md, "Not in this version")
+
+
+def state_counts(svc: Service) -> dict[str, int]:
+    """Cases per state (the state mirror), plus ``flagged`` and ``total``."""
+    with svc.tx() as db:
+        rows = db.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all()
+        flagged = db.scalar(select(func.count()).select_from(CaseRow).where(CaseRow.flagged.is_not(None)))
+    out = {s: 0 for s in STATES}
+    out.update({s: n for s, n in rows})
+    out["flagged"] = flagged or 0
+    out["total"] = sum(n for _, n in rows)
+    return out
+
+
+def throughput(svc: Service, days: int = PLOT_DAYS, today: dt.date | None = None) -> tuple[list[dt.date], dict]:
+    """Submissions and approvals per day over the last ``days`` days (project time zone)."""
+    with svc.tx() as db:
+        tz = ZoneInfo(svc.settings(db).time_zone)
+        today = today or dt.datetime.now(tz).date()
+        first = today - dt.timedelta(days=days - 1)
+        lo = dt.datetime.combine(first, dt.time(), tz).astimezone(dt.UTC)
+        rows = db.execute(select(Event.kind, Event.at).where(Event.kind.in_(("submit", "approve")),
+                                                             Event.at >= lo)).all()
+    dates = [first + dt.timedelta(days=i) for i in range(days)]
+    index = {d: i for i, d in enumerate(dates)}
+    series = {"submitted": [0] * days, "approved": [0] * days}
+    for kind, at in rows:
+        at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+        i = index.get(at.astimezone(tz).date())
+        if i is not None:
+            series["submitted" if kind == "submit" else "approved"][i] += 1
+    return dates, series
+
+
+def people(rep: dict) -> tuple[list[dict], list[dict]]:
+    """Annotator and reviewer rows from :func:`ctlabel.team.report.report`."""
+    annotators, reviewers = [], []
+    for p in rep["people"]:
+        items = p["submitted"] - p["resubmitted"]
+        decided = p["approved"] + p["rejected"]
+        row = {"user": p["user"], "items": items, "resubmitted": p["resubmitted"], "approved": p["approved"],
+               "rejected": p["rejected"], "approval_rate": (p["approved"] / decided) if decided else None,
+               "active_min_per_item": (p["active_seconds"] / 60 / items) if items else None,
+               "owed": p["owed_cents"] / 100, "reviews": p["reviews"]}
+        if p["role"] == "annotator" or (p["role"] == "lead" and p["submitted"]):
+            annotators.append(row)
+        if p["role"] == "reviewer" or (p["role"] == "lead" and p["reviews"]):
+            reviewers.append(row)
+    return annotators, reviewers
+
+
+def case_page(svc: Service, state: str | None = None, annotator: str | None = None, q: str | None = None,
+              page: int = 1, size: int = PAGE_SIZE) -> dict:
+    """One page of the case table, filtered by state and annotator and searched by case name."""
+    with svc.tx() as db:
+        users = {u.id: u.name for u in db.scalars(select(User))}
+        cond = []
+        if state == "flagged":
+            cond.append(CaseRow.flagged.is_not(None))
+        elif state:
+            cond.append(CaseRow.state == state)
+        if annotator:
+            uid = next((i for i, n in users.items() if n == annotator), -1)
+            cond.append(CaseRow.annotator_id == uid)
+        if q:
+            cond.append(CaseRow.name.contains(q.strip()[:200], autoescape=True))
+        total = db.scalar(select(func.count()).select_from(CaseRow).where(*cond)) or 0
+        pages = max(1, math.ceil(total / size))
+        page = min(max(1, page), pages)
+        rows = db.scalars(select(CaseRow).where(*cond).order_by(CaseRow.name)
+                          .offset((page - 1) * size).limit(size)).all()
+        out = [{"case": r.name, "state": r.state, "flagged": r.flagged, "priority": r.priority,
+                "annotator": users.get(r.annotator_id), "reviewer": users.get(r.reviewer_id),
+                "lease_until": r.lease_until, "updated": r.updated} for r in rows]
+    return {"rows": out, "total": total, "page": page, "pages": pages}
+
+
+def case_history(svc: Service, name: str) -> dict:
+    """A case's row, its server events and its ``case.json`` events."""
+    with svc.tx() as db:
+        row = svc.get_case(db, name)
+        users = {u.id: u.name for u in db.scalars(select(User))}
+        events = [{"at": e.at, "who": users.get(e.user_id), "kind": e.kind, "detail": e.detail}
+                  for e in db.scalars(select(Event).where(Event.case_id == row.id).order_by(Event.id))]
+        info = {"case": row.name, "state": row.state, "flagged": row.flagged, "priority": row.priority,
+                "annotator": users.get(row.annotator_id), "reviewer": users.get(row.reviewer_id),
+                "lease_until": row.lease_until, "review_lease_until": row.review_lease_until}
+        annotators = sorted(u.name for u in db.scalars(select(User).where(User.role == "annotator",
+                                                                         User.active.is_(True))))
+    try:
+        record = review.load_record(svc.folder(row))["Events"]
+    except Exception:  # noqa: BLE001 - a broken folder still shows the server's side
+        record = []
+    return {**info, "events": events, "record": record, "annotators": annotators}
+
+
+def _close_open(db, case_id: int, kind: str, status: str) -> None:
+    for a in db.scalars(select(Assignment).where(Assignment.case_id == case_id, Assignment.status == "open",
+                                                 Assignment.kind == kind)):
+        a.status, a.ended = status, utcnow()
+
+
+def reassign(svc: Service, lead: User, name: str, to: str) -> dict:
+    """Give a case that is not submitted yet to another annotator (a new lease; the old claim ends)."""
+    with svc.tx() as db:
+        row = svc.get_case(db, name, lock=True)
+        user = db.scalar(select(User).where(User.name == to))
+        if user is None or not user.active or user.role != "annotator":
+            raise Invalid(f"{to!r} is not an active annotator")
+        if row.flagged is not None or row.state not in (review.IN_PROGRESS, review.REJECTED):
+            raise Conflict(f"case {name} is {row.flagged and 'flagged' or row.state}; only a case in progress "
+                           "or rejected can be reassigned")
+        before = row.annotator_id
+        _close_open(db, row.id, "annotate", "reassigned")
+        row.annotator_id = user.id
+        svc.renew(db, row)
+        db.add(Assignment(case_id=row.id, user_id=user.id, kind="annotate", status="open", claimed=utcnow()))
+        svc.log(db, lead, row, "reassign", to=user.name, from_user_id=before)
+        return {"case": name, "annotator": user.name}
+
+
+def release(svc: Service, lead: User, name: str) -> dict:
+    """End the lease on a case: the annotator's (not yet submitted) or the reviewer's (submitted)."""
+    with svc.tx() as db:
+        row = svc.get_case(db, name, lock=True)
+        if row.state in (review.IN_PROGRESS, review.REJECTED) and row.annotator_id is not None:
+            released = "annotate"
+            row.annotator_id, row.lease_until = None, None
+        elif row.state == review.SUBMITTED and row.reviewer_id is not None:
+            released = "review"
+            row.reviewer_id, row.review_lease_until = None, None
+        else:
+            raise NotFound(f"case {name} has no lease to release")
+        _close_open(db, row.id, released, "released")
+        svc.log(db, lead, row, "release", lease=released)
+        return {"case": name, "released": released}
+
+
+__all__ = ["DOUBLE_READING", "PAGE_SIZE", "STATES", "case_history", "case_page", "people", "reassign", "release",
+           "state_counts", "throughput"]
