@@ -306,6 +306,10 @@ def register(sub) -> None:
         p.add_argument(f"--{k}", type=int, metavar="CENTS")
     p.add_argument("--currency")
 
+    from ctlabel.team import demo  # ctlabel team demo: a local demo team on the sample data
+
+    demo.register(add)
+
     p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("file", nargs="?", metavar="FILE.md")
