@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up ctlabel on a fresh Linux (Debian/Ubuntu) machine:
-#   1. the system libraries napari/Qt need, and Xvfb for headless GUI tests (apt-get);
+#   1. the system libraries napari/Qt need, Xvfb for headless GUI tests, PostgreSQL and Orthanc for the
+#      team and pull tests, Chromium and chromedriver for the dashboard's browser tests (apt-get);
 #   2. a virtual environment in .venv with ctlabel, its napari extra and the test tools.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -13,6 +14,7 @@ APT_PACKAGES=(
   libxcb-sync1 libxcb-util1 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1
   orthanc orthanc-dicomweb
   postgresql
+  chromium chromium-driver
 )
 
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then

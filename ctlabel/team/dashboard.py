@@ -226,7 +226,7 @@ def _case_body(s: Session, name: str, msg: str, err: str) -> str:
                            ev.get("Action", ""), ev.get("Version") or "", ev.get("Comment") or ""]
                           for ev in h["record"]], cls="record")
     return (f'<h1>Case {escape(name)}</h1>{note}<section>{facts}<p>{" ".join(acts) or "no action applies"}</p>'
-            f'</section><section><h2>Server events</h2>{server}</section>'
+            f'</section><section id="server-events"><h2>Server events</h2>{server}</section>'
             f'<section><h2>case.json events</h2>{record}</section>')
 
 
