@@ -136,7 +136,7 @@ async def logout(request: Request, s: Lead) -> Response:
 def _summary_body(svc: Service) -> str:
     counts = data.state_counts(svc)
     days, series = data.throughput(svc)
-    rep = reporting.report(svc)
+    rep = data.figures(svc)
     annotators, reviewers = data.people(rep)
     cur = escape(rep["currency"])
     boxes = "".join(f'<div class="count" id="count-{k}"><b>{v}</b>{k.replace("_", " ")}</div>'
@@ -198,6 +198,10 @@ async def cases(s: Lead, state: str = "", annotator: str = "", q: str = "", page
     return s.page("Cases", await run_in_threadpool(_cases_body, s.svc, state, annotator, q, page))
 
 
+def _when(t) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t else ""
+
+
 def _case_body(s: Session, name: str, msg: str, err: str) -> str:
     h = data.case_history(s.svc, name)
     url = f"/cases/{quote(name)}"
@@ -218,15 +222,18 @@ def _case_body(s: Session, name: str, msg: str, err: str) -> str:
         acts.append(views.post_form(url + "/reopen", s.csrf, "Reopen",
                                     '<input name="reason" placeholder="reason" required size="40">', "reopen"))
     server = views.table(["when (UTC)", "who", "what", "detail"],
-                         [[e["at"].strftime("%Y-%m-%d %H:%M:%S") if e["at"] else "", e["who"] or "", e["kind"],
+                         [[_when(e["at"]), e["who"] or "", e["kind"],
                            ", ".join(f"{k}: {v}" for k, v in (e["detail"] or {}).items())] for e in h["events"]],
                          cls="events")
+    beats = views.table(["who", "heartbeats", "first (UTC)", "last (UTC)"],
+                        [[b["who"] or "", b["n"], _when(b["first"]), _when(b["last"])] for b in h["heartbeats"]],
+                        numeric=(1,), cls="heartbeats") if h["heartbeats"] else ""
     record = views.table(["when", "who", "role", "action", "version", "comment"],
                          [[ev.get("When") or ev.get("Time") or "", ev.get("Who", ""), ev.get("Role", ""),
                            ev.get("Action", ""), ev.get("Version") or "", ev.get("Comment") or ""]
                           for ev in h["record"]], cls="record")
     return (f'<h1>Case {escape(name)}</h1>{note}<section>{facts}<p>{" ".join(acts) or "no action applies"}</p>'
-            f'</section><section id="server-events"><h2>Server events</h2>{server}</section>'
+            f'</section><section id="server-events"><h2>Server events</h2>{server}{beats}</section>'
             f'<section><h2>case.json events</h2>{record}</section>')
 
 

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from ctlabel import review
-from ctlabel.team.db import Assignment, CaseRow, Event, User, utcnow
+from ctlabel.team import report as reporting
+from ctlabel.team.db import Assignment, CaseRow, Event, Rate, User, utcnow
 from ctlabel.team.errors import Conflict, Invalid, NotFound
 from ctlabel.team.service import Service
 
@@ -57,8 +58,66 @@ def throughput(svc: Service, days: int = PLOT_DAYS, today: dt.date | None = None
     return dates, series
 
 
+def figures(svc: Service) -> dict:
+    """The figures of :func:`ctlabel.team.report.report` over all days, read as plain columns.
+
+    Same rules and the same ``people`` rows as the report (a test checks they agree), about
+    three times faster with tens of thousands of events: no ORM objects, and heartbeats are
+    read without their JSON detail.
+    """
+    from collections import defaultdict
+
+    with svc.tx() as db:
+        proj = svc.settings(db)
+        rates = {r.kind: r.cents for r in db.scalars(select(Rate))}
+        users = {u.id: (u.name, u.role) for u in db.scalars(select(User))}
+        beats_q = select(Event.user_id, Event.case_id, Event.at).where(Event.kind == "heartbeat")
+        beats: dict[tuple[int, int], list] = defaultdict(list)
+        for uid, cid, at in db.execute(beats_q):
+            if uid is not None and cid is not None:
+                beats[(uid, cid)].append(at)
+        events = db.execute(select(Event.user_id, Event.kind, Event.detail).where(
+            Event.kind.in_(("submit", "approve", "reject", "correct", "upload"))).order_by(Event.at, Event.id)).all()
+        head = {"project": proj.name, "time_zone": proj.time_zone, "currency": proj.currency,
+                "idle_limit_s": proj.idle_limit_s, "rates_cents": rates}
+    rows: dict = defaultdict(lambda: {"submitted": 0, "resubmitted": 0, "uploads": 0, "approved": 0, "rejected": 0,
+                                      "reviews": 0, "items": {"annotation": 0, "review": 0, "rework": 0}})
+    for uid, kind, d in events:
+        d = d or {}
+        if kind == "submit":
+            rows[uid]["submitted"] += 1
+            rows[uid]["resubmitted"] += bool(d.get("resubmission"))
+        elif kind == "upload":
+            rows[uid]["uploads"] += 1
+        elif kind in ("reject", "correct"):
+            rows[uid]["reviews"] += 1
+            if kind == "reject" and d.get("annotator_id"):
+                rows[d["annotator_id"]]["rejected"] += 1
+        else:  # approve
+            rows[uid]["reviews"] += 1
+            rows[uid]["items"]["review"] += 1
+            for reviewer, n in (d.get("reviews") or {}).items():
+                rows[int(reviewer)]["items"]["review"] += int(n)
+            if d.get("annotator_id"):
+                ann = rows[d["annotator_id"]]
+                ann["approved"] += 1
+                ann["items"]["annotation"] += 1
+                ann["items"]["rework"] += int(d.get("resubmissions") or 0)
+    active: dict[int, float] = defaultdict(float)
+    for (uid, _case), times in beats.items():
+        active[uid] += reporting.active_seconds(times, head["idle_limit_s"])
+        rows[uid]  # a person with only heartbeats still gets a row
+    out = []
+    for uid, r in sorted(rows.items(), key=lambda kv: users[kv[0]][0] if kv[0] in users else ""):
+        if uid in users:
+            owed = sum(n * rates.get(k, 0) for k, n in r["items"].items())
+            out.append({"user": users[uid][0], "role": users[uid][1], **r, "active_seconds": round(active[uid], 3),
+                        "owed_cents": owed})
+    return {**head, "people": out}
+
+
 def people(rep: dict) -> tuple[list[dict], list[dict]]:
-    """Annotator and reviewer rows from :func:`ctlabel.team.report.report`."""
+    """Annotator and reviewer rows from :func:`figures` (or :func:`ctlabel.team.report.report`)."""
     annotators, reviewers = [], []
     for p in rep["people"]:
         items = p["submitted"] - p["resubmitted"]
@@ -101,12 +160,16 @@ def case_page(svc: Service, state: str | None = None, annotator: str | None = No
 
 
 def case_history(svc: Service, name: str) -> dict:
-    """A case's row, its server events and its ``case.json`` events."""
+    """A case's row, its server events (heartbeats summed up per person) and its ``case.json`` events."""
     with svc.tx() as db:
         row = svc.get_case(db, name)
         users = {u.id: u.name for u in db.scalars(select(User))}
         events = [{"at": e.at, "who": users.get(e.user_id), "kind": e.kind, "detail": e.detail}
-                  for e in db.scalars(select(Event).where(Event.case_id == row.id).order_by(Event.id))]
+                  for e in db.scalars(select(Event).where(Event.case_id == row.id, Event.kind != "heartbeat")
+                                      .order_by(Event.id))]
+        beats = [{"who": users.get(uid), "n": n, "first": lo, "last": hi} for uid, n, lo, hi in db.execute(
+            select(Event.user_id, func.count(), func.min(Event.at), func.max(Event.at))
+            .where(Event.case_id == row.id, Event.kind == "heartbeat").group_by(Event.user_id))]
         info = {"case": row.name, "state": row.state, "flagged": row.flagged, "priority": row.priority,
                 "annotator": users.get(row.annotator_id), "reviewer": users.get(row.reviewer_id),
                 "lease_until": row.lease_until, "review_lease_until": row.review_lease_until}
@@ -116,7 +179,7 @@ def case_history(svc: Service, name: str) -> dict:
         record = review.load_record(svc.folder(row))["Events"]
     except Exception:  # noqa: BLE001 - a broken folder still shows the server's side
         record = []
-    return {**info, "events": events, "record": record, "annotators": annotators}
+    return {**info, "events": events, "heartbeats": beats, "record": record, "annotators": annotators}
 
 
 def _close_open(db, case_id: int, kind: str, status: str) -> None:
@@ -161,5 +224,5 @@ def release(svc: Service, lead: User, name: str) -> dict:
         return {"case": name, "released": released}
 
 
-__all__ = ["DOUBLE_READING", "PAGE_SIZE", "STATES", "case_history", "case_page", "people", "reassign", "release",
-           "state_counts", "throughput"]
+__all__ = ["DOUBLE_READING", "PAGE_SIZE", "STATES", "case_history", "case_page", "figures", "people", "reassign",
+           "release", "state_counts", "throughput"]

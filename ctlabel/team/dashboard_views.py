@@ -28,7 +28,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .err{background:#fbe9e9;padding:.5rem 1rem;border-radius:6px}
 form.inline{display:inline-flex;gap:.4rem;align-items:center;margin:.2rem 0}
 input,select,button{font:inherit;padding:.25rem .5rem}button{cursor:pointer}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}code{background:#f0f2f5;padding:0 .25rem}
+.grid{display:grid;grid-template-columns:2fr 1fr;gap:1rem}code{background:#f0f2f5;padding:0 .25rem}
 """
 
 
