@@ -1,0 +1,208 @@
+"""Load test of the team server: many simulated annotators from one asyncio process (httpx, loopback).
+
+Each simulated annotator claims a case (``POST /cases/next``), downloads ``labels.tsv``,
+``ct.json`` and (with ``--image``) the CT, then for a while sends heartbeats with think time
+between them, uploads its draft (If-Match) and finally submits it (QA runs on the server).
+Reported per endpoint: count, errors, p50/p95/p99 latency; overall ops/s; the server's peak
+RSS (polled with psutil). Runs on SQLite and on a throwaway PostgreSQL (``--db both``).
+
+    python benchmarks/team.py                       # 300 annotators, 60 s, SQLite and PostgreSQL
+    python benchmarks/team.py --annotators 50 --duration 20 --db sqlite
+    python benchmarks/team.py --json results.json
+
+The cases are copies of the 5 mm Philips head CT (28 x 512 x 512; the image is hard-linked),
+so the machine needs ~1 MB of disk per case. The machine is shared with other work: the
+1-min load average is printed with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "team"))
+
+
+def _copy_case(template: Path, dest: Path) -> None:
+    def link_or_copy(src, dst):
+        if Path(src).name == "ct.nii.gz":
+            os.link(src, dst)
+        else:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(template, dest, copy_function=link_or_copy)
+
+
+def prepare(workdir: Path, url: str | None, n: int, template: Path):
+    from ctlabel.team import admin
+
+    svc = admin.init_project(workdir / "project", url=url, open_limit=1)
+    for i in range(n):
+        dest = svc.cases_dir / f"bench_{i:04d}"
+        _copy_case(template, dest)
+        admin.register_case(svc, dest)
+    tokens = [admin.add_user(svc, f"a{i:04d}", "annotator") for i in range(n)]
+    return svc, tokens
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
+    return values[k]
+
+
+async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at: float) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def call(name: str, method: str, path: str, **kw):
+        t = time.perf_counter()
+        try:
+            r = await client.request(method, path, headers={**headers, **kw.pop("headers", {})}, **kw)
+            ok = r.status_code < 400
+        except httpx.HTTPError:
+            r, ok = None, False
+        stats.setdefault(name, {"lat": [], "errors": 0})
+        stats[name]["lat"].append(time.perf_counter() - t)
+        if not ok:
+            stats[name]["errors"] += 1
+        return r
+
+    await asyncio.sleep(random.uniform(0, args.think))  # do not all start in the same millisecond
+    r = await call("next", "POST", "/cases/next")
+    if r is None or r.status_code != 200:
+        return
+    case = r.json()["case"]
+    etag = r.json()["etag"]
+    for f in ("labels.tsv", "ct.json") + (("ct.nii.gz",) if args.image else ()):
+        await call(f"download {f}", "GET", f"/cases/{case}/files/{f}")
+    for _ in range(args.uploads):
+        for _ in range(args.beats):
+            if time.monotonic() > stop_at:
+                return
+            await asyncio.sleep(random.uniform(0.5, 1.5) * args.think)
+            await call("heartbeat", "POST", f"/cases/{case}/heartbeat")
+        r = await call("upload", "PUT", f"/cases/{case}/draft", content=body,
+                       headers={"If-Match": f'"{etag}"', "Content-Type": "application/octet-stream"})
+        if r is not None and r.status_code == 200:
+            etag = r.json()["etag"]
+    if time.monotonic() < stop_at:
+        await call("submit", "POST", f"/cases/{case}/submit", json={"force": True})
+
+
+async def drive(url: str, tokens: list[str], body: bytes, args) -> tuple[dict, float]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=len(tokens) + 10)
+    stats: dict = {}
+    async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=300, limits=limits) as client:
+        t0 = time.perf_counter()
+        stop_at = time.monotonic() + args.duration
+        await asyncio.gather(*(annotator(client, t, body, args, stats, stop_at) for t in tokens))
+        return stats, time.perf_counter() - t0
+
+
+def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> dict:
+    import psutil
+    from team_helpers import Server
+
+    with tempfile.TemporaryDirectory(prefix="ctlabel-bench-") as tmp:
+        t = time.perf_counter()
+        svc, tokens = prepare(Path(tmp), url, args.annotators, template)
+        setup_s = time.perf_counter() - t
+        server = Server(svc.root).start()
+        peak = [0]
+        done = threading.Event()
+
+        def poll() -> None:
+            proc = psutil.Process(server.proc.pid)
+            while not done.is_set():
+                try:
+                    peak[0] = max(peak[0], proc.memory_info().rss)
+                except psutil.Error:
+                    return
+                time.sleep(0.2)
+
+        th = threading.Thread(target=poll, daemon=True)
+        th.start()
+        try:
+            stats, wall = asyncio.run(drive(server.url, tokens, body, args))
+        finally:
+            done.set()
+            server.stop()
+        ops = sum(len(s["lat"]) for s in stats.values())
+        out = {"db": label, "annotators": args.annotators, "setup_s": round(setup_s, 1), "wall_s": round(wall, 1),
+               "ops": ops, "ops_per_s": round(ops / wall, 1), "server_peak_rss_mb": round(peak[0] / 2**20, 1),
+               "load_avg_1min": round(os.getloadavg()[0], 2), "endpoints": {}}
+        for name, s in sorted(stats.items()):
+            lat = s["lat"]
+            out["endpoints"][name] = {"n": len(lat), "errors": s["errors"],
+                                      "p50_ms": round(1000 * percentile(lat, 50), 1),
+                                      "p95_ms": round(1000 * percentile(lat, 95), 1),
+                                      "p99_ms": round(1000 * percentile(lat, 99), 1),
+                                      "mean_ms": round(1000 * statistics.fmean(lat), 1) if lat else None}
+        return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--annotators", type=int, default=300)
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of simulated work")
+    ap.add_argument("--think", type=float, default=2.0, help="mean seconds between heartbeats")
+    ap.add_argument("--beats", type=int, default=3, help="heartbeats before each upload")
+    ap.add_argument("--uploads", type=int, default=2, help="uploads per case before submitting")
+    ap.add_argument("--image", action="store_true", help="also download the 7 MB CT per annotator")
+    ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+
+    from team_helpers import PHILIPS_5MM, PgCluster, _initdb, brain_mask_bytes
+
+    from ctlabel.convert import ConvertOptions, convert
+
+    with tempfile.TemporaryDirectory(prefix="ctlabel-bench-src-") as src:
+        rep = convert([PHILIPS_5MM], src, jobs=1, options=ConvertOptions(), progress=False)
+        template = Path(rep.converted[0]["case"])
+        body = brain_mask_bytes(template)
+        results = []
+        cluster = None
+        try:
+            if args.db in ("sqlite", "both"):
+                results.append(run_one("sqlite", None, args, template, body))
+            if args.db in ("postgresql", "both"):
+                initdb = _initdb()
+                if initdb is None:
+                    print("PostgreSQL (initdb) is not installed; skipped", file=sys.stderr)
+                else:
+                    cluster = PgCluster(initdb.parent)
+                    results.append(run_one("postgresql", cluster.create_database(), args, template, body))
+        finally:
+            if cluster is not None:
+                cluster.stop()
+    for r in results:
+        print(f"== {r['db']}: {r['annotators']} annotators, {r['ops']} requests in {r['wall_s']} s = "
+              f"{r['ops_per_s']} ops/s; server peak RSS {r['server_peak_rss_mb']} MB; load avg {r['load_avg_1min']}")
+        print(f"   {'endpoint':<22} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+        for name, e in r["endpoints"].items():
+            print(f"   {name:<22} {e['n']:>6} {e['errors']:>4} {e['p50_ms']:>8} {e['p95_ms']:>8} {e['p99_ms']:>8}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
