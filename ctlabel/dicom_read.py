@@ -54,7 +54,8 @@ def _decode(path: str) -> tuple[object, np.ndarray]:
     except Exception as exc:  # noqa: BLE001 - decoders raise many kinds
         raise DicomReadError(f"cannot decode the pixel data ({type(exc).__name__}: {exc})", path) from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if not ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ExplicitVRLittleEndian).is_compressed:
+    syntax = pydicom.uid.UID(str(ds.file_meta.get("TransferSyntaxUID") or pydicom.uid.ExplicitVRLittleEndian))
+    if not syntax.is_compressed:
         need = int(ds.Rows) * int(ds.Columns) * frames * int(ds.BitsAllocated) // 8
         have = len(ds.PixelData)
         if have not in (need, need + 1):

@@ -35,3 +35,14 @@ def test_fixed_corpus_gives_only_success_or_ctlabel_errors(tmp_path):
     assert ran >= 1000, f"only {ran} inputs ran in {BUDGET_S} s"
     assert outcomes.get("loaded", 0) > 0.2 * ran and outcomes.get("error", 0) > 0.2 * ran  # the corpus bites
     assert not escapes, f"{len(escapes)} of {ran} escaped the error family, e.g. " + "; ".join(escapes[:5])
+
+
+def test_minimized_crashers_of_the_benchmark_run(tmp_path):
+    """Escapes found by benchmarks/fuzz_reader.py (100,000 inputs): a TransferSyntaxUID read as a plain string."""
+    from mutations import ALL_SEEDS
+
+    for seed in (10778,):
+        case = next(c for c in cases(seed + 1, ALL_SEEDS) if c.rng_seed == seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert run_case(make_case(case, tmp_path / str(seed))) in ("loaded", "error", "not_image")
