@@ -110,30 +110,14 @@ def dice(pred: np.ndarray, truth: np.ndarray, slices: list[int]) -> float:
     return 1.0 if denom == 0 else 2.0 * int((p & t).sum()) / denom
 
 
-_itk = None
-
-
-def itk_available() -> bool:
-    global _itk
-    try:
-        import itk
-
-        itk.MorphologicalContourInterpolator  # noqa: B018
-    except (ImportError, AttributeError):
-        return False
-    _itk = itk
-    return True
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from interpolate import itk_available  # noqa: E402  the reference runner of benchmarks/interpolate.py
+from interpolate import itk_mci as _itk_mci_all  # noqa: E402
 
 
 def itk_mci(vol: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """ITK MorphologicalContourInterpolator along numpy axis 0 (ITK axis 2)."""
-    assert _itk is not None
-    image = _itk.image_from_array(np.ascontiguousarray(vol))
-    image.SetSpacing([float(s) for s in spacing[::-1]])
-    f = _itk.MorphologicalContourInterpolator.New(image)
-    f.SetAxis(2)
-    f.Update()
-    return _itk.array_from_image(f.GetOutput())
+    return _itk_mci_all(vol, {}, spacing)
 
 
 # --------------------------------------------------------------------------
