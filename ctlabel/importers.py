@@ -284,8 +284,8 @@ def import_mask(case: Case, path: str | os.PathLike, who: str, *, role: str = "a
     labels, mapping = combine(imp, case.load_labels(), segments, relabel)
     if not labels.any():
         raise InputError("the imported mask is empty", path)
-    info = {"Path": str(path.resolve()), "FileName": path.name, "Format": imp.fmt, "FileSHA256": file_sha256(path),
-            **imp.info, **mapping}
+    # the file's name and hash trace it; its folder path is not recorded (folders are often named after patients)
+    info = {"FileName": path.name, "Format": imp.fmt, "FileSHA256": file_sha256(path), **imp.info, **mapping}
     return add_version(case, labels, grid, who, role=role, imported_from=info, lock=lock)
 
 

@@ -481,8 +481,9 @@ def add_version(case: Case, labels: np.ndarray, grid: Grid, who: str, *, role: s
     with _locked(case, who, lock):
         record = load_record(case)
         _require(record, "imported", case.record_path)
-        case.image_grid().require_match(grid, "the imported mask", (imported_from or {}).get("Path"))
-        ev = event(who, role, "imported", None, Source=(imported_from or {}).get("Path"))
+        source = (imported_from or {}).get("Path") or (imported_from or {}).get("FileName")
+        case.image_grid().require_match(grid, "the imported mask", source)
+        ev = event(who, role, "imported", None, Source=source)
         base = {"Annotator": who}
         n, _ = _freeze(case, labels, grid, base, ev, {"ImportedFrom": imported_from or {}, "Role": role})
         record["ApprovedVersion"] = None

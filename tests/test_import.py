@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import highdicom as hd
 import nibabel as nib
@@ -187,3 +188,13 @@ def test_relabel_maps_label_map_values_onto_the_case_table(tmp_path, ct3_volume,
     assert json.loads(capsys.readouterr().out)["labels"][0]["dice"] == 1.0
     assert main(["import", str(GT / "liver_seg.nrrd"), "--case", str(case.root), "--relabel", "3=4"]) == 2
     assert main(["import", str(GT / "liver_seg.nrrd"), "--case", str(case.root), "--relabel", "x"]) == 2
+
+
+def test_the_folder_an_imported_file_came_from_is_not_recorded(ct3, tmp_path):
+    """Hospital folders are often named after the patient: only the file's name and hash are kept."""
+    folder = tmp_path / "DOE_JOHN_MRN12345"
+    folder.mkdir()
+    shutil.copy(GT / "liver.dcm", folder / "liver.dcm")
+    import_mask(ct3, folder / "liver.dcm", "importer")
+    written = [p for p in ct3.root.rglob("*") if p.is_file() and p.suffix == ".json"]
+    assert written and not any("DOE_JOHN" in p.read_text() for p in written)
