@@ -70,9 +70,9 @@ def measure(n: int, repeats: int, verbose: bool) -> dict:
 
     from ctlabel.batch import executor
     from ctlabel.convert import ConvertOptions, convert
-    from ctlabel.dicom_read import load_series
-    from ctlabel.dicom_scan import find_series
-    from ctlabel.nifti_io import write_nifti
+    from ctlabel.dicom.read import load_series
+    from ctlabel.dicom.scan import find_series
+    from ctlabel.io.nifti import write_nifti
 
     folders = []
     for i in range(n):

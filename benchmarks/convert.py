@@ -778,7 +778,7 @@ def main() -> int:
             )
         )
     if args.profile:
-        for statement in ("import ctlabel", "import ctlabel.cli", "import ctlabel.convert"):
+        for statement in ("import ctlabel", "import ctlabel.cli.main", "import ctlabel.convert"):
             print(f"\n===== -X importtime: {statement} (cumulative) =====")
             print(importtime_top(statement))
     if args.profile and not args.processes_only:

@@ -20,75 +20,190 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers understand it
 
 #: Public name -> submodule of ctlabel that defines it.
 _LAZY: dict[str, str] = {
-    "Case": "case",
-    "EditingSession": "editing",
-    "find_cases": "case",
+    "EditingSession": "case.editing",
+    "Edits": "case.editing",
+    "Case": "case.folder",
+    "find_cases": "case.folder",
+    "CaseLock": "case.lock",
+    "describe_finding": "case.qa_gate",
+    "submission_qa": "case.qa_gate",
+    "describe_event": "case.record",
+    "history": "case.record",
+    "load_record": "case.record",
+    "slice_sources": "case.record",
+    "state_of": "case.record",
+    "status": "case.record",
+    "version_name": "case.record",
+    "version_number": "case.record",
+    "autosave_interval": "case.recovery",
+    "clear_journal": "case.recovery",
+    "approve": "case.review",
+    "correct": "case.review",
+    "open_case": "case.access",
+    "reject": "case.review",
+    "ReviewSession": "case.access",
+    "save_draft": "case.review",
+    "save_label_table": "case.review",
+    "ADDED": "compare",
+    "diff_overlay": "compare",
+    "diff_summary": "compare",
+    "RELABELLED": "compare",
+    "REMOVED": "compare",
+    "convert": "convert",
     "ConvertOptions": "convert",
     "ConvertReport": "convert",
-    "convert": "convert",
-    "load_series": "dicom_read",
-    "ScanResult": "dicom_scan",
-    "Stack": "dicom_scan",
-    "find_series": "dicom_scan",
+    "load_series": "dicom.read",
+    "find_series": "dicom.scan",
+    "ScanResult": "dicom.stacks",
+    "Stack": "dicom.stacks",
+    "CaseError": "errors",
     "CtlabelError": "errors",
-    "load_image": "image_io",
-    "save_image": "image_io",
-    "InterpolationResult": "interpolate",
+    "GeometryError": "errors",
+    "LockError": "errors",
+    "SeriesError": "errors",
     "interpolate": "interpolate",
     "interpolate_with_report": "interpolate",
-    "Label": "labels",
-    "LabelTable": "labels",
-    "default_label_table": "labels",
-    "read_label_table": "labels",
-    "Mask": "mask_io",
-    "load_mask": "mask_io",
-    "save_mask": "mask_io",
+    "InterpolationResult": "interpolate",
+    "write_json": "io.atomic",
+    "load_image": "io.image",
+    "save_image": "io.image",
+    "default_label_table": "io.labels",
+    "Label": "io.labels",
+    "LabelTable": "io.labels",
+    "read_label_table": "io.labels",
+    "TISSUES": "io.labels",
+    "labels_present": "io.mask",
+    "load_mask": "io.mask",
+    "Mask": "io.mask",
+    "save_mask": "io.mask",
+    "read_sidecar": "io.provenance",
+    "sidecar_path": "io.provenance",
+    "CaseState": "model",
+    "Record": "paint_tracking",
+    "SliceTracker": "paint_tracking",
+    "touched_from_box": "paint_tracking",
+    "touched_from_diff": "paint_tracking",
+    "touched_from_indices": "paint_tracking",
+    "check_mask": "qa",
+    "Finding": "qa",
+    "QAOptions": "qa",
+    "make_phantom": "synthetic",
     "Grid": "volume",
     "SourceIdentity": "volume",
+    "spacing_from_affine": "volume",
     "Volume": "volume",
 }
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
-    from ctlabel.case import Case, find_cases
+    from ctlabel.case.access import ReviewSession, open_case
+    from ctlabel.case.editing import EditingSession, Edits
+    from ctlabel.case.folder import Case, find_cases
+    from ctlabel.case.lock import CaseLock
+    from ctlabel.case.qa_gate import describe_finding, submission_qa
+    from ctlabel.case.record import (
+        describe_event,
+        history,
+        load_record,
+        slice_sources,
+        state_of,
+        status,
+        version_name,
+        version_number,
+    )
+    from ctlabel.case.recovery import autosave_interval, clear_journal
+    from ctlabel.case.review import approve, correct, reject, save_draft, save_label_table
+    from ctlabel.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
     from ctlabel.convert import ConvertOptions, ConvertReport, convert
-    from ctlabel.dicom_read import load_series
-    from ctlabel.dicom_scan import ScanResult, Stack, find_series
-    from ctlabel.editing import EditingSession
-    from ctlabel.errors import CtlabelError
-    from ctlabel.image_io import load_image, save_image
+    from ctlabel.dicom.read import load_series
+    from ctlabel.dicom.scan import find_series
+    from ctlabel.dicom.stacks import ScanResult, Stack
+    from ctlabel.errors import CaseError, CtlabelError, GeometryError, LockError, SeriesError
     from ctlabel.interpolate import InterpolationResult, interpolate, interpolate_with_report
-    from ctlabel.labels import Label, LabelTable, default_label_table, read_label_table
-    from ctlabel.mask_io import Mask, load_mask, save_mask
-    from ctlabel.volume import Grid, SourceIdentity, Volume
+    from ctlabel.io.atomic import write_json
+    from ctlabel.io.image import load_image, save_image
+    from ctlabel.io.labels import TISSUES, Label, LabelTable, default_label_table, read_label_table
+    from ctlabel.io.mask import Mask, labels_present, load_mask, save_mask
+    from ctlabel.io.provenance import read_sidecar, sidecar_path
+    from ctlabel.model import CaseState
+    from ctlabel.paint_tracking import Record, SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
+    from ctlabel.qa import Finding, QAOptions, check_mask
+    from ctlabel.synthetic import make_phantom
+    from ctlabel.volume import Grid, SourceIdentity, Volume, spacing_from_affine
 
 __all__ = [
+    "ADDED",
     "Case",
-    "EditingSession",
+    "CaseError",
+    "CaseLock",
+    "CaseState",
     "ConvertOptions",
     "ConvertReport",
     "CtlabelError",
+    "EditingSession",
+    "Edits",
+    "Finding",
+    "GeometryError",
     "Grid",
     "InterpolationResult",
     "Label",
     "LabelTable",
+    "LockError",
     "Mask",
+    "QAOptions",
+    "RELABELLED",
+    "REMOVED",
+    "Record",
+    "ReviewSession",
     "ScanResult",
+    "SeriesError",
+    "SliceTracker",
     "SourceIdentity",
     "Stack",
+    "TISSUES",
     "Volume",
     "__version__",
+    "approve",
+    "autosave_interval",
+    "check_mask",
+    "clear_journal",
     "convert",
+    "correct",
     "default_label_table",
+    "describe_event",
+    "describe_finding",
+    "diff_overlay",
+    "diff_summary",
     "find_cases",
     "find_series",
+    "history",
     "interpolate",
     "interpolate_with_report",
+    "labels_present",
     "load_image",
     "load_mask",
+    "load_record",
     "load_series",
+    "make_phantom",
+    "open_case",
     "read_label_table",
+    "read_sidecar",
+    "reject",
+    "save_draft",
     "save_image",
+    "save_label_table",
     "save_mask",
+    "sidecar_path",
+    "slice_sources",
+    "spacing_from_affine",
+    "state_of",
+    "status",
+    "submission_qa",
+    "touched_from_box",
+    "touched_from_diff",
+    "touched_from_indices",
+    "version_name",
+    "version_number",
+    "write_json",
 ]
 
 

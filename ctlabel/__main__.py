@@ -1,5 +1,5 @@
 import sys
 
-from ctlabel.cli import main
+from ctlabel.cli.main import main
 
 sys.exit(main())

@@ -42,7 +42,8 @@ def single_threaded() -> contextlib.AbstractContextManager[None]:
 @contextlib.contextmanager
 def threads(cores: int) -> Iterator[None]:
     """DICOM reader and gzip compressor threads for ``cores`` cores (one series using all it was given)."""
-    from ctlabel import dicom_read, nifti_io
+    from ctlabel.dicom import read as dicom_read
+    from ctlabel.io import nifti as nifti_io
 
     saved = dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS
     dicom_read.LOAD_THREADS, nifti_io.GZIP_THREADS = min(4, max(1, cores)), max(1, cores)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ctlabel.case import Case
+from ctlabel.case.folder import Case
 from ctlabel.errors import CaseError, InputError
-from ctlabel.labels import LabelTable
-from ctlabel.mask_io import Mask, labels_present, load_mask
+from ctlabel.io.labels import LabelTable
+from ctlabel.io.mask import Mask, labels_present, load_mask
 from ctlabel.volume import spacing_from_affine
 
 _FULL = ndimage.generate_binary_structure(3, 1)

@@ -14,17 +14,19 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ctlabel.atomic import write_json
 from ctlabel.batch import executor, results, task_failure, threads
 from ctlabel.batch import single_threaded as _single_threaded
-from ctlabel.case import Case
+from ctlabel.case.folder import Case
+from ctlabel.case.naming import stack_case_name
 from ctlabel.convert_plan import _remove_stale_partials, described, plan_batch
-from ctlabel.dicom_read import load_series
-from ctlabel.dicom_scan import Stack, find_series
+from ctlabel.dicom.read import load_series
+from ctlabel.dicom.scan import find_series
+from ctlabel.dicom.stacks import Stack
 from ctlabel.errors import CaseError, CtlabelError, InputError
-from ctlabel.labels import LabelTable
+from ctlabel.io.atomic import write_json
+from ctlabel.io.labels import LabelTable
+from ctlabel.io.provenance import software
 from ctlabel.progress import Progress
-from ctlabel.provenance import software
 
 
 @dataclass
@@ -92,8 +94,8 @@ class ConvertReport:
 
 
 def case_name(stack: Stack, salt: str | None) -> str:
-    """The case folder name of a stack (see :func:`ctlabel.case_naming.case_folder_name`)."""
-    return stack.case_name(salt)
+    """The case folder name of a stack (see :func:`ctlabel.case.naming.case_folder_name`)."""
+    return stack_case_name(stack, salt)
 
 
 def _entry(root: Path, stack: Stack, volume) -> dict:
@@ -159,7 +161,7 @@ def _worker(args) -> tuple[str, dict]:
     stack, out_root, options, target, mode = args
     try:
         if mode in ("replace", "verify"):
-            from ctlabel.case_image import replace_image, same_voxels
+            from ctlabel.convert_image import replace_image, same_voxels
 
             case = Path(out_root) / target
             return replace_image(case, stack, options) if mode == "replace" else same_voxels(case, stack, options)

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ctlabel.case_naming import slice_line
+from ctlabel.case.naming import slice_line, stack_case_name
 from ctlabel.deid import DescribedSource, burned_in_reason, clean_description
-from ctlabel.dicom_scan import Stack
+from ctlabel.dicom.stacks import Stack
+from ctlabel.io.provenance import pseudonymize_uid
 from ctlabel.model import StackKind
-from ctlabel.provenance import pseudonymize_uid
 from ctlabel.volume import SourceIdentity
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
     """
     salt = options.pseudonymize_salt
     if options.irregular == "split":
-        from ctlabel.stack_runs import split_uniform_runs
+        from ctlabel.dicom.stack_runs import split_uniform_runs
 
         stacks = [part for s in stacks for part in split_uniform_runs(s)]
     stacks = [with_description_policy(s, options) for s in stacks]
@@ -159,7 +159,7 @@ def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
                 report.skipped.append({"path": s.files[0], "series": s.description, "case": str(match.root),
                                        "reason": "case exists (same source): left as it is"})
             continue
-        name = s.case_name(salt)
+        name = stack_case_name(s, salt)
         target = out / name
         if name in taken:
             report.failed.append({"path": s.files[0], "series": s.description, "case_name": name,

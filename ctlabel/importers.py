@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ctlabel.case import Case
+from ctlabel.case.folder import Case
+from ctlabel.case.lock import CaseLock
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.geometry import LPS_TO_RAS
-from ctlabel.labels import MAX_LABEL, LabelTable
-from ctlabel.lock import CaseLock
+from ctlabel.io.labels import MAX_LABEL, LabelTable
 from ctlabel.volume import Grid
 
 #: Position tolerance (mm) when matching SEG frames to slices; DS values carry ~7 digits.
@@ -91,7 +91,7 @@ def _labelmap_segments(arr: np.ndarray, names: dict[int, str] | None = None) -> 
 
 
 def read_nifti_mask(path: Path, grid: Grid) -> Imported:
-    from ctlabel.nifti_io import read_nifti
+    from ctlabel.io.nifti import read_nifti
 
     data = read_nifti(path)
     grid.require_match(Grid(tuple(data.array.shape), data.affine), "the imported NIfTI", path)
@@ -266,7 +266,7 @@ def import_mask(case: Case, path: str | os.PathLike, who: str, *, role: str = "a
                 fmt: str | None = None, segments: list[int] | None = None,
                 relabel: dict[int, int] | None = None, lock: CaseLock | None = None) -> int:
     """Import a mask file onto ``case`` as a new version; return the version number."""
-    from ctlabel.review import add_version
+    from ctlabel.case.review import add_version
 
     path = Path(path)
     if not path.is_file():

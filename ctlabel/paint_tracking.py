@@ -24,7 +24,24 @@ import numpy as np
 
 Touched = dict[int, set[int]]
 
-__all__ = [
+
+def changed_slices(before: np.ndarray, after: np.ndarray, axis: int = 0) -> dict[int, list[int]]:
+    """Per label, the slices where a voxel gained or lost that label."""
+    diff = before != after
+    out: dict[int, list[int]] = {}
+    if not diff.any():
+        return out
+    other = tuple(a for a in range(diff.ndim) if a != axis)
+    for arr in (before, after):
+        for lab in np.unique(arr[diff]):
+            if lab == 0:
+                continue
+            hit = (diff & (arr == lab)).any(axis=other)
+            out.setdefault(int(lab), set()).update(int(k) for k in np.flatnonzero(hit))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+__all__ = ["changed_slices",
     "Record",
     "SliceTracker",
     "touched_from_box",

@@ -337,13 +337,13 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
 
     Parameters
     ----------
-    case : ctlabel.case.Case
+    case : ctlabel.case.folder.Case
         The case.
     structures : sequence of str
         Among ``body``, ``lungs``, ``bone``, ``air``.
     who : str, optional
         Who runs it (default: the login name).
-    lock : ctlabel.lock.CaseLock, optional
+    lock : ctlabel.case.lock.CaseLock, optional
         The caller's case lock (otherwise taken for the run).
 
     Returns
@@ -358,9 +358,10 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
     StateError
         The case awaits review.
     """
-    from ctlabel import review
-    from ctlabel.lock import acquire_lock
-    from ctlabel.provenance import event
+    from ctlabel.case import record as case_record
+    from ctlabel.case import review, workflow
+    from ctlabel.case.lock import acquire_lock
+    from ctlabel.io.provenance import event
 
     who = (who or getpass.getuser() or "unknown").strip()
     table = case.load_labels()
@@ -371,7 +372,7 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
     own = lock is None
     held = acquire_lock(case.root, who) if own else lock
     try:
-        if review.state_of(case) == review.SUBMITTED:
+        if case_record.state_of(case) == workflow.SUBMITTED:
             raise StateError("the case is submitted and awaits review; it cannot be pre-labelled", case.root)
         base = case.latest_mask()
         grid = case.image_grid()

@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ctlabel.atomic import write_json
 from ctlabel.convert import ConvertOptions, ConvertReport, convert
 from ctlabel.errors import CtlabelError, InputError
+from ctlabel.io.atomic import write_json
+from ctlabel.io.provenance import pseudonymize_uid, software
 from ctlabel.progress import Progress
-from ctlabel.provenance import pseudonymize_uid, software
 
 PULL_DIR = ".pull"
 RETRIEVE_FILE = "retrieve.json"

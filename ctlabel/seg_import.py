@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ctlabel.case import Case
+from ctlabel.case.folder import Case
 from ctlabel.errors import CtlabelError, DicomReadError, GeometryError, InputError
 from ctlabel.geometry import LPS_TO_RAS
 from ctlabel.importers import POSITION_TOLERANCE_MM, Imported, Segment

@@ -15,7 +15,7 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from ctlabel.geometry import LPS_TO_RAS
-from ctlabel.labels import Label, LabelTable
+from ctlabel.io.labels import Label, LabelTable
 from ctlabel.volume import Volume
 
 PHANTOM_LABELS = LabelTable((
@@ -172,8 +172,8 @@ def write_dicom_series(
 
 def write_phantom_sample(out: str | os.PathLike) -> Path:
     """Write the phantom as a DICOM series (``out/dicom``), its ground-truth mask and label table."""
-    from ctlabel.labels import write_label_table
-    from ctlabel.mask_io import save_mask
+    from ctlabel.io.labels import write_label_table
+    from ctlabel.io.mask import save_mask
 
     out = Path(out)
     volume, mask, labels = make_phantom()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ctlabel.labels import Label, LabelTable
+from ctlabel.io.labels import Label, LabelTable
 
 ROOT = Path(__file__).resolve().parents[1]
 CT_DATA = (ROOT / ".." / "shared" / "data" / "ct").resolve()

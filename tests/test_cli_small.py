@@ -15,9 +15,9 @@ import pytest
 from data_paths import ROOT
 
 from ctlabel import Case
-from ctlabel import review as rv
-from ctlabel.cli import main
-from ctlabel.provenance import sidecar_path
+from ctlabel.case import review as rv
+from ctlabel.cli.main import main
+from ctlabel.io.provenance import sidecar_path
 from ctlabel.synthetic import make_phantom
 
 SAMPLE = ROOT / "sample_data" / "totalseg_body_ct" / "dicom"

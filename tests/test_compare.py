@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from ctlabel import Case
-from ctlabel import review as rv
-from ctlabel.cli import main
+from ctlabel.case import review as rv
+from ctlabel.cli.main import main
 from ctlabel.compare import compare_arrays, hd95
 from ctlabel.errors import GeometryError
-from ctlabel.mask_io import save_mask
+from ctlabel.io.mask import save_mask
 from ctlabel.synthetic import make_phantom
 from ctlabel.volume import Grid
 

@@ -11,8 +11,8 @@ import pytest
 from data_paths import CT_DATA, PHILIPS_5MM
 
 import ctlabel
-from ctlabel.case import Case
-from ctlabel.cli import main
+from ctlabel.case.folder import Case
+from ctlabel.cli.main import main
 
 
 def run_cli(*args):

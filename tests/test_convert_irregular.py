@@ -12,8 +12,8 @@ from data_paths import CT2, CT_DATA, GE_TILT, PHILIPS_5MM
 from geometry_check import check_pixel_centres
 
 import ctlabel
-from ctlabel.case import Case
-from ctlabel.provenance import schema
+from ctlabel.case.folder import Case
+from ctlabel.io.provenance import schema
 
 
 def run_cli(*args):
@@ -102,7 +102,7 @@ def test_a_truncated_ct_header_is_a_failure_not_a_nonimage(tmp_path):
 
 
 def test_qa_flags_paint_on_a_padded_slice(tmp_path):
-    from ctlabel.qa import qa_target
+    from ctlabel.qa_targets import qa_target
 
     ctlabel.convert([CT2 / "dicom"], tmp_path, progress=False)
     (root,) = [p for p in tmp_path.iterdir() if p.is_dir()]

@@ -12,8 +12,11 @@ import pytest
 from data_paths import CT_DATA, PHILIPS_5MM
 
 import ctlabel
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel.case import record as case_record
+from ctlabel.case import review
+from ctlabel.case import verify as case_verify
+from ctlabel.case.folder import Case
+from ctlabel.case.naming import stack_case_name
 from ctlabel.errors import CaseError
 
 
@@ -51,13 +54,13 @@ def test_rerunning_convert_keeps_a_submitted_case_untouched(philips, tmp_path):
     assert first.returncode == 0, first.stderr
     case = _submitted_case(out)
     before = tree_digest(case.root)
-    assert review.state_of(case) == "submitted" and case.versions() == [1]
+    assert case_record.state_of(case) == "submitted" and case.versions() == [1]
     for extra in ([], ["--skip-existing"], ["-j", "2"]):
         again = run_cli("convert", philips, "-o", out, "-q", *extra)
         assert again.returncode == 0, again.stderr
         assert "converted 0 " in again.stdout and "skipped 1" in again.stdout
         assert tree_digest(case.root) == before
-    assert review.state_of(case) == "submitted" and review.verify_case(case).ok
+    assert case_record.state_of(case) == "submitted" and case_verify.verify_case(case).ok
 
 
 def test_existing_case_is_found_by_source_identity_not_folder_name(philips, tmp_path):
@@ -73,7 +76,7 @@ def test_existing_case_is_found_by_source_identity_not_folder_name(philips, tmp_
 
 def test_a_folder_of_the_same_name_with_other_content_is_a_failure_left_alone(philips, tmp_path):
     out = tmp_path / "out"
-    name = ctlabel.find_series(philips).volumes()[0].case_name()
+    name = stack_case_name(ctlabel.find_series(philips).volumes()[0])
     (out / name).mkdir(parents=True)
     (out / name / "notes.txt").write_text("mine")
     rep = ctlabel.convert([philips], out, progress=False)
@@ -142,9 +145,9 @@ def test_overwrite_image_keeps_masks_records_the_event_and_refuses_another_grid(
     assert r.returncode == 0, r.stderr + r.stdout
     assert case.image_record()["VoxelSHA256"] != old
     assert tree_digest(case.masks_dir) == masks
-    ev = review.load_record(case)["Events"][-1]
+    ev = case_record.load_record(case)["Events"][-1]
     assert ev["Action"] == "image_replaced" and ev["OldImageVoxelSHA256"] == old
-    assert review.verify_case(case).ok and review.state_of(case) == "submitted"
+    assert case_verify.verify_case(case).ok and case_record.state_of(case) == "submitted"
     # another grid under the same source: refused, nothing changed
     current = tree_digest(case.root)
     for f in sorted(philips.glob("I*")):
@@ -160,7 +163,7 @@ def test_overwrite_image_respects_the_case_lock(philips, tmp_path):
     out = tmp_path / "out"
     ctlabel.convert([philips], out, progress=False)
     (root,) = [p for p in out.iterdir() if p.is_dir()]
-    from ctlabel.lock import acquire_lock
+    from ctlabel.case.lock import acquire_lock
 
     with acquire_lock(root, "editor"):
         for f in sorted(philips.glob("I*")):

@@ -19,11 +19,11 @@ import pytest
 from data_paths import CT2, CT3, CT_DATA, GE_TILT, PHILIPS_1MM, PHILIPS_5MM
 
 import ctlabel
-from ctlabel import review
-from ctlabel.case import Case
-from ctlabel.cli import main
+from ctlabel.case import review
+from ctlabel.case.folder import Case
+from ctlabel.cli.main import main
 from ctlabel.convert import ConvertOptions, convert
-from ctlabel.nifti_io import read_nifti
+from ctlabel.io.nifti import read_nifti
 from ctlabel.volume import voxel_hash
 
 distributed = pytest.importorskip("distributed")

@@ -14,10 +14,10 @@ import pydicom
 import pytest
 from data_paths import CT_DATA, PHILIPS_5MM
 
-from ctlabel.case import Case
-from ctlabel.cli import main
+from ctlabel.case.folder import Case
+from ctlabel.cli.main import main
 from ctlabel.deid import clean_description, profile_attributes
-from ctlabel.provenance import schema
+from ctlabel.io.provenance import schema
 
 ENHANCED = CT_DATA / "pydicom_ct" / "enhanced_ct_2frame" / "eCT_Supplemental.dcm"
 CT3 = CT_DATA / "dcmqi_ct3slice_seg" / "dicom" / "ct-3slice"

@@ -7,8 +7,9 @@ import pytest
 from data_paths import PHILIPS_5MM
 
 import ctlabel
-from ctlabel import review
-from ctlabel.editing import EditingSession
+from ctlabel.case import record as case_record
+from ctlabel.case import review
+from ctlabel.case.editing import EditingSession
 from ctlabel.errors import LockError, StateError
 
 
@@ -31,7 +32,7 @@ def test_paint_interpolate_save_and_reopen(case_root):
         filled = s.interpolate()
         assert filled[1] == [11, 12, 13, 14, 15] and s.labels[13].any()
         s.save()
-    record = review.load_record(ctlabel.Case.open(case_root))
+    record = case_record.load_record(ctlabel.Case.open(case_root))
     assert [e["Action"] for e in record["Events"]][-1] == "saved"
     with EditingSession.open(case_root, "ann1") as again:
         assert again.tracker.painted(0) == {1: [10, 16]} and again.tracker.interpolated(0)[1] == list(range(11, 16))
@@ -106,7 +107,7 @@ def test_close_writes_pending_edits_to_the_journal(case_root):
 
 def test_edits_without_a_case_then_save_as_case(tmp_path):
     """A series not yet a case: slices, events and interpolation in core Edits; create() makes the case."""
-    from ctlabel.editing import Edits
+    from ctlabel.case.editing import Edits
     from ctlabel.errors import CaseError, GeometryError
     from ctlabel.synthetic import make_phantom
     from ctlabel.volume import Grid
@@ -134,7 +135,7 @@ def test_edits_without_a_case_then_save_as_case(tmp_path):
         EditingSession.create(tmp_path / "bad", volume, Edits(np.zeros(other.shape, np.uint8), other, "ann1"))
     with EditingSession.create(tmp_path / "case", volume, edits) as s:
         assert s.labels is edits.labels and s.case.draft_path.exists() and not s.dirty
-        assert [e["Action"] for e in review.load_record(s.case)["Events"]] == ["saved"]
+        assert [e["Action"] for e in case_record.load_record(s.case)["Events"]] == ["saved"]
         assert EditingSession.open(s.case.root, "ann2").read_only  # created under its lock
         s.undo()  # the fill, still undoable after the case was made
         assert s.tracker.interpolated(0) == {} and s.dirty

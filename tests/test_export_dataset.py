@@ -21,10 +21,11 @@ import pytest
 from data_paths import GE_TILT, ROOT
 
 import ctlabel
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel.case import record as case_record
+from ctlabel.case import review
+from ctlabel.case.folder import Case
 from ctlabel.geometry import is_sheared, orthonormal_affine
-from ctlabel.labels import Label, LabelTable
+from ctlabel.io.labels import Label, LabelTable
 from ctlabel.volume import voxel_hash
 
 PHILIPS = ROOT / "sample_data" / "philips_ct_5mm"
@@ -104,7 +105,7 @@ def _manifest(out: Path) -> dict:
 
 def _check_entry(entry: dict, case: Case, approved: bool = True) -> None:
     """The manifest traces the exported case to its files and to the decision on it."""
-    record = review.load_record(case)
+    record = case_record.load_record(case)
     version = record["ApprovedVersion"] if approved else (f"v{case.versions()[-1]:03d}" if case.versions()
                                                           else "draft")
     mask = case.load_draft() if version == "draft" else case.load_version(int(version[1:]))
@@ -121,7 +122,7 @@ def _check_entry(entry: dict, case: Case, approved: bool = True) -> None:
     if approved:
         ev = [e for e in record["Events"] if e["Action"] == "approved" and e["Version"] == version][-1]
         assert entry["Reviewer"] == ev["Who"] == "rev" and entry["ApprovedAt"] == ev["When"]
-        assert entry["ApprovalEventSHA256"] == review.event_hash(ev)
+        assert entry["ApprovalEventSHA256"] == case_record.event_hash(ev)
         assert ev["VoxelSHA256"] == entry["MaskVoxelSHA256"]
     else:
         assert entry["Reviewer"] is None and entry["ApprovalEventSHA256"] is None

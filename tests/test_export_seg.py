@@ -22,11 +22,12 @@ import pytest
 from data_paths import CT2, CT3, GE_TILT, PHILIPS_5MM, ROOT
 
 import ctlabel
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel.case import record as case_record
+from ctlabel.case import review
+from ctlabel.case.folder import Case
 from ctlabel.errors import InputError
 from ctlabel.export.seg import algorithm_type, export_seg, segment_codes, segment_descriptions
-from ctlabel.labels import Label, LabelTable
+from ctlabel.io.labels import Label, LabelTable
 
 TABLE = LabelTable((Label(1, "liver", "LIV", "#dd8265", "soft_tissue"),
                     Label(4, "kidney_left", "KIDL", "#d9a441", "soft_tissue"),
@@ -118,7 +119,7 @@ def test_philips_round_trip_references_and_patient_module(cases, tmp_path):
     r = run_cli("export-seg", case.root, out, "--dicom", PHILIPS_5MM, "--json")
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
-    record = review.load_record(case)
+    record = case_record.load_record(case)
     assert rep["version"] == record["ApprovedVersion"] and rep["approved"] is True
     assert (rep["annotator"], rep["reviewer"]) == ("ann", "rev1") and rep["matched_by"] == "SOPInstanceUID"
     mask = case.load_version(int(rep["version"][1:]))

@@ -16,9 +16,9 @@ import pytest
 from data_paths import PHILIPS_5MM
 
 import ctlabel
-from ctlabel.case import Case
+from ctlabel.case.folder import Case
+from ctlabel.case.lock import acquire_lock
 from ctlabel.errors import CaseError, LockError
-from ctlabel.lock import acquire_lock
 
 
 def _digest(folder: Path) -> dict:

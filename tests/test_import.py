@@ -13,8 +13,10 @@ import pytest
 from data_paths import CT2, CT3, CT3_TABLE
 
 from ctlabel import Case, load_series
-from ctlabel import review as rv
-from ctlabel.cli import main
+from ctlabel.case import record as case_record
+from ctlabel.case import review as rv
+from ctlabel.case import verify as case_verify
+from ctlabel.cli.main import main
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.importers import import_mask
 
@@ -43,10 +45,10 @@ def test_dicom_seg_liver_matches_nrrd_ground_truth(ct3):
     src = m.provenance["ImportedFrom"]
     assert src["Format"] == "dicom-seg" and src["FileName"] == "liver.dcm" and src["FramesMatchedByUID"] == 3
     assert len(src["FileSHA256"]) == 64 and src["Segments"][0]["Name"] == "Liver" and src["Segments"][0]["Label"] == 1
-    ev = rv.load_record(ct3)["Events"][-1]
+    ev = case_record.load_record(ct3)["Events"][-1]
     assert (ev["Action"], ev["Version"], ev["Who"]) == ("imported", "v001", "importer")
     assert ev["Source"].endswith("liver.dcm") and ev["VoxelSHA256"] == m.voxel_hash
-    assert rv.verify_case(ct3).ok
+    assert case_verify.verify_case(ct3).ok
 
 
 def test_dicom_seg_frame_mapping_agrees_with_highdicom(ct3):
@@ -173,7 +175,7 @@ def test_import_refused_while_awaiting_review(ct3):
 
 
 def test_relabel_maps_label_map_values_onto_the_case_table(tmp_path, ct3_volume, capsys):
-    from ctlabel.labels import Label, LabelTable
+    from ctlabel.io.labels import Label, LabelTable
 
     table = LabelTable((Label(1, "spleen", "SPL", "#9d5a2c", "soft_tissue"),
                         Label(4, "liver", "LIV", "#b4643c", "soft_tissue")))

@@ -8,9 +8,11 @@ import time
 import pytest
 
 from ctlabel import Case
-from ctlabel import review as rv
+from ctlabel.case import access as case_access
+from ctlabel.case import review as rv
+from ctlabel.case import verify as case_verify
+from ctlabel.case.lock import acquire_lock, lock_holder
 from ctlabel.errors import LockError
-from ctlabel.lock import acquire_lock, lock_holder
 from ctlabel.synthetic import make_phantom
 
 
@@ -27,7 +29,7 @@ def _compete(root: str, user: str, barrier, results, hold_s: float) -> None:
     try:
         lock = acquire_lock(root, user)
     except LockError as exc:
-        session = rv.open_case(root, user)  # what a viewer does: open read-only with a message
+        session = case_access.open_case(root, user)  # what a viewer does: open read-only with a message
         results.put((user, "refused", str(exc), session.read_only, session.message))
         return
     results.put((user, "locked", "", False, ""))
@@ -77,7 +79,7 @@ def test_two_processes_submit_once(case):
     # the loser either found the lock taken or, coming second, the case already submitted
     assert other[1] in ("LockError", "StateError")
     assert case.versions() == [1]
-    assert rv.verify_case(case).ok
+    assert case_verify.verify_case(case).ok
 
 
 def test_lock_of_dead_process_is_taken_over(case):
@@ -100,5 +102,5 @@ def test_lock_file_records_user_and_time(case):
         assert h.user == "dora" and h.since.endswith("Z")
         with pytest.raises(LockError, match="dora"):
             acquire_lock(case.root, "erin")
-        s = rv.open_case(case.root, "erin")
+        s = case_access.open_case(case.root, "erin")
         assert s.read_only and "dora" in s.message

@@ -4,6 +4,7 @@ import pytest
 from data_paths import CT_DATA, GE_TILT
 
 import ctlabel
+from ctlabel.io.provenance import ACTIONS, ROLES, event
 from ctlabel.model import (
     Action,
     CaseState,
@@ -14,7 +15,6 @@ from ctlabel.model import (
     WarningCode,
     warning_codes,
 )
-from ctlabel.provenance import ACTIONS, ROLES, event
 
 
 @pytest.fixture(scope="module")

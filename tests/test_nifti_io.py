@@ -10,9 +10,9 @@ import pytest
 from data_paths import GE_TILT, PHILIPS_5MM
 
 import ctlabel
-from ctlabel import nifti_io
 from ctlabel.errors import GeometryError, InputError
-from ctlabel.provenance import read_sidecar, schema
+from ctlabel.io import nifti as nifti_io
+from ctlabel.io.provenance import read_sidecar, schema
 from ctlabel.volume import Grid, voxel_hash
 
 
@@ -164,7 +164,7 @@ def test_unreadable_nifti_and_bad_sidecar_are_clear_errors(tmp_path):
 
 def test_label_table_round_trip_and_errors(tmp_path):
     table = ctlabel.default_label_table()
-    from ctlabel.labels import write_label_table
+    from ctlabel.io.labels import write_label_table
 
     write_label_table(tmp_path / "labels.tsv", table)
     assert ctlabel.read_label_table(tmp_path / "labels.tsv") == table

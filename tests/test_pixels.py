@@ -41,7 +41,7 @@ def test_every_file_that_a_reference_decodes_decodes_here_with_the_same_hu(path)
     if stack.kind == "localizer":  # listed, never loaded as a volume; its pixels still decode
         with pytest.raises(SeriesError, match="localizer"):
             ctlabel.load_series(stack)
-        from ctlabel.dicom_read import _read_frames
+        from ctlabel.dicom.read import _read_frames
 
         frames = _read_frames(str(path), stack.slices[0], stack.rows, stack.columns)
         ds = pydicom.dcmread(path)
@@ -136,7 +136,7 @@ def test_hu_conversion_is_exact_for_every_stored_type(dtype):
     """The wrap-around int16 fast path gives what exact int32 arithmetic gives, whenever int16 holds it."""
     from types import SimpleNamespace
 
-    from ctlabel.dicom_read import _to_hu
+    from ctlabel.dicom.read import _to_hu
 
     rng = np.random.default_rng(3)
     info = np.iinfo(np.dtype(dtype))

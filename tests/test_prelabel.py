@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from ctlabel import Case, load_image, review
-from ctlabel.cli import main
+from ctlabel import Case, load_image
+from ctlabel.case import record as case_record
+from ctlabel.case import review
+from ctlabel.case import verify as case_verify
+from ctlabel.cli.main import main
 from ctlabel.errors import InputError
-from ctlabel.labels import Label, LabelTable, default_label_table
+from ctlabel.io.labels import Label, LabelTable, default_label_table
 from ctlabel.prelabel import air_mask, body_mask, bone_mask, lung_mask, prelabel_case, split_left_right
 
 ABDOMEN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "anatomy" / "totalseg_example_ct"
@@ -131,8 +134,8 @@ def test_cli_prelabels_an_empty_case_with_provenance(case, ct, capsys):
     assert methods["5"]["Parameters"]["LowHU"] == 110.0
     assert side["Events"][-1]["Tool"] == "ctlabel prelabel" and side["Events"][-1]["Who"] == "ann1"
     assert all(not side["Labels"][k]["PaintedSlices"] for k in side["Labels"])  # nobody painted yet
-    assert review.load_record(case)["Events"][-1]["Action"] == "saved"
-    assert review.verify_case(case).ok
+    assert case_record.load_record(case)["Events"][-1]["Action"] == "saved"
+    assert case_verify.verify_case(case).ok
     lobes = _union(masks, ["lung_"])
     on = np.flatnonzero(lobes.any(axis=(1, 2)))
     assert _dice(np.isin(draft.array, (3, 4))[on], lobes[on]) >= 0.95
@@ -186,15 +189,15 @@ def test_a_case_awaiting_review_is_not_prelabelled(case, ct, capsys):
     assert list(result["labels"]) == ["5"] and result["labels"]["5"]["voxels"] > 0
     draft = case.load_draft()  # the rejected version's liver is kept in the new draft
     assert np.array_equal(draft.array == 1, masks["liver"])
-    assert review.load_record(case)["State"] == "in_progress"
+    assert case_record.load_record(case)["State"] == "in_progress"
 
 
 def test_the_method_of_a_prelabel_survives_saves_and_freezing_and_hand_edits_make_it_semiautomatic(tmp_path):
     import jsonschema
 
     import ctlabel
-    from ctlabel.editing import EditingSession
-    from ctlabel.provenance import schema
+    from ctlabel.case.editing import EditingSession
+    from ctlabel.io.provenance import schema
 
     sample = Path(__file__).resolve().parents[1] / "sample_data" / "totalseg_body_ct" / "dicom"
     table = LabelTable((Label(1, "body", "BOD", "#ffe0c0", "other"), Label(2, "bone", "BON", "#f0f0dc", "bone")))

@@ -13,7 +13,7 @@ import pytest
 from data_paths import PHILIPS, PHILIPS_5MM
 from orthanc import http_status_server, running_orthanc, silent_server
 
-from ctlabel.cli import main
+from ctlabel.cli.main import main
 from ctlabel.convert import convert
 from ctlabel.pull import PULL_DIR, RETRIEVE_FILE, PullOptions, ServerError, pull, series_folder_name
 

@@ -9,10 +9,11 @@ import pytest
 from data_paths import CT3, CT3_TABLE
 
 from ctlabel import Case
-from ctlabel.cli import main
+from ctlabel.cli.main import main
 from ctlabel.importers import import_mask
-from ctlabel.mask_io import load_mask, save_mask
-from ctlabel.qa import QAOptions, check_mask, qa_target
+from ctlabel.io.mask import load_mask, save_mask
+from ctlabel.qa import QAOptions, check_mask
+from ctlabel.qa_targets import qa_target
 from ctlabel.synthetic import make_phantom
 from ctlabel.volume import Grid
 
@@ -98,7 +99,7 @@ def test_soft_tissue_on_air(spine_case, ct3_volume):
 
 def test_fluid_on_air_is_flagged_like_soft_tissue(tmp_path, ct3_volume):
     """A fluid label (bile, urine, CSF: 0-20 HU) painted outside the body is as wrong as soft tissue there."""
-    from ctlabel.labels import Label, LabelTable
+    from ctlabel.io.labels import Label, LabelTable
 
     table = LabelTable((*CT3_TABLE.labels, Label(4, "gallbladder", "GB", "#5aa050", "fluid")))
     case = Case.create(tmp_path / "fluid", ct3_volume, label_table=table)

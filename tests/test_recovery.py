@@ -1,4 +1,4 @@
-"""The autosave journal (ctlabel.recovery) and the slice bookkeeping (ctlabel.paint_tracking): no GUI."""
+"""The autosave journal (ctlabel.case.recovery) and the slice bookkeeping (ctlabel.paint_tracking): no GUI."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from ctlabel.case import Case
-from ctlabel.errors import GeometryError, ProvenanceError
-from ctlabel.paint_tracking import SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
-from ctlabel.recovery import (
+from ctlabel.case.folder import Case
+from ctlabel.case.recovery import (
     DEFAULT_INTERVAL_S,
     autosave_interval,
     clear_journal,
@@ -21,6 +19,8 @@ from ctlabel.recovery import (
     read_journal,
     write_journal,
 )
+from ctlabel.errors import GeometryError, ProvenanceError
+from ctlabel.paint_tracking import SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
 from ctlabel.synthetic import make_phantom
 from ctlabel.volume import Grid
 

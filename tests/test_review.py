@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 
 from ctlabel import Case
-from ctlabel import review as rv
+from ctlabel.case import access as case_access
+from ctlabel.case import qa_gate, workflow
+from ctlabel.case import record as case_record
+from ctlabel.case import review as rv
+from ctlabel.case import verify as case_verify
+from ctlabel.case.lock import acquire_lock
 from ctlabel.errors import InputError, LockError, StateError
-from ctlabel.lock import acquire_lock
-from ctlabel.mask_io import save_mask
-from ctlabel.provenance import sidecar_path
+from ctlabel.io.mask import save_mask
+from ctlabel.io.provenance import sidecar_path
 from ctlabel.synthetic import make_phantom
 
 
@@ -26,20 +30,20 @@ def case(tmp_path):
 
 
 def test_submit_freezes_draft_as_version(case):
-    assert rv.state_of(case) == "in_progress"
+    assert case_record.state_of(case) == "in_progress"
     n = rv.submit(case, "ann")
     assert n == 1 and case.versions() == [1]
     assert not case.draft_path.exists()
-    rec = rv.load_record(case)
+    rec = case_record.load_record(case)
     assert rec["State"] == "submitted"
     ev = rec["Events"][-1]
     assert (ev["Who"], ev["Role"], ev["Action"], ev["Version"]) == ("ann", "annotator", "submitted", "v001")
     assert ev["VoxelSHA256"] == case.load_version(1).voxel_hash
     assert ev["When"].endswith("Z")
-    prov = rv.version_provenance(case, 1)
+    prov = case_record.version_provenance(case, 1)
     assert prov["Version"] == "v001" and prov["Events"][-1]["Action"] == "submitted"
     assert case.load_version(1).painted[1] == [3, 9]
-    assert rv.verify_case(case).ok
+    assert case_verify.verify_case(case).ok
 
 
 def test_cannot_approve_or_reject_never_submitted(case):
@@ -47,7 +51,7 @@ def test_cannot_approve_or_reject_never_submitted(case):
         rv.approve(case, "rev")
     with pytest.raises(StateError, match="never submitted"):
         rv.reject(case, "rev", "bad")
-    assert rv.load_record(case)["Events"] == []
+    assert case_record.load_record(case)["Events"] == []
 
 
 def test_reject_needs_comment_and_annotator_cannot_self_approve(case):
@@ -57,7 +61,7 @@ def test_reject_needs_comment_and_annotator_cannot_self_approve(case):
     with pytest.raises(StateError, match="cannot also approve"):
         rv.approve(case, "ann")
     rv.reject(case, "rev", "liver leaks into the kidney on slice 7")
-    rec = rv.load_record(case)
+    rec = case_record.load_record(case)
     assert rec["State"] == "rejected" and rec["Comment"].startswith("liver leaks")
     assert rec["Events"][-1]["Comment"].startswith("liver leaks")
     with pytest.raises(StateError):
@@ -69,7 +73,7 @@ def test_reject_needs_comment_and_annotator_cannot_self_approve(case):
 def test_approved_is_frozen_and_edit_makes_new_draft(case):
     rv.submit(case, "ann")
     rv.approve(case, "rev")
-    assert rv.state_of(case) == "approved"
+    assert case_record.state_of(case) == "approved"
     with pytest.raises(StateError, match="already approved"):
         rv.approve(case, "rev")
     with pytest.raises(StateError, match="new draft"):
@@ -77,13 +81,13 @@ def test_approved_is_frozen_and_edit_makes_new_draft(case):
     v1 = case.load_version(1)
     draft = rv.start_new_draft(case, "ann")
     assert draft is not None and np.array_equal(draft.array, v1.array)
-    assert rv.state_of(case) == "in_progress"
+    assert case_record.state_of(case) == "in_progress"
     arr = draft.array.copy()
     arr[8, 20, 20] = 5
     case.save_draft(arr, draft.grid, annotator="ann")
     assert rv.submit(case, "ann") == 2
     assert np.array_equal(case.load_version(1).array, v1.array)  # v1 untouched
-    assert rv.verify_case(case).ok
+    assert case_verify.verify_case(case).ok
 
 
 def test_rejected_then_resubmitted(case):
@@ -92,7 +96,7 @@ def test_rejected_then_resubmitted(case):
     rv.start_new_draft(case, "ann")
     assert rv.submit(case, "ann") == 2
     rv.approve(case, "rev")
-    assert rv.load_record(case)["ApprovedVersion"] == "v002"
+    assert case_record.load_record(case)["ApprovedVersion"] == "v002"
 
 
 def test_reviewer_correction_is_a_new_version(case):
@@ -101,13 +105,13 @@ def test_reviewer_correction_is_a_new_version(case):
     fixed = v1.array.copy()
     fixed[fixed == 5] = 0
     n = rv.correct(case, fixed, v1.grid, "rev", comment="lesion was a vessel")
-    assert n == 2 and rv.state_of(case) == "submitted"
-    ev = rv.load_record(case)["Events"][-1]
+    assert n == 2 and case_record.state_of(case) == "submitted"
+    ev = case_record.load_record(case)["Events"][-1]
     assert (ev["Action"], ev["Role"], ev["Version"], ev["CorrectedFrom"]) == ("corrected", "reviewer", "v002", "v001")
-    prov = rv.version_provenance(case, 2)
+    prov = case_record.version_provenance(case, 2)
     assert prov["Role"] == "reviewer" and 5 in {int(k) for k in prov["Labels"]}  # lesion slices touched
     rv.approve(case, "rev")  # a reviewer may approve the correction
-    assert rv.status(case).approved_version == "v002"
+    assert case_record.status(case).approved_version == "v002"
 
 
 def test_correct_refused_while_annotator_edits(case):
@@ -128,12 +132,12 @@ def test_chain_links_every_event(case):
     rv.start_new_draft(case, "ann")
     rv.submit(case, "ann")
     rv.approve(case, "rev")
-    rec = rv.load_record(case)
+    rec = case_record.load_record(case)
     evs = rec["Events"]
     assert evs[0]["PreviousEventSHA256"] == rec["ImageVoxelSHA256"]
     for a, b in zip(evs, evs[1:]):
-        assert b["PreviousEventSHA256"] == rv.event_hash(a)
-    assert rec["HeadEventSHA256"] == rv.event_hash(evs[-1])
+        assert b["PreviousEventSHA256"] == case_record.event_hash(a)
+    assert rec["HeadEventSHA256"] == case_record.event_hash(evs[-1])
 
 
 def test_mask_edited_outside_tool_fails_verify(case):
@@ -147,7 +151,7 @@ def test_mask_edited_outside_tool_fails_verify(case):
     data = np.asanyarray(img.dataobj).copy()
     data[10, 10, 5] = 3
     nib.save(nib.Nifti1Image(data, img.affine, img.header), p)
-    rep = rv.verify_case(case)
+    rep = case_verify.verify_case(case)
     assert not rep.ok
     msgs = " ".join(p.message for p in rep.problems)
     assert "v001" in msgs and "sidecar" in msgs and "no longer matches event" in msgs
@@ -164,7 +168,7 @@ def test_resaved_with_matching_sidecar_still_fails_verify(case):
     arr = v1.array.copy()
     arr[arr == 4] = 0
     save_mask(case.version_path(1), arr, v1.grid)
-    rep = rv.verify_case(case)
+    rep = case_verify.verify_case(case)
     assert not rep.ok and any("no longer matches event" in p.message for p in rep.problems)
 
 
@@ -174,7 +178,7 @@ def test_event_tampering_fails_verify(case):
     rec = json.loads(case.record_path.read_text())
     rec["Events"][0]["Who"] = "someone_else"
     case.record_path.write_text(json.dumps(rec))
-    rep = rv.verify_case(case)
+    rep = case_verify.verify_case(case)
     assert not rep.ok and any(p.what == "event" and p.event_index == 1 for p in rep.problems)
 
 
@@ -184,14 +188,14 @@ def test_truncated_log_fails_verify(case):
     rec = json.loads(case.record_path.read_text())
     rec["Events"].pop()
     case.record_path.write_text(json.dumps(rec))
-    assert not rv.verify_case(case).ok
+    assert not case_verify.verify_case(case).ok
 
 
 def test_version_added_outside_tool_fails_verify(case):
     rv.submit(case, "ann")
     v1 = case.load_version(1)
     save_mask(case.version_path(2), v1.array, v1.grid)
-    rep = rv.verify_case(case)
+    rep = case_verify.verify_case(case)
     assert any("not in the case record" in p.message for p in rep.problems)
 
 
@@ -203,7 +207,7 @@ def test_draft_edited_outside_is_a_warning(case):
     data = np.asanyarray(img.dataobj).copy()
     data[0, 0, 0] = 1
     nib.save(nib.Nifti1Image(data, img.affine, img.header), case.draft_path)
-    rep = rv.verify_case(case)
+    rep = case_verify.verify_case(case)
     assert rep.ok and [p.what for p in rep.problems] == ["draft"]
     with pytest.raises(Exception, match="edited outside"):
         rv.submit(case, "ann")
@@ -214,15 +218,15 @@ def test_changes_need_the_lock(case):
     with acquire_lock(case.root, "alice"):
         with pytest.raises(LockError, match="alice"):
             rv.submit(case, "bob")
-    s = rv.open_case(case.root, "carol")
+    s = case_access.open_case(case.root, "carol")
     try:
         assert not s.read_only
         rv.submit(case, "carol", lock=s.lock)
-        other = rv.open_case(case.root, "dave")
+        other = case_access.open_case(case.root, "dave")
         assert other.read_only and "carol" in other.message
     finally:
         s.close()
-    assert rv.status(case).locked_by is None
+    assert case_record.status(case).locked_by is None
 
 
 def test_log_edit_and_record_is_atomic_json(case):
@@ -232,7 +236,7 @@ def test_log_edit_and_record_is_atomic_json(case):
     assert [e["Action"] for e in rec["Events"]] == ["painted", "interpolated"]
     assert rec["Events"][0]["VoxelSHA256"] == case.load_draft().voxel_hash
     assert not list(case.root.glob(".case.json.*"))
-    assert rv.verify_case(case).ok
+    assert case_verify.verify_case(case).ok
 
 
 def test_two_annotators_versions_side_by_side(case):
@@ -244,8 +248,8 @@ def test_two_annotators_versions_side_by_side(case):
     other[other == 1] = 0
     rv.add_version(case, other, v.grid, "ann_b", imported_from={"Path": "b.nii.gz", "Format": "nifti"})
     assert case.versions() == [1, 2]
-    assert rv.version_provenance(case, 1)["Annotator"] == "ann_a"
-    assert rv.version_provenance(case, 2)["Annotator"] == "ann_b"
+    assert case_record.version_provenance(case, 1)["Annotator"] == "ann_a"
+    assert case_record.version_provenance(case, 2)["Annotator"] == "ann_b"
     res = compare_masks(case.load_version(1), case.load_version(2))
     by = {r.label: r for r in res.rows}
     assert by[1].dice == 0.0 and by[4].dice == 1.0
@@ -253,7 +257,7 @@ def test_two_annotators_versions_side_by_side(case):
 
 
 def test_cli_verify_and_workflow(case, tmp_path, capsys):
-    from ctlabel.cli import main
+    from ctlabel.cli.main import main
 
     assert main(["submit", str(case.root), "--user", "ann"]) == 0
     assert main(["approve", str(case.root), "--user", "ann"]) == 2  # own submission
@@ -298,11 +302,11 @@ def test_diff_overlay():
 
 def test_slice_sources_and_describe(case):
     d = case.load_draft()
-    src = rv.slice_sources(d)
+    src = case_record.slice_sources(d)
     assert src[3]["painted"] == [1] and src[5]["interpolated"] == [1]
     rv.submit(case, "ann")
     rv.reject(case, "rev", "needs work")
-    text = rv.describe_event(rv.history(case)[-1])
+    text = case_record.describe_event(case_record.history(case)[-1])
     assert "rev (reviewer) rejected v001: needs work" in text
 
 
@@ -312,10 +316,10 @@ def test_new_draft_when_an_editor_saved_one_already(case):
     v1 = case.load_version(1)
     case.save_draft(v1.array, v1.grid, annotator="ann")  # an editor wrote a draft directly
     rv.start_new_draft(case, "ann")
-    assert rv.state_of(case) == "in_progress"
-    assert rv.history(case)[-1]["Action"] == "created"
+    assert case_record.state_of(case) == "in_progress"
+    assert case_record.history(case)[-1]["Action"] == "created"
     assert rv.submit(case, "ann") == 2
-    assert rv.verify_case(case).ok
+    assert case_verify.verify_case(case).ok
 
 
 # --------------------------------------------------------------------------
@@ -366,23 +370,23 @@ def _draft_with_unknown_label(case: Case, vol) -> tuple[np.ndarray, int]:
 
 def test_submit_refuses_qa_errors_unless_forced(real_case, philips_volume):
     labels, unknown = _draft_with_unknown_label(real_case, philips_volume)
-    expected = [f for f in rv.submission_qa(real_case) if f.level == "error"]
+    expected = [f for f in qa_gate.submission_qa(real_case) if f.level == "error"]
     assert [(f.check, f.label) for f in expected] == [("unknown_label", unknown)]
     with pytest.raises(StateError, match="unknown_label") as err:
         rv.submit(real_case, "ann")
     assert f"label {unknown}" in str(err.value) and "force" in str(err.value)
     # nothing changed: still in progress, the draft kept, no version, no event
-    assert rv.state_of(real_case) == rv.IN_PROGRESS and real_case.versions() == []
+    assert case_record.state_of(real_case) == workflow.IN_PROGRESS and real_case.versions() == []
     np.testing.assert_array_equal(real_case.load_draft().array, labels)
-    assert rv.history(real_case) == []
+    assert case_record.history(real_case) == []
 
     assert rv.submit(real_case, "ann", force=True) == 1
-    ev = rv.history(real_case)[-1]
+    ev = case_record.history(real_case)[-1]
     assert ev["Action"] == "submitted" and ev["Forced"] is True
     assert [(q["check"], q["label"], q["slice"]) for q in ev["QAErrors"]] == \
         [(f.check, f.label, f.slice) for f in expected]
-    assert rv.version_provenance(real_case, 1)["Events"][-1]["Forced"] is True
-    assert rv.verify_case(real_case).ok
+    assert case_record.version_provenance(real_case, 1)["Events"][-1]["Forced"] is True
+    assert case_verify.verify_case(real_case).ok
 
 
 def test_clean_submit_records_no_force(real_case, philips_volume):
@@ -390,9 +394,9 @@ def test_clean_submit_records_no_force(real_case, philips_volume):
     labels = np.zeros(philips_volume.array.shape, np.uint8)
     labels[10][_body_disc(philips_volume, 10)] = known
     real_case.save_draft(labels, philips_volume.grid, annotator="ann", painted={known: [10]})
-    assert not [f for f in rv.submission_qa(real_case) if f.level == "error"]
+    assert not [f for f in qa_gate.submission_qa(real_case) if f.level == "error"]
     assert rv.submit(real_case, "ann") == 1
-    assert "Forced" not in rv.history(real_case)[-1]
+    assert "Forced" not in case_record.history(real_case)[-1]
 
 
 def test_save_draft_refused_while_submitted(real_case, philips_volume):
@@ -400,7 +404,7 @@ def test_save_draft_refused_while_submitted(real_case, philips_volume):
     labels = np.zeros(philips_volume.array.shape, np.uint8)
     labels[10][_body_disc(philips_volume, 10)] = known
     rv.save_draft(real_case, labels, philips_volume.grid, "ann", annotator="ann", painted={known: [10]})
-    assert [e["Action"] for e in rv.history(real_case)] == ["saved"]
+    assert [e["Action"] for e in case_record.history(real_case)] == ["saved"]
     rv.submit(real_case, "ann")
     frozen = real_case.load_version(1).voxel_hash
     later = labels.copy()
@@ -409,19 +413,19 @@ def test_save_draft_refused_while_submitted(real_case, philips_volume):
         rv.save_draft(real_case, later, philips_volume.grid, "ann", painted={known: [10, 11]})
     assert not real_case.draft_path.exists()  # nothing written beside the submitted version
     assert real_case.load_version(1).voxel_hash == frozen
-    assert [e["Action"] for e in rv.history(real_case)] == ["saved", "submitted"]
+    assert [e["Action"] for e in case_record.history(real_case)] == ["saved", "submitted"]
     # once rejected, the same save starts a new draft and the case is in progress again
     rv.reject(real_case, "rev", "slice 11 is missing")
     rv.save_draft(real_case, later, philips_volume.grid, "ann", painted={known: [10, 11]})
-    assert rv.state_of(real_case) == rv.IN_PROGRESS
+    assert case_record.state_of(real_case) == workflow.IN_PROGRESS
     np.testing.assert_array_equal(real_case.load_draft().array, later)
-    assert [e["Action"] for e in rv.history(real_case)][-2:] == ["created", "saved"]
-    assert rv.verify_case(real_case).ok
+    assert [e["Action"] for e in case_record.history(real_case)][-2:] == ["created", "saved"]
+    assert case_verify.verify_case(real_case).ok
 
 
 def test_erased_label_is_saved_absent_without_slices(real_case, philips_volume):
     """A label painted and then erased to zero voxels is not painted any more."""
-    from ctlabel.mask_io import edited_slices
+    from ctlabel.io.mask import edited_slices
     from ctlabel.qa import check_mask
 
     table = real_case.load_labels()
@@ -458,22 +462,22 @@ def test_reviewer_correcting_a_label_away_does_not_paint_it(real_case, philips_v
 
 
 def test_cli_submit_needs_force_for_qa_errors(real_case, philips_volume, capsys):
-    from ctlabel.cli import main
+    from ctlabel.cli.main import main
 
     _, unknown = _draft_with_unknown_label(real_case, philips_volume)
     assert main(["submit", str(real_case.root), "--user", "ann"]) == 1
     out = capsys.readouterr()
     text = out.out + out.err
     assert "unknown_label" in text and f"label {unknown}" in text and "--force" in text
-    assert rv.state_of(real_case) == rv.IN_PROGRESS and real_case.draft_path.exists()
+    assert case_record.state_of(real_case) == workflow.IN_PROGRESS and real_case.draft_path.exists()
     assert main(["submit", str(real_case.root), "--user", "ann", "--force"]) == 0
     out = capsys.readouterr().out
     assert "unknown_label" in out and "v001" in out
-    assert rv.history(real_case)[-1]["Forced"] is True
+    assert case_record.history(real_case)[-1]["Forced"] is True
 
 
 def test_cli_submit_prints_qa_warnings(real_case, philips_volume, capsys):
-    from ctlabel.cli import main
+    from ctlabel.cli.main import main
 
     known = real_case.load_labels().indices[0]
     labels = np.zeros(philips_volume.array.shape, np.uint8)
@@ -481,8 +485,8 @@ def test_cli_submit_prints_qa_warnings(real_case, philips_volume, capsys):
     disc = _body_disc(philips_volume, 14, 2)
     labels[14][disc] = known  # a tiny separate piece: QA's small_island warning
     real_case.save_draft(labels, philips_volume.grid, annotator="ann", painted={known: [10, 14]})
-    warnings = [f for f in rv.submission_qa(real_case) if f.level == "warning"]
-    assert warnings and not [f for f in rv.submission_qa(real_case) if f.level == "error"]
+    warnings = [f for f in qa_gate.submission_qa(real_case) if f.level == "warning"]
+    assert warnings and not [f for f in qa_gate.submission_qa(real_case) if f.level == "error"]
     assert main(["submit", str(real_case.root), "--user", "ann"]) == 0
     out = capsys.readouterr().out
     for f in warnings:

@@ -15,8 +15,8 @@ from scipy import ndimage
 
 import ctlabel
 from ctlabel import Case
-from ctlabel.labels import TISSUES, default_label_table
-from ctlabel.qa import qa_target
+from ctlabel.io.labels import TISSUES, default_label_table
+from ctlabel.qa_targets import qa_target
 
 SAMPLE = ROOT / "sample_data" / "totalseg_body_ct"
 

@@ -6,7 +6,7 @@ import pytest
 from data_paths import CT_DATA, GE_TILT, PHILIPS
 
 import ctlabel
-from ctlabel.cli import main
+from ctlabel.cli.main import main
 
 
 def kinds(result):
@@ -99,7 +99,7 @@ def test_scan_of_missing_path_is_a_clear_error(capsys, tmp_path):
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_parallel_scan_finds_the_same_stacks(jobs, monkeypatch):
-    from ctlabel import dicom_scan
+    from ctlabel.dicom import scan as dicom_scan
 
     monkeypatch.setattr(dicom_scan, "PARALLEL_SCAN_MIN_FILES", 1)
     a = ctlabel.find_series(CT_DATA, jobs=jobs)
@@ -111,17 +111,18 @@ def test_fast_header_path_reads_exactly_what_pydicom_reads(monkeypatch):
     """The fast header reader must agree with pydicom on every shared file it accepts."""
     from pathlib import Path
 
-    from ctlabel import dicom_scan
-    from ctlabel.dicom_fast import read_fast_header
+    from ctlabel.dicom import records as dicom_records
+    from ctlabel.dicom.fast import read_fast_header
+    from ctlabel.dicom.walk import NON_DICOM_SUFFIXES
 
-    files = [p for p in CT_DATA.rglob("*") if p.is_file() and p.suffix not in dicom_scan.NON_DICOM_SUFFIXES]
+    files = [p for p in CT_DATA.rglob("*") if p.is_file() and p.suffix not in NON_DICOM_SUFFIXES]
     fast = 0
     for f in files:
-        monkeypatch.setattr(dicom_scan, "_PYDICOM_ONLY", True)
-        slow_record = dicom_scan._read_record(Path(f))
-        monkeypatch.setattr(dicom_scan, "_PYDICOM_ONLY", False)
+        monkeypatch.setattr(dicom_records, "_PYDICOM_ONLY", True)
+        slow_record = dicom_records._read_record(Path(f))
+        monkeypatch.setattr(dicom_records, "_PYDICOM_ONLY", False)
         fast += read_fast_header(f) is not None
-        assert repr(dicom_scan._read_record(Path(f))) == repr(slow_record), f
+        assert repr(dicom_records._read_record(Path(f))) == repr(slow_record), f
     assert fast >= 220  # the plain CT slices take the fast path; SEG, RT, enhanced CT go to pydicom
     assert read_fast_header(CT_DATA / "pydicom_ct" / "enhanced_ct_2frame" / "eCT_Supplemental.dcm") is None
 
@@ -130,7 +131,7 @@ def test_fast_header_reader_survives_corrupt_bytes(tmp_path):
     """Truncated or bit-flipped headers give None (pydicom then decides), never an exception."""
     import numpy as np
 
-    from ctlabel.dicom_fast import read_fast_header
+    from ctlabel.dicom.fast import read_fast_header
 
     data = (PHILIPS / "S2010" / "I10").read_bytes()
     rng = np.random.default_rng(7)
@@ -152,12 +153,12 @@ def test_fast_header_reader_survives_corrupt_bytes(tmp_path):
 def test_size_mismatch_is_reported_by_both_header_paths(tmp_path, monkeypatch):
     import pydicom
 
-    from ctlabel import dicom_scan
+    from ctlabel.dicom import records as dicom_records
 
     ds = pydicom.dcmread(PHILIPS / "S2010" / "I10")
     ds.Rows = 256  # the pixel data still holds 512 rows
     ds.save_as(tmp_path / "I10")
     for pydicom_only in (False, True):
-        monkeypatch.setattr(dicom_scan, "_PYDICOM_ONLY", pydicom_only)
+        monkeypatch.setattr(dicom_records, "_PYDICOM_ONLY", pydicom_only)
         [problem] = [p for p in ctlabel.find_series(tmp_path).problems if p.fatal]
         assert problem.reason.startswith("pixel data holds 524288 bytes but Rows x Columns")

@@ -42,7 +42,7 @@ def test_import_ctlabel_loads_no_heavy_library():
 def test_cli_help_exits_0_and_loads_no_heavy_library():
     code = (
         "import sys\n"
-        "from ctlabel.cli import main\n"
+        "from ctlabel.cli.main import main\n"
         "sys.argv = ['ctlabel', '--help']\n"
         "try:\n"
         "    main()\n"

@@ -8,10 +8,13 @@ import pytest
 from data_paths import PHILIPS_5MM
 
 import ctlabel
-from ctlabel import case_integrity, review
-from ctlabel.case import Case
-from ctlabel.labels import Label
-from ctlabel.provenance import sidecar_path
+from ctlabel.case import integrity as case_integrity
+from ctlabel.case import record as case_record
+from ctlabel.case import review
+from ctlabel.case import verify as case_verify
+from ctlabel.case.folder import Case
+from ctlabel.io.labels import Label
+from ctlabel.io.provenance import sidecar_path
 
 
 def _approved_case(root_parent):
@@ -32,7 +35,7 @@ def pristine(tmp_path_factory):
     case = _approved_case(parent)
     after_submit = case.record_path.read_text()
     review.approve(case, "rev", comment="fine")
-    assert review.verify_case(case).ok
+    assert case_verify.verify_case(case).ok
     return case, after_submit
 
 
@@ -47,7 +50,7 @@ def case(pristine, tmp_path):
 
 
 def _errors(case):
-    return [p for p in review.verify_case(case).problems if p.level == "error"]
+    return [p for p in case_verify.verify_case(case).problems if p.level == "error"]
 
 
 def _edit_json(path, change):
@@ -73,14 +76,14 @@ def test_a_deleted_version_sidecar_is_caught(case):
 
 def test_a_record_rolled_back_to_its_copy_after_submit_is_caught(case):
     case.record_path.write_text((case.root.parent / "after_submit.json").read_text())  # the approval gone
-    assert review.state_of(case) == "submitted"
+    assert case_record.state_of(case) == "submitted"
     assert any(p.what == "rollback" for p in _errors(case))
 
 
 def test_the_last_event_dropped_with_a_consistent_head_is_caught(case):
     def drop(d):
         d["Events"].pop()
-        d["HeadEventSHA256"] = review.event_hash(d["Events"][-1])
+        d["HeadEventSHA256"] = case_record.event_hash(d["Events"][-1])
         d["State"] = "submitted"
         d["ApprovedVersion"] = None
     _edit_json(case.record_path, drop)
@@ -113,7 +116,7 @@ def test_a_label_renamed_in_the_table_is_caught_and_a_recorded_change_is_not(cas
 
 def test_without_the_heads_log_rollback_is_not_checkable(case):
     (case.root.parent / case_integrity.HEADS_LOG).unlink()
-    rep = review.verify_case(case)
+    rep = case_verify.verify_case(case)
     assert rep.ok and any("rollback not checkable" in p.message for p in rep.problems)
 
 
@@ -121,9 +124,9 @@ def test_records_written_before_vouching_still_verify(tmp_path, monkeypatch):
     monkeypatch.setattr(case_integrity, "vouched_files", lambda case, ev: {})
     monkeypatch.setattr(case_integrity, "append_head", lambda *a: None)
     case = _approved_case(tmp_path / "old")
-    assert not any("Files" in ev for ev in review.load_record(case)["Events"])
+    assert not any("Files" in ev for ev in case_record.load_record(case)["Events"])
     monkeypatch.undo()
-    rep = review.verify_case(case)
+    rep = case_verify.verify_case(case)
     assert rep.ok, rep.problems
     _edit_json(case.record_path, lambda d: d.__setitem__("State", "approved"))  # the old rules still hold
-    assert not review.verify_case(case).ok
+    assert not case_verify.verify_case(case).ok

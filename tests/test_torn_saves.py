@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from ctlabel import review
-from ctlabel.case import Case
-from ctlabel.lock import acquire_lock
-from ctlabel.provenance import read_sidecar, sidecar_path
+from ctlabel.case import verify as case_verify
+from ctlabel.case.folder import Case
+from ctlabel.case.lock import acquire_lock
+from ctlabel.io.provenance import read_sidecar, sidecar_path
 from ctlabel.volume import voxel_hash
 
 KILLS = 100
@@ -59,7 +59,7 @@ def test_killed_saves_leave_no_torn_pair_and_no_temporary_file(tmp_path, ct3_vol
                 assert mask.hash_matches, "a torn mask/sidecar pair survived the next open"
             assert not _strays(case), "temporary files survived the next open"
     assert torn_seen > 0 and strays_seen > 0, "no kill landed inside a save: the test proves nothing"
-    assert not [p for p in review.verify_case(case).problems if p.what == "draft"]
+    assert not [p for p in case_verify.verify_case(case).problems if p.what == "draft"]
 
 
 def _torn(path) -> bool:

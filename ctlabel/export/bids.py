@@ -15,9 +15,9 @@ import csv
 import io
 from pathlib import Path
 
-from ctlabel.atomic import atomic_open, write_json
 from ctlabel.export.dataset import MANIFEST, write_index_json
-from ctlabel.provenance import software
+from ctlabel.io.atomic import atomic_open, write_json
+from ctlabel.io.provenance import software
 
 NAME = "bids"
 CONSECUTIVE = False

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ctlabel.atomic import write_json
-from ctlabel.case import Case, find_cases
+from ctlabel.case.folder import Case, find_cases
 from ctlabel.errors import CtlabelError, InputError
-from ctlabel.labels import Label, LabelTable
-from ctlabel.provenance import now_utc, software
+from ctlabel.io.atomic import write_json
+from ctlabel.io.labels import Label, LabelTable
+from ctlabel.io.provenance import now_utc, software
 
 MANIFEST = "ctlabel_manifest.json"
 MANIFEST_KIND = "ctlabel-export-manifest"
@@ -142,7 +142,7 @@ def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
     Refused
         The case is not approved (and ``include_unapproved`` is False), or has no mask.
     """
-    from ctlabel.review import load_record, version_number
+    from ctlabel.case.record import load_record, version_number
 
     record = load_record(case)
     state = record["State"]
@@ -349,7 +349,7 @@ def case_entry(sel: Selected, export: str, files: dict, mask_hash: str, exported
     def who(ev):
         return None if ev is None else {k: ev.get(k) for k in ("Who", "Role", "Action", "When")}
 
-    from ctlabel.review import event_hash
+    from ctlabel.case.record import event_hash
 
     return {
         "Id": export,

@@ -18,7 +18,6 @@ from types import ModuleType
 
 import numpy as np
 
-from ctlabel.atomic import atomic_path
 from ctlabel.errors import CtlabelError, InputError
 from ctlabel.export import bids, monai, nnunet
 from ctlabel.export.dataset import (
@@ -35,7 +34,8 @@ from ctlabel.export.dataset import (
     written_files,
 )
 from ctlabel.geometry import is_sheared
-from ctlabel.nifti_io import read_nifti, write_nifti
+from ctlabel.io.atomic import atomic_path
+from ctlabel.io.nifti import read_nifti, write_nifti
 from ctlabel.volume import voxel_hash
 
 FORMATS: dict[str, ModuleType] = {"nnunet": nnunet, "monai": monai, "bids": bids}
@@ -156,7 +156,7 @@ def export_case(out: Path, sel: Selected, cid: str, files: dict, labels: LabelMa
         A hash does not match the case's records, an unknown label value, or a tilted case
         without ``resample_tilted``.
     """
-    from ctlabel.case_image import expected_image_hash
+    from ctlabel.case.integrity import expected_image_hash
 
     case = sel.case
     image = read_nifti(case.image_path)

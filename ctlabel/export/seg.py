@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from ctlabel.case import Case
+from ctlabel.case.folder import Case
 from ctlabel.errors import CaseError, CtlabelError, InputError, ProvenanceError
 from ctlabel.export.seg_sources import _deidentified_uids, deidentified_sources, match_sources, source_datasets
 from ctlabel.geometry import is_sheared
-from ctlabel.labels import Label
+from ctlabel.io.labels import Label
 
 SEG_SERIES_NUMBER_BASE = 9000
 #: Name (lower case, ``_``/``-`` as spaces, laterality dropped) -> SNOMED CT structure (code, meaning).
@@ -100,7 +100,7 @@ def choose_version(case: Case, number: int | None, record: dict) -> tuple[int, b
     Default: ``ApprovedVersion``; else the version approved last (the case was edited again
     since); else the latest version.
     """
-    from ctlabel.review import version_name, version_number
+    from ctlabel.case.record import version_name, version_number
 
     approvals = [ev.get("Version") for ev in record.get("Events", []) if ev.get("Action") == "approved"]
     approved_name = record.get("ApprovedVersion") or (approvals[-1] if approvals else None)
@@ -153,7 +153,7 @@ def segment_descriptions(labels: list[Label], entries: dict, version: str) -> tu
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    from ctlabel import __version__
+    from ctlabel._version import __version__
 
     out, rows = [], []
     for number, lab in enumerate(labels, 1):
@@ -221,9 +221,9 @@ def export_seg(spec: str, out: str | os.PathLike, *, dicom: str | os.PathLike | 
     """
     import highdicom as hd
 
-    from ctlabel import __version__
-    from ctlabel.atomic import atomic_path
-    from ctlabel.review import load_record, version_name
+    from ctlabel._version import __version__
+    from ctlabel.case.record import load_record, version_name
+    from ctlabel.io.atomic import atomic_path
 
     case, number = parse_spec(spec)
     record = load_record(case)

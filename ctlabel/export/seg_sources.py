@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ctlabel.case import Case
+from ctlabel.case.folder import Case
 from ctlabel.errors import DicomReadError, InputError
 from ctlabel.volume import pixel_hash
 
@@ -170,7 +170,7 @@ def deidentified_sources(sources: list[Any], uids: list[dict[str, str]]) -> list
 
 def _deidentified_uids(source: dict, slices: list, real: list[int], files: dict, salt: str) -> list[dict]:
     """Pseudonymized UIDs per referenced slice: the case's own when it was converted pseudonymized."""
-    from ctlabel.provenance import pseudonymize_uid
+    from ctlabel.io.provenance import pseudonymize_uid
 
     keys = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")
     out = [{kw: pseudonymize_uid(str(files[k].get(kw, "")), salt) for kw in keys} for k in real]

@@ -12,8 +12,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ctlabel.labels import LabelTable
-from ctlabel.mask_io import Mask, labels_present
+from ctlabel.io.labels import LabelTable
+from ctlabel.io.mask import Mask, labels_present
 from ctlabel.volume import Volume, spacing_from_affine
 
 ERROR = "error"

@@ -2,7 +2,7 @@
 
 The server (:mod:`ctlabel.team.api`, FastAPI on uvicorn) hands out cases, takes uploads
 and review decisions and keeps time and pay; every change of a case folder goes through
-:mod:`ctlabel.review` (case lock, events, hash chain). The database never holds voxels.
+:mod:`ctlabel.case.review` (case lock, events, hash chain). The database never holds voxels.
 See ``docs/team.md``.
 
 Importing this package imports neither FastAPI nor SQLAlchemy: ``Client`` loads httpx

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
-from ctlabel import review
-from ctlabel.atomic import atomic_open
-from ctlabel.case import Case, find_cases
+from ctlabel.case import record as case_record
+from ctlabel.case.folder import Case, find_cases
 from ctlabel.errors import InputError
-from ctlabel.labels import default_label_table, read_label_table, write_label_table
+from ctlabel.io.atomic import atomic_open
+from ctlabel.io.labels import default_label_table, read_label_table, write_label_table
 from ctlabel.team import auth
 from ctlabel.team import project as layout
 from ctlabel.team.db import RATE_KINDS, CaseRow, Project, Rate, User, default_url, make_engine, migrate
@@ -81,7 +81,7 @@ def register_case(svc: Service, folder: Path, priority: int = 0) -> tuple[str, b
         raise InputError(f"a case of the project lives directly in {cases}", folder)
     name = layout.check_case_name(folder.name)
     case = Case.open(folder)
-    state = review.load_record(case)["State"]
+    state = case_record.load_record(case)["State"]
     with svc.tx() as db:
         if db.scalar(select(CaseRow).where(CaseRow.name == name)) is not None:
             return name, False

@@ -133,7 +133,7 @@ def create_app(svc: Service) -> FastAPI:
                     raise NotFound(f"case {name} has no mask yet")
                 etag = uploads.current_etag(case)
                 if file == "draft.json":
-                    from ctlabel.provenance import sidecar_path
+                    from ctlabel.io.provenance import sidecar_path
 
                     path = sidecar_path(path)
                 data = path.read_bytes()

@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from ctlabel.atomic import atomic_open, write_json
 from ctlabel.errors import CtlabelError
+from ctlabel.io.atomic import atomic_open, write_json
 from ctlabel.progress import Progress
 from ctlabel.team.project import MARKER
 

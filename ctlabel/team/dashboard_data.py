@@ -3,7 +3,7 @@
 Every query is an aggregate or one page of rows (``LIMIT``/``OFFSET``), so pages stay fast
 with tens of thousands of cases. The actions (reassign a case, release a lease) change only
 the database (who holds a case), never a case folder; reopening goes through
-:meth:`ctlabel.team.service.Service.reopen` (``ctlabel.review``).
+:meth:`ctlabel.team.service.Service.reopen` (``ctlabel.case.review``).
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from ctlabel import review
+from ctlabel.case import record as case_record
+from ctlabel.case import workflow
 from ctlabel.team import report as reporting
 from ctlabel.team.db import Assignment, CaseRow, Event, Rate, User, utcnow
 from ctlabel.team.errors import Conflict, Invalid, NotFound
 from ctlabel.team.service import Service
 
-STATES = (review.IN_PROGRESS, review.SUBMITTED, review.REJECTED, review.APPROVED)
+STATES = (workflow.IN_PROGRESS, workflow.SUBMITTED, workflow.REJECTED, workflow.APPROVED)
 PAGE_SIZE = 50
 PLOT_DAYS = 14
 DOUBLE_READING = False  # not built in this version (docs/team.md, "Not in this version")
@@ -176,7 +177,7 @@ def case_history(svc: Service, name: str) -> dict:
         annotators = sorted(u.name for u in db.scalars(select(User).where(User.role == "annotator",
                                                                          User.active.is_(True))))
     try:
-        record = review.load_record(svc.folder(row))["Events"]
+        record = case_record.load_record(svc.folder(row))["Events"]
     except Exception:  # noqa: BLE001 - a broken folder still shows the server's side
         record = []
     return {**info, "events": events, "heartbeats": beats, "record": record, "annotators": annotators}
@@ -195,7 +196,7 @@ def reassign(svc: Service, lead: User, name: str, to: str) -> dict:
         user = db.scalar(select(User).where(User.name == to))
         if user is None or not user.active or user.role != "annotator":
             raise Invalid(f"{to!r} is not an active annotator")
-        if row.flagged is not None or row.state not in (review.IN_PROGRESS, review.REJECTED):
+        if row.flagged is not None or row.state not in (workflow.IN_PROGRESS, workflow.REJECTED):
             raise Conflict(f"case {name} is {row.flagged and 'flagged' or row.state}; only a case in progress "
                            "or rejected can be reassigned")
         before = row.annotator_id
@@ -211,10 +212,10 @@ def release(svc: Service, lead: User, name: str) -> dict:
     """End the lease on a case: the annotator's (not yet submitted) or the reviewer's (submitted)."""
     with svc.tx() as db:
         row = svc.get_case(db, name, lock=True)
-        if row.state in (review.IN_PROGRESS, review.REJECTED) and row.annotator_id is not None:
+        if row.state in (workflow.IN_PROGRESS, workflow.REJECTED) and row.annotator_id is not None:
             released = "annotate"
             row.annotator_id, row.lease_until = None, None
-        elif row.state == review.SUBMITTED and row.reviewer_id is not None:
+        elif row.state == workflow.SUBMITTED and row.reviewer_id is not None:
             released = "review"
             row.reviewer_id, row.review_lease_until = None, None
         else:

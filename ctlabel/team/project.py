@@ -7,7 +7,7 @@ Layout::
       team.db            the SQLite database (default)
       labels.tsv         the project's label table (every case gets it)
       guidelines.md      labeling guidelines clients can fetch
-      cases/             case folders (ctlabel.case), each registered in the database
+      cases/             case folders (ctlabel.case.folder), each registered in the database
       cases/.ctlabel-team  marker: local ctlabel submit/approve/import refuse these cases
       tmp/               uploads being received (same file system as cases/)
 """
@@ -19,8 +19,8 @@ import os
 import re
 from pathlib import Path
 
-from ctlabel.atomic import write_json
 from ctlabel.errors import CaseError, InputError
+from ctlabel.io.atomic import write_json
 
 CONFIG = "team.json"
 CASES = "cases"

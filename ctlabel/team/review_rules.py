@@ -1,7 +1,7 @@
 """The reviewer's rules of the team server: review-next, approve, reject with marks, reopen, self-review.
 
 A mixin of :class:`ctlabel.team.service.Service`; every case-folder change goes through
-:mod:`ctlabel.review` under the case lock.
+:mod:`ctlabel.case.review` under the case lock.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import datetime as dt
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel.case import record as case_record
+from ctlabel.case import review, workflow
+from ctlabel.case.folder import Case
 from ctlabel.team.db import Assignment, CaseRow, Event, User, utcnow
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
 
@@ -27,12 +28,12 @@ class ReviewRules:
         with self.tx() as db:
             now = utcnow()
             held = db.scalar(select(CaseRow).where(CaseRow.reviewer_id == user.id,
-                                                   CaseRow.state == review.SUBMITTED,
+                                                   CaseRow.state == workflow.SUBMITTED,
                                                    CaseRow.review_lease_until >= now).limit(1))
             if held is not None:
                 return self.case_summary(db, held, reason="held")
             q = (select(CaseRow).where(
-                CaseRow.state == review.SUBMITTED, CaseRow.flagged.is_(None),
+                CaseRow.state == workflow.SUBMITTED, CaseRow.flagged.is_(None),
                 or_(CaseRow.annotator_id.is_(None), CaseRow.annotator_id != user.id),
                 or_(CaseRow.reviewer_id.is_(None), CaseRow.review_lease_until < now))
                  .order_by(CaseRow.priority.desc(), CaseRow.updated, CaseRow.id).limit(1))
@@ -49,7 +50,7 @@ class ReviewRules:
 
     def require_reviewer_of(self, db: Session, user: User, row: CaseRow) -> None:
         self.require_role(user, "reviewer")
-        if row.state != review.SUBMITTED:
+        if row.state != workflow.SUBMITTED:
             raise Conflict(f"case {row.name} is {row.state}, not submitted")
         if (row.reviewer_id not in (None, user.id) and user.role != "lead"
                 and as_utc(row.review_lease_until) and as_utc(row.review_lease_until) >= utcnow()):
@@ -58,11 +59,11 @@ class ReviewRules:
     @staticmethod
     def author(case: Case) -> tuple[str | None, str | None]:
         """Who made the latest version, and in which role."""
-        rec = review.load_record(case)
+        rec = case_record.load_record(case)
         versions = case.versions()
         if not versions:
             return None, None
-        name = review.version_name(versions[-1])
+        name = case_record.version_name(versions[-1])
         for ev in rec["Events"]:
             if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported") \
                     and ev.get("Creates", True):
@@ -92,7 +93,7 @@ class ReviewRules:
                     a.status, a.ended = "done", utcnow()
                 if kind == "approve":
                     detail.update(self._credit(db, row))
-                self.log(db, user, row, kind, version=review.version_name(n), annotator_id=row.annotator_id,
+                self.log(db, user, row, kind, version=case_record.version_name(n), annotator_id=row.annotator_id,
                          **detail)
                 return self.case_summary(db, row)
 
@@ -142,7 +143,7 @@ class ReviewRules:
             raise Invalid("reopening needs a reason")
         with self.tx() as db:
             row = self.get_case(db, name)
-            if row.state != review.APPROVED:
+            if row.state != workflow.APPROVED:
                 raise Conflict(f"case {name} is {row.state}, not approved")
             case_id = row.id
         with self.case_lock(case_id):

@@ -1,6 +1,6 @@
 """The team rules, without HTTP: claims, leases, submit, review, flag, withdraw, heartbeats.
 
-Every change of a case folder goes through :mod:`ctlabel.review` (the case lock, the
+Every change of a case folder goes through :mod:`ctlabel.case.review` (the case lock, the
 events, the hash chain); the database holds who works on what, the state mirror and time.
 Errors are :class:`TeamError` subclasses carrying the HTTP status the API answers with.
 
@@ -21,8 +21,9 @@ from pathlib import Path
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel.case import record as case_record
+from ctlabel.case import review, workflow
+from ctlabel.case.folder import Case
 from ctlabel.errors import LockError, StateError
 from ctlabel.team import project as layout
 from ctlabel.team.db import Assignment, CaseRow, Event, Project, User, make_engine, make_sessionmaker, utcnow
@@ -92,7 +93,7 @@ class Service(ReviewRules):
         return Case.open(layout.case_folder(self.root, row.path))
 
     def core(self, fn, *args, **kwargs):
-        """Run a :mod:`ctlabel.review` change; wait a little for a lock held elsewhere; map refusals."""
+        """Run a :mod:`ctlabel.case.review` change; wait a little for a lock held elsewhere; map refusals."""
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -107,7 +108,7 @@ class Service(ReviewRules):
     def sync(self, db: Session, row: CaseRow) -> str:
         """Refresh the state mirror and chain head of a case row from its ``case.json``."""
         case = self.folder(row)
-        rec = review.load_record(case)
+        rec = case_record.load_record(case)
         row.state = rec["State"]
         row.head_sha256 = rec.get("HeadEventSHA256")
         row.updated = utcnow()
@@ -144,7 +145,7 @@ class Service(ReviewRules):
         self.require_role(user, "annotator")
         if row.annotator_id != user.id:
             raise Forbidden(f"case {row.name} is not yours")
-        if row.state == review.IN_PROGRESS and row.lease_until is not None and as_utc(row.lease_until) < utcnow():
+        if row.state == workflow.IN_PROGRESS and row.lease_until is not None and as_utc(row.lease_until) < utcnow():
             other = db.scalar(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open",
                                                        Assignment.user_id != user.id))
             if other is not None:
@@ -158,8 +159,8 @@ class Service(ReviewRules):
         now = utcnow()
         return list(db.scalars(select(CaseRow).where(
             CaseRow.annotator_id == user.id, CaseRow.flagged.is_(None),
-            or_(CaseRow.state == review.REJECTED,
-                and_(CaseRow.state == review.IN_PROGRESS, CaseRow.lease_until >= now))).order_by(CaseRow.id)))
+            or_(CaseRow.state == workflow.REJECTED,
+                and_(CaseRow.state == workflow.IN_PROGRESS, CaseRow.lease_until >= now))).order_by(CaseRow.id)))
 
     def claim_next(self, user: User) -> dict:
         """Give the annotator a case: their rejected case first, else a free one (atomically).
@@ -170,7 +171,7 @@ class Service(ReviewRules):
         with self.tx() as db:
             mine = self.open_cases(db, user)
             for row in mine:
-                if row.state == review.REJECTED:
+                if row.state == workflow.REJECTED:
                     return self.case_summary(db, row, reason="rework")
             limit = self.settings(db).open_limit
             if len(mine) >= limit:
@@ -179,9 +180,9 @@ class Service(ReviewRules):
             now = utcnow()
             q = (select(CaseRow).where(
                 CaseRow.flagged.is_(None),
-                or_(and_(CaseRow.state == review.IN_PROGRESS,
+                or_(and_(CaseRow.state == workflow.IN_PROGRESS,
                          or_(CaseRow.annotator_id.is_(None), CaseRow.lease_until < now)),
-                    and_(CaseRow.state == review.REJECTED, CaseRow.annotator_id.is_(None))))
+                    and_(CaseRow.state == workflow.REJECTED, CaseRow.annotator_id.is_(None))))
                  .order_by(CaseRow.priority.desc(), CaseRow.id).limit(1))
             if self.engine.dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
@@ -201,17 +202,17 @@ class Service(ReviewRules):
         from ctlabel.team.uploads import current_etag
 
         case = self.folder(row)
-        rec = review.load_record(case)
+        rec = case_record.load_record(case)
         annot = self.user(db, row.annotator_id) if row.annotator_id else None
         revr = self.user(db, row.reviewer_id) if row.reviewer_id else None
         out = {"case": row.name, "state": rec["State"], "priority": row.priority, "flagged": row.flagged,
                "annotator": annot.name if annot else None, "reviewer": revr.name if revr else None,
                "comment": rec.get("Comment"), "etag": current_etag(case),
-               "versions": [review.version_name(n) for n in case.versions()],
+               "versions": [case_record.version_name(n) for n in case.versions()],
                "lease_until": as_utc(row.lease_until).isoformat() if row.lease_until else None}
         marks = db.scalar(select(Event).where(Event.case_id == row.id, Event.kind == "reject")
                           .order_by(Event.id.desc()).limit(1))
-        if rec["State"] == review.REJECTED and marks is not None:
+        if rec["State"] == workflow.REJECTED and marks is not None:
             out["marks"] = (marks.detail or {}).get("marks", [])
         if reason:
             out["reason"] = reason
@@ -250,7 +251,7 @@ class Service(ReviewRules):
                 for a in db.scalars(select(Assignment).where(Assignment.case_id == case_id,
                                                              Assignment.status == "open")):
                     a.status, a.ended = "done", utcnow()
-                self.log(db, user, row, "submit", version=review.version_name(n),
+                self.log(db, user, row, "submit", version=case_record.version_name(n),
                          resubmission=bool(before))
                 return self.case_summary(db, row)
 
@@ -259,7 +260,7 @@ class Service(ReviewRules):
         with self.tx() as db:
             row = self.get_case(db, name, lock=True)
             self.require_annotator_of(db, user, row)
-            if row.state not in (review.IN_PROGRESS, review.REJECTED):
+            if row.state not in (workflow.IN_PROGRESS, workflow.REJECTED):
                 raise Conflict(f"case {name} is {row.state}; only a case not yet submitted can be withdrawn")
             row.annotator_id, row.lease_until = None, None
             for a in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open")):
@@ -287,7 +288,7 @@ class Service(ReviewRules):
         with self.tx() as db:
             row = self.get_case(db, name)
             self.require_access(db, user, row)
-            if row.annotator_id == user.id and row.state == review.IN_PROGRESS:
+            if row.annotator_id == user.id and row.state == workflow.IN_PROGRESS:
                 self.renew(db, row)
             self.log(db, user, row, "heartbeat", at=at)
             return {"case": row.name, "ok": True}

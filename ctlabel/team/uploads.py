@@ -6,8 +6,8 @@ default 512 MiB: 413), must be a NIfTI-1/2 file (422), lie exactly on the case g
 of the project's label table (422). It names, in ``If-Match``, the hash of the draft it
 started from (:func:`current_etag`: the draft's voxel hash, else the latest version's, else
 ``none``); anything else is stale (409) and is never merged or written. An accepted draft is
-stored through :func:`ctlabel.review.save_draft` (a ``saved`` event in the case record), a
-reviewer's correction through :func:`ctlabel.review.correct`.
+stored through :func:`ctlabel.case.review.save_draft` (a ``saved`` event in the case record), a
+reviewer's correction through :func:`ctlabel.case.review.correct`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel.case import review
+from ctlabel.case.folder import Case
 from ctlabel.errors import GeometryError, InputError
-from ctlabel.labels import read_label_table
-from ctlabel.mask_io import Mask
-from ctlabel.nifti_io import read_nifti
-from ctlabel.provenance import read_sidecar, sidecar_path
+from ctlabel.io.labels import read_label_table
+from ctlabel.io.mask import Mask
+from ctlabel.io.nifti import read_nifti
+from ctlabel.io.provenance import read_sidecar, sidecar_path
+from ctlabel.paint_tracking import changed_slices
 from ctlabel.team import project as layout
 from ctlabel.team.db import CaseRow, Upload, User
 from ctlabel.team.service import Conflict, Invalid, Service, TooLarge
@@ -180,7 +181,7 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
                                axis=sl["axis"])
             new = written["VoxelSHA256"]
         else:
-            painted = review.changed_slices(case.load_version(case.versions()[-1]).array, mask.array)
+            painted = changed_slices(case.load_version(case.versions()[-1]).array, mask.array)
             svc.core(review.correct, case, mask.array, mask.grid, user.name, painted=painted, comment=comment)
             new = current_etag(case)
         with svc.tx() as db:

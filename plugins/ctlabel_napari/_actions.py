@@ -12,8 +12,7 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QFileDialog
 
-from ctlabel import review
-from ctlabel.errors import CaseError
+from ctlabel import CaseError, describe_finding, submission_qa
 
 from . import _case_ui
 from ._layers import KEY
@@ -61,9 +60,9 @@ class CaseActionsMixin:
         if s.case is None:
             raise CaseError("save the mask as a case before submitting it")
         s.save()
-        findings = review.submission_qa(s.case)
-        errors = [review.describe_finding(f) for f in findings if f.level == "error"]
-        warnings = [review.describe_finding(f) for f in findings if f.level != "error"]
+        findings = submission_qa(s.case)
+        errors = [describe_finding(f) for f in findings if f.level == "error"]
+        warnings = [describe_finding(f) for f in findings if f.level != "error"]
         if errors and not _case_ui.ask_submit_despite_qa(self, errors, warnings):
             self.status.setText(f"Not submitted: QA found {len(errors)} error(s) (the draft is saved):\n"
                                 + "\n".join(errors))

@@ -1,8 +1,8 @@
 """The autosave timer of :class:`ctlabel_napari.session.LabelSession`: Qt glue over the core journal.
 
 The first edit after a write starts a single-shot timer of at most 30 s (a latency bound,
-not a debounce); when it fires, :meth:`ctlabel.editing.EditingSession.journal_payload` copies
-the labels in the GUI thread and :meth:`~ctlabel.editing.EditingSession.write_journal` writes
+not a debounce); when it fires, :meth:`ctlabel.case.editing.EditingSession.journal_payload` copies
+the labels in the GUI thread and :meth:`~ctlabel.case.editing.EditingSession.write_journal` writes
 them in a background thread. The session provides ``editing`` (the core session, or None
 before the layer belongs to a case).
 """
@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from ctlabel.recovery import autosave_interval
+from ctlabel import autosave_interval
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QAction, QMessageBox
 
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel import Case, CaseState, load_record
 
 #: napari's app-model command bound to Ctrl+S (StandardKeyBinding.Save).
 SAVE_SELECTED = "napari.window.file.save_layers_dialog.selected"
@@ -24,10 +23,10 @@ SAVE_SELECTED = "napari.window.file.save_layers_dialog.selected"
 
 def case_header(case: Case) -> str:
     """The case state and the reviewer's last comment, as rich text for the top of the widget."""
-    rec = review.load_record(case)
+    rec = load_record(case)
     state = rec["State"]
     text = f"<b>{case.root.name}</b>: {state.replace('_', ' ')}"
-    if state == review.SUBMITTED:
+    if state == CaseState.SUBMITTED:
         text += " — awaits review; the labels are read-only"
     reviewer = [e for e in rec["Events"] if isinstance(e, dict) and e.get("Role") == "reviewer"]
     if reviewer:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctlabel.paint_tracking import touched_from_box, touched_from_indices
+from ctlabel import touched_from_box, touched_from_indices
 
 
 def atom_changes(atom, axis: int, ndim: int, slices: bool = True):

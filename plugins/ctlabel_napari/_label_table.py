@@ -21,9 +21,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from ctlabel import review
-from ctlabel.errors import CtlabelError
-from ctlabel.labels import TISSUES, Label, LabelTable
+from ctlabel import TISSUES, CtlabelError, Label, LabelTable, save_label_table
 
 from ._layers import KEY, colormap_for
 
@@ -124,6 +122,6 @@ class LabelTableMixin:
             raise CtlabelError("this layer belongs to no case; save it as a case first")
         if s.read_only:
             raise CtlabelError("the case is open read-only (locked by somebody else)")
-        review.save_label_table(s.case, s.table, self.annotator or None, lock=s.lock)  # recorded: labels_changed
+        save_label_table(s.case, s.table, self.annotator or None, lock=s.lock)  # recorded: labels_changed
         self.status.setText(f"Saved {s.case.labels_path}")
         return s.case.labels_path

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ctlabel.labels import LabelTable, default_label_table, read_label_table
-from ctlabel.mask_io import Mask
-from ctlabel.volume import Grid, Volume, spacing_from_affine
+from ctlabel import Grid, LabelTable, Mask, Volume, default_label_table, read_label_table, spacing_from_affine
 
 KEY = "ctlabel"
 #: Initial window (soft tissue) for CT images.

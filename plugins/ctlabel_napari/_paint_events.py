@@ -1,9 +1,9 @@
 """napari's paint events and undo/redo, turned into edits of the core session.
 
 A mixin of :class:`ctlabel_napari.session.LabelSession`, which provides ``layer``,
-``core`` (a :class:`ctlabel.editing.Edits` or :class:`~ctlabel.editing.EditingSession`),
+``core`` (a :class:`ctlabel.case.editing.Edits` or :class:`~ctlabel.case.editing.EditingSession`),
 ``paint_axis``, ``_sync_who`` and ``_changed``. Each napari undo item becomes one
-:meth:`~ctlabel.editing.Edits.record_edit` (also an empty one, to keep step with napari's
+:meth:`~ctlabel.case.editing.Edits.record_edit` (also an empty one, to keep step with napari's
 undo stack); napari's undo and redo call the core's.
 
 The atoms of an item are read by :func:`ctlabel_napari._compat.atom_changes`. For an atom of
@@ -11,14 +11,14 @@ a form it does not know, the changed slices come from comparing the data with a 
 last known state (the fallback). napari writes the data of a direct ``paint()`` call after
 its event, and that of a mouse stroke before; so the comparison runs at the event (a stroke,
 or the previous direct call) and once more when control returns to the event loop, adding
-what it finds to the same record (:meth:`~ctlabel.editing.Edits.amend_edit`).
+what it finds to the same record (:meth:`~ctlabel.case.editing.Edits.amend_edit`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ctlabel.paint_tracking import Record, touched_from_diff
+from ctlabel import Record, touched_from_diff
 
 from . import _compat
 

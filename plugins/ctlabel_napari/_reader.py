@@ -10,14 +10,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ctlabel.case import Case
-from ctlabel.dicom_read import load_series
-from ctlabel.dicom_scan import Stack, find_series
-from ctlabel.errors import CtlabelError, SeriesError
-from ctlabel.image_io import load_image
-from ctlabel.labels import read_label_table
-from ctlabel.mask_io import load_mask
-from ctlabel.provenance import read_sidecar, sidecar_path
+from ctlabel import (
+    Case,
+    CtlabelError,
+    SeriesError,
+    Stack,
+    find_series,
+    load_image,
+    load_mask,
+    load_series,
+    read_label_table,
+    read_sidecar,
+    sidecar_path,
+)
 
 from ._layers import empty_labels, image_layer_data, labels_layer_data
 
@@ -203,7 +208,7 @@ def mask_layer(p: Path) -> tuple:
 
 
 def _table_from_provenance(record: dict):
-    from ctlabel.labels import Label, LabelTable, default_label_table
+    from ctlabel import Label, LabelTable, default_label_table
 
     default = default_label_table()
     rows = []

@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ctlabel
-from ctlabel.dicom_read import load_series
-from ctlabel.errors import CaseError
-from ctlabel.mask_io import Mask
-from ctlabel.synthetic import make_phantom
+from ctlabel import CaseError, Mask, load_series, make_phantom
 
 from ._layers import empty_labels, image_layer_data, labels_layer_data
 

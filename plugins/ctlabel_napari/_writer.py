@@ -6,13 +6,13 @@ have that grid's shape, is refused. Saving into a case folder (the folder
 itself, or any path inside its ``masks/`` folder) saves the case draft:
 
 * through the open session (:meth:`ctlabel_napari.session.LabelSession.save`, i.e.
-  :meth:`ctlabel.editing.EditingSession.save`) when this process edits the case;
-* otherwise through :func:`ctlabel.review.save_draft`, which takes the case lock
+  :meth:`ctlabel.case.editing.EditingSession.save`) when this process edits the case;
+* otherwise through :func:`ctlabel.case.review.save_draft`, which takes the case lock
   for the save (refused when somebody else holds it).
 
 Either way it is refused while the case awaits review, checked against the case image
 grid, and records the ``saved`` event. A label erased to nothing is saved as not present
-(:func:`ctlabel.mask_io.edited_slices`).
+(:func:`ctlabel.io.mask.edited_slices`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ctlabel import review
-from ctlabel.case import Case
-from ctlabel.editing import Edits
-from ctlabel.errors import CtlabelError, GeometryError, LockError
-from ctlabel.mask_io import save_mask
-from ctlabel.paint_tracking import SliceTracker
-from ctlabel.recovery import clear_journal
-from ctlabel.volume import Grid
+from ctlabel import (
+    Case,
+    CtlabelError,
+    Edits,
+    GeometryError,
+    Grid,
+    LockError,
+    SliceTracker,
+    clear_journal,
+    save_draft,
+    save_mask,
+)
 
 from ._layers import KEY, grid_from_meta, table_from_meta
 
@@ -77,7 +81,7 @@ def save_labels_layer(path, data, meta: dict) -> Path:
                   events=info.get("events"), table=table_from_meta(metadata))
     prov = edits.provenance()  # with the saved event
     if case is not None:
-        review.save_draft(case, labels, grid, edits.who or None, **prov)  # takes the case lock for the save
+        save_draft(case, labels, grid, edits.who or None, **prov)  # takes the case lock for the save
         clear_journal(case.recovery_dir)
         return case.draft_path
     if not p.name.endswith((".nii", ".nii.gz")):

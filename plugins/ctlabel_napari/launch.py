@@ -22,7 +22,7 @@ def open_path(viewer, path) -> None:
 
 def is_dicom_folder(path) -> bool:
     """A folder that is not a case, or a DICOMDIR: what the series browser is for."""
-    from ctlabel.case import Case
+    from ctlabel import Case
 
     p = Path(path)
     return (p.is_dir() and not Case.is_case(p)) or p.name.upper() == "DICOMDIR"
@@ -70,7 +70,7 @@ def launch(path=None, annotator: str | None = None) -> int:
     """Run the viewer until it is closed; return an exit status."""
     import napari
 
-    from ctlabel.errors import CtlabelError
+    from ctlabel import CtlabelError
 
     try:
         viewer, widget = make_viewer(path, annotator=annotator)

@@ -1,6 +1,6 @@
 """The review widget: open a case, read its QA and provenance, see changes, approve / reject / correct.
 
-A thin view over :mod:`ctlabel.review`, :mod:`ctlabel.qa` and :mod:`ctlabel.compare`.
+A thin view over :mod:`ctlabel.case.review`, :mod:`ctlabel.qa` and :mod:`ctlabel.compare`.
 The mask is read-only until the reviewer presses *Correct*, which takes the case
 lock (or says who holds it) and makes the labels layer editable; *Save correction*
 stores the edited mask as a reviewer version.
@@ -29,12 +29,32 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ctlabel import review as rv
-from ctlabel.case import Case
-from ctlabel.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
-from ctlabel.errors import CtlabelError
-from ctlabel.qa import Finding, QAOptions, check_mask
-from ctlabel.volume import spacing_from_affine
+from ctlabel import (
+    ADDED,
+    RELABELLED,
+    REMOVED,
+    Case,
+    CaseState,
+    CtlabelError,
+    Finding,
+    QAOptions,
+    ReviewSession,
+    approve,
+    check_mask,
+    correct,
+    describe_event,
+    diff_overlay,
+    diff_summary,
+    history,
+    open_case,
+    reject,
+    slice_sources,
+    spacing_from_affine,
+    state_of,
+    status,
+    version_name,
+    version_number,
+)
 
 from ._layers import KEY, image_layer_data, labels_layer_data
 
@@ -53,7 +73,7 @@ class ReviewWidget(QWidget):
         self.mask = None
         self.version: int | None = None
         self.findings: list[Finding] = []
-        self.session: rv.Session | None = None
+        self.session: ReviewSession | None = None
         self.image_layer = None
         self.labels_layer = None
         self.diff_layer = None
@@ -152,12 +172,12 @@ class ReviewWidget(QWidget):
             self.open_case(path)
 
     def _update_buttons(self) -> None:
-        state = rv.state_of(self.case) if self.case is not None else None
+        state = state_of(self.case) if self.case is not None else None
         has_case = self.case is not None
         correcting = not self.read_only
-        self.approve_button.setEnabled(state == rv.SUBMITTED and not correcting)
-        self.reject_button.setEnabled(state == rv.SUBMITTED and not correcting)
-        self.correct_button.setEnabled(has_case and state != rv.IN_PROGRESS and not correcting
+        self.approve_button.setEnabled(state == CaseState.SUBMITTED and not correcting)
+        self.reject_button.setEnabled(state == CaseState.SUBMITTED and not correcting)
+        self.correct_button.setEnabled(has_case and state != CaseState.IN_PROGRESS and not correcting
                                        and bool(self.case.versions()))
         self.save_button.setEnabled(correcting)
         self.diff_button.setEnabled(has_case and self.from_combo.count() > 0)
@@ -186,7 +206,7 @@ class ReviewWidget(QWidget):
         self.image_layer = self.viewer.add_image(data, **kw)
         table = case.load_labels()
         arr = mask.array.copy() if mask is not None else np.zeros(volume.shape, np.uint8)
-        name = f"{case.root.name} {rv.version_name(self.version) if self.version else 'draft'}"
+        name = f"{case.root.name} {version_name(self.version) if self.version else 'draft'}"
         data, kw, _ = labels_layer_data(arr, volume.grid, name, table=table, case=case.root, mask=mask)
         kw["metadata"][KEY]["role"] = "review_labels"  # the labeling widget leaves it alone
         self.labels_layer = self.viewer.add_labels(data, **kw)
@@ -203,13 +223,13 @@ class ReviewWidget(QWidget):
         self.slice_list.clear()
         self._slices = []
         if mask is not None:
-            for k, kinds in rv.slice_sources(mask).items():
+            for k, kinds in slice_sources(mask).items():
                 text = f"slice {k}: " + "; ".join(
                     f"{'P' if kind == 'painted' else 'I'} {','.join(map(str, labs))}"
                     for kind, labs in kinds.items() if labs)
                 self._slices.append(k)
                 self.slice_list.addItem(text)
-        names = [rv.version_name(n) for n in versions] + (["draft"] if case.draft_path.exists() else [])
+        names = [version_name(n) for n in versions] + (["draft"] if case.draft_path.exists() else [])
         self.from_combo.clear()
         self.to_combo.clear()
         self.from_combo.addItems(names)
@@ -218,13 +238,13 @@ class ReviewWidget(QWidget):
             self.from_combo.setCurrentIndex(len(names) - 2)
             self.to_combo.setCurrentIndex(len(names) - 1)
         self._refresh_state()
-        holder = rv.status(case).locked_by
+        holder = status(case).locked_by
         self._say(f"opened {case.root.name} read-only" + (f"; being edited by {holder}" if holder else ""))
 
     def _refresh_state(self) -> None:
         if self.case is None:
             return
-        st = rv.status(self.case)
+        st = status(self.case)
         text = f"{st.state}; latest {st.latest or '-'}"
         if st.approved_version:
             text += f"; approved {st.approved_version}"
@@ -233,8 +253,8 @@ class ReviewWidget(QWidget):
         if self.mask is not None and self.mask.provenance.get("Annotator"):
             text += f"; by {self.mask.provenance['Annotator']}"
         self.state_label.setText(text)
-        events = rv.history(self.case)
-        lines = [rv.describe_event(e) for e in events]
+        events = history(self.case)
+        lines = [describe_event(e) for e in events]
         if self.mask is not None and self.mask.provenance.get("ImportedFrom"):
             src = self.mask.provenance["ImportedFrom"]
             lines.append(f"(latest version imported from {src.get('FileName')} [{src.get('Format')}])")
@@ -270,7 +290,7 @@ class ReviewWidget(QWidget):
     def _array_of(self, name: str) -> np.ndarray:
         if name == "draft":
             return self.case.load_draft().array
-        return self.case.load_version(rv.version_number(name)).array
+        return self.case.load_version(version_number(name)).array
 
     def show_changes(self, a: str | None = None, b: str | None = None):
         """Overlay what changed from version ``a`` to ``b``: green added, red removed, yellow relabelled."""
@@ -305,11 +325,11 @@ class ReviewWidget(QWidget):
         if self.case is None:
             return False
         try:
-            n = rv.approve(self.case, self.reviewer, comment=self.comment_edit.text().strip() or None)
+            n = approve(self.case, self.reviewer, comment=self.comment_edit.text().strip() or None)
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return False
-        self._say(f"approved {rv.version_name(n)}")
+        self._say(f"approved {version_name(n)}")
         self._refresh_state()
         return True
 
@@ -319,11 +339,11 @@ class ReviewWidget(QWidget):
         if comment is not None:
             self.comment_edit.setText(comment)
         try:
-            n = rv.reject(self.case, self.reviewer, self.comment_edit.text())
+            n = reject(self.case, self.reviewer, self.comment_edit.text())
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return False
-        self._say(f"rejected {rv.version_name(n)}")
+        self._say(f"rejected {version_name(n)}")
         self._refresh_state()
         return True
 
@@ -331,11 +351,11 @@ class ReviewWidget(QWidget):
         """Take the case lock and make the mask editable; read-only with a message if somebody holds it."""
         if self.case is None or self.labels_layer is None:
             return False
-        state = rv.state_of(self.case)
-        if state == rv.IN_PROGRESS:
+        state = state_of(self.case)
+        if state == CaseState.IN_PROGRESS:
             self._say("the case is not submitted; the annotator is still editing it", error=True)
             return False
-        session = rv.open_case(self.case.root, self.reviewer, edit=True)
+        session = open_case(self.case.root, self.reviewer, edit=True)
         if session.read_only:
             self._say(session.message, error=True)
             return False
@@ -351,14 +371,14 @@ class ReviewWidget(QWidget):
         if self.session is None or self.case is None:
             return None
         try:
-            n = rv.correct(self.case, np.asarray(self.labels_layer.data), self.mask.grid, self.reviewer,
+            n = correct(self.case, np.asarray(self.labels_layer.data), self.mask.grid, self.reviewer,
                            comment=self.comment_edit.text().strip() or None, lock=self.session.lock)
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return None
         self._end_correction()
         self.open_case(self.case.root)
-        self._say(f"saved the correction as {rv.version_name(n)}")
+        self._say(f"saved the correction as {version_name(n)}")
         return n
 
     def _end_correction(self) -> None:

@@ -17,8 +17,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ctlabel.dicom_scan import ScanResult, Stack, find_series
-from ctlabel.errors import CtlabelError
+from ctlabel import CtlabelError, ScanResult, Stack, find_series
 
 COLUMNS = ("#", "Kind", "Description", "Slices", "Size", "Spacing (mm)", "Warnings")
 #: Kinds hidden unless "show all" is ticked.

@@ -1,11 +1,11 @@
-"""An editing session on one ctlabel labels layer: napari glue over :mod:`ctlabel.editing`.
+"""An editing session on one ctlabel labels layer: napari glue over :mod:`ctlabel.case.editing`.
 
 The rules live in the core. A layer that belongs to a case is edited through a
-:class:`ctlabel.editing.EditingSession`: it holds the case lock, the labels (the layer's data
+:class:`ctlabel.case.editing.EditingSession`: it holds the case lock, the labels (the layer's data
 *is* its ``labels`` array), the slice bookkeeping, the events, save, submit, the journal and
 the state. A layer without a case (a DICOM series opened directly) keeps a
-:class:`ctlabel.editing.Edits` (slices, events, interpolation) until *Save as case* makes the
-case (:meth:`~ctlabel.editing.EditingSession.create`).
+:class:`ctlabel.case.editing.Edits` (slices, events, interpolation) until *Save as case* makes the
+case (:meth:`~ctlabel.case.editing.EditingSession.create`).
 
 :class:`LabelSession` only connects napari: paint events and undo/redo
 (:mod:`._paint_events`), the autosave timer (:mod:`._autosave`), interpolation as one napari
@@ -21,15 +21,21 @@ from pathlib import Path
 
 import numpy as np
 
-import ctlabel.interpolate  # noqa: F401 - loaded with the plugin, not at the first interpolation (0.25 s)
-from ctlabel.case import Case
-from ctlabel.editing import EditingSession, Edits
-from ctlabel.errors import CaseError, CtlabelError, GeometryError
-from ctlabel.labels import LabelTable
-from ctlabel.lock import CaseLock
-from ctlabel.mask_io import Mask
-from ctlabel.paint_tracking import SliceTracker
-from ctlabel.volume import Grid, Volume
+from ctlabel import (
+    Case,
+    CaseError,
+    CaseLock,
+    CtlabelError,
+    EditingSession,
+    Edits,
+    GeometryError,
+    Grid,
+    LabelTable,
+    Mask,
+    SliceTracker,
+    Volume,
+    interpolate_with_report,  # noqa: F401 - loaded with the plugin, not at the first interpolation (0.25 s)
+)
 
 from ._autosave import AutosaveMixin
 from ._layers import KEY, grid_from_meta, table_from_meta
@@ -231,14 +237,14 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
             self.on_change()
 
     def provenance_kwargs(self, action_event: bool = True) -> dict:
-        """The provenance a save would write (:meth:`ctlabel.editing.Edits.provenance`)."""
+        """The provenance a save would write (:meth:`ctlabel.case.editing.Edits.provenance`)."""
         self._sync_who()
         return self.core.provenance(saved_event=action_event)
 
     def interpolate(self, label: int | None = None, all_labels: bool = False) -> dict[int, list[int]]:
         """Fill between painted slices of ``label`` (default: the selected label) or of all labels.
 
-        The core computes it (:meth:`ctlabel.editing.Edits.interpolation`); it is written as one
+        The core computes it (:meth:`ctlabel.case.editing.Edits.interpolation`); it is written as one
         napari undo step, whose paint event records the filled slices. Returns label -> filled slices.
         """
         self._sync_who()
@@ -302,7 +308,7 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
         CaseError
             The layer belongs to no case.
         LockError, StateError
-            Read-only, or the case awaits review (:meth:`ctlabel.editing.EditingSession.save`).
+            Read-only, or the case awaits review (:meth:`ctlabel.case.editing.EditingSession.save`).
         """
         core = self._require_case()
         self._sync_who()

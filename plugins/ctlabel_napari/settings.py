@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from ctlabel.atomic import write_json
+from ctlabel import write_json
 
 ENV_ANNOTATOR = "CTLABEL_ANNOTATOR"
 ENV_CONFIG = "CTLABEL_CONFIG_DIR"

@@ -30,8 +30,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ctlabel.errors import CtlabelError
-from ctlabel.mask_io import labels_present
+from ctlabel import CtlabelError, labels_present
 
 from . import _case_ui, settings
 from ._actions import CaseActionsMixin, ranges

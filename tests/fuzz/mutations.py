@@ -201,7 +201,7 @@ def _check_volume(vol) -> None:
 
     import numpy as np
 
-    from ctlabel.image_io import image_provenance
+    from ctlabel.io.image import image_provenance
 
     if not np.isfinite(vol.affine).all():
         raise AssertionError("non-finite affine reached a Volume")

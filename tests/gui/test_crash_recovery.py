@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ctlabel.case import Case
-from ctlabel.recovery import DEFAULT_INTERVAL_S, autosave_interval, pending_recovery
+from ctlabel.case.folder import Case
+from ctlabel.case.recovery import DEFAULT_INTERVAL_S, autosave_interval, pending_recovery
 from ctlabel.synthetic import make_phantom
 
 #: Interval used in this test (s); the mechanism is the same as with the default.

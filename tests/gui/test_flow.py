@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ctlabel.case import Case
+from ctlabel.case.folder import Case
 
 from .conftest import PHILIPS  # noqa: F401
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel.case import record as case_record
+from ctlabel.case import review, workflow
+from ctlabel.case.folder import Case
 
 SAMPLE_5MM = Path(__file__).resolve().parents[2] / "sample_data" / "philips_ct_5mm"
 
@@ -82,7 +83,7 @@ def test_ctrl_s_saves_the_case_draft(make_napari_viewer, case, volume, qtbot, mo
     draft = case.load_draft()
     np.testing.assert_array_equal(draft.array, np.asarray(layer.data))
     assert draft.painted == {label: [12]}
-    assert [e["Action"] for e in review.history(case)] == ["saved"]
+    assert [e["Action"] for e in case_record.history(case)] == ["saved"]
     assert "Saved" in widget.status.text()
     # with no layer selected (napari's save action then has nothing to save) Ctrl+S still saves the case
     _paint(viewer, layer, volume, 14, label)
@@ -145,13 +146,13 @@ def test_submit_shows_qa_errors_and_asks(make_napari_viewer, case, volume, monke
     monkeypatch.setattr(_case_ui, "ask_submit_despite_qa", answer(False))
     assert widget.submit() is None
     assert "unknown_label" in asked[-1][0] and f"label {unknown}" in asked[-1][0]
-    assert review.state_of(case) == review.IN_PROGRESS and case.versions() == []
+    assert case_record.state_of(case) == workflow.IN_PROGRESS and case.versions() == []
     assert "Not submitted" in widget.status.text() and layer.editable
     assert case.load_draft() is not None  # the work is saved all the same
 
     monkeypatch.setattr(_case_ui, "ask_submit_despite_qa", answer(True))
     assert widget.submit() == 1
-    ev = review.history(case)[-1]
+    ev = case_record.history(case)[-1]
     assert ev["Action"] == "submitted" and ev["Forced"] is True
     assert [q["check"] for q in ev["QAErrors"]] == ["unknown_label"]
     assert not layer.editable
@@ -170,7 +171,7 @@ def test_napari_writer_follows_the_review_rules(make_napari_viewer, case, volume
     _paint(viewer, layer, volume, 10, label)
     save_labels_layer(case.root, layer.data, {"metadata": layer.metadata})  # the widget holds the lock
     assert case.load_draft().painted == {label: [10]}
-    assert [e["Action"] for e in review.history(case)] == ["saved"]
+    assert [e["Action"] for e in case_record.history(case)] == ["saved"]
     widget.submit()
     with pytest.raises(StateError, match="awaits review"):
         save_labels_layer(case.draft_path, layer.data, {"metadata": layer.metadata})
@@ -181,8 +182,8 @@ def test_napari_writer_follows_the_review_rules(make_napari_viewer, case, volume
 def test_napari_writer_without_a_session_takes_the_lock_itself(case, volume):
     """With no session of this process on the case, the writer saves through review.save_draft,
     which takes the case lock for the save (refused while somebody else holds it) and records the event."""
+    from ctlabel.case.lock import acquire_lock
     from ctlabel.errors import LockError
-    from ctlabel.lock import acquire_lock
     from ctlabel_napari._layers import labels_layer_data
     from ctlabel_napari._writer import save_labels_layer
 
@@ -198,7 +199,7 @@ def test_napari_writer_without_a_session_takes_the_lock_itself(case, volume):
     assert not case.draft_path.exists()
     save_labels_layer(case.root, labels, kwargs)
     assert case.load_draft().painted == {label: [9]}
-    assert [e["Action"] for e in review.history(case)] == ["saved"]
+    assert [e["Action"] for e in case_record.history(case)] == ["saved"]
     assert not case.lock_path.exists()
 
 

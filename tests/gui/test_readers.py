@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctlabel.case import Case
-from ctlabel.image_io import save_image
-from ctlabel.labels import Label, LabelTable
-from ctlabel.mask_io import load_mask, save_mask
+from ctlabel.case.folder import Case
+from ctlabel.io.image import save_image
+from ctlabel.io.labels import Label, LabelTable
+from ctlabel.io.mask import load_mask, save_mask
 from ctlabel.synthetic import make_phantom
 
 from .conftest import CT_DATA
@@ -178,7 +178,7 @@ def test_orientation_note():
 
 def test_axial_series_with_rows_to_anterior_is_shown_radiologically(make_napari_viewer, tmp_path):
     """A real file stored with rows running anterior is mirrored on screen, not resampled."""
-    from ctlabel.cli import main as cli
+    from ctlabel.cli.main import main as cli
 
     src = CT_DATA / "pydicom_ct" / "single_slices_compressed" / "explicit_VR-UN.dcm"
     viewer = make_napari_viewer()

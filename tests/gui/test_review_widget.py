@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from ctlabel import Case
-from ctlabel import review as rv
-from ctlabel.lock import acquire_lock
+from ctlabel.case import record as case_record
+from ctlabel.case import review as rv
+from ctlabel.case import verify as case_verify
+from ctlabel.case.lock import acquire_lock
 from ctlabel.synthetic import make_phantom
 
 pytestmark = pytest.mark.gui
@@ -47,29 +49,29 @@ def test_open_is_read_only_with_qa_and_provenance(make_napari_viewer, submitted_
     f = w.jump_to_finding(i)
     assert viewer.dims.current_step[0] == 3 == f.slice
     assert w.slice_list.count() > 0 and "P 1" in w.slice_list.item(0).text()
-    assert rv.status(submitted_case).locked_by is None  # reading does not lock
+    assert case_record.status(submitted_case).locked_by is None  # reading does not lock
 
 
 def test_approve(make_napari_viewer, submitted_case):
     viewer = make_napari_viewer()
     w = _widget(viewer, submitted_case)
     w.approve_button.click()
-    rec = rv.load_record(submitted_case)
+    rec = case_record.load_record(submitted_case)
     assert rec["State"] == "approved" and rec["ApprovedVersion"] == "v001"
     ev = rec["Events"][-1]
     assert (ev["Who"], ev["Role"], ev["Action"], ev["Version"]) == ("rev", "reviewer", "approved", "v001")
     assert "approved" in w.state_label.text() and not w.approve_button.isEnabled()
-    assert rv.verify_case(submitted_case).ok
+    assert case_verify.verify_case(submitted_case).ok
 
 
 def test_reject_needs_a_comment(make_napari_viewer, submitted_case):
     viewer = make_napari_viewer()
     w = _widget(viewer, submitted_case)
     w.reject_button.click()  # no comment yet: refused, nothing recorded
-    assert rv.state_of(submitted_case) == "submitted" and "comment" in w.message.text()
+    assert case_record.state_of(submitted_case) == "submitted" and "comment" in w.message.text()
     w.comment_edit.setText("the liver misses its upper pole")
     w.reject_button.click()
-    rec = rv.load_record(submitted_case)
+    rec = case_record.load_record(submitted_case)
     assert rec["State"] == "rejected" and rec["Events"][-1]["Comment"] == "the liver misses its upper pole"
     assert "upper pole" in w.state_label.text() and "upper pole" in w.history.toPlainText()
 
@@ -87,9 +89,9 @@ def test_correct_saves_reviewer_version_and_shows_changes(make_napari_viewer, su
     w.labels_layer.data = data
     n = w.save_correction()
     assert n == 2 and submitted_case.versions() == [1, 2]
-    ev = rv.load_record(submitted_case)["Events"][-1]
+    ev = case_record.load_record(submitted_case)["Events"][-1]
     assert (ev["Action"], ev["Role"], ev["Who"], ev["CorrectedFrom"]) == ("corrected", "reviewer", "rev", "v001")
-    assert rv.status(submitted_case).locked_by is None and not w.labels_layer.editable  # lock released
+    assert case_record.status(submitted_case).locked_by is None and not w.labels_layer.editable  # lock released
     assert w.labels_layer.name.endswith("v002")
     summary = w.show_changes("v001", "v002")
     assert summary["removed"] == 4 and summary["added"] + summary["relabelled"] == 4
@@ -98,4 +100,4 @@ def test_correct_saves_reviewer_version_and_shows_changes(make_napari_viewer, su
     assert ov[3, 2, 2] == 2 and ov[10, 20, 20] in (1, 3)
     assert not any(f.check == "small_island" and f.slice == 3 for f in w.findings)  # QA of the correction
     w.approve_button.click()
-    assert rv.load_record(submitted_case)["ApprovedVersion"] == "v002"
+    assert case_record.load_record(submitted_case)["ApprovedVersion"] == "v002"

@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 
-from ctlabel.case import Case
-from ctlabel.recovery import journal_exists, pending_recovery, read_journal
+from ctlabel.case.folder import Case
+from ctlabel.case.recovery import journal_exists, pending_recovery, read_journal
 from ctlabel.synthetic import make_phantom
 
 
@@ -77,7 +77,7 @@ def test_restore_marks_event(make_napari_viewer, tmp_path):
     s = widget.session
     assert s.tracker.painted() == {1: [3]}
     path = widget.save()
-    from ctlabel.mask_io import load_mask
+    from ctlabel.io.mask import load_mask
 
     m = load_mask(path)
     assert [e["Action"] for e in m.provenance["Events"]] == ["painted", "restored", "saved"]
@@ -89,7 +89,7 @@ def test_ctlabel_view_command(monkeypatch, make_napari_viewer):
 
     # napari's test fixture owns plugin registration: let it make the viewer `ctlabel view` asks for.
     monkeypatch.setattr(napari, "Viewer", make_napari_viewer)
-    from ctlabel.cli import main
+    from ctlabel.cli.main import main
 
     seen = {}
 
@@ -100,7 +100,7 @@ def test_ctlabel_view_command(monkeypatch, make_napari_viewer):
 
     monkeypatch.setattr(napari, "run", fake_run)
     assert main(["view", "--annotator", "cli-user"]) == 0
-    from ctlabel.dicom_scan import find_series
+    from ctlabel.dicom.scan import find_series
     from ctlabel_napari._sample_data import sample_ct_path
 
     name = find_series(sample_ct_path()).stacks[0].description

@@ -2,8 +2,10 @@
 
 import numpy as np
 
-from ctlabel import review
-from ctlabel.case import Case
+from ctlabel.case import record as case_record
+from ctlabel.case import review, workflow
+from ctlabel.case import verify as case_verify
+from ctlabel.case.folder import Case
 from ctlabel.synthetic import make_phantom
 
 
@@ -17,9 +19,9 @@ def test_save_submit_then_edit_after_approval_makes_a_new_draft(make_napari_view
     layer.paint((3, 20, 20), 1)
     layer.paint((9, 20, 20), 1)
     widget.save()
-    assert [e["Action"] for e in review.history(case)] == ["saved"]
+    assert [e["Action"] for e in case_record.history(case)] == ["saved"]
     assert widget.submit() == 1
-    assert review.state_of(case) == review.SUBMITTED and case.versions() == [1]
+    assert case_record.state_of(case) == workflow.SUBMITTED and case.versions() == [1]
     # while it awaits review the annotator cannot save over it
     widget._guard(widget.save)()
     assert "awaits review" in widget.status.text()
@@ -33,9 +35,9 @@ def test_save_submit_then_edit_after_approval_makes_a_new_draft(make_napari_view
     viewer2.open(str(case.root), plugin="ctlabel")
     widget2.session.layer.paint((12, 10, 10), 2)
     widget2.save()
-    assert review.state_of(case) == review.IN_PROGRESS
+    assert case_record.state_of(case) == workflow.IN_PROGRESS
     assert case.load_version(1).voxel_hash == approved  # the approved version stays frozen
     assert np.asarray(case.load_draft().array)[12, 10, 10] == 2
-    report = review.verify_case(case)
+    report = case_verify.verify_case(case)
     assert report.ok, report
     widget2.close_sessions()

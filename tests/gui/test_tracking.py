@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctlabel.case import Case
-from ctlabel.lock import acquire_lock
+from ctlabel.case.folder import Case
+from ctlabel.case.lock import acquire_lock
 from ctlabel.synthetic import make_phantom
 from ctlabel_napari import _compat
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from team_helpers import brain_mask_bytes, make_project, read_json
 
-from ctlabel.case import Case
-from ctlabel.nifti_io import read_nifti
-from ctlabel.review import verify_case
+from ctlabel.case.folder import Case
+from ctlabel.case.verify import verify_case
+from ctlabel.io.nifti import read_nifti
 from ctlabel.team import admin
 from ctlabel.team.db import Upload
 

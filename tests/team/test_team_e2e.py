@@ -8,7 +8,7 @@ import json
 import pytest
 from team_helpers import PHILIPS_SESSION, brain_mask_bytes
 
-from ctlabel.cli import main
+from ctlabel.cli.main import main
 from ctlabel.team.client import Client, ClientError
 
 

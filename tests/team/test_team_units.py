@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from team_helpers import make_project
 
-from ctlabel.cli import main
+from ctlabel.cli.main import main
 from ctlabel.team import admin, auth
 from ctlabel.team.db import CaseRow, Event, User
 from ctlabel.team.report import active_seconds, report

@@ -1,0 +1,276 @@
+"""One person editing one case, without a screen: the rules every editor follows.
+
+:class:`Edits` holds a label array and its slice bookkeeping
+(:class:`~ctlabel.paint_tracking.SliceTracker`), the events and interpolation: the edits of a
+series that is not a case yet. :class:`EditingSession` adds the case: it opens the case under its
+lock (or read-only, saying who holds it) and carries the workflow: save (through
+:func:`ctlabel.case.review.save_draft`, so no save while a version awaits review and a new draft after
+an approval), the autosave journal, submit, status. The napari plugin, the team client and
+scripts are adapters over it: they feed it edits and show its state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ctlabel.case import qa_gate, review, workflow
+from ctlabel.case import record as case_record
+from ctlabel.case.edits import Edits, Interpolation
+from ctlabel.case.folder import Case
+from ctlabel.case.lock import CaseLock, acquire_lock
+from ctlabel.case.recovery import clear_journal, pending_recovery, read_journal, write_journal
+from ctlabel.errors import CaseError, CtlabelError, LockError, StateError
+from ctlabel.io.labels import LabelTable
+from ctlabel.io.mask import Mask
+from ctlabel.paint_tracking import SliceTracker
+from ctlabel.volume import Grid, Volume
+
+
+@dataclass(frozen=True)
+class CaseStatus:
+    """What an editor shows on top: the state, the reviewer's last comment and who holds the lock."""
+
+    state: str
+    comment: str | None
+    locked_by: str | None
+    read_only: bool
+    awaiting_review: bool
+
+
+class EditingSession(Edits):
+    """An editing session on a case folder.
+
+    Use :meth:`open` (or :meth:`create` for a series not yet a case); close it (or use
+    ``with``) to release the lock.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    who : str
+        The annotator (or reviewer) id recorded in events and provenance.
+    labels : numpy.ndarray
+        The working labels on the case grid; edited in place by the caller (an editor's
+        layer data can be this very array).
+    tracker : SliceTracker
+        Painted and interpolated slices per label.
+    lock : CaseLock or None
+        The case lock, or None when opened read-only.
+    role : str
+        ``annotator`` or ``reviewer``.
+    """
+
+    def __init__(self, case: Case, who: str, labels: np.ndarray, tracker: SliceTracker,
+                 lock: CaseLock | None, *, role: str = "annotator", events: list[dict] | None = None,
+                 created: str | None = None, lock_message: str | None = None,
+                 table: LabelTable | None = None) -> None:
+        grid = case.image_grid()
+        grid.require_match(Grid(tuple(labels.shape), grid.affine), "the labels", case.root)
+        super().__init__(labels, grid, who, role=role, tracker=tracker, events=events,
+                         table=table if table is not None else case.load_labels(), created=created)
+        self.case = case
+        self.lock = lock
+        self.lock_message = lock_message
+        self.saved_record: dict | None = None
+
+    # --- opening ------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: str | os.PathLike, who: str, *, role: str = "annotator",
+             restore: Callable[[dict], bool] | None = None, start: Mask | None = None) -> EditingSession:
+        """Open a case for editing: take its lock, load the draft (else the latest version, else empty).
+
+        Parameters
+        ----------
+        root : path
+            The case folder.
+        who : str
+            Who edits.
+        role : str
+            ``annotator`` or ``reviewer``.
+        restore : callable(dict) -> bool, optional
+            Asked when the case has an autosave journal newer than its draft (the previous
+            session did not end normally); True restores it, False discards it. Without it
+            the journal is kept for the next open.
+        start : Mask, optional
+            The mask to start from, already read by the caller (an editor's layer of the
+            case): its ``array`` becomes the working labels (the same array, edited in place)
+            and its sidecar gives the slices and events, without reading the mask again.
+            Default: a copy of the latest mask (the draft, else the newest version), or zeros.
+
+        Returns
+        -------
+        EditingSession
+            Read-only (``lock`` None, ``lock_message`` saying who holds it) when somebody
+            else edits the case.
+        """
+        if not who or not str(who).strip():
+            raise CtlabelError("an editing session needs who edits")
+        case = Case.open(root)
+        lock, message = None, None
+        try:
+            lock = acquire_lock(case.root, who)
+        except LockError as exc:
+            message = str(exc)
+        try:
+            if start is not None:
+                case.image_grid().require_match(start.grid, "the mask to start from", case.root)
+            mask = start if start is not None else case.latest_mask()
+            labels = np.zeros(case.image_grid().shape, np.uint8) if mask is None else \
+                mask.array if start is not None else np.array(mask.array)
+            prov = mask.provenance if mask is not None else {}
+            tracker = SliceTracker(mask.axis if mask is not None else 0,
+                                   mask.painted if mask is not None else None,
+                                   mask.interpolated if mask is not None else None)
+            session = cls(case, who, labels, tracker, lock, role=role, events=prov.get("Events"),
+                          created=prov.get("Created") if mask is not None and mask.path == case.draft_path else None,
+                          lock_message=message)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        if lock is not None:
+            record = pending_recovery(case)
+            if record is not None and restore is not None:
+                if restore(record):
+                    session.restore_journal()
+                else:
+                    clear_journal(case.recovery_dir)
+        return session
+
+    @classmethod
+    def create(cls, root: str | os.PathLike, volume: Volume | None, edits: Edits) -> EditingSession:
+        """Save as case: make a case folder from ``volume`` (or use the case already there), take its
+        lock, carry ``edits`` over (the same labels array, slices and events) and save the draft.
+
+        Raises
+        ------
+        CaseError
+            No image to make the case from.
+        GeometryError
+            The edits were not painted on the volume's grid.
+        LockError
+            Somebody else edits the case already there.
+        """
+        if volume is None:
+            raise CaseError("the image of these labels is not open; open the series first", root)
+        volume.grid.require_match(edits.grid, "the painted grid", root)
+        root = Path(root)
+        case = Case.open(root) if Case.is_case(root) else Case.create(root, volume, label_table=edits.table)
+        lock = acquire_lock(case.root, edits.who or None)
+        try:
+            session = cls(case, edits.who, edits.labels, edits.tracker, lock, role=edits.role,
+                          events=edits.events, created=edits.created, table=edits.table)
+            session._painted_once = edits._painted_once
+            session.save()
+        except BaseException:
+            lock.release()
+            raise
+        return session
+
+    def __enter__(self) -> EditingSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- state ----------------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        """True when somebody else holds the case lock."""
+        return self.lock is None
+
+    @property
+    def state(self) -> str:
+        return case_record.state_of(self.case)
+
+    @property
+    def awaiting_review(self) -> bool:
+        """A submitted version awaits review: no edit is saved until a reviewer rejects it."""
+        return self.state == workflow.SUBMITTED
+
+    def status(self) -> CaseStatus:
+        """The state, the reviewer's last comment and the lock, for the top of an editor."""
+        st = case_record.status(self.case)
+        return CaseStatus(st.state, st.comment, st.locked_by if self.read_only else None, self.read_only,
+                          st.state == workflow.SUBMITTED)
+
+    def _require_editable(self) -> None:
+        if self.read_only:
+            raise LockError(f"the case is open read-only: {self.lock_message or 'locked by somebody else'}",
+                            self.case.root)
+        if self.awaiting_review:
+            raise StateError("the case is submitted and awaits review; it cannot be edited", self.case.root)
+
+    # --- saving -----------------------------------------------------------------------
+    def save(self) -> Path:
+        """Save the draft atomically under the review rules, then clear the autosave journal."""
+        self._require_editable()
+        kwargs = self.provenance()
+        record = review.save_draft(self.case, self.labels, self.grid, self.who, role=self.role, lock=self.lock,
+                                   **kwargs)
+        self.events = kwargs["events"]
+        self.created = record.get("Created")
+        self.saved_record = record
+        self.dirty = False
+        clear_journal(self.case.recovery_dir)
+        return self.case.draft_path
+
+    def submit(self, *, force: bool = False) -> int:
+        """Save if there are unsaved edits, then freeze the draft as a version for review."""
+        if self.dirty:
+            self.save()
+        self._require_editable()
+        return review.submit(self.case, self.who, force=force, lock=self.lock)
+
+    def qa_errors(self) -> list:
+        """The QA errors that would block :meth:`submit` (of the saved draft)."""
+        return [f for f in qa_gate.submission_qa(self.case) if f.level == "error"]
+
+    # --- autosave journal -----------------------------------------------------------
+    def journal_payload(self) -> tuple[np.ndarray, dict]:
+        """A copy of the labels and the journal's bookkeeping (to write from another thread)."""
+        kwargs = self.provenance(saved_event=False)
+        for key in ("label_table", "created"):
+            kwargs.pop(key, None)
+        return np.array(self.labels, copy=True), kwargs
+
+    def write_journal(self, payload: tuple[np.ndarray, dict] | None = None) -> Path | None:
+        """Write the autosave journal (the whole labels and their bookkeeping); None when read-only."""
+        if self.read_only:
+            return None
+        labels, kwargs = payload or self.journal_payload()
+        return write_journal(self.case.recovery_dir, labels, self.grid, **kwargs)
+
+    def restore_journal(self) -> None:
+        """Take the labels and bookkeeping of the autosave journal (after a crash)."""
+        journal = read_journal(self.case.recovery_dir, self.grid)
+        arr = journal.labels
+        if arr.max(initial=0) <= np.iinfo(self.labels.dtype).max:
+            arr = arr.astype(self.labels.dtype, copy=False)
+        else:
+            self.labels = np.array(arr)
+            arr = self.labels
+        np.copyto(self.labels, arr)
+        self.tracker = SliceTracker(journal.axis, journal.painted, journal.interpolated)
+        self.events = list(journal.events) + [self._event("restored")]
+        self.dirty = True
+
+    # --- end ----------------------------------------------------------------------
+    def close(self) -> None:
+        """Write unsaved edits to the journal (never lost) and release the lock."""
+        if self.lock is None:
+            return
+        try:
+            if self.dirty:
+                self.write_journal()
+        finally:
+            self.lock.release()
+            self.lock = None
+
+
+__all__ = ["CaseStatus", "Edits", "EditingSession", "Interpolation"]

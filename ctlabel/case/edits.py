@@ -1,0 +1,218 @@
+"""The edits of one label array, with or without a case: slices, events, interpolation.
+
+:class:`Edits` is what an editor keeps for a series that is not a case yet;
+:class:`ctlabel.case.editing.EditingSession` extends it with the case, its lock and the review rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ctlabel.errors import CtlabelError
+from ctlabel.io.labels import LabelTable, default_label_table
+from ctlabel.io.mask import edited_slices
+from ctlabel.io.provenance import event
+from ctlabel.paint_tracking import Record, SliceTracker
+from ctlabel.volume import Grid, spacing_from_affine
+
+
+@dataclass
+class Interpolation:
+    """What interpolating would write, without writing it.
+
+    Attributes
+    ----------
+    indices : tuple of numpy.ndarray
+        The voxels that change (one index array per axis).
+    values : numpy.ndarray
+        Their new labels.
+    filled : dict
+        Label -> the slices filled.
+    axis : int
+        The slice axis of ``filled``.
+    """
+
+    indices: tuple[np.ndarray, ...]
+    values: np.ndarray
+    filled: dict[int, list[int]]
+    axis: int
+
+    def apply(self, labels: np.ndarray) -> None:
+        """Write the interpolated voxels into ``labels`` (in place)."""
+        if self.indices[0].size:
+            labels[self.indices] = self.values
+
+
+def _changed_voxels(old: np.ndarray, new: np.ndarray, offset: tuple[int, ...]) -> tuple[tuple, np.ndarray]:
+    """Index arrays (shifted by ``offset``) and new values where ``new`` differs from ``old``.
+
+    ``np.nonzero`` runs only inside the bounding box of the change (on the whole slab it is slow).
+    """
+    changed = new != old
+    box = []
+    for a in range(changed.ndim):
+        hit = np.flatnonzero(changed.any(axis=tuple(b for b in range(changed.ndim) if b != a)))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 0))
+    box = tuple(box)
+    sub = changed[box]
+    idx = tuple(np.add(i, offset[a] + box[a].start, dtype=np.intp) for a, i in enumerate(np.nonzero(sub)))
+    return idx, new[box][sub]
+
+
+class Edits:
+    """The edits of one label array: slice bookkeeping, events and interpolation, no case.
+
+    An editor on a series that is not a case yet keeps these; :meth:`EditingSession.create`
+    makes the case from them ("save as case").
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The working labels; edited in place by the caller (an editor's layer data can be
+        this very array).
+    grid : Grid
+        The grid of the labels.
+    who : str
+        Who edits (recorded in events and provenance).
+    role : str
+        ``annotator`` or ``reviewer``.
+    tracker : SliceTracker, optional
+        Painted and interpolated slices per label (default: none yet).
+    events : list of dict, optional
+        Events so far (``painted``, ``interpolated`` ...).
+    table : LabelTable, optional
+        The label table (default: the built-in one).
+    created : str, optional
+        When the draft was first created (kept across saves).
+    """
+
+    def __init__(self, labels: np.ndarray, grid: Grid, who: str, *, role: str = "annotator",
+                 tracker: SliceTracker | None = None, events: list[dict] | None = None,
+                 table: LabelTable | None = None, created: str | None = None) -> None:
+        grid.require_match(Grid(tuple(labels.shape), grid.affine), "the labels", None)
+        self.labels = labels
+        self.grid = grid
+        self.who = who
+        self.role = role
+        self.tracker = tracker if tracker is not None else SliceTracker()
+        self.events: list[dict] = list(events or [])
+        self.table = table if table is not None else default_label_table()
+        self.created = created
+        self.spacing = spacing_from_affine(grid.affine)
+        self.dirty = False
+        self._painted_once = False
+
+    @property
+    def read_only(self) -> bool:
+        """Always False here (no case, no lock)."""
+        return False
+
+    @property
+    def awaiting_review(self) -> bool:
+        """Always False here (no case, no review)."""
+        return False
+
+    @property
+    def editable(self) -> bool:
+        return not self.read_only and not self.awaiting_review
+
+    def _require_editable(self) -> None:
+        """Nothing to check without a case."""
+
+    def _event(self, action: str, **extra) -> dict:
+        return event(self.who or "unknown", self.role, action, **extra)
+
+    # --- edits ----------------------------------------------------------------------
+    def record_edit(self, kind: str, slices: dict[int, set[int]], axis: int, *, undoable: bool = True) -> Record:
+        """Record slices an editor changed (``paint`` or ``fill``); the labels array already holds them.
+
+        Returns the tracker record (one per editor undo item, also when empty).
+        """
+        rec = self.tracker.record(kind, slices, axis, undoable=undoable)
+        self._note_painted(rec)
+        self.dirty = True
+        return rec
+
+    def amend_edit(self, record: Record, slices: dict[int, set[int]]) -> None:
+        """Add slices to a record found only later (an editor that writes its data after the event)."""
+        if not slices:
+            return
+        for k, v in slices.items():
+            record.slices.setdefault(k, set()).update(v)
+        self._note_painted(record)
+        self.dirty = True
+
+    def _note_painted(self, rec: Record) -> None:
+        if rec.kind == "paint" and rec.slices and not self._painted_once:
+            self._painted_once = True
+            self.events.append(self._event("painted"))
+
+    def undo(self) -> Record | None:
+        """Take back the last record (the editor undid its write); None when there is none."""
+        rec = self.tracker.undo()
+        if rec is not None:
+            self.dirty = True
+        return rec
+
+    def redo(self) -> Record | None:
+        rec = self.tracker.redo()
+        if rec is not None:
+            self.dirty = True
+        return rec
+
+    def interpolation(self, labels: list[int] | None = None) -> Interpolation:
+        """What interpolating would write, without writing it.
+
+        ``labels`` default to every label painted on at least two slices (on the tracker's
+        axis; a single label uses the axis it was painted on). Only the slab between the
+        first and last painted slice is computed. The caller applies the result (as one undo
+        step), calls :meth:`record_edit` with ``"fill"`` and :meth:`mark_interpolated`.
+        """
+        from ctlabel.interpolate import interpolate_with_report
+
+        self._require_editable()
+        axis = self.tracker.axis if labels is None else self.tracker.axis_for(labels[0])
+        painted = {lab: zs for lab, zs in self.tracker.painted(axis).items()
+                   if (labels is None or lab in labels) and len(zs) >= 2}
+        if not painted:
+            raise CtlabelError("paint the label on at least two slices first")
+        lo = min(zs[0] for zs in painted.values())
+        hi = max(zs[-1] for zs in painted.values()) + 1
+        sl = tuple(slice(lo, hi) if a == axis else slice(None) for a in range(self.labels.ndim))
+        slab = np.asarray(self.labels[sl])
+        local = {lab: [z - lo for z in zs] for lab, zs in painted.items()}
+        res = interpolate_with_report(slab, local, axis=axis, spacing=self.spacing)
+        filled = {lab: [z + lo for z in zs] for lab, zs in res.filled.items()}
+        idx, values = _changed_voxels(slab, res.labels, tuple(lo if a == axis else 0 for a in range(slab.ndim)))
+        return Interpolation(idx, values.astype(self.labels.dtype, copy=False), filled, axis)
+
+    def mark_interpolated(self, filled: dict[int, list[int]]) -> None:
+        """Record the ``interpolated`` event of an applied interpolation."""
+        self.events.append(self._event("interpolated", Labels=sorted(filled)))
+
+    def interpolate(self, labels: list[int] | None = None) -> dict[int, list[int]]:
+        """Fill between painted slices (in place, not undoable here); returns label -> filled slices."""
+        result = self.interpolation(labels)
+        result.apply(self.labels)
+        self.record_edit("fill", {k: set(v) for k, v in result.filled.items()}, result.axis, undoable=False)
+        self.mark_interpolated(result.filled)
+        return result.filled
+
+    def provenance(self, *, saved_event: bool = True) -> dict:
+        """The provenance arguments of a save (painted / interpolated slices of present labels, events)."""
+        axis = self.tracker.axis
+        events = list(self.events)
+        if saved_event:
+            events.append(self._event("saved"))
+        painted, interpolated = edited_slices(self.labels, self.tracker.painted(axis),
+                                              self.tracker.interpolated(axis))
+        out = {"painted": painted, "interpolated": interpolated, "axis": axis, "annotator": self.who or None,
+               "events": events, "label_table": self.table}
+        if self.created:
+            out["created"] = self.created
+        return out
+
+
+__all__ = ["Edits", "Interpolation"]

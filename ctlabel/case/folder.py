@@ -1,0 +1,263 @@
+"""The case folder: one per series, the unit every ctlabel tool reads and writes.
+
+Layout (defined here only)::
+
+    <case>/
+      ct.nii.gz, ct.json          the image and its provenance
+      labels.tsv                  the label table
+      masks/draft_dseg.nii.gz     the editable working mask (+ .json), replaced atomically
+      masks/vNNN_dseg.nii.gz      frozen versions (+ .json), never overwritten
+      masks/recovery/             the autosave journal of an editing session
+      case.json                   state and event log
+      case.lock                   present while somebody edits the case
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ctlabel.errors import CaseError, CtlabelError, GeometryError
+from ctlabel.io.atomic import write_json
+from ctlabel.io.image import load_image, save_image
+from ctlabel.io.labels import LabelTable, default_label_table, read_label_table, write_label_table
+from ctlabel.io.mask import Mask, load_mask, save_mask
+from ctlabel.io.provenance import read_sidecar, sidecar_path
+from ctlabel.volume import Grid, Volume
+
+IMAGE = "ct.nii.gz"
+LABELS = "labels.tsv"
+MASKS = "masks"
+DRAFT = "draft_dseg.nii.gz"
+RECORD = "case.json"
+LOCK = "case.lock"
+RECOVERY = "recovery"
+_VERSION = re.compile(r"^v(\d{3,})_dseg\.nii\.gz$")
+
+
+@dataclass(frozen=True)
+class Case:
+    """Paths and basic reads/writes of one case folder."""
+
+    root: Path
+
+    # --- layout -----------------------------------------------------------
+    @property
+    def image_path(self) -> Path:
+        return self.root / IMAGE
+
+    @property
+    def image_sidecar(self) -> Path:
+        return sidecar_path(self.image_path)
+
+    @property
+    def labels_path(self) -> Path:
+        return self.root / LABELS
+
+    @property
+    def masks_dir(self) -> Path:
+        return self.root / MASKS
+
+    @property
+    def draft_path(self) -> Path:
+        return self.masks_dir / DRAFT
+
+    @property
+    def record_path(self) -> Path:
+        return self.root / RECORD
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK
+
+    @property
+    def recovery_dir(self) -> Path:
+        return self.masks_dir / RECOVERY
+
+    def version_path(self, number: int) -> Path:
+        return self.masks_dir / f"v{number:03d}_dseg.nii.gz"
+
+    def versions(self) -> list[int]:
+        """Numbers of the frozen versions present, ascending."""
+        if not self.masks_dir.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.masks_dir.iterdir() if (m := _VERSION.match(p.name)))
+
+    # --- open / create ------------------------------------------------------
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> Case:
+        """Open an existing case folder; raise :class:`CaseError` if it is not one."""
+        root = Path(root)
+        if not (root / IMAGE).is_file():
+            raise CaseError(f"not a ctlabel case folder (no {IMAGE})", root)
+        return cls(root)
+
+    @staticmethod
+    def is_case(path: str | os.PathLike) -> bool:
+        return (Path(path) / IMAGE).is_file()
+
+    @classmethod
+    def create(
+        cls,
+        root: str | os.PathLike,
+        volume: Volume,
+        *,
+        label_table: LabelTable | None = None,
+        pseudonymize_salt: str | None = None,
+    ) -> Case:
+        """Write a new case folder: image, sidecar, label table and an empty case record.
+
+        Raises
+        ------
+        CaseError
+            ``root`` exists and is not an empty folder (nothing in it is touched), or it
+            cannot be written.
+        """
+        case = cls(Path(root))
+        _require_empty_writable(case.root)
+        case.masks_dir.mkdir(parents=True, exist_ok=True)
+        record = save_image(case.image_path, volume, pseudonymize_salt=pseudonymize_salt)
+        write_label_table(case.labels_path, label_table or default_label_table())
+        if not case.record_path.exists():
+            write_json(case.record_path, {
+                "SchemaVersion": "1.0",
+                "State": "in_progress",
+                "ImageVoxelSHA256": record["VoxelSHA256"],
+                "Events": [],
+            })
+        return case
+
+    # --- reads ----------------------------------------------------------------
+    def load_image(self) -> Volume:
+        return load_image(self.image_path)
+
+    def image_record(self) -> dict:
+        return read_sidecar(self.image_sidecar)
+
+    def image_grid(self) -> Grid:
+        """The image grid, from the NIfTI header (no voxel read)."""
+        import nibabel as nib
+
+        img = nib.load(os.fspath(self.image_path))
+        return Grid(tuple(int(s) for s in img.shape[:3][::-1]), img.affine.copy())
+
+    def load_labels(self) -> LabelTable:
+        if not self.labels_path.exists():
+            return default_label_table()
+        return read_label_table(self.labels_path)
+
+    def save_labels(self, table: LabelTable) -> None:
+        write_label_table(self.labels_path, table)
+
+    def load_draft(self) -> Mask | None:
+        """The draft mask checked against the image grid, or None if there is none yet."""
+        if not self.draft_path.exists():
+            return None
+        return load_mask(self.draft_path, self.image_grid(), repair_torn=True)
+
+    def load_version(self, number: int) -> Mask:
+        p = self.version_path(number)
+        if not p.exists():
+            raise CaseError(f"version {number} does not exist", p)
+        return load_mask(p, self.image_grid())
+
+    def latest_mask(self) -> Mask | None:
+        """The draft if there is one, else the newest frozen version, else None."""
+        draft = self.load_draft()
+        if draft is not None:
+            return draft
+        versions = self.versions()
+        return self.load_version(versions[-1]) if versions else None
+
+    # --- writes ---------------------------------------------------------------
+    def save_draft(self, labels: np.ndarray, grid: Grid, **provenance) -> dict:
+        """Save the working mask atomically, only if ``grid`` is this case's image grid.
+
+        Parameters
+        ----------
+        labels : numpy.ndarray
+            (slice, row, column) labels.
+        grid : Grid
+            The grid the mask was painted on.
+        **provenance
+            See :func:`ctlabel.io.mask.mask_provenance`. The source identity and
+            image hash come from the case image; ``created`` is kept from the
+            previous draft.
+        """
+        image_grid = self.image_grid()
+        try:
+            image_grid.require_match(grid, "the painted grid", self.draft_path)
+        except GeometryError as exc:
+            raise GeometryError(f"{exc.reason} (case image {self.image_path})", self.draft_path) from None
+        img = self.image_record()
+        provenance.setdefault("source", img.get("Source"))
+        provenance.setdefault("image_voxel_sha256", img["VoxelSHA256"])
+        provenance.setdefault("label_table", self.load_labels())
+        if "methods" not in provenance and self.draft_path.exists():
+            provenance["methods"] = carried_methods(self.draft_path, provenance.get("painted"))
+        if self.draft_path.exists() and "created" not in provenance:
+            try:
+                provenance["created"] = read_sidecar(sidecar_path(self.draft_path))["Created"]
+            except Exception:  # noqa: BLE001 - an unreadable old sidecar must not block a save
+                pass
+        return save_mask(self.draft_path, labels, image_grid, **provenance)
+
+
+def carried_methods(previous: Path, painted: dict | None) -> dict[int, dict]:
+    """The label methods of the previous draft, for a save that does not name them.
+
+    A label made by a tool (automatic) that now has hand-painted slices becomes semiautomatic.
+    """
+    try:
+        labels = read_sidecar(sidecar_path(previous)).get("Labels", {})
+    except CtlabelError:
+        return {}
+    out = {}
+    for k, v in labels.items():
+        method = v.get("Method")
+        if isinstance(method, dict):
+            method = dict(method)
+            if method.get("Kind") == "automatic" and (painted or {}).get(int(k)):
+                method["Kind"] = "semiautomatic"
+            out[int(k)] = method
+    return out
+
+
+def _require_empty_writable(root: Path) -> None:
+    """Refuse a folder that is not empty or not writable: a new case never mixes with other files."""
+    if root.exists():
+        if not root.is_dir():
+            raise CaseError("exists and is not a folder; a new case needs an empty folder", root)
+        try:
+            entries = next(os.scandir(root), None)
+        except OSError as exc:
+            raise CaseError(f"cannot read the folder ({exc.strerror})", root) from None
+        if entries is not None:
+            raise CaseError("the folder is not empty; a new case needs an empty folder", root)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise CaseError("the folder is not writable", root)
+        return
+    parent = root.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CaseError(f"cannot create the case folder: {parent} is not writable", root)
+
+
+def find_cases(*paths: str | os.PathLike) -> list[Case]:
+    """Case folders at or below the given paths."""
+    out: list[Case] = []
+    for p in paths:
+        p = Path(p)
+        if Case.is_case(p):
+            out.append(Case(p))
+        elif p.is_dir():
+            out += [Case(f.parent) for f in sorted(p.rglob(IMAGE))]
+    return out
+
+
+__all__ = ["Case", "find_cases"]

@@ -1,0 +1,175 @@
+"""Tamper evidence that covers the whole case: vouched files, derived summaries, an outside chain head.
+
+Every event appended to ``case.json`` records, under ``Files``, the SHA-256 of the files it
+vouches for: the label table, the image sidecar and, for an event about a version, that
+version's mask and sidecar. The record's summary fields (``State``, ``ApprovedVersion``,
+``Comment``) must be what the events say. And the chain head is also appended to
+``.ctlabel-heads.jsonl`` in the folder that holds the case folders, so that a case record
+rolled back to an earlier copy no longer matches it. ``docs/review.md`` says what this can
+and cannot prove.
+
+Records written before this (events without ``Files``) still verify, under the rules they
+were written with: only the events that vouch for files are checked against them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ctlabel.case.folder import Case
+
+#: The append-only log of chain heads, beside the case folders.
+HEADS_LOG = ".ctlabel-heads.jsonl"
+_VERSION_ACTIONS = ("submitted", "corrected", "imported", "approved", "rejected")
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, or None when it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def vouched_files(case: Case, ev: dict) -> dict[str, str | None]:
+    """The files an event vouches for, by path relative to the case folder, with their hashes now."""
+    from ctlabel.io.provenance import sidecar_path
+
+    paths = [case.labels_path, case.image_sidecar]
+    version = ev.get("Version") or ""
+    if version.startswith("v") and version[1:].isdigit() and ev.get("Action") in _VERSION_ACTIONS:
+        mask = case.version_path(int(version[1:]))
+        paths += [mask, sidecar_path(mask)]
+    return {p.relative_to(case.root).as_posix(): file_sha256(p) for p in paths}
+
+
+def derived_summary(events: list) -> dict:
+    """``ApprovedVersion`` and ``Comment`` as the events set them (the transitions of ``review``)."""
+    approved, comment = None, None
+    for ev in events:
+        if not isinstance(ev, dict):
+            continue
+        action = ev.get("Action")
+        if action == "approved":
+            approved, comment = ev.get("Version"), None
+        elif action == "rejected":
+            approved, comment = None, ev.get("Comment")
+        elif action == "submitted":
+            approved, comment = None, None
+        elif action in ("corrected", "imported"):
+            approved = None
+    return {"ApprovedVersion": approved, "Comment": comment}
+
+
+def append_head(case: Case, head: str, count: int) -> None:
+    """Append the case's new chain head to the heads log beside it (best effort, append-only)."""
+    from ctlabel.io.provenance import now_utc
+
+    line = json.dumps({"Case": case.root.name, "Events": count, "HeadEventSHA256": head, "When": now_utc()},
+                      separators=(",", ":")) + "\n"
+    with contextlib.suppress(OSError):
+        fd = os.open(case.root.parent / HEADS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def logged_heads(case: Case) -> list[dict] | None:
+    """The heads log entries of this case, oldest first; None when there is no log."""
+    path = case.root.parent / HEADS_LOG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    out = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            entry = json.loads(line)
+            if entry.get("Case") == case.root.name:
+                out.append(entry)
+    return out
+
+
+@dataclass
+class IntegrityProblem:
+    """One finding: level (error/warning), what it is about, the message and the file."""
+
+    level: str
+    what: str
+    message: str
+    path: str
+
+
+def check_integrity(case: Case, record: dict, event_hash) -> list[IntegrityProblem]:
+    """Vouched files, summary fields and the outside chain head of a case record.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    record : dict
+        Its ``case.json``.
+    event_hash : callable
+        The chain's event hash (``ctlabel.case.record.event_hash``).
+    """
+    out: list[IntegrityProblem] = []
+    events = [e for e in record.get("Events", []) if isinstance(e, dict)]
+    # 1. every file as the last event that vouched for it saw it
+    expected: dict[str, tuple[str | None, int, dict]] = {}
+    for i, ev in enumerate(events):
+        for rel, digest in (ev.get("Files") or {}).items():
+            expected[rel] = (digest, i, ev)
+    for rel, (digest, i, ev) in sorted(expected.items()):
+        path = case.root / rel
+        now = file_sha256(path)
+        if now != digest:
+            how = "is missing" if now is None else "was changed"
+            out.append(IntegrityProblem("error", "file", f"{rel} {how} after event {i} ({ev.get('Action')} "
+                                        f"by {ev.get('Who')} at {ev.get('When')}) vouched for it", str(path)))
+    # 2. the summary fields are what the events say
+    if events:
+        for key, value in derived_summary(events).items():
+            if record.get(key) != value:
+                out.append(IntegrityProblem("error", "record", f"{key} is {record.get(key)!r} but the events say "
+                                            f"{value!r}", str(case.record_path)))
+    # 3. rollback: the chain head kept outside the case folder
+    heads = logged_heads(case)
+    if heads is None:
+        if events:
+            out.append(IntegrityProblem("warning", "rollback", f"rollback not checkable: no {HEADS_LOG} beside "
+                                        "the case folder", str(case.root.parent / HEADS_LOG)))
+        return out
+    if heads:
+        last = heads[-1]
+        n = int(last.get("Events", 0))
+        if n > len(events):
+            out.append(IntegrityProblem("error", "rollback", f"the case record holds {len(events)} events but "
+                                        f"{HEADS_LOG} recorded {n} at {last.get('When')}: it was rolled back or cut",
+                                        str(case.record_path)))
+        elif n and event_hash(events[n - 1]) != last.get("HeadEventSHA256"):
+            out.append(IntegrityProblem("error", "rollback", f"event {n - 1} is not the head {HEADS_LOG} recorded "
+                                        "for it: the record was rewritten", str(case.record_path)))
+    return out
+
+
+def expected_image_hash(record: dict) -> str | None:
+    """The image voxel hash a case record vouches for: the last ``image_replaced`` event's, else the first."""
+    expected = record.get("ImageVoxelSHA256")
+    for ev in record.get("Events", []):
+        if isinstance(ev, dict) and ev.get("Action") == "image_replaced":
+            expected = ev.get("NewImageVoxelSHA256")
+    return expected
+
+
+__all__ = ["HEADS_LOG", "IntegrityProblem", "append_head", "check_integrity", "derived_summary",
+           "expected_image_hash", "file_sha256", "logged_heads", "vouched_files"]

@@ -1,0 +1,173 @@
+"""The case record (``case.json``): its events, the hash chain and the version names.
+
+Every event records who (id and role), when (UTC), what, on which version, the voxel
+hash of that version and the SHA-256 of the previous event, so that
+:func:`ctlabel.case.verify.verify_case` can tell when a version file or the event log
+was changed outside ctlabel. Every change of the record happens under the case lock
+(taken by the caller) and is written atomically by :func:`append_event`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctlabel.case.folder import Case
+from ctlabel.case.lock import lock_holder
+from ctlabel.case.workflow import IN_PROGRESS, RESULT, STATES
+from ctlabel.errors import ProvenanceError
+from ctlabel.io.atomic import write_json
+from ctlabel.io.mask import Mask
+from ctlabel.io.provenance import SCHEMA_VERSION, read_sidecar, sidecar_path
+
+_VERSION_NAME = re.compile(r"^v(\d{3,})$")
+
+
+def version_name(number: int) -> str:
+    return f"v{number:03d}"
+
+
+def version_number(name: str) -> int | None:
+    m = _VERSION_NAME.match(name or "")
+    return int(m.group(1)) if m else None
+
+
+def event_hash(ev: dict) -> str:
+    """SHA-256 of an event's canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(ev, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def genesis_hash(record: dict) -> str:
+    """The 'previous event' hash of the first event: the image voxel hash."""
+    return record.get("ImageVoxelSHA256") or "0" * 64
+
+
+def load_record(case: Case) -> dict:
+    """Read ``case.json``; a case without one gets a fresh in-progress record (not written)."""
+    path = case.record_path
+    if not path.exists():
+        img = case.image_record() if case.image_sidecar.exists() else {}
+        return {"SchemaVersion": SCHEMA_VERSION, "State": IN_PROGRESS,
+                "ImageVoxelSHA256": img.get("VoxelSHA256"), "Events": []}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ProvenanceError(f"the case record is not readable JSON ({exc})", path) from None
+    if not isinstance(record, dict) or not isinstance(record.get("Events"), list):
+        raise ProvenanceError("the case record lacks an Events list", path)
+    if record.get("State") not in STATES:
+        raise ProvenanceError(f"the case record has an unknown State {record.get('State')!r}", path)
+    return record
+
+
+def state_of(case: Case) -> str:
+    return load_record(case)["State"]
+
+
+@dataclass
+class Status:
+    """A summary of a case's review state."""
+
+    case: str
+    state: str
+    versions: list[str]
+    latest: str | None
+    approved_version: str | None
+    comment: str | None
+    has_draft: bool
+    locked_by: str | None
+    events: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def status(case: Case) -> Status:
+    rec = load_record(case)
+    versions = [version_name(n) for n in case.versions()]
+    holder = lock_holder(case.root)
+    return Status(
+        case=str(case.root), state=rec["State"], versions=versions,
+        latest=versions[-1] if versions else None,
+        approved_version=rec.get("ApprovedVersion"), comment=rec.get("Comment"),
+        has_draft=case.draft_path.exists(),
+        locked_by=holder.describe() if holder else None, events=len(rec["Events"]),
+    )
+
+
+def append_event(case: Case, record: dict, ev: dict) -> dict:
+    """Chain ``ev`` to the record, set the resulting state, write atomically.
+
+    The event vouches for the files it concerns (their hashes go into ``Files``, so into
+    the chain), and the new chain head is also logged beside the case folder
+    (:mod:`ctlabel.case.integrity`).
+    """
+    from ctlabel.case.integrity import append_head, vouched_files
+
+    events = record["Events"]
+    files = vouched_files(case, ev)
+    if files:
+        ev["Files"] = files
+    ev["PreviousEventSHA256"] = event_hash(events[-1]) if events else genesis_hash(record)
+    events.append(ev)
+    record["HeadEventSHA256"] = event_hash(ev)
+    new_state = RESULT.get(ev["Action"])
+    if new_state:
+        record["State"] = new_state
+    write_json(case.record_path, record)
+    append_head(case, record["HeadEventSHA256"], len(events))
+    return ev
+
+
+def version_event(record: dict, name: str) -> dict | None:
+    """The event that created version ``name`` (submitted/corrected/imported)."""
+    for ev in record["Events"]:
+        if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported") \
+                and ev.get("Creates", True):
+            return ev
+    return None
+
+
+def slice_sources(mask: Mask) -> dict[int, dict[str, list[int]]]:
+    """Per slice (along the mask's slice axis): the labels painted and interpolated there."""
+    out: dict[int, dict[str, list[int]]] = {}
+    for kind, per_label in (("painted", mask.painted), ("interpolated", mask.interpolated)):
+        for lab, ks in per_label.items():
+            for k in ks:
+                out.setdefault(int(k), {"painted": [], "interpolated": []})[kind].append(int(lab))
+    return dict(sorted(out.items()))
+
+
+def describe_event(ev: dict) -> str:
+    """One line for a person: when, who (role), what, on which version, and the comment."""
+    text = f"{ev.get('When', '?')}  {ev.get('Who', '?')} ({ev.get('Role', '?')}) {ev.get('Action', '?')}"
+    if ev.get("Version"):
+        text += f" {ev['Version']}"
+    for key in ("CorrectedFrom", "FromVersion"):
+        if ev.get(key):
+            text += f" from {ev[key]}"
+    if ev.get("Source"):
+        text += f" from {Path(str(ev['Source'])).name}"
+    if ev.get("Comment"):
+        text += f": {ev['Comment']}"
+    return text
+
+
+def version_provenance(case: Case, number: int) -> dict:
+    return read_sidecar(sidecar_path(case.version_path(number)))
+
+
+def history(case: Case) -> list[dict]:
+    """The events of the case record (copies)."""
+    return copy.deepcopy(load_record(case)["Events"])
+
+
+__all__ = [
+    "Status", "append_event", "describe_event", "event_hash", "genesis_hash", "history", "load_record",
+    "slice_sources", "state_of", "status", "version_event", "version_name", "version_number", "version_provenance",
+]

@@ -1,0 +1,138 @@
+"""The files a scan reads: folders walked (links walked once), DICOMDIRs followed, ctlabel's own
+files and files that are never DICOM (by name) skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ctlabel.dicom.stacks import FileProblem
+from ctlabel.errors import InputError
+
+#: File endings that are never DICOM; such files are skipped without a fault.
+NON_DICOM_SUFFIXES = {
+    ".txt", ".json", ".md", ".rst", ".csv", ".tsv", ".nii", ".gz", ".nrrd", ".py",
+    ".png", ".jpg", ".html", ".xml", ".yaml", ".yml", ".zip", ".pdf", ".sh",
+}
+
+#: ctlabel's own files, never read as input (a case folder inside the input tree).
+OWN_FILES = {"case.lock", "case.json", "ct.json", "labels.tsv", "journal.json"}
+
+DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+def _inside(f: Path, root: Path) -> bool:
+    try:
+        f.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def dicomdir_files(path: Path, _depth: int = 0, root: Path | None = None) -> tuple[list[Path], list[FileProblem]]:
+    """Files that a DICOMDIR lists (following nested index files), and the listed files that are missing.
+
+    Entries that lead outside the folder of the (top) DICOMDIR, by ``..``, an absolute path
+    or a link, are refused with a warning.
+    """
+    root = root or path.parent
+    extra_problems: list[FileProblem] = []
+    try:
+        import pydicom  # on first need: its import costs ~0.15 s of start-up
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        return [], [FileProblem(str(path), f"unreadable DICOMDIR ({exc})")]
+    refs = []
+    for rec in ds.get("DirectoryRecordSequence", []) or []:
+        ref = rec.get("ReferencedFileID")
+        if ref is not None:
+            refs.append([str(p) for p in ([ref] if isinstance(ref, str) else list(ref))])
+    # The file-set root is normally the DICOMDIR's folder; some writers (Philips
+    # DIRFILE) place it higher up. Take the nearest ancestor where a listed file exists.
+    bases = [path.parent, *list(path.parent.parents)[:3]]
+    base = next((b for b in bases if any(b.joinpath(*r).exists() for r in refs)), path.parent)
+    files, missing, outside = [], [], []
+    for parts in refs:
+        f = base.joinpath(*parts)
+        if ".." in parts or any(Path(x).is_absolute() for x in parts) or not _inside(f, root):
+            outside.append("/".join(parts))
+            continue
+        (files if f.is_file() else missing).append(f)
+    if outside:
+        extra_problems.append(FileProblem(str(path), f"DICOMDIR lists {len(outside)} file(s) outside its folder,"
+                                          f" e.g. {outside[0]}: refused", fatal=False))
+    # A study-level index may list further index files (Philips DIRFILE per series).
+    nested = [f for f in files if f.name.upper() in ("DICOMDIR", "DIRFILE") and f != path]
+    if nested and _depth < 3:
+        files = [f for f in files if f not in nested]
+        for sub in nested:
+            sub_files, sub_problems = dicomdir_files(sub, _depth + 1, root)
+            files += sub_files
+            extra_problems.extend(sub_problems)
+    problems = extra_problems
+    if missing:
+        problems.append(
+            FileProblem(
+                str(path),
+                f"DICOMDIR lists {len(missing)} file(s) that are missing, e.g. {missing[0]}",
+                fatal=False,
+            )
+        )
+    return files, problems
+
+
+def _is_directory_file(path: Path) -> bool:
+    if path.name.upper() == "DICOMDIR":
+        return True
+    try:
+        from pydicom.filereader import read_file_meta_info
+
+        meta = read_file_meta_info(path)
+    except Exception:  # noqa: BLE001
+        return False
+    return str(meta.get("MediaStorageSOPClassUID", "")) == DIRECTORY
+
+
+def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
+    files: list[Path] = []
+    problems: list[FileProblem] = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise InputError("no such file or folder", p)
+        if p.is_file():
+            if _is_directory_file(p):
+                f, pr = dicomdir_files(p)
+                files += f
+                problems += pr
+            else:
+                files.append(p)
+            continue
+        visited: set[str] = set()
+        for root, dirs, names in os.walk(p, followlinks=True):
+            real = os.path.realpath(root)
+            if real in visited:  # a link back into the tree: walked once only
+                problems.append(FileProblem(root, "a linked folder already walked: skipped", fatal=False))
+                dirs[:] = []
+                continue
+            visited.add(real)
+            dirs.sort()
+            for name in sorted(names):
+                f = Path(root) / name
+                if name.startswith(".") or name in OWN_FILES or name.startswith("case.lock"):
+                    continue
+                if f.suffix.lower() in NON_DICOM_SUFFIXES:
+                    problems.append(FileProblem(str(f), "not a DICOM file (by name)", fatal=False))
+                    continue
+                if not f.is_file():
+                    problems.append(FileProblem(str(f), "not a regular file (a pipe, device, socket or broken"
+                                                        " link): skipped", fatal=False))
+                    continue
+                files.append(f)
+    # A file reached twice (folder walk and DICOMDIR) counts once.
+    return list(dict.fromkeys(f.resolve() for f in files)), problems
+
+
+__all__ = ["NON_DICOM_SUFFIXES", "OWN_FILES", "candidate_files", "dicomdir_files"]

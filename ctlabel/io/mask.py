@@ -1,0 +1,297 @@
+"""Save and load label masks (``*_dseg.nii.gz`` + ``*_dseg.json``) on an image's exact grid."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ctlabel.errors import CtlabelError, InputError, ProvenanceError
+from ctlabel.io.atomic import write_json
+from ctlabel.io.labels import MAX_LABEL, LabelTable
+from ctlabel.io.nifti import INTENT_LABEL, read_nifti, write_nifti
+from ctlabel.io.provenance import (
+    SCHEMA_VERSION,
+    geometry_record,
+    labels_record,
+    now_utc,
+    read_sidecar,
+    sidecar_path,
+    software,
+    validate,
+)
+from ctlabel.volume import Grid, SourceIdentity, Volume, voxel_hash
+
+AXIS_NAMES = ("slice", "row", "column")
+
+
+@dataclass
+class Mask:
+    """A label mask read back from disk.
+
+    Attributes
+    ----------
+    array : numpy.ndarray
+        Labels in (slice, row, column) order, uint8 or uint16.
+    affine : numpy.ndarray
+        The on-disk affine.
+    provenance : dict
+        The sidecar record (authoritative), or an empty dict for a foreign mask.
+    path : pathlib.Path
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    provenance: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(tuple(int(s) for s in self.array.shape), self.affine)
+
+    @property
+    def voxel_hash(self) -> str:
+        return voxel_hash(self.array, self.affine)
+
+    @property
+    def hash_matches(self) -> bool:
+        """True when the voxels are those the sidecar recorded (not edited outside ctlabel)."""
+        return bool(self.provenance) and self.provenance.get("VoxelSHA256") == self.voxel_hash
+
+    def _slices(self, key: str) -> dict[int, list[int]]:
+        """Label -> slices under ``key``; labels without any (e.g. erased to nothing) are left out."""
+        labels = self.provenance.get("Labels", {})
+        return {int(k): list(v[key]) for k, v in labels.items() if v.get(key)}
+
+    @property
+    def methods(self) -> dict[int, dict]:
+        """Label -> how it was made (``Labels[k].Method``), for the labels that record one."""
+        labels = self.provenance.get("Labels", {})
+        return {int(k): dict(v["Method"]) for k, v in labels.items() if isinstance(v.get("Method"), dict)}
+
+    @property
+    def painted(self) -> dict[int, list[int]]:
+        return self._slices("PaintedSlices")
+
+    @property
+    def interpolated(self) -> dict[int, list[int]]:
+        return self._slices("InterpolatedSlices")
+
+    @property
+    def axis(self) -> int:
+        """The axis the slices in ``painted`` and ``interpolated`` run along (0 by default)."""
+        return AXIS_NAMES.index(self.provenance.get("SliceAxis", "slice"))
+
+
+def labels_present(labels: np.ndarray) -> list[int]:
+    """The non-zero label values in an array, ascending.
+
+    Looks only at the non-zero voxels: a mask is mostly background, and sorting
+    the whole volume (``np.unique``) costs several times more on every save.
+    """
+    return [int(v) for v in np.unique(labels[labels != 0])]
+
+
+def mask_dtype(labels: np.ndarray) -> np.dtype:
+    """uint8 when every value fits, else uint16; never changes a label value."""
+    if labels.size == 0:
+        return np.dtype(np.uint8)
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi > MAX_LABEL:
+        raise InputError(f"label values must lie in 0..{MAX_LABEL}, found {lo}..{hi}")
+    if not np.issubdtype(labels.dtype, np.integer) and not np.array_equal(labels, np.round(labels)):
+        raise InputError("label values must be whole numbers")
+    return np.dtype(np.uint8 if hi <= 255 else np.uint16)
+
+
+def edited_slices(
+    labels: np.ndarray,
+    painted: dict[int, list[int]] | None,
+    interpolated: dict[int, list[int]] | None,
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """An editor's painted and interpolated slices, as a saved mask records them.
+
+    An editor counts a slice as painted for a label when the person touched that
+    label there, erasing included. A label erased to zero voxels is not painted
+    any more: its slice lists are emptied (the label stays listed, so the mask
+    records it with ``Present: false`` and no slices). Every editor's save (the
+    napari session, its writer, a reviewer's correction) passes its slices
+    through here.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The label volume about to be saved.
+    painted, interpolated : dict of int to list of int, optional
+        Label -> slice indices, as the editor tracked them.
+
+    Returns
+    -------
+    tuple of dict
+        ``(painted, interpolated)``.
+    """
+    keep = set(labels_present(np.asarray(labels)))
+
+    def only(slices):
+        return {int(k): (sorted(int(z) for z in v) if int(k) in keep else []) for k, v in (slices or {}).items()}
+
+    return only(painted), only(interpolated)
+
+
+def mask_provenance(
+    labels: np.ndarray,
+    grid: Grid,
+    *,
+    source: SourceIdentity | dict | None = None,
+    label_table: LabelTable | None = None,
+    painted: dict[int, list[int]] | None = None,
+    interpolated: dict[int, list[int]] | None = None,
+    axis: int = 0,
+    annotator: str | None = None,
+    events: list[dict] | None = None,
+    created: str | None = None,
+    image_voxel_sha256: str | None = None,
+    extra: dict | None = None,
+    methods: dict[int, dict] | None = None,
+) -> dict:
+    """Build the provenance record of a mask (see docs/provenance.md).
+
+    ``methods`` maps a label to how it was made (``Labels[k].Method``; absent means manual)."""
+    present = labels_present(labels)
+    t = now_utc()
+    record = {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Kind": "mask",
+        "Software": software(),
+        "Created": created or t,
+        "Modified": t,
+        "Description": "Label mask on the exact grid of its CT image",
+        "Sources": ["bids::ct.nii.gz"],
+        "SpatialReference": "orig",
+        "Geometry": geometry_record(labels.shape, grid.affine),
+        "VoxelSHA256": voxel_hash(labels, grid.affine),
+        "Source": source.to_dict() if isinstance(source, SourceIdentity) else source,
+        "Annotator": annotator,
+        "SliceAxis": AXIS_NAMES[axis],
+        "Labels": labels_record(label_table, present, painted, interpolated, methods),
+        "Events": list(events or []),
+    }
+    if image_voxel_sha256:
+        record["ImageVoxelSHA256"] = image_voxel_sha256
+    if extra:
+        record.update(extra)
+    return record
+
+
+def save_mask(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    grid: Grid | Volume,
+    **provenance,
+) -> dict:
+    """Write a label mask on ``grid`` with its provenance sidecar, atomically.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination ``*_dseg.nii.gz``; the sidecar is written beside it.
+    labels : numpy.ndarray
+        Integer labels in (slice, row, column) order, the shape of ``grid``.
+    grid : Grid or Volume
+        The geometry the mask was painted on. A shape mismatch is an error.
+    **provenance
+        Passed to :func:`mask_provenance` (source, label_table, painted,
+        interpolated, axis, annotator, events, created, image_voxel_sha256, extra).
+
+    Returns
+    -------
+    dict
+        The provenance record written.
+
+    Raises
+    ------
+    GeometryError
+        ``labels`` does not have the grid's shape.
+    InputError
+        Label values outside 0..65535.
+    """
+    if isinstance(grid, Volume):
+        provenance.setdefault("source", grid.source)
+        grid = grid.grid
+    labels = np.asarray(labels)
+    grid.require_match(Grid(tuple(labels.shape), grid.affine), "the mask", path)
+    arr = labels.astype(mask_dtype(labels), copy=False)
+    record = mask_provenance(arr, grid, **provenance)
+    validate(record, path)
+    # The NIfTI first, then the sidecar: a crash between them leaves a sidecar
+    # whose hash does not match, which load_mask and verify report.
+    write_nifti(path, arr, grid.affine, intent_label=True, extension=record, descrip="ctlabel dseg")
+    write_json(sidecar_path(path), record)
+    return record
+
+
+def _settle_torn_pair(path, side: Path, arr: np.ndarray, affine: np.ndarray, record: dict,
+                      embedded: dict | None) -> dict:
+    """The sidecar of a save interrupted between its two renames, restored from the mask itself.
+
+    A save writes the NIfTI (which carries a copy of its provenance in its header extension)
+    and then the sidecar. Killed in between, the new NIfTI sits beside the old sidecar (or
+    none, on a first save). When
+    the embedded copy vouches for the voxels, the sidecar is rewritten from it (atomically),
+    so mask and sidecar agree again; anything else is left for ``verify`` to report.
+    """
+    if not embedded or embedded == record or embedded.get("Kind") != "mask":
+        return record
+    if embedded.get("VoxelSHA256") != voxel_hash(arr, affine):
+        return record
+    try:
+        validate(embedded, path)
+        write_json(side, embedded)
+    except CtlabelError:
+        return record
+    return embedded
+
+
+def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, require_sidecar: bool = False,
+              repair_torn: bool = False) -> Mask:
+    """Read a mask and its sidecar; check it against ``image``'s grid.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.nii``/``.nii.gz`` label image.
+    image : Grid or Volume, optional
+        The image the mask belongs to. A different shape or affine raises
+        :class:`GeometryError`; nothing is ever resampled.
+    require_sidecar : bool
+        Raise :class:`ProvenanceError` when there is no valid sidecar.
+    repair_torn : bool
+        For a working mask (the draft) only: when a save was killed between writing the
+        NIfTI and its sidecar, restore the sidecar from the provenance copy in the NIfTI
+        header. Frozen versions are never rewritten; verify reports them instead.
+    """
+    data = read_nifti(path)
+    arr = data.array
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.array_equal(arr, np.round(arr)):
+            raise InputError("a mask must hold whole-number labels", path)
+        arr = arr.astype(mask_dtype(arr))
+    side = sidecar_path(path)
+    record: dict = {}
+    if Path(side).exists():
+        record = read_sidecar(side)
+    if repair_torn:
+        record = _settle_torn_pair(path, side, arr, data.affine, record, data.extension_json)
+    if not record and require_sidecar:
+        raise ProvenanceError("the provenance sidecar is missing", side)
+    mask = Mask(arr, data.affine, record, Path(path))
+    if image is not None:
+        g = image.grid if isinstance(image, Volume) else image
+        g.require_match(mask.grid, "the mask", path)
+    return mask
+
+
+__all__ = ["INTENT_LABEL", "Mask", "edited_slices", "labels_present", "load_mask", "mask_dtype", "mask_provenance",
+           "save_mask"]

@@ -1,0 +1,68 @@
+"""QA of what a command line names: a case folder (its latest mask), ``CASE@vN`` or a mask
+file, and folders of cases. The checks themselves are :mod:`ctlabel.qa`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ctlabel.case.folder import Case
+from ctlabel.errors import CtlabelError, InputError
+from ctlabel.io.labels import LabelTable
+from ctlabel.io.mask import Mask
+from ctlabel.qa import WARNING, Finding, QAOptions, QAReport, check_mask, table_from_provenance
+from ctlabel.volume import Volume
+
+
+def resolve_target(spec: str | os.PathLike, image: str | os.PathLike | None = None
+                   ) -> tuple[Mask, Volume | None, LabelTable | None]:
+    """The mask, image and label table for ``CASE``, ``CASE@vN`` or a mask file."""
+    from ctlabel.compare import resolve_mask
+    from ctlabel.io.image import load_image
+
+    mask, case = resolve_mask(spec)
+    if image is not None:
+        vol = load_image(image)
+    elif case is not None:
+        vol = case.load_image()
+    else:
+        vol = None
+    table = case.load_labels() if case is not None and case.labels_path.exists() else table_from_provenance(mask)
+    return mask, vol, table
+
+
+def qa_target(spec: str | os.PathLike, options: QAOptions | None = None, *, image=None) -> QAReport:
+    """QA of one case (its latest mask), ``CASE@vN`` or mask file; errors of reading go in the report."""
+    rep = QAReport(str(spec))
+    try:
+        mask, vol, table = resolve_target(spec, image)
+        rep.findings = check_mask(mask, vol, table, options, str(spec))
+        if vol is None:
+            rep.findings.insert(0, Finding("geometry", WARNING, "no image found (pass --image); HU and geometry "
+                                           "checks skipped", source=str(spec)))
+    except CtlabelError as exc:
+        rep.error = str(exc)
+    return rep
+
+
+def expand_targets(paths) -> list[str]:
+    """Case folders under any folder given that is not itself a case; files and CASE@v pass through."""
+    from ctlabel.case.folder import find_cases
+
+    out: list[str] = []
+    for p in paths:
+        s = str(p)
+        if "@" in s or Path(s).is_file() or Case.is_case(s):
+            out.append(s)
+        elif Path(s).is_dir():
+            found = find_cases(s)
+            if not found:
+                raise InputError("no case folder or mask here", s)
+            out += [str(c.root) for c in found]
+        else:
+            raise InputError("no such case folder or mask file", s)
+    return out
+
+
+__all__ = ["expand_targets", "qa_target", "resolve_target"]

@@ -1,0 +1,69 @@
+"""Shared helpers of the widget tool tests: the shared anatomy CTs opened as cases in a real viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ANATOMY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "anatomy"
+ABDOMEN = ANATOMY / "totalseg_example_ct"
+CTA = ANATOMY / "totalseg_cta_aorta"
+
+
+def need(folder: Path) -> Path:
+    if not (folder / "ct.nii.gz").is_file():
+        pytest.skip(f"shared anatomy data not found at {folder}")
+    return folder
+
+
+def mask(folder: Path, name: str) -> np.ndarray:
+    """A TotalSegmentator mask in (slice, row, column), as ctlabel.load_image lays out the CT."""
+    import nibabel as nib
+
+    return np.asarray(nib.load(folder / "masks" / f"{name}.nii.gz").dataobj).T > 0.5
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.count_nonzero(a & b) / max(1, np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def deepest(region: np.ndarray) -> tuple[int, ...]:
+    """Where an annotator clicks: the point of the region farthest from its edge."""
+    from scipy import ndimage as ndi
+
+    depth = ndi.distance_transform_edt(region)
+    return tuple(int(v) for v in np.unravel_index(np.argmax(depth), depth.shape))
+
+
+def open_case(viewer, root: Path, folder: Path):
+    """Make a case of ``folder``'s CT (default label table), open it; (widget, labels layer, image)."""
+    from ctlabel import Case, default_label_table, load_image
+
+    volume = load_image(need(folder) / "ct.nii.gz")
+    Case.create(root, volume, label_table=default_label_table())
+    _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
+    viewer.open(str(root), plugin="ctlabel")
+    layer = widget.session.layer
+    image = widget.image_layer()
+    assert image is not None and image.data.shape == layer.data.shape
+    return widget, layer, np.asarray(image.data)
+
+
+def click(layer, data_point) -> None:
+    """A mouse press on ``layer`` at a data point, through napari's callback dispatch."""
+    from napari.utils.interactions import ReadOnlyWrapper, mouse_press_callbacks
+
+    world = np.asarray(layer.data_to_world(data_point), float)
+
+    class _Press:
+        type = "mouse_press"
+        position = tuple(world)
+        view_direction = None
+        dims_displayed = [1, 2]
+        modifiers = ()
+        button = 1
+        handled = False
+
+    mouse_press_callbacks(layer, ReadOnlyWrapper(_Press(), exceptions=("handled",)))
