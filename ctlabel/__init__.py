@@ -79,6 +79,12 @@ _LAZY: dict[str, str] = {
     "read_sidecar": "io.provenance",
     "sidecar_path": "io.provenance",
     "CaseState": "model",
+    "PRELABEL_STRUCTURES": "prelabel",
+    "prelabel_volume": "prelabel",
+    "require_empty_targets": "prelabel",
+    "resolve_labels": "prelabel",
+    "hu_range_mask": "region_grow",
+    "region_grow": "region_grow",
     "Record": "paint_tracking",
     "SliceTracker": "paint_tracking",
     "touched_from_box": "paint_tracking",
@@ -126,7 +132,9 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.io.provenance import read_sidecar, sidecar_path
     from ctlabel.model import CaseState
     from ctlabel.paint_tracking import Record, SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
+    from ctlabel.prelabel import PRELABEL_STRUCTURES, prelabel_volume, require_empty_targets, resolve_labels
     from ctlabel.qa import Finding, QAOptions, check_mask
+    from ctlabel.region_grow import hu_range_mask, region_grow
     from ctlabel.synthetic import make_phantom
     from ctlabel.volume import Grid, SourceIdentity, Volume, spacing_from_affine
 
@@ -149,6 +157,7 @@ __all__ = [
     "LabelTable",
     "LockError",
     "Mask",
+    "PRELABEL_STRUCTURES",
     "QAOptions",
     "RELABELLED",
     "REMOVED",
@@ -176,6 +185,7 @@ __all__ = [
     "find_cases",
     "find_series",
     "history",
+    "hu_range_mask",
     "interpolate",
     "interpolate_with_report",
     "labels_present",
@@ -185,9 +195,13 @@ __all__ = [
     "load_series",
     "make_phantom",
     "open_case",
+    "prelabel_volume",
     "read_label_table",
     "read_sidecar",
+    "region_grow",
     "reject",
+    "require_empty_targets",
+    "resolve_labels",
     "save_draft",
     "save_image",
     "save_label_table",

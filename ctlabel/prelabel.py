@@ -12,6 +12,7 @@ small multiple of the volume.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -51,6 +52,7 @@ ALIASES: dict[str, tuple] = {
     "air": ("air", "gas", "bowel_gas"),
 }
 STRUCTURES = tuple(ALIASES)
+PRELABEL_STRUCTURES = STRUCTURES  #: the name in the package root (``ctlabel.PRELABEL_STRUCTURES``)
 def _body(hu, spacing, p) -> np.ndarray:
     half = _px(p["OpeningMM"], spacing)
     min_px = _area_px(p["MinAreaMM2"], spacing)
@@ -281,20 +283,47 @@ def resolve_labels(table, structures, path=None) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def require_empty_targets(labels: np.ndarray, targets: dict[str, tuple[int, ...]], table, path=None) -> None:
+    """Refuse to pre-label over an annotator's work: every target label must still be empty.
+
+    Raises
+    ------
+    InputError
+        A target label already holds voxels (the message names them).
+    """
+    wanted = sorted({v for vals in targets.values() for v in vals})
+    busy = [v for v in wanted if np.any(labels == v)]
+    if busy:
+        names = ", ".join(f"{table[v].name if v in table else 'label'} ({v})" for v in busy)
+        raise InputError(f"label(s) {names} already hold voxels; prelabel only fills empty labels "
+                         "and never paints over an annotator's work", path)
+
+
 def prelabel_volume(hu: np.ndarray, spacing, targets: dict[str, tuple[int, ...]], labels: np.ndarray,
-                    *, left_is_high_column: bool = True) -> dict[int, str]:
+                    *, left_is_high_column: bool = True,
+                    progress: Callable[[float, str], None] | None = None) -> dict[int, str]:
     """Write the pre-labels of ``targets`` into the empty (zero) voxels of ``labels``, in place.
 
     Lungs, gas and bone go first; the body label takes the rest of the outline. A lung pair
     ``(right, left)`` is split by :func:`split_left_right` at the body's midline. The methods
     run on the working grid of :data:`BODY` ``WorkMM`` and are written slab by slab, so no
-    full-resolution mask is held.
+    full-resolution mask is held. ``progress(fraction, step)`` is called as the steps start
+    (from the calling thread) and with 1.0 at the end.
 
     Returns
     -------
     dict of int to str
         Label value -> structure, for the labels written.
     """
+    steps = ["body outline", *(["lungs"] if {"lungs", "air"} & set(targets) else []),
+             *(["gas"] if "air" in targets else []), *(["bone"] if "bone" in targets else []),
+             *(["body"] if "body" in targets else [])]
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(steps.index(name) / len(steps) if name in steps else 1.0, name)
+
+    step("body outline")
     f, hc, sc, _ = _setup(hu, spacing, BODY["WorkMM"])
     body = _body(hc, sc, BODY)
     written: dict[int, str] = {}
@@ -307,6 +336,7 @@ def prelabel_volume(hu: np.ndarray, spacing, targets: dict[str, tuple[int, ...]]
 
     lungs = None
     if {"lungs", "air"} & set(targets):
+        step("lungs")
         inner = _inner(body, sc, LUNGS["SurfaceMM"])
         lungs = _lungs(hc, sc, inner, LUNGS)
     if "lungs" in targets:
@@ -321,14 +351,18 @@ def prelabel_volume(hu: np.ndarray, spacing, targets: dict[str, tuple[int, ...]]
         else:
             put(lungs, vals[0], "lungs", below)
     if "air" in targets:
+        step("gas")
         if AIR["SurfaceMM"] != LUNGS["SurfaceMM"]:
             inner = _inner(body, sc, AIR["SurfaceMM"])
         put(_air(hc, sc, inner, lungs, AIR), targets["air"][0], "air", lambda h: h < AIR["ThresholdHU"])
     inner = lungs = None
     if "bone" in targets:
+        step("bone")
         put(_bone(hc, sc, body, BONE), targets["bone"][0], "bone", lambda h: h > BONE["LowHU"])
     if "body" in targets:
+        step("body")
         put(body, targets["body"][0], "body", lambda h: h > BODY["ThresholdHU"])
+    step("done")
     return written
 
 
@@ -379,11 +413,7 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
         wanted = sorted({v for vals in targets.values() for v in vals})
         labels = np.zeros(grid.shape, np.uint8 if max(wanted) <= 255 else np.uint16)
         if base is not None:
-            busy = [v for v in wanted if np.any(base.array == v)]
-            if busy:
-                names = ", ".join(f"{table[v].name} ({v})" for v in busy)
-                raise InputError(f"label(s) {names} already hold voxels; prelabel only fills empty labels "
-                                 "and never paints over an annotator's work", base.path)
+            require_empty_targets(base.array, targets, table, base.path)
             labels = base.array.astype(np.promote_types(base.array.dtype, labels.dtype))
         vol = case.load_image()
         written = prelabel_volume(vol.array, vol.spacing, targets, labels,
@@ -412,5 +442,5 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
 
 
 __all__ = ["AIR", "ALIASES", "BODY", "BONE", "LUNGS", "STRUCTURES", "air_mask", "body_mask", "bone_mask",
-           "fill_holes_2d", "lung_mask", "method_record", "prelabel_case", "prelabel_volume", "resolve_labels",
-           "split_left_right"]
+           "PRELABEL_STRUCTURES", "fill_holes_2d", "lung_mask", "method_record", "prelabel_case", "prelabel_volume",
+           "require_empty_targets", "resolve_labels", "split_left_right"]

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,12 +33,18 @@ class Interpolation:
         Label -> the slices filled.
     axis : int
         The slice axis of ``filled``.
+    refined : dict
+        Label -> the filled slices the image refined (image-aware only; empty otherwise).
+    old : numpy.ndarray or None
+        The labels of ``indices`` before (what an undo puts back).
     """
 
     indices: tuple[np.ndarray, ...]
     values: np.ndarray
     filled: dict[int, list[int]]
     axis: int
+    refined: dict[int, list[int]] = field(default_factory=dict)
+    old: np.ndarray | None = None
 
     def apply(self, labels: np.ndarray) -> None:
         """Write the interpolated voxels into ``labels`` (in place)."""
@@ -45,8 +52,9 @@ class Interpolation:
             labels[self.indices] = self.values
 
 
-def _changed_voxels(old: np.ndarray, new: np.ndarray, offset: tuple[int, ...]) -> tuple[tuple, np.ndarray]:
-    """Index arrays (shifted by ``offset``) and new values where ``new`` differs from ``old``.
+def _changed_voxels(old: np.ndarray, new: np.ndarray,
+                    offset: tuple[int, ...]) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """Index arrays (shifted by ``offset``), new and old values where ``new`` differs from ``old``.
 
     ``np.nonzero`` runs only inside the bounding box of the change (on the whole slab it is slow).
     """
@@ -58,7 +66,7 @@ def _changed_voxels(old: np.ndarray, new: np.ndarray, offset: tuple[int, ...]) -
     box = tuple(box)
     sub = changed[box]
     idx = tuple(np.add(i, offset[a] + box[a].start, dtype=np.intp) for a, i in enumerate(np.nonzero(sub)))
-    return idx, new[box][sub]
+    return idx, new[box][sub], old[box][sub]
 
 
 class Edits:
@@ -162,13 +170,33 @@ class Edits:
             self.dirty = True
         return rec
 
-    def interpolation(self, labels: list[int] | None = None) -> Interpolation:
+    def interpolation(self, labels: list[int] | None = None, *, image: np.ndarray | None = None) -> Interpolation:
         """What interpolating would write, without writing it.
 
         ``labels`` default to every label painted on at least two slices (on the tracker's
         axis; a single label uses the axis it was painted on). Only the slab between the
-        first and last painted slice is computed. The caller applies the result (as one undo
-        step), calls :meth:`record_edit` with ``"fill"`` and :meth:`mark_interpolated`.
+        first and last painted slice is computed. ``image`` (the CT in HU on the same grid)
+        makes it image-aware (:func:`ctlabel.interpolate.interpolate_with_report`). The caller
+        applies the result (as one undo step), calls :meth:`record_edit` with ``"fill"`` and
+        :meth:`mark_interpolated`.
+        """
+        return self.interpolation_job(labels, image=image, copy=False)()
+
+    def interpolation_job(self, labels: list[int] | None = None, *, image: np.ndarray | None = None,
+                          copy: bool = True) -> Callable[[], Interpolation]:
+        """Prepare an interpolation now and compute it later, e.g. in a worker thread.
+
+        The labels to fill, their painted slices and (``copy=True``) a copy of the slab of the
+        labels are taken now; the returned function computes :meth:`interpolation` from them
+        alone, so the working labels may change meanwhile (the result is relative to the labels
+        as they were when the job was made: ``old`` holds those). ``image`` must stay unchanged.
+
+        Raises
+        ------
+        CtlabelError
+            No label is painted on two slices.
+        InputError
+            ``image`` is not on the labels' grid (when the job runs).
         """
         from ctlabel.interpolate import interpolate_with_report
 
@@ -181,16 +209,38 @@ class Edits:
         lo = min(zs[0] for zs in painted.values())
         hi = max(zs[-1] for zs in painted.values()) + 1
         sl = tuple(slice(lo, hi) if a == axis else slice(None) for a in range(self.labels.ndim))
-        slab = np.asarray(self.labels[sl])
+        slab = np.array(self.labels[sl], copy=True) if copy else np.asarray(self.labels[sl])
+        img = None
+        if image is not None:
+            img = np.asarray(image)
+            img = img[sl] if img.shape == self.labels.shape else img  # a wrong shape: the interpolation says so
         local = {lab: [z - lo for z in zs] for lab, zs in painted.items()}
-        res = interpolate_with_report(slab, local, axis=axis, spacing=self.spacing)
-        filled = {lab: [z + lo for z in zs] for lab, zs in res.filled.items()}
-        idx, values = _changed_voxels(slab, res.labels, tuple(lo if a == axis else 0 for a in range(slab.ndim)))
-        return Interpolation(idx, values.astype(self.labels.dtype, copy=False), filled, axis)
+        offset = tuple(lo if a == axis else 0 for a in range(slab.ndim))
+        spacing, dtype = self.spacing, self.labels.dtype
+
+        def compute() -> Interpolation:
+            res = interpolate_with_report(slab, local, axis=axis, spacing=spacing, image=img)
+            filled = {lab: [z + lo for z in zs] for lab, zs in res.filled.items()}
+            refined = {lab: [z + lo for z in zs] for lab, zs in res.refined.items()}
+            idx, values, old = _changed_voxels(slab, res.labels, offset)
+            return Interpolation(idx, values.astype(dtype, copy=False), filled, axis, refined, old)
+
+        return compute
 
     def mark_interpolated(self, filled: dict[int, list[int]]) -> None:
         """Record the ``interpolated`` event of an applied interpolation."""
         self.events.append(self._event("interpolated", Labels=sorted(filled)))
+
+    def mark_prelabelled(self, written: dict[int, str], tool: str = "ctlabel prelabel") -> None:
+        """Record the ``painted`` event of pre-labels an editor applied (label -> structure).
+
+        The caller writes them as one undo step recorded as a ``fill`` with no slices: nobody
+        painted those slices, so they count as neither painted nor interpolated.
+        """
+        if written:
+            names = [self.table[v].name if v in self.table else str(v) for v in sorted(written)]
+            self.events.append(self._event("painted", Tool=tool, Labels=names))
+            self.dirty = True
 
     def interpolate(self, labels: list[int] | None = None) -> dict[int, list[int]]:
         """Fill between painted slices (in place, not undoable here); returns label -> filled slices."""

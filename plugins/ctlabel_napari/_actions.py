@@ -1,9 +1,10 @@
-"""The labeling widget's actions on the session: interpolate, navigate, save, submit, save as case.
+"""The labeling widget's actions on the session: navigate, save, submit, save as case.
 
 A mixin of :class:`ctlabel_napari.widget.LabelingWidget`, which provides ``session``,
-``_require_session``, ``image_layer``, ``refresh``, ``update_case_label``, ``all_labels_check``
-and ``status``. Each action calls the :class:`~ctlabel_napari.session.LabelSession` (and so the
-core session) and writes what happened in the status line.
+``_require_session``, ``image_layer``, ``refresh``, ``update_case_label`` and ``status``
+(interpolation is :mod:`._interp_worker`'s). Each action calls the
+:class:`~ctlabel_napari.session.LabelSession` (and so the core session) and writes what happened
+in the status line.
 """
 
 from __future__ import annotations
@@ -19,17 +20,7 @@ from ._layers import KEY
 
 
 class CaseActionsMixin:
-    """Interpolate, navigate, save, submit and save as case."""
-
-    def interpolate(self, all_labels: bool | None = None) -> dict:
-        s = self._require_session()
-        all_labels = self.all_labels_check.isChecked() if all_labels is None else all_labels
-        filled = s.interpolate(all_labels=all_labels)
-        n = sum(len(v) for v in filled.values())
-        self.status.setText(f"Interpolated {n} slice(s) of label(s) {', '.join(map(str, sorted(filled)))}"
-                            " — Ctrl+Z undoes it")
-        self.refresh()
-        return filled
+    """Navigate, save, submit and save as case."""
 
     def navigate(self, what: str) -> int | None:
         s = self.session

@@ -20,7 +20,7 @@ import numpy as np
 
 from ctlabel import Record, touched_from_diff
 
-from . import _compat
+from . import _compat, _history
 
 
 class PaintEventsMixin:
@@ -101,6 +101,28 @@ class PaintEventsMixin:
         touched = touched_from_diff(self._shadow, data, axis)
         np.copyto(self._shadow, data)
         return touched
+
+    def rewrite_top(self, item: list, indices: tuple, old: np.ndarray, new: np.ndarray) -> bool:
+        """Replace this session's write ``item``, napari's newest undo item, by another write.
+
+        The voxels of ``item`` are put back, then ``new`` is written at ``indices`` (``old``: their
+        values before ``item``), and ``item`` becomes that write: still one undo step, recorded by
+        the same record (the caller keeps the same slices). False, changing nothing, when ``item``
+        is no longer the newest (the person edited, undid or redid since) or is not a plain write.
+        """
+        atoms = list(item)
+        if not all(isinstance(a, tuple) and len(a) == 3 for a in atoms) or not _history.replace_item(
+                self.layer, item, [(indices, old, new)]):
+            return False
+        data = self.layer.data
+        for idx, before, _ in reversed(atoms):
+            data[idx] = before
+            self._shadow[idx] = before
+        data[indices] = new
+        self._shadow[indices] = new
+        self.layer.refresh()
+        self._changed()
+        return True
 
     def undo(self) -> None:
         """napari's undo, then the core's (the slices of the undone item)."""

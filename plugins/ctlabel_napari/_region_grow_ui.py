@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QPushButton
 
-from ctlabel import CtlabelError, region_grow
+import ctlabel
+from ctlabel import CtlabelError
 
 from ._actions import ranges
 
@@ -107,9 +108,11 @@ class RegionGrowBox(QGroupBox):
         if image is None or tuple(image.data.shape) != tuple(s.layer.data.shape):
             raise CtlabelError("open the CT image of this labels layer to grow a region")
         three_d = self.mode.currentIndex() == 1
-        grown = region_grow(np.asarray(image.data), seed, self.tolerance.value(), spacing=s.core.spacing,
-                            mode="3d" if three_d else "2d",
-                            half_size_mm=self.half_size.value() if three_d else None)
+        # ``ctlabel.region_grow``, the function (``from ctlabel import region_grow`` names the module
+        # for import-linter)
+        grown = ctlabel.region_grow(np.asarray(image.data), seed, self.tolerance.value(), spacing=s.core.spacing,
+                                    mode="3d" if three_d else "2d",
+                                    half_size_mm=self.half_size.value() if three_d else None)
         self.preview, self.seed = grown, tuple(seed)
         self._show_preview(s.layer, grown)
         n = int(np.count_nonzero(grown))

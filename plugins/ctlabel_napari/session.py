@@ -241,6 +241,25 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
         self._sync_who()
         return self.core.provenance(saved_event=action_event)
 
+    def write(self, indices: tuple, values, *, fill: dict[int, list[int]] | None = None) -> bool:
+        """Write voxels (that differ from the data) as one napari undo step; False when there are none.
+
+        Its paint event records the slices as painted (a region grow), or with ``fill`` as
+        those filled slices (an interpolation; ``{}`` for pre-labels: no slice is painted).
+        """
+        if self.read_only or self.awaiting_review:
+            raise CtlabelError("the labels are read-only (locked by somebody else, or awaiting review)")
+        if not indices[0].size:
+            return False
+        self._sync_who()
+        self._pending_fill = None if fill is None else {k: set(v) for k, v in fill.items()}
+        try:
+            with self.layer.block_history():
+                self.layer.data_setitem(indices, values)
+        finally:
+            self._pending_fill = None
+        return True
+
     def interpolate(self, label: int | None = None, all_labels: bool = False) -> dict[int, list[int]]:
         """Fill between painted slices of ``label`` (default: the selected label) or of all labels.
 
@@ -250,18 +269,12 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
         self._sync_who()
         labels = None if all_labels else [int(self.layer.selected_label if label is None else label)]
         result = self.core.interpolation(labels)
-        filled = {k: set(v) for k, v in result.filled.items()}
-        self._pending_fill = filled
-        with self.layer.block_history():
-            if result.indices[0].size:
-                self.layer.data_setitem(result.indices, result.values)
-            else:
-                # Nothing changed on screen, but the slices are still marked as filled:
-                # a permanent record, since napari has no undo item for it.
-                self._pending_fill = None
-                self.core.record_edit("fill", filled, result.axis, undoable=False)
-                self._changed()
-        self._pending_fill = None
+        if not self.write(result.indices, result.values, fill=result.filled):
+            # Nothing changed on screen, but the slices are still marked as filled:
+            # a permanent record, since napari has no undo item for it.
+            self.core.record_edit("fill", {k: set(v) for k, v in result.filled.items()}, result.axis,
+                                  undoable=False)
+            self._changed()
         self.core.mark_interpolated(result.filled)
         self._sync_meta()
         return result.filled

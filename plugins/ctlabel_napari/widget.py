@@ -34,8 +34,12 @@ from ctlabel import CtlabelError, labels_present
 
 from . import _case_ui, settings
 from ._actions import CaseActionsMixin, ranges
+from ._hu_range import HURangeBox
+from ._interp_worker import ImageInterpolationMixin
 from ._label_table import LabelTableMixin
 from ._layers import KEY
+from ._prelabel_ui import PrelabelBox
+from ._region_grow_ui import RegionGrowBox
 from .session import LabelSession
 
 #: name -> (window width, level) in HU, and the shortcut key.
@@ -75,7 +79,7 @@ def _is_ctlabel_image(layer) -> bool:
     return isinstance(layer, Image) and layer.metadata.get(KEY, {}).get("role") == "image"
 
 
-class LabelingWidget(CaseActionsMixin, LabelTableMixin, QWidget):
+class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin, QWidget):
     """The main ctlabel dock widget."""
 
     #: Tests replace this to answer the restore question without a dialog.
@@ -130,8 +134,9 @@ class LabelingWidget(CaseActionsMixin, LabelTableMixin, QWidget):
         self.interpolate_button.setToolTip("Fill between the painted slices (one undo step: Ctrl+Z)")
         self.interpolate_button.clicked.connect(self._guard(lambda: self.interpolate()))
         self.all_labels_check = QCheckBox("all labels")
-        g.addWidget(self.interpolate_button, 0, 0, 1, 2)
-        g.addWidget(self.all_labels_check, 0, 2)
+        g.addWidget(self.interpolate_button, 0, 0)
+        g.addWidget(self.all_labels_check, 0, 1)
+        g.addWidget(self._build_image_aware_check(), 0, 2)
         self.prev_button = QPushButton("◀ painted (PgUp)")
         self.next_button = QPushButton("painted ▶ (PgDn)")
         self.gap_button = QPushButton("next gap (G)")
@@ -145,6 +150,11 @@ class LabelingWidget(CaseActionsMixin, LabelTableMixin, QWidget):
         self.slices_label.setWordWrap(True)
         g.addWidget(self.slices_label, 2, 0, 1, 3)
         layout.addWidget(box)
+
+        # HU-aware painting, region grow, pre-labels
+        self.hu_range, self.region_grow, self.prelabel = HURangeBox(self), RegionGrowBox(self), PrelabelBox(self)
+        for box in (self.hu_range, self.region_grow, self.prelabel):
+            layout.addWidget(box)
 
         # Save
         row = QHBoxLayout()
@@ -239,6 +249,8 @@ class LabelingWidget(CaseActionsMixin, LabelTableMixin, QWidget):
 
     def _on_removed(self, event) -> None:
         session = self.sessions.pop(id(event.value), None)
+        self.hu_range.forget(event.value)
+        self.region_grow.forget(event.value)
         if session is not None:
             session.close()
         self.refresh()
@@ -322,8 +334,10 @@ class LabelingWidget(CaseActionsMixin, LabelTableMixin, QWidget):
         finally:
             self._table_updating = False
         enabled = s is not None and not s.read_only and not s.awaiting_review
-        for b in (self.interpolate_button, self.save_button, self.add_label_button, self.submit_button):
+        for b in (self.interpolate_button, self.save_button, self.add_label_button, self.submit_button,
+                  self.region_grow, self.prelabel):
             b.setEnabled(enabled)
+        self.hu_range.bind()
         if (s is not None and s.case is not None) != self._header_shown:
             self.update_case_label()
         self.save_as_button.setVisible(s is not None and s.case is None)

@@ -51,19 +51,28 @@ def open_case(viewer, root: Path, folder: Path):
     return widget, layer, np.asarray(image.data)
 
 
-def click(layer, data_point) -> None:
-    """A mouse press on ``layer`` at a data point, through napari's callback dispatch."""
-    from napari.utils.interactions import ReadOnlyWrapper, mouse_press_callbacks
+def _event(MouseEvent, layer, kind: str, point, dragging: bool = False):
+    from napari.utils._proxies import ReadOnlyWrapper
 
-    world = np.asarray(layer.data_to_world(data_point), float)
+    world = tuple(float(v) for v in layer.data_to_world(point))
+    return ReadOnlyWrapper(MouseEvent(type=kind, is_dragging=dragging, position=world, view_direction=None,
+                                      dims_displayed=(1, 2), dims_point=list(world), button=1),
+                           exceptions=("handled",))
 
-    class _Press:
-        type = "mouse_press"
-        position = tuple(world)
-        view_direction = None
-        dims_displayed = [1, 2]
-        modifiers = ()
-        button = 1
-        handled = False
 
-    mouse_press_callbacks(layer, ReadOnlyWrapper(_Press(), exceptions=("handled",)))
+def click(layer, MouseEvent, point) -> None:
+    """A mouse press and release on ``layer`` at a data point, through napari's callback dispatch."""
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+
+    mouse_press_callbacks(layer, _event(MouseEvent, layer, "mouse_press", point))
+    mouse_release_callbacks(layer, _event(MouseEvent, layer, "mouse_release", point))
+
+
+def stroke(layer, MouseEvent, points) -> None:
+    """A mouse drag through ``points`` (data coordinates): what a person's brush stroke sends."""
+    from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks
+
+    mouse_press_callbacks(layer, _event(MouseEvent, layer, "mouse_press", points[0]))
+    for p in points[1:]:
+        mouse_move_callbacks(layer, _event(MouseEvent, layer, "mouse_move", p, dragging=True))
+    mouse_release_callbacks(layer, _event(MouseEvent, layer, "mouse_release", points[-1]))
