@@ -179,5 +179,123 @@ class Event:
                    {k: v for k, v in d.items() if k not in core})
 
 
-__all__ = ["IMAGE_KINDS", "IRREGULAR_CODES", "Action", "CaseState", "Event", "GeometryWarning", "Role",
-           "SliceEdits", "StackKind", "WarningCode", "warning_codes"]
+def _events(items, what: str) -> tuple[Event, ...]:
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"{what}: Events must be a list")
+    return tuple(e if isinstance(e, Event) else Event.from_dict(e) for e in items)
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """``case.json``: the review state, the events (a hash chain) and the summary fields.
+
+    Fields the model does not name (``HeadEventSHA256``, summary fields, fields of newer
+    versions) ride in ``extra`` and are written back unchanged: ``from_dict(d).to_dict() == d``.
+    """
+
+    state: CaseState
+    events: tuple[Event, ...] = ()
+    image_voxel_sha256: str | None = None
+    schema_version: str = "1.0"
+    extra: Mapping = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", CaseState(self.state))
+        object.__setattr__(self, "events", _events(self.events, "case record"))
+
+    @property
+    def approved_version(self) -> str | None:
+        """The version approved last (``ApprovedVersion``), if any."""
+        return self.extra.get("ApprovedVersion")
+
+    def to_dict(self) -> dict:
+        """The JSON form of ``docs/review.md``."""
+        return {"SchemaVersion": self.schema_version, "State": str(self.state),
+                "ImageVoxelSHA256": self.image_voxel_sha256, "Events": [e.to_dict() for e in self.events],
+                **dict(self.extra)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> CaseRecord:
+        """Build (and validate) a record from its JSON form; ``ValueError`` names what is wrong."""
+        if not isinstance(d, Mapping) or "State" not in d:
+            raise ValueError("a case record needs a State")
+        core = {"SchemaVersion", "State", "ImageVoxelSHA256", "Events"}
+        try:
+            state = CaseState(d["State"])
+        except ValueError:
+            raise ValueError(f"unknown case State {d['State']!r}") from None
+        return cls(state, d.get("Events", []), d.get("ImageVoxelSHA256"), str(d.get("SchemaVersion", "1.0")),
+                   {k: v for k, v in d.items() if k not in core})
+
+
+#: The sidecar's name of each array axis (``SliceAxis``).
+AXIS_NAMES = ("slice", "row", "column")
+
+
+@dataclass(frozen=True)
+class MaskProvenance:
+    """The provenance sidecar of a mask (``docs/provenance.md``), typed where ctlabel reads it.
+
+    ``edits`` comes from the per-label ``PaintedSlices`` / ``InterpolatedSlices`` and
+    ``SliceAxis``; everything else (software, geometry, label names, fields of newer
+    versions) rides in ``extra`` and is written back unchanged.
+    """
+
+    voxel_sha256: str
+    edits: SliceEdits = field(default_factory=SliceEdits)
+    annotator: str | None = None
+    version: str | None = None
+    events: tuple[Event, ...] = ()
+    extra: Mapping = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.voxel_sha256, str) and len(self.voxel_sha256) == 64):
+            raise ValueError("a mask's provenance needs its VoxelSHA256 (64 hex digits)")
+        object.__setattr__(self, "events", _events(self.events, "mask provenance"))
+
+    def to_dict(self) -> dict:
+        """The sidecar's JSON form."""
+        out = dict(self.extra)
+        labels = {k: dict(v) for k, v in out.get("Labels", {}).items()}
+        for lab, entry in labels.items():
+            entry["PaintedSlices"] = list(self.edits.painted.get(int(lab), ()))
+            entry["InterpolatedSlices"] = list(self.edits.interpolated.get(int(lab), ()))
+        out.update({"VoxelSHA256": self.voxel_sha256, "SliceAxis": AXIS_NAMES[self.edits.axis],
+                    "Labels": labels, "Events": [e.to_dict() for e in self.events]})
+        for key, value in (("Annotator", self.annotator), ("Version", self.version)):
+            if value is not None:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> MaskProvenance:
+        """Build (and validate) from a sidecar's JSON form; ``ValueError`` names what is wrong."""
+        if d.get("Kind", "mask") != "mask":
+            raise ValueError(f"not a mask's provenance (Kind {d.get('Kind')!r})")
+        axis = d.get("SliceAxis", "slice")
+        if axis not in AXIS_NAMES:
+            raise ValueError(f"unknown SliceAxis {axis!r}")
+        labels = d.get("Labels") or {}
+        edits = SliceEdits({k: v.get("PaintedSlices", ()) for k, v in labels.items()}, {},
+                           {k: v.get("InterpolatedSlices", ()) for k, v in labels.items()}, AXIS_NAMES.index(axis))
+        core = {"VoxelSHA256", "Annotator", "Version", "Events"}
+        return cls(d.get("VoxelSHA256", ""), edits, d.get("Annotator"), d.get("Version"), d.get("Events", []),
+                   {k: v for k, v in d.items() if k not in core})
+
+
+__all__ = [
+    "AXIS_NAMES",
+    "IMAGE_KINDS",
+    "IRREGULAR_CODES",
+    "Action",
+    "CaseRecord",
+    "CaseState",
+    "Event",
+    "MaskProvenance",
+    "GeometryWarning",
+    "Role",
+    "SliceEdits",
+    "StackKind",
+    "WarningCode",
+    "warning_codes",
+]

@@ -61,3 +61,55 @@ def test_events_round_trip_with_the_provenance_event_form():
         Event("x", "boss", "2026-01-01T00:00:00Z", "saved")
     with pytest.raises(ValueError):
         Event(" ", "annotator", "2026-01-01T00:00:00Z", "saved")
+
+
+def _shared_records():
+    """Every case record and mask sidecar of the committed old case and of a fresh reviewed case."""
+    from pathlib import Path
+
+    old = Path(__file__).parent / "data" / "cases" / "v0.2.0" / "phantom_case"
+    return [old / "case.json"], sorted((old / "masks").glob("v*_dseg.json"))
+
+
+def test_case_records_round_trip_and_are_validated():
+    import json
+
+    from ctlabel.model import CaseRecord, CaseState
+
+    [path], _ = _shared_records()
+    d = json.loads(path.read_text())
+    rec = CaseRecord.from_dict(d)
+    assert rec.state is CaseState.APPROVED and rec.approved_version == "v002"
+    assert [e.action for e in rec.events][-1] == "approved" and rec.events[-1].who == "rita"
+    assert rec.to_dict() == d
+    assert json.dumps(rec.to_dict(), sort_keys=True) == json.dumps(d, sort_keys=True)
+    with pytest.raises(ValueError, match="unknown case State"):
+        CaseRecord.from_dict({**d, "State": "finished"})
+    with pytest.raises(ValueError):
+        CaseRecord.from_dict({**d, "Events": [{**d["Events"][0], "Action": "teleported"}]})
+    with pytest.raises(ValueError, match="Events must be a list"):
+        CaseRecord.from_dict({**d, "Events": "none"})
+
+
+def test_mask_provenance_round_trips_and_gives_the_slice_edits():
+    import json
+
+    from ctlabel.io.provenance import validate
+    from ctlabel.model import MaskProvenance
+
+    _, sidecars = _shared_records()
+    assert len(sidecars) == 2
+    for path in sidecars:
+        d = json.loads(path.read_text())
+        prov = MaskProvenance.from_dict(d)
+        assert prov.to_dict() == d
+        validate(prov.to_dict())
+        assert prov.edits.axis == 0 and prov.version == path.name[:4]
+        for lab, entry in d["Labels"].items():
+            assert list(prov.edits.painted.get(int(lab), ())) == sorted(entry["PaintedSlices"])
+    with pytest.raises(ValueError, match="VoxelSHA256"):
+        MaskProvenance.from_dict({**d, "VoxelSHA256": "abc"})
+    with pytest.raises(ValueError, match="SliceAxis"):
+        MaskProvenance.from_dict({**d, "SliceAxis": "time"})
+    with pytest.raises(ValueError, match="negative slice"):
+        MaskProvenance.from_dict({**d, "Labels": {"1": {**d["Labels"]["1"], "PaintedSlices": [-2]}}})

@@ -23,6 +23,7 @@ from ctlabel.errors import ProvenanceError
 from ctlabel.io.atomic import write_json
 from ctlabel.io.mask import Mask
 from ctlabel.io.provenance import SCHEMA_VERSION, read_sidecar, sidecar_path
+from ctlabel.model import CaseRecord
 
 _VERSION_NAME = re.compile(r"^v(\d{3,})$")
 
@@ -62,6 +63,10 @@ def load_record(case: Case) -> dict:
         raise ProvenanceError("the case record lacks an Events list", path)
     if record.get("State") not in STATES:
         raise ProvenanceError(f"the case record has an unknown State {record.get('State')!r}", path)
+    try:
+        CaseRecord.from_dict(record)  # every event: who, a known role and action
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ProvenanceError(f"the case record is not valid: {exc}", path) from None
     return record
 
 
