@@ -21,7 +21,7 @@ from ctlabel.case.naming import slice_line, stack_case_name
 from ctlabel.deid import DescribedSource, burned_in_reason, clean_description
 from ctlabel.dicom.stacks import Stack
 from ctlabel.io.provenance import pseudonymize_uid
-from ctlabel.model import StackKind
+from ctlabel.model import StackKind, WarningCode, as_warnings
 from ctlabel.volume import SourceIdentity
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ def _not_converted(s: Stack) -> dict | None:
     first = s.files[0] if s.files else ""
     if s.kind == StackKind.AMBIGUOUS:
         return {"status": "failed", "path": first, "series": s.description,
-                "reason": "; ".join(w.split(": ", 1)[1] for w in s.warnings if w.startswith("conflicting"))}
+                "reason": "; ".join(w.detail for w in as_warnings(s.warnings)
+                                     if w.code is WarningCode.CONFLICTING_DUPLICATES)}
     if s.kind == StackKind.SINGLE and s.split_off:
         return {"status": "skipped", "path": first, "series": s.description, "reason": s.split_off}
     if s.kind not in (StackKind.VOLUME, StackKind.SINGLE):

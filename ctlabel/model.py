@@ -105,9 +105,19 @@ class GeometryWarning:
         return f"{self.code}: {self.detail}" if self.detail else str(self.code)
 
 
+def as_warnings(warnings) -> list[GeometryWarning]:
+    """Warnings as data, from ``code: detail`` strings (as stored) or :class:`GeometryWarning` values."""
+    return [w if isinstance(w, GeometryWarning) else GeometryWarning.parse(w) for w in warnings]
+
+
 def warning_codes(warnings) -> set[WarningCode]:
     """The codes of ``code: detail`` strings or :class:`GeometryWarning` values."""
-    return {w.code if isinstance(w, GeometryWarning) else GeometryWarning.parse(w).code for w in warnings}
+    return {w.code for w in as_warnings(warnings)}
+
+
+def without_code(warnings: list[str], code: WarningCode) -> list[str]:
+    """The warnings (as stored) except those of ``code``."""
+    return [w for w, g in zip(warnings, as_warnings(warnings), strict=True) if g.code is not code]
 
 
 def _slice_map(value: Mapping | None, name: str) -> dict[int, tuple[int, ...]]:
@@ -297,5 +307,7 @@ __all__ = [
     "SliceEdits",
     "StackKind",
     "WarningCode",
+    "as_warnings",
+    "without_code",
     "warning_codes",
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ctlabel.errors import GeometryError, InputError
+from ctlabel.model import WarningCode, as_warnings
 
 #: Tolerance (mm) under which two affines are the same grid.
 AFFINE_TOLERANCE_MM = 1e-4
@@ -212,7 +213,8 @@ class Volume:
 
     @property
     def warning_codes(self) -> list[str]:
-        return [w.split(":", 1)[0] for w in self.warnings]
+        return [str(w.code) if w.code is not WarningCode.OTHER else w.detail.split(":", 1)[0]
+                for w in as_warnings(self.warnings)]
 
 
 def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:

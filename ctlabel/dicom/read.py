@@ -18,7 +18,7 @@ from ctlabel.dicom.scan import find_series
 from ctlabel.dicom.stacks import Stack
 from ctlabel.errors import DicomReadError, InputError, SeriesError
 from ctlabel.geometry import SPACING_TOLERANCE_FRACTION, SPACING_TOLERANCE_MM, analyze_stack, dicom_affine
-from ctlabel.model import IMAGE_KINDS
+from ctlabel.model import IMAGE_KINDS, WarningCode, warning_codes, without_code
 from ctlabel.volume import SliceIdentity, SourceIdentity, Volume, pixel_hash
 
 #: Threads that read, hash and convert slices in :func:`load_series`. Batch
@@ -167,7 +167,7 @@ def load_series(
     headers = stack.slices
     first = headers[0]
     where = os.path.dirname(first.path) or first.path
-    if any(w.startswith("inconsistent_pixel_spacing") for w in stack.warnings):
+    if WarningCode.INCONSISTENT_PIXEL_SPACING in warning_codes(stack.warnings):
         raise SeriesError("slices disagree on PixelSpacing", where)
     if first.pixel_spacing is None:
         raise SeriesError("PixelSpacing is missing", first.path)
@@ -226,7 +226,7 @@ def load_series(
         out = out[keep]
         headers = [h for h, k in zip(headers, keep) if k]
         hashes = [x for x, k in zip(hashes, keep) if k]
-        warnings = [w for w in warnings if not w.startswith("duplicate_positions")]
+        warnings = without_code(warnings, WarningCode.DUPLICATE_POSITIONS)
         warnings.append(f"duplicate_positions: {int((~keep).sum())} identical duplicate slice(s) dropped")
         geo = analyze_stack(np.array([h.position for h in headers]), first.orientation, first.slice_thickness)
         warnings += [w for w in geo.warnings if w not in warnings]
@@ -250,7 +250,7 @@ def load_series(
         if padded is not None:
             out, identities, missing = padded
             positions = geo.positions_mm[0] + geo.spacing_mm * np.arange(out.shape[0])
-            warnings = [w for w in warnings if not w.startswith("missing_slices")]
+            warnings = without_code(warnings, WarningCode.MISSING_SLICES)
             warnings.append(f"missing_slices: {len(missing)} slice(s) missing from a {geo.spacing_mm:.4g} mm grid,"
                             f" padded with {PAD_HU} HU at k={_ranges(missing)}; every acquired slice is exact")
     source = SourceIdentity(

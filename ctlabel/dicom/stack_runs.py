@@ -19,7 +19,7 @@ from ctlabel.geometry import (
     analyze_stack,
     slice_normal,
 )
-from ctlabel.model import StackKind
+from ctlabel.model import StackKind, WarningCode, as_warnings, warning_codes
 
 
 def _same_step(gap: float, step: float) -> bool:
@@ -73,7 +73,7 @@ def split_uniform_runs(stack: Stack) -> list[Stack]:
         Runs of two or more slices are volumes; a run of one slice is a single image
         whose ``split_off`` says why it is not converted.
     """
-    if stack.kind != StackKind.VOLUME or not any(w.startswith("non_uniform_spacing") for w in stack.warnings):
+    if stack.kind != StackKind.VOLUME or WarningCode.NON_UNIFORM_SPACING not in warning_codes(stack.warnings):
         return [stack]
     first = stack.slices[0]
     normal = slice_normal(first.orientation)
@@ -87,7 +87,8 @@ def split_uniform_runs(stack: Stack) -> list[Stack]:
         part = dataclasses.replace(
             stack,
             slices=headers,
-            warnings=[w for w in stack.warnings if w.startswith("inconsistent_pixel_spacing")] + geo.warnings
+            warnings=[str(w) for w in as_warnings(stack.warnings)
+                      if w.code is WarningCode.INCONSISTENT_PIXEL_SPACING] + geo.warnings
             + [f"split_run: run {n} of {len(runs)} uniform runs of a series with varying spacing"],
             spacing=(geo.spacing_mm, ps[0], ps[1]),
             kind=StackKind.VOLUME if len({round(float(p), 2) for p in d[idx]}) >= 2 else StackKind.SINGLE,
