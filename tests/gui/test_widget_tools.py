@@ -1,0 +1,169 @@
+"""HU-aware painting, region grow and pre-labels in the labeling widget, in a real napari viewer,
+on the shared anatomy CTs (TotalSegmentator's example abdominal CT and its CTA)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ._anatomy import ABDOMEN, CTA, click, deepest, dice, mask, need, open_case, stroke
+
+VERTEBRAE, AORTA, LIVER, LUNG = 11, 6, 1, 12  # the default label table
+SOFT = ("autochthon_left", "autochthon_right", "iliopsoas_left", "iliopsoas_right", "aorta", "inferior_vena_cava",
+        "kidney_left", "kidney_right", "small_bowel", "colon", "duodenum", "pancreas")
+
+
+@pytest.fixture(scope="module")
+def abdomen_masks():
+    need(ABDOMEN)
+    return mask(ABDOMEN, "vertebrae_L3"), np.logical_or.reduce([mask(ABDOMEN, n) for n in SOFT])
+
+
+def test_range_limited_stroke_over_bone_paints_no_soft_tissue(make_napari_viewer, MouseEvent, tmp_path,
+                                                              abdomen_masks):
+    l3, soft = abdomen_masks
+    viewer = make_napari_viewer()
+    widget, layer, ct = open_case(viewer, tmp_path / "case", ABDOMEN)
+    session = widget.session
+    z = int(np.argmax(l3.sum(axis=(1, 2))))
+    _, r, c = deepest(l3[z][None])
+    viewer.dims.set_current_step(0, z)
+    layer.selected_label = VERTEBRAE
+    layer.mode = "paint"
+    layer.brush_size = 24  # 72 mm at 3 mm: well over the vertebra's edge
+    path = [(z, r, c - 3), (z, r, c), (z, r, c + 3)]
+
+    # Without a limit the stroke covers muscle and vessels around L3 (what the limit must prevent).
+    stroke(layer, MouseEvent, path)
+    brush = layer.data == VERTEBRAE
+    assert np.count_nonzero(brush & soft) > 50 and np.count_nonzero(brush & (ct < 200)) > 50
+    layer.undo()
+    assert not layer.data.any()
+
+    widget.hu_range.set_range(200, 3071)  # for the selected label, on
+    history = len(layer._undo_history)
+    stroke(layer, MouseEvent, path)
+    painted = layer.data == VERTEBRAE
+    assert painted.any()
+    assert not np.any(painted & soft), "the range-limited stroke painted soft tissue"
+    assert ct[painted].min() >= 200
+    np.testing.assert_array_equal(painted, brush & (ct >= 200) & (ct <= 3071))  # all of the brush's bone
+    assert np.count_nonzero(painted & l3) > 0.8 * np.count_nonzero(painted)  # it is the vertebra's cortex
+    assert len(layer._undo_history) == history + 1  # one undo step
+    assert session.tracker.painted() == {VERTEBRAE: [z]} and session.fallback_used == 0
+    assert "outside the range left unchanged" in widget.status.text()
+
+    # Fill and polygon are limited too (on other slices).
+    layer.fill((z + 2, 5, 5), VERTEBRAE)  # the whole empty slice: only its voxels in range
+    np.testing.assert_array_equal(layer.data[z + 2] == VERTEBRAE, (ct[z + 2] >= 200) & (ct[z + 2] <= 3071))
+    square = [(z - 2, r - 15, c - 15), (z - 2, r - 15, c + 15), (z - 2, r + 15, c + 15), (z - 2, r + 15, c - 15)]
+    layer.paint_polygon(square, VERTEBRAE)
+    poly = layer.data[z - 2] == VERTEBRAE
+    assert poly.any() and ct[z - 2][poly].min() >= 200
+    assert session.tracker.painted() == {VERTEBRAE: [z - 2, z, z + 2]}
+
+    # Remembered per label: another label has its own (off); coming back restores 200 … 3071.
+    layer.selected_label = LIVER
+    assert not widget.hu_range.check.isChecked()
+    layer.selected_label = VERTEBRAE
+    assert widget.hu_range.check.isChecked()
+    assert (widget.hu_range.lo.value(), widget.hu_range.hi.value()) == (200, 3071)
+
+    # Undo takes each limited write back in one step.
+    for _ in range(3):
+        layer.undo()
+    assert not layer.data.any() and session.tracker.painted() == {}
+
+
+def test_region_grow_preview_then_apply(make_napari_viewer, MouseEvent, tmp_path):
+    from ctlabel_napari._region_grow_ui import PREVIEW_NAME
+
+    aorta = mask(need(CTA), "aorta")
+    viewer = make_napari_viewer()
+    widget, layer, ct = open_case(viewer, tmp_path / "case", CTA)
+    session = widget.session
+    # the slice where the aorta's lumen is largest and contrast-filled throughout
+    from scipy import ndimage as ndi
+
+    best = None
+    for z in np.flatnonzero(aorta.any(axis=(1, 2))):
+        lab, n = ndi.label(aorta[z])
+        for i in range(1, n + 1):
+            piece = lab == i
+            if np.percentile(ct[z][piece], 10) >= 300 and (best is None or piece.sum() > best[1].sum()):
+                best = (int(z), piece)
+    z, lumen = best
+    _, r, c = deepest(lumen[None])
+    viewer.dims.set_current_step(0, z)
+    layer.selected_label = AORTA
+    box = widget.region_grow
+    box.tolerance.setValue(150)
+    layer.mode = "paint"
+
+    box.pick_button.setChecked(True)  # arm the click: the labels layer stops painting
+    assert layer.mode == "pan_zoom"
+    click(layer, MouseEvent, (z, r, c))
+    assert PREVIEW_NAME in viewer.layers and viewer.layers.selection.active is layer
+    assert not layer.data.any(), "a preview writes nothing"
+    assert dice(box.preview[z], lumen) >= 0.9
+    assert box.apply_button.isEnabled()
+
+    history = len(layer._undo_history)
+    box.apply_button.click()
+    assert PREVIEW_NAME not in viewer.layers and box.preview is None
+    assert len(layer._undo_history) == history + 1
+    assert dice(layer.data[z] == AORTA, lumen) >= 0.9 and not np.delete(layer.data, z, axis=0).any()
+    assert session.tracker.painted() == {AORTA: [z]}
+    layer.undo()
+    assert not layer.data.any() and session.tracker.painted() == {}
+
+    # 3D: a box of ±15 mm around the click; Cancel drops the preview and writes nothing.
+    box.mode.setCurrentIndex(1)
+    box.half_size.setValue(15)
+    click(layer, MouseEvent, (z, r, c))
+    zs = np.flatnonzero(box.preview.any(axis=(1, 2)))
+    assert len(zs) > 5 and zs[0] >= z - 10 and zs[-1] <= z + 10  # 15 mm = 10 slices of 1.5 mm
+    box.cancel_button.click()
+    assert PREVIEW_NAME not in viewer.layers and not layer.data.any()
+    box.pick_button.setChecked(False)
+    assert layer.mode == "paint"  # back to the tool of before
+    assert session.fallback_used == 0
+
+
+def test_prelabel_action_is_one_undo_step_and_refuses_over_work(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    widget, layer, _ = open_case(viewer, tmp_path / "case", ABDOMEN)
+    session = widget.session
+    box = widget.prelabel
+    seen: list[float] = []
+    box._signals.progress.connect(lambda f, _m: seen.append(f))
+    history = len(layer._undo_history)
+
+    worker = box.run(["lungs", "bone"])
+    assert worker is not None and box.running and not box.run_button.isEnabled()
+    qtbot.waitUntil(lambda: not box.running, timeout=60000)
+    assert box.last["labels"] == {LUNG: "lungs", VERTEBRAE: "bone"}
+    assert np.count_nonzero(layer.data == LUNG) > 1000 and np.count_nonzero(layer.data == VERTEBRAE) > 1000
+    assert len(layer._undo_history) == history + 1  # one undo step
+    assert session.tracker.painted() == {} and session.tracker.interpolated() == {}  # nobody painted them
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    assert box.run_button.isEnabled() and not box.progress.isVisible()
+    prelabelled = np.array(layer.data)
+
+    layer.undo()
+    assert not layer.data.any()
+    layer.redo()
+    np.testing.assert_array_equal(layer.data, prelabelled)
+
+    # Never over an annotator's work: the labels hold voxels now; and a structure needs a label.
+    assert box.run(["bone"]) is None
+    assert "already hold voxels" in box.last["error"] and "Not pre-labelled" in widget.status.text()
+    assert box.run(["body"]) is None and "'body'" in box.last["error"]
+    np.testing.assert_array_equal(layer.data, prelabelled)
+
+    widget.save()
+    record = json.loads((session.case.draft_path.with_suffix("").with_suffix(".json")).read_text())
+    assert any(e.get("Tool") == "ctlabel prelabel" for e in record["Events"])
+    assert record["Labels"][str(LUNG)]["PaintedSlices"] == []
