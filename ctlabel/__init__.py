@@ -80,6 +80,7 @@ _LAZY: dict[str, str] = {
     "sidecar_path": "io.provenance",
     "CaseState": "model",
     "PRELABEL_STRUCTURES": "prelabel",
+    "method_record": "prelabel",
     "prelabel_volume": "prelabel",
     "require_empty_targets": "prelabel",
     "resolve_labels": "prelabel",
@@ -132,7 +133,13 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.io.provenance import read_sidecar, sidecar_path
     from ctlabel.model import CaseState
     from ctlabel.paint_tracking import Record, SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
-    from ctlabel.prelabel import PRELABEL_STRUCTURES, prelabel_volume, require_empty_targets, resolve_labels
+    from ctlabel.prelabel import (
+        PRELABEL_STRUCTURES,
+        method_record,
+        prelabel_volume,
+        require_empty_targets,
+        resolve_labels,
+    )
     from ctlabel.qa import Finding, QAOptions, check_mask
     from ctlabel.region_grow import hu_range_mask, region_grow
     from ctlabel.synthetic import make_phantom
@@ -194,6 +201,7 @@ __all__ = [
     "load_record",
     "load_series",
     "make_phantom",
+    "method_record",
     "open_case",
     "prelabel_volume",
     "read_label_table",

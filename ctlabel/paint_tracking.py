@@ -227,6 +227,17 @@ class SliceTracker:
         self._undone.clear()
 
     @property
+    def last(self) -> Record | None:
+        """The newest record in effect (the editor's newest undo item), or None."""
+        if self._done:
+            return self._done[-1]
+        return self._base[-1] if self._base else None
+
+    def in_effect(self, record: Record) -> bool:
+        """Whether ``record`` is in effect (recorded, and not undone)."""
+        return any(r is record for r in self._in_effect())
+
+    @property
     def can_undo(self) -> bool:
         return bool(self._done)
 

@@ -21,7 +21,7 @@ import numpy as np
 from ctlabel.case import qa_gate, review, workflow
 from ctlabel.case import record as case_record
 from ctlabel.case.edits import Edits, Interpolation
-from ctlabel.case.folder import Case
+from ctlabel.case.folder import Case, carried_methods
 from ctlabel.case.lock import CaseLock, acquire_lock
 from ctlabel.case.recovery import clear_journal, pending_recovery, read_journal, write_journal
 from ctlabel.errors import CaseError, CtlabelError, LockError, StateError
@@ -166,6 +166,7 @@ class EditingSession(Edits):
             session = cls(case, edits.who, edits.labels, edits.tracker, lock, role=edits.role,
                           events=edits.events, created=edits.created, table=edits.table)
             session._painted_once = edits._painted_once
+            session._method_edits = list(edits._method_edits)
             session.save()
         except BaseException:
             lock.release()
@@ -177,6 +178,10 @@ class EditingSession(Edits):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _carried_methods(self, painted: dict[int, list[int]]) -> dict[int, dict]:
+        """The methods of the draft on disk (as a save that names none would carry them)."""
+        return carried_methods(self.case.draft_path, painted) if self.case.draft_path.exists() else {}
 
     # --- state ----------------------------------------------------------------------
     @property
@@ -235,7 +240,7 @@ class EditingSession(Edits):
     def journal_payload(self) -> tuple[np.ndarray, dict]:
         """A copy of the labels and the journal's bookkeeping (to write from another thread)."""
         kwargs = self.provenance(saved_event=False)
-        for key in ("label_table", "created"):
+        for key in ("label_table", "created", "methods"):  # the journal keeps no label methods
             kwargs.pop(key, None)
         return np.array(self.labels, copy=True), kwargs
 

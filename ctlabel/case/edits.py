@@ -111,6 +111,7 @@ class Edits:
         self.spacing = spacing_from_affine(grid.affine)
         self.dirty = False
         self._painted_once = False
+        self._method_edits: list[tuple[Record | None, dict[int, dict]]] = []  # see mark_prelabelled
 
     @property
     def read_only(self) -> bool:
@@ -227,20 +228,47 @@ class Edits:
 
         return compute
 
+    def _carried_methods(self, painted: dict[int, list[int]]) -> dict[int, dict]:
+        """The methods a save carries from before (none without a case)."""
+        return {}
+
     def mark_interpolated(self, filled: dict[int, list[int]]) -> None:
         """Record the ``interpolated`` event of an applied interpolation."""
         self.events.append(self._event("interpolated", Labels=sorted(filled)))
 
-    def mark_prelabelled(self, written: dict[int, str], tool: str = "ctlabel prelabel") -> None:
-        """Record the ``painted`` event of pre-labels an editor applied (label -> structure).
+    def mark_prelabelled(self, methods: dict[int, dict], tool: str = "ctlabel prelabel") -> None:
+        """Record pre-labels an editor applied: label -> its ``Method`` (``ctlabel.prelabel.method_record``).
 
-        The caller writes them as one undo step recorded as a ``fill`` with no slices: nobody
-        painted those slices, so they count as neither painted nor interpolated.
+        Adds the ``painted`` event naming the tool, and the labels' methods to the next save's
+        provenance (``Labels[k].Method``; one that gets hand-painted slices is saved as
+        semiautomatic). The caller writes the voxels as one undo step recorded as a ``fill`` with
+        no slices: nobody painted those slices, so they count as neither painted nor interpolated.
         """
-        if written:
-            names = [self.table[v].name if v in self.table else str(v) for v in sorted(written)]
+        if methods:
+            names = [self.table[v].name if v in self.table else str(v) for v in sorted(methods)]
             self.events.append(self._event("painted", Tool=tool, Labels=names))
+            # tied to the edit's record: undone with it, back with its redo
+            self._method_edits.append((self.tracker.last, {int(k): dict(v) for k, v in methods.items()}))
             self.dirty = True
+
+    @property
+    def methods(self) -> dict[int, dict]:
+        """Label -> the ``Method`` of the pre-labels applied here and not undone."""
+        out: dict[int, dict] = {}
+        for rec, methods in self._method_edits:
+            if rec is None or self.tracker.in_effect(rec):
+                out.update(methods)
+        return out
+
+    def _methods(self, painted: dict[int, list[int]], carried: dict[int, dict] | None = None) -> dict[int, dict]:
+        """The label methods of a save: ``carried`` ones, then this editor's; automatic + painted -> semiautomatic."""
+        out = dict(carried or {})
+        for k, method in self.methods.items():
+            method = dict(method)
+            if method.get("Kind") == "automatic" and painted.get(k):
+                method["Kind"] = "semiautomatic"
+            out[k] = method
+        return out
 
     def interpolate(self, labels: list[int] | None = None) -> dict[int, list[int]]:
         """Fill between painted slices (in place, not undoable here); returns label -> filled slices."""
@@ -260,6 +288,8 @@ class Edits:
                                               self.tracker.interpolated(axis))
         out = {"painted": painted, "interpolated": interpolated, "axis": axis, "annotator": self.who or None,
                "events": events, "label_table": self.table}
+        if self.methods:
+            out["methods"] = self._methods(painted, self._carried_methods(painted))
         if self.created:
             out["created"] = self.created
         return out

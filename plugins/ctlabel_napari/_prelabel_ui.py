@@ -5,7 +5,8 @@ step (Ctrl+Z takes it all back). The core's rules hold as in ``ctlabel prelabel`
 structure needs a label of the table (found by name), a target label that already holds a voxel
 is refused (never over an annotator's work; checked before the run and again before writing)
 and only background voxels are written. Pre-labelled slices are recorded as neither painted
-nor interpolated (nobody painted them); the event says the tool made them.
+nor interpolated (nobody painted them); the event says the tool made them, and the next save
+records each label's ``Method`` (automatic, with the method's parameters), unless undone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from qtpy.QtWidgets import QCheckBox, QGridLayout, QGroupBox, QLabel, QProgressB
 from ctlabel import (
     PRELABEL_STRUCTURES,
     CtlabelError,
+    method_record,
     prelabel_volume,
     require_empty_targets,
     resolve_labels,
@@ -112,7 +114,7 @@ class PrelabelBox(QGroupBox):
             indices = np.nonzero((out != 0) & (data == 0))
             values = out[indices]
             session.write(indices, values, fill={})  # one undo step; no slice counts as painted
-            session.core.mark_prelabelled(written)
+            session.core.mark_prelabelled({v: method_record(name) for v, name in written.items()})
             names = ", ".join(f"{session.table[v].name if v in session.table else v} ({written[v]})"
                               for v in sorted(written))
             text = (f"Pre-labelled {names}: {values.size} voxel(s) — Ctrl+Z undoes it" if written

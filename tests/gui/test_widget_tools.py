@@ -167,3 +167,5 @@ def test_prelabel_action_is_one_undo_step_and_refuses_over_work(make_napari_view
     record = json.loads((session.case.draft_path.with_suffix("").with_suffix(".json")).read_text())
     assert any(e.get("Tool") == "ctlabel prelabel" for e in record["Events"])
     assert record["Labels"][str(LUNG)]["PaintedSlices"] == []
+    assert record["Labels"][str(VERTEBRAE)]["Method"]["Kind"] == "automatic"
+    assert record["Labels"][str(LUNG)]["Method"]["Name"] == "ctlabel.prelabel.lungs"
