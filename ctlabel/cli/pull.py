@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ctlabel.pull import PullOptions
 
 
 def _env(var: str | None, what: str) -> str | None:
@@ -34,17 +38,34 @@ def _seconds(text: str) -> float:
     return value
 
 
-def cmd_pull(args: argparse.Namespace) -> int:
-    from ctlabel.convert import ConvertOptions
+def pull_options(args: argparse.Namespace, convert) -> PullOptions:
+    """The :class:`ctlabel.pull.PullOptions` of the arguments that :func:`add_source_arguments` added.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (``study``, ``series``, ``uids``, ``study_date``, ``modality``, ``timeout``,
+        ``user``, ``password_env``, ``token_env``, ``keep_dicom``, ``jobs``).
+    convert : ctlabel.convert.ConvertOptions
+        How the retrieved series are converted.
+
+    Returns
+    -------
+    ctlabel.pull.PullOptions
+
+    Raises
+    ------
+    InputError
+        ``--user`` without ``--password-env`` (or the reverse), or an environment variable not set.
+    """
     from ctlabel.errors import InputError
-    from ctlabel.io.labels import read_label_table
-    from ctlabel.pull import PullOptions, pull
+    from ctlabel.pull import PullOptions
 
     if args.password_env and not args.user:
         raise InputError("--password-env needs --user")
     if args.user and not args.password_env:
         raise InputError("--user needs --password-env VAR (the password is never given on the command line)")
-    options = PullOptions(
+    return PullOptions(
         modality=None if args.modality in ("*", "") else args.modality,
         study_date=args.study_date,
         studies=list(args.study or []),
@@ -56,19 +77,64 @@ def cmd_pull(args: argparse.Namespace) -> int:
         token=_env(args.token_env, "--token-env"),
         keep_dicom=args.keep_dicom,
         jobs=args.jobs,
-        convert=ConvertOptions(
-            pseudonymize_salt=args.pseudonymize_uids,
-            label_table=read_label_table(args.labels) if args.labels else None,
-            irregular=args.irregular,
-            keep_descriptions=args.keep_descriptions,
-        ),
+        convert=convert,
     )
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from ctlabel.convert import ConvertOptions
+    from ctlabel.io.labels import read_label_table
+    from ctlabel.pull import pull
+
+    options = pull_options(args, ConvertOptions(
+        pseudonymize_salt=args.pseudonymize_uids,
+        label_table=read_label_table(args.labels) if args.labels else None,
+        irregular=args.irregular,
+        keep_descriptions=args.keep_descriptions,
+    ))
     report = pull(args.url, args.output, options, progress=not (args.quiet or args.json))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.summary_text())
     return 0 if report.ok else 1
+
+
+def add_source_arguments(p: argparse.ArgumentParser, *, keep_dicom_help: str) -> argparse._ArgumentGroup:
+    """Add the options that select series on a DICOMweb server and reach it (``ctlabel pull``, ``team add-cases``).
+
+    Adds ``--study``, ``--series``, ``--uids``, ``--study-date``, ``--modality`` (what to pull),
+    ``--timeout``, ``--user``, ``--password-env``, ``--token-env`` (the server) and ``--keep-dicom``;
+    :func:`pull_options` reads them back.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The command's parser.
+    keep_dicom_help : str
+        Help of ``--keep-dicom`` (where the downloaded DICOM stays).
+
+    Returns
+    -------
+    argparse._ArgumentGroup
+        The "server" group (a command may add its own options to it).
+    """
+    f = p.add_argument_group("what to pull from a DICOMweb server (at least one; never by patient)")
+    f.add_argument("--study", action="append", metavar="UID", help="a StudyInstanceUID (repeatable): its series")
+    f.add_argument("--series", action="append", metavar="UID", help="a SeriesInstanceUID (repeatable)")
+    f.add_argument("--uids", metavar="CSV", help="a CSV file with a header naming StudyInstanceUID and/or "
+                   "SeriesInstanceUID columns; a row with only a study selects its series")
+    f.add_argument("--study-date", metavar="FROM-TO", help="studies of these dates: YYYYMMDD-YYYYMMDD (either side "
+                   "may be empty) or YYYYMMDD; not with --study/--series/--uids")
+    f.add_argument("--modality", default="CT", help="only series of this modality (default CT; '*' for any)")
+    a = p.add_argument_group("DICOMweb server")
+    a.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
+                   help="give up on a server that does not answer within S seconds (default 60)")
+    a.add_argument("--user", help="HTTP basic authentication user (with --password-env)")
+    a.add_argument("--password-env", metavar="VAR", help="environment variable holding the basic-auth password")
+    a.add_argument("--token-env", metavar="VAR", help="environment variable holding a bearer token")
+    a.add_argument("--keep-dicom", action="store_true", help=keep_dicom_help)
+    return a
 
 
 def register(sub) -> None:
@@ -84,20 +150,7 @@ def register(sub) -> None:
                     "See docs/pull.md.")
     p.add_argument("url", metavar="URL", help="the DICOMweb root, e.g. http://pacs:8042/dicom-web")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder for case folders")
-    f = p.add_argument_group("what to pull (at least one; never by patient)")
-    f.add_argument("--study", action="append", metavar="UID", help="a StudyInstanceUID (repeatable): its series")
-    f.add_argument("--series", action="append", metavar="UID", help="a SeriesInstanceUID (repeatable)")
-    f.add_argument("--uids", metavar="CSV", help="a CSV file with a header naming StudyInstanceUID and/or "
-                   "SeriesInstanceUID columns; a row with only a study selects its series")
-    f.add_argument("--study-date", metavar="FROM-TO", help="studies of these dates: YYYYMMDD-YYYYMMDD (either side "
-                   "may be empty) or YYYYMMDD; not with --study/--series/--uids")
-    f.add_argument("--modality", default="CT", help="only series of this modality (default CT; '*' for any)")
-    a = p.add_argument_group("server")
-    a.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
-                   help="give up on a server that does not answer within S seconds (default 60)")
-    a.add_argument("--user", help="HTTP basic authentication user (with --password-env)")
-    a.add_argument("--password-env", metavar="VAR", help="environment variable holding the basic-auth password")
-    a.add_argument("--token-env", metavar="VAR", help="environment variable holding a bearer token")
+    add_source_arguments(p, keep_dicom_help="keep the downloaded DICOM in OUT/.pull/")
     c = p.add_argument_group("conversion (as ctlabel convert)")
     c.add_argument("-j", "--jobs", type=_positive_int, default=None,
                    help="cores to use for the conversion (default: all cores)")
@@ -107,7 +160,6 @@ def register(sub) -> None:
                    help="write series descriptions as they are (they may hold names)")
     c.add_argument("--irregular", choices=("keep", "error", "split"), default="keep",
                    help="irregular spacing, missing slices, tilt: keep with a warning (default), fail, or split")
-    c.add_argument("--keep-dicom", action="store_true", help="keep the downloaded DICOM in OUT/.pull/")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_pull)

@@ -100,12 +100,36 @@ def cmd_user(args) -> int:
 
 
 def cmd_add_cases(args) -> int:
-    from ctlabel.team.admin import add_cases
+    from ctlabel.team.admin import add_cases, add_cases_dicomweb
 
-    res = add_cases(_service(args), args.sources, salt=args.pseudonymize_uids, jobs=args.jobs,
-                    priority=args.priority, progress=not args.json)
+    urls = [s for s in args.sources if s.lower().startswith(("http://", "https://"))]
+    if urls and len(args.sources) > 1:
+        raise InputError("add-cases takes one DICOMweb URL, or DICOM folders and files, not both")
+    picked = [o for o in ("study", "series", "uids", "study_date", "user", "token_env") if getattr(args, o)]
+    if picked and not urls:
+        raise InputError(f"--{picked[0].replace('_', '-')} is for a DICOMweb URL source")
+    if urls:
+        from ctlabel.cli.pull import pull_options
+        from ctlabel.convert import ConvertOptions
+        from ctlabel.pull import ServerError
+
+        try:
+            res = add_cases_dicomweb(_service(args), urls[0], pull_options(args, ConvertOptions()),
+                                     salt=args.pseudonymize_uids, priority=args.priority,
+                                     progress=not args.json)
+        except ServerError as exc:  # the PACS failed: nothing converted, nothing registered
+            if args.json:
+                print(json.dumps({"ok": False, "error": str(exc)}))
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        notes = [f"NOT FOUND {f['uid']}: {f['reason']}" for f in res["pull"]["not_found"]]
+        notes += [f"{s['SeriesInstanceUID']}: {s['status']} ({s['reason']})" for s in res["pull"]["series"]
+                  if s["status"] in ("failed", "skipped")]
+    else:
+        res, notes = add_cases(_service(args), args.sources, salt=args.pseudonymize_uids, jobs=args.jobs,
+                               priority=args.priority, progress=not args.json), []
     text = "\n".join([f"added {n}" for n in res["added"]] + [f"FAILED {f.get('path')}: {f.get('reason')}"
-                                                              for f in res["failed"]]
+                                                              for f in res["failed"]] + notes
                      + [f"{len(res['added'])} case(s) added, {len(res['already_registered'])} already there"])
     _out(args, res, text)
     return 0 if res["ok"] else 1
@@ -282,9 +306,15 @@ def register(sub) -> None:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--role", choices=("annotator", "reviewer", "lead"))
 
-    p = add("add-cases", cmd_add_cases, "convert DICOM series into PROJECT/cases and register them")
+    p = add("add-cases", cmd_add_cases, "convert DICOM series (folders, or a DICOMweb server) into PROJECT/cases "
+            "and register them")
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("sources", nargs="+", metavar="DICOM")
+    p.add_argument("sources", nargs="+", metavar="DICOM|URL",
+                   help="DICOM folders/files, or one DICOMweb root (http[s]://...) with --series/--study/--uids/"
+                        "--study-date (as ctlabel pull; docs/pull.md)")
+    from ctlabel.cli.pull import add_source_arguments
+
+    add_source_arguments(p, keep_dicom_help="keep the DICOM pulled from a URL in PROJECT/cases/.pull/")
     p.add_argument("--pseudonymize-uids", metavar="SALT", help="replace UIDs by salted hashes")
     p.add_argument("-j", "--jobs", type=int, default=None)
     p.add_argument("--priority", type=int, default=0, help="higher is handed out first")

@@ -99,17 +99,64 @@ def add_cases(svc: Service, sources: list[str], *, salt: str | None = None, jobs
     report = convert(sources, svc.cases_dir, jobs=jobs, options=ConvertOptions(pseudonymize_salt=salt,
                                                                                 label_table=table),
                      progress=progress)
+    return {**_register_all(svc, [Path(c["case"]) for c in report.converted], priority),
+            "failed": report.failed, "converted": len(report.converted), "ok": report.ok}
+
+
+def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = None, priority: int = 0,
+                       progress: bool = True) -> dict:
+    """Pull series from a DICOMweb server into ``PROJECT/cases`` (:func:`ctlabel.pull.pull`) and register them.
+
+    Parameters
+    ----------
+    svc : Service
+        The project.
+    url : str
+        The DICOMweb root of the server.
+    options : ctlabel.pull.PullOptions
+        What to pull and how to reach the server; its conversion options are replaced by the
+        project's: the project's label table, descriptions cleaned, ``salt`` for the UIDs.
+    salt : str, optional
+        Pseudonymize the UIDs with this salt (also in each case's ``retrieve.json``).
+    priority : int
+        Priority of the new cases (higher is handed out first).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        ``added``, ``already_registered``, ``failed`` (conversion failures), ``converted``, ``ok``
+        and ``pull`` (the pull report).
+
+    Raises
+    ------
+    ctlabel.pull.ServerError
+        The server cannot be used (unreachable, silent, refusing, HTTP 404 or 5xx); nothing is
+        registered.
+    """
+    from ctlabel.convert import ConvertOptions
+    from ctlabel.pull import pull
+
+    options.convert = ConvertOptions(pseudonymize_salt=salt, label_table=read_label_table(svc.root / layout.LABELS))
+    report = pull(url, svc.cases_dir, options, progress=progress)
+    made = [Path(c) for ref in report.series for c in ref.cases]
+    conv = report.convert
+    return {**_register_all(svc, made, priority), "failed": [] if conv is None else conv.failed,
+            "converted": 0 if conv is None else len(conv.converted), "ok": report.ok, "pull": report.to_dict()}
+
+
+def _register_all(svc: Service, made: list[Path], priority: int) -> dict:
+    """Register the new case folders and any unregistered case in ``PROJECT/cases``."""
     added, known = [], []
-    folders = [Path(c["case"]) for c in report.converted] + [c.root for c in find_cases(svc.cases_dir)]
     seen = set()
-    for f in folders:
+    for f in made + [c.root for c in find_cases(svc.cases_dir)]:
         if f.resolve() in seen or not Case.is_case(f):
             continue
         seen.add(f.resolve())
         name, new = register_case(svc, f, priority)
         (added if new else known).append(name)
-    return {"added": added, "already_registered": known, "failed": report.failed,
-            "converted": len(report.converted), "ok": report.ok}
+    return {"added": added, "already_registered": known}
 
 
 def add_user(svc: Service, name: str, role: str) -> str:
@@ -185,5 +232,5 @@ def resync(svc: Service) -> int:
     return n
 
 
-__all__ = ["add_cases", "add_user", "guidelines", "init_project", "rates", "register_case", "resync", "revoke",
-           "rotate", "set_guidelines", "set_rates"]
+__all__ = ["add_cases", "add_cases_dicomweb", "add_user", "guidelines", "init_project", "rates", "register_case",
+           "resync", "revoke", "rotate", "set_guidelines", "set_rates"]
