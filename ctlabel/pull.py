@@ -22,27 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ctlabel.convert import ConvertOptions, ConvertReport, convert
-from ctlabel.errors import CtlabelError, InputError
+from ctlabel.dicomweb import SeriesFailed, Server, ServerError, public_url
+from ctlabel.errors import InputError
 from ctlabel.io.atomic import write_json
 from ctlabel.io.provenance import pseudonymize_uid, software
 from ctlabel.progress import Progress
 
 PULL_DIR = ".pull"
 RETRIEVE_FILE = "retrieve.json"
-PAGE = 500  # QIDO-RS results asked for at a time
 _DATE = re.compile(r"^(\d{8})?-(\d{8})?$|^(\d{8})$")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-
-
-class ServerError(CtlabelError, OSError):
-    """The DICOMweb server cannot be used: unreachable, silent, refusing access or not DICOMweb."""
-
-
-class _SeriesFailed(Exception):
-    """One series cannot be retrieved (the others go on)."""
 
 
 @dataclass
@@ -132,28 +124,12 @@ class PullReport:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-def public_url(url: str) -> str:
-    """The URL as recorded: no user, password, query or fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
 def series_folder_name(series_uid: str) -> str:
     return hashlib.sha256(series_uid.encode()).hexdigest()[:16]
 
 
 def _instance_name(sop_uid: str) -> str:
     return hashlib.sha256(sop_uid.encode()).hexdigest()[:20] + ".dcm"
-
-
-def _value(item: dict, tag: str) -> str | None:
-    values = (item.get(tag) or {}).get("Value") or [None]
-    v = values[0]
-    return None if v is None else str(v)
 
 
 def _check_uid(uid: str, what: str) -> str:
@@ -214,120 +190,8 @@ def read_uids_csv(path: str | os.PathLike) -> list[tuple[str, str | None]]:
     return out
 
 
-# --- the server -------------------------------------------------------------------------------------
-class _Server:
-    """dicomweb-client with errors turned into :class:`ServerError` / :class:`_SeriesFailed`."""
-
-    def __init__(self, url: str, options: PullOptions):
-        import requests
-        from dicomweb_client.api import DICOMwebClient
-
-        self.url = public_url(url)
-        self.timeout = float(options.timeout)
-        session = requests.Session()
-        if options.user is not None:
-            session.auth = (options.user, options.password or "")
-        elif options.token is not None:
-            session.headers["Authorization"] = f"Bearer {options.token}"
-        try:
-            self.client = DICOMwebClient(url.rstrip("/"), session=session, timeout=(self.timeout, self.timeout))
-        except ValueError as exc:
-            raise InputError(f"not a usable DICOMweb URL ({exc})", self.url) from None
-        # No retries: dicomweb-client's would also repeat a request that timed out, so a silent server
-        # would cost several --timeout periods; one period is the promise.
-        self.client.set_http_retry_params(retry=False)
-
-    def call(self, what: str, fn, *args, series_level: bool = False, **kwargs):
-        """Run one request; a connection problem or refused access is a :class:`ServerError`."""
-        import requests
-
-        try:
-            return fn(*args, **kwargs)
-        except requests.exceptions.Timeout:
-            raise ServerError(f"no answer within {self.timeout:g} s ({what}); gave up (--timeout)", self.url) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise ServerError(f"cannot reach the server ({what}): {_short(exc)}", self.url) from None
-        except requests.exceptions.HTTPError as exc:
-            code = exc.response.status_code if exc.response is not None else 0
-            reason = (exc.response.reason if exc.response is not None else "") or ""
-            if code in (401, 403):
-                raise ServerError(f"access refused (HTTP {code} {reason}) while {what}: wrong or missing credentials"
-                                  " (--user with --password-env, or --token-env)", self.url) from None
-            if series_level and code in (404, 410):
-                raise _SeriesFailed(f"HTTP {code} {reason} while {what}") from None
-            if code == 404:
-                raise ServerError(f"HTTP 404 Not Found while {what}: is this the DICOMweb root of the server "
-                                  "(e.g. http://host:8042/dicom-web for Orthanc)?", self.url) from None
-            if series_level and 400 <= code < 500:
-                raise _SeriesFailed(f"HTTP {code} {reason} while {what}") from None
-            raise ServerError(f"the server failed (HTTP {code} {reason}) while {what}", self.url) from None
-        except requests.exceptions.RequestException as exc:
-            raise ServerError(f"request failed ({what}): {_short(exc)}", self.url) from None
-        except (ValueError, KeyError, IndexError, TypeError) as exc:  # a malformed answer
-            if series_level:
-                raise _SeriesFailed(f"unusable answer while {what}: {exc}") from None
-            raise ServerError(f"unusable answer while {what} (not DICOMweb?): {exc}", self.url) from None
-
-    def _paged(self, what: str, fn, key: str, **kwargs) -> list[dict]:
-        """All results of a QIDO-RS search, PAGE at a time (stops if the server ignores offset)."""
-        results, seen, offset = [], set(), 0
-        while True:
-            page = self.call(what, fn, limit=PAGE, offset=offset, **kwargs) or []
-            new = [r for r in page if _value(r, key) not in seen]
-            results += new
-            seen |= {_value(r, key) for r in new}
-            if len(page) < PAGE or not new:
-                return results
-            offset += len(page)
-
-    def series_of(self, study: str | None, series: str | None, modality: str | None,
-                  study_date: str | None = None) -> list[tuple[str, str, str | None]]:
-        """(study, series, modality) of the matching series."""
-        filters = {}
-        if series:
-            filters["SeriesInstanceUID"] = series
-        if modality:
-            filters["Modality"] = modality
-        found = self._paged("searching series (QIDO-RS)", self.client.search_for_series, "0020000E",
-                            study_instance_uid=study or None, search_filters=filters,
-                            fields=["StudyInstanceUID", "SeriesInstanceUID", "Modality"])
-        out = []
-        for r in found:
-            st, se, mo = _value(r, "0020000D") or study, _value(r, "0020000E"), _value(r, "00080060")
-            if not se or not st:
-                continue
-            if series and se != series:
-                continue  # a server that ignored the filter
-            if modality and mo and mo.upper() != modality.upper():
-                continue
-            out.append((st, se, mo))
-        return out
-
-    def studies_by_date(self, study_date: str) -> list[str]:
-        found = self._paged("searching studies (QIDO-RS)", self.client.search_for_studies, "0020000D",
-                            search_filters={"StudyDate": study_date}, fields=["StudyInstanceUID"])
-        return [u for r in found if (u := _value(r, "0020000D"))]
-
-    def instances_of(self, ref: SeriesRef) -> list[str]:
-        found = self._paged("listing the instances of a series (QIDO-RS)", self.client.search_for_instances,
-                            "00080018", series_level=True, study_instance_uid=ref.study,
-                            series_instance_uid=ref.series, fields=["SOPInstanceUID"])
-        return sorted({u for r in found if (u := _value(r, "00080018"))})
-
-    def retrieve(self, ref: SeriesRef, sop: str):
-        return self.call("retrieving an instance (WADO-RS)", self.client.retrieve_instance, ref.study, ref.series,
-                         sop, series_level=True)
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    m = re.search(r"\[Errno -?\d+\] [^')\]]+|Connection refused|Connection reset[^')\]]*|RemoteDisconnected[^')]*"
-                  r"|Connection aborted", text)
-    return m.group(0) if m else (text[:200] or type(exc).__name__)
-
-
 # --- selection --------------------------------------------------------------------------------------
-def select_series(server: _Server, options: PullOptions, report: PullReport) -> list[SeriesRef]:
+def select_series(server: Server, options: PullOptions, report: PullReport) -> list[SeriesRef]:
     modality = options.modality or None
     picked: dict[str, SeriesRef] = {}
 
@@ -369,7 +233,7 @@ def _write_instance(ds, target: Path) -> None:
             tmp.unlink()
 
 
-def _download(server: _Server, ref: SeriesRef, folder: Path, bar: Progress,
+def _download(server: Server, ref: SeriesRef, folder: Path, bar: Progress,
               on_instance: Callable[[SeriesRef, str, bool], None] | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".*.part"):  # an interrupted earlier pull
@@ -389,10 +253,10 @@ def _download(server: _Server, ref: SeriesRef, folder: Path, bar: Progress,
             if on_instance:
                 on_instance(ref, sop, False)
             continue
-        ds = server.retrieve(ref, sop)
+        ds = server.retrieve(ref.study, ref.series, sop)
         got = str(getattr(ds, "SOPInstanceUID", ""))
         if got != sop:
-            raise _SeriesFailed(f"asked for instance {sop}, the server sent {got or 'no SOPInstanceUID'}")
+            raise SeriesFailed(f"asked for instance {sop}, the server sent {got or 'no SOPInstanceUID'}")
         _write_instance(ds, target)
         ref.fetched += 1
         bar.step(f"{ref.series[-16:]}: fetched")
@@ -439,15 +303,16 @@ def pull(url: str, out: str | os.PathLike, options: PullOptions | None = None, *
     """
     options = options or PullOptions()
     check_options(url, options)
-    server = _Server(url, options)
+    server = Server(url, timeout=options.timeout, user=options.user, password=options.password,
+                    token=options.token)
     report = PullReport(public_url(url))
     refs = report.series = select_series(server, options, report)
     for ref in refs:
         try:
-            ref.instances = server.instances_of(ref)
+            ref.instances = server.instances_of(ref.study, ref.series)
             if not ref.instances:
                 ref.status, ref.reason = "failed", "the server lists no instance in this series"
-        except _SeriesFailed as exc:
+        except SeriesFailed as exc:
             ref.status, ref.reason = "failed", str(exc)
     out = Path(out)
     todo = [r for r in refs if r.status != "failed"]
@@ -460,7 +325,7 @@ def pull(url: str, out: str | os.PathLike, options: PullOptions | None = None, *
         try:
             _download(server, ref, ref.folder, bar, on_instance)
             ref.status = "downloaded"
-        except _SeriesFailed as exc:
+        except SeriesFailed as exc:
             ref.status, ref.reason = "failed", str(exc)
             bar.done += len(ref.instances) - ref.fetched - ref.already_present
         except ServerError as exc:

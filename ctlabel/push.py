@@ -2,7 +2,7 @@
 
 The same client, authentication and error handling as ``ctlabel pull`` (dicomweb-client over a
 ``requests`` session): a server that does not answer within the timeout, refuses the
-credentials or fails is a :class:`~ctlabel.pull.ServerError` naming the URL and the reason.
+credentials or fails is a :class:`~ctlabel.dicomweb.ServerError` naming the URL and the reason.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def push(url: str, paths: list[str | os.PathLike], *, timeout: float = 60.0, use
     """
     import pydicom
 
-    from ctlabel.pull import PullOptions, ServerError, _Server
+    from ctlabel.dicomweb import Server, ServerError
 
     datasets = []
     for p in paths:
@@ -58,7 +58,7 @@ def push(url: str, paths: list[str | os.PathLike], *, timeout: float = 60.0, use
             datasets.append(pydicom.dcmread(os.fspath(p)))
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on a bad file
             raise InputError(f"cannot read the DICOM file to store ({type(exc).__name__}: {exc})", p) from None
-    server = _Server(url, PullOptions(timeout=timeout, user=user, password=password, token=token))
+    server = Server(url, timeout=timeout, user=user, password=password, token=token)
     answer = server.call("storing instances (STOW-RS)", server.client.store_instances, datasets)
     failed = answer.get("00081198", {}).get("Value", []) if hasattr(answer, "get") else []
     if failed:

@@ -15,7 +15,8 @@ from orthanc import http_status_server, running_orthanc, silent_server
 
 from ctlabel.cli.main import main
 from ctlabel.convert import convert
-from ctlabel.pull import PULL_DIR, RETRIEVE_FILE, PullOptions, ServerError, pull, series_folder_name
+from ctlabel.dicomweb import ServerError
+from ctlabel.pull import PULL_DIR, RETRIEVE_FILE, PullOptions, pull, series_folder_name
 
 
 def _uids(folder: Path) -> tuple[str, str]:
