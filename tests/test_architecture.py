@@ -47,3 +47,10 @@ def test_ruff_is_clean():
     r = subprocess.run([sys.executable, "-m", "ruff", "check", "ctlabel", "plugins", "tests", "benchmarks",
                         "sample_data", "scripts"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_no_module_is_over_400_lines():
+    """Small modules with one job each (docs/architecture.md): split by job when one grows."""
+    long = {str(p.relative_to(ROOT)): n for base in ("ctlabel", "plugins")
+            for p in (ROOT / base).rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long

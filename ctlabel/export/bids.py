@@ -15,7 +15,7 @@ import csv
 import io
 from pathlib import Path
 
-from ctlabel.export.dataset import MANIFEST, write_index_json
+from ctlabel.export.manifest import MANIFEST, write_index_json
 from ctlabel.io.atomic import atomic_open, write_json
 from ctlabel.io.provenance import software
 

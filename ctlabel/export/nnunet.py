@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ctlabel.export.dataset import hash_order, write_index_json
+from ctlabel.export.dataset import hash_order
+from ctlabel.export.manifest import write_index_json
 
 NAME = "nnunet"
 #: nnU-Net requires the label values 0..n without gaps.

@@ -20,19 +20,8 @@ import numpy as np
 
 from ctlabel.errors import CtlabelError, InputError
 from ctlabel.export import bids, monai, nnunet
-from ctlabel.export.dataset import (
-    LabelMap,
-    Refused,
-    Selected,
-    case_entry,
-    export_id,
-    find_export_cases,
-    new_manifest,
-    require_out,
-    select_case,
-    write_manifest,
-    written_files,
-)
+from ctlabel.export.dataset import LabelMap, Refused, Selected, export_id, find_export_cases, select_case
+from ctlabel.export.manifest import case_entry, new_manifest, require_out, write_manifest, written_files
 from ctlabel.geometry import is_sheared
 from ctlabel.io.atomic import atomic_path
 from ctlabel.io.nifti import read_nifti, write_nifti
