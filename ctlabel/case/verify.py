@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ctlabel.case.folder import Case
@@ -15,6 +16,22 @@ from ctlabel.volume import voxel_hash
 
 @dataclass
 class Problem:
+    """One finding of :func:`verify_case`.
+
+    Attributes
+    ----------
+    level : str
+        ``"error"`` (the case fails verification) or ``"warning"``.
+    what : str
+        What it is about: ``"record"``, ``"event"``, ``"version"``, ``"image"`` or ``"draft"``.
+    message : str
+        What is wrong, in words.
+    path : str, optional
+        The file concerned.
+    event_index : int, optional
+        The index of the event concerned in the case record.
+    """
+
     level: str  # "error" or "warning"
     what: str  # "record", "event", "version", "image", "draft"
     message: str
@@ -27,6 +44,20 @@ class Problem:
 
 @dataclass
 class VerifyReport:
+    """What :func:`verify_case` found in one case.
+
+    Attributes
+    ----------
+    case : str
+        The case folder.
+    problems : list of Problem
+        In the order found: chain, state, image, versions, vouched files, draft.
+    versions : int
+        The number of frozen versions in the folder.
+    events : int
+        The number of events in the case record.
+    """
+
     case: str
     problems: list[Problem] = field(default_factory=list)
     versions: int = 0
@@ -34,6 +65,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """True when no problem is an error (warnings allowed)."""
         return not any(p.level == "error" for p in self.problems)
 
     def to_dict(self) -> dict:
@@ -42,7 +74,20 @@ class VerifyReport:
 
 
 def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
-    """Check the case record chain, every version and the image against their recorded hashes."""
+    """Check the case record chain, every version and the image against their recorded hashes.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    check_image : bool
+        Also read the image and compare its voxel hash with the record (the slow part).
+
+    Returns
+    -------
+    VerifyReport
+        Every problem found; a record that cannot be read is the only one then.
+    """
     rep = VerifyReport(str(case.root))
     add = rep.problems.append
     try:
@@ -54,7 +99,22 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
         add(Problem("warning", "record", "the case has no case.json yet", str(case.record_path)))
     events = record["Events"]
     rep.events = len(events)
-    # 1. the chain
+    _check_chain(case, record, events, add)
+    _check_state(case, record, events, add)
+    if check_image and record.get("ImageVoxelSHA256"):
+        _check_image(case, record, add)
+    _check_versions(case, record, events, add)
+    rep.versions = len(case.versions())
+    # every file an event vouched for, the summary fields, the chain head kept outside
+    for p in check_integrity(case, record, event_hash):
+        add(Problem(p.level, p.what, p.message, p.path))
+    if case.draft_path.exists():
+        _check_draft(case, add)
+    return rep
+
+
+def _check_chain(case: Case, record: dict, events: list, add: Callable[[Problem], None]) -> None:
+    """Each event chains to the one before it, and the last is the recorded head."""
     prev = genesis_hash(record)
     for i, ev in enumerate(events):
         if not isinstance(ev, dict):
@@ -69,7 +129,10 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
     if events and record.get("HeadEventSHA256") != prev:
         add(Problem("error", "record", "the last event is not the recorded head of the chain: "
                     "events were removed from or added to the end", str(case.record_path)))
-    # 2. the state agrees with the events
+
+
+def _check_state(case: Case, record: dict, events: list, add: Callable[[Problem], None]) -> None:
+    """The recorded state is the one the events lead to."""
     expected = IN_PROGRESS
     for ev in events:
         if isinstance(ev, dict):
@@ -77,16 +140,21 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
     if events and record.get("State") != expected:
         add(Problem("error", "record", f"State is {record.get('State')!r} but the events say {expected!r}",
                     str(case.record_path)))
-    # 3. the image
-    if check_image and record.get("ImageVoxelSHA256"):
-        try:
-            vol = case.load_image()
-            if voxel_hash(vol.array, vol.affine) != expected_image_hash(record):
-                add(Problem("error", "image", "the image voxels no longer match the case record",
-                            str(case.image_path)))
-        except Exception as exc:  # noqa: BLE001 - report, do not crash a batch verify
-            add(Problem("error", "image", f"cannot read the image ({exc})", str(case.image_path)))
-    # 4. versions
+
+
+def _check_image(case: Case, record: dict, add: Callable[[Problem], None]) -> None:
+    """The image voxels still match the case record."""
+    try:
+        vol = case.load_image()
+        if voxel_hash(vol.array, vol.affine) != expected_image_hash(record):
+            add(Problem("error", "image", "the image voxels no longer match the case record",
+                        str(case.image_path)))
+    except Exception as exc:  # noqa: BLE001 - report, do not crash a batch verify
+        add(Problem("error", "image", f"cannot read the image ({exc})", str(case.image_path)))
+
+
+def _check_versions(case: Case, record: dict, events: list, add: Callable[[Problem], None]) -> None:
+    """Every version an event speaks of exists with its voxels, and every version is in the record."""
     cache: dict[str, str | None] = {}
 
     def current_hash(name: str) -> str | None:
@@ -127,20 +195,17 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
         if version_event(record, name) is None:
             add(Problem("error", "version", f"{name} is not in the case record (added outside ctlabel)",
                         str(case.version_path(n))))
-    rep.versions = len(case.versions())
-    # 5. every file an event vouched for, the summary fields, the chain head kept outside
-    for p in check_integrity(case, record, event_hash):
-        add(Problem(p.level, p.what, p.message, p.path))
-    # 6. the draft (editable, so only its sidecar agreement)
-    if case.draft_path.exists():
-        try:
-            d = load_mask(case.draft_path)
-            if d.provenance and not d.hash_matches:
-                add(Problem("warning", "draft", "the draft voxels do not match its provenance sidecar "
-                            "(edited outside ctlabel?)", str(case.draft_path)))
-        except Exception as exc:  # noqa: BLE001
-            add(Problem("warning", "draft", f"the draft cannot be read ({exc})", str(case.draft_path)))
-    return rep
+
+
+def _check_draft(case: Case, add: Callable[[Problem], None]) -> None:
+    """The draft (editable, so only its sidecar agreement)."""
+    try:
+        d = load_mask(case.draft_path)
+        if d.provenance and not d.hash_matches:
+            add(Problem("warning", "draft", "the draft voxels do not match its provenance sidecar "
+                        "(edited outside ctlabel?)", str(case.draft_path)))
+    except Exception as exc:  # noqa: BLE001
+        add(Problem("warning", "draft", f"the draft cannot be read ({exc})", str(case.draft_path)))
 
 
 __all__ = ["Problem", "VerifyReport", "verify_case"]
