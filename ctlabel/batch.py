@@ -108,7 +108,9 @@ def connect(address: str) -> Any:
     """
     try:
         from distributed import Client
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "distributed":  # a broken install inside it: say so, do not hide it
+            raise
         raise InputError("--scheduler needs dask.distributed: pip install 'ctlabel[cluster]'") from None
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)

@@ -57,7 +57,9 @@ def _retrieved_items(block: dict, where: Path) -> Iterator[tuple[str, Any, Calla
     """The series named by a ``Retrieve`` block, fetched with dicomweb-client (WADO-RS)."""
     try:
         from dicomweb_client.api import DICOMwebClient
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "dicomweb_client":  # a broken install inside it: say so, do not hide it
+            raise
         raise InputError("the case names a DICOMweb source (Retrieve) but dicomweb-client is not installed "
                          "(pip install dicomweb-client); or give the files with --dicom DIR", where) from None
     url = str(block.get("URL"))
