@@ -179,12 +179,7 @@ def _element(b: bytes, pos: int, explicit: bool, depth: int, out: dict | None):
             out["__pixel__"] = (vr in _LONG_VRS if explicit else False, length, value)
             return pos, True
         if tag in _BAIL:
-            if tag == 0x00080005:
-                cs = _text(b[value : value + length]) if length != 0xFFFFFFFF else "?"
-                if cs not in ("", "ISO_IR 100", "ISO_IR 6", "ISO_IR 192"):
-                    raise _Bail
-            else:
-                raise _Bail
+            _bail_unless_plain_charset(b, tag, value, length)
     if length == 0xFFFFFFFF:
         if explicit and vr not in (b"SQ",):
             raise _Bail  # e.g. UN with undefined length, encapsulated data inside an item
@@ -198,6 +193,15 @@ def _element(b: bytes, pos: int, explicit: bool, depth: int, out: dict | None):
             raise _Bail
         out[keyword] = _decode(keyword, want_vr, b[value:end])
     return end, False
+
+
+def _bail_unless_plain_charset(b: bytes, tag: int, value: int, length: int) -> None:
+    """A tag of ``_BAIL`` at the top level: bail, unless it is a character set the fast path reads."""
+    if tag != 0x00080005:
+        raise _Bail
+    cs = _text(b[value : value + length]) if length != 0xFFFFFFFF else "?"
+    if cs not in ("", "ISO_IR 100", "ISO_IR 6", "ISO_IR 192"):
+        raise _Bail
 
 
 def read_fast_header(path) -> FastHeader | None:

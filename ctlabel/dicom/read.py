@@ -160,76 +160,16 @@ def load_series(
     """
     if irregular not in IRREGULAR_POLICIES:
         raise InputError(f"irregular must be one of {IRREGULAR_POLICIES}, not {irregular!r}")
-    if not isinstance(stack, Stack):
-        stack = _single_stack(stack)
-    if stack.kind not in IMAGE_KINDS:
-        raise SeriesError(f"stack {stack.index} is a {stack.kind}, not an image volume", stack.files[0])
+    stack = _image_stack(stack)
     headers = stack.slices
     first = headers[0]
     where = os.path.dirname(first.path) or first.path
-    if WarningCode.INCONSISTENT_PIXEL_SPACING in warning_codes(stack.warnings):
-        raise SeriesError("slices disagree on PixelSpacing", where)
-    if first.pixel_spacing is None:
-        raise SeriesError("PixelSpacing is missing", first.path)
 
     geo = analyze_stack(np.array([h.position for h in headers]), first.orientation, first.slice_thickness)
     if geo.order.tolist() != list(range(len(headers))):
         headers = [headers[i] for i in geo.order]
-
-    by_file: dict[str, list[int]] = defaultdict(list)
-    for i, h in enumerate(headers):
-        by_file[h.path].append(i)
-
-    exact = _integral(h.slope for h in headers) and _integral(h.intercept for h in headers)
-    shape = (len(headers), stack.rows, stack.columns)
-    out = np.empty(shape, dtype=np.int16 if exact else np.float32)
-    hashes: list[str] = [""] * len(headers)
-    items = list(by_file.items())
-
-    def fill(item) -> bool:
-        """Read one file's frames into ``out``; False if a slice does not fit int16."""
-        path, idxs = item
-        frames = _read_frames(path, headers[idxs[0]], stack.rows, stack.columns)
-        fits = True
-        for i in idxs:
-            h = headers[i]
-            stored = frames[h.frame - 1]
-            hashes[i] = pixel_hash(stored)
-            fits &= _to_hu(stored, h, out, i)
-        return fits
-
-    # File reads, hashing and numpy conversions release the GIL: a few threads
-    # overlap I/O with work. Each thread writes its own slices of ``out``.
-    if len(items) > 4 and LOAD_THREADS > 1:
-        with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
-            fits = all(list(pool.map(fill, items)))
-    else:
-        fits = all([fill(it) for it in items])
-    if not fits:  # rescaled values beyond int16: read again as float32
-        out = np.empty(shape, dtype=np.float32)
-        for it in items:
-            fill(it)
-
-    warnings = list(geo.warnings)
-    keep = np.ones(len(headers), dtype=bool)
-    for a, b in geo.duplicates:
-        if hashes[a] == hashes[b]:
-            keep[b] = False
-        else:
-            raise SeriesError(
-                f"slices {os.path.basename(headers[a].path)} and {os.path.basename(headers[b].path)}"
-                " share a position but hold different pixels; ctlabel will not guess which one"
-                " belongs to the volume",
-                where,
-            )
-    if not keep.all():
-        out = out[keep]
-        headers = [h for h, k in zip(headers, keep) if k]
-        hashes = [x for x, k in zip(hashes, keep) if k]
-        warnings = without_code(warnings, WarningCode.DUPLICATE_POSITIONS)
-        warnings.append(f"duplicate_positions: {int((~keep).sum())} identical duplicate slice(s) dropped")
-        geo = analyze_stack(np.array([h.position for h in headers]), first.orientation, first.slice_thickness)
-        warnings += [w for w in geo.warnings if w not in warnings]
+    out, hashes = _read_pixels(stack, headers)
+    out, headers, hashes, geo, warnings = _drop_duplicates(out, headers, hashes, geo, first, where)
 
     irregular_codes = {"non_uniform_spacing", "missing_slices", "gantry_tilt"}
     if irregular == "error":
@@ -263,6 +203,86 @@ def load_series(
         modality=stack.modality,
     )
     return Volume(out, affine, source, warnings, positions, missing)
+
+
+def _image_stack(stack: Stack | str | os.PathLike) -> Stack:
+    """The image stack to load: refused when it is no image volume or its pixel spacing is unusable."""
+    if not isinstance(stack, Stack):
+        stack = _single_stack(stack)
+    if stack.kind not in IMAGE_KINDS:
+        raise SeriesError(f"stack {stack.index} is a {stack.kind}, not an image volume", stack.files[0])
+    first = stack.slices[0]
+    if WarningCode.INCONSISTENT_PIXEL_SPACING in warning_codes(stack.warnings):
+        raise SeriesError("slices disagree on PixelSpacing", os.path.dirname(first.path) or first.path)
+    if first.pixel_spacing is None:
+        raise SeriesError("PixelSpacing is missing", first.path)
+    return stack
+
+
+def _read_pixels(stack: Stack, headers: list) -> tuple[np.ndarray, list[str]]:
+    """The slices of ``headers`` in HU (int16 when exact and it fits, float32 otherwise), and their pixel hashes."""
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for i, h in enumerate(headers):
+        by_file[h.path].append(i)
+
+    exact = _integral(h.slope for h in headers) and _integral(h.intercept for h in headers)
+    shape = (len(headers), stack.rows, stack.columns)
+    out = np.empty(shape, dtype=np.int16 if exact else np.float32)
+    hashes: list[str] = [""] * len(headers)
+    items = list(by_file.items())
+
+    def fill(item) -> bool:
+        """Read one file's frames into ``out``; False if a slice does not fit int16."""
+        path, idxs = item
+        frames = _read_frames(path, headers[idxs[0]], stack.rows, stack.columns)
+        fits = True
+        for i in idxs:
+            h = headers[i]
+            stored = frames[h.frame - 1]
+            hashes[i] = pixel_hash(stored)
+            fits &= _to_hu(stored, h, out, i)
+        return fits
+
+    # File reads, hashing and numpy conversions release the GIL: a few threads
+    # overlap I/O with work. Each thread writes its own slices of ``out``.
+    if len(items) > 4 and LOAD_THREADS > 1:
+        with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
+            fits = all(list(pool.map(fill, items)))
+    else:
+        fits = all([fill(it) for it in items])
+    if not fits:  # rescaled values beyond int16: read again as float32
+        out = np.empty(shape, dtype=np.float32)
+        for it in items:
+            fill(it)
+    return out, hashes
+
+
+def _drop_duplicates(out: np.ndarray, headers: list, hashes: list[str], geo, first, where: str):
+    """Drop slices that repeat a position with identical pixels; refuse conflicting ones.
+
+    Returns the array, headers, hashes, stack geometry and warnings after the drop.
+    """
+    warnings = list(geo.warnings)
+    keep = np.ones(len(headers), dtype=bool)
+    for a, b in geo.duplicates:
+        if hashes[a] == hashes[b]:
+            keep[b] = False
+        else:
+            raise SeriesError(
+                f"slices {os.path.basename(headers[a].path)} and {os.path.basename(headers[b].path)}"
+                " share a position but hold different pixels; ctlabel will not guess which one"
+                " belongs to the volume",
+                where,
+            )
+    if not keep.all():
+        out = out[keep]
+        headers = [h for h, k in zip(headers, keep) if k]
+        hashes = [x for x, k in zip(hashes, keep) if k]
+        warnings = without_code(warnings, WarningCode.DUPLICATE_POSITIONS)
+        warnings.append(f"duplicate_positions: {int((~keep).sum())} identical duplicate slice(s) dropped")
+        geo = analyze_stack(np.array([h.position for h in headers]), first.orientation, first.slice_thickness)
+        warnings += [w for w in geo.warnings if w not in warnings]
+    return out, headers, hashes, geo, warnings
 
 
 def _ranges(values) -> str:

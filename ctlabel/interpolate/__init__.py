@@ -234,6 +234,17 @@ def _validate(
     spacing: object,
     overwrite: object,
 ) -> tuple[np.ndarray, int, tuple[float, float], dict[int, list[int]], bool]:
+    labels = _validate_labels(labels)
+    ax = _validate_axis(axis)
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise InputError(f"overwrite must be True or False, got {overwrite!r}")
+    sp = _validate_spacing(spacing)
+    sampling = tuple(s for i, s in enumerate(sp) if i != ax)
+    paint = _infer_painted(labels, ax) if painted is None else _validate_painted(painted, labels, ax)
+    return labels, ax, sampling, paint, bool(overwrite)  # type: ignore[return-value]
+
+
+def _validate_labels(labels: object) -> np.ndarray:
     if not isinstance(labels, np.ndarray):
         raise InputError(f"labels must be a numpy array, got {type(labels).__name__}")
     if labels.dtype == bool:
@@ -242,58 +253,64 @@ def _validate(
         raise InputError(f"labels must be an integer array, got dtype {labels.dtype}")
     if labels.ndim != 3:
         raise InputError(f"labels must be a 3D array, got {labels.ndim} dimensions")
+    return labels
+
+
+def _validate_axis(axis: object) -> int:
     if isinstance(axis, bool) or not isinstance(axis, Integral):
         raise InputError(f"axis must be an integer, got {axis!r}")
     if not -3 <= int(axis) < 3:
         raise InputError(f"axis {axis} is out of range for a 3D array")
-    ax = int(axis) % 3
-    if not isinstance(overwrite, (bool, np.bool_)):
-        raise InputError(f"overwrite must be True or False, got {overwrite!r}")
+    return int(axis) % 3
 
+
+def _validate_spacing(spacing: object) -> tuple[float, ...]:
     if spacing is None:
-        sp = (1.0, 1.0, 1.0)
-    else:
-        try:
-            sp = tuple(float(s) for s in spacing)  # type: ignore[union-attr]
-        except (TypeError, ValueError):
-            raise InputError(f"spacing must be 3 numbers in mm, got {spacing!r}") from None
-        if len(sp) != 3 or not all(np.isfinite(s) and s > 0 for s in sp):
-            raise InputError(f"spacing must be 3 positive finite numbers in mm, got {spacing!r}")
-    sampling = tuple(s for i, s in enumerate(sp) if i != ax)
+        return (1.0, 1.0, 1.0)
+    try:
+        sp = tuple(float(s) for s in spacing)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InputError(f"spacing must be 3 numbers in mm, got {spacing!r}") from None
+    if len(sp) != 3 or not all(np.isfinite(s) and s > 0 for s in sp):
+        raise InputError(f"spacing must be 3 positive finite numbers in mm, got {spacing!r}")
+    return sp
 
+
+def _validate_painted(painted: object, labels: np.ndarray, ax: int) -> dict[int, list[int]]:
     n = labels.shape[ax]
-    if painted is None:
-        paint = _infer_painted(labels, ax)
+    if not isinstance(painted, Mapping):
+        raise InputError(f"painted must be a mapping of label to slice indices, got {type(painted).__name__}")
+    if labels.dtype == bool:
+        lo, hi = 0, 1
     else:
-        if not isinstance(painted, Mapping):
-            raise InputError(f"painted must be a mapping of label to slice indices, got {type(painted).__name__}")
-        if labels.dtype == bool:
-            lo, hi = 0, 1
-        else:
-            info = np.iinfo(labels.dtype)
-            lo, hi = int(info.min), int(info.max)
-        paint = {}
-        for lab, zs in painted.items():
-            if isinstance(lab, (bool, np.bool_)) or not isinstance(lab, Integral):
-                raise InputError(f"label {lab!r} in painted is not an integer")
-            lab = int(lab)
-            if lab == 0:
-                raise InputError("label 0 is the background and cannot be interpolated")
-            if not lo <= lab <= hi:
-                raise InputError(f"label {lab} does not fit the labels dtype {labels.dtype}")
-            if isinstance(zs, (str, bytes)) or not isinstance(zs, Iterable):
-                raise InputError(f"painted[{lab}] must be an iterable of slice indices, got {zs!r}")
-            idx = set()
-            for z in zs:
-                if isinstance(z, (bool, np.bool_)) or not isinstance(z, Integral):
-                    raise InputError(f"painted slice index {z!r} of label {lab} is not an integer")
-                if not 0 <= int(z) < n:
-                    raise InputError(
-                        f"painted slice index {int(z)} of label {lab} is out of range: axis {ax} has {n} slices"
-                    )
-                idx.add(int(z))
-            paint[lab] = sorted(idx)
-    return labels, ax, sampling, paint, bool(overwrite)  # type: ignore[return-value]
+        info = np.iinfo(labels.dtype)
+        lo, hi = int(info.min), int(info.max)
+    paint: dict[int, list[int]] = {}
+    for lab, zs in painted.items():
+        if isinstance(lab, (bool, np.bool_)) or not isinstance(lab, Integral):
+            raise InputError(f"label {lab!r} in painted is not an integer")
+        lab = int(lab)
+        if lab == 0:
+            raise InputError("label 0 is the background and cannot be interpolated")
+        if not lo <= lab <= hi:
+            raise InputError(f"label {lab} does not fit the labels dtype {labels.dtype}")
+        if isinstance(zs, (str, bytes)) or not isinstance(zs, Iterable):
+            raise InputError(f"painted[{lab}] must be an iterable of slice indices, got {zs!r}")
+        paint[lab] = sorted(_slice_indices(zs, lab, ax, n))
+    return paint
+
+
+def _slice_indices(zs: Iterable, lab: int, ax: int, n: int) -> set[int]:
+    idx = set()
+    for z in zs:
+        if isinstance(z, (bool, np.bool_)) or not isinstance(z, Integral):
+            raise InputError(f"painted slice index {z!r} of label {lab} is not an integer")
+        if not 0 <= int(z) < n:
+            raise InputError(
+                f"painted slice index {int(z)} of label {lab} is out of range: axis {ax} has {n} slices"
+            )
+        idx.add(int(z))
+    return idx
 
 
 def _validate_image(image: object, labels: np.ndarray) -> np.ndarray | None:

@@ -141,33 +141,7 @@ class _LabelPlan:
             only_a = [g for i, g in enumerate(only_a) if i not in used_a]
             only_b = [g for i, g in enumerate(only_b) if i not in used_b]
 
-        out: list[_Match] = []
-        for ga, gb in pairs_ab:
-            ca, cb = A.centroid(ga), B.centroid(gb)
-            # masks in the window of the pair: every overlap with b happens there
-            (ay0, ay1, ax0, ax1), (by0, by1, bx0, bx1) = A.bbox(ga), B.bbox(gb)
-            y0, x0 = min(ay0, by0), min(ax0, bx0)
-            win = (slice(y0, max(ay1, by1)), slice(x0, max(ax1, bx1)))
-            ma, mb = A.group_mask(ga, win), B.group_mask(gb, win)
-            off = np.array([y0, x0], dtype=float)
-            iou0 = _iou(ma, mb)
-            aligned = False
-            scale = None
-            if iou0 < ALIGN_IOU:
-                # try moving a onto b, then moving and scaling it; keep what overlaps best
-                dy, dx = cb - ca
-                best = _iou(ma, mb, (round(dy), round(dx)))
-                aligned = best > iou0
-                best = max(best, iou0)
-                ratio = B.spread(gb) / A.spread(ga)
-                iso = np.full(2, np.sqrt(ratio[0] * ratio[1]))
-                for cand in (iso, ratio):
-                    if np.all(np.abs(cand - 1.0) < 0.05) or not np.all((cand > 0.25) & (cand < 4.0)):
-                        continue
-                    iou = _iou_scaled(ma, mb, ca - off, cb - off, cand)
-                    if iou > best + 0.02:
-                        best, aligned, scale = iou, True, cand
-            out.append(_Match("blend", ga, gb, ca, cb, aligned, scale))
+        out: list[_Match] = [_blend(A, B, ga, gb) for ga, gb in pairs_ab]
         out += [_Match("taper_a", g, ()) for g in only_a]
         out += [_Match("taper_b", (), g) for g in only_b]
         return out
@@ -265,6 +239,35 @@ class _LabelPlan:
                     mb = (n.cb - m.ca) / (zs[i + 2] - za) * (zb - za)
                     break
         return m.ca, m.cb, ma, mb
+
+
+def _blend(A: _Side, B: _Side, ga: tuple[int, ...], gb: tuple[int, ...]) -> _Match:
+    """The blend of matched groups ``ga`` -> ``gb``, moved (and scaled) when that overlaps better."""
+    ca, cb = A.centroid(ga), B.centroid(gb)
+    # masks in the window of the pair: every overlap with b happens there
+    (ay0, ay1, ax0, ax1), (by0, by1, bx0, bx1) = A.bbox(ga), B.bbox(gb)
+    y0, x0 = min(ay0, by0), min(ax0, bx0)
+    win = (slice(y0, max(ay1, by1)), slice(x0, max(ax1, bx1)))
+    ma, mb = A.group_mask(ga, win), B.group_mask(gb, win)
+    off = np.array([y0, x0], dtype=float)
+    iou0 = _iou(ma, mb)
+    aligned = False
+    scale = None
+    if iou0 < ALIGN_IOU:
+        # try moving a onto b, then moving and scaling it; keep what overlaps best
+        dy, dx = cb - ca
+        best = _iou(ma, mb, (round(dy), round(dx)))
+        aligned = best > iou0
+        best = max(best, iou0)
+        ratio = B.spread(gb) / A.spread(ga)
+        iso = np.full(2, np.sqrt(ratio[0] * ratio[1]))
+        for cand in (iso, ratio):
+            if np.all(np.abs(cand - 1.0) < 0.05) or not np.all((cand > 0.25) & (cand < 4.0)):
+                continue
+            iou = _iou_scaled(ma, mb, ca - off, cb - off, cand)
+            if iou > best + 0.02:
+                best, aligned, scale = iou, True, cand
+    return _Match("blend", ga, gb, ca, cb, aligned, scale)
 
 
 # --------------------------------------------------------------------------
