@@ -678,6 +678,56 @@ def report(inputs: dict, jobs: dict, descriptions: dict) -> list[tuple[str, str,
     return checks
 
 
+def prepare_inputs(big: int, small: int) -> tuple[dict, dict, dict]:
+    """The synthetic (and, when present, Philips) inputs: (descriptions, series per name, --jobs sets)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    synth = CACHE / f"synthetic_{big}"
+    make_synthetic(synth, big, seed=0, series_number=1)
+    clean = CACHE / f"clean_{big}"
+    make_synthetic(clean, big, seed=0, series_number=2, noise_hu=0.0)
+    synth_jobs = [CACHE / f"jobs_synthetic_{small}_{i}" for i in range(4)]
+    for i, f in enumerate(synth_jobs):
+        make_synthetic(f, small, seed=10 + i, series_number=11 + i)
+    descriptions = {
+        "synthetic": f"{big} x 512 x 512 phantom (air, fat/muscle body ellipse, liver, kidneys, spine, lesion)"
+        f" + Gaussian noise sd {NOISE_HU:g} HU, int16 HU, spacing {SPACING} mm, uncompressed DICOM",
+        "clean": f"the same {big}-slice phantom without noise (compresses several times faster)",
+    }
+    inputs_src = {"synthetic": synth / "dicom", "clean": clean / "dicom"}
+    jobs_sets = {f"synthetic (4 x {small} slices)": [f / "dicom" for f in synth_jobs]}
+    if PHILIPS.is_dir():
+        descriptions["philips"] = f"real Philips head CT, 140 x 512 x 512, {PHILIPS.relative_to(ROOT.parent)}"
+        inputs_src["philips"] = PHILIPS
+        copies = [CACHE / f"jobs_philips_{i}" for i in range(4)]
+        for i, f in enumerate(copies):
+            copy_philips(f, i)
+        jobs_sets["philips (4 x 140 slices)"] = [f / "dicom" for f in copies]
+    else:
+        print(f"warning: {PHILIPS} not found; the real-series rows are skipped", file=sys.stderr)
+    return descriptions, inputs_src, jobs_sets
+
+
+def print_profiles(inputs_src: dict, processes_only: bool) -> None:
+    """Print the import times and (unless ``processes_only``) cProfile top entries of load and convert."""
+    for statement in ("import ctlabel", "import ctlabel.cli.main", "import ctlabel.convert"):
+        print(f"\n===== -X importtime: {statement} (cumulative) =====")
+        print(importtime_top(statement))
+    if not processes_only:
+        for name, src in inputs_src.items():
+            for task in ("load", "convert"):
+                out = CACHE / "out" / "profile"
+                shutil.rmtree(out, ignore_errors=True)
+                cmd = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--profile-child",
+                    json.dumps({"task": task, "src": str(src), "out": str(out) if task == "convert" else None}),
+                ]
+                print(f"\n===== cProfile: ctlabel {task}, {name} =====")
+                print(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+                shutil.rmtree(out, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller synthetic series, one repeat")
@@ -703,30 +753,7 @@ def main() -> int:
 
     repeats = args.repeats or (1 if args.quick else 3)
     big, small = (100, 60) if args.quick else (300, 150)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    synth = CACHE / f"synthetic_{big}"
-    make_synthetic(synth, big, seed=0, series_number=1)
-    clean = CACHE / f"clean_{big}"
-    make_synthetic(clean, big, seed=0, series_number=2, noise_hu=0.0)
-    synth_jobs = [CACHE / f"jobs_synthetic_{small}_{i}" for i in range(4)]
-    for i, f in enumerate(synth_jobs):
-        make_synthetic(f, small, seed=10 + i, series_number=11 + i)
-    descriptions = {
-        "synthetic": f"{big} x 512 x 512 phantom (air, fat/muscle body ellipse, liver, kidneys, spine, lesion)"
-        f" + Gaussian noise sd {NOISE_HU:g} HU, int16 HU, spacing {SPACING} mm, uncompressed DICOM",
-        "clean": f"the same {big}-slice phantom without noise (compresses several times faster)",
-    }
-    inputs_src = {"synthetic": synth / "dicom", "clean": clean / "dicom"}
-    jobs_sets = {f"synthetic (4 x {small} slices)": [f / "dicom" for f in synth_jobs]}
-    if PHILIPS.is_dir():
-        descriptions["philips"] = f"real Philips head CT, 140 x 512 x 512, {PHILIPS.relative_to(ROOT.parent)}"
-        inputs_src["philips"] = PHILIPS
-        copies = [CACHE / f"jobs_philips_{i}" for i in range(4)]
-        for i, f in enumerate(copies):
-            copy_philips(f, i)
-        jobs_sets["philips (4 x 140 slices)"] = [f / "dicom" for f in copies]
-    else:
-        print(f"warning: {PHILIPS} not found; the real-series rows are skipped", file=sys.stderr)
+    descriptions, inputs_src, jobs_sets = prepare_inputs(big, small)
 
     exe = dcm2niix_binary()
     if exe is None:
@@ -778,23 +805,7 @@ def main() -> int:
             )
         )
     if args.profile:
-        for statement in ("import ctlabel", "import ctlabel.cli.main", "import ctlabel.convert"):
-            print(f"\n===== -X importtime: {statement} (cumulative) =====")
-            print(importtime_top(statement))
-    if args.profile and not args.processes_only:
-        for name, src in inputs_src.items():
-            for task in ("load", "convert"):
-                out = CACHE / "out" / "profile"
-                shutil.rmtree(out, ignore_errors=True)
-                cmd = [
-                    sys.executable,
-                    str(Path(__file__).resolve()),
-                    "--profile-child",
-                    json.dumps({"task": task, "src": str(src), "out": str(out) if task == "convert" else None}),
-                ]
-                print(f"\n===== cProfile: ctlabel {task}, {name} =====")
-                print(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
-                shutil.rmtree(out, ignore_errors=True)
+        print_profiles(inputs_src, args.processes_only)
     failed = [c for c in checks if not c[4]]
     print(f"\n{len(checks) - len(failed)}/{len(checks)} targets met")
     return 1 if (args.check and failed) else 0
