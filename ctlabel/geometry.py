@@ -181,7 +181,7 @@ def analyze_stack(
     # Direction of travel per mm along the normal; its lateral part is gantry tilt.
     span = d_sorted[-1] - d_sorted[0]
     travel = (ipp_sorted[-1] - ipp_sorted[0]) / span
-    tilt = float(np.degrees(np.arccos(min(1.0, 1.0 / np.linalg.norm(travel)))))
+    tilt = float(np.degrees(np.arccos(min(1.0, float(1.0 / np.linalg.norm(travel))))))
     if tilt > TILT_TOLERANCE_DEG:
         warnings.append(
             f"gantry_tilt: slices are stacked {tilt:.2f} deg off the slice normal;"

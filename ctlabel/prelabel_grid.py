@@ -7,6 +7,7 @@ resolution; in-plane operations run over slabs of slices so the working memory s
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -26,7 +27,7 @@ def _slabs(n: int, step: int = _SLAB) -> Iterator[slice]:
 
 def _px(mm: float, spacing) -> tuple[int, int]:
     """In-plane half-widths in pixels (row, column) of a square of half-width ``mm``."""
-    return tuple(max(0, int(round(mm / float(s)))) for s in spacing[1:3])
+    return cast("tuple[int, int]", tuple(max(0, int(round(mm / float(s)))) for s in spacing[1:3]))
 
 
 def _area_px(mm2: float, spacing) -> float:
@@ -50,7 +51,7 @@ def _label(mask: np.ndarray, structure: np.ndarray) -> tuple[np.ndarray, int]:
 
 # --- working grid: decide on a coarse in-plane grid, refine at full resolution ------------------
 def _factors(spacing, work_mm: float) -> tuple[int, int]:
-    return tuple(max(1, int(work_mm / float(s) + 1e-6)) for s in spacing[1:3])
+    return cast("tuple[int, int]", tuple(max(1, int(work_mm / float(s) + 1e-6)) for s in spacing[1:3]))
 
 
 def _coarse(arr: np.ndarray, f) -> np.ndarray:
@@ -68,7 +69,7 @@ def _upsample(mc: np.ndarray, f, shape) -> np.ndarray:
     up = mc.view(np.uint8)
     if f[1] in (2, 4):  # repeat each byte by widening it: far faster than np.repeat on the last axis
         wide, ones = (np.uint16, 0x0101) if f[1] == 2 else (np.uint32, 0x01010101)
-        up = (up.astype(wide) * wide(ones)).view(np.uint8).reshape(n, r, c * f[1])
+        up = (up.astype(wide) * ones).view(np.uint8).reshape(n, r, c * f[1])
     elif f[1] > 1:
         up = np.repeat(up, f[1], axis=2)
     up = np.repeat(up, f[0], axis=1) if f[0] > 1 else up

@@ -6,6 +6,8 @@ that the tool itself never writes a mask. Arrays are (slice, row, column), HU.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -51,7 +53,7 @@ def grow_box(seed, shape: tuple[int, ...], spacing=(1.0, 1.0, 1.0), *, mode: str
     box = [slice(max(0, v - k), min(size, v + k + 1)) for v, k, size in zip((z, r, c), n, shape, strict=True)]
     if mode == "2d":
         box[0] = slice(z, z + 1)
-    return tuple(box)
+    return cast("tuple[slice, slice, slice]", tuple(box))
 
 
 def reference_hu(image: np.ndarray, seed, *, radius: int = 0, mode: str = "2d") -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class SliceIdentity:
         return cls(
             d["SOPInstanceUID"],
             int(d.get("Frame", 1)),
-            tuple(float(v) for v in d["ImagePositionPatient"]),
+            cast("tuple[float, float, float]", tuple(float(v) for v in d["ImagePositionPatient"])),
             d["PixelSHA256"],
         )
 
@@ -110,7 +111,7 @@ def pixel_hash(stored: np.ndarray) -> str:
     arr = np.ascontiguousarray(stored)
     le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     h = hashlib.sha256(le.dtype.str.encode())
-    h.update(memoryview(le).cast("B"))
+    h.update(le.data.cast("B"))
     return h.hexdigest()
 
 
@@ -131,7 +132,7 @@ def voxel_hash(array: np.ndarray, affine: np.ndarray) -> str:
     h.update(le.dtype.str.encode())
     h.update(repr(tuple(int(s) for s in arr.shape)).encode())
     h.update(np.round(np.asarray(affine, dtype=np.float64), 4).astype("<f8").tobytes())
-    h.update(memoryview(le).cast("B"))
+    h.update(le.data.cast("B"))
     return h.hexdigest()
 
 
@@ -200,7 +201,7 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(int(s) for s in self.array.shape)
+        return cast("tuple[int, int, int]", tuple(int(s) for s in self.array.shape))
 
     @property
     def spacing(self) -> tuple[float, float, float]:
