@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral
+from typing import cast
 
 import numpy as np
 
@@ -191,7 +192,7 @@ def interpolate_with_report(
     refiner = None
     refined: dict[int, list[int]] = {}
     if img is not None:
-        dz = 1.0 if spacing is None else float(tuple(spacing)[ax])  # type: ignore[arg-type]
+        dz = 1.0 if spacing is None else float(tuple(spacing)[ax])
         refiner = _Refiner(np.moveaxis(img, ax, 0), src, paint, plans, sampling, dz)
         refined = {lab: [] for lab in paint}
 
@@ -241,7 +242,7 @@ def _validate(
     sp = _validate_spacing(spacing)
     sampling = tuple(s for i, s in enumerate(sp) if i != ax)
     paint = _infer_painted(labels, ax) if painted is None else _validate_painted(painted, labels, ax)
-    return labels, ax, sampling, paint, bool(overwrite)  # type: ignore[return-value]
+    return labels, ax, cast("tuple[float, float]", sampling), paint, bool(overwrite)
 
 
 def _validate_labels(labels: object) -> np.ndarray:
@@ -268,7 +269,7 @@ def _validate_spacing(spacing: object) -> tuple[float, ...]:
     if spacing is None:
         return (1.0, 1.0, 1.0)
     try:
-        sp = tuple(float(s) for s in spacing)  # type: ignore[union-attr]
+        sp = tuple(float(s) for s in cast("Iterable[float]", spacing))  # a non-iterable raises TypeError
     except (TypeError, ValueError):
         raise InputError(f"spacing must be 3 numbers in mm, got {spacing!r}") from None
     if len(sp) != 3 or not all(np.isfinite(s) and s > 0 for s in sp):

@@ -101,6 +101,10 @@ class _Term:
     """One piece of the interpolated field between two painted slices, in a window of the box."""
 
     __slots__ = ("ca", "cb", "depth", "kind", "ma", "mb", "sa", "sb", "scale", "tangents", "win")
+    ca: np.ndarray | None
+    cb: np.ndarray | None
+    ma: np.ndarray | None
+    mb: np.ndarray | None
 
     def __init__(
         self,
@@ -140,6 +144,7 @@ class _Term:
                         + tb * np.float32(h11)
                     )
                 return self.sa * (1 - t32) + self.sb * t32
+            assert self.cb is not None and self.ma is not None and self.mb is not None  # the path has all four
             p = _hermite(t, self.ca, self.cb, self.ma, self.mb)
             if self.scale is not None:
                 ka = 1.0 + t * (self.scale - 1.0)  # size at t over size of side a

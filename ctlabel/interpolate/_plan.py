@@ -155,6 +155,8 @@ class _LabelPlan:
         full = (slice(None), slice(None))
         whole = len(matches) == 1
         terms: list[_Term] = []
+        sa: np.ndarray | None
+        sb: np.ndarray | None
         for m in matches:
             if m.kind == "blend":
                 path = None

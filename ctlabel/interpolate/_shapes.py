@@ -79,6 +79,7 @@ def _iou(a: np.ndarray, b: np.ndarray, shift: tuple[int, int] = (0, 0)) -> float
     """Intersection over union of ``a`` moved by ``shift`` (whole pixels) and ``b``."""
     dy, dx = shift
     h, w = a.shape
+    inter: int | np.integer
     if abs(dy) >= h or abs(dx) >= w:
         inter = 0
     else:
@@ -102,7 +103,7 @@ def _iou_scaled(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray, k:
 def _nested(a: np.ndarray, b: np.ndarray) -> bool:
     """True if the smaller of two masks lies (almost) inside the larger: a growing or shrinking shape."""
     small = min(np.count_nonzero(a), np.count_nonzero(b))
-    return small > 0 and np.count_nonzero(a & b) >= _NESTED * small
+    return bool(small > 0 and np.count_nonzero(a & b) >= _NESTED * small)
 
 
 def _centroid(mask: np.ndarray) -> np.ndarray:
