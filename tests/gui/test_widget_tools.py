@@ -169,3 +169,32 @@ def test_prelabel_action_is_one_undo_step_and_refuses_over_work(make_napari_view
     assert record["Labels"][str(LUNG)]["PaintedSlices"] == []
     assert record["Labels"][str(VERTEBRAE)]["Method"]["Kind"] == "automatic"
     assert record["Labels"][str(LUNG)]["Method"]["Name"] == "ctlabel.prelabel.lungs"
+
+
+def test_hu_guard_spares_the_eraser_and_refuses_without_an_image():
+    """The guard alone, on a bare napari layer: the eraser is never limited; no image, no stroke."""
+    from napari.layers import Labels
+
+    from ctlabel_napari._hu_range import HURangeGuard
+
+    image = np.full((3, 20, 20), -50, np.int16)
+    image[:, :, 10:] = 500  # the right half is "bone"
+    layer = Labels(np.zeros((3, 20, 20), np.uint8))
+    layer.brush_size = 40
+    told: list[str] = []
+    shown = {"image": image}
+    guard = HURangeGuard(layer, lambda: shown["image"], told.append)
+    guard.set(2, 3071, 200, on=True)  # given either way round
+    assert guard.range_for(2) == (200, 3071) and guard.range_for(1) is None
+    layer.paint((1, 10, 10), 2)
+    np.testing.assert_array_equal(layer.data[1] == 2, image[1] >= 200)
+    layer.paint((1, 10, 10), 1)  # label 1 has no limit
+    assert (layer.data[1] == 1).all()
+    layer.paint((1, 10, 10), 0)  # the eraser takes everything off, in range or not
+    assert not layer.data.any()
+    shown["image"] = None
+    layer.paint((2, 10, 10), 2)
+    assert not layer.data.any() and "no CT image" in told[-1]
+    guard.close()
+    layer.paint((2, 10, 10), 2)  # the hook is off: napari's own brush again
+    assert (layer.data[2] == 2).all()
