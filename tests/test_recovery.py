@@ -12,6 +12,7 @@ import pytest
 from ctlabel.case.folder import Case
 from ctlabel.case.recovery import (
     DEFAULT_INTERVAL_S,
+    JournalFields,
     autosave_interval,
     clear_journal,
     journal_exists,
@@ -47,10 +48,11 @@ def test_journal_round_trip_and_pending(case):
     labels = np.zeros(grid.shape, np.uint8)
     labels[3, 5:9, 5:9] = 2
     assert pending_recovery(case) is None
-    write_journal(case.recovery_dir, labels, grid, painted={2: [3]}, interpolated={2: [4]}, axis=0,
-                  annotator="ann", events=[{"Who": "ann", "Role": "annotator", "When": "x", "Action": "painted"}])
+    write_journal(case.recovery_dir, labels, grid, JournalFields(
+        painted={2: [3]}, interpolated={2: [4]}, axis=0, annotator="ann",
+        events=[{"Who": "ann", "Role": "annotator", "When": "x", "Action": "painted"}]))
     labels[4, 1, 1] = 1
-    write_journal(case.recovery_dir, labels, grid, painted={2: [3], 1: [4]}, axis=0, annotator="ann")
+    write_journal(case.recovery_dir, labels, grid, JournalFields(painted={2: [3], 1: [4]}, axis=0, annotator="ann"))
     files = sorted(p.name for p in case.recovery_dir.iterdir())
     assert files == ["journal-000002.nii.gz", "journal.json"]  # older journal removed
     rec = pending_recovery(case)

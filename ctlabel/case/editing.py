@@ -23,9 +23,8 @@ from ctlabel.case import record as case_record
 from ctlabel.case.edits import Edits, Interpolation
 from ctlabel.case.folder import Case, carried_methods
 from ctlabel.case.lock import CaseLock, acquire_lock
-from ctlabel.case.recovery import clear_journal, pending_recovery, read_journal, write_journal
+from ctlabel.case.recovery import JournalFields, clear_journal, pending_recovery, read_journal, write_journal
 from ctlabel.errors import CaseError, CtlabelError, LockError, StateError
-from ctlabel.io.labels import LabelTable
 from ctlabel.io.mask import Mask
 from ctlabel.paint_tracking import SliceTracker
 from ctlabel.volume import Grid, Volume
@@ -52,27 +51,23 @@ class EditingSession(Edits):
     ----------
     case : Case
         The case.
-    who : str
-        The annotator (or reviewer) id recorded in events and provenance.
-    labels : numpy.ndarray
-        The working labels on the case grid; edited in place by the caller (an editor's
-        layer data can be this very array).
-    tracker : SliceTracker
-        Painted and interpolated slices per label.
+    edits : Edits
+        The edits it carries on: who edits (and in which role), the working labels on the
+        case grid (the same array, edited in place by the caller; an editor's layer data can
+        be this very array), the painted and interpolated slices, the events, the label table.
     lock : CaseLock or None
         The case lock, or None when opened read-only.
-    role : str
-        ``annotator`` or ``reviewer``.
+    lock_message : str, optional
+        Why it is read-only (who holds the lock).
     """
 
-    def __init__(self, case: Case, who: str, labels: np.ndarray, tracker: SliceTracker,
-                 lock: CaseLock | None, *, role: str = "annotator", events: list[dict] | None = None,
-                 created: str | None = None, lock_message: str | None = None,
-                 table: LabelTable | None = None) -> None:
+    def __init__(self, case: Case, edits: Edits, lock: CaseLock | None, *, lock_message: str | None = None) -> None:
         grid = case.image_grid()
-        grid.require_match(Grid(tuple(labels.shape), grid.affine), "the labels", case.root)
-        super().__init__(labels, grid, who, role=role, tracker=tracker, events=events,
-                         table=table if table is not None else case.load_labels(), created=created)
+        grid.require_match(Grid(tuple(edits.labels.shape), grid.affine), "the labels", case.root)
+        super().__init__(edits.labels, grid, edits.who, role=edits.role, tracker=edits.tracker, events=edits.events,
+                         table=edits.table, created=edits.created)
+        self._painted_once = edits._painted_once
+        self._method_edits = list(edits._method_edits)
         self.case = case
         self.lock = lock
         self.lock_message = lock_message
@@ -126,9 +121,12 @@ class EditingSession(Edits):
             tracker = SliceTracker(mask.axis if mask is not None else 0,
                                    mask.painted if mask is not None else None,
                                    mask.interpolated if mask is not None else None)
-            session = cls(case, who, labels, tracker, lock, role=role, events=prov.get("Events"),
-                          created=prov.get("Created") if mask is not None and mask.path == case.draft_path else None,
-                          lock_message=message)
+            grid = case.image_grid()
+            grid.require_match(Grid(tuple(labels.shape), grid.affine), "the labels", case.root)
+            edits = Edits(labels, grid, who, role=role, tracker=tracker, events=prov.get("Events"),
+                          table=case.load_labels(),
+                          created=prov.get("Created") if mask is not None and mask.path == case.draft_path else None)
+            session = cls(case, edits, lock, lock_message=message)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -144,8 +142,23 @@ class EditingSession(Edits):
 
     @classmethod
     def create(cls, root: str | os.PathLike, volume: Volume | None, edits: Edits) -> EditingSession:
-        """Save as case: make a case folder from ``volume`` (or use the case already there), take its
-        lock, carry ``edits`` over (the same labels array, slices and events) and save the draft.
+        """Save as case: carry ``edits`` into a case folder under its lock and save the draft.
+
+        The case folder is made from ``volume`` (or the case already there is used), its lock
+        taken, and ``edits`` carried over (the same labels array, slices and events).
+
+        Parameters
+        ----------
+        root : path
+            The case folder.
+        volume : Volume or None
+            The image the edits were painted on.
+        edits : Edits
+            The edits of the series.
+
+        Returns
+        -------
+        EditingSession
 
         Raises
         ------
@@ -163,10 +176,7 @@ class EditingSession(Edits):
         case = Case.open(root) if Case.is_case(root) else Case.create(root, volume, label_table=edits.table)
         lock = acquire_lock(case.root, edits.who or None)
         try:
-            session = cls(case, edits.who, edits.labels, edits.tracker, lock, role=edits.role,
-                          events=edits.events, created=edits.created, table=edits.table)
-            session._painted_once = edits._painted_once
-            session._method_edits = list(edits._method_edits)
+            session = cls(case, edits, lock)
             session.save()
         except BaseException:
             lock.release()
@@ -237,19 +247,19 @@ class EditingSession(Edits):
         return [f for f in qa_gate.submission_qa(self.case) if f.level == "error"]
 
     # --- autosave journal -----------------------------------------------------------
-    def journal_payload(self) -> tuple[np.ndarray, dict]:
+    def journal_payload(self) -> tuple[np.ndarray, JournalFields]:
         """A copy of the labels and the journal's bookkeeping (to write from another thread)."""
         kwargs = self.provenance(saved_event=False)
         for key in ("label_table", "created", "methods"):  # the journal keeps no label methods
             kwargs.pop(key, None)
-        return np.array(self.labels, copy=True), kwargs
+        return np.array(self.labels, copy=True), JournalFields(**kwargs)
 
-    def write_journal(self, payload: tuple[np.ndarray, dict] | None = None) -> Path | None:
+    def write_journal(self, payload: tuple[np.ndarray, JournalFields] | None = None) -> Path | None:
         """Write the autosave journal (the whole labels and their bookkeeping); None when read-only."""
         if self.read_only:
             return None
-        labels, kwargs = payload or self.journal_payload()
-        return write_journal(self.case.recovery_dir, labels, self.grid, **kwargs)
+        labels, fields = payload or self.journal_payload()
+        return write_journal(self.case.recovery_dir, labels, self.grid, fields)
 
     def restore_journal(self) -> None:
         """Take the labels and bookkeeping of the autosave journal (after a crash)."""

@@ -43,6 +43,7 @@ _SUFFIX = ".nii.gz"
 __all__ = [
     "DEFAULT_INTERVAL_S",
     "Journal",
+    "JournalFields",
     "autosave_interval",
     "clear_journal",
     "journal_exists",
@@ -90,22 +91,55 @@ def _journal_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX))
 
 
-def write_journal(
-    folder: str | os.PathLike,
-    labels: np.ndarray,
-    grid: Grid,
-    *,
-    painted: dict | None = None,
-    interpolated: dict | None = None,
-    axis: int = 0,
-    annotator: str | None = None,
-    events: list[dict] | None = None,
-    image_voxel_sha256: str | None = None,
-) -> Path:
+@dataclass(frozen=True)
+class JournalFields:
+    """What a journal records beside the labels: the edited slices, the axis, who, the events.
+
+    Attributes
+    ----------
+    painted, interpolated : dict of int to list of int, optional
+        Label -> painted (interpolated) slice indices along ``axis``.
+    axis : int
+        The slice axis.
+    annotator : str, optional
+        Who edits.
+    events : list of dict, optional
+        The events of the mask so far.
+    image_voxel_sha256 : str, optional
+        The voxel hash of the image the labels were painted on.
+    """
+
+    painted: dict | None = None
+    interpolated: dict | None = None
+    axis: int = 0
+    annotator: str | None = None
+    events: list[dict] | None = None
+    image_voxel_sha256: str | None = None
+
+
+def write_journal(folder: str | os.PathLike, labels: np.ndarray, grid: Grid,
+                  fields: JournalFields | None = None) -> Path:
     """Write the journal atomically; return the path of ``journal.json``.
 
     ``labels`` must not change while this runs (pass a copy when writing from a thread).
+
+    Parameters
+    ----------
+    folder : path
+        The case's recovery folder.
+    labels : numpy.ndarray
+        The working labels.
+    grid : Grid
+        The grid of the labels (the case image's).
+    fields : JournalFields, optional
+        The bookkeeping recorded beside the labels (default: none).
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder/journal.json``.
     """
+    f = fields if fields is not None else JournalFields()
     folder = Path(folder)
     grid.require_match(Grid(tuple(labels.shape), grid.affine), "the journal labels", folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,12 +159,12 @@ def write_journal(
         "Shape": [int(s) for s in arr.shape],
         "Affine": np.asarray(grid.affine, float).tolist(),
         "VoxelSHA256": voxel_hash(arr, grid.affine),
-        "ImageVoxelSHA256": image_voxel_sha256,
-        "SliceAxis": int(axis),
-        "Annotator": annotator,
-        "PaintedSlices": {str(k): sorted(int(z) for z in v) for k, v in (painted or {}).items()},
-        "InterpolatedSlices": {str(k): sorted(int(z) for z in v) for k, v in (interpolated or {}).items()},
-        "Events": list(events or []),
+        "ImageVoxelSHA256": f.image_voxel_sha256,
+        "SliceAxis": int(f.axis),
+        "Annotator": f.annotator,
+        "PaintedSlices": {str(k): sorted(int(z) for z in v) for k, v in (f.painted or {}).items()},
+        "InterpolatedSlices": {str(k): sorted(int(z) for z in v) for k, v in (f.interpolated or {}).items()},
+        "Events": list(f.events or []),
     }
     write_json(folder / JOURNAL, record)
     for p in old:
@@ -143,6 +177,7 @@ def write_journal(
 
 
 def journal_exists(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` (a case's recovery folder) holds a journal."""
     return (Path(folder) / JOURNAL).is_file()
 
 
