@@ -6,6 +6,7 @@ that the tool itself never writes a mask. Arrays are (slice, row, column), HU.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -79,9 +80,29 @@ def reference_hu(image: np.ndarray, seed, *, radius: int = 0, mode: str = "2d") 
     return float(patch.mean())
 
 
+@dataclass(frozen=True)
+class GrowOptions:
+    """How :func:`region_grow` grows, beyond the tolerance and the box.
+
+    Attributes
+    ----------
+    radius : int
+        Neighbourhood of the reference (0: the seed voxel alone; 2: the mean of its 5x5 in-plane
+        neighbourhood, or 5x5x5 in 3D), which steadies the reference against noise.
+    connectivity : int
+        1 (faces) to ``ndim`` (corners), as in :func:`scipy.ndimage.generate_binary_structure`.
+    fill_holes : bool
+        Fill the holes of the grown region on each slice (noise, calcifications, vessels).
+    """
+
+    radius: int = 2
+    connectivity: int = 1
+    fill_holes: bool = True
+
+
 def region_grow(image: np.ndarray, seed, tolerance_hu: float, *, spacing=(1.0, 1.0, 1.0), mode: str = "2d",
-                radius: int = 2, half_size_mm: float | tuple[float, float, float] | None = None,
-                connectivity: int = 1, fill_holes: bool = True) -> np.ndarray:
+                half_size_mm: float | tuple[float, float, float] | None = None,
+                options: GrowOptions | None = None) -> np.ndarray:
     """The voxels connected to ``seed`` whose HU lies within ``tolerance_hu`` of the reference.
 
     Parameters
@@ -96,15 +117,10 @@ def region_grow(image: np.ndarray, seed, tolerance_hu: float, *, spacing=(1.0, 1
         (slice, row, column) mm, for the box size.
     mode : {"2d", "3d"}
         Grow on the seed's slice, or in a box around the seed (:func:`grow_box`).
-    radius : int
-        Neighbourhood of the reference (0: the seed voxel alone; 2: the mean of its 5x5 in-plane
-        neighbourhood, or 5x5x5 in 3D), which steadies the reference against noise.
     half_size_mm : float or tuple of float, optional
         See :func:`grow_box`.
-    connectivity : int
-        1 (faces) to ``ndim`` (corners), as in :func:`scipy.ndimage.generate_binary_structure`.
-    fill_holes : bool
-        Fill the holes of the grown region on each slice (noise, calcifications, vessels).
+    options : GrowOptions, optional
+        The reference's neighbourhood, the connectivity and hole filling (default: ``GrowOptions()``).
 
     Returns
     -------
@@ -115,6 +131,8 @@ def region_grow(image: np.ndarray, seed, tolerance_hu: float, *, spacing=(1.0, 1
         raise InputError(f"the HU tolerance must not be negative, not {tolerance_hu}")
     seed = _seed_index(seed, image.shape)
     box = grow_box(seed, image.shape, spacing, mode=mode, half_size_mm=half_size_mm)
+    opts = options if options is not None else GrowOptions()
+    radius, connectivity, fill_holes = opts.radius, opts.connectivity, opts.fill_holes
     ref = reference_hu(image, seed, radius=radius, mode=mode)
     region = image[box]
     within = np.abs(region.astype(np.float32) - np.float32(ref)) <= tolerance_hu
@@ -165,4 +183,4 @@ def hu_range_mask(labels_change, image: np.ndarray, lo: float, hi: float):
     return change & (image >= lo) & (image <= hi)
 
 
-__all__ = ["grow_box", "hu_range_mask", "reference_hu", "region_grow"]
+__all__ = ["GrowOptions", "grow_box", "hu_range_mask", "reference_hu", "region_grow"]

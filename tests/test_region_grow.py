@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 
 from ctlabel import load_image
 from ctlabel.errors import InputError
-from ctlabel.region_grow import grow_box, hu_range_mask, reference_hu, region_grow
+from ctlabel.region_grow import GrowOptions, grow_box, hu_range_mask, reference_hu, region_grow
 
 ANATOMY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "anatomy"
 CTA = ANATOMY / "totalseg_cta_aorta"
@@ -97,8 +97,9 @@ def test_a_seed_out_of_its_own_tolerance_grows_nothing_and_bad_input_is_refused(
     assert ref == pytest.approx(hu[50, 48:53, 58:63].mean())
     local_mean = ndi.uniform_filter(hu[50].astype(float), size=5, mode="nearest")
     r, c = np.argwhere(np.abs(hu[50] - local_mean) > 100)[0]  # a voxel at an edge: unlike its neighbours
-    assert not region_grow(hu, (50, r, c), 50, radius=2).any()
-    assert region_grow(hu, (50, r, c), 50, radius=0)[50, r, c]  # against itself, the seed is always in
+    assert not region_grow(hu, (50, r, c), 50, options=GrowOptions(radius=2)).any()
+    # against itself, the seed is always in
+    assert region_grow(hu, (50, r, c), 50, options=GrowOptions(radius=0))[50, r, c]
     with pytest.raises(InputError, match="outside the volume"):
         region_grow(hu, (hu.shape[0], 0, 0), 50)
     with pytest.raises(InputError, match="mode"):
