@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: LPS (DICOM) to RAS (NIfTI) for homogeneous coordinates.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -68,7 +69,7 @@ def check_orientation(orientation) -> tuple[tuple[float, ...], str | None]:
         f"orientation_corrected: ImageOrientationPatient was {off:.2g} off orthonormal; orthonormalised")
 
 
-def slice_normal(orientation: np.ndarray) -> np.ndarray:
+def slice_normal(orientation: ArrayLike) -> np.ndarray:
     """Unit normal (LPS) of a slice from its ImageOrientationPatient."""
     iop = np.asarray(orientation, dtype=np.float64)
     n = np.cross(iop[:3], iop[3:6])
@@ -114,8 +115,8 @@ class StackGeometry:
 
 
 def analyze_stack(
-    positions: np.ndarray,
-    orientation: np.ndarray,
+    positions: ArrayLike,
+    orientation: ArrayLike,
     slice_thickness: float | None = None,
 ) -> StackGeometry:
     """Order slices along the normal and find the spacing and irregularities.
@@ -194,10 +195,10 @@ def analyze_stack(
 
 
 def dicom_affine(
-    orientation: np.ndarray,
-    first_position: np.ndarray,
+    orientation: ArrayLike,
+    first_position: ArrayLike,
     pixel_spacing: tuple[float, float],
-    step_lps: np.ndarray,
+    step_lps: ArrayLike,
 ) -> np.ndarray:
     """NIfTI RAS affine for voxel index (i=column, j=row, k=slice).
 

@@ -97,7 +97,7 @@ class _Bail(Exception):
 class FastHeader:
     """The attributes :data:`WANTED` of one file, read like a pydicom data set (``get``, ``in``)."""
 
-    def __init__(self, values: dict, file_meta: dict, pixel: tuple[bool, int, int] | None):
+    def __init__(self, values: dict, file_meta: dict, pixel: tuple[bool, int, int]):
         self._values = values
         self.file_meta = file_meta
         #: (long VR header, value length, value offset) of the PixelData element
@@ -189,7 +189,7 @@ def _element(b: bytes, pos: int, explicit: bool, depth: int, out: dict | None):
         raise _Bail
     if depth == 0 and out is not None and tag in WANTED:
         keyword, want_vr = WANTED[tag]
-        if explicit and vr.decode("ascii", "replace") != want_vr:
+        if vr is not None and vr.decode("ascii", "replace") != want_vr:  # vr is read when explicit
             raise _Bail
         out[keyword] = _decode(keyword, want_vr, b[value:end])
     return end, False

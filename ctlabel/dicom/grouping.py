@@ -72,7 +72,7 @@ def mark_split_off(stacks: list[Stack], failed_series: set[str]) -> None:
         if not singles or len(group) < 2:
             continue
         if len(singles) == len(group):
-            positions = {tuple(np.round(s.slices[0].position, 2)) for s in singles}
+            positions = {tuple(np.round(np.asarray(s.slices[0].position), 2)) for s in singles}
             if len(positions) == 1:
                 reason = f"{len(singles)} images of this series share one position: not a volume"
             else:
@@ -153,6 +153,7 @@ def _make_stack(kind: str, members: list[FileRecord], headers: list[SliceHeader]
     spacings = {h.pixel_spacing for h in headers}
     if None in spacings or len({tuple(np.round(s, 4)) for s in spacings if s}) > 1:
         stack.warnings.append("inconsistent_pixel_spacing: slices disagree on PixelSpacing")
+    assert headers[0].orientation is not None  # the headers of an image have geometry
     geo = analyze_stack(
         np.array([h.position for h in headers]), headers[0].orientation, headers[0].slice_thickness
     )

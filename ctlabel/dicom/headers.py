@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def numbers(value, key: str, n: int) -> tuple[float, ...] | None:
         return None
     if isinstance(value, (bytes, bytearray)):
         raise BadValue(f"{key} holds raw bytes, not numbers")
-    items = [value] if isinstance(value, (str, int, float)) else list(value)
+    items: list = [value] if isinstance(value, (str, int, float)) else list(value)
     if len(items) == 1 and isinstance(items[0], str) and "\\" in items[0]:
         items = items[0].split("\\")
     if len(items) != n:
@@ -274,7 +275,8 @@ def _slice(path: str, frame: int, sop: str, inst: int | None, values: dict, raw)
     if thick is not None and thick > MAX_SPACING_MM:
         thick = None
     return SliceHeader(
-        path, frame, sop, position, orientation, spacing,
+        path, frame, sop, cast("tuple[float, float, float] | None", position), orientation,
+        cast("tuple[float, float] | None", spacing),
         1.0 if slope is None else slope,
         intercept,
         inst,

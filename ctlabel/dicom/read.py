@@ -163,6 +163,7 @@ def load_series(
     stack = _image_stack(stack)
     headers = stack.slices
     first = headers[0]
+    assert first.orientation is not None and first.pixel_spacing is not None  # an image, its spacing checked
     where = os.path.dirname(first.path) or first.path
 
     geo = analyze_stack(np.array([h.position for h in headers]), first.orientation, first.slice_thickness)

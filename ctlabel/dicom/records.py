@@ -165,6 +165,7 @@ def _parse_record(f: Path, seen: dict[str, str]) -> tuple[FileRecord | None, lis
     has_geometry = all(h.position and h.orientation for h in headers)
     kind = _classify(sop_class, image_type, has_geometry, "Rows" in ds)
     series_uid = text(ds, "SeriesInstanceUID")
+    key: tuple
     if kind == "image":
         spacing = headers[0].pixel_spacing
         key = (kind, series_uid, text(ds, "StudyInstanceUID"), text(ds, "FrameOfReferenceUID"),

@@ -76,6 +76,7 @@ def split_uniform_runs(stack: Stack) -> list[Stack]:
     if stack.kind != StackKind.VOLUME or WarningCode.NON_UNIFORM_SPACING not in warning_codes(stack.warnings):
         return [stack]
     first = stack.slices[0]
+    assert first.orientation is not None  # the headers of a volume have geometry
     normal = slice_normal(first.orientation)
     d = np.array([h.position for h in stack.slices]) @ normal
     out = []

@@ -53,7 +53,9 @@ def dicomdir_files(path: Path, _depth: int = 0, root: Path | None = None) -> tup
     # DIRFILE) place it higher up. Take the nearest ancestor where a listed file exists.
     bases = [path.parent, *list(path.parent.parents)[:3]]
     base = next((b for b in bases if any(b.joinpath(*r).exists() for r in refs)), path.parent)
-    files, missing, outside = [], [], []
+    files: list[Path] = []
+    missing: list[Path] = []
+    outside: list[str] = []
     for parts in refs:
         f = base.joinpath(*parts)
         if ".." in parts or any(Path(x).is_absolute() for x in parts) or not _inside(f, root):
@@ -104,8 +106,8 @@ def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
             raise InputError("no such file or folder", p)
         if p.is_file():
             if _is_directory_file(p):
-                f, pr = dicomdir_files(p)
-                files += f
+                listed, pr = dicomdir_files(p)
+                files += listed
                 problems += pr
             else:
                 files.append(p)
