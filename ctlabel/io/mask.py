@@ -140,48 +140,88 @@ def edited_slices(
     return only(painted), only(interpolated)
 
 
-def mask_provenance(
-    labels: np.ndarray,
-    grid: Grid,
-    *,
-    source: SourceIdentity | dict | None = None,
-    label_table: LabelTable | None = None,
-    painted: dict[int, list[int]] | None = None,
-    interpolated: dict[int, list[int]] | None = None,
-    axis: int = 0,
-    annotator: str | None = None,
-    events: list[dict] | None = None,
-    created: str | None = None,
-    image_voxel_sha256: str | None = None,
-    extra: dict | None = None,
-    methods: dict[int, dict] | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class MaskFields:
+    """What a mask's provenance records beside its voxels (the keywords of :func:`save_mask`).
+
+    Attributes
+    ----------
+    source : SourceIdentity or dict, optional
+        The DICOM series the image came from.
+    label_table : LabelTable, optional
+        Names and colours of the labels.
+    painted, interpolated : dict of int to list of int, optional
+        Label -> painted (interpolated) slice indices along ``axis``.
+    axis : int
+        The slice axis.
+    annotator : str, optional
+        Who painted it.
+    events : list of dict, optional
+        The events of the mask.
+    created : str, optional
+        When the mask was first saved (default: now).
+    image_voxel_sha256 : str, optional
+        The voxel hash of the image it was painted on.
+    extra : dict, optional
+        More fields, written as given.
+    methods : dict of int to dict, optional
+        Label -> how it was made (``Labels[k].Method``; absent means manual).
+    """
+
+    source: SourceIdentity | dict | None = None
+    label_table: LabelTable | None = None
+    painted: dict[int, list[int]] | None = None
+    interpolated: dict[int, list[int]] | None = None
+    axis: int = 0
+    annotator: str | None = None
+    events: list[dict] | None = None
+    created: str | None = None
+    image_voxel_sha256: str | None = None
+    extra: dict | None = None
+    methods: dict[int, dict] | None = None
+
+
+def mask_provenance(labels: np.ndarray, grid: Grid, fields: MaskFields | None = None) -> dict:
     """Build the provenance record of a mask (see docs/provenance.md).
 
-    ``methods`` maps a label to how it was made (``Labels[k].Method``; absent means manual)."""
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The mask's labels.
+    grid : Grid
+        The grid they lie on.
+    fields : MaskFields, optional
+        What the record says beside the voxels (default: nothing).
+
+    Returns
+    -------
+    dict
+        The record, as written to the sidecar.
+    """
+    f = fields if fields is not None else MaskFields()
     present = labels_present(labels)
     t = now_utc()
     record = {
         "SchemaVersion": SCHEMA_VERSION,
         "Kind": "mask",
         "Software": software(),
-        "Created": created or t,
+        "Created": f.created or t,
         "Modified": t,
         "Description": "Label mask on the exact grid of its CT image",
         "Sources": ["bids::ct.nii.gz"],
         "SpatialReference": "orig",
         "Geometry": geometry_record(labels.shape, grid.affine),
         "VoxelSHA256": voxel_hash(labels, grid.affine),
-        "Source": source.to_dict() if isinstance(source, SourceIdentity) else source,
-        "Annotator": annotator,
-        "SliceAxis": AXIS_NAMES[axis],
-        "Labels": labels_record(label_table, present, painted, interpolated, methods),
-        "Events": list(events or []),
+        "Source": f.source.to_dict() if isinstance(f.source, SourceIdentity) else f.source,
+        "Annotator": f.annotator,
+        "SliceAxis": AXIS_NAMES[f.axis],
+        "Labels": labels_record(f.label_table, present, f.painted, f.interpolated, f.methods),
+        "Events": list(f.events or []),
     }
-    if image_voxel_sha256:
-        record["ImageVoxelSHA256"] = image_voxel_sha256
-    if extra:
-        record.update(extra)
+    if f.image_voxel_sha256:
+        record["ImageVoxelSHA256"] = f.image_voxel_sha256
+    if f.extra:
+        record.update(f.extra)
     return record
 
 
@@ -202,8 +242,8 @@ def save_mask(
     grid : Grid or Volume
         The geometry the mask was painted on. A shape mismatch is an error.
     **provenance
-        Passed to :func:`mask_provenance` (source, label_table, painted,
-        interpolated, axis, annotator, events, created, image_voxel_sha256, extra).
+        The fields of :class:`MaskFields` (source, label_table, painted, interpolated, axis,
+        annotator, events, created, image_voxel_sha256, extra, methods).
 
     Returns
     -------
@@ -223,7 +263,7 @@ def save_mask(
     labels = np.asarray(labels)
     grid.require_match(Grid(tuple(labels.shape), grid.affine), "the mask", path)
     arr = labels.astype(mask_dtype(labels), copy=False)
-    record = mask_provenance(arr, grid, **provenance)
+    record = mask_provenance(arr, grid, MaskFields(**provenance))
     validate(record, path)
     # The NIfTI first, then the sidecar: a crash between them leaves a sidecar
     # whose hash does not match, which load_mask and verify report.
@@ -293,5 +333,5 @@ def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, re
     return mask
 
 
-__all__ = ["INTENT_LABEL", "Mask", "edited_slices", "labels_present", "load_mask", "mask_dtype", "mask_provenance",
-           "save_mask"]
+__all__ = ["INTENT_LABEL", "Mask", "MaskFields", "edited_slices", "labels_present", "load_mask", "mask_dtype",
+           "mask_provenance", "save_mask"]
