@@ -96,7 +96,7 @@ class HURangeBox(QGroupBox):
     """The *Editable HU range* box of the labeling widget (for the selected labels layer)."""
 
     def __init__(self, widget) -> None:
-        super().__init__("Editable HU range (brush, fill, polygon)")
+        super().__init__("HU range (editable, for brush, fill and polygon)")
         self.widget = widget
         self.guards: dict[int, HURangeGuard] = {}
         self._layer = None
@@ -237,8 +237,11 @@ class HURangeBox(QGroupBox):
     def _show(self) -> None:
         guard, label = self.guard(), self._label()
         rng = None if guard is None or label is None else guard.range_for(label)
-        self.info.setText(f"label {label}: painting only {rng[0]:g} … {rng[1]:g} HU" if rng
+        self.info.setText(f"label {label}: brush, fill and polygon paint only {rng[0]:g} … {rng[1]:g} HU" if rng
                           else f"label {label}: no HU limit" if label is not None else "")
+        tabs = getattr(self.widget, "tools", None)  # the widget's tab of this box says when a limit is on
+        if tabs is not None and tabs.indexOf(self) >= 0:
+            tabs.setTabText(tabs.indexOf(self), f"HU range {rng[0]:g} … {rng[1]:g}" if rng else "HU range")
 
     def _after_stroke(self, layer) -> None:
         guard = self.guards.get(id(layer))

@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -151,10 +152,13 @@ class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin,
         g.addWidget(self.slices_label, 2, 0, 1, 3)
         layout.addWidget(box)
 
-        # HU-aware painting, region grow, pre-labels
+        # HU-aware painting, region grow, pre-labels: a tab each (so the dock fits a 1280x800 screen)
+        self.tools = QTabWidget()
         self.hu_range, self.region_grow, self.prelabel = HURangeBox(self), RegionGrowBox(self), PrelabelBox(self)
         for box in (self.hu_range, self.region_grow, self.prelabel):
-            layout.addWidget(box)
+            self.tools.addTab(box, box.title().split(" (")[0])
+            box.setTitle("")
+        layout.addWidget(self.tools)
 
         # Save
         row = QHBoxLayout()
