@@ -140,7 +140,7 @@ def voxel_hash(array: np.ndarray, affine: np.ndarray) -> str:
 class Grid:
     """A voxel grid: in-memory shape (slice, row, column) and on-disk affine."""
 
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]  # three sizes; a grid built from labels to be checked may have others
     affine: np.ndarray
 
     def require_match(self, other: Grid, what: str, path=None) -> None:

@@ -59,11 +59,11 @@ def _changed_voxels(old: np.ndarray, new: np.ndarray,
     ``np.nonzero`` runs only inside the bounding box of the change (on the whole slab it is slow).
     """
     changed = new != old
-    box = []
+    bounds = []
     for a in range(changed.ndim):
         hit = np.flatnonzero(changed.any(axis=tuple(b for b in range(changed.ndim) if b != a)))
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 0))
-    box = tuple(box)
+        bounds.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 0))
+    box = tuple(bounds)
     sub = changed[box]
     idx = tuple(np.add(i, offset[a] + box[a].start, dtype=np.intp) for a, i in enumerate(np.nonzero(sub)))
     return idx, new[box][sub], old[box][sub]

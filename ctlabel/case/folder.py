@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class Case:
         """The image grid, from the NIfTI header (no voxel read)."""
         import nibabel as nib
 
-        img = nib.load(os.fspath(self.image_path))
+        img = cast("nib.Nifti1Image", nib.load(os.fspath(self.image_path)))
         return Grid(tuple(int(s) for s in img.shape[:3][::-1]), img.affine.copy())
 
     def load_labels(self) -> LabelTable:

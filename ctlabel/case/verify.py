@@ -115,7 +115,7 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
 
 def _check_chain(case: Case, record: dict, events: list, add: Callable[[Problem], None]) -> None:
     """Each event chains to the one before it, and the last is the recorded head."""
-    prev = genesis_hash(record)
+    prev: str | None = genesis_hash(record)
     for i, ev in enumerate(events):
         if not isinstance(ev, dict):
             add(Problem("error", "event", f"event {i} is not an object", str(case.record_path), i))
@@ -136,7 +136,7 @@ def _check_state(case: Case, record: dict, events: list, add: Callable[[Problem]
     expected = IN_PROGRESS
     for ev in events:
         if isinstance(ev, dict):
-            expected = RESULT.get(ev.get("Action"), expected)
+            expected = RESULT.get(ev.get("Action", ""), expected)
     if events and record.get("State") != expected:
         add(Problem("error", "record", f"State is {record.get('State')!r} but the events say {expected!r}",
                     str(case.record_path)))
@@ -178,17 +178,17 @@ def _check_versions(case: Case, record: dict, events: list, add: Callable[[Probl
     for i, ev in enumerate(events):
         if not isinstance(ev, dict):
             continue
-        name = ev.get("Version")
-        if version_number(name or "") is None or not ev.get("VoxelSHA256"):
+        name = ev.get("Version") or ""
+        n = version_number(name)
+        if n is None or not ev.get("VoxelSHA256"):
             continue
         h = current_hash(name)
         if h is None:
             add(Problem("error", "version", f"{name} is missing but event {i} ({ev.get('Action')}) speaks of it",
-                        str(case.version_path(version_number(name))), i))
+                        str(case.version_path(n)), i))
         elif h != ev["VoxelSHA256"] and h != "unreadable":
             add(Problem("error", "version", f"{name} no longer matches event {i} ({ev.get('Action')} by "
-                        f"{ev.get('Who')} at {ev.get('When')}): its voxels changed", str(case.version_path(
-                            version_number(name))), i))
+                        f"{ev.get('Who')} at {ev.get('When')}): its voxels changed", str(case.version_path(n)), i))
     for n in case.versions():
         name = version_name(n)
         current_hash(name)

@@ -100,6 +100,7 @@ def load_image(path: str | os.PathLike) -> Volume:
     """
     data = read_nifti(path)
     side = sidecar_path(path)
+    missing: tuple[int, ...]
     source, warnings, positions, missing = None, [], None, ()
     if Path(side).exists():
         record = read_sidecar(side)

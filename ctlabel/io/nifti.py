@@ -12,7 +12,7 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from isal import igzip, igzip_threaded
@@ -232,7 +232,7 @@ def write_nifti(
     make_header = _header_bytes if arr.dtype.str[1:] in _DATATYPE_CODES else _header_nibabel
     head = make_header(arr.shape, arr.dtype, np.array(affine, dtype=float), intent_label=intent_label,
                        extension=extension, descrip=descrip)
-    flat = memoryview(arr.reshape(-1)).cast("B")
+    flat = arr.reshape(-1).data.cast("B")
     with atomic_path(path) as tmp:
         if not str(path).endswith(".gz"):
             opener = lambda p: open(p, "wb")  # noqa: E731
@@ -254,7 +254,7 @@ def read_nifti(path: str | os.PathLike) -> NiftiData:
     import nibabel as nib
 
     try:
-        img = nib.load(os.fspath(path))
+        img = cast("nib.Nifti1Image", nib.load(os.fspath(path)))
         data = np.asanyarray(img.dataobj)
     except FileNotFoundError:
         raise InputError("no such file", path) from None

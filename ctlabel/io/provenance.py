@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -165,7 +166,7 @@ def read_sidecar(path: str | Path) -> dict:
     return record
 
 
-def sidecar_path(nifti_path: str | Path) -> Path:
+def sidecar_path(nifti_path: str | os.PathLike) -> Path:
     """``x.nii.gz`` -> ``x.json`` (BIDS sidecar naming)."""
     p = Path(nifti_path)
     name = p.name
