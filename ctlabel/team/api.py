@@ -5,6 +5,7 @@ valid one); the role and the case decide the rest (403). Case ids are looked up 
 database, never used as paths. ``/docs`` and ``/openapi.json`` describe it all.
 """
 
+import asyncio
 import datetime as dt
 from typing import Annotated
 
@@ -23,6 +24,10 @@ from ctlabel.team.service import Forbidden, NotFound, Service, TeamError, TooLar
 
 PREFIX = "/api/v1"
 FILES = {"ct.nii.gz": "image_path", "ct.json": "image_sidecar", "labels.tsv": "labels_path"}
+# Work on whole volumes (checking and storing an upload, a submit's QA) runs at most this many at a
+# time, so that it never holds every thread of the pool: heartbeats, claims and reads stay quick while
+# uploads queue (benchmarks/team.py).
+VOLUME_WORK_AT_ONCE = 2
 
 
 class SubmitBody(BaseModel):
@@ -159,6 +164,12 @@ def create_app(svc: Service) -> FastAPI:
             raise
         return spool
 
+    volume_work = asyncio.Semaphore(VOLUME_WORK_AT_ONCE)
+
+    async def _volume_work(fn, *args, **kwargs):
+        async with volume_work:
+            return await run_in_threadpool(fn, *args, **kwargs)
+
     def _limit() -> int:
         with svc.tx() as db:
             return svc.settings(db).upload_limit
@@ -169,7 +180,7 @@ def create_app(svc: Service) -> FastAPI:
                            if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
         spool = await _receive(request, user)
         try:
-            out = await run_in_threadpool(uploads.store_upload, svc, user, name, spool.path, if_match)
+            out = await _volume_work(uploads.store_upload, svc, user, name, spool.path, if_match)
         finally:
             spool.close()
         return JSONResponse(out, headers={"ETag": f'"{out["etag"]}"'})
@@ -180,15 +191,15 @@ def create_app(svc: Service) -> FastAPI:
                                 if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
         spool = await _receive(request, user)
         try:
-            out = await run_in_threadpool(uploads.store_upload, svc, user, name, spool.path, if_match,
-                                          kind="correction", comment=comment)
+            out = await _volume_work(uploads.store_upload, svc, user, name, spool.path, if_match,
+                                     kind="correction", comment=comment)
         finally:
             spool.close()
         return JSONResponse(out, headers={"ETag": f'"{out["etag"]}"'})
 
     @app.post(PREFIX + "/cases/{name}/submit")
-    def submit(name: str, user: Me, body: SubmitBody | None = None) -> dict:
-        return svc.submit(user, name, force=bool(body and body.force))
+    async def submit(name: str, user: Me, body: SubmitBody | None = None) -> dict:
+        return await _volume_work(svc.submit, user, name, force=bool(body and body.force))
 
     @app.post(PREFIX + "/cases/{name}/withdraw")
     def withdraw(name: str, user: Me) -> dict:

@@ -24,7 +24,7 @@ from ctlabel.case import review
 from ctlabel.case.folder import Case
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.io.labels import read_label_table
-from ctlabel.io.mask import Mask
+from ctlabel.io.mask import Mask, labels_present
 from ctlabel.io.nifti import read_nifti
 from ctlabel.io.provenance import read_sidecar, sidecar_path
 from ctlabel.paint_tracking import changed_slices
@@ -132,7 +132,7 @@ def check_mask(svc: Service, case: Case, path: Path) -> Mask:
     except GeometryError as exc:
         raise Invalid(exc.reason) from None
     table = read_label_table(svc.root / layout.LABELS)
-    values = {int(v) for v in np.unique(arr)} - {0}
+    values = set(labels_present(arr))  # the non-zero voxels only: no sort of the whole volume
     unknown = sorted(values - set(table.indices))
     if unknown:
         raise Invalid(f"label value(s) {unknown} are not in the project's label table "
