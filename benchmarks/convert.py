@@ -381,7 +381,7 @@ def make_synthetic(folder: Path, slices: int, seed: int, series_number: int, noi
     params = {"slices": slices, "seed": seed, "noise_hu": noise_hu, "spacing": SPACING, "series": series_number}
     if _done(folder, params):
         return
-    from ctlabel.synthetic import make_phantom, write_dicom_series
+    from ctlabel.synthetic import SeriesSpec, make_phantom, write_dicom_series
 
     shutil.rmtree(folder, ignore_errors=True)
     print(f"  generating {folder.relative_to(ROOT)} ({slices} x 512 x 512) ...", file=sys.stderr, flush=True)
@@ -389,10 +389,12 @@ def make_synthetic(folder: Path, slices: int, seed: int, series_number: int, noi
     write_dicom_series(
         folder / "dicom",
         vol.array,
-        spacing=SPACING,
-        series_number=series_number,
-        description=f"bench phantom {slices} noise {noise_hu:g}HU",
-        seed=seed,
+        SeriesSpec(
+            spacing=SPACING,
+            series_number=series_number,
+            description=f"bench phantom {slices} noise {noise_hu:g}HU",
+            seed=seed,
+        ),
     )
     _mark(folder, params)
 

@@ -27,10 +27,10 @@ TARGETS = {"open_to_first_render_s": 3.0, "interpolate_40_gap_s": 0.3, "image_re
 
 
 def make_series(folder: Path, n: int) -> None:
-    from ctlabel.synthetic import make_phantom, write_dicom_series
+    from ctlabel.synthetic import SeriesSpec, make_phantom, write_dicom_series
 
     volume, _, _ = make_phantom(shape=(n, 512, 512), spacing=(1.0, 0.7, 0.7), noise_hu=10)
-    write_dicom_series(folder, volume.array, spacing=volume.spacing, description="benchmark 512x512")
+    write_dicom_series(folder, volume.array, SeriesSpec(spacing=volume.spacing, description="benchmark 512x512"))
 
 
 def _wait(report) -> None:

@@ -7,6 +7,7 @@ shared real series can be generated instead of stored.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,41 +98,83 @@ def make_phantom(
     return Volume(arr, LPS_TO_RAS @ lps), mask, PHANTOM_LABELS
 
 
-def write_dicom_series(
-    folder: str | os.PathLike,
-    hu: np.ndarray,
-    *,
-    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
-    orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0),
-    positions: np.ndarray | None = None,
-    description: str = "synthetic",
-    series_number: int = 1,
-    study_uid: str | None = None,
-    series_uid: str | None = None,
-    patient: dict | None = None,
-    shuffle_names: bool = True,
-    seed: int = 0,
-) -> list[Path]:
+@dataclass
+class SeriesSpec:
+    """How :func:`write_dicom_series` writes a series: its geometry, identity and file names.
+
+    Attributes
+    ----------
+    spacing : tuple of float
+        (slice, row, column) mm.
+    origin : tuple of float
+        Position (LPS mm) of the first slice.
+    orientation : tuple of float
+        ImageOrientationPatient (row and column direction cosines).
+    positions : numpy.ndarray, optional
+        (n, 3) ImagePositionPatient of each slice, instead of ``origin`` and ``spacing[0]``.
+    description : str
+        SeriesDescription.
+    series_number : int
+        SeriesNumber.
+    study_uid, series_uid : str, optional
+        The UIDs (default: new ones).
+    patient : dict, optional
+        Patient attributes over the synthetic defaults.
+    shuffle_names : bool
+        Shuffle the file names, so that readers cannot rely on them.
+    seed : int
+        Seed of the shuffle.
+    """
+
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0)
+    positions: np.ndarray | None = None
+    description: str = "synthetic"
+    series_number: int = 1
+    study_uid: str | None = None
+    series_uid: str | None = None
+    patient: dict | None = None
+    shuffle_names: bool = True
+    seed: int = 0
+
+
+def write_dicom_series(folder: str | os.PathLike, hu: np.ndarray, spec: SeriesSpec | None = None) -> list[Path]:
     """Write a (slice, row, column) HU array as a CT Image Storage series.
 
     Stored values are HU + 1024 (uint16, intercept -1024). Slice ``k`` lies at
     ``origin + k * spacing[0] * normal`` unless ``positions`` (n, 3) is given.
     File names are shuffled (when ``shuffle_names``) so that readers cannot
     rely on them, and InstanceNumber runs backwards for the same reason.
+
+    Parameters
+    ----------
+    folder : path
+        Where the files go (made when missing).
+    hu : numpy.ndarray
+        (slice, row, column) HU.
+    spec : SeriesSpec, optional
+        Geometry, identity and file names (default: ``SeriesSpec()``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files, in slice order.
     """
+    spec = spec if spec is not None else SeriesSpec()
+    spacing, positions, description, series_number = spec.spacing, spec.positions, spec.description, spec.series_number
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n = hu.shape[0]
-    iop = np.asarray(orientation, dtype=float)
+    iop = np.asarray(spec.orientation, dtype=float)
     normal = np.cross(iop[:3], iop[3:])
     if positions is None:
-        positions = np.asarray(origin, float)[None] + np.arange(n)[:, None] * spacing[0] * normal[None]
-    study_uid = study_uid or generate_uid()
-    series_uid = series_uid or generate_uid()
+        positions = np.asarray(spec.origin, float)[None] + np.arange(n)[:, None] * spacing[0] * normal[None]
+    study_uid = spec.study_uid or generate_uid()
+    series_uid = spec.series_uid or generate_uid()
     frame_uid = generate_uid()
-    patient = {"PatientName": "SYNTHETIC^PHANTOM", "PatientID": "SYNTH0001", **(patient or {})}
-    order = np.random.default_rng(seed).permutation(n) if shuffle_names else np.arange(n)
+    patient = {"PatientName": "SYNTHETIC^PHANTOM", "PatientID": "SYNTH0001", **(spec.patient or {})}
+    order = np.random.default_rng(spec.seed).permutation(n) if spec.shuffle_names else np.arange(n)
     paths = []
     for k in range(n):
         meta = FileMetaDataset()
@@ -178,8 +221,8 @@ def write_phantom_sample(out: str | os.PathLike) -> Path:
     out = Path(out)
     volume, mask, labels = make_phantom()
     origin_lps = (LPS_TO_RAS @ volume.affine)[:3, 3]
-    write_dicom_series(out / "dicom", volume.array, spacing=volume.spacing, origin=tuple(origin_lps),
-                       description="synthetic phantom", series_number=1)
+    write_dicom_series(out / "dicom", volume.array, SeriesSpec(spacing=volume.spacing, origin=tuple(origin_lps),
+                                                               description="synthetic phantom", series_number=1))
     save_mask(out / "ground_truth_dseg.nii.gz", mask, volume.grid, label_table=labels, annotator="synthetic")
     write_label_table(out / "labels.tsv", labels)
     return out

@@ -13,7 +13,7 @@ from geometry_check import check_pixel_centres
 
 import ctlabel
 from ctlabel.errors import SeriesError
-from ctlabel.synthetic import write_dicom_series
+from ctlabel.synthetic import SeriesSpec, write_dicom_series
 
 
 def dcm2niix() -> str:
@@ -112,7 +112,7 @@ def test_irregular_policy_matches_dcm2niix_primary_output(tmp_path):
 def _series(folder, n=10, **kw):
     rng = np.random.default_rng(1)
     hu = rng.integers(-1000, 1000, size=(n, 8, 8)).astype(np.int16)
-    write_dicom_series(folder, hu, spacing=(2.0, 0.5, 0.5), **kw)
+    write_dicom_series(folder, hu, SeriesSpec(spacing=(2.0, 0.5, 0.5), **kw))
     return hu
 
 
@@ -157,7 +157,7 @@ def test_conflicting_slices_at_one_position_are_refused(tmp_path):
 
 def test_four_slices_at_one_position_become_four_single_images(tmp_path):
     hu = np.stack([np.full((8, 8), v, np.int16) for v in (0, 10, 20, 30)])
-    write_dicom_series(tmp_path, hu, positions=np.zeros((4, 3)), shuffle_names=False)
+    write_dicom_series(tmp_path, hu, SeriesSpec(positions=np.zeros((4, 3)), shuffle_names=False))
     result = ctlabel.find_series(tmp_path)
     assert [s.kind for s in result.stacks] == ["single"] * 4
     values = sorted(int(ctlabel.load_series(s).array[0, 0, 0]) for s in result.stacks)

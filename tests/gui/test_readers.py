@@ -42,13 +42,14 @@ def test_reader_dicomdir_with_two_series_opens_browser(make_napari_viewer, tmp_p
     from pydicom import dcmread
     from pydicom.fileset import FileSet
 
-    from ctlabel.synthetic import write_dicom_series
+    from ctlabel.synthetic import SeriesSpec, write_dicom_series
 
     volume, _, _ = make_phantom(shape=(6, 32, 32))
     study = "1.2.826.0.1.3680043.8.498.1"
-    files = write_dicom_series(tmp_path / "a", volume.array, description="first", series_number=1, study_uid=study)
-    files += write_dicom_series(tmp_path / "b", volume.array[:4], description="second", series_number=2,
-                                study_uid=study)
+    files = write_dicom_series(tmp_path / "a", volume.array,
+                               SeriesSpec(description="first", series_number=1, study_uid=study))
+    files += write_dicom_series(tmp_path / "b", volume.array[:4],
+                                SeriesSpec(description="second", series_number=2, study_uid=study))
     fs = FileSet()
     for f in files:
         ds = dcmread(f)
