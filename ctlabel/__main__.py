@@ -1,3 +1,5 @@
+"""``python -m ctlabel``: the ``ctlabel`` command."""
+
 import sys
 
 from ctlabel.cli.main import main

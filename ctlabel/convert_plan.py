@@ -104,8 +104,11 @@ def _not_converted(s: Stack) -> dict | None:
 
 
 def with_description_policy(stack: Stack, options: ConvertOptions) -> Stack:
-    """The stack with the description the batch may write: cleaned by the Clean Descriptors
-    Option against the stack's own identifying values, or as it is under ``--keep-descriptions``."""
+    """The stack with the description the batch may write.
+
+    Cleaned by the Clean Descriptors Option against the stack's own identifying values, or as
+    it is under ``--keep-descriptions``.
+    """
     if options.keep_descriptions:
         return stack
     return dataclasses.replace(stack, description=clean_description(stack.description, stack.identifying))

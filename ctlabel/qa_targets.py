@@ -1,5 +1,7 @@
-"""QA of what a command line names: a case folder (its latest mask), ``CASE@vN`` or a mask
-file, and folders of cases. The checks themselves are :mod:`ctlabel.qa`.
+"""QA of what a command line names.
+
+A case folder (its latest mask), ``CASE@vN`` or a mask file, and folders of cases. The
+checks themselves are :mod:`ctlabel.qa`.
 """
 
 from __future__ import annotations

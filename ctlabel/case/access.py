@@ -1,6 +1,4 @@
-"""Opening a case for editing or review: with its lock (editable), or read-only with the
-reason.
-"""
+"""Opening a case for editing or review: with its lock (editable), or read-only with the reason."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The review actions on a case: save a draft, submit, approve, reject, correct, import a
-version, start a new draft, log an edit; and opening a case for editing (``ReviewSession``).
+"""The review actions on a case, and opening a case for editing (``ReviewSession``).
+
+The actions: save a draft, submit, approve, reject, correct, import a version, start a new
+draft, log an edit.
 
 Each action takes the case lock (or checks the caller's), asks the transition table
 (:mod:`ctlabel.case.workflow`) whether it is allowed, and appends its event to the

@@ -1,9 +1,9 @@
-"""The review state machine of a case, as one transition table.
+r"""The review state machine of a case, as one transition table.
 
 States and the only transitions allowed (see ``docs/review.md``)::
 
     in_progress --submit--> submitted --approve--> approved
-         ^                      |  \\--reject---> rejected
+         ^                      |  \--reject---> rejected
          |                      +--correct (reviewer; new version, stays submitted)
          +------ edit (new draft from the latest version) <-- approved / rejected
 

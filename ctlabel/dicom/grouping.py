@@ -1,5 +1,7 @@
-"""Grouping header records into stacks: duplicates split by acquisition, off-line slices split off,
-conflicting duplicates found, stack kinds and warnings settled.
+"""Grouping header records into stacks.
+
+Duplicates are split by acquisition, off-line slices split off, conflicting duplicates
+found, stack kinds and warnings settled.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""One file's header record: read with the fast element walker (else pydicom), validated, classified.
-"""
+"""One file's header record: read with the fast element walker (else pydicom), validated, classified."""
 
 from __future__ import annotations
 

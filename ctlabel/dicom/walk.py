@@ -1,5 +1,7 @@
-"""The files a scan reads: folders walked (links walked once), DICOMDIRs followed, ctlabel's own
-files and files that are never DICOM (by name) skipped with a reason.
+"""The files a scan reads.
+
+Folders are walked (links walked once), DICOMDIRs followed, ctlabel's own files and files
+that are never DICOM (by name) skipped with a reason.
 """
 
 from __future__ import annotations
