@@ -28,9 +28,9 @@ Touched = dict[int, set[int]]
 def changed_slices(before: np.ndarray, after: np.ndarray, axis: int = 0) -> dict[int, list[int]]:
     """Per label, the slices where a voxel gained or lost that label."""
     diff = before != after
-    out: dict[int, list[int]] = {}
+    out: dict[int, set[int]] = {}
     if not diff.any():
-        return out
+        return {}
     other = tuple(a for a in range(diff.ndim) if a != axis)
     for arr in (before, after):
         for lab in np.unique(arr[diff]):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ PRELABEL_STRUCTURES = STRUCTURES  #: the name in the package root (``ctlabel.PRE
 
 def method_record(structure: str, **overrides) -> dict:
     """The provenance of one pre-label: ``{"Kind": "automatic", "Name": ..., "Parameters": {...}}``."""
-    params = {"body": BODY, "lungs": LUNGS, "bone": BONE, "air": AIR}[structure]
+    params: dict[str, Any] = {"body": BODY, "lungs": LUNGS, "bone": BONE, "air": AIR}[structure]
     return {"Kind": "automatic", "Name": f"ctlabel.prelabel.{structure}",
             "Parameters": {**params, **overrides}}
 
@@ -128,12 +129,14 @@ def prelabel_volume(hu: np.ndarray, spacing, targets: dict[str, tuple[int, ...]]
             np.copyto(part, value, where=m & (part == 0), casting="unsafe")
         written[value] = structure
 
+    inner: np.ndarray | None
     lungs = None
     if {"lungs", "air"} & set(targets):
         step("lungs")
         inner = _inner(body, sc, LUNGS["SurfaceMM"])
         lungs = _lungs(hc, sc, inner, LUNGS)
     if "lungs" in targets:
+        assert lungs is not None  # found in the step above
         vals, below = targets["lungs"], (lambda h: h < LUNGS["ThresholdHU"])
         if len(vals) == 2:
             cols = body.sum(axis=(0, 1))

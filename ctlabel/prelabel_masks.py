@@ -9,6 +9,8 @@ working memory stays a small multiple of the volume. Methods, parameters and mea
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -32,8 +34,9 @@ from ctlabel.prelabel_grid import (
 #: in-plane pixel size the decisions are made at (thin-slice CT is subsampled to it, and the
 #: result is refined at full resolution by the method's threshold).
 BODY = {"ThresholdHU": -500.0, "OpeningMM": 4.0, "MinAreaMM2": 500.0, "KeepFraction": 0.05, "WorkMM": 2.0}
-LUNGS = {"ThresholdHU": -400.0, "SurfaceMM": 6.0, "MinVolumeML": 5.0, "MedianHURange": [-920.0, -650.0],
-         "MaxHoleMM2": 400.0, "BridgeMM": 1.5, "WorkMM": 2.0}
+LUNGS: dict[str, Any] = {"ThresholdHU": -400.0, "SurfaceMM": 6.0, "MinVolumeML": 5.0,
+                         "MedianHURange": [-920.0, -650.0],
+                         "MaxHoleMM2": 400.0, "BridgeMM": 1.5, "WorkMM": 2.0}
 BONE = {"LowHU": 110.0, "HighHU": 400.0, "ClosingMM": 3.0, "MinAreaMM2": 20.0, "WorkMM": 2.0}
 AIR = {"ThresholdHU": -500.0, "SurfaceMM": 6.0, "MinVolumeML": 0.1, "WorkMM": 2.0}
 

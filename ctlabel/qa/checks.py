@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -92,14 +93,14 @@ class Context:
         v[self.axis] = k
         rest = [a for a in range(3) if a != self.axis]
         v[rest[0]], v[rest[1]] = p2
-        return tuple(int(x) for x in v)
+        return cast("tuple[int, int, int]", tuple(int(x) for x in v))
 
 
 def voxel_near_centre(m: np.ndarray) -> tuple[int, int, int]:
     """The voxel of ``m`` nearest to its centroid (so it lies on the region)."""
     pts = np.argwhere(m)
     c = pts.mean(axis=0)
-    return tuple(int(v) for v in pts[np.argmin(((pts - c) ** 2).sum(axis=1))])
+    return cast("tuple[int, int, int]", tuple(int(v) for v in pts[np.argmin(((pts - c) ** 2).sum(axis=1))]))
 
 
 def label_name(table: LabelTable | None, lab: int) -> str:
@@ -236,9 +237,9 @@ def hole(ctx: Context) -> None:
                 rest = [a for a in range(3) if a != axis]
                 r, c = voxel_near_centre((hc[box] == j)[None])[1:]
                 v[rest[0]], v[rest[1]] = r + box[0].start, c + box[1].start
-                v = tuple(int(x) for x in np.array(v) + off)
+                at = tuple(int(x) for x in np.array(v) + off)
                 ctx.add("hole", WARNING, f"label {ctx.name(lab)}: a hole of {int(hsizes[j])} voxels in slice "
-                        f"{v[axis]}", lab, v)
+                        f"{at[axis]}", lab, at)
 
 
 @check("on_padded_slice")
