@@ -29,10 +29,32 @@ _VERSION_NAME = re.compile(r"^v(\d{3,})$")
 
 
 def version_name(number: int) -> str:
+    """The folder name of version ``number``: ``v001``, ``v002``... (at least three digits).
+
+    Parameters
+    ----------
+    number : int
+        The version number, from 1.
+
+    Returns
+    -------
+    str
+    """
     return f"v{number:03d}"
 
 
 def version_number(name: str) -> int | None:
+    """The number of a version name (``v012`` -> 12), or None when ``name`` is not one.
+
+    Parameters
+    ----------
+    name : str
+        A version name, or anything.
+
+    Returns
+    -------
+    int or None
+    """
     m = _VERSION_NAME.match(name or "")
     return int(m.group(1)) if m else None
 
@@ -71,6 +93,22 @@ def load_record(case: Case) -> dict:
 
 
 def state_of(case: Case) -> str:
+    """The review state of a case (``in_progress``, ``submitted``, ``approved``, ``rejected``).
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ProvenanceError
+        The case record is unreadable or invalid.
+    """
     return load_record(case)["State"]
 
 
@@ -93,6 +131,22 @@ class Status:
 
 
 def status(case: Case) -> Status:
+    """A summary of a case's review state: versions, draft, lock holder, last comment.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+
+    Returns
+    -------
+    Status
+
+    Raises
+    ------
+    ProvenanceError
+        The case record is unreadable or invalid.
+    """
     rec = load_record(case)
     versions = [version_name(n) for n in case.versions()]
     holder = lock_holder(case.root)
@@ -164,6 +218,20 @@ def describe_event(ev: dict) -> str:
 
 
 def version_provenance(case: Case, number: int) -> dict:
+    """The provenance sidecar of frozen version ``number`` of a case.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    number : int
+        The version number.
+
+    Returns
+    -------
+    dict
+        The sidecar as read.
+    """
     return read_sidecar(sidecar_path(case.version_path(number)))
 
 
