@@ -22,6 +22,23 @@ def _fmt_spacing(sp) -> str:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    """``ctlabel scan``: list the stacks found under the paths, with the case folder each would become.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0.
+
+    Raises
+    ------
+    CtlabelError
+        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
+    """
     from ctlabel.case.naming import stack_case_name
     from ctlabel.dicom.scan import find_series
 
@@ -56,6 +73,23 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    """``ctlabel convert``: convert DICOM series into case folders and print the report.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0, or 1 when a series failed.
+
+    Raises
+    ------
+    CtlabelError
+        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
+    """
     from ctlabel.convert import ConvertOptions, convert
     from ctlabel.io.labels import read_label_table
 
@@ -226,6 +260,12 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``ctlabel`` argument parser, with every command group's ``register(sub)``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     from ctlabel._version import __version__
 
     p = argparse.ArgumentParser(prog="ctlabel", description="CT segmentation labeling toolkit")
@@ -294,6 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``ctlabel`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The command's exit status; 2 for a :class:`~ctlabel.errors.CtlabelError` or a file
+        system refusal (printed as ``error: <file>: <reason>``), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
