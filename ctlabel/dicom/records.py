@@ -215,6 +215,18 @@ def _identifying(ds) -> tuple[str, ...]:
 
 
 def read_records(files: list[Path]) -> list[tuple[FileRecord | None, list[FileProblem]]]:
+    """The header record of each file, or why it has none; never raises for a bad file.
+
+    Parameters
+    ----------
+    files : list of pathlib.Path
+        The files to read.
+
+    Returns
+    -------
+    list of (FileRecord or None, list of FileProblem)
+        Per file, in order: its record (None when unusable) and the problems found.
+    """
     return [_read_record(f) for f in files]
 
 

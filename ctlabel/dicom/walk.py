@@ -100,6 +100,29 @@ def _is_directory_file(path: Path) -> bool:
 
 
 def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
+    """The files a scan reads under ``paths``, and the ones skipped with a reason.
+
+    Folders are walked in name order (a linked folder once), DICOMDIRs followed; hidden
+    files and ctlabel's own files are left out silently, files that are never DICOM (by name)
+    and non-regular files are skipped with a reason.
+
+    Parameters
+    ----------
+    paths : iterable of path
+        Files, folders or DICOMDIRs.
+
+    Returns
+    -------
+    files : list of pathlib.Path
+        Resolved, each once.
+    problems : list of FileProblem
+        What was skipped, and why (never fatal).
+
+    Raises
+    ------
+    InputError
+        A path does not exist.
+    """
     files: list[Path] = []
     problems: list[FileProblem] = []
     for p in paths:

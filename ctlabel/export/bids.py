@@ -26,6 +26,18 @@ BIDS_VERSION = "1.10.0"
 
 
 def case_files(cid: str) -> dict[str, str]:
+    """The files of one case, relative to OUT.
+
+    Parameters
+    ----------
+    cid : str
+        The case's export id.
+
+    Returns
+    -------
+    dict of str to str
+        Role (``image``, ``label``...) -> relative path.
+    """
     base = f"sub-{cid}/anat/sub-{cid}"
     return {"image": f"{base}_ct.nii.gz", "image_json": f"{base}_ct.json", "label": f"{base}_desc-manual_dseg.nii.gz",
             "label_tsv": f"{base}_desc-manual_dseg.tsv", "label_json": f"{base}_desc-manual_dseg.json"}
@@ -66,6 +78,24 @@ def write_case_extra(out: Path, cid: str, files: dict, manifest: dict, entry: di
 
 
 def write_index(out: Path, manifest: dict, options: dict) -> tuple[list[str], list[str]]:
+    """Write ``dataset_description.json`` and ``.bidsignore`` (the manifest is no BIDS file).
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The export folder.
+    manifest : dict
+        The export manifest.
+    options : dict
+        The export options, as recorded in the manifest.
+
+    Returns
+    -------
+    written : list of str
+        The index files written, relative to OUT.
+    problems : list of str
+        None for BIDS (empty).
+    """
     written: list[str] = []
     write_index_json(out, "dataset_description.json", {
         "Name": out.name,

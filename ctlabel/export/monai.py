@@ -21,6 +21,18 @@ INDEX_FILES = ("datalist.json",)
 
 
 def case_files(cid: str) -> dict[str, str]:
+    """The files of one case, relative to OUT.
+
+    Parameters
+    ----------
+    cid : str
+        The case's export id.
+
+    Returns
+    -------
+    dict of str to str
+        Role (``image``, ``label``...) -> relative path.
+    """
     return {"image": f"imagesTr/{cid}.nii.gz", "label": f"labelsTr/{cid}.nii.gz"}
 
 
@@ -38,6 +50,24 @@ def validation_ids(ids: list[str], fraction: float) -> list[str]:
 
 
 def write_index(out: Path, manifest: dict, options: dict) -> tuple[list[str], list[str]]:
+    """Write the MONAI datalist ``datalist.json`` (training and validation lists).
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The export folder.
+    manifest : dict
+        The export manifest.
+    options : dict
+        The export options, as recorded in the manifest (``ValidationFraction``).
+
+    Returns
+    -------
+    written : list of str
+        The index files written, relative to OUT.
+    problems : list of str
+        What could not be honoured (empty for MONAI).
+    """
     entries = {e["Id"]: {"image": e["Files"]["image"], "label": e["Files"]["label"]} for e in manifest["Cases"]}
     val = set(validation_ids(list(entries), float(options.get("ValidationFraction") or 0.0)))
     training = [entries[i] for i in sorted(entries) if i not in val]

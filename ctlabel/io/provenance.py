@@ -35,6 +35,12 @@ def now_utc() -> str:
 
 
 def software() -> dict:
+    """The ``GeneratedBy``-style record of this software: ``{"Name": "ctlabel", "Version": ...}``.
+
+    Returns
+    -------
+    dict
+    """
     from ctlabel._version import __version__
 
     return {"Name": SOFTWARE_NAME, "Version": __version__}

@@ -31,6 +31,28 @@ from ctlabel.volume import Volume
 
 @dataclass
 class Finding:
+    """One QA finding about a mask.
+
+    Attributes
+    ----------
+    check : str
+        The check that found it (a name of the registry).
+    level : str
+        ``error`` (blocks a submit unless forced) or ``warning``.
+    message : str
+        What is wrong, in words.
+    label : int, optional
+        The label concerned.
+    slice : int, optional
+        The slice concerned, along ``axis``.
+    voxel : tuple of int, optional
+        A voxel (slice, row, column) to look at.
+    axis : int
+        The slice axis of ``slice``.
+    source : str
+        The mask checked (a path or ``CASE@vN``).
+    """
+
     check: str
     level: str
     message: str
@@ -48,6 +70,18 @@ class Finding:
 
 @dataclass
 class QAReport:
+    """The QA findings of one target.
+
+    Attributes
+    ----------
+    source : str
+        What was checked.
+    findings : list of Finding
+        In the order found.
+    error : str, optional
+        Why the target could not be checked at all.
+    """
+
     source: str
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None  # the input could not be checked at all
@@ -62,6 +96,18 @@ class QAReport:
 
 
 def table_from_provenance(mask: Mask) -> LabelTable | None:
+    """The label table recorded in a mask's provenance sidecar (names, colours), or None.
+
+    Parameters
+    ----------
+    mask : Mask
+        The mask.
+
+    Returns
+    -------
+    LabelTable or None
+        None when the sidecar names no label.
+    """
     labels = []
     for k, v in (mask.provenance.get("Labels") or {}).items():
         if v.get("Name"):
