@@ -57,6 +57,28 @@ class PullOptions:
 
 @dataclass
 class SeriesRef:
+    """One series a pull selected, and what became of it.
+
+    Attributes
+    ----------
+    study, series : str
+        Its Study and Series Instance UIDs.
+    requested : str
+        What selected it: ``series``, ``study``, ``date`` or ``csv``.
+    instances : list of str
+        The SOP Instance UIDs the server lists.
+    fetched, already_present : int
+        Instances downloaded now, and found complete on disk from an earlier pull.
+    status : str
+        ``pending``, ``downloaded``, then ``converted``, ``skipped`` (no volume) or ``failed``.
+    reason : str
+        Why it failed or was skipped.
+    cases : list of str
+        The case folders made from it.
+    folder : pathlib.Path, optional
+        Where its instances are downloaded.
+    """
+
     study: str
     series: str
     requested: str = ""  # what selected it ("series", "study", "date", "csv")
@@ -79,6 +101,22 @@ class SeriesRef:
 
 @dataclass
 class PullReport:
+    """What a pull did: the series selected, the selections that matched nothing, the conversion.
+
+    Attributes
+    ----------
+    url : str
+        The server, without credentials.
+    series : list of SeriesRef
+        The series selected.
+    failed : list of dict
+        Selections (a study or series UID) that matched nothing on the server.
+    convert : ConvertReport, optional
+        The conversion of the downloaded series (None when nothing was downloaded).
+    kept_dicom : list of str
+        Download folders kept because their series failed.
+    """
+
     url: str
     series: list[SeriesRef] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)  # selections that matched nothing

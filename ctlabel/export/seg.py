@@ -149,7 +149,7 @@ def segment_codes(label: Label) -> tuple[Any, Any]:
 
 
 def segment_descriptions(labels: list[Label], entries: dict, version: str) -> tuple[list, list[dict]]:
-    """highdicom SegmentDescriptions for ``labels`` (segment numbers 1..n) and their report rows."""
+    """The highdicom SegmentDescriptions of ``labels`` (segment numbers 1..n) and their report rows."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
