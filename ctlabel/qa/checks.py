@@ -104,6 +104,19 @@ def voxel_near_centre(m: np.ndarray) -> tuple[int, int, int]:
 
 
 def label_name(table: LabelTable | None, lab: int) -> str:
+    """A label as findings name it: ``3 (liver)`` when the table names it, else ``3``.
+
+    Parameters
+    ----------
+    table : LabelTable, optional
+        The label table.
+    lab : int
+        The label value.
+
+    Returns
+    -------
+    str
+    """
     if table is not None and lab in table:
         return f"{lab} ({table[lab].name})"
     return str(lab)
