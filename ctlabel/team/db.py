@@ -37,6 +37,8 @@ def utcnow() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
+    """The declarative base of the team database's tables (datetimes are stored timezone-aware)."""
+
     type_annotation_map = {dt.datetime: DateTime(timezone=True)}
 
 
@@ -163,6 +165,17 @@ def make_engine(url: str) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
+    """The session factory of an engine (objects stay readable after a commit).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+        From :func:`make_engine`.
+
+    Returns
+    -------
+    sqlalchemy.orm.sessionmaker
+    """
     return sessionmaker(engine, expire_on_commit=False)
 
 

@@ -48,6 +48,18 @@ def make_demo(folder: str | Path | None = None, progress: bool = False) -> tuple
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``ctlabel team demo``: make a demo team project on the sample data, print its URL and tokens, serve it.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (``dir``, ``port``, ``json``).
+
+    Returns
+    -------
+    int
+        0, after the server stops.
+    """
     from ctlabel.team.api import serve
 
     svc, tokens = make_demo(args.dir, progress=not args.json)

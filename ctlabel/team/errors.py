@@ -14,26 +14,38 @@ class TeamError(CtlabelError):
 
 
 class Unauthorized(TeamError):
+    """No valid bearer token (HTTP 401)."""
+
     status = 401
 
 
 class Forbidden(TeamError):
+    """The user may not do this: their role, the case's assignment or a review rule forbids it (HTTP 403)."""
+
     status = 403
 
 
 class NotFound(TeamError):
+    """Nothing to act on: no such case or user, or no case waiting (HTTP 404)."""
+
     status = 404
 
 
 class Conflict(TeamError):
+    """The request conflicts with the state of the case or project (HTTP 409)."""
+
     status = 409
 
 
 class TooLarge(TeamError):
+    """An upload beyond the project's upload limit (HTTP 413)."""
+
     status = 413
 
 
 class Invalid(TeamError):
+    """A request whose content is not valid (HTTP 422)."""
+
     status = 422
 
 
