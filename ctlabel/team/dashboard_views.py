@@ -47,6 +47,18 @@ def page(title: str, body: str, *, user: str | None = None, csrf: str = "") -> s
 
 
 def csrf_field(csrf: str) -> str:
+    """The hidden form field carrying the CSRF token (nothing when there is no token).
+
+    Parameters
+    ----------
+    csrf : str
+        The session's CSRF token.
+
+    Returns
+    -------
+    str
+        HTML.
+    """
     return f'<input type="hidden" name="csrf" value="{escape(csrf)}">' if csrf else ""
 
 
@@ -66,6 +78,20 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], numeric: Seq
 
 
 def login_page(message: str = "", error: bool = False) -> str:
+    """The lead dashboard's login page.
+
+    Parameters
+    ----------
+    message : str
+        A note shown above the form (none when empty).
+    error : bool
+        Show the note as an error.
+
+    Returns
+    -------
+    str
+        The whole HTML page.
+    """
     note = f'<p class="{"err" if error else "msg"}">{escape(message)}</p>' if message else ""
     body = (f'<h1>Lead dashboard: log in</h1>{note}<section><form method="post" action="/login">'
             '<p><label>Lead token <input type="password" name="token" id="token" size="50" autocomplete="off" '
@@ -127,6 +153,22 @@ def pager(base: str, params: dict, page_no: int, pages: int) -> str:
 
 
 def options(values: Iterable[str], selected: str | None, blank: str = "any") -> str:
+    """The ``<option>`` elements of a select, ``selected`` marked, a blank choice first.
+
+    Parameters
+    ----------
+    values : iterable of str
+        The choices.
+    selected : str, optional
+        The choice to mark selected.
+    blank : str
+        The label of the empty choice (none when empty).
+
+    Returns
+    -------
+    str
+        HTML.
+    """
     out = [f'<option value="">{escape(blank)}</option>'] if blank else []
     for v in values:
         out.append(f'<option value="{escape(v)}"{" selected" if v == selected else ""}>{escape(v)}</option>')
