@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "version_number": "case.record",
     "autosave_interval": "case.recovery",
     "clear_journal": "case.recovery",
+    "add_version": "case.review",
     "approve": "case.review",
     "correct": "case.review",
     "open_case": "case.access",
@@ -95,6 +96,10 @@ _LAZY: dict[str, str] = {
     "Finding": "qa",
     "QAOptions": "qa",
     "make_phantom": "synthetic",
+    "Client": "team.client",
+    "ClientError": "team.client",
+    "load_login": "team.login",
+    "save_login": "team.login",
     "Grid": "volume",
     "SourceIdentity": "volume",
     "spacing_from_affine": "volume",
@@ -118,7 +123,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
         version_number,
     )
     from ctlabel.case.recovery import autosave_interval, clear_journal
-    from ctlabel.case.review import approve, correct, reject, save_draft, save_label_table
+    from ctlabel.case.review import add_version, approve, correct, reject, save_draft, save_label_table
     from ctlabel.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
     from ctlabel.convert import ConvertOptions, ConvertReport, convert
     from ctlabel.dicom.read import load_series
@@ -143,6 +148,8 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.qa import Finding, QAOptions, check_mask
     from ctlabel.region_grow import hu_range_mask, region_grow
     from ctlabel.synthetic import make_phantom
+    from ctlabel.team.client import Client, ClientError
+    from ctlabel.team.login import load_login, save_login
     from ctlabel.volume import Grid, SourceIdentity, Volume, spacing_from_affine
 
 __all__ = [
@@ -151,6 +158,8 @@ __all__ = [
     "CaseError",
     "CaseLock",
     "CaseState",
+    "Client",
+    "ClientError",
     "ConvertOptions",
     "ConvertReport",
     "CtlabelError",
@@ -178,6 +187,7 @@ __all__ = [
     "TISSUES",
     "Volume",
     "__version__",
+    "add_version",
     "approve",
     "autosave_interval",
     "check_mask",
@@ -197,6 +207,7 @@ __all__ = [
     "interpolate_with_report",
     "labels_present",
     "load_image",
+    "load_login",
     "load_mask",
     "load_record",
     "load_series",
@@ -213,6 +224,7 @@ __all__ = [
     "save_draft",
     "save_image",
     "save_label_table",
+    "save_login",
     "save_mask",
     "sidecar_path",
     "slice_sources",

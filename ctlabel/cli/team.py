@@ -8,49 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from ctlabel.errors import CtlabelError, InputError
-
-CONFIG_NAME = "team-login.json"
-
-
-def config_dir() -> Path:
-    """Where ``login`` keeps the server and token: ``$CTLABEL_CONFIG_DIR``, else ``~/.config/ctlabel``."""
-    env = os.environ.get("CTLABEL_CONFIG_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "ctlabel"
-
-
-def save_login(url: str, token: str) -> Path:
-    """Store the server and token, readable by the user only (0600)."""
-    folder = config_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = folder / CONFIG_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"Server": url, "Token": token}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
+from ctlabel.team.login import CONFIG_NAME, config_dir, load_login, save_login  # noqa: F401 - re-exported
 
 
 def _client(args):
     from ctlabel.team.client import Client
 
-    path = config_dir() / CONFIG_NAME
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise InputError("not logged in: run 'ctlabel team login URL --token T' first", path) from None
-    return Client(cfg["Server"], cfg["Token"], progress=sys.stderr.isatty() and not args.json)
+    url, token = load_login()
+    return Client(url, token, progress=sys.stderr.isatty() and not args.json)
 
 
 def _out(args, data, text: str) -> int:

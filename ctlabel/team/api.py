@@ -115,6 +115,10 @@ def create_app(svc: Service) -> FastAPI:
         rep = reporting.report(svc, since, until, user_id=user.id)
         return {**{k: v for k, v in rep.items() if k != "people"}, "me": rep["people"][0] if rep["people"] else None}
 
+    @app.get(PREFIX + "/me/cases")
+    def my_cases(user: Me) -> dict:
+        return {"cases": svc.my_cases(user)}
+
     @app.post(PREFIX + "/cases/next")
     def next_case(user: Me) -> dict:
         return svc.claim_next(user)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ctlabel.errors import CtlabelError
@@ -42,13 +43,18 @@ class Client:
         Seconds per request.
     progress : bool
         Show progress of long transfers (``ctlabel.progress.Progress``).
+    on_progress : callable(file name, bytes done, bytes total), optional
+        Called after every chunk of a download or upload (e.g. a GUI's progress bar; from the
+        calling thread).
     """
 
-    def __init__(self, url: str, token: str, *, timeout: float = 120.0, progress: bool = False) -> None:
+    def __init__(self, url: str, token: str, *, timeout: float = 120.0, progress: bool = False,
+                 on_progress: Callable[[str, int, int], None] | None = None) -> None:
         import httpx
 
         self.url = url.rstrip("/")
         self.progress = progress
+        self.on_progress = on_progress
         self._http = httpx.Client(base_url=self.url + "/api/v1", timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"})
 
@@ -98,10 +104,13 @@ class Client:
                 bar = Progress(max(1, -(-total // CHUNK)), f"MiB {dest.name}",
                                enabled=self.progress and total > 4 * CHUNK)
                 dest.parent.mkdir(parents=True, exist_ok=True)
+                done = 0
                 with atomic_open(dest, "wb") as f:
                     for chunk in r.iter_bytes(CHUNK):
                         f.write(chunk)
                         bar.step()
+                        done += len(chunk)
+                        self._report(dest.name, done, total)
                 etag = r.headers.get("etag")
         except httpx.HTTPError as exc:
             raise ClientError(0, f"cannot reach the team server at {self.url} ({exc})") from None
@@ -112,14 +121,21 @@ class Client:
         bar = Progress(max(1, -(-size // CHUNK)), f"MiB {file.name}", enabled=self.progress and size > 4 * CHUNK)
 
         def chunks():
+            done = 0
             with open(file, "rb") as f:
                 while block := f.read(CHUNK):
                     bar.step()
+                    done += len(block)
+                    self._report(file.name, done, size)
                     yield block
 
         return self._json("PUT", path, content=chunks(), params=params or {},
                           headers={"If-Match": f'"{etag}"', "Content-Type": "application/octet-stream",
                                    "Content-Length": str(size)})
+
+    def _report(self, name: str, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(name, done, total)
 
     @staticmethod
     def _state(case_dir: str | os.PathLike) -> dict:
@@ -137,6 +153,10 @@ class Client:
     def my_stats(self, since: str | None = None, until: str | None = None) -> dict:
         params = {k: v for k, v in (("since", since), ("until", until)) if v}
         return self._json("GET", "/me/stats", params=params)
+
+    def my_cases(self) -> list[dict]:
+        """The cases I annotate or review (newest first): state, the reviewer's comment, marks."""
+        return self._json("GET", "/me/cases")["cases"]
 
     def guidelines(self) -> str:
         return self._request("GET", "/guidelines").text

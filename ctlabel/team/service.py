@@ -224,6 +224,15 @@ class Service(ReviewRules):
             self.require_access(db, user, row)
             return self.case_summary(db, row)
 
+    def my_cases(self, user: User, limit: int = 50) -> list[dict]:
+        """The cases the person annotates or reviews, most recently changed first (a client's worklist)."""
+        with self.tx() as db:
+            rows = db.scalars(select(CaseRow).where(or_(CaseRow.annotator_id == user.id,
+                                                        CaseRow.reviewer_id == user.id))
+                              .order_by(CaseRow.updated.desc(), CaseRow.id.desc()).limit(limit))
+            return [{**self.case_summary(db, row), "role": "annotator" if row.annotator_id == user.id
+                     else "reviewer"} for row in rows]
+
     def require_access(self, db: Session, user: User, row: CaseRow) -> None:
         """Reading a case: its annotator, any reviewer or lead."""
         if user.role in ("reviewer", "lead"):
