@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -26,19 +28,12 @@ from ctlabel.team.service import Service
 MAX_GUIDELINES = 1024 * 1024
 
 
-def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str | os.PathLike | None = None,
-                 name: str | None = None, time_zone: str = "UTC", idle_limit_s: int = 60, open_limit: int = 2,
-                 upload_limit: int = 512 * 1024 * 1024, lease_s: int = 4 * 3600) -> Service:
-    """Make a team project: folders, label table, the database schema (Alembic) and its settings.
+@dataclass(frozen=True)
+class ProjectSettings:
+    """The settings of a new team project (the keywords of :func:`init_project`).
 
-    Parameters
+    Attributes
     ----------
-    root : path
-        The project folder (created).
-    url : str, optional
-        Database URL (``postgresql+psycopg://...``); default SQLite ``team.db`` in the folder.
-    labels : path, optional
-        A ``labels.tsv`` for every case (default: the built-in table).
     time_zone : str
         IANA zone the report's days are counted in.
     idle_limit_s : int
@@ -50,6 +45,46 @@ def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str
     lease_s : int
         How long a claim lasts without a heartbeat or upload.
     """
+
+    time_zone: str = "UTC"
+    idle_limit_s: int = 60
+    open_limit: int = 2
+    upload_limit: int = 512 * 1024 * 1024
+    lease_s: int = 4 * 3600
+
+
+def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str | os.PathLike | None = None,
+                 name: str | None = None, **settings: Any) -> Service:
+    """Make a team project: folders, label table, the database schema (Alembic) and its settings.
+
+    Parameters
+    ----------
+    root : path
+        The project folder (created).
+    url : str, optional
+        Database URL (``postgresql+psycopg://...``); default SQLite ``team.db`` in the folder.
+    labels : path, optional
+        A ``labels.tsv`` for every case (default: the built-in table).
+    name : str, optional
+        The project's name (default: the folder's name).
+    **settings
+        The fields of :class:`ProjectSettings` (``time_zone``, ``idle_limit_s``, ``open_limit``,
+        ``upload_limit``, ``lease_s``).
+
+    Returns
+    -------
+    Service
+        The project's service.
+
+    Raises
+    ------
+    InputError
+        An unknown time zone.
+    TypeError
+        A setting that :class:`ProjectSettings` does not have.
+    """
+    cfg = ProjectSettings(**settings)
+    time_zone = cfg.time_zone
     root = Path(root).resolve()
     try:
         ZoneInfo(time_zone)
@@ -65,8 +100,8 @@ def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str
 
     with Session(engine) as db, db.begin():
         if db.scalar(select(Project)) is None:
-            db.add(Project(name=name, time_zone=time_zone, idle_limit_s=idle_limit_s, open_limit=open_limit,
-                           upload_limit=upload_limit, lease_s=lease_s, currency="EUR"))
+            db.add(Project(name=name, time_zone=time_zone, idle_limit_s=cfg.idle_limit_s, open_limit=cfg.open_limit,
+                           upload_limit=cfg.upload_limit, lease_s=cfg.lease_s, currency="EUR"))
             for kind in RATE_KINDS:
                 db.add(Rate(kind=kind, cents=0))
     engine.dispose()
@@ -160,17 +195,56 @@ def _register_all(svc: Service, made: list[Path], priority: int) -> dict:
 
 
 def add_user(svc: Service, name: str, role: str) -> str:
+    """Add a user with a role; return their bearer token (only its SHA-256 is stored).
+
+    Parameters
+    ----------
+    svc : Service
+        The project's service.
+    name : str
+        The user's name.
+    role : str
+        ``annotator``, ``reviewer`` or ``lead``.
+
+    Returns
+    -------
+    str
+        The token, shown once.
+    """
     with svc.tx() as db:
         _, token = auth.add_user(db, name, role)
     return token
 
 
 def rotate(svc: Service, name: str) -> str:
+    """Give a user a new bearer token (the old one stops working); return it.
+
+    Parameters
+    ----------
+    svc : Service
+        The project's service.
+    name : str
+        The user's name.
+
+    Returns
+    -------
+    str
+        The new token, shown once.
+    """
     with svc.tx() as db:
         return auth.rotate_token(db, name)
 
 
 def revoke(svc: Service, name: str) -> None:
+    """Revoke a user's bearer token: they can no longer log in until given a new one.
+
+    Parameters
+    ----------
+    svc : Service
+        The project's service.
+    name : str
+        The user's name.
+    """
     with svc.tx() as db:
         auth.revoke_token(db, name)
 
@@ -195,6 +269,17 @@ def set_rates(svc: Service, cents: dict[str, int], currency: str | None = None) 
 
 
 def rates(svc: Service) -> dict:
+    """What an item pays, in cents: ``{"annotation": ..., "review": ..., "rework": ...}``.
+
+    Parameters
+    ----------
+    svc : Service
+        The project's service.
+
+    Returns
+    -------
+    dict of str to int
+    """
     with svc.tx() as db:
         return {r.kind: r.cents for r in db.scalars(select(Rate))}
 
@@ -211,13 +296,37 @@ def set_guidelines(svc: Service, text: str, who: User | None = None) -> None:
 
 
 def guidelines(svc: Service) -> str:
+    """The project's annotation guidelines (Markdown), or ``""`` when there are none.
+
+    Parameters
+    ----------
+    svc : Service
+        The project's service.
+
+    Returns
+    -------
+    str
+    """
     p = svc.root / layout.GUIDELINES
     return p.read_text(encoding="utf-8") if p.exists() else ""
 
 
 def resync(svc: Service) -> int:
-    """At server start: remove uploads a dead server left half received, refresh every case's state
-    mirror from its ``case.json``; returns the number of cases."""
+    """At server start: clear half-received uploads and refresh each case's state from ``case.json``.
+
+    Uploads a dead server left half received are removed, and every case's state mirror in
+    the database is refreshed from its ``case.json`` (a broken case folder is passed over).
+
+    Parameters
+    ----------
+    svc : Service
+        The project's service.
+
+    Returns
+    -------
+    int
+        The number of cases refreshed.
+    """
     for p in (svc.root / layout.TMP).glob("upload-*"):
         with contextlib.suppress(OSError):
             p.unlink()
