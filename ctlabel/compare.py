@@ -167,8 +167,11 @@ def compare_masks(a: Mask, b: Mask, table: LabelTable | None = None) -> Comparis
 def resolve_mask(spec: str | os.PathLike) -> tuple[Mask, Case | None]:
     """A mask from ``CASE@vN`` / ``CASE@draft`` / ``CASE`` (latest) / a mask file."""
     s = str(spec)
-    root, sel = (s.rsplit("@", 1) + [None])[:2] if "@" in s else (s, None)
+    root, sel = s, None
+    if "@" in s:
+        root, sel = s.rsplit("@", 1)
     p = Path(root)
+    case: Case | None
     if Case.is_case(p):
         case = Case.open(p)
         if sel is None or sel in ("", "latest"):
@@ -198,7 +201,8 @@ def resolve_mask(spec: str | os.PathLike) -> tuple[Mask, Case | None]:
 def compare_specs(a: str, b: str) -> Comparison:
     ma, ca = resolve_mask(a)
     mb, cb = resolve_mask(b)
-    table = (ca or cb).load_labels() if (ca or cb) else None
+    owner = ca or cb
+    table = owner.load_labels() if owner else None
     res = compare_masks(ma, mb, table)
     res.a, res.b = str(a), str(b)
     return res

@@ -135,14 +135,13 @@ def read_nrrd_mask(path: Path, grid: Grid) -> Imported:
     if data.ndim == 3:
         mem = np.ascontiguousarray(data.T)
         grid.require_match(Grid(tuple(mem.shape), affine), "the imported NRRD", path)
-        names = _slicer_names(header)
-        return Imported("nrrd", path, _labelmap_segments(mem, names), {"Layers": 1})
+        return Imported("nrrd", path, _labelmap_segments(mem, _slicer_names(header)), {"Layers": 1})
     if data.ndim == 4:
         (layer_axis,) = [i for i in range(4) if i not in spatial]
         data = np.moveaxis(data, layer_axis, 0)
         mem_shape = tuple(data.shape[1:][::-1])
         grid.require_match(Grid(mem_shape, affine), "the imported NRRD", path)
-        segs = []
+        segs: list[Segment] = []
         names = _slicer_segments(header)
         for layer in range(data.shape[0]):
             mem = np.ascontiguousarray(data[layer].T)
@@ -202,7 +201,7 @@ def read_dicom_seg(path: Path, case: Case, grid: Grid) -> Imported:
 def label_values(segments: list[Segment], table: LabelTable, fmt: str) -> dict[int, int]:
     """Segment number -> label value (by name for DICOM SEG, the value itself for label maps)."""
     out = {}
-    by_name = {}
+    by_name: dict[str, int] = {}
     for lab in table:
         by_name.setdefault(lab.name.lower(), lab.index)
         if lab.abbreviation:

@@ -119,6 +119,7 @@ def _load_mask(sel: Selected):
     """The chosen version (or draft), checked against its sidecar and the case record."""
     case = sel.case
     mask = case.load_draft() if sel.number is None else case.load_version(sel.number)
+    assert mask is not None  # a draft is selected only when it exists
     path = mask.path
     if not mask.provenance:
         raise Refused("the mask has no provenance sidecar", path)

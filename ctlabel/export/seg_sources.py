@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import warnings
@@ -50,7 +51,7 @@ def _folder_items(folder: Path) -> Iterator[tuple[Path, Any, Callable[[], Any]]]
                 head = _read(path, pixels=False)
             except DicomReadError:
                 continue  # not DICOM: licence files, notes
-            yield path, head, lambda path=path: _read(path, pixels=True)
+            yield path, head, functools.partial(_read, path, pixels=True)
 
 
 def _retrieved_items(block: dict, where: Path) -> Iterator[tuple[str, Any, Callable[[], Any]]]:
@@ -70,7 +71,9 @@ def _retrieved_items(block: dict, where: Path) -> Iterator[tuple[str, Any, Calla
         raise InputError(f"cannot retrieve the source series from {url} ({type(exc).__name__}: {exc}); "
                          "give the files with --dicom DIR", where) from None
     for ds in datasets:
-        yield url, ds, lambda ds=ds: ds
+        def loaded(ds: Any = ds) -> Any:
+            return ds
+        yield url, ds, loaded
 
 
 def match_sources(items: Iterable[tuple[Any, Any, Callable[[], Any]]], slices: list[dict | None], by_hash: bool,
@@ -97,9 +100,13 @@ def match_sources(items: Iterable[tuple[Any, Any, Callable[[], Any]]], slices: l
                       and np.allclose(ipp, s["ImagePositionPatient"], atol=1e-3)), None)
             if k is None:
                 continue
-        elif slices[k].get("PixelSHA256") not in (None, digest):
-            raise InputError(f"this file has the SOPInstanceUID of case slice {k} but other pixels than were "
-                             "converted (PixelSHA256 differs); ctlabel will not reference it", where)
+        else:
+            assert k is not None  # found in want above
+            recorded = slices[k]
+            assert recorded is not None  # want holds only slices with a record
+            if recorded.get("PixelSHA256") not in (None, digest):
+                raise InputError(f"this file has the SOPInstanceUID of case slice {k} but other pixels than were "
+                                 "converted (PixelSHA256 differs); ctlabel will not reference it", where)
         del ds.PixelData
         found[k] = ds
     return found
