@@ -1,0 +1,226 @@
+"""The case routes of the team API: the caller, claiming and reading cases, uploads, the review.
+
+Thin adapters over :class:`~ctlabel.team.service.Service`; every rule lives there.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+
+from ctlabel.team import admin, uploads
+from ctlabel.team import report as reporting
+from ctlabel.team.api_deps import Lead, Me, Svc, VolumeWork
+from ctlabel.team.db import User
+from ctlabel.team.service import NotFound, Service, TooLarge
+
+FILES = {"ct.nii.gz": "image_path", "ct.json": "image_sidecar", "labels.tsv": "labels_path"}
+_BINARY_BODY = {"requestBody": {"content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "required": True}}
+
+router = APIRouter()
+
+
+class SubmitBody(BaseModel):
+    """A submit; ``force`` submits despite QA errors (recorded)."""
+
+    force: bool = False
+
+
+class CommentBody(BaseModel):
+    """An optional comment."""
+
+    comment: str | None = None
+
+
+class Mark(BaseModel):
+    """A reviewer's mark on a slice."""
+
+    slice: int
+    label: int = 0
+    note: str = ""
+
+
+class RejectBody(BaseModel):
+    """A rejection: what to fix, and marks on slices."""
+
+    comment: str = Field(min_length=1)
+    marks: list[Mark] = []
+
+
+class ReasonBody(BaseModel):
+    """Why (a flag, a reopening)."""
+
+    reason: str = Field(min_length=1)
+
+
+@router.get("/health")
+def health(svc: Svc) -> dict:
+    """The server is up; the project it serves."""
+    return {"ok": True, "project": svc.root.name}
+
+
+@router.get("/me")
+def me(user: Me) -> dict:
+    """Who the token belongs to, and their role."""
+    return {"user": user.name, "role": user.role}
+
+
+@router.get("/me/stats")
+def my_stats(user: Me, svc: Svc, since: str | None = None, until: str | None = None) -> dict:
+    """The caller's own line of the report (work, time, pay) over a period."""
+    rep = reporting.report(svc, since, until, user_id=user.id)
+    return {**{k: v for k, v in rep.items() if k != "people"}, "me": rep["people"][0] if rep["people"] else None}
+
+
+@router.get("/me/cases")
+def my_cases(user: Me, svc: Svc) -> dict:
+    """The caller's cases with their state, comment and marks."""
+    return {"cases": svc.my_cases(user)}
+
+
+@router.post("/cases/next")
+def next_case(user: Me, svc: Svc) -> dict:
+    """Claim the next case waiting for annotation."""
+    return svc.claim_next(user)
+
+
+@router.get("/cases/{name}")
+def case_info(name: str, user: Me, svc: Svc) -> dict:
+    """A case the caller may see: its state and versions."""
+    return svc.info(user, name)
+
+
+@router.get("/cases/{name}/files/{file}")
+def case_file(name: str, file: str, user: Me, svc: Svc) -> Response:
+    """One file of a case: ``ct.nii.gz``, ``ct.json``, ``labels.tsv``, ``draft`` or ``draft.json``."""
+    with svc.tx() as db:
+        row = svc.get_case(db, name)
+        svc.require_access(db, user, row)
+    case = svc.folder(row)
+    if file in FILES:
+        path = getattr(case, FILES[file])
+    elif file in ("draft", "draft.json"):
+        with svc.case_lock(row.id):
+            path = uploads.editable_mask_path(case)
+            if path is None:
+                raise NotFound(f"case {name} has no mask yet")
+            etag = uploads.current_etag(case)
+            if file == "draft.json":
+                from ctlabel.io.provenance import sidecar_path
+
+                path = sidecar_path(path)
+            data = path.read_bytes()
+        return Response(data, media_type="application/octet-stream", headers={"ETag": f'"{etag}"'})
+    else:
+        raise NotFound(f"no file {file!r}; files are {', '.join([*FILES, 'draft', 'draft.json'])}")
+    if not path.is_file():
+        raise NotFound(f"case {name} has no {file}")
+    return FileResponse(path, media_type="application/octet-stream")
+
+
+def _limit(svc: Service) -> int:
+    with svc.tx() as db:
+        return svc.settings(db).upload_limit
+
+
+async def _receive(request: Request, user: User, svc: Service) -> uploads.Spool:
+    """Spool an upload to a temporary file, refusing one beyond the project's limit."""
+    limit = await run_in_threadpool(_limit, svc)
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise TooLarge(f"the upload ({length} bytes) is larger than the limit of {limit} bytes")
+    spool = await run_in_threadpool(uploads.Spool, svc, limit)
+    try:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        await run_in_threadpool(spool.finish)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+@router.put("/cases/{name}/draft", openapi_extra=_BINARY_BODY)
+async def upload_draft(name: str, request: Request, user: Me, svc: Svc, work: VolumeWork,
+                       if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+    """Upload the draft mask (``.nii.gz``); ``If-Match`` guards against overwriting newer work."""
+    spool = await _receive(request, user, svc)
+    try:
+        out = await work(uploads.store_upload, svc, user, name, spool.path, if_match)
+    finally:
+        spool.close()
+    return JSONResponse(out, headers={"ETag": f'"{out["etag"]}"'})
+
+
+@router.put("/cases/{name}/correction", openapi_extra=_BINARY_BODY)
+async def upload_correction(name: str, request: Request, user: Me, svc: Svc, work: VolumeWork,
+                            comment: str | None = None,
+                            if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+    """Upload a reviewer's correction of the version under review (a new version)."""
+    spool = await _receive(request, user, svc)
+    try:
+        out = await work(uploads.store_upload, svc, user, name, spool.path, if_match,
+                         kind="correction", comment=comment)
+    finally:
+        spool.close()
+    return JSONResponse(out, headers={"ETag": f'"{out["etag"]}"'})
+
+
+@router.post("/cases/{name}/submit")
+async def submit(name: str, user: Me, svc: Svc, work: VolumeWork, body: SubmitBody | None = None) -> dict:
+    """Submit the draft for review (QA runs first)."""
+    return await work(svc.submit, user, name, force=bool(body and body.force))
+
+
+@router.post("/cases/{name}/withdraw")
+def withdraw(name: str, user: Me, svc: Svc) -> dict:
+    """Give a claimed case back."""
+    return svc.withdraw(user, name)
+
+
+@router.post("/cases/{name}/flag")
+def flag(name: str, body: ReasonBody, user: Me, svc: Svc) -> dict:
+    """Flag a case for the lead, with a reason."""
+    return svc.flag(user, name, body.reason)
+
+
+@router.post("/cases/{name}/heartbeat")
+def heartbeat(name: str, user: Me, svc: Svc) -> dict:
+    """Keep the claim of a case alive (and count active time)."""
+    return svc.heartbeat(user, name)
+
+
+@router.post("/review/next")
+def review_next(user: Me, svc: Svc) -> dict:
+    """Take the next submitted case to review."""
+    return svc.review_next(user)
+
+
+@router.post("/cases/{name}/approve")
+def approve(name: str, user: Me, svc: Svc, body: CommentBody | None = None) -> dict:
+    """Approve the version under review."""
+    return svc.approve(user, name, body.comment if body else None)
+
+
+@router.post("/cases/{name}/reject")
+def reject(name: str, body: RejectBody, user: Me, svc: Svc) -> dict:
+    """Reject the version under review, saying what to fix."""
+    return svc.reject(user, name, body.comment, [m.model_dump() for m in body.marks])
+
+
+@router.post("/cases/{name}/reopen")
+def reopen(name: str, body: ReasonBody, user: Lead, svc: Svc) -> dict:
+    """Reopen an approved case (the lead), with a reason."""
+    return svc.reopen(user, name, body.reason)
+
+
+@router.get("/guidelines", response_class=PlainTextResponse)
+def get_guidelines(user: Me, svc: Svc) -> PlainTextResponse:
+    """The project's annotation guidelines (Markdown)."""
+    return PlainTextResponse(admin.guidelines(svc), media_type="text/markdown; charset=utf-8")
+
+
+__all__ = ["FILES", "router"]

@@ -1,0 +1,81 @@
+"""The lead's routes of the team API: guidelines, the report, rates and users."""
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from ctlabel.errors import InputError
+from ctlabel.team import admin
+from ctlabel.team import report as reporting
+from ctlabel.team.api_deps import Lead, Svc
+
+router = APIRouter()
+
+
+class UserBody(BaseModel):
+    """A user to add."""
+
+    name: str
+    role: str
+
+
+class RatesBody(BaseModel):
+    """Rates to set, in cents (None: unchanged), and the currency."""
+
+    annotation: int | None = None
+    review: int | None = None
+    rework: int | None = None
+    currency: str | None = None
+
+
+@router.put("/guidelines")
+async def put_guidelines(request: Request, user: Lead, svc: Svc) -> dict:
+    """Replace the guidelines (UTF-8 Markdown, at most 1 MiB)."""
+    body = await request.body()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("guidelines are UTF-8 Markdown") from None
+    await run_in_threadpool(admin.set_guidelines, svc, text, user)
+    return {"ok": True, "size": len(body)}
+
+
+@router.get("/report")
+def get_report(user: Lead, svc: Svc, since: str | None = None, until: str | None = None) -> dict:
+    """The work, time and pay report of everybody over a period."""
+    return reporting.report(svc, since, until)
+
+
+@router.get("/rates")
+def get_rates(user: Lead, svc: Svc) -> dict:
+    """What an item pays, in cents."""
+    return admin.rates(svc)
+
+
+@router.put("/rates")
+def put_rates(body: RatesBody, user: Lead, svc: Svc) -> dict:
+    """Set what an item pays, in cents, and the currency."""
+    cents = {k: v for k, v in body.model_dump().items() if k != "currency" and v is not None}
+    return admin.set_rates(svc, cents, body.currency)
+
+
+@router.post("/users")
+def add_user(body: UserBody, user: Lead, svc: Svc) -> dict:
+    """Add a user with a role; the answer holds their token, shown once."""
+    return {"user": body.name, "role": body.role, "token": admin.add_user(svc, body.name, body.role)}
+
+
+@router.post("/users/{name}/rotate")
+def rotate(name: str, user: Lead, svc: Svc) -> dict:
+    """Give a user a new token (the old one stops working)."""
+    return {"user": name, "token": admin.rotate(svc, name)}
+
+
+@router.post("/users/{name}/revoke")
+def revoke(name: str, user: Lead, svc: Svc) -> dict:
+    """Revoke a user's token."""
+    admin.revoke(svc, name)
+    return {"user": name, "revoked": True}
+
+
+__all__ = ["router"]
