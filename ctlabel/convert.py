@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def default_jobs() -> int:
 
 
 def convert(
-    sources: list[str | os.PathLike],
+    sources: Sequence[str | os.PathLike],
     out: str | os.PathLike,
     *,
     jobs: int | None = None,

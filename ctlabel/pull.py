@@ -373,7 +373,8 @@ def pull(url: str, out: str | os.PathLike, options: PullOptions | None = None, *
                               " command resumes without fetching them again", exc.path) from None
     downloaded = [r for r in todo if r.status == "downloaded"]
     if downloaded:
-        report.convert = convert([r.folder for r in downloaded], out, jobs=options.jobs, options=options.convert,
+        folders = [r.folder for r in downloaded if r.folder is not None]  # each set before its download
+        report.convert = convert(folders, out, jobs=options.jobs, options=options.convert,
                                  progress=progress)
         _record(out, downloaded, report, options)
     for ref in todo:
@@ -409,6 +410,7 @@ def _record(out: Path, refs: list[SeriesRef], report: PullReport, options: PullO
             ref.status, ref.reason = "skipped", "no volume to label" + (f": {'; '.join(why)}" if why else "")
         else:
             ref.status = "converted"
+        block: dict[str, str | bool]
         block = {"URL": report.url,
                  "StudyInstanceUID": pseudonymize_uid(ref.study, salt) if salt else ref.study,
                  "SeriesInstanceUID": key}

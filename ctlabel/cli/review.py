@@ -149,6 +149,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not (args.a and args.b):
             raise InputError("compare needs two masks A B (or --pairs PAIRS.csv)")
         pairs = [(args.a, args.b)]
+    failures: list[dict]
     if not args.pairs:
         results, failures = [compare_specs(*pairs[0])], []
     else:
