@@ -45,31 +45,8 @@ def active_seconds(times: list[dt.datetime], idle_limit_s: float) -> float:
     return total
 
 
-def report(svc: Service, since: str | None = None, until: str | None = None, user_id: int | None = None) -> dict:
-    """Per person: items done, approved, rejected, active time and the amount owed.
-
-    Parameters
-    ----------
-    since, until : str, optional
-        First and last day (YYYY-MM-DD, inclusive) in the project's time zone.
-    user_id : int, optional
-        Only this person (an annotator's own stats).
-    """
-    with svc.tx() as db:
-        proj = svc.settings(db)
-        tz = ZoneInfo(proj.time_zone)
-        lo, hi = _window(tz, since, until)
-        rates = {r.kind: r.cents for r in db.scalars(select(Rate))}
-        users = {u.id: u for u in db.scalars(select(User))}
-        q = select(Event).where(Event.kind.in_(("heartbeat", "submit", "approve", "reject", "correct", "upload")))
-        if lo is not None:
-            q = q.where(Event.at >= lo)
-        if hi is not None:
-            q = q.where(Event.at < hi)
-        events = list(db.scalars(q.order_by(Event.at, Event.id)))
-        idle = proj.idle_limit_s
-        currency = proj.currency
-        project_name = proj.name
+def _tally(events: list[Event]) -> tuple[dict[int, dict], dict[tuple[int, int], list[dt.datetime]]]:
+    """Per person: the counts and items of the events; per (person, case): the heartbeat times."""
     rows: dict[int, dict] = defaultdict(lambda: {"submitted": 0, "resubmitted": 0, "uploads": 0,
                                                  "approved": 0, "rejected": 0, "reviews": 0,
                                                  "items": {"annotation": 0, "review": 0, "rework": 0}})
@@ -99,6 +76,35 @@ def report(svc: Service, since: str | None = None, until: str | None = None, use
                 rows[ann]["approved"] += 1
                 rows[ann]["items"]["annotation"] += 1
                 rows[ann]["items"]["rework"] += int(d.get("resubmissions") or 0)
+    return rows, beats
+
+
+def report(svc: Service, since: str | None = None, until: str | None = None, user_id: int | None = None) -> dict:
+    """Per person: items done, approved, rejected, active time and the amount owed.
+
+    Parameters
+    ----------
+    since, until : str, optional
+        First and last day (YYYY-MM-DD, inclusive) in the project's time zone.
+    user_id : int, optional
+        Only this person (an annotator's own stats).
+    """
+    with svc.tx() as db:
+        proj = svc.settings(db)
+        tz = ZoneInfo(proj.time_zone)
+        lo, hi = _window(tz, since, until)
+        rates = {r.kind: r.cents for r in db.scalars(select(Rate))}
+        users = {u.id: u for u in db.scalars(select(User))}
+        q = select(Event).where(Event.kind.in_(("heartbeat", "submit", "approve", "reject", "correct", "upload")))
+        if lo is not None:
+            q = q.where(Event.at >= lo)
+        if hi is not None:
+            q = q.where(Event.at < hi)
+        events = list(db.scalars(q.order_by(Event.at, Event.id)))
+        idle = proj.idle_limit_s
+        currency = proj.currency
+        project_name = proj.name
+    rows, beats = _tally(events)
     active: dict[int, float] = defaultdict(float)
     for (uid, _case), times in beats.items():
         active[uid] += active_seconds(times, idle)
