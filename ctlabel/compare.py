@@ -27,6 +27,22 @@ _FULL = ndimage.generate_binary_structure(3, 1)
 
 @dataclass
 class LabelAgreement:
+    """The agreement of two masks on one label.
+
+    Attributes
+    ----------
+    label : int
+        The label value.
+    name : str
+        Its name in the label table.
+    dice : float
+        Dice coefficient.
+    hd95_mm : float, optional
+        95th percentile of the pooled symmetric surface distances in mm (None when a side is empty).
+    volume_a_ml, volume_b_ml : float
+        The label's volume in each mask, in ml.
+    """
+
     label: int
     name: str
     dice: float
@@ -51,6 +67,18 @@ class LabelAgreement:
 
 @dataclass
 class Comparison:
+    """The agreement of two masks, label by label.
+
+    Attributes
+    ----------
+    a, b : str
+        The masks compared (as named by the caller).
+    spacing_mm : tuple of float
+        (slice, row, column) voxel spacing.
+    rows : list of LabelAgreement
+        One row per label.
+    """
+
     a: str
     b: str
     spacing_mm: tuple[float, float, float]
@@ -199,6 +227,23 @@ def resolve_mask(spec: str | os.PathLike) -> tuple[Mask, Case | None]:
 
 
 def compare_specs(a: str, b: str) -> Comparison:
+    """Compare two masks named as on the command line (``CASE@vN``, ``CASE@draft``, ``CASE``, a file).
+
+    Parameters
+    ----------
+    a, b : str
+        The masks (see :func:`resolve_mask`).
+
+    Returns
+    -------
+    Comparison
+        Label names from the case of ``a`` (else of ``b``).
+
+    Raises
+    ------
+    GeometryError
+        The two masks are not on the same grid.
+    """
     ma, ca = resolve_mask(a)
     mb, cb = resolve_mask(b)
     owner = ca or cb

@@ -39,6 +39,18 @@ POSITION_TOLERANCE_MM = 1e-3
 
 @dataclass
 class Segment:
+    """One segment of an imported mask, on the case grid.
+
+    Attributes
+    ----------
+    number : int
+        The segment number (a DICOM SEG segment, or the label value of a label map).
+    name : str
+        Its name in the file (may be empty).
+    mask : numpy.ndarray of bool
+        (slice, row, column) on the case grid.
+    """
+
     number: int
     name: str
     mask: np.ndarray  # bool, case grid (slice, row, column)
@@ -63,6 +75,22 @@ def file_sha256(path: Path) -> str:
 
 
 def detect_format(path: Path) -> str:
+    """The format of a mask file: ``nifti``, ``nrrd`` or ``dicom-seg``, by name, else by content.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        Not one of the formats.
+    """
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
         return "nifti"
@@ -91,6 +119,24 @@ def _labelmap_segments(arr: np.ndarray, names: dict[int, str] | None = None) -> 
 
 
 def read_nifti_mask(path: Path, grid: Grid) -> Imported:
+    """The segments of a NIfTI label map on the case grid (one per label value).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    grid : Grid
+        The case grid.
+
+    Returns
+    -------
+    Imported
+
+    Raises
+    ------
+    GeometryError
+        The file is not on the case grid.
+    """
     from ctlabel.io.nifti import read_nifti
 
     data = read_nifti(path)
@@ -114,6 +160,26 @@ def nrrd_affine(header: dict) -> np.ndarray:
 
 
 def read_nrrd_mask(path: Path, grid: Grid) -> Imported:
+    """The segments of an NRRD label map (3-D, or 4-D with one layer per segment) on the case grid.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    grid : Grid
+        The case grid.
+
+    Returns
+    -------
+    Imported
+
+    Raises
+    ------
+    InputError
+        Not a readable NRRD, or not 3 spatial axes.
+    GeometryError
+        No space directions, or not on the case grid.
+    """
     import nrrd
 
     try:
