@@ -14,20 +14,10 @@ import json
 def cmd_export_dataset(args: argparse.Namespace) -> int:
     """``ctlabel export-dataset``: export reviewed cases as a training set and print the report.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0, or 1 when a case was refused or failed.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.batch import executor
     from ctlabel.export.run import ExportOptions, export_dataset

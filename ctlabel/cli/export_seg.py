@@ -14,20 +14,10 @@ import json
 def cmd_export_seg(args: argparse.Namespace) -> int:
     """``ctlabel export-seg``: write a case's mask as a DICOM SEG (optionally stored over STOW-RS).
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.errors import InputError
     from ctlabel.export.seg import export_seg

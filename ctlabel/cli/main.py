@@ -24,20 +24,10 @@ def _fmt_spacing(sp) -> str:
 def cmd_scan(args: argparse.Namespace) -> int:
     """``ctlabel scan``: list the stacks found under the paths, with the case folder each would become.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.case.naming import stack_case_name
     from ctlabel.dicom.scan import find_series
@@ -75,20 +65,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     """``ctlabel convert``: convert DICOM series into case folders and print the report.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0, or 1 when a series failed.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.convert import ConvertOptions, convert
     from ctlabel.io.labels import read_label_table

@@ -84,20 +84,10 @@ def pull_options(args: argparse.Namespace, convert) -> PullOptions:
 def cmd_pull(args: argparse.Namespace) -> int:
     """``ctlabel pull``: search, retrieve and convert series from a DICOMweb server.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0, or 1 when a series failed.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.convert import ConvertOptions
     from ctlabel.io.labels import read_label_table

@@ -73,20 +73,10 @@ def batch_compare(pairs: list[tuple[str, str]], scheduler: str | None) -> tuple[
 def cmd_qa(args: argparse.Namespace) -> int:
     """``ctlabel qa``: run the QA checks on cases, versions or mask files and print the findings.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0, or 1 when a target has an error finding or failed.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.qa import CHECKS, QAOptions
     from ctlabel.qa_targets import expand_targets
@@ -124,20 +114,10 @@ def cmd_qa(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``ctlabel compare``: compare two masks or versions (or the pairs of a CSV) and print the metrics.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0, or 1 when a pair failed.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.compare import compare_specs, read_pairs
 
@@ -169,20 +149,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """``ctlabel verify``: check the record chain, versions and image of each case.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0, or 1 when a case has an error.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from pathlib import Path
 
@@ -212,20 +182,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """``ctlabel import``: import a mask made elsewhere (NIfTI, NRRD, DICOM SEG) as a version of a case.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.case.folder import Case
     from ctlabel.importers import import_mask
@@ -279,20 +239,10 @@ def cmd_submit(args) -> int:
 def cmd_approve(args) -> int:
     """``ctlabel approve``: approve the submitted version of a case.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.case.folder import Case
     from ctlabel.case.review import approve
@@ -306,20 +256,10 @@ def cmd_approve(args) -> int:
 def cmd_reject(args) -> int:
     """``ctlabel reject``: reject the submitted version of a case, with a comment.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.case.folder import Case
     from ctlabel.case.review import reject
@@ -333,20 +273,10 @@ def cmd_reject(args) -> int:
 def cmd_status(args) -> int:
     """``ctlabel status``: print the review state of each case.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
     Returns
     -------
     int
         The exit status: 0.
-
-    Raises
-    ------
-    CtlabelError
-        Reported by :func:`ctlabel.cli.main.main` as ``error: <file>: <reason>`` (exit 2).
     """
     from ctlabel.case.folder import find_cases
     from ctlabel.case.record import status
