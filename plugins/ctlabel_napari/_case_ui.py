@@ -15,7 +15,7 @@ from collections.abc import Callable
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QAction, QMessageBox
 
-from ctlabel import Case, CaseState, load_record
+from ctlabel import Case, CaseState, load_record, version_number
 
 #: napari's app-model command bound to Ctrl+S (StandardKeyBinding.Save).
 SAVE_SELECTED = "napari.window.file.save_layers_dialog.selected"
@@ -108,3 +108,8 @@ class SaveShortcut(QObject):
             except RuntimeError:  # the window is gone already
                 pass
             self.action = None
+
+
+def version_array(case, name: str):
+    """The labels array of the case's ``draft`` or of version ``name`` (``v001`` ...)."""
+    return (case.load_draft() if name == "draft" else case.load_version(version_number(name))).array

@@ -53,9 +53,9 @@ from ctlabel import (
     state_of,
     status,
     version_name,
-    version_number,
 )
 
+from ._case_ui import version_array
 from ._layers import KEY, image_layer_data, labels_layer_data
 
 ENV_REVIEWER = "CTLABEL_REVIEWER"
@@ -287,11 +287,6 @@ class ReviewWidget(QWidget):
             self.jump_to(self._slices[i], axis=self.mask.axis if self.mask is not None else 0)
 
     # ------------------------------------------------------------------ changes
-    def _array_of(self, name: str) -> np.ndarray:
-        if name == "draft":
-            return self.case.load_draft().array
-        return self.case.load_version(version_number(name)).array
-
     def show_changes(self, a: str | None = None, b: str | None = None):
         """Overlay what changed from version ``a`` to ``b``: green added, red removed, yellow relabelled."""
         if self.case is None:
@@ -299,7 +294,7 @@ class ReviewWidget(QWidget):
         a = a or self.from_combo.currentText()
         b = b or self.to_combo.currentText()
         try:
-            ov = diff_overlay(self._array_of(a), self._array_of(b))
+            ov = diff_overlay(version_array(self.case, a), version_array(self.case, b))
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return None
