@@ -13,14 +13,18 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctlabel.errors import CaseError
+
+if TYPE_CHECKING:
+    from ctlabel.team.service import Service
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 USERS = (("lead", "lead"), ("annotator", "annotator"), ("reviewer", "reviewer"))
 
 
-def make_demo(folder: str | Path | None = None, progress: bool = False) -> tuple[object, dict[str, str]]:
+def make_demo(folder: str | Path | None = None, progress: bool = False) -> tuple[Service, dict[str, str]]:
     """Make (or reuse) the demo project; return its Service and the tokens by user name."""
     from ctlabel.team import admin
     from ctlabel.team import project as layout

@@ -14,7 +14,9 @@ def _run() -> None:
     config = context.config
     conn = config.attributes.get("connection")
     if conn is None:  # `alembic upgrade` from a shell: the URL comes from the ini file
-        engine = make_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        assert url is not None, "the alembic ini file names no sqlalchemy.url"
+        engine = make_engine(url)
         with engine.begin() as conn:
             context.configure(connection=conn, target_metadata=Base.metadata)
             with context.begin_transaction():
