@@ -1,0 +1,317 @@
+"""The Worklist dock widget: log in to a team server, take the next case, label, submit; review.
+
+A thin adapter over :class:`ctlabel.Client` (the team server holds every rule: claims, leases,
+states, review) and the existing widgets: a case is opened in the labeling widget on its
+:class:`~ctlabel_napari.session.LabelSession` (the core ``EditingSession``), a case to review in
+the Review widget, read-only with its QA findings. See docs/plugin.md, "Worklist".
+
+* **Connect**: server URL and token, kept like ``ctlabel team login`` (``team-login.json``,
+  mode 0600); who is logged in and their role, my cases (state, the reviewer's comment), my
+  approved count, active time and amount owed, the project's guidelines.
+* **Annotator** (:mod:`._worklist_annotator`): Next case, Submit, Flag case, Withdraw; every save
+  is uploaded in the background; offline, saves stay local ("offline, changes waiting") and go
+  up when the server is back; a conflict keeps the local draft as a version of its own.
+* **Reviewer** (:mod:`._worklist_review`): Review next, Approve, Reject (comment and marks),
+  Correct; Ctrl+Shift+A / Ctrl+Shift+R / Ctrl+Shift+N.
+
+Network calls run in worker threads (napari's ``create_worker``); their results come back on
+the GUI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ctlabel import Client, CtlabelError, load_login, save_login
+
+from ._team_sync import describe_case, describe_stats
+from ._worklist_annotator import AnnotatorMixin
+from ._worklist_review import ReviewerMixin
+
+
+class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
+    """The team client's dock widget.
+
+    Attributes tests (or an embedding application) may replace: ``clock`` (seconds, for the
+    heartbeat throttle), ``has_focus`` (whether the viewer window has focus), ``ask_text``
+    (a reason or comment dialog), ``ask_force`` (submit despite QA errors?).
+    """
+
+    #: Emitted from worker threads with (file name, bytes done, bytes total); shown by the progress bar.
+    progress_changed = Signal(str, int, int)
+    #: How often the local draft is checked for a new save (ms) and an offline upload retried (s).
+    WATCH_MS = 1000
+    RETRY_S = 5.0
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.setObjectName("ctlabel_worklist")
+        self.client: Client | None = None
+        self.me: dict = {}
+        self.clock: Callable[[], float] = time.monotonic
+        self.has_focus: Callable[[], bool] = self._window_has_focus
+        self._workers: list = []
+        self.busy = False
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+
+        # The open case's news (a rejection's comment) on top
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.RichText)
+        self.banner.setStyleSheet("background: #5a2a2a; color: white; padding: 4px; border-radius: 3px;")
+        self.banner.setVisible(False)
+        lay.addWidget(self.banner)
+
+        # Connect
+        box = QGroupBox("Team server")
+        form = QFormLayout(box)
+        self.url_edit = QLineEdit()
+        self.url_edit.setPlaceholderText("http://127.0.0.1:8765")
+        self.token_edit = QLineEdit()
+        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token_edit.setPlaceholderText("token (from the lead)")
+        self.login_button = QPushButton("Log in")
+        self.login_button.setToolTip("Check the token with the server and keep it (as 'ctlabel team login', 0600)")
+        self.login_button.clicked.connect(lambda: self.login())
+        form.addRow("Server", self.url_edit)
+        form.addRow("Token", self.token_edit)
+        row = QHBoxLayout()
+        self.who_label = QLabel("not logged in")
+        self.who_label.setWordWrap(True)
+        row.addWidget(self.who_label, 1)
+        row.addWidget(self.login_button)
+        form.addRow(row)
+        self.link_label = QLabel("")
+        form.addRow("Link", self.link_label)
+        lay.addWidget(box)
+
+        # Work: the annotator's and the reviewer's buttons (one of them shown, by role)
+        self.annotator_box = self._build_annotator_box()
+        self.reviewer_box = self._build_reviewer_box()
+        lay.addWidget(self.annotator_box)
+        lay.addWidget(self.reviewer_box)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.progress.setFormat("%p% %v/%m KiB")
+        lay.addWidget(self.progress)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+
+        # My cases, stats and guidelines
+        tabs = QTabWidget()
+        page = QWidget()
+        v = QVBoxLayout(page)
+        v.setContentsMargins(2, 2, 2, 2)
+        self.stats_label = QLabel("")
+        self.stats_label.setWordWrap(True)
+        v.addWidget(self.stats_label)
+        self.cases_list = QListWidget()
+        self.cases_list.setWordWrap(True)
+        v.addWidget(self.cases_list)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(lambda: self.refresh())
+        v.addWidget(self.refresh_button)
+        tabs.addTab(page, "My cases")
+        self.guidelines = QTextBrowser()
+        self.guidelines.setOpenExternalLinks(True)
+        tabs.addTab(self.guidelines, "Guidelines")
+        self.tabs = tabs
+        lay.addWidget(tabs, 1)
+
+        self.progress_changed.connect(self._on_progress)
+        self._watch = QTimer(self)
+        self._watch.setInterval(self.WATCH_MS)
+        self._watch.timeout.connect(self._tick)
+        self._watch.start()
+        self._connect_activity()
+        self._bind_review_keys()
+        self._show_role()
+        try:
+            url, token = load_login()
+        except CtlabelError:
+            return
+        self.url_edit.setText(url)
+        self.token_edit.setText(token)
+        self.login(save=False)
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def run(self, fn, *args, done: Callable | None = None, failed: Callable | None = None, busy: bool = True):
+        """Run ``fn(*args)`` in a worker thread; ``done(result)`` / ``failed(exc)`` on the GUI thread."""
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
+        if busy:
+            self._set_busy(True)
+
+        def finish(*_):
+            if worker in self._workers:
+                self._workers.remove(worker)
+            if busy:
+                self._set_busy(False)
+            elif not self._workers:
+                self.progress.setVisible(False)
+
+        worker.returned.connect(done or (lambda _r: None))
+        worker.errored.connect(failed or self._failed)
+        worker.finished.connect(finish)
+        self._workers.append(worker)
+        worker.start()
+        return worker
+
+    @property
+    def idle(self) -> bool:
+        """No worker is running (tests wait for it)."""
+        return not self._workers
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        for b in (self.login_button, *self.work_buttons()):
+            b.setEnabled(not busy)
+        if busy:
+            return
+        self.progress.setVisible(False)
+        self._enable_work()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.say(str(exc), error=True)
+
+    def say(self, text: str, error: bool = False, notify: bool = True) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #e05050;" if error else "")
+        if notify:
+            try:
+                from napari.utils.notifications import show_error, show_info
+
+                (show_error if error else show_info)(text)
+            except Exception:  # noqa: BLE001 - notifications are a convenience only
+                pass
+
+    def _on_progress(self, name: str, done: int, total: int) -> None:
+        self.progress.setVisible(True)
+        self.progress.setMaximum(max(1, total // 1024))
+        self.progress.setValue(min(done, total or done) // 1024)
+        self.progress.setToolTip(name)
+
+    def _window_has_focus(self) -> bool:
+        window = getattr(getattr(self.viewer, "window", None), "_qt_window", None)
+        return bool(window is not None and window.isActiveWindow())
+
+    def _client(self) -> Client:
+        if self.client is None:
+            raise CtlabelError("log in to the team server first")
+        return self.client
+
+    def work_buttons(self) -> list:
+        return [*self._annotator_buttons, *self._reviewer_buttons]
+
+    def _enable_work(self) -> None:
+        self._enable_annotator()
+        self._enable_reviewer()
+
+    @property
+    def role(self) -> str:
+        return self.me.get("role", "")
+
+    # --- connect -------------------------------------------------------------------------------
+    def login(self, url: str | None = None, token: str | None = None, *, save: bool = True):
+        """Check the token with the server (``GET /me``); keep it (mode 0600) and show my work."""
+        url = (url or self.url_edit.text()).strip().rstrip("/")
+        token = (token or self.token_edit.text()).strip()
+        if not url or not token:
+            self.say("enter the server URL and your token", error=True)
+            return None
+        self.url_edit.setText(url)
+        client = Client(url, token, timeout=30.0, on_progress=self.progress_changed.emit)
+
+        def done(me: dict) -> None:
+            if self.client is not None:
+                self.client.close()
+            self.client, self.me = client, me
+            if save:
+                save_login(url, token)
+            self.set_link("online")
+            self._show_role()
+            self.say(f"logged in as {me['user']} ({me['role']})", notify=False)
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            client.close()
+            self.say(f"cannot log in: {exc}", error=True)
+
+        return self.run(client.me, done=done, failed=failed)
+
+    def _show_role(self) -> None:
+        role = self.role
+        self.who_label.setText(f"<b>{self.me['user']}</b> ({role})" if self.me else "not logged in")
+        self.annotator_box.setVisible(role in ("annotator", "lead"))
+        self.reviewer_box.setVisible(role in ("reviewer", "lead"))
+        self._enable_work()
+
+    def set_link(self, state: str, detail: str = "") -> None:
+        """``online``, ``uploading``, ``offline`` (changes waiting) or ``conflict``, shown under the token."""
+        text = {"online": "online", "uploading": "uploading the draft…",
+                "offline": "offline, changes waiting", "conflict": "conflict: your version is kept"}.get(state, state)
+        self.link_state = state
+        self.link_label.setText(text + (f" — {detail}" if detail else ""))
+        self.link_label.setStyleSheet("color: #e0a030;" if state in ("offline", "conflict") else "")
+
+    def refresh(self):
+        """Fetch my cases, my stats and the guidelines (in the background)."""
+        client = self.client
+        if client is None:
+            return None
+
+        def fetch() -> tuple:
+            return client.my_cases(), client.my_stats(), client.guidelines()
+
+        def done(result: tuple) -> None:
+            cases, stats, guidelines = result
+            self.my_cases = cases
+            self.cases_list.clear()
+            for info in cases:
+                self.cases_list.addItem(describe_case(info))
+            if not cases:
+                self.cases_list.addItem("no cases yet: press Next case")
+            self.stats_label.setText(describe_stats(stats))
+            self.guidelines.setMarkdown(guidelines or "*The lead has not written guidelines yet.*")
+
+        def failed(exc: BaseException) -> None:
+            self._network_failed(exc)
+
+        return self.run(fetch, done=done, failed=failed, busy=False)
+
+    def _network_failed(self, exc: BaseException) -> None:
+        if getattr(exc, "status", None) == 0:
+            self.set_link("offline", "the server cannot be reached")
+            self.say(str(exc), error=True, notify=False)
+        else:
+            self.say(str(exc), error=True)
+
+    def closeEvent(self, event) -> None:
+        self._watch.stop()
+        if self.client is not None:
+            self.client.close()
+        super().closeEvent(event)
+
+
+__all__ = ["WorklistWidget"]
