@@ -213,8 +213,10 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         self.progress.setToolTip(name)
 
     def _window_has_focus(self) -> bool:
-        window = getattr(getattr(self.viewer, "window", None), "_qt_window", None)
-        return bool(window is not None and window.isActiveWindow())
+        """One of the application's windows (the viewer, a floating dock) has the keyboard focus."""
+        from qtpy.QtWidgets import QApplication
+
+        return QApplication.activeWindow() is not None
 
     def _client(self) -> Client:
         if self.client is None:

@@ -278,3 +278,58 @@ def test_heartbeats_only_with_focus_and_activity_at_most_one_per_15_s(make_napar
     qtbot.wait(300)  # idle: nothing more
     assert wl.heartbeats.sent == 2
     assert team.count_events("heartbeat") - before == 2
+
+
+def test_worklist_progress_flag_withdraw_and_correct(make_napari_viewer, qtbot, team):
+    viewer, lw, wl = _viewer(make_napari_viewer)
+    seen = []
+    wl.progress_changed.connect(lambda name, done, total: seen.append((name, done, total)))
+    _login(qtbot, wl, team, "ann")
+    wl.next_case()
+    _wait(qtbot, wl)
+    first = wl.case_info["case"]
+    assert ("ct.nii.gz" in {name for name, _, _ in seen}) and all(d <= t or t == 0 for _, d, t in seen)
+    assert not wl.progress.isVisibleTo(wl)  # hidden once the download is done
+
+    # withdraw: the case goes back to the pool (and leaves the viewer); the next claim gets it again
+    wl.withdraw()
+    _wait(qtbot, wl)
+    assert wl.case_dir is None and not viewer.layers
+    with Client(team.url, team.tokens["rev"]) as c:
+        assert c.case(first)["annotator"] is None
+    wl.next_case()
+    _wait(qtbot, wl)
+    assert wl.case_info["case"] == first
+    # flag it (the reason is asked for): nobody is given it again
+    wl.ask_text = lambda parent, title, prompt: "the series is cut off at the liver"
+    wl.flag()
+    _wait(qtbot, wl)
+    assert wl.case_dir is None
+    with Client(team.url, team.tokens["rev"]) as c:
+        assert c.case(first)["flagged"] == "the series is cut off at the liver"
+
+    # the other case: paint, submit; the reviewer corrects it through the server
+    wl.next_case()
+    _wait(qtbot, wl)
+    second = wl.case_info["case"]
+    assert second != first
+    zs = [z for z in range(team.liver.shape[0]) if team.liver[z].sum() > 40]
+    _paint(wl.case_session().layer, team, zs[1])
+    wl.submit()
+    _wait(qtbot, wl)
+    _login(qtbot, wl, team, "rev")
+    wl.review_next()
+    _wait(qtbot, wl)
+    wl.start_correction()
+    layer = wl.review_widget.labels_layer
+    assert layer.editable and wl.upload_correction_button.isEnabled() and not wl.approve_button.isEnabled()
+    layer.brush_size = 5
+    layer.paint(_liver_point(team, zs[2]), 1)
+    wl.review_comment.setText("added the upper slice")
+    wl.upload_correction()
+    _wait(qtbot, wl)
+    with Client(team.url, team.tokens["rev"]) as c:
+        info = c.case(second)
+    assert info["state"] == "submitted" and info["versions"] == ["v001", "v002"]
+    assert wl.review_info["case"] == second and not wl.review_widget.labels_layer.editable
+    assert np.asarray(wl.review_widget.labels_layer.data)[zs[2]].any()  # the corrected version is shown
