@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import overload
 
 from ctlabel.errors import CtlabelError
 
@@ -47,6 +48,14 @@ class Invalid(TeamError):
     """A request whose content is not valid (HTTP 422)."""
 
     status = 422
+
+
+@overload
+def as_utc(t: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def as_utc(t: dt.datetime | None) -> dt.datetime | None: ...
 
 
 def as_utc(t: dt.datetime | None) -> dt.datetime | None:
