@@ -6,8 +6,8 @@ between them, uploads its draft (If-Match) and finally submits it (QA runs on th
 Reported per endpoint: count, errors, p50/p95/p99 latency; overall ops/s; the server's peak
 RSS (polled with psutil). Runs on SQLite and on a throwaway PostgreSQL (``--db both``).
 
-    python benchmarks/team.py                       # 300 annotators, 60 s, SQLite and PostgreSQL
-    python benchmarks/team.py --annotators 50 --duration 20 --db sqlite
+    python benchmarks/team.py                       # 300 annotators, 240 s, SQLite and PostgreSQL (~13 min)
+    python benchmarks/team.py --annotators 50 --duration 20 --think 2 --db sqlite
     python benchmarks/team.py --json results.json
 
 The cases are copies of the 5 mm Philips head CT (28 x 512 x 512; the image is hard-linked),
@@ -145,7 +145,8 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
             done.set()
             server.stop()
         ops = sum(len(s["lat"]) for s in stats.values())
-        out = {"db": label, "annotators": args.annotators, "setup_s": round(setup_s, 1), "wall_s": round(wall, 1),
+        out = {"db": label, "annotators": args.annotators, "think_s": args.think, "duration_s": args.duration,
+               "setup_s": round(setup_s, 1), "wall_s": round(wall, 1),
                "ops": ops, "ops_per_s": round(ops / wall, 1), "server_peak_rss_mb": round(peak[0] / 2**20, 1),
                "load_avg_1min": round(os.getloadavg()[0], 2), "endpoints": {}}
         for name, s in sorted(stats.items()):
@@ -161,8 +162,9 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--annotators", type=int, default=300)
-    ap.add_argument("--duration", type=float, default=60.0, help="seconds of simulated work")
-    ap.add_argument("--think", type=float, default=2.0, help="mean seconds between heartbeats")
+    ap.add_argument("--duration", type=float, default=240.0, help="seconds of simulated work")
+    ap.add_argument("--think", type=float, default=20.0,
+                    help="mean think time between actions, s (each wait is 0.5-1.5 x this: 10-30 s by default)")
     ap.add_argument("--beats", type=int, default=3, help="heartbeats before each upload")
     ap.add_argument("--uploads", type=int, default=2, help="uploads per case before submitting")
     ap.add_argument("--image", action="store_true", help="also download the 7 MB CT per annotator")
@@ -194,7 +196,8 @@ def main() -> int:
             if cluster is not None:
                 cluster.stop()
     for r in results:
-        print(f"== {r['db']}: {r['annotators']} annotators, {r['ops']} requests in {r['wall_s']} s = "
+        print(f"== {r['db']}: {r['annotators']} annotators (think {r['think_s']} s), {r['ops']} requests in "
+              f"{r['wall_s']} s = "
               f"{r['ops_per_s']} ops/s; server peak RSS {r['server_peak_rss_mb']} MB; load avg {r['load_avg_1min']}")
         print(f"   {'endpoint':<22} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
         for name, e in r["endpoints"].items():
