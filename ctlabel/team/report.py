@@ -45,9 +45,9 @@ def active_seconds(times: list[dt.datetime], idle_limit_s: float) -> float:
     return total
 
 
-def _tally(events: list[Event]) -> tuple[dict[int, dict], dict[tuple[int, int], list[dt.datetime]]]:
+def _tally(events: list[Event]) -> tuple[dict[int | None, dict], dict[tuple[int, int], list[dt.datetime]]]:
     """Per person: the counts and items of the events; per (person, case): the heartbeat times."""
-    rows: dict[int, dict] = defaultdict(lambda: {"submitted": 0, "resubmitted": 0, "uploads": 0,
+    rows: dict[int | None, dict] = defaultdict(lambda: {"submitted": 0, "resubmitted": 0, "uploads": 0,
                                                  "approved": 0, "rejected": 0, "reviews": 0,
                                                  "items": {"annotation": 0, "review": 0, "rework": 0}})
     beats: dict[tuple[int, int], list[dt.datetime]] = defaultdict(list)
@@ -106,9 +106,9 @@ def report(svc: Service, since: str | None = None, until: str | None = None, use
         project_name = proj.name
     rows, beats = _tally(events)
     active: dict[int, float] = defaultdict(float)
-    for (uid, _case), times in beats.items():
-        active[uid] += active_seconds(times, idle)
-        rows[uid]  # a person with only heartbeats still gets a row
+    for (beat_uid, _case), times in beats.items():
+        active[beat_uid] += active_seconds(times, idle)
+        rows[beat_uid]  # a person with only heartbeats still gets a row
     people = []
     for uid, r in sorted(rows.items(), key=lambda kv: users[kv[0]].name if kv[0] in users else ""):
         if uid is None or uid not in users or (user_id is not None and uid != user_id):

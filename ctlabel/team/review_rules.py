@@ -7,6 +7,7 @@ A mixin of :class:`ctlabel.team.service.Service`; every case-folder change goes 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -17,8 +18,13 @@ from ctlabel.case.folder import Case
 from ctlabel.team.db import Assignment, CaseRow, Event, User, utcnow
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
 
+if TYPE_CHECKING:
+    from ctlabel.team.plumbing import Plumbing
+else:
+    Plumbing = object
 
-class ReviewRules:
+
+class ReviewRules(Plumbing):
     """Review-side methods; needs the plumbing of :class:`~ctlabel.team.service.Service`."""
 
     # --- reviewers ----------------------------------------------------------------------
@@ -53,7 +59,7 @@ class ReviewRules:
         if row.state != workflow.SUBMITTED:
             raise Conflict(f"case {row.name} is {row.state}, not submitted")
         if (row.reviewer_id not in (None, user.id) and user.role != "lead"
-                and as_utc(row.review_lease_until) and as_utc(row.review_lease_until) >= utcnow()):
+                and row.review_lease_until is not None and as_utc(row.review_lease_until) >= utcnow()):
             raise Forbidden(f"case {row.name} is being reviewed by somebody else")
 
     @staticmethod
@@ -83,7 +89,7 @@ class ReviewRules:
                                 "(self-review)")
             n = self.core(fn, case)
             with self.tx() as db:
-                row = db.get(CaseRow, case_id)
+                row = db.get_one(CaseRow, case_id)
                 self.sync(db, row)
                 row.reviewer_id, row.review_lease_until = None, None
                 if kind == "reject" and row.annotator_id is not None:
@@ -104,6 +110,7 @@ class ReviewRules:
                                                           Event.kind.in_(("approve", "reopen"))))
         evs = db.scalars(select(Event).where(Event.case_id == row.id, Event.id > (last or 0),
                                              Event.kind.in_(("submit", "reject", "correct"))).order_by(Event.id))
+        reviews: dict[str, int]
         resub, reviews = 0, {}
         for ev in evs:
             if ev.kind == "submit" and (ev.detail or {}).get("resubmission"):
@@ -149,7 +156,7 @@ class ReviewRules:
         with self.case_lock(case_id):
             self.core(review.start_new_draft, self.folder(row), user.name, role="reviewer")
             with self.tx() as db:
-                row = db.get(CaseRow, case_id)
+                row = db.get_one(CaseRow, case_id)
                 self.sync(db, row)
                 self.renew(db, row)
                 self.log(db, user, row, "reopen", reason=reason)

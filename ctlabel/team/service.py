@@ -75,7 +75,7 @@ class Service(ReviewRules):
             yield db
 
     def settings(self, db: Session) -> Project:
-        return db.get(Project, self.project_id)
+        return db.get_one(Project, self.project_id)
 
     @property
     def cases_dir(self) -> Path:
@@ -130,7 +130,7 @@ class Service(ReviewRules):
         return row
 
     def user(self, db: Session, user_id: int) -> User:
-        return db.get(User, user_id)
+        return db.get_one(User, user_id)
 
     # --- roles ------------------------------------------------------------------------
     @staticmethod
@@ -170,9 +170,9 @@ class Service(ReviewRules):
         self.require_role(user, "annotator")
         with self.tx() as db:
             mine = self.open_cases(db, user)
-            for row in mine:
-                if row.state == workflow.REJECTED:
-                    return self.case_summary(db, row, reason="rework")
+            for held in mine:
+                if held.state == workflow.REJECTED:
+                    return self.case_summary(db, held, reason="rework")
             limit = self.settings(db).open_limit
             if len(mine) >= limit:
                 raise Conflict(f"{user.name} has {len(mine)} open case(s) ({', '.join(r.name for r in mine)}), the "
@@ -248,7 +248,7 @@ class Service(ReviewRules):
             case = self.folder(row)
             n = self.core(review.submit, case, user.name, force=force)
             with self.tx() as db:
-                row = db.get(CaseRow, case_id)
+                row = db.get_one(CaseRow, case_id)
                 since = db.scalar(select(func.max(Event.id)).where(Event.case_id == case_id,
                                                                    Event.kind.in_(("approve", "reopen"))))
                 before = db.scalar(select(func.count(Event.id)).where(Event.case_id == case_id,

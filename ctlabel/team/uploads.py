@@ -43,11 +43,17 @@ def _sidecar_hash(path: Path) -> str | None:
         return None
 
 
+def _voxel_hash(mask: Mask | None) -> str:
+    """The voxel hash of a mask whose file exists (so it is read)."""
+    assert mask is not None
+    return mask.voxel_hash
+
+
 def current_etag(case: Case) -> str:
     """The hash an upload must name in If-Match: the draft's, else the latest version's, else ``none``."""
     if case.draft_path.exists():
         h = _sidecar_hash(case.draft_path)
-        return h or case.load_draft().voxel_hash
+        return h or _voxel_hash(case.load_draft())
     versions = case.versions()
     if versions:
         p = case.version_path(versions[-1])
@@ -185,7 +191,7 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
             svc.core(review.correct, case, mask.array, mask.grid, user.name, painted=painted, comment=comment)
             new = current_etag(case)
         with svc.tx() as db:
-            row = db.get(CaseRow, case_id)
+            row = db.get_one(CaseRow, case_id)
             svc.sync(db, row)
             if kind == "draft" and row.annotator_id == user.id:
                 svc.renew(db, row)
