@@ -49,6 +49,12 @@ def test_ruff_is_clean():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_mypy_is_clean():
+    """mypy on ``ctlabel/`` with the settings of ``[tool.mypy]`` in pyproject.toml (its cache makes reruns fast)."""
+    r = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_no_module_is_over_400_lines():
     """Small modules with one job each (docs/architecture.md): split by job when one grows."""
     long = {str(p.relative_to(ROOT)): n for base in ("ctlabel", "plugins")
