@@ -243,6 +243,7 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
             self.say("enter the server URL and your token", error=True)
             return None
         self.url_edit.setText(url)
+        self.token_edit.setText(token)
         client = Client(url, token, timeout=30.0, on_progress=self.progress_changed.emit)
 
         def done(me: dict) -> None:
