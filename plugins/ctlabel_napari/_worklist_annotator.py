@@ -231,8 +231,14 @@ class AnnotatorMixin:
         s = self.case_session()
         if s is not None and s.dirty and not s.read_only:
             s.save()
-        kept = keep_local_version(case_dir, self.me.get("user") or "annotator", reason,
-                                  lock=None if s is None else s.lock)
+        try:
+            kept = keep_local_version(case_dir, self.me.get("user") or "annotator", reason,
+                                      lock=None if s is None else s.lock)
+        except CtlabelError as exc:  # the draft stays where it is, open; nothing is downloaded over it
+            self.set_link("conflict", "your draft stays local")
+            self.say(f"The case changed on the server ({reason}); your draft stays in {case_dir} and is not "
+                     f"uploaded (it could not be kept as a version: {exc})", error=True)
+            return None
         self.close_case()
         message = (f"The case {info['case']} changed on the server since your draft started. Nothing was "
                    f"overwritten: your draft is kept as {kept} in {case_dir / 'masks'}; the server's version "

@@ -175,6 +175,14 @@ def test_worklist_annotate_review_reject_fix_approve(make_napari_viewer, qtbot, 
     assert "approved 1" in wl.stats_label.text() and "owed 6.50" in wl.stats_label.text()
     assert any("approved" in wl.cases_list.item(i).text() for i in range(wl.cases_list.count()))
 
+    # a new Worklist logs in by itself with the kept login
+    from ctlabel_napari.worklist import WorklistWidget
+
+    again = WorklistWidget(viewer)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.idle and again.me.get("user") == "ann", timeout=WAIT)
+    assert again.url_edit.text() == team.url
+
 
 def test_worklist_offline_then_online(make_napari_viewer, qtbot, team):
     viewer, lw, wl = _viewer(make_napari_viewer)
