@@ -347,7 +347,12 @@ class AnnotatorMixin:
             if getattr(exc, "status", None) == 0:
                 self.set_link("offline", "the server cannot be reached")
 
-        self.run(client.heartbeat, name, failed=failed, busy=False)
+        def done(_result) -> None:
+            synced = self.case_dir is None or draft_signature(self.case_dir) == self._uploaded_sig
+            if self.link_state == "offline" and synced:
+                self.set_link("online")
+
+        self.run(client.heartbeat, name, done=done, failed=failed, busy=False)
 
 
 def _esc(text: str) -> str:
