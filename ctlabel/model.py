@@ -60,6 +60,8 @@ class Action(StrEnum):
     RESTORED = "restored"
     IMAGE_REPLACED = "image_replaced"
     LABELS_CHANGED = "labels_changed"
+    READ = "read"
+    WITHDRAWN = "withdrawn"
 
 
 class WarningCode(StrEnum):

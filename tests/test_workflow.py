@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import ctlabel
+from ctlabel.case import reads, review, workflow
 from ctlabel.case import record as case_record
-from ctlabel.case import review, workflow
 from ctlabel.errors import StateError
 
 DOCS = Path(__file__).parents[1] / "docs" / "review.md"
@@ -39,6 +39,7 @@ ACTIONS = {
     "correct": ("corrected", lambda c, labels, grid: review.correct(c, labels, grid, "rita")),
     "add_version": ("imported", lambda c, labels, grid: review.add_version(c, labels, grid, "anna")),
     "start_new_draft": ("created", lambda c, labels, grid: review.start_new_draft(c, "anna")),
+    "withdraw": ("withdrawn", lambda c, labels, grid: reads.withdraw(c, "anna")),
 }
 
 

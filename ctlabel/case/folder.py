@@ -6,6 +6,7 @@ Layout (defined here only)::
       ct.nii.gz, ct.json          the image and its provenance
       labels.tsv                  the label table
       masks/draft_dseg.nii.gz     the editable working mask (+ .json), replaced atomically
+      masks/draft-<reader>_dseg.nii.gz  a reader's own draft of a double-read case (+ .json)
       masks/vNNN_dseg.nii.gz      frozen versions (+ .json), never overwritten
       masks/recovery/             the autosave journal of an editing session
       case.json                   state and event log
@@ -38,6 +39,14 @@ RECORD = "case.json"
 LOCK = "case.lock"
 RECOVERY = "recovery"
 _VERSION = re.compile(r"^v(\d{3,})_dseg\.nii\.gz$")
+_READER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def check_reader(reader: str) -> str:
+    """A reader's name as it goes into a file name (no separators, no ``..``); CaseError otherwise."""
+    if not isinstance(reader, str) or not _READER.match(reader) or ".." in reader:
+        raise CaseError(f"not a reader name for a file: {reader!r}")
+    return reader
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,10 @@ class Case:
     @property
     def recovery_dir(self) -> Path:
         return self.masks_dir / RECOVERY
+
+    def reader_draft_path(self, reader: str) -> Path:
+        """The draft of one reader of a double-read case: ``masks/draft-<reader>_dseg.nii.gz``."""
+        return self.masks_dir / f"draft-{check_reader(reader)}_dseg.nii.gz"
 
     def version_path(self, number: int) -> Path:
         return self.masks_dir / f"v{number:03d}_dseg.nii.gz"
@@ -160,6 +173,11 @@ class Case:
             return None
         return load_mask(self.draft_path, self.image_grid(), repair_torn=True)
 
+    def load_reader_draft(self, reader: str) -> Mask | None:
+        """One reader's draft checked against the image grid, or None if there is none."""
+        path = self.reader_draft_path(reader)
+        return load_mask(path, self.image_grid(), repair_torn=True) if path.exists() else None
+
     def load_version(self, number: int) -> Mask:
         p = self.version_path(number)
         if not p.exists():
@@ -175,7 +193,7 @@ class Case:
         return self.load_version(versions[-1]) if versions else None
 
     # --- writes ---------------------------------------------------------------
-    def save_draft(self, labels: np.ndarray, grid: Grid, **provenance) -> dict:
+    def save_draft(self, labels: np.ndarray, grid: Grid, *, target: Path | None = None, **provenance) -> dict:
         """Save the working mask atomically, only if ``grid`` is this case's image grid.
 
         Parameters
@@ -184,28 +202,31 @@ class Case:
             (slice, row, column) labels.
         grid : Grid
             The grid the mask was painted on.
+        target : Path, optional
+            Another draft of this case (:meth:`reader_draft_path`); default the draft.
         **provenance
             See :func:`ctlabel.io.mask.mask_provenance`. The source identity and
             image hash come from the case image; ``created`` is kept from the
             previous draft.
         """
+        target = target or self.draft_path
         image_grid = self.image_grid()
         try:
-            image_grid.require_match(grid, "the painted grid", self.draft_path)
+            image_grid.require_match(grid, "the painted grid", target)
         except GeometryError as exc:
-            raise GeometryError(f"{exc.reason} (case image {self.image_path})", self.draft_path) from None
+            raise GeometryError(f"{exc.reason} (case image {self.image_path})", target) from None
         img = self.image_record()
         provenance.setdefault("source", img.get("Source"))
         provenance.setdefault("image_voxel_sha256", img["VoxelSHA256"])
         provenance.setdefault("label_table", self.load_labels())
-        if "methods" not in provenance and self.draft_path.exists():
-            provenance["methods"] = carried_methods(self.draft_path, provenance.get("painted"))
-        if self.draft_path.exists() and "created" not in provenance:
+        if "methods" not in provenance and target.exists():
+            provenance["methods"] = carried_methods(target, provenance.get("painted"))
+        if target.exists() and "created" not in provenance:
             try:
-                provenance["created"] = read_sidecar(sidecar_path(self.draft_path))["Created"]
+                provenance["created"] = read_sidecar(sidecar_path(target))["Created"]
             except Exception:  # noqa: BLE001 - an unreadable old sidecar must not block a save
                 pass
-        return save_mask(self.draft_path, labels, image_grid, **provenance)
+        return save_mask(target, labels, image_grid, **provenance)
 
 
 def carried_methods(previous: Path, painted: dict | None) -> dict[int, dict]:
@@ -261,4 +282,4 @@ def find_cases(*paths: str | os.PathLike) -> list[Case]:
     return out
 
 
-__all__ = ["Case", "find_cases"]
+__all__ = ["Case", "check_reader", "find_cases"]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 #: The append-only log of chain heads, beside the case folders.
 HEADS_LOG = ".ctlabel-heads.jsonl"
-_VERSION_ACTIONS = ("submitted", "corrected", "imported", "approved", "rejected")
+_VERSION_ACTIONS = ("submitted", "corrected", "imported", "approved", "rejected", "read", "withdrawn")
 
 
 def file_sha256(path: Path) -> str | None:

@@ -184,12 +184,22 @@ def append_event(case: Case, record: dict, ev: dict) -> dict:
 
 
 def version_event(record: dict, name: str) -> dict | None:
-    """The event that created version ``name`` (submitted/corrected/imported)."""
+    """The event that created version ``name`` (submitted/corrected/imported/read)."""
     for ev in record["Events"]:
-        if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported") \
+        if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported", "read") \
                 and ev.get("Creates", True):
             return ev
     return None
+
+
+def reads_under_review(record: dict) -> list[str]:
+    """The versions of a double read awaiting review (the ``Reads`` of the standing submission), else []."""
+    for ev in reversed(record["Events"]):
+        if ev.get("Action") == "submitted":
+            return list(ev.get("Reads") or []) if record["State"] == "submitted" else []
+        if ev.get("Action") in ("withdrawn", "approved", "rejected"):
+            return []
+    return []
 
 
 def slice_sources(mask: Mask) -> dict[int, dict[str, list[int]]]:
@@ -242,5 +252,6 @@ def history(case: Case) -> list[dict]:
 
 __all__ = [
     "Status", "append_event", "describe_event", "event_hash", "genesis_hash", "history", "load_record",
+    "reads_under_review",
     "slice_sources", "state_of", "status", "version_event", "version_name", "version_number", "version_provenance",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 from ctlabel.case.folder import Case
 from ctlabel.case.lock import CaseLock, acquire_lock, lock_holder
 from ctlabel.case.qa_gate import qa_gate
-from ctlabel.case.record import append_event, load_record, version_event, version_name
+from ctlabel.case.record import append_event, load_record, reads_under_review, version_event, version_name
 from ctlabel.case.workflow import APPROVED, IN_PROGRESS, REJECTED, SUBMITTED, require
 from ctlabel.errors import CaseError, InputError, LockError, ProvenanceError, StateError
 from ctlabel.io.mask import Mask, edited_slices, save_mask
@@ -222,7 +222,7 @@ def _review_target(case: Case, record: dict, version: int | None) -> tuple[int, 
     if not versions:
         raise StateError("the case has no version to review", case.masks_dir)
     n = versions[-1] if version is None else int(version)
-    if n != versions[-1]:
+    if n != versions[-1] and version_name(n) not in reads_under_review(record):  # double reading: A or B
         raise StateError(f"only the latest version ({version_name(versions[-1])}) is under review, "
                          f"not {version_name(n)}", case.record_path)
     mask = case.load_version(n)

@@ -6,6 +6,7 @@ States and the only transitions allowed (see ``docs/review.md``)::
          ^                      |  \--reject---> rejected
          |                      +--correct (reviewer; new version, stays submitted)
          +------ edit (new draft from the latest version) <-- approved / rejected
+         +------ withdraw (the annotator, before any reviewer acted) <-- submitted
 
 ``ALLOWED_FROM[action]`` lists the states an action may start from and ``RESULT[action]``
 the state it leads to (an action without a result keeps the state). Nothing else in
@@ -36,7 +37,14 @@ TRANSITIONS: dict[str, tuple[tuple[CaseState, ...], CaseState | None]] = {
     "interpolated": ((IN_PROGRESS,), None),
     "saved": ((IN_PROGRESS,), None),
     "labels_changed": ((IN_PROGRESS, REJECTED, APPROVED), None),
+    # one reader's version of a double-read case; the second read is followed by "submitted"
+    "read": ((IN_PROGRESS,), None),
+    # the annotator takes a submission back before any reviewer acted (a reader of a double read
+    # may also take back their read while the case is in progress: that is checked as "read")
+    "withdrawn": ((SUBMITTED,), IN_PROGRESS),
 }
+#: The actions whose event creates a frozen version.
+CREATES_VERSION = ("submitted", "corrected", "imported", "read")
 #: Views of the table: the states an action may start from, and the state it leads to.
 ALLOWED_FROM = {action: starts for action, (starts, _) in TRANSITIONS.items()}
 RESULT = {action: result for action, (_, result) in TRANSITIONS.items() if result is not None}
@@ -57,7 +65,8 @@ def require(record: dict, action: str, path) -> None:
     state = record["State"]
     if state not in ALLOWED_FROM[action]:
         verb = {"approved": "approve", "rejected": "reject", "submitted": "submit", "corrected": "correct",
-                "imported": "import into", "created": "start a new draft of"}.get(action, action)
+                "imported": "import into", "created": "start a new draft of",
+                "read": "submit a read of", "withdrawn": "withdraw a submission of"}.get(action, action)
         why = {
             ("approved", IN_PROGRESS): "it was never submitted (or is being edited again)",
             ("rejected", IN_PROGRESS): "it was never submitted (or is being edited again)",
@@ -67,6 +76,9 @@ def require(record: dict, action: str, path) -> None:
             ("imported", SUBMITTED): "it awaits review; approve or reject it first",
             ("created", SUBMITTED): "it awaits review; the reviewer corrects it, or rejects it first",
             ("corrected", IN_PROGRESS): "it was not submitted; the annotator is still editing it",
+            ("withdrawn", IN_PROGRESS): "there is no submission to withdraw",
+            ("withdrawn", APPROVED): "a reviewer has decided it already",
+            ("withdrawn", REJECTED): "a reviewer has decided it already",
         }.get((action, state), f"that is not allowed from state {state!r}")
         raise StateError(f"cannot {verb} the case: it is {state}; {why}", path)
 
@@ -77,6 +89,7 @@ def result_of(action: str, state: str) -> str:
 
 
 __all__ = [
-    "ALLOWED_FROM", "APPROVED", "IN_PROGRESS", "REJECTED", "RESULT", "STATES", "SUBMITTED", "TRANSITIONS",
+    "ALLOWED_FROM", "APPROVED", "CREATES_VERSION",
+    "IN_PROGRESS", "REJECTED", "RESULT", "STATES", "SUBMITTED", "TRANSITIONS",
     "require", "result_of",
 ]

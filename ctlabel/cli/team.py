@@ -40,7 +40,7 @@ def cmd_init(args) -> int:
 
     svc = init_project(args.project, url=args.db, labels=args.labels, time_zone=args.time_zone,
                        idle_limit_s=args.idle_limit, open_limit=args.open_limit,
-                       upload_limit=int(args.upload_limit_mib * 1024 * 1024))
+                       upload_limit=int(args.upload_limit_mib * 1024 * 1024), readers=args.readers)
     return _out(args, {"project": str(svc.root), "database": svc.url.split("@")[-1]},
                 f"team project {svc.root} ready (database {svc.url.split('@')[-1]})")
 
@@ -193,7 +193,7 @@ def cmd_simple(args) -> int:
         elif args.verb == "heartbeat":
             out = c.heartbeat(name)
         elif args.verb == "approve":
-            out = c.approve(name, args.comment)
+            out = c.approve(name, args.comment, version=args.version)
         elif args.verb == "reopen":
             out = c.reopen(name, args.reason)
         else:
@@ -268,6 +268,7 @@ def register(sub) -> None:
     p.add_argument("--idle-limit", type=int, default=60, help="seconds between heartbeats still counted as active")
     p.add_argument("--open-limit", type=int, default=2, help="cases an annotator may hold at once (default 2)")
     p.add_argument("--upload-limit-mib", type=float, default=512, help="largest upload in MiB (default 512)")
+    p.add_argument("--readers", type=int, choices=(1, 2), default=1, help="annotators per case (2: double reading)")
 
     p = add("user", cmd_user, "add a user (prints the token once), rotate or revoke a token")
     p.add_argument("action", choices=("add", "rotate", "revoke"))
@@ -308,6 +309,9 @@ def register(sub) -> None:
     from ctlabel.team import demo  # ctlabel team demo: a local demo team on the sample data
 
     demo.register(add)
+    from ctlabel.cli import team_reads
+
+    team_reads.register(add)  # readers, reads: double reading
 
     p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")
     p.add_argument("project", metavar="PROJECT")
@@ -345,6 +349,7 @@ def register(sub) -> None:
             p.add_argument("--reason", required=True)
         if verb == "approve":
             p.add_argument("--comment")
+            p.add_argument("--version", help="double reading: approve read A or B, or a version vNNN (a merge)")
         if verb == "reject":
             p.add_argument("--comment", required=True)
             p.add_argument("--mark", action="append", metavar="SLICE:LABEL[:NOTE]")

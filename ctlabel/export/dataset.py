@@ -107,7 +107,8 @@ def _version_events(record: dict, name: str) -> dict:
         if not isinstance(ev, dict) or ev.get("Version") != name:
             continue
         action = ev.get("Action")
-        if action in ("submitted", "corrected", "imported") and ev.get("Creates", True) and "created" not in out:
+        creates = action in ("submitted", "corrected", "imported", "read") and ev.get("Creates", True)
+        if creates and "created" not in out:
             out["created"] = ev
         if action == "submitted":
             out["submitted"] = ev

@@ -123,7 +123,7 @@ def choose_version(case: Case, number: int | None, record: dict) -> tuple[int, b
 def _people(record: dict, name: str, provenance: dict) -> tuple[str | None, str | None]:
     """The annotator (sidecar, else the event that created the version) and the approving reviewer."""
     events = [ev for ev in record.get("Events", []) if ev.get("Version") == name]
-    made = [ev.get("Who") for ev in events if ev.get("Action") in ("submitted", "corrected", "imported")]
+    made = [ev.get("Who") for ev in events if ev.get("Action") in ("submitted", "corrected", "imported", "read")]
     approved = [ev.get("Who") for ev in events if ev.get("Action") == "approved"]
     return provenance.get("Annotator") or (made[0] if made else None), approved[-1] if approved else None
 

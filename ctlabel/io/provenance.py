@@ -26,6 +26,7 @@ ROLES = ("annotator", "reviewer", "system")
 ACTIONS = (
     "converted", "created", "painted", "interpolated", "saved", "submitted", "approved",
     "rejected", "corrected", "imported", "restored", "image_replaced", "labels_changed",
+    "read", "withdrawn",
 )
 
 

@@ -44,6 +44,8 @@ class ProjectSettings:
         Largest upload in bytes.
     lease_s : int
         How long a claim lasts without a heartbeat or upload.
+    readers : int
+        Annotators per case: 1, or 2 for double reading (:mod:`ctlabel.team.double_read`).
     """
 
     time_zone: str = "UTC"
@@ -51,6 +53,7 @@ class ProjectSettings:
     open_limit: int = 2
     upload_limit: int = 512 * 1024 * 1024
     lease_s: int = 4 * 3600
+    readers: int = 1
 
 
 def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str | os.PathLike | None = None,
@@ -84,6 +87,8 @@ def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str
         A setting that :class:`ProjectSettings` does not have.
     """
     cfg = ProjectSettings(**settings)
+    if cfg.readers not in (1, 2):
+        raise InputError(f"a case is read by 1 or 2 annotators, not {cfg.readers}")
     time_zone = cfg.time_zone
     root = Path(root).resolve()
     try:
@@ -101,7 +106,8 @@ def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str
     with Session(engine) as db, db.begin():
         if db.scalar(select(Project)) is None:
             db.add(Project(name=name, time_zone=time_zone, idle_limit_s=cfg.idle_limit_s, open_limit=cfg.open_limit,
-                           upload_limit=cfg.upload_limit, lease_s=cfg.lease_s, currency="EUR"))
+                           upload_limit=cfg.upload_limit, lease_s=cfg.lease_s, currency="EUR",
+                           readers=cfg.readers))
             for kind in RATE_KINDS:
                 db.add(Rate(kind=kind, cents=0))
     engine.dispose()

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ctlabel.errors import CtlabelError, InputError, LockError, StateError
-from ctlabel.team import admin, api_cases, api_lead
+from ctlabel.team import admin, api_cases, api_lead, api_reads
 from ctlabel.team.api_cases import FILES
 from ctlabel.team.service import Service, TeamError
 
@@ -58,6 +58,7 @@ def create_app(svc: Service) -> FastAPI:
     app.add_exception_handler(CtlabelError, _refused)
     app.include_router(api_cases.router, prefix=PREFIX)
     app.include_router(api_lead.router, prefix=PREFIX)
+    app.include_router(api_reads.router, prefix=PREFIX)
 
     from ctlabel.team import dashboard  # the lead's pages at / (docs/team.md, "The lead's dashboard")
 

@@ -99,15 +99,16 @@ def case_file(name: str, file: str, user: Me, svc: Svc) -> Response:
     with svc.tx() as db:
         row = svc.get_case(db, name)
         svc.require_access(db, user, row)
+        reader = svc.reader_name(db, user, row)  # a reader of a double-read case gets their own draft
     case = svc.folder(row)
     if file in FILES:
         path = getattr(case, FILES[file])
     elif file in ("draft", "draft.json"):
         with svc.case_lock(row.id):
-            path = uploads.editable_mask_path(case)
+            path = uploads.editable_mask_path(case, reader)
             if path is None:
                 raise NotFound(f"case {name} has no mask yet")
-            etag = uploads.current_etag(case)
+            etag = uploads.current_etag(case, reader)
             if file == "draft.json":
                 from ctlabel.io.provenance import sidecar_path
 

@@ -219,6 +219,19 @@ class Client:
         return self._json("POST", f"/cases/{name}/submit", json={"force": force})
 
     def withdraw(self, name: str) -> dict:
+        """Give a case back before submitting it, or take your submission back while no reviewer holds it.
+
+        Parameters
+        ----------
+        name : str
+            The case id.
+
+        Returns
+        -------
+        dict
+            ``withdrawn: true``; after a submission also the case summary (in_progress, a draft
+            made from the version withdrawn: download it again).
+        """
         return self._json("POST", f"/cases/{name}/withdraw")
 
     def flag(self, name: str, reason: str) -> dict:
@@ -228,8 +241,74 @@ class Client:
     def review_next(self) -> dict:
         return self._json("POST", "/review/next")
 
-    def approve(self, name: str, comment: str | None = None) -> dict:
+    def approve(self, name: str, comment: str | None = None, version: str | None = None) -> dict:
+        """Approve the submitted version; ``version`` ``A``/``B`` (double reading) or ``vNNN`` picks one.
+
+        Parameters
+        ----------
+        name : str
+            The case id.
+        comment : str, optional
+            Kept with the approval.
+        version : str, optional
+            A double-read case: read ``A`` or ``B``, or the version of a corrected merge.
+
+        Returns
+        -------
+        dict
+            The case summary.
+        """
+        if version:
+            return self._json("POST", f"/cases/{name}/reads/approve", json={"version": version, "comment": comment})
         return self._json("POST", f"/cases/{name}/approve", json={"comment": comment})
+
+    def reads(self, name: str) -> dict:
+        """The reads A and B of a double-read case and their agreement (reviewer or lead).
+
+        Parameters
+        ----------
+        name : str
+            The case id.
+
+        Returns
+        -------
+        dict
+            ``reads`` (slot, reader, status, version) and ``agreement`` (Dice, HD95 per label, or None).
+        """
+        return self._json("GET", f"/cases/{name}/reads")
+
+    def download_reads(self, name: str, folder: str | os.PathLike = ".") -> dict[str, Path]:
+        """Fetch the submitted reads A and B into ``folder/<case>/masks`` as their versions (with sidecars).
+
+        Parameters
+        ----------
+        name : str
+            The case id.
+        folder : path
+            Where the case folder is (or goes).
+
+        Returns
+        -------
+        dict
+            Slot -> the mask file written.
+        """
+        from ctlabel.case.folder import Case
+        from ctlabel.case.record import version_number
+        from ctlabel.io.provenance import sidecar_path
+
+        info = self.reads(name)
+        case = Case(Path(folder) / info["case"])
+        out = {}
+        for r in info["reads"]:
+            if r["status"] != "submitted" or not r["version"]:
+                continue
+            dest = case.version_path(version_number(r["version"]) or 0)
+            self._get_file(f"/cases/{name}/reads/{r['slot']}", dest)
+            side = self._request("GET", f"/cases/{name}/reads/{r['slot']}.json").content
+            with atomic_open(sidecar_path(dest), "wb") as f:
+                f.write(side)
+            out[r["slot"]] = dest
+        return out
 
     def reject(self, name: str, comment: str, marks: list[dict] | None = None) -> dict:
         return self._json("POST", f"/cases/{name}/reject", json={"comment": comment, "marks": marks or []})

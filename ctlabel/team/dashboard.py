@@ -158,8 +158,7 @@ def _summary_body(svc: Service) -> str:
     rev = views.table(["reviewer", "items reviewed", f"owed ({cur})"],
                       [[r["user"], r["reviews"], f"{r['owed']:.2f}"] for r in reviewers], numeric=(1, 2),
                       cls="reviewers")
-    double = ('<p id="double-reading">Double reading is <b>off</b> on this server (one reader per case), so '
-              'there is no agreement (Dice per label) to show.</p>')
+    double = views.agreement_section(data.agreement(svc))
     return (f'<h1>{escape(rep["project"])}</h1><section><h2>Cases per state</h2><div class="counts">{boxes}</div>'
             f'</section><section><h2>Throughput per day (last {len(days)} days, {escape(rep["time_zone"])})</h2>'
             f'{plot}</section><div class="grid"><section><h2>Annotators</h2>{ann}</section>'

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select
@@ -18,14 +17,14 @@ from sqlalchemy import ColumnElement, func, select
 from ctlabel.case import record as case_record
 from ctlabel.case import workflow
 from ctlabel.team import report as reporting
-from ctlabel.team.db import Assignment, CaseRow, Event, Rate, User, utcnow
+from ctlabel.team.db import Assignment, CaseRow, Event, User, utcnow
+from ctlabel.team.double_read import agreement_summary
 from ctlabel.team.errors import Conflict, Invalid, NotFound
 from ctlabel.team.service import Service
 
 STATES = (workflow.IN_PROGRESS, workflow.SUBMITTED, workflow.REJECTED, workflow.APPROVED)
 PAGE_SIZE = 50
 PLOT_DAYS = 14
-DOUBLE_READING = False  # not built in this version (docs/team.md, "Not in this version")
 
 
 def state_counts(svc: Service) -> dict[str, int]:
@@ -61,62 +60,18 @@ def throughput(svc: Service, days: int = PLOT_DAYS, today: dt.date | None = None
 
 
 def figures(svc: Service) -> dict:
-    """The figures of :func:`ctlabel.team.report.report` over all days, read as plain columns.
+    """The figures of :func:`ctlabel.team.report.report` over all days (its plain-column read).
 
-    Same rules and the same ``people`` rows as the report (a test checks they agree), about
-    three times faster with tens of thousands of events: no ORM objects, and heartbeats are
-    read without their JSON detail.
+    Same rules and the same ``people`` rows as the report, without ``since``/``until``.
     """
-    from collections import defaultdict
+    rep = reporting.report(svc)
+    return {k: v for k, v in rep.items() if k not in ("since", "until")}
 
+
+def agreement(svc: Service) -> dict:
+    """The project's double-read agreement (:func:`ctlabel.team.double_read.agreement_summary`)."""
     with svc.tx() as db:
-        proj = svc.settings(db)
-        rates = {r.kind: r.cents for r in db.scalars(select(Rate))}
-        users = {u.id: (u.name, u.role) for u in db.scalars(select(User))}
-        beats_q = select(Event.user_id, Event.case_id, Event.at).where(Event.kind == "heartbeat")
-        beats: dict[tuple[int, int], list] = defaultdict(list)
-        for uid, cid, at in db.execute(beats_q):
-            if uid is not None and cid is not None:
-                beats[(uid, cid)].append(at)
-        events = db.execute(select(Event.user_id, Event.kind, Event.detail).where(
-            Event.kind.in_(("submit", "approve", "reject", "correct", "upload"))).order_by(Event.at, Event.id)).all()
-        head: dict[str, Any]
-        head = {"project": proj.name, "time_zone": proj.time_zone, "currency": proj.currency,
-                "idle_limit_s": proj.idle_limit_s, "rates_cents": rates}
-    rows: dict = defaultdict(lambda: {"submitted": 0, "resubmitted": 0, "uploads": 0, "approved": 0, "rejected": 0,
-                                      "reviews": 0, "items": {"annotation": 0, "review": 0, "rework": 0}})
-    for uid, kind, d in events:
-        d = d or {}
-        if kind == "submit":
-            rows[uid]["submitted"] += 1
-            rows[uid]["resubmitted"] += bool(d.get("resubmission"))
-        elif kind == "upload":
-            rows[uid]["uploads"] += 1
-        elif kind in ("reject", "correct"):
-            rows[uid]["reviews"] += 1
-            if kind == "reject" and d.get("annotator_id"):
-                rows[d["annotator_id"]]["rejected"] += 1
-        else:  # approve
-            rows[uid]["reviews"] += 1
-            rows[uid]["items"]["review"] += 1
-            for reviewer, n in (d.get("reviews") or {}).items():
-                rows[int(reviewer)]["items"]["review"] += int(n)
-            if d.get("annotator_id"):
-                ann = rows[d["annotator_id"]]
-                ann["approved"] += 1
-                ann["items"]["annotation"] += 1
-                ann["items"]["rework"] += int(d.get("resubmissions") or 0)
-    active: dict[int, float] = defaultdict(float)
-    for (uid, _case), times in beats.items():
-        active[uid] += reporting.active_seconds(times, head["idle_limit_s"])
-        rows[uid]  # a person with only heartbeats still gets a row
-    out = []
-    for uid, r in sorted(rows.items(), key=lambda kv: users[kv[0]][0] if kv[0] in users else ""):
-        if uid in users:
-            owed = sum(n * rates.get(k, 0) for k, n in r["items"].items())
-            out.append({"user": users[uid][0], "role": users[uid][1], **r, "active_seconds": round(active[uid], 3),
-                        "owed_cents": owed})
-    return {**head, "people": out}
+        return agreement_summary(svc, db)
 
 
 def people(rep: dict) -> tuple[list[dict], list[dict]]:
@@ -227,5 +182,5 @@ def release(svc: Service, lead: User, name: str) -> dict:
         return {"case": name, "released": released}
 
 
-__all__ = ["DOUBLE_READING", "PAGE_SIZE", "STATES", "case_history", "case_page", "figures", "people", "reassign",
+__all__ = ["PAGE_SIZE", "agreement", "STATES", "case_history", "case_page", "figures", "people", "reassign",
            "release", "state_counts", "throughput"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -75,6 +75,40 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], numeric: Seq
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def agreement_section(summary: dict) -> str:
+    """The double-read agreement: per label mean and lowest Dice, mean HD95, and the cases agreeing least.
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`ctlabel.team.double_read.agreement_summary`.
+
+    Returns
+    -------
+    str
+        HTML (``id="double-reading"``).
+    """
+    if not summary["cases"]:
+        state = ("<b>on</b> (2 readers per case); no case has both reads yet, so there is no agreement to show"
+                 if summary["readers"] == 2 else
+                 "<b>off</b> on this server (one reader per case), so there is no agreement (Dice per label) to show")
+        return f'<p id="double-reading">Double reading is {state}.</p>'
+
+    def num(x: float | None, n: int) -> str:
+        return "–" if x is None else f"{x:.{n}f}"
+
+    labels = table(["label", "name", "cases", "mean Dice", "lowest Dice", "mean HD95 (mm)"],
+                   [[r["label"], r["name"], r["cases"], num(r["mean_dice"], 3), num(r["min_dice"], 3),
+                     num(r["mean_hd95_mm"], 1)] for r in summary["labels"]], numeric=(0, 2, 3, 4, 5),
+                   cls="agreement")
+    low = ", ".join(f'<a href="/cases/{quote(c["case"])}">{escape(c["case"])}</a> ({c["min_dice"]:.3f})'
+                    for c in summary["lowest"])
+    on = "on" if summary["readers"] == 2 else "off for new cases"
+    return (f'<div id="double-reading"><p>Double reading is <b>{on}</b>; {summary["cases"]} case(s) with both '
+            f'reads compared (Dice and HD95 per label, <code>ctlabel.compare</code>).</p>{labels}'
+            f'<p>Lowest agreement: {low}</p></div>')
 
 
 def login_page(message: str = "", error: bool = False) -> str:
@@ -182,4 +216,5 @@ def post_form(action: str, csrf: str, button: str, fields: str = "", form_id: st
             f'<button>{escape(button)}</button></form>')
 
 
-__all__ = ["bar_chart", "csrf_field", "login_page", "options", "page", "pager", "post_form", "table"]
+__all__ = ["agreement_section", "bar_chart", "csrf_field", "login_page", "options", "page", "pager", "post_form",
+           "table"]

@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -55,6 +56,7 @@ class Project(Base):
     upload_limit: Mapped[int] = mapped_column(Integer, default=512 * 1024 * 1024)
     currency: Mapped[str] = mapped_column(String(8), default="EUR")
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    readers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # 2: double reading
 
 
 class User(Base):
@@ -86,6 +88,7 @@ class CaseRow(Base):
     head_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    readers: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the project's, fixed at a claim
 
 
 class Assignment(Base):
@@ -111,6 +114,37 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(30), index=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class Read(Base):
+    """One reader's part of a double-read case: slot A or B, their lease, their version when submitted."""
+
+    __tablename__ = "reads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    slot: Mapped[str] = mapped_column(String(1))  # A | B
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)  # open | submitted | ended
+    version: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    claimed: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Agreement(Base):
+    """The agreement of the two reads of a case, per label (``ctlabel.compare``), when both are in."""
+
+    __tablename__ = "agreements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    version_a: Mapped[str] = mapped_column(String(20))
+    version_b: Mapped[str] = mapped_column(String(20))
+    label: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    dice: Mapped[float] = mapped_column(Float)
+    hd95_mm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    volume_a_ml: Mapped[float] = mapped_column(Float)
+    volume_b_ml: Mapped[float] = mapped_column(Float)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Upload(Base):
@@ -194,5 +228,6 @@ def migrate(url_or_engine: str | Engine) -> None:
         engine.dispose()
 
 
-__all__ = ["ROLES", "RATE_KINDS", "Assignment", "Base", "CaseRow", "Event", "Project", "Rate", "Upload", "User",
+__all__ = ["ROLES", "RATE_KINDS", "Agreement", "Assignment", "Base", "CaseRow", "Event", "Project", "Rate", "Read",
+           "Upload", "User",
            "default_url", "make_engine", "make_sessionmaker", "migrate", "utcnow"]

@@ -43,3 +43,7 @@ class Plumbing(Protocol):
     def require_role(self, *args: Any, **kwargs: Any) -> None: ...
 
     def case_summary(self, *args: Any, **kwargs: Any) -> dict: ...
+
+    def approve(self, *args: Any, **kwargs: Any) -> dict: ...  # ReviewRules, for DoubleReadRules
+
+    def double_credit(self, *args: Any, **kwargs: Any) -> dict: ...  # DoubleReadRules, for ReviewRules

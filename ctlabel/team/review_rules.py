@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ctlabel.case import record as case_record
 from ctlabel.case import review, workflow
 from ctlabel.case.folder import Case
-from ctlabel.team.db import Assignment, CaseRow, Event, User, utcnow
+from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class ReviewRules(Plumbing):
             q = (select(CaseRow).where(
                 CaseRow.state == workflow.SUBMITTED, CaseRow.flagged.is_(None),
                 or_(CaseRow.annotator_id.is_(None), CaseRow.annotator_id != user.id),
+                ~exists().where(Read.case_id == CaseRow.id, Read.user_id == user.id),  # never a case they read
                 or_(CaseRow.reviewer_id.is_(None), CaseRow.review_lease_until < now))
                  .order_by(CaseRow.priority.desc(), CaseRow.updated, CaseRow.id).limit(1))
             if self.engine.dialect.name == "postgresql":
@@ -63,27 +64,30 @@ class ReviewRules(Plumbing):
             raise Forbidden(f"case {row.name} is being reviewed by somebody else")
 
     @staticmethod
-    def author(case: Case) -> tuple[str | None, str | None]:
-        """Who made the latest version, and in which role."""
+    def author(case: Case, version: str | None = None) -> tuple[str | None, str | None]:
+        """Who made the latest version (or ``version``), and in which role."""
         rec = case_record.load_record(case)
         versions = case.versions()
         if not versions:
             return None, None
-        name = case_record.version_name(versions[-1])
+        name = version or case_record.version_name(versions[-1])
         for ev in rec["Events"]:
-            if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported") \
+            if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported", "read") \
                     and ev.get("Creates", True):
                 return ev.get("Who"), ev.get("Role")
         return None, None
 
-    def _decide(self, user: User, name: str, kind: str, fn, **detail) -> dict:
+    def _decide(self, user: User, name: str, kind: str, fn, version: str | None = None, **detail) -> dict:
         with self.tx() as db:
             row = self.get_case(db, name)
             self.require_reviewer_of(db, user, row)
+            if kind == "reject" and row.readers == 2:
+                raise Conflict(f"case {name} is a double read: approve read A or B, or correct them (a merge) "
+                               "and approve that")
             case_id = row.id
         with self.case_lock(case_id):
             case = self.folder(row)
-            who, role = self.author(case)
+            who, role = self.author(case, version)
             if kind == "approve" and who == user.name and role == "annotator":
                 raise Forbidden(f"{user.name} annotated the version under review and cannot approve it "
                                 "(self-review)")
@@ -97,15 +101,16 @@ class ReviewRules(Plumbing):
                 for a in db.scalars(select(Assignment).where(Assignment.case_id == case_id,
                                                              Assignment.status == "open", Assignment.kind == "review")):
                     a.status, a.ended = "done", utcnow()
+                detail = {"annotator_id": row.annotator_id, **detail}
                 if kind == "approve":
                     detail.update(self._credit(db, row))
-                self.log(db, user, row, kind, version=case_record.version_name(n), annotator_id=row.annotator_id,
-                         **detail)
+                    if row.readers == 2:
+                        detail.update(self.double_credit(db, row))
+                self.log(db, user, row, kind, version=case_record.version_name(n), **detail)
                 return self.case_summary(db, row)
 
     def _credit(self, db: Session, row: CaseRow) -> dict:
-        """What an approval pays for: the annotator's resubmissions and every review decision since the
-        last approval (or reopening) of the case."""
+        """What an approval pays for: resubmissions and review decisions since the last approval (or reopening)."""
         last = db.scalar(select(func.max(Event.id)).where(Event.case_id == row.id,
                                                           Event.kind.in_(("approve", "reopen"))))
         evs = db.scalars(select(Event).where(Event.case_id == row.id, Event.id > (last or 0),
@@ -119,10 +124,12 @@ class ReviewRules(Plumbing):
                 reviews[str(ev.user_id)] = reviews.get(str(ev.user_id), 0) + 1
         return {"resubmissions": resub, "reviews": reviews}
 
-    def approve(self, user: User, name: str, comment: str | None = None) -> dict:
+    def approve(self, user: User, name: str, comment: str | None = None, version: str | None = None) -> dict:
+        """Approve the version under review (``version``: one of a double read's, or its merge)."""
+        number = case_record.version_number(version) if version else None
         return self._decide(user, name, "approve",
-                            lambda case: review.approve(case, user.name, comment=comment or None),
-                            comment=comment or None)
+                            lambda case: review.approve(case, user.name, version=number, comment=comment or None),
+                            version=version, comment=comment or None)
 
     def reject(self, user: User, name: str, comment: str, marks: list[dict] | None = None) -> dict:
         comment = (comment or "").strip()

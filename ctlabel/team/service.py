@@ -21,12 +21,14 @@ from pathlib import Path
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from ctlabel.case import reads as case_reads
 from ctlabel.case import record as case_record
 from ctlabel.case import review, workflow
 from ctlabel.case.folder import Case
 from ctlabel.errors import LockError, StateError
 from ctlabel.team import project as layout
 from ctlabel.team.db import Assignment, CaseRow, Event, Project, User, make_engine, make_sessionmaker, utcnow
+from ctlabel.team.double_read import DoubleReadRules
 from ctlabel.team.errors import (
     Conflict,
     Forbidden,
@@ -40,7 +42,7 @@ from ctlabel.team.errors import (
 from ctlabel.team.review_rules import ReviewRules
 
 
-class Service(ReviewRules):
+class Service(ReviewRules, DoubleReadRules):
     """The rules of one served project.
 
     Parameters
@@ -142,6 +144,9 @@ class Service(ReviewRules):
         """The caller holds this case for annotation (a lead may act on any case)."""
         if user.role == "lead":
             return
+        if row.readers == 2:
+            self.require_reader_of(db, user, row)
+            return
         self.require_role(user, "annotator")
         if row.annotator_id != user.id:
             raise Forbidden(f"case {row.name} is not yours")
@@ -174,12 +179,13 @@ class Service(ReviewRules):
                 if held.state == workflow.REJECTED:
                     return self.case_summary(db, held, reason="rework")
             limit = self.settings(db).open_limit
+            mine += self.open_reads(db, user)
             if len(mine) >= limit:
                 raise Conflict(f"{user.name} has {len(mine)} open case(s) ({', '.join(r.name for r in mine)}), the "
                                f"limit is {limit}: submit or withdraw one first")
             now = utcnow()
             q = (select(CaseRow).where(
-                CaseRow.flagged.is_(None),
+                CaseRow.flagged.is_(None), func.coalesce(CaseRow.readers, self.settings(db).readers or 1) == 1,
                 or_(and_(CaseRow.state == workflow.IN_PROGRESS,
                          or_(CaseRow.annotator_id.is_(None), CaseRow.lease_until < now)),
                     and_(CaseRow.state == workflow.REJECTED, CaseRow.annotator_id.is_(None))))
@@ -187,8 +193,12 @@ class Service(ReviewRules):
             if self.engine.dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             row = db.scalar(q)
+            double = self.double_candidate(db, user, now)
+            if double is not None and (row is None or (double.priority, -double.id) > (row.priority, -row.id)):
+                return self.claim_read(db, user, double, now)
             if row is None:
                 raise NotFound("no case is waiting for annotation")
+            row.readers = 1
             for old in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open",
                                                            Assignment.kind == "annotate")):
                 old.status, old.ended = "expired", now
@@ -198,7 +208,8 @@ class Service(ReviewRules):
             self.log(db, user, row, "claim")
             return self.case_summary(db, row, reason="new")
 
-    def case_summary(self, db: Session, row: CaseRow, reason: str | None = None) -> dict:
+    def case_summary(self, db: Session, row: CaseRow, reason: str | None = None, reader: str | None = None) -> dict:
+        """What a client is told about a case (``reader``: the calling reader of a double-read case)."""
         from ctlabel.team.uploads import current_etag
 
         case = self.folder(row)
@@ -207,7 +218,7 @@ class Service(ReviewRules):
         revr = self.user(db, row.reviewer_id) if row.reviewer_id else None
         out = {"case": row.name, "state": rec["State"], "priority": row.priority, "flagged": row.flagged,
                "annotator": annot.name if annot else None, "reviewer": revr.name if revr else None,
-               "comment": rec.get("Comment"), "etag": current_etag(case),
+               "comment": rec.get("Comment"), "etag": current_etag(case, reader), "readers": row.readers or 1,
                "versions": [case_record.version_name(n) for n in case.versions()],
                "lease_until": as_utc(row.lease_until).isoformat() if row.lease_until else None}
         marks = db.scalar(select(Event).where(Event.case_id == row.id, Event.kind == "reject")
@@ -222,7 +233,7 @@ class Service(ReviewRules):
         with self.tx() as db:
             row = self.get_case(db, name)
             self.require_access(db, user, row)
-            return self.case_summary(db, row)
+            return self.case_summary(db, row, reader=self.reader_name(db, user, row))
 
     def my_cases(self, user: User, limit: int = 50) -> list[dict]:
         """The cases the person annotates or reviews, most recently changed first (a client's worklist)."""
@@ -243,7 +254,9 @@ class Service(ReviewRules):
         with self.tx() as db:
             row = self.get_case(db, name)
             self.require_annotator_of(db, user, row)
-            case_id = row.id
+            case_id, double = row.id, row.readers == 2
+        if double:
+            return self.submit_read(user, name, force)
         with self.case_lock(case_id):
             case = self.folder(row)
             n = self.core(review.submit, case, user.name, force=force)
@@ -251,8 +264,9 @@ class Service(ReviewRules):
                 row = db.get_one(CaseRow, case_id)
                 since = db.scalar(select(func.max(Event.id)).where(Event.case_id == case_id,
                                                                    Event.kind.in_(("approve", "reopen"))))
+                # a resubmission follows a rejection (a withdrawn submission is no rework)
                 before = db.scalar(select(func.count(Event.id)).where(Event.case_id == case_id,
-                                                                      Event.kind == "submit",
+                                                                      Event.kind == "reject",
                                                                       Event.id > (since or 0)))
                 self.sync(db, row)
                 row.lease_until = None
@@ -265,17 +279,48 @@ class Service(ReviewRules):
                 return self.case_summary(db, row)
 
     def withdraw(self, user: User, name: str) -> dict:
-        """Give a case back before submitting it: it returns to the pool (its draft stays)."""
+        """Give a case back, or take a submission back while no reviewer holds it.
+
+        Not yet submitted: the case returns to the pool (its draft stays). Submitted: the
+        annotator keeps the case and a draft is made from the version
+        (:func:`ctlabel.case.reads.withdraw`). A reader of a double-read case: their read.
+        """
         with self.tx() as db:
             row = self.get_case(db, name, lock=True)
             self.require_annotator_of(db, user, row)
-            if row.state not in (workflow.IN_PROGRESS, workflow.REJECTED):
-                raise Conflict(f"case {name} is {row.state}; only a case not yet submitted can be withdrawn")
-            row.annotator_id, row.lease_until = None, None
-            for a in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open")):
-                a.status, a.ended = "withdrawn", utcnow()
-            self.log(db, user, row, "withdraw")
-            return {"case": row.name, "withdrawn": True}
+            later = "read" if row.readers == 2 else "submission" if row.state == workflow.SUBMITTED else None
+            if later == "submission":
+                self._no_reviewer(row)
+            elif later is None:
+                return self._give_back(db, user, row)
+        return self.withdraw_read(user, name) if later == "read" else self.withdraw_submission(user, row)
+
+    def _give_back(self, db: Session, user: User, row: CaseRow) -> dict:
+        """Give back a case not yet submitted: it returns to the pool (its draft stays)."""
+        if row.state not in (workflow.IN_PROGRESS, workflow.REJECTED):
+            raise Conflict(f"case {row.name} is {row.state}; only a case not yet submitted can be withdrawn")
+        row.annotator_id, row.lease_until = None, None
+        for a in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open")):
+            a.status, a.ended = "withdrawn", utcnow()
+        self.log(db, user, row, "withdraw")
+        return {"case": row.name, "withdrawn": True}
+
+    def withdraw_submission(self, user: User, row: CaseRow) -> dict:
+        """Take the submitted version back (action ``withdrawn``); refused once a reviewer holds the case."""
+        case_id = row.id
+        with self.case_lock(case_id):
+            n = self.core(case_reads.withdraw, self.folder(row), user.name)
+            with self.tx() as db:
+                row = db.get_one(CaseRow, case_id)
+                self.sync(db, row)
+                row.reviewer_id, row.review_lease_until = None, None
+                self.renew(db, row)
+                db.add(Assignment(case_id=case_id, user_id=user.id, kind="annotate", status="open", claimed=utcnow()))
+                last = db.scalar(select(Event).where(Event.case_id == case_id, Event.kind == "submit")
+                                  .order_by(Event.id.desc()).limit(1))
+                self.log(db, user, row, "withdraw_submit", version=case_record.version_name(n),
+                         resubmission=bool(last is not None and (last.detail or {}).get("resubmission")))
+                return {**self.case_summary(db, row), "withdrawn": True}
 
     def flag(self, user: User, name: str, reason: str) -> dict:
         """Mark a case unusable (annotator holding it, or lead): nobody is given it again."""
@@ -299,6 +344,8 @@ class Service(ReviewRules):
             self.require_access(db, user, row)
             if row.annotator_id == user.id and row.state == workflow.IN_PROGRESS:
                 self.renew(db, row)
+            elif row.readers == 2:
+                self.renew_read(db, user, row)
             self.log(db, user, row, "heartbeat", at=at)
             return {"case": row.name, "ok": True}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ctlabel.case import review
+from ctlabel.case import reads, review
 from ctlabel.case.folder import Case
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.io.labels import read_label_table
@@ -49,8 +49,14 @@ def _voxel_hash(mask: Mask | None) -> str:
     return mask.voxel_hash
 
 
-def current_etag(case: Case) -> str:
-    """The hash an upload must name in If-Match: the draft's, else the latest version's, else ``none``."""
+def current_etag(case: Case, reader: str | None = None) -> str:
+    """The hash an upload must name in If-Match: the draft's, else the latest version's, else ``none``.
+
+    ``reader`` (double reading): that reader's own draft comes first.
+    """
+    if reader is not None and case.reader_draft_path(reader).exists():
+        path = case.reader_draft_path(reader)
+        return _sidecar_hash(path) or _voxel_hash(case.load_reader_draft(reader))
     if case.draft_path.exists():
         h = _sidecar_hash(case.draft_path)
         return h or _voxel_hash(case.load_draft())
@@ -61,8 +67,13 @@ def current_etag(case: Case) -> str:
     return NO_MASK
 
 
-def editable_mask_path(case: Case) -> Path | None:
-    """The file a client edits: the draft, else the latest version (after a rejection), else None."""
+def editable_mask_path(case: Case, reader: str | None = None) -> Path | None:
+    """The file a client edits: the draft, else the latest version (after a rejection), else None.
+
+    ``reader`` (double reading): that reader's own draft comes first.
+    """
+    if reader is not None and case.reader_draft_path(reader).exists():
+        return case.reader_draft_path(reader)
     if case.draft_path.exists():
         return case.draft_path
     versions = case.versions()
@@ -167,6 +178,7 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
         else:
             svc.require_reviewer_of(db, user, row)
         case_id = row.id
+        reader = svc.reader_name(db, user, row) if kind == "draft" else None
     case = svc.folder(row)
     mask = check_mask(svc, case, path)
     size = path.stat().st_size
@@ -174,14 +186,18 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
     if tag.startswith("W/"):
         tag = tag[2:].strip('"')
     with svc.case_lock(case_id):
-        base = current_etag(case)
+        base = current_etag(case, reader)
         if not tag:
             raise Conflict(f"an upload names the draft it started from in If-Match (now {base})")
         if tag != base:
             raise Conflict(f"the case changed since this draft was downloaded (it started from {tag}, the case is "
                            f"now at {base}); download it again, nothing was stored")
         sl = _slices(mask)
-        if kind == "draft":
+        if reader is not None:
+            written = svc.core(reads.save_read, case, reader, mask.array, mask.grid, user.name, annotator=user.name,
+                               painted=sl["painted"], interpolated=sl["interpolated"], axis=sl["axis"])
+            new = written["VoxelSHA256"]
+        elif kind == "draft":
             written = svc.core(review.save_draft, case, mask.array, mask.grid, user.name, role="annotator",
                                annotator=user.name, painted=sl["painted"], interpolated=sl["interpolated"],
                                axis=sl["axis"])
@@ -195,6 +211,8 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
             svc.sync(db, row)
             if kind == "draft" and row.annotator_id == user.id:
                 svc.renew(db, row)
+            elif reader is not None:
+                svc.renew_read(db, user, row)
             db.add(Upload(case_id=case_id, user_id=user.id, kind=kind, base_sha256=base, voxel_sha256=new,
                           size=size))
             svc.log(db, user, row, "upload" if kind == "draft" else "correct", sha256=new, size=size)

@@ -1,0 +1,249 @@
+"""Reads and withdrawals: a reader's draft and read of a double-read case; withdrawing a submission.
+
+**Double reading**: each reader edits their own draft (``masks/draft-<reader>_dseg.nii.gz``,
+:meth:`ctlabel.case.folder.Case.reader_draft_path`) and submits it as a frozen version (action
+``read``, the state stays in_progress). When the last of the readers needed has submitted, a
+``submitted`` event (``Creates: false``) names every read in ``Reads`` and the case awaits
+review; the reviewer approves one of the reads or corrects (a merge) and approves that
+(:func:`ctlabel.case.review.approve` accepts the versions in ``Reads``).
+
+**Withdrawing** (action ``withdrawn``): the annotator takes their submission back while no
+reviewer has acted on it (no decision, no correction). The version stays frozen; a new draft
+is made from it and the case is in_progress again. In a double read, a reader withdraws their
+read (their draft comes back), before or after the other reader submitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ctlabel.case.folder import Case, check_reader
+from ctlabel.case.lock import CaseLock
+from ctlabel.case.qa_gate import qa_gate
+from ctlabel.case.record import append_event, load_record, version_event, version_name, version_number
+from ctlabel.case.review import _freeze, _locked, _mask_base, _who
+from ctlabel.case.workflow import SUBMITTED, require
+from ctlabel.errors import ProvenanceError, StateError
+from ctlabel.io.mask import Mask
+from ctlabel.io.provenance import event, sidecar_path
+from ctlabel.volume import Grid
+
+#: Events after which no read stands any more (the case was decided, or a new draft started).
+_ROUND_ENDS = ("approved", "rejected", "created", "imported")
+
+
+def standing_reads(record: dict) -> dict[str, str]:
+    """The reads of the current round: reader -> version name, in the order submitted.
+
+    Parameters
+    ----------
+    record : dict
+        The case record.
+
+    Returns
+    -------
+    dict
+        Every reader whose ``read`` was neither withdrawn nor followed by a decision.
+    """
+    reads: dict[str, str] = {}
+    for ev in record["Events"]:
+        action = ev.get("Action")
+        if action in _ROUND_ENDS:
+            reads = {}
+        elif action == "read" and ev.get("Reader"):
+            reads[ev["Reader"]] = ev["Version"]
+        elif action == "withdrawn" and ev.get("Reader"):
+            reads.pop(ev["Reader"], None)
+    return reads
+
+
+def save_read(case: Case, reader: str, labels: np.ndarray, grid: Grid, who: str | None = None, *,
+              lock: CaseLock | None = None, **provenance) -> dict:
+    """Save one reader's draft of a double-read case (a ``saved`` event naming the reader).
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    reader : str
+        The reader (their draft is ``masks/draft-<reader>_dseg.nii.gz``).
+    labels : numpy.ndarray
+        (slice, row, column) labels on the case image grid.
+    grid : Grid
+        The grid the labels were painted on.
+    who : str, optional
+        Who saves (default: the login name).
+    lock : CaseLock, optional
+        The caller's case lock.
+    **provenance
+        Passed to :meth:`ctlabel.case.folder.Case.save_draft`.
+
+    Returns
+    -------
+    dict
+        The draft's provenance record.
+
+    Raises
+    ------
+    StateError
+        The case is not in progress, or the reader's read is submitted (withdraw it first).
+    """
+    who = _who(who)
+    target = case.reader_draft_path(reader)
+    with _locked(case, who, lock):
+        record = load_record(case)
+        require(record, "saved", target)
+        if reader in standing_reads(record):
+            raise StateError(f"the read of {reader} is submitted; withdraw it before editing again", target)
+        written = case.save_draft(np.asarray(labels), grid, target=target, **provenance)
+        append_event(case, record, event(who, "annotator", "saved", f"draft-{reader}",
+                                         VoxelSHA256=written["VoxelSHA256"], Reader=reader))
+        return written
+
+
+def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int = 2, force: bool = False,
+                lock: CaseLock | None = None) -> int:
+    """Freeze one reader's draft as a version (``read``); the last read needed submits the case.
+
+    Parameters
+    ----------
+    case : Case
+        The case (in progress).
+    reader : str
+        The reader whose draft is frozen.
+    who : str, optional
+        The annotator (default: the login name).
+    needed : int
+        How many readers the case has: when this many reads stand, a ``submitted`` event names
+        them all (``Reads``) and the case awaits review.
+    force : bool
+        Submit although QA finds errors (recorded as for :func:`ctlabel.case.review.submit`).
+    lock : CaseLock, optional
+        The caller's case lock.
+
+    Returns
+    -------
+    int
+        The number of the version made.
+
+    Raises
+    ------
+    StateError
+        The case is not in progress, the reader's read stands already, the reader has no draft,
+        or QA finds errors and ``force`` is False.
+    """
+    who = _who(who)
+    check_reader(reader)
+    with _locked(case, who, lock):
+        record = load_record(case)
+        require(record, "read", case.record_path)
+        if reader in standing_reads(record):
+            raise StateError(f"the read of {reader} is submitted already", case.record_path)
+        draft = case.load_reader_draft(reader)
+        if draft is None:
+            raise StateError(f"nothing to submit: {reader} has no draft", case.reader_draft_path(reader))
+        if draft.provenance and not draft.hash_matches:
+            raise ProvenanceError("the draft voxels do not match their provenance sidecar", draft.path)
+        ev = event(who, "annotator", "read", None, Reader=reader, **qa_gate(case, draft, force, draft.path))
+        base = _mask_base(draft)
+        base["Annotator"] = base["Annotator"] or who
+        n, frozen = _freeze(case, draft.array, draft.grid, base, ev,
+                            {"FrozenFrom": f"draft-{reader}", "Role": "annotator", "Reader": reader})
+        append_event(case, record, ev)
+        assert draft.path is not None  # read from its file
+        for p in (draft.path, sidecar_path(draft.path)):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        reads = standing_reads(record)
+        if len(reads) >= needed:
+            names = sorted(reads.values(), key=lambda v: version_number(v) or 0)
+            record.pop("Comment", None)
+            record["ApprovedVersion"] = None
+            append_event(case, record, event(who, "annotator", "submitted", version_name(n),
+                                             VoxelSHA256=frozen["VoxelSHA256"], Creates=False, Reads=names))
+        return n
+
+
+def withdraw(case: Case, who: str | None = None, *, reader: str | None = None,
+             lock: CaseLock | None = None) -> int:
+    """Take a submission back before any reviewer acted on it; return the version withdrawn.
+
+    The version stays frozen; a new draft (``reader``'s own in a double read) is made from it
+    and a ``withdrawn`` event recorded; the case is in_progress again.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    who : str, optional
+        The annotator who submitted (default: the login name).
+    reader : str, optional
+        In a double read: the reader whose read is withdrawn.
+    lock : CaseLock, optional
+        The caller's case lock.
+
+    Raises
+    ------
+    StateError
+        Nothing of ``who``'s is submitted, a reviewer corrected or decided it already, or a
+        draft is open (it would be replaced).
+    """
+    who = _who(who)
+    with _locked(case, who, lock):
+        record = load_record(case)
+        pending_read = reader is not None and record["State"] != SUBMITTED
+        require(record, "read" if pending_read else "withdrawn", case.record_path)
+        name = _withdrawable(case, record, who, reader)
+        target = case.draft_path if reader is None else case.reader_draft_path(reader)
+        if target.exists():
+            raise StateError("a draft is open already; the submission cannot come back over it", target)
+        mask = case.load_version(version_number(name) or 0)
+        frozen_event = version_event(record, name)
+        if frozen_event is not None and frozen_event.get("VoxelSHA256") != mask.voxel_hash:
+            raise ProvenanceError(f"version {name} was changed after it was frozen (voxel hash differs)", mask.path)
+        extra = {"Reader": reader} if reader else {}
+        ev = event(who, "annotator", "withdrawn", name, VoxelSHA256=mask.voxel_hash, **extra)
+        _draft_from(case, mask, who, target, ev)
+        record["ApprovedVersion"] = None
+        append_event(case, record, ev)
+        return version_number(name) or 0
+
+
+def _withdrawable(case: Case, record: dict, who: str, reader: str | None) -> str:
+    """The version ``who`` may withdraw, or StateError saying why not."""
+    events = record["Events"]
+    if reader is not None:
+        name = standing_reads(record).get(check_reader(reader))
+        made = version_event(record, name) if name else None
+        if made is None or made.get("Who") != who:
+            raise StateError(f"{who} has no submitted read to withdraw", case.record_path)
+        last_submit = max((i for i, e in enumerate(events) if e.get("Action") == "submitted"), default=-1)
+        if record["State"] == SUBMITTED and any(e.get("Action") == "corrected" for e in events[last_submit:]):
+            raise StateError("a reviewer has corrected the reads already; it can no longer be withdrawn",
+                             case.record_path)
+        assert name is not None  # its event was found above
+        return name
+    if record["State"] != SUBMITTED:
+        raise StateError(f"the case is {record['State']}; there is no submission to withdraw", case.record_path)
+    versions = case.versions()
+    last = next((e for e in reversed(events) if e.get("Action") in ("submitted", "corrected")), None)
+    if last is None or last.get("Action") != "submitted" or last.get("Reads"):
+        raise StateError("a reviewer has corrected it already; it can no longer be withdrawn"
+                         if last is not None and last.get("Action") == "corrected"
+                         else "the submission is a double read: each reader withdraws their read", case.record_path)
+    if last.get("Who") != who or not versions or last.get("Version") != version_name(versions[-1]):
+        raise StateError(f"{who} did not submit the version under review", case.record_path)
+    return last["Version"]
+
+
+def _draft_from(case: Case, mask: Mask, who: str, target, ev: dict) -> None:
+    base = _mask_base(mask)
+    case.save_draft(mask.array, mask.grid, target=target, painted=base["painted"],
+                    interpolated=base["interpolated"], axis=base["axis"], annotator=base["Annotator"] or who,
+                    events=[*base["Events"], dict(ev)], extra={"FromVersion": ev["Version"]},
+                    methods=base["methods"])
+
+
+__all__ = ["save_read", "standing_reads", "submit_read", "withdraw"]

@@ -1,0 +1,62 @@
+"""``ctlabel team readers`` and ``ctlabel team reads``: double reading on the command line.
+
+``readers PROJECT [1|2]`` shows or sets the project's readers per case (the lead, on the
+project folder); ``reads CASE [--dir D]`` shows a double-read case's reads A and B and their
+agreement (Dice, HD95 per label), and with ``--dir`` downloads both (a reviewer).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def cmd_readers(args) -> int:
+    """Show or set the project's readers per case."""
+    from ctlabel.cli.team import _out, _service
+    from ctlabel.team.double_read import set_readers
+
+    svc = _service(args)
+    if args.readers is None:
+        with svc.tx() as db:
+            n = svc.settings(db).readers or 1
+    else:
+        n = set_readers(svc, args.readers)
+    return _out(args, {"readers": n}, f"{n} reader(s) per case" + (" (double reading)" if n == 2 else ""))
+
+
+def _agreement_text(info: dict) -> str:
+    lines = [f"{info['case']}: {info['state']}, {info['readers']} reader(s)"]
+    lines += [f"  {r['slot']}: {r['reader']} {r['status']} {r['version'] or ''}".rstrip() for r in info["reads"]]
+    ag = info.get("agreement")
+    if ag:
+        lines.append(f"  agreement {ag['a']} vs {ag['b']}:")
+        for r in ag["labels"]:
+            hd = "-" if r["hd95_mm"] is None else f"{r['hd95_mm']:.2f}"
+            lines.append(f"  {r['label']:>5} {r['name'][:16]:<16} dice {r['dice']:.3f}  hd95 {hd} mm")
+    return "\n".join(lines)
+
+
+def cmd_reads(args) -> int:
+    """Show the reads of a case and their agreement; with ``--dir``, download them."""
+    from ctlabel.cli.team import _case_id, _client, _out
+
+    name = _case_id(args.case)
+    with _client(args) as c:
+        info = c.reads(name)
+        files = c.download_reads(name, args.dir) if args.dir else {}
+    text = _agreement_text(info) + "".join(f"\n  {slot} -> {path}" for slot, path in files.items())
+    return _out(args, {**info, "files": {k: str(v) for k, v in files.items()}}, text)
+
+
+def register(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``readers`` and ``reads`` to ``ctlabel team`` (``add(name, fn, help)`` of :mod:`ctlabel.cli.team`)."""
+    p = add("readers", cmd_readers, "show or set the readers per case (2: double reading)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("readers", nargs="?", type=int, choices=(1, 2))
+    p = add("reads", cmd_reads, "reviewer: the reads A and B of a double-read case and their agreement")
+    p.add_argument("case", metavar="CASE")
+    p.add_argument("--dir", help="download both reads into DIR/CASE/masks (as their versions)")
+
+
+__all__ = ["cmd_reads", "cmd_readers", "register"]

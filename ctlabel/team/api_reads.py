@@ -1,0 +1,61 @@
+"""The double-reading routes of the team API: the reads A and B of a case, their agreement, approving one.
+
+Reviewers and the lead only (an annotator never sees the other reader's work). See
+:mod:`ctlabel.team.double_read`.
+"""
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from ctlabel.io.provenance import sidecar_path
+from ctlabel.team.api_deps import Me, Svc
+from ctlabel.team.errors import NotFound
+
+router = APIRouter()
+
+
+class ApproveReadBody(BaseModel):
+    """Which version to approve: ``A``, ``B`` or a version ``vNNN`` (a corrected merge), and a comment."""
+
+    version: str
+    comment: str | None = None
+
+
+@router.get("/cases/{name}/reads")
+def reads(name: str, user: Me, svc: Svc) -> dict:
+    """The reads of a case (slot, reader, status, version) and their agreement (Dice, HD95 per label)."""
+    return svc.reads_info(user, name)
+
+
+@router.get("/cases/{name}/agreement")
+def agreement(name: str, user: Me, svc: Svc) -> dict:
+    """The agreement of the two reads of a case; 404 before both are in."""
+    out = svc.reads_info(user, name)["agreement"]
+    if out is None:
+        raise NotFound(f"case {name} has no agreement yet (both reads are needed)")
+    return {"case": name, **out}
+
+
+@router.get("/cases/{name}/reads/{which}")
+def read_file(name: str, which: str, user: Me, svc: Svc) -> Response:
+    """The mask of read ``A`` or ``B`` (``A.json``, ``B.json``: its provenance sidecar); ETag: its voxel hash."""
+    slot, _, ext = which.partition(".")
+    if ext not in ("", "json"):
+        raise NotFound(f"no file {which!r}; files are A, B, A.json, B.json")
+    case, number = svc.read_version(user, name, slot)
+    path = case.version_path(number)
+    if not path.is_file():
+        raise NotFound(f"case {name} has no version {number}")
+    mask_hash = svc.version_hash(case, number)
+    data = (sidecar_path(path) if ext else path).read_bytes()
+    return Response(data, media_type="application/octet-stream", headers={"ETag": f'"{mask_hash}"'})
+
+
+@router.post("/cases/{name}/reads/approve")
+def approve_read(name: str, body: ApproveReadBody, user: Me, svc: Svc) -> dict:
+    """Approve read A or B, or a version (the reviewer's corrected merge): the delivered version."""
+    return svc.approve_read(user, name, body.version, body.comment)
+
+
+__all__ = ["router"]

@@ -1,0 +1,125 @@
+"""Double reading on a served project (SQLite and PostgreSQL): two readers per case with their own
+drafts, the case submitted when both submitted, Dice/HD95 stored, the reviewer approving A or a
+corrected merge, a read withdrawn and submitted again, the pay of both readers, the dashboard."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from team_helpers import brain_mask_bytes, make_project, read_json
+
+from ctlabel.case.folder import Case
+from ctlabel.case.verify import verify_case
+from ctlabel.compare import compare_masks
+from ctlabel.team import admin, dashboard_data
+from ctlabel.team.client import Client, ClientError
+from ctlabel.team.report import report
+
+
+def _reads_of(svc, name: str) -> tuple[Case, dict]:
+    case = Case.open(svc.cases_dir / name)
+    return case, read_json(case.record_path)
+
+
+def test_double_read(tmp_path, db_url, serve, philips_template):
+    svc = make_project(tmp_path / "p", db_url, philips_template, n_cases=2, readers=2)
+    tok = {n: admin.add_user(svc, n, r) for n, r in (("ann1", "annotator"), ("ann2", "annotator"),
+                                                      ("ann3", "annotator"), ("rev", "reviewer"))}
+    admin.set_rates(svc, {"annotation": 500, "review": 100})
+    server = serve(svc.root)
+    c = {n: Client(server.url, t) for n, t in tok.items()}
+
+    # the two reads of a case go to two different annotators
+    a = c["ann1"].next_case()
+    b = c["ann2"].next_case()
+    name = a["case"]
+    assert b["case"] == name and (a["read"], b["read"]) == ("A", "B") and a["readers"] == 2
+    other = c["ann1"].next_case()["case"]  # ann1 never reads one case twice: the next case
+    assert other != name
+    assert c["ann3"].next_case()["read"] == "B"
+    with pytest.raises(ClientError) as e:
+        c["ann2"].next_case()  # every slot is taken
+    assert e.value.status == 404
+    folder = svc.cases_dir / name
+    case = Case.open(folder)
+
+    # each reader edits their own draft, named by the case layout
+    dirs = {}
+    for who, slices in (("ann1", (10, 11, 12, 13, 14)), ("ann2", (11, 12, 13, 14, 15))):
+        dirs[who] = c[who].download(name, tmp_path / who)
+        mask = tmp_path / f"{who}.nii.gz"
+        mask.write_bytes(brain_mask_bytes(folder, slices=slices))
+        c[who].upload_draft(dirs[who], mask)
+    assert case.reader_draft_path("ann1").is_file() and case.reader_draft_path("ann2").is_file()
+    assert not case.draft_path.exists()
+    again = c["ann2"].download(name, tmp_path / "ann2-again")  # ann2 gets their own draft back, not ann1's
+    assert (again / "masks" / "draft_dseg.nii.gz").read_bytes() == case.reader_draft_path("ann2").read_bytes()
+
+    # ann1 submits, withdraws (the other read is not in yet) and submits again
+    assert c["ann1"].submit(name)["state"] == "in_progress"
+    with pytest.raises(ClientError) as e:
+        c["rev"].review_next()
+    assert e.value.status == 404  # one read is not a submitted case
+    out = c["ann1"].withdraw(name)
+    assert out["withdrawn"] and case.reader_draft_path("ann1").is_file()
+    c["ann1"].submit(name)
+    done = c["ann2"].submit(name)
+    assert done["state"] == "submitted"
+
+    # the agreement: ctlabel.compare of the two reads, stored and served
+    info = c["rev"].reads(name)
+    va, vb = (r["version"] for r in info["reads"])
+    assert [r["slot"] for r in info["reads"]] == ["A", "B"] and (va, vb) == ("v002", "v003")
+    expected = compare_masks(case.load_version(2), case.load_version(3), case.load_labels()).rows
+    got = info["agreement"]["labels"]
+    assert [g["label"] for g in got] == [r.label for r in expected] == [1]
+    assert got[0]["dice"] == pytest.approx(expected[0].dice, abs=1e-4) and 0.6 < got[0]["dice"] < 0.95
+    assert got[0]["hd95_mm"] == pytest.approx(expected[0].hd95_mm, abs=1e-3)
+    with pytest.raises(ClientError) as e:
+        c["ann1"].reads(name)
+    assert e.value.status == 403  # a reader never sees the other read
+    files = c["rev"].download_reads(name, tmp_path / "rev")
+    assert set(files) == {"A", "B"} and files["A"].read_bytes() == case.version_path(2).read_bytes()
+
+    # the reviewer approves A; a rejection is not how a double read is decided
+    assert c["rev"].review_next()["case"] == name
+    with pytest.raises(ClientError) as e:
+        c["rev"].reject(name, "no")
+    assert e.value.status == 409
+    assert c["rev"].approve(name, version="A")["state"] == "approved"
+    rec = read_json(case.record_path)
+    assert rec["ApprovedVersion"] == "v002" and verify_case(case).ok
+
+    # the second case: the reviewer corrects the two reads into a merge and approves it
+    for who in ("ann1", "ann3"):
+        d = c[who].download(other, tmp_path / f"{who}-2")
+        m = tmp_path / f"{who}-2.nii.gz"
+        m.write_bytes(brain_mask_bytes(svc.cases_dir / other, slices=(12, 13) if who == "ann1" else (13, 14)))
+        c[who].upload_draft(d, m)
+        c[who].submit(other)
+    rd = c["rev"].review_next()
+    assert rd["case"] == other and rd["state"] == "submitted"
+    rdir = c["rev"].download(other, tmp_path / "rev2")
+    merged = tmp_path / "merge.nii.gz"
+    merged.write_bytes(brain_mask_bytes(svc.cases_dir / other, slices=(12, 13, 14)))
+    fixed = c["rev"].correct(rdir, "union of A and B", file=merged)
+    assert fixed["state"] == "submitted"
+    assert c["rev"].approve(other, version="v003")["state"] == "approved"
+    case2, rec2 = _reads_of(svc, other)
+    assert rec2["ApprovedVersion"] == "v003" and verify_case(case2).ok
+
+    # pay: every reader one annotation item; the withdrawn submission is no item
+    people = {p["user"]: p for p in report(svc)["people"]}
+    assert people["ann1"]["submitted"] == 2 and people["ann1"]["items"]["annotation"] == 2
+    assert people["ann2"]["items"]["annotation"] == 1 and people["ann3"]["items"]["annotation"] == 1
+    assert people["ann1"]["resubmitted"] == 0 and people["ann1"]["owed_cents"] == 1000
+    assert people["rev"]["items"]["review"] == 3  # approve, and correct + approve
+    assert dashboard_data.figures(svc)["people"] == report(svc)["people"]
+
+    # the dashboard's agreement: both cases compared
+    summary = dashboard_data.agreement(svc)
+    assert summary["readers"] == 2 and summary["cases"] == 2 and summary["labels"][0]["label"] == 1
+    page = httpx.get(server.url + "/", headers={"Authorization": f"Bearer {admin.add_user(svc, 'boss', 'lead')}"})
+    assert page.status_code == 200 and 'id="double-reading"' in page.text and "mean Dice" in page.text
+    for client in c.values():
+        client.close()
