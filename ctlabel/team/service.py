@@ -27,7 +27,7 @@ from ctlabel.case import review, workflow
 from ctlabel.case.folder import Case
 from ctlabel.errors import LockError, StateError
 from ctlabel.team import project as layout
-from ctlabel.team.db import Assignment, CaseRow, Event, Project, User, make_engine, make_sessionmaker, utcnow
+from ctlabel.team.db import Assignment, CaseRow, Event, Project, Read, User, make_engine, make_sessionmaker, utcnow
 from ctlabel.team.double_read import DoubleReadRules
 from ctlabel.team.errors import (
     Conflict,
@@ -236,13 +236,18 @@ class Service(ReviewRules, DoubleReadRules):
             return self.case_summary(db, row, reader=self.reader_name(db, user, row))
 
     def my_cases(self, user: User, limit: int = 50) -> list[dict]:
-        """The cases the person annotates or reviews, most recently changed first (a client's worklist)."""
+        """The cases the person annotates (or reads) or reviews, most recently changed first (a worklist)."""
         with self.tx() as db:
+            reading = select(Read.case_id).where(Read.user_id == user.id, Read.status.in_(("open", "submitted")))
             rows = db.scalars(select(CaseRow).where(or_(CaseRow.annotator_id == user.id,
-                                                        CaseRow.reviewer_id == user.id))
+                                                        CaseRow.reviewer_id == user.id, CaseRow.id.in_(reading)))
                               .order_by(CaseRow.updated.desc(), CaseRow.id.desc()).limit(limit))
-            return [{**self.case_summary(db, row), "role": "annotator" if row.annotator_id == user.id
-                     else "reviewer"} for row in rows]
+            out = []
+            for row in rows:
+                reader = self.reader_name(db, user, row)
+                role = "annotator" if row.annotator_id == user.id or reader else "reviewer"
+                out.append({**self.case_summary(db, row, reader=reader), "role": role})
+            return out
 
     def require_access(self, db: Session, user: User, row: CaseRow) -> None:
         """Reading a case: its annotator, any reviewer or lead."""

@@ -11,6 +11,7 @@ from team_helpers import brain_mask_bytes, make_project, read_json
 from ctlabel.case.folder import Case
 from ctlabel.case.verify import verify_case
 from ctlabel.compare import compare_masks
+from ctlabel.export.dataset import select_case
 from ctlabel.team import admin, dashboard_data
 from ctlabel.team.client import Client, ClientError
 from ctlabel.team.report import report
@@ -52,6 +53,8 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
         c[who].upload_draft(dirs[who], mask)
     assert case.reader_draft_path("ann1").is_file() and case.reader_draft_path("ann2").is_file()
     assert not case.draft_path.exists()
+    mine = {r["case"]: r for r in c["ann2"].my_cases()}  # the Worklist's list: the read, with the reader's ETag
+    assert mine[name]["role"] == "annotator" and mine[name]["etag"] != "none"
     again = c["ann2"].download(name, tmp_path / "ann2-again")  # ann2 gets their own draft back, not ann1's
     assert (again / "masks" / "draft_dseg.nii.gz").read_bytes() == case.reader_draft_path("ann2").read_bytes()
 
@@ -89,6 +92,7 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
     assert c["rev"].approve(name, version="A")["state"] == "approved"
     rec = read_json(case.record_path)
     assert rec["ApprovedVersion"] == "v002" and verify_case(case).ok
+    assert select_case(case).version == "v002"  # the approved read is the one delivered
 
     # the second case: the reviewer corrects the two reads into a merge and approves it
     for who in ("ann1", "ann3"):
@@ -123,3 +127,19 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
     assert page.status_code == 200 and 'id="double-reading"' in page.text and "mean Dice" in page.text
     for client in c.values():
         client.close()
+
+
+def test_readers_setting_on_the_command_line(tmp_path, capsys):
+    import json
+
+    from ctlabel.cli.main import main
+
+    project = tmp_path / "p"
+    assert main(["team", "init", str(project), "--readers", "2", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["team", "readers", str(project), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"readers": 2}
+    assert main(["team", "readers", str(project), "1"]) == 0
+    assert "1 reader(s) per case" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["team", "readers", str(project), "3"])  # 1 or 2 only: bad usage
