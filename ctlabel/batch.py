@@ -109,7 +109,7 @@ def connect(address: str) -> Any:
     try:
         from distributed import Client
     except ModuleNotFoundError as exc:
-        if exc.name != "distributed":  # a broken install inside it: say so, do not hide it
+        if not (exc.name or "").startswith("distributed"):  # a broken install elsewhere: do not hide it
             raise
         raise InputError("--scheduler needs dask.distributed: pip install 'ctlabel[cluster]'") from None
     try:

@@ -59,7 +59,7 @@ def _retrieved_items(block: dict, where: Path) -> Iterator[tuple[str, Any, Calla
     try:
         from dicomweb_client.api import DICOMwebClient
     except ModuleNotFoundError as exc:
-        if exc.name != "dicomweb_client":  # a broken install inside it: say so, do not hide it
+        if not (exc.name or "").startswith("dicomweb_client"):  # a broken install elsewhere: do not hide it
             raise
         raise InputError("the case names a DICOMweb source (Retrieve) but dicomweb-client is not installed "
                          "(pip install dicomweb-client); or give the files with --dicom DIR", where) from None
