@@ -7,9 +7,10 @@ to the server (its rules: no self-review, the transition table); the Review widg
 buttons are hidden meanwhile. A correction is painted on the review layer and uploaded as the
 reviewer's version (``PUT /correction``, If-Match as for drafts).
 
-Double reading (two annotators' versions side by side, their Dice, choose A or B) is the
-server's to decide; ``double_read_hooks`` are called with (widget, case info, case folder) after a
-case opens for review, for that view to attach to.
+Double reading (:mod:`._worklist_double`): a case the server reads twice comes with its reads A
+and B, shown side by side with their agreement, and Approve A / B, Correct from A / B. The
+``double_read_hooks`` are called with (widget, case info, case folder) after a case opens for
+review (that view is one of them).
 
 Keys (napari's own bindings use none of them): Ctrl+Shift+A approve, Ctrl+Shift+R reject,
 Ctrl+Shift+N review next.
@@ -25,12 +26,13 @@ from qtpy.QtWidgets import QGridLayout, QGroupBox, QLabel, QLineEdit, QListWidge
 from ctlabel import Case, CtlabelError, save_mask
 
 from ._team_sync import cache_root
+from ._worklist_double import DoubleReadMixin, fetch_reads
 
 REVIEW_KEYS = {"approve": "Control-Shift-A", "reject": "Control-Shift-R", "review_next": "Control-Shift-N"}
 CORRECTION = "correction_dseg.nii.gz"
 
 
-class ReviewerMixin:
+class ReviewerMixin(DoubleReadMixin):
     """Review next, decisions through the server, marks, corrections."""
 
     review_info: dict | None = None
@@ -73,7 +75,8 @@ class ReviewerMixin:
         self.review_marks_list.setMaximumHeight(80)
         self.review_marks_list.setVisible(False)
         g.addWidget(self.review_marks_list, 4, 0, 1, 3)
-        self._reviewer_buttons = list(buttons)
+        g.addWidget(self._build_double_box(), 5, 0, 1, 3)
+        self._reviewer_buttons = [*buttons, *self.double_buttons]
         return box
 
     def _enable_reviewer(self) -> None:
@@ -84,6 +87,7 @@ class ReviewerMixin:
         for b in (self.approve_button, self.reject_button, self.correct_button, self.mark_button):
             b.setEnabled(open_ and not editing)
         self.upload_correction_button.setEnabled(bool(editing))
+        self._enable_double(open_, bool(editing))
 
     def _bind_review_keys(self) -> None:
         for what, key in REVIEW_KEYS.items():
@@ -103,15 +107,16 @@ class ReviewerMixin:
 
         def work():
             info = client.review_next()
-            return info, client.download(info["case"], folder)
+            case_dir = client.download(info["case"], folder)
+            return info, case_dir, fetch_reads(client, info, folder.parent / "review-reads")
 
         self.say("taking the next case to review…", notify=False)
         return self.run(work, done=lambda r: self._open_review(*r), failed=self._network_failed)
 
-    def _open_review(self, info: dict, case_dir: Path) -> None:
+    def _open_review(self, info: dict, case_dir: Path, reads: dict | None = None) -> None:
         from .review_widget import open_review
 
-        self.review_info, self.review_dir = info, Path(case_dir)
+        self.review_info, self.review_dir, self.review_reads = info, Path(case_dir), reads
         self.review_marks = []
         self.review_marks_list.clear()
         self.review_marks_list.setVisible(False)
@@ -132,6 +137,7 @@ class ReviewerMixin:
         self.say(f"reviewing {info['case']}", notify=False)
 
     def _end_review(self) -> None:
+        self._end_double(keep_reads=False)
         rw, self.review_widget = self.review_widget, None
         self.review_info, self.review_dir = None, None
         self.review_label.setText("no case under review")
@@ -195,8 +201,9 @@ class ReviewerMixin:
     def start_correction(self) -> None:
         """Make the review layer editable (the server has the case: nobody else edits it meanwhile)."""
         self._require_review()
+        self._end_double()  # a double-read case: the reads' grid gives way to the review layer
         layer = self.review_widget.labels_layer
-        layer.editable = True
+        layer.visible = layer.editable = True
         layer.mode = "paint"
         self.viewer.layers.selection.active = layer
         self.say("correcting: paint, then Upload correction", notify=False)
@@ -205,7 +212,7 @@ class ReviewerMixin:
     def upload_correction(self):
         """Upload the edited mask as the reviewer's corrected version; the case is shown again."""
         name = self._require_review()
-        client, root, rw = self._client(), self.review_dir, self.review_widget
+        client, root, rw, reads = self._client(), self.review_dir, self.review_widget, self.review_reads
         case = Case.open(root)
         path = case.masks_dir / CORRECTION
         save_mask(path, np.asarray(rw.labels_layer.data), case.image_grid(), label_table=case.load_labels(),
@@ -220,7 +227,7 @@ class ReviewerMixin:
         def done(result) -> None:
             out, info, case_dir = result
             self._end_review()
-            self._open_review(info, case_dir)
+            self._open_review(info, case_dir, reads)
             self.say(f"uploaded the correction of {name} ({info.get('versions', ['?'])[-1]}); approve or "
                      "reject it, or leave it to another reviewer")
 
