@@ -167,6 +167,8 @@ def cmd_next(args) -> int:
         root = c.download(info["case"], args.dir)
     why = {"rework": "rejected, fix it", "new": "new"}.get(info.get("reason"), info.get("reason", ""))
     extra = f"\nreviewer's comment: {info['comment']}" if info.get("comment") else ""
+    kept = c.kept_drafts(root)
+    extra += "".join(f"\nyour local draft had changes never uploaded: kept in {k}" for k in kept)
     return _out(args, {**info, "folder": str(root)}, f"{info['case']} ({why}) in {root}{extra}\n"
                 f"edit: ctlabel view {root}   then: ctlabel team upload {root} && ctlabel team submit {root}")
 

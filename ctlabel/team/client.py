@@ -191,6 +191,7 @@ class Client:
         self._get_file(f"/cases/{name}/files/labels.tsv", root / "labels.tsv")
         draft = root / "masks" / "draft_dseg.nii.gz"
         etag = info["etag"]
+        kept = _keep_unsent_draft(root, etag)
         if etag != "none":
             etag = self._get_file(f"/cases/{name}/files/draft", draft) or etag
             side = self._request("GET", f"/cases/{name}/files/draft.json").content
@@ -198,8 +199,18 @@ class Client:
                 f.write(side)
         write_json(root / STATE_FILE, {"Server": self.url, "Case": info["case"], "ETag": etag,
                                        "State": info["state"], "Comment": info.get("comment"),
-                                       "Marks": info.get("marks", [])})
+                                       "Marks": info.get("marks", []),
+                                       "KeptDrafts": [*self.kept_drafts(root), *([kept] if kept else [])]})
         return root
+
+    @staticmethod
+    def kept_drafts(root: str | os.PathLike) -> list[str]:
+        """Local drafts a download moved into ``kept/`` because they held changes never uploaded."""
+        root = Path(root)
+        try:
+            return list(json.loads((root / STATE_FILE).read_text(encoding="utf-8")).get("KeptDrafts", []))
+        except (OSError, ValueError):
+            return []
 
     # --- annotators --------------------------------------------------------------------------
     def next_case(self) -> dict:
@@ -346,6 +357,39 @@ class Client:
 
     def revoke(self, name: str) -> dict:
         return self._json("POST", f"/users/{name}/revoke")
+
+
+def _keep_unsent_draft(root: Path, server_etag: str) -> str | None:
+    """Move a local draft with changes never uploaded out of the way of a download; return where.
+
+    A download replaces ``masks/draft_dseg.nii.gz`` with the server's draft. When the local draft
+    holds voxels that are neither what it was downloaded as (the ETag in the state file) nor the
+    server's draft, it is renamed into ``kept/`` with its sidecar, never overwritten.
+    """
+    draft, side = root / "masks" / "draft_dseg.nii.gz", root / "masks" / "draft_dseg.json"
+    if not draft.exists():
+        return None
+    from ctlabel.io.mask import load_mask
+
+    try:
+        local: str | None = load_mask(draft).voxel_hash  # the voxels, whatever the sidecar says
+    except CtlabelError:
+        local = None  # unreadable: kept aside, not thrown away
+    try:
+        started = json.loads((root / STATE_FILE).read_text(encoding="utf-8")).get("ETag")
+    except (OSError, ValueError):
+        started = None
+    if local is not None and local in (started, server_etag):
+        return None  # nothing local that the server does not have
+    import datetime as dt
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    (root / "kept").mkdir(exist_ok=True)
+    target = root / "kept" / f"draft-{stamp}_dseg.nii.gz"
+    os.replace(draft, target)
+    if side.exists():
+        os.replace(side, target.with_name(f"draft-{stamp}_dseg.json"))
+    return str(target)
 
 
 __all__ = ["Client", "ClientError"]
