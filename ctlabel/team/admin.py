@@ -272,7 +272,11 @@ def set_rates(svc: Service, cents: dict[str, int], currency: str | None = None) 
         if currency:
             svc.settings(db).currency = currency[:8]
         svc.log(db, None, None, "rates_set", rates={k: int(v) for k, v in cents.items()})
-        return {r.kind: r.cents for r in db.scalars(select(Rate))}
+        return _rates(db)
+
+
+def _rates(db) -> dict[str, int]:
+    return {r.kind: r.cents for r in db.scalars(select(Rate))}
 
 
 def rates(svc: Service) -> dict:
@@ -288,7 +292,7 @@ def rates(svc: Service) -> dict:
     dict of str to int
     """
     with svc.tx() as db:
-        return {r.kind: r.cents for r in db.scalars(select(Rate))}
+        return _rates(db)
 
 
 def set_guidelines(svc: Service, text: str, who: User | None = None) -> None:
