@@ -56,6 +56,13 @@ def prepare(workdir: Path, url: str | None, n: int, template: Path):
     return svc, tokens
 
 
+def raw_mask(template: Path, body: bytes) -> bytes:
+    """The uploaded mask, uncompressed (a large upload: 28 x 512 x 512 bytes and the header)."""
+    import gzip
+
+    return gzip.decompress(body)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -76,8 +83,9 @@ async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at:
             ok = r.status_code < 400
         except httpx.HTTPError:
             r, ok = None, False
-        stats.setdefault(name, {"lat": [], "errors": 0})
+        stats.setdefault(name, {"lat": [], "errors": 0, "bytes": 0})
         stats[name]["lat"].append(time.perf_counter() - t)
+        stats[name]["bytes"] += len(kw.get("content") or b"") + (len(r.content) if r is not None else 0)
         if not ok:
             stats[name]["errors"] += 1
         return r
@@ -116,6 +124,57 @@ async def drive(url: str, tokens: list[str], body: bytes, args) -> tuple[dict, f
         return stats, time.perf_counter() - t0
 
 
+def loopback_mb_s(total: int = 512 * 2**20, chunk: int = 2**20) -> float:
+    """What loopback TCP carries on this machine now: one connection, ``total`` bytes, MB/s."""
+    import socket
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    got = [0]
+
+    def sink() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            while data := conn.recv(chunk):
+                got[0] += len(data)
+
+    th = threading.Thread(target=sink)
+    th.start()
+    buf = b"\0" * chunk
+    t = time.perf_counter()
+    with socket.create_connection(srv.getsockname()) as c:
+        for _ in range(total // chunk):
+            c.sendall(buf)
+    th.join()
+    srv.close()
+    return got[0] / 2**20 / (time.perf_counter() - t)
+
+
+def transfers(url: str, token: str, case: str, upload: bytes, repeats: int = 5) -> dict:
+    """One transfer at a time on the idle server: the CT download and an uncompressed mask upload, MB/s (best)."""
+    import httpx
+
+    out = {}
+    h = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url + "/api/v1", timeout=300, headers=h) as c:
+        etag = c.get(f"/cases/{case}").json()["etag"]
+        for name in ("download ct.nii.gz", "upload (.nii, uncompressed)"):
+            best, size = float("inf"), len(upload)
+            for _ in range(repeats):
+                t = time.perf_counter()
+                if name.startswith("download"):
+                    r = c.get(f"/cases/{case}/files/ct.nii.gz")
+                    size = len(r.content)
+                else:  # each upload starts from the previous one's ETag
+                    r = c.put(f"/cases/{case}/draft", content=upload, headers={"If-Match": f'"{etag}"'})
+                    etag = r.json().get("etag", etag)
+                dt = time.perf_counter() - t
+                r.raise_for_status()
+                best = min(best, dt)
+            out[name] = {"mb": round(size / 2**20, 2), "best_ms": round(1000 * best, 1),
+                         "mb_s": round(size / 2**20 / best, 1)}
+    return out
+
+
 def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> dict:
     import psutil
     from team_helpers import Server
@@ -123,16 +182,24 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
     with tempfile.TemporaryDirectory(prefix="ctlabel-bench-") as tmp:
         t = time.perf_counter()
         svc, tokens = prepare(Path(tmp), url, args.annotators, template)
+        from ctlabel.team import admin
+
+        lead = admin.add_user(svc, "lead", "lead")
+        spare = "spare"
+        _copy_case(template, svc.cases_dir / spare)
+        admin.register_case(svc, svc.cases_dir / spare, priority=-1)  # last in the queue: for the transfers
         setup_s = time.perf_counter() - t
-        server = Server(svc.root).start()
-        peak = [0]
+        server = Server(svc.root, ("--volume-workers", str(args.volume_workers))).start()
+        peak = [0, 0]
         done = threading.Event()
 
-        def poll() -> None:
+        def poll() -> None:  # the server and its volume workers together
             proc = psutil.Process(server.proc.pid)
             while not done.is_set():
                 try:
-                    peak[0] = max(peak[0], proc.memory_info().rss)
+                    procs = [proc, *proc.children(recursive=True)]
+                    peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
+                    peak[1] = max(peak[1], proc.memory_info().rss)
                 except psutil.Error:
                     return
                 time.sleep(0.2)
@@ -141,21 +208,29 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
         th.start()
         try:
             stats, wall = asyncio.run(drive(server.url, tokens, body, args))
+            idle = transfers(server.url, lead, spare, raw_mask(template, body))
         finally:
             done.set()
             server.stop()
         ops = sum(len(s["lat"]) for s in stats.values())
-        out = {"db": label, "annotators": args.annotators, "think_s": args.think, "duration_s": args.duration,
+        out = {"db": label, "annotators": args.annotators, "volume_workers": args.volume_workers,
+               "think_s": args.think, "duration_s": args.duration,
                "setup_s": round(setup_s, 1), "wall_s": round(wall, 1),
                "ops": ops, "ops_per_s": round(ops / wall, 1), "server_peak_rss_mb": round(peak[0] / 2**20, 1),
+               "server_main_peak_rss_mb": round(peak[1] / 2**20, 1),
                "load_avg_1min": round(os.getloadavg()[0], 2), "endpoints": {}}
+        out["idle_transfers"] = idle
+        out["loopback_tcp_mb_s"] = round(loopback_mb_s(), 1)
         for name, s in sorted(stats.items()):
             lat = s["lat"]
             out["endpoints"][name] = {"n": len(lat), "errors": s["errors"],
                                       "p50_ms": round(1000 * percentile(lat, 50), 1),
                                       "p95_ms": round(1000 * percentile(lat, 95), 1),
                                       "p99_ms": round(1000 * percentile(lat, 99), 1),
-                                      "mean_ms": round(1000 * statistics.fmean(lat), 1) if lat else None}
+                                      "mean_ms": round(1000 * statistics.fmean(lat), 1) if lat else None,
+                                      "mb": round(s["bytes"] / 2**20, 2),
+                                      "mb_s_median": round(s["bytes"] / len(lat) / 2**20
+                                                           / percentile(lat, 50), 2) if lat else None}
         return out
 
 
@@ -168,6 +243,7 @@ def main() -> int:
     ap.add_argument("--beats", type=int, default=3, help="heartbeats before each upload")
     ap.add_argument("--uploads", type=int, default=2, help="uploads per case before submitting")
     ap.add_argument("--image", action="store_true", help="also download the 7 MB CT per annotator")
+    ap.add_argument("--volume-workers", type=int, default=2, help="the server's volume worker processes")
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
@@ -198,10 +274,16 @@ def main() -> int:
     for r in results:
         print(f"== {r['db']}: {r['annotators']} annotators (think {r['think_s']} s), {r['ops']} requests in "
               f"{r['wall_s']} s = "
-              f"{r['ops_per_s']} ops/s; server peak RSS {r['server_peak_rss_mb']} MB; load avg {r['load_avg_1min']}")
-        print(f"   {'endpoint':<22} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+              f"{r['ops_per_s']} ops/s; server peak RSS {r['server_peak_rss_mb']} MB with its workers "
+              f"({r['server_main_peak_rss_mb']} MB the main process); load avg {r['load_avg_1min']}")
+        print(f"   {'endpoint':<22} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'MB/s p50':>9}")
         for name, e in r["endpoints"].items():
-            print(f"   {name:<22} {e['n']:>6} {e['errors']:>4} {e['p50_ms']:>8} {e['p95_ms']:>8} {e['p99_ms']:>8}")
+            print(f"   {name:<22} {e['n']:>6} {e['errors']:>4} {e['p50_ms']:>8} {e['p95_ms']:>8} {e['p99_ms']:>8} "
+                  f"{e['mb_s_median']:>9}")
+        lo = r["loopback_tcp_mb_s"]
+        for name, t in r["idle_transfers"].items():
+            print(f"   idle server, {name}: {t['mb']} MB in {t['best_ms']} ms = {t['mb_s']} MB/s "
+                  f"({t['mb_s'] / lo:.3f} x loopback TCP, {lo} MB/s)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -27,6 +27,10 @@ class CtlabelError(Exception):
         self.path = None if path is None else str(path)
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
 
+    def __reduce__(self):
+        """Pickle as ``(reason, path)`` (a refusal raised in a worker process keeps both)."""
+        return type(self), (self.reason, self.path)
+
 
 class InputError(CtlabelError, ValueError):
     """An argument or an input file is not what ctlabel can work with."""

@@ -110,7 +110,7 @@ def cmd_serve(args) -> int:
     svc = _service(args)
     if not args.json:
         print(f"serving {svc.root} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
-    serve(svc, args.host, args.port)
+    serve(svc, args.host, args.port, volume_workers=args.volume_workers)
     return 0
 
 
@@ -295,6 +295,9 @@ def register(sub) -> None:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--volume-workers", type=int, default=2, metavar="N",
+                   help="worker processes that check uploads and run a submit's QA, at a lower priority than "
+                        "the requests that must stay quick (default 2; 0 runs them in the server's threads)")
 
     p = add("report", cmd_report, "per person: items, approvals, rejections, active time, amount owed")
     p.add_argument("project", metavar="PROJECT")

@@ -5,7 +5,6 @@ valid one); the role and the case decide the rest (403). Case ids are looked up 
 database, never used as paths. ``/docs`` and ``/openapi.json`` describe it all.
 """
 
-import asyncio
 import datetime as dt
 
 from fastapi import FastAPI, Request
@@ -15,12 +14,12 @@ from ctlabel.errors import CtlabelError, InputError, LockError, StateError
 from ctlabel.team import admin, api_cases, api_lead, api_reads
 from ctlabel.team.api_cases import FILES
 from ctlabel.team.service import Service, TeamError
+from ctlabel.team.volume_work import VolumeWorkers
 
 PREFIX = "/api/v1"
-# Work on whole volumes (checking and storing an upload, a submit's QA) runs at most this many at a
-# time, so that it never holds every thread of the pool: heartbeats, claims and reads stay quick while
-# uploads queue (benchmarks/team.py).
-VOLUME_WORK_AT_ONCE = 2
+#: Worker processes for volume work (checking and storing uploads, a submit's QA) that
+#: ``ctlabel team serve`` starts by default: :mod:`ctlabel.team.volume_work`.
+VOLUME_WORKERS = 2
 
 
 async def _refused(_request: Request, exc: Exception) -> JSONResponse:
@@ -38,13 +37,15 @@ async def _refused(_request: Request, exc: Exception) -> JSONResponse:
                         headers=headers)
 
 
-def create_app(svc: Service) -> FastAPI:
+def create_app(svc: Service, volume: VolumeWorkers | None = None) -> FastAPI:
     """The FastAPI application serving ``svc``'s project.
 
     Parameters
     ----------
     svc : Service
         The project's service.
+    volume : VolumeWorkers, optional
+        Where uploads and submits run (default: the app's own threads, two at a time).
 
     Returns
     -------
@@ -54,7 +55,7 @@ def create_app(svc: Service) -> FastAPI:
     """
     app = FastAPI(title="ctlabel team server", version="1", description=__doc__)
     app.state.service = svc
-    app.state.volume_work = asyncio.Semaphore(VOLUME_WORK_AT_ONCE)
+    app.state.volume_work = volume or VolumeWorkers(svc, 0)
     app.add_exception_handler(CtlabelError, _refused)
     app.include_router(api_cases.router, prefix=PREFIX)
     app.include_router(api_lead.router, prefix=PREFIX)
@@ -67,8 +68,21 @@ def create_app(svc: Service) -> FastAPI:
     return app
 
 
-def serve(svc: Service, host: str = "127.0.0.1", port: int = 8765, *, log_level: str = "warning") -> None:
-    """Run the server until interrupted (uvicorn, one process; states are refreshed from case.json first)."""
+def serve(svc: Service, host: str = "127.0.0.1", port: int = 8765, *, log_level: str = "warning",
+          volume_workers: int = VOLUME_WORKERS) -> None:
+    """Run the server until interrupted; states are refreshed from case.json first.
+
+    Parameters
+    ----------
+    svc : Service
+        The project's service.
+    host, port : str, int
+        Where to listen (loopback by default: docs/team.md says how to serve remote annotators).
+    log_level : str
+        uvicorn's log level.
+    volume_workers : int
+        Worker processes for uploads and submits, at a lower priority (0: in the server's threads).
+    """
     import sys
 
     import uvicorn
@@ -78,8 +92,13 @@ def serve(svc: Service, host: str = "127.0.0.1", port: int = 8765, *, log_level:
     # keeps heartbeats and claims quick while uploads run (benchmarks/team.py). Set for this process only.
     sys.setswitchinterval(0.001)
     admin.resync(svc)
-    app = create_app(svc)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, limit_concurrency=2000, timeout_keep_alive=30)
+    volume = VolumeWorkers(svc, volume_workers)
+    try:
+        volume.start()
+        app = create_app(svc, volume)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, limit_concurrency=2000, timeout_keep_alive=30)
+    finally:
+        volume.close()
 
 
-__all__ = ["FILES", "PREFIX", "VOLUME_WORK_AT_ONCE", "create_app", "serve"]
+__all__ = ["FILES", "PREFIX", "VOLUME_WORKERS", "create_app", "serve"]

@@ -150,7 +150,7 @@ async def upload_draft(name: str, request: Request, user: Me, svc: Svc, work: Vo
     """Upload the draft mask (``.nii.gz``); ``If-Match`` guards against overwriting newer work."""
     spool = await _receive(request, user, svc)
     try:
-        out = await work(uploads.store_upload, svc, user, name, spool.path, if_match)
+        out = await work.store_upload(user, name, spool.path, if_match)
     finally:
         spool.close()
     return JSONResponse(out, headers={"ETag": f'"{out["etag"]}"'})
@@ -163,17 +163,16 @@ async def upload_correction(name: str, request: Request, user: Me, svc: Svc, wor
     """Upload a reviewer's correction of the version under review (a new version)."""
     spool = await _receive(request, user, svc)
     try:
-        out = await work(uploads.store_upload, svc, user, name, spool.path, if_match,
-                         kind="correction", comment=comment)
+        out = await work.store_upload(user, name, spool.path, if_match, kind="correction", comment=comment)
     finally:
         spool.close()
     return JSONResponse(out, headers={"ETag": f'"{out["etag"]}"'})
 
 
 @router.post("/cases/{name}/submit")
-async def submit(name: str, user: Me, svc: Svc, work: VolumeWork, body: SubmitBody | None = None) -> dict:
+async def submit(name: str, user: Me, work: VolumeWork, body: SubmitBody | None = None) -> dict:
     """Submit the draft for review (QA runs first)."""
-    return await work(svc.submit, user, name, force=bool(body and body.force))
+    return await work.submit(user, name, force=bool(body and body.force))
 
 
 @router.post("/cases/{name}/withdraw")

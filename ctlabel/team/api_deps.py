@@ -1,20 +1,19 @@
 """What every route of the team API depends on: the project's service, the caller, the lead, volume work.
 
-The service and the volume-work semaphore live in ``app.state`` (set by
+The service and the volume workers live in ``app.state`` (set by
 :func:`ctlabel.team.api.create_app`), so the routers (:mod:`ctlabel.team.api_cases`,
 :mod:`ctlabel.team.api_lead`) are module-level and serve whichever project their app does.
 """
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ctlabel.team.auth import user_for_token
 from ctlabel.team.db import User
 from ctlabel.team.service import Forbidden, Service, Unauthorized
+from ctlabel.team.volume_work import VolumeWorkers
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -93,28 +92,21 @@ def lead(user: Me) -> User:
 Lead = Annotated[User, Depends(lead)]
 
 
-def volume_work(request: Request) -> Callable[..., Awaitable[Any]]:
-    """A runner of work on whole volumes: in the thread pool, at most ``VOLUME_WORK_AT_ONCE`` at a time.
+def volume_work(request: Request) -> VolumeWorkers:
+    """The app's runner of work on whole volumes (uploads, submits): :mod:`ctlabel.team.volume_work`.
 
     Parameters
     ----------
     request : fastapi.Request
-        The request (its app holds the semaphore).
+        The request (its app holds the workers).
 
     Returns
     -------
-    callable
-        ``await run(fn, *args, **kwargs)`` runs ``fn`` in the thread pool once a slot is free.
+    VolumeWorkers
     """
-    slots = request.app.state.volume_work
-
-    async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        async with slots:
-            return await run_in_threadpool(fn, *args, **kwargs)
-
-    return run
+    return request.app.state.volume_work
 
 
-VolumeWork = Annotated[Callable[..., Awaitable[Any]], Depends(volume_work)]
+VolumeWork = Annotated[VolumeWorkers, Depends(volume_work)]
 
 __all__ = ["Lead", "Me", "Svc", "VolumeWork", "current_user", "lead", "service", "volume_work"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -85,11 +87,23 @@ class Service(ReviewRules, DoubleReadRules):
 
     @contextlib.contextmanager
     def case_lock(self, case_id: int) -> Iterator[None]:
-        """One request at a time on a case folder of this server (the core's lock guards other processes)."""
+        """One request at a time on a case folder of this server, in any of its processes.
+
+        A thread lock, then an exclusive ``flock`` of ``PROJECT/tmp/locks/case-<id>.lock`` (held by the
+        open file; released when it closes, also when the process dies). The server's volume workers
+        (:mod:`ctlabel.team.volume_work`) share it; the core's case lock still guards other programs.
+        """
         with self._guard:
             lock = self._case_locks.setdefault(case_id, threading.Lock())
         with lock:
-            yield
+            locks = self.root / layout.TMP / "locks"
+            locks.mkdir(parents=True, exist_ok=True)
+            fd = os.open(locks / f"case-{int(case_id)}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
 
     def folder(self, row: CaseRow) -> Case:
         return Case.open(layout.case_folder(self.root, row.path))

@@ -111,8 +111,9 @@ def make_project(root: Path, url: str | None, template: Path | None = None, n_ca
 class Server:
     """``ctlabel team serve`` in a subprocess on a free loopback port; stopped by its process id."""
 
-    def __init__(self, project: Path) -> None:
+    def __init__(self, project: Path, args: tuple[str, ...] = ()) -> None:
         self.project = project
+        self.args = tuple(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = project / f"server-{self.port}.log"
@@ -122,7 +123,8 @@ class Server:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "ctlabel", "team", "serve", str(self.project),
-                                          "--port", str(self.port), "--json"], stdout=log, stderr=log, env=env)
+                                          "--port", str(self.port), "--json", *self.args],
+                                         stdout=log, stderr=log, env=env)
         import httpx
 
         deadline = time.monotonic() + 60
