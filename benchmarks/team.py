@@ -206,8 +206,19 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
 
         th = threading.Thread(target=poll, daemon=True)
         th.start()
+        proc = psutil.Process(server.proc.pid)
+        workers = proc.children()
+
+        def cpu(p) -> float:
+            t = p.cpu_times()
+            return t.user + t.system
+
+        main0, workers0, load0 = cpu(proc), sum(cpu(w) for w in workers), time.process_time()
         try:
             stats, wall = asyncio.run(drive(server.url, tokens, body, args))
+            out_cpu = {"server_main": round(cpu(proc) - main0, 1),
+                       "server_workers": round(sum(cpu(w) for w in workers) - workers0, 1),
+                       "load_generator": round(time.process_time() - load0, 1)}
             idle = transfers(server.url, lead, spare, raw_mask(template, body))
         finally:
             done.set()
@@ -220,6 +231,7 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
                "server_main_peak_rss_mb": round(peak[1] / 2**20, 1),
                "load_avg_1min": round(os.getloadavg()[0], 2), "endpoints": {}}
         out["idle_transfers"] = idle
+        out["cpu_s"] = out_cpu
         out["loopback_tcp_mb_s"] = round(loopback_mb_s(), 1)
         for name, s in sorted(stats.items()):
             lat = s["lat"]
@@ -280,6 +292,7 @@ def main() -> int:
         for name, e in r["endpoints"].items():
             print(f"   {name:<22} {e['n']:>6} {e['errors']:>4} {e['p50_ms']:>8} {e['p95_ms']:>8} {e['p99_ms']:>8} "
                   f"{e['mb_s_median']:>9}")
+        print(f"   CPU seconds during the load: {r['cpu_s']}")
         lo = r["loopback_tcp_mb_s"]
         for name, t in r["idle_transfers"].items():
             print(f"   idle server, {name}: {t['mb']} MB in {t['best_ms']} ms = {t['mb_s']} MB/s "

@@ -115,8 +115,8 @@ def voxels_near_centres(cc: np.ndarray) -> dict[int, tuple[int, ...]]:
     flat, labs = flat[order], labs[order]
     pts = np.stack(np.unravel_index(flat, cc.shape), axis=1)
     counts = np.bincount(labs)
-    centres = np.stack([np.bincount(labs, weights=pts[:, d]) for d in range(cc.ndim)], axis=1)
-    centres /= np.maximum(counts, 1)[:, None]
+    sums = np.stack([np.bincount(labs, weights=pts[:, d]) for d in range(cc.ndim)], axis=1)
+    centres = sums / np.maximum(counts, 1)[:, None]
     d2 = ((pts - centres[labs]) ** 2).sum(axis=1)
     best = np.lexsort((d2, labs))  # stable: equal distances keep C order
     first = best[np.r_[0, np.flatnonzero(np.diff(labs[best])) + 1]] if len(best) else best

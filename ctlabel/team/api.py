@@ -87,10 +87,11 @@ def serve(svc: Service, host: str = "127.0.0.1", port: int = 8765, *, log_level:
 
     import uvicorn
 
-    # Volume work (uploads, a submit's QA) holds the GIL in bursts; with Python's 5 ms switch interval a
-    # short request waits up to 5 ms each time it comes back from the database or the socket. 1 ms
-    # keeps heartbeats and claims quick while uploads run (benchmarks/team.py). Set for this process only.
-    sys.setswitchinterval(0.001)
+    if not volume_workers:
+        # Volume work in this process holds the GIL in bursts; with Python's 5 ms switch interval a short
+        # request waits up to 5 ms each time it comes back from the database or the socket. 1 ms keeps
+        # heartbeats and claims quick while uploads run here (benchmarks/team.py). This process only.
+        sys.setswitchinterval(0.001)
     admin.resync(svc)
     volume = VolumeWorkers(svc, volume_workers)
     try:

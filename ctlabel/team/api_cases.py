@@ -96,7 +96,7 @@ def case_info(name: str, user: Me, svc: Svc) -> dict:
 @router.get("/cases/{name}/files/{file}")
 def case_file(name: str, file: str, user: Me, svc: Svc) -> Response:
     """One file of a case: ``ct.nii.gz``, ``ct.json``, ``labels.tsv``, ``draft`` or ``draft.json``."""
-    with svc.tx() as db:
+    with svc.read() as db:
         row = svc.get_case(db, name)
         svc.require_access(db, user, row)
         reader = svc.reader_name(db, user, row)  # a reader of a double-read case gets their own draft
@@ -119,7 +119,9 @@ def case_file(name: str, file: str, user: Me, svc: Svc) -> Response:
         raise NotFound(f"no file {file!r}; files are {', '.join([*FILES, 'draft', 'draft.json'])}")
     if not path.is_file():
         raise NotFound(f"case {name} has no {file}")
-    return FileResponse(path, media_type="application/octet-stream")
+    response = FileResponse(path, media_type="application/octet-stream")
+    response.chunk_size = 1 << 20  # 1 MiB reads, not 64 KiB: a CT is sent in a few dozen of them
+    return response
 
 
 def _limit(svc: Service) -> int:

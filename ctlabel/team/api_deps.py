@@ -18,7 +18,7 @@ from ctlabel.team.volume_work import VolumeWorkers
 bearer = HTTPBearer(auto_error=False)
 
 
-def service(request: Request) -> Service:
+async def service(request: Request) -> Service:
     """The service of the project the app serves.
 
     Parameters
@@ -57,7 +57,7 @@ def current_user(svc: Svc, cred: Annotated[HTTPAuthorizationCredentials | None, 
     """
     if cred is None or cred.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is needed (Authorization: Bearer <token>)")
-    with svc.tx() as db:
+    with svc.read() as db:
         user = user_for_token(db, cred.credentials)
     if user is None:
         raise Unauthorized("the token is not valid (revoked or mistyped)")
@@ -67,7 +67,7 @@ def current_user(svc: Svc, cred: Annotated[HTTPAuthorizationCredentials | None, 
 Me = Annotated[User, Depends(current_user)]
 
 
-def lead(user: Me) -> User:
+async def lead(user: Me) -> User:
     """The user, when they are the lead.
 
     Parameters
@@ -92,7 +92,7 @@ def lead(user: Me) -> User:
 Lead = Annotated[User, Depends(lead)]
 
 
-def volume_work(request: Request) -> VolumeWorkers:
+async def volume_work(request: Request) -> VolumeWorkers:
     """The app's runner of work on whole volumes (uploads, submits): :mod:`ctlabel.team.volume_work`.
 
     Parameters

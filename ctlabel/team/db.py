@@ -192,10 +192,33 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # reads (read_only_engine) take no write lock; everything else is one writer at a time
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("ctlabel_read_only") else
+                                 "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """The engine for sessions that only read.
+
+    SQLite begins them deferred (no write lock), PostgreSQL runs them in autocommit (no
+    ``BEGIN``/``COMMIT`` round trips).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+        From :func:`make_engine`.
+
+    Returns
+    -------
+    sqlalchemy.engine.Engine
+        The same pool, with those execution options.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(ctlabel_read_only=True)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
@@ -230,4 +253,4 @@ def migrate(url_or_engine: str | Engine) -> None:
 
 __all__ = ["ROLES", "RATE_KINDS", "Agreement", "Assignment", "Base", "CaseRow", "Event", "Project", "Rate", "Read",
            "Upload", "User",
-           "default_url", "make_engine", "make_sessionmaker", "migrate", "utcnow"]
+           "default_url", "make_engine", "make_sessionmaker", "migrate", "read_only_engine", "utcnow"]

@@ -29,7 +29,18 @@ from ctlabel.case import review, workflow
 from ctlabel.case.folder import Case
 from ctlabel.errors import LockError, StateError
 from ctlabel.team import project as layout
-from ctlabel.team.db import Assignment, CaseRow, Event, Project, Read, User, make_engine, make_sessionmaker, utcnow
+from ctlabel.team.db import (
+    Assignment,
+    CaseRow,
+    Event,
+    Project,
+    Read,
+    User,
+    make_engine,
+    make_sessionmaker,
+    read_only_engine,
+    utcnow,
+)
 from ctlabel.team.double_read import DoubleReadRules
 from ctlabel.team.errors import (
     Conflict,
@@ -63,6 +74,7 @@ class Service(ReviewRules, DoubleReadRules):
         self.url = url or cfg.get("Database") or default_url(self.root)
         self.engine = make_engine(self.url)
         self.sessions = make_sessionmaker(self.engine)
+        self.readers = make_sessionmaker(read_only_engine(self.engine))
         self._case_locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         with self.tx() as db:
@@ -78,8 +90,22 @@ class Service(ReviewRules, DoubleReadRules):
         with self.sessions() as db, db.begin():
             yield db
 
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only; never write in it.
+
+        :func:`~ctlabel.team.db.read_only_engine`: no ``BEGIN``/``COMMIT`` round trips on
+        PostgreSQL, no write lock on SQLite.
+        """
+        with self.readers() as db:
+            yield db
+
     def settings(self, db: Session) -> Project:
-        return db.get_one(Project, self.project_id)
+        """The project's row, read once per session (the session's identity map alone holds it weakly)."""
+        project = db.info.get("project")
+        if project is None:
+            project = db.info["project"] = db.get_one(Project, self.project_id)
+        return project
 
     @property
     def cases_dir(self) -> Path:
@@ -212,10 +238,10 @@ class Service(ReviewRules, DoubleReadRules):
                 return self.claim_read(db, user, double, now)
             if row is None:
                 raise NotFound("no case is waiting for annotation")
-            row.readers = 1
             for old in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open",
                                                            Assignment.kind == "annotate")):
                 old.status, old.ended = "expired", now
+            row.readers = 1
             row.annotator_id = user.id
             self.renew(db, row)
             db.add(Assignment(case_id=row.id, user_id=user.id, kind="annotate", status="open", claimed=now))
@@ -228,23 +254,24 @@ class Service(ReviewRules, DoubleReadRules):
 
         case = self.folder(row)
         rec = case_record.load_record(case)
-        annot = self.user(db, row.annotator_id) if row.annotator_id else None
-        revr = self.user(db, row.reviewer_id) if row.reviewer_id else None
+        ids = {i for i in (row.annotator_id, row.reviewer_id) if i}
+        names = {i: n for i, n in db.execute(select(User.id, User.name).where(User.id.in_(ids)))} if ids else {}
         out = {"case": row.name, "state": rec["State"], "priority": row.priority, "flagged": row.flagged,
-               "annotator": annot.name if annot else None, "reviewer": revr.name if revr else None,
+               "annotator": names.get(row.annotator_id or 0), "reviewer": names.get(row.reviewer_id or 0),
                "comment": rec.get("Comment"), "etag": current_etag(case, reader), "readers": row.readers or 1,
                "versions": [case_record.version_name(n) for n in case.versions()],
                "lease_until": as_utc(row.lease_until).isoformat() if row.lease_until else None}
-        marks = db.scalar(select(Event).where(Event.case_id == row.id, Event.kind == "reject")
-                          .order_by(Event.id.desc()).limit(1))
-        if rec["State"] == workflow.REJECTED and marks is not None:
-            out["marks"] = (marks.detail or {}).get("marks", [])
+        if rec["State"] == workflow.REJECTED:
+            marks = db.scalar(select(Event).where(Event.case_id == row.id, Event.kind == "reject")
+                              .order_by(Event.id.desc()).limit(1))
+            if marks is not None:
+                out["marks"] = (marks.detail or {}).get("marks", [])
         if reason:
             out["reason"] = reason
         return out
 
     def info(self, user: User, name: str) -> dict:
-        with self.tx() as db:
+        with self.read() as db:
             row = self.get_case(db, name)
             self.require_access(db, user, row)
             return self.case_summary(db, row, reader=self.reader_name(db, user, row))
