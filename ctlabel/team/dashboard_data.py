@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, select
 from ctlabel.case import record as case_record
 from ctlabel.case import workflow
 from ctlabel.team import report as reporting
-from ctlabel.team.db import Assignment, CaseRow, Event, User, utcnow
+from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
 from ctlabel.team.double_read import agreement_summary
 from ctlabel.team.errors import Conflict, Invalid, NotFound
 from ctlabel.team.service import Service
@@ -153,6 +153,9 @@ def reassign(svc: Service, lead: User, name: str, to: str) -> dict:
         user = db.scalar(select(User).where(User.name == to))
         if user is None or not user.active or user.role != "annotator":
             raise Invalid(f"{to!r} is not an active annotator")
+        if row.readers == 2:
+            raise Conflict(f"case {name} is read by two annotators (double reading), each with their own "
+                           "draft: release its reads instead, and the next claims take the slots")
         if row.flagged is not None or row.state not in (workflow.IN_PROGRESS, workflow.REJECTED):
             raise Conflict(f"case {name} is {row.flagged and 'flagged' or row.state}; only a case in progress "
                            "or rejected can be reassigned")
@@ -166,9 +169,17 @@ def reassign(svc: Service, lead: User, name: str, to: str) -> dict:
 
 
 def release(svc: Service, lead: User, name: str) -> dict:
-    """End the lease on a case: the annotator's (not yet submitted) or the reviewer's (submitted)."""
+    """End the lease on a case: the annotator's or the open reads (not yet submitted), or the reviewer's."""
     with svc.tx() as db:
         row = svc.get_case(db, name, lock=True)
+        reads = [] if row.readers != 2 else list(db.scalars(select(Read).where(
+            Read.case_id == row.id, Read.status == "open")))
+        if row.state == workflow.IN_PROGRESS and reads:
+            names = [svc.user(db, r.user_id).name for r in reads]
+            for r in reads:  # their drafts stay in the case (a reader who claims it again gets theirs back)
+                r.status = "released"
+            svc.log(db, lead, row, "release", lease="read", readers=names)
+            return {"case": name, "released": "read", "readers": names}
         if row.state in (workflow.IN_PROGRESS, workflow.REJECTED) and row.annotator_id is not None:
             released = "annotate"
             row.annotator_id, row.lease_until = None, None

@@ -124,7 +124,8 @@ class Read(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     slot: Mapped[str] = mapped_column(String(1))  # A | B
-    status: Mapped[str] = mapped_column(String(20), default="open", index=True)  # open | submitted | ended
+    # open | submitted | done | withdrawn | expired | released
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     version: Mapped[str | None] = mapped_column(String(20), nullable=True)
     lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     claimed: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -143,3 +143,46 @@ def test_readers_setting_on_the_command_line(tmp_path, capsys):
     assert "1 reader(s) per case" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["team", "readers", str(project), "3"])  # 1 or 2 only: bad usage
+
+
+def test_lead_release_and_reassign_of_a_double_read_case(tmp_path, db_url, philips_template):
+    """Reassign refuses a case read twice (it has no single annotator); release frees its open reads,
+    keeping their drafts, and the slots go to the next claims."""
+    from sqlalchemy import select
+
+    from ctlabel.team.db import User
+    from ctlabel.team.errors import Conflict, Forbidden
+    from ctlabel.team.service import Service
+    from ctlabel.team.uploads import save_stream_to, store_upload
+
+    svc = make_project(tmp_path / "p", db_url, philips_template, n_cases=1, readers=2)
+    for n in ("ann1", "ann2", "ann3"):
+        admin.add_user(svc, n, "annotator")
+    admin.add_user(svc, "lead", "lead")
+    svc = Service(svc.root)
+    with svc.read() as db:
+        users = {u.name: u for u in db.scalars(select(User))}
+    name = svc.claim_next(users["ann1"])["case"]
+    assert svc.claim_next(users["ann2"])["read"] == "B"
+    folder = svc.cases_dir / name
+    spool = save_stream_to(svc, [brain_mask_bytes(folder)])
+    store_upload(svc, users["ann1"], name, spool.path, "none")
+    spool.close()
+    draft = Case.open(folder).reader_draft_path("ann1")
+    kept = draft.read_bytes()
+    before = read_json(folder / "case.json")
+
+    with pytest.raises(Conflict, match="read by two annotators"):
+        dashboard_data.reassign(svc, users["lead"], name, "ann3")
+    assert read_json(folder / "case.json") == before
+    with pytest.raises(Forbidden):  # nothing was given to ann3
+        svc.heartbeat(users["ann3"], name)
+
+    out = dashboard_data.release(svc, users["lead"], name)
+    assert out["released"] == "read" and sorted(out["readers"]) == ["ann1", "ann2"]
+    for who in ("ann1", "ann2"):
+        with pytest.raises(Forbidden):
+            svc.heartbeat(users[who], name)
+    assert draft.read_bytes() == kept  # the released reader's draft stays in the case
+    assert svc.claim_next(users["ann3"])["read"] == "A"  # the slots are free again
+    assert svc.claim_next(users["ann1"])["case"] == name
