@@ -50,6 +50,12 @@ class Invalid(TeamError):
     status = 422
 
 
+class Unavailable(TeamError):
+    """The server could not finish the request now (a worker process died); try again (HTTP 503)."""
+
+    status = 503
+
+
 @overload
 def as_utc(t: dt.datetime) -> dt.datetime: ...
 
@@ -65,4 +71,5 @@ def as_utc(t: dt.datetime | None) -> dt.datetime | None:
     return t
 
 
-__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "TeamError", "TooLarge", "Unauthorized", "as_utc"]
+__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "TeamError", "TooLarge", "Unauthorized", "Unavailable",
+           "as_utc"]

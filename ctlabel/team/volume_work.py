@@ -13,7 +13,8 @@ the per-case lock (:meth:`~ctlabel.team.service.Service.case_lock`) holds across
 carry a user's id, a case name and file paths, never arrays; a refusal raised in a worker
 (:class:`~ctlabel.team.errors.TeamError`) reaches the client with its status. On Linux a worker
 is killed when the server process dies (``PR_SET_PDEATHSIG``), so stopping the server by its
-process id stops its workers too.
+process id stops its workers too. A worker that dies (killed, out of memory) is replaced: a job
+that had not started runs in the new pool, one that was running is answered with 503.
 
 Submits never take every worker (:class:`VolumeWorkers`): a queue of submits waiting for QA
 never holds up an annotator's upload.
@@ -28,12 +29,14 @@ import ctypes
 import multiprocessing
 import os
 import signal
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
 from ctlabel.team.db import User
+from ctlabel.team.errors import Unavailable
 from ctlabel.team.service import Service
 
 #: How much lower the workers' scheduling priority is than the server's (``nice`` increment).
@@ -109,13 +112,37 @@ class VolumeWorkers:
     def __init__(self, svc: Service, workers: int) -> None:
         self.svc = svc
         self.workers = max(0, int(workers))
-        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
-        if self.workers:
-            self.pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(str(svc.root), svc.url, os.getpid()))
+        self.pool = self._new_pool() if self.workers else None
         self._any = asyncio.Semaphore(self.workers or THREAD_JOBS_AT_ONCE)
         self._submits = asyncio.Semaphore(max(1, self.workers - 1))
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+            initargs=(str(self.svc.root), self.svc.url, os.getpid()))
+
+    def _replace(self, broken: concurrent.futures.ProcessPoolExecutor) -> None:
+        """A new pool for one whose worker died (the executor refuses every job after that)."""
+        if self.pool is broken:
+            broken.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+
+    async def _in_worker(self, job, *args: Any) -> Any:
+        pool = self.pool
+        assert pool is not None
+        try:
+            future = pool.submit(job, *args)
+        except BrokenProcessPool:  # a worker died while idle (killed, out of memory): this job never started
+            self._replace(pool)
+            assert self.pool is not None
+            pool = self.pool
+            future = pool.submit(job, *args)
+        try:
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise Unavailable("the worker process doing this request died (killed, or out of memory); it may not "
+                              "have finished: download the case to see what the server holds, then try again") from None
 
     def start(self) -> None:
         """Start every worker now (each imports numpy, scipy, SQLAlchemy: about a second)."""
@@ -135,7 +162,7 @@ class VolumeWorkers:
             await slots.enter_async_context(self._any)
             if self.pool is None:
                 return await run_in_threadpool(local, *args)
-            return await asyncio.wrap_future(self.pool.submit(job, *args))
+            return await self._in_worker(job, *args)
 
     async def store_upload(self, user: User, name: str, path: Path, if_match: str | None, *, kind: str = "draft",
                            comment: str | None = None) -> dict:

@@ -1,12 +1,13 @@
 """`ctlabel team serve` checks uploads and runs a submit's QA in worker processes of lower priority.
 
 The short requests (heartbeats, claims, small downloads) stay in the server process; the workers
-do the volume work, refusals raised there reach the client with their status, and the workers die
-with the server, even when it is killed with SIGKILL.
+do the volume work, refusals raised there reach the client with their status, a worker that dies is
+replaced, and the workers die with the server, even when it is killed with SIGKILL.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 
 import httpx
@@ -14,6 +15,7 @@ import psutil
 import pytest
 from team_helpers import brain_mask_bytes, make_project
 
+from ctlabel.io.mask import load_mask
 from ctlabel.team import admin
 from ctlabel.team.client import Client
 from ctlabel.team.volume_work import NICE
@@ -34,7 +36,7 @@ def test_uploads_and_submits_run_in_lower_priority_workers_that_die_with_the_ser
         tmp_path, db_url, serve, philips_template):
     if psutil.Process().nice() + NICE > 19:
         pytest.skip("this process is already at the lowest priority")
-    svc = make_project(tmp_path / "proj", db_url, philips_template, n_cases=1)
+    svc = make_project(tmp_path / "proj", db_url, philips_template, n_cases=2)
     server = serve(tmp_path / "proj")
     token = admin.add_user(svc, "ann", "annotator")
     ann = Client(server.url, token)
@@ -62,6 +64,18 @@ def test_uploads_and_submits_run_in_lower_priority_workers_that_die_with_the_ser
     spent = sum(_cpu(p) - before[p.pid] for p in workers)
     assert spent > 0.2, spent
     assert spent > _cpu(main) - main_before
+
+    # a worker that dies (killed, out of memory) is replaced: the next upload goes through
+    workers[0].send_signal(signal.SIGKILL)
+    workers[0].wait(10)
+    second = ann.next_case()["case"]
+    folder = ann.download(second, tmp_path / "work")
+    draft = folder / "masks" / "draft_dseg.nii.gz"
+    draft.write_bytes(brain_mask_bytes(folder, slices=(12, 13)))
+    assert ann.upload_draft(folder)["etag"] == load_mask(draft).voxel_hash
+    assert load_mask(svc.cases_dir / second / "masks" / "draft_dseg.nii.gz").voxel_hash == load_mask(draft).voxel_hash
+    workers = _workers(server)
+    assert workers
 
     server.kill()  # SIGKILL: no chance to stop its workers itself
     deadline = time.monotonic() + 10
