@@ -84,10 +84,16 @@ def draft_signature(case_dir: str | os.PathLike) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+#: Answers that say "not now" rather than "no": a reverse proxy whose server is down or restarting
+#: (502, 504), the server unable to finish (503). With no answer at all (status 0), the draft stays local.
+UNAVAILABLE = (0, 502, 503, 504)
+
+
 def push_draft(client, case_dir: str | os.PathLike) -> dict:
     """Upload the local draft (run in a worker thread); ``status`` says what happened.
 
-    Returns ``{"status": "uploaded", "etag": ...}``, ``{"status": "offline", "reason": ...}``,
+    Returns ``{"status": "uploaded", "etag": ...}``, ``{"status": "offline", "reason": ...}`` (no
+    answer, or one of :data:`UNAVAILABLE`),
     ``{"status": "conflict", "reason": ...}`` or ``{"status": "nothing"}`` (no draft yet).
     Other refusals (403: the claim went to somebody else, 422: not a mask of the case) raise
     :class:`ctlabel.ClientError`.
@@ -98,7 +104,7 @@ def push_draft(client, case_dir: str | os.PathLike) -> dict:
     try:
         out = client.upload_draft(case_dir)
     except ClientError as exc:
-        if exc.status == 0:
+        if exc.status in UNAVAILABLE:
             return {"status": "offline", "reason": str(exc), "signature": sig}
         if exc.status == 409:
             return {"status": "conflict", "reason": str(exc), "signature": sig}

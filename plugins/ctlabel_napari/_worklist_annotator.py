@@ -22,7 +22,7 @@ from ctlabel import CtlabelError, describe_finding, submission_qa
 
 from . import _case_ui
 from ._layers import KEY
-from ._team_sync import Heartbeats, cache_root, draft_signature, keep_local_version, push_draft
+from ._team_sync import UNAVAILABLE, Heartbeats, cache_root, draft_signature, keep_local_version, push_draft
 
 
 def _ask_text(parent, title: str, prompt: str) -> str | None:
@@ -344,7 +344,7 @@ class AnnotatorMixin:
         client, name = self._client(), self.active_case()
 
         def failed(exc: BaseException) -> None:
-            if getattr(exc, "status", None) == 0:
+            if getattr(exc, "status", None) in UNAVAILABLE:
                 self.set_link("offline", "the server cannot be reached")
 
         def done(_result) -> None:
