@@ -57,7 +57,8 @@ class AnnotatorMixin:
         self.flag_button = QPushButton("Flag case…")
         self.flag_button.setToolTip("Mark the case unusable, with a reason: nobody is given it again")
         self.withdraw_button = QPushButton("Withdraw")
-        self.withdraw_button.setToolTip("Give the case back before submitting it (its server draft stays)")
+        self.withdraw_button.setToolTip("Give the case back before submitting it (your saves are uploaded first; "
+                                        "the server draft stays)")
         self.next_button.clicked.connect(lambda: self._guarded(self.next_case))
         self.submit_button.clicked.connect(lambda: self._guarded(self.submit))
         self.flag_button.clicked.connect(lambda: self._guarded(self.flag))
@@ -270,27 +271,34 @@ class AnnotatorMixin:
         if errors and not self.ask_force(self, errors, warnings):
             self.say(f"Not submitted: QA found {len(errors)} error(s) (the draft is saved)", error=True)
             return None
-        client, case_dir, name, uploaded = self._client(), self.case_dir, self.case_info["case"], self._uploaded_sig
+        name = self.case_info["case"]
+        return self._push_then("submit", lambda client: client.submit(name, force=bool(errors)),
+                               f"submitted {name} for review" + (f" (with {len(errors)} QA error(s), recorded)"
+                                                                  if errors else ""))
+
+    def _push_then(self, verb: str, action, said: str):
+        """Upload the draft if it has changes the server lacks, then ``action(client)``; then close the case.
+
+        Offline: nothing is done, the draft stays local. A conflict: handled as for any upload.
+        """
+        client, case_dir, uploaded = self._client(), self.case_dir, self._uploaded_sig
 
         def work() -> dict:
-            if draft_signature(case_dir) != uploaded:
+            if case_dir is not None and draft_signature(case_dir) != uploaded:
                 out = push_draft(client, case_dir)
                 if out["status"] in ("offline", "conflict"):
                     return out
-            return {"status": "submitted", **client.submit(name, force=bool(errors))}
+            return {"status": "done", **action(client)}
 
         def done(out: dict) -> None:
             if out["status"] == "offline":
                 self.set_link("offline", "the draft is kept locally")
-                self.say("The server cannot be reached: the draft is kept locally; submit again when it is back.",
+                self.say(f"The server cannot be reached: the draft is kept locally; {verb} again when it is back.",
                          error=True)
             elif out["status"] == "conflict":
                 self._on_conflict(out["reason"])
             else:
-                self.close_case()
-                self.say(f"submitted {name} for review" + (f" (with {len(errors)} QA error(s), recorded)"
-                                                           if errors else ""))
-                self.refresh()
+                self._ended(said)
 
         return self.run(work, done=done, failed=self._network_failed)
 
@@ -306,12 +314,14 @@ class AnnotatorMixin:
                         failed=self._network_failed)
 
     def withdraw(self):
-        """Give the open case back before submitting it."""
+        """Give the open case back before submitting it; saved changes go up first (the server draft is the work)."""
         if self.case_info is None:
             raise CtlabelError("no team case is open")
-        client, name = self._client(), self.case_info["case"]
-        return self.run(client.withdraw, name, done=lambda _r: self._ended(f"withdrew {name}"),
-                        failed=self._network_failed)
+        s = self.case_session()
+        if s is not None and s.dirty:
+            self.labeling().save()
+        name = self.case_info["case"]
+        return self._push_then("withdraw", lambda client: client.withdraw(name), f"withdrew {name}")
 
     def _ended(self, text: str) -> None:
         self.close_case()

@@ -341,3 +341,31 @@ def test_worklist_progress_flag_withdraw_and_correct(make_napari_viewer, qtbot, 
     assert info["state"] == "submitted" and info["versions"] == ["v001", "v002"]
     assert wl.review_info["case"] == second and not wl.review_widget.labels_layer.editable
     assert np.asarray(wl.review_widget.labels_layer.data)[zs[2]].any()  # the corrected version is shown
+
+
+def test_withdraw_uploads_the_work_first_and_never_while_offline(make_napari_viewer, qtbot, team):
+    """Withdraw hands the case back with the annotator's work on the server: unsaved painting is saved
+    and uploaded first; offline, nothing is withdrawn and the draft stays local."""
+    viewer, lw, wl = _viewer(make_napari_viewer)
+    _login(qtbot, wl, team, "ann")
+    wl.next_case()
+    _wait(qtbot, wl)
+    case, session = wl.case_info["case"], wl.case_session()
+    zs = [z for z in range(team.liver.shape[0]) if team.liver[z].sum() > 40]
+
+    team.server.stop()
+    _paint(session.layer, team, zs[2])  # painted, not saved
+    wl.withdraw()
+    _wait(qtbot, wl)
+    assert wl.case_dir is not None and wl.link_state == "offline"  # still open, still the annotator's
+    local = Case(wl.case_dir).load_draft()
+    assert local is not None and local.array[zs[2]].any()  # saved locally before anything else
+
+    team.restart()
+    wl.withdraw()
+    _wait(qtbot, wl)
+    assert wl.case_dir is None and not viewer.layers
+    served = Case(team.project / "cases" / case).load_draft()
+    assert served is not None and np.array_equal(served.array, local.array)  # the next annotator starts here
+    with Client(team.url, team.tokens["rev"]) as c:
+        assert c.case(case)["annotator"] is None
