@@ -266,6 +266,7 @@ class Service(ReviewRules, DoubleReadRules):
                               .order_by(Event.id.desc()).limit(1))
             if marks is not None:
                 out["marks"] = (marks.detail or {}).get("marks", [])
+                out["rejected_by"] = db.scalar(select(User.name).where(User.id == marks.user_id))
         if reason:
             out["reason"] = reason
         return out

@@ -157,7 +157,7 @@ class AnnotatorMixin:
             self.marks_list.addItem(f"slice {m.get('slice')}, label {m.get('label', 0)}: {m.get('note') or ''}")
         self.marks_list.setVisible(bool(marks))
         if comment:
-            who = info.get("reviewer") or "the reviewer"
+            who = info.get("rejected_by") or info.get("reviewer") or "the reviewer"
             self.banner.setText(f"<b>Rejected by {who}</b>: {_esc(comment)}"
                                 + (f"<br>{len(marks)} mark(s) below: click to go there" if marks else ""))
         self.banner.setVisible(bool(comment))

@@ -144,6 +144,7 @@ def test_worklist_annotate_review_reject_fix_approve(make_napari_viewer, qtbot, 
     _wait(qtbot, wl)
     assert wl.case_info["case"] == case and wl.case_info["reason"] == "rework"
     assert wl.banner.isVisibleTo(wl) and "liver incomplete on the upper slices" in wl.banner.text()
+    assert "Rejected by rev" in wl.banner.text()
     assert wl.marks_list.count() == 1
     viewer.dims.current_step = (0, *viewer.dims.current_step[1:])
     assert wl.jump_to_mark(0)["slice"] == zs[2]

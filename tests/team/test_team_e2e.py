@@ -95,6 +95,7 @@ def test_team_end_to_end(tmp_path, db_url, serve, capsys, monkeypatch):
     back = c1.next_case()
     assert back["case"] == case1 and back["reason"] == "rework"
     assert back["comment"].startswith("the right ventricle") and back["marks"][0]["slice"] == 11
+    assert back["rejected_by"] == "rev"
     image_mtime = (folder1 / "ct.nii.gz").stat().st_mtime_ns
     c1.download(case1, tmp_path / "work1")
     assert (folder1 / "ct.nii.gz").stat().st_mtime_ns == image_mtime  # the image was not fetched again
