@@ -44,7 +44,7 @@ def _copy_case(template: Path, dest: Path) -> None:
     shutil.copytree(template, dest, copy_function=link_or_copy)
 
 
-def prepare(workdir: Path, url: str | None, n: int, template: Path):
+def prepare(workdir: Path, url: str | None, n: int, template: Path, n_reviewers: int = 0):
     from ctlabel.team import admin
 
     svc = admin.init_project(workdir / "project", url=url, open_limit=1)
@@ -53,7 +53,8 @@ def prepare(workdir: Path, url: str | None, n: int, template: Path):
         _copy_case(template, dest)
         admin.register_case(svc, dest)
     tokens = [admin.add_user(svc, f"a{i:04d}", "annotator") for i in range(n)]
-    return svc, tokens
+    reviewers = [admin.add_user(svc, f"r{i:03d}", "reviewer") for i in range(n_reviewers)]
+    return svc, tokens, reviewers
 
 
 def raw_mask(template: Path, body: bytes) -> bytes:
@@ -71,16 +72,20 @@ def percentile(values: list[float], q: float) -> float:
     return values[k]
 
 
-async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at: float) -> None:
+def caller(client, token: str, stats: dict):
+    """``await call(name, method, path, **kw)``: one request, timed and counted under ``name``.
+
+    ``expected``: statuses that are answers, not errors (a reviewer's 404 when nothing waits).
+    """
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"}
 
-    async def call(name: str, method: str, path: str, **kw):
+    async def call(name: str, method: str, path: str, expected: tuple[int, ...] = (), **kw):
         t = time.perf_counter()
         try:
             r = await client.request(method, path, headers={**headers, **kw.pop("headers", {})}, **kw)
-            ok = r.status_code < 400
+            ok = r.status_code < 400 or r.status_code in expected
         except httpx.HTTPError:
             r, ok = None, False
         stats.setdefault(name, {"lat": [], "errors": 0, "bytes": 0})
@@ -90,6 +95,31 @@ async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at:
             stats[name]["errors"] += 1
         return r
 
+    return call
+
+
+async def reviewer(client, token: str, args, stats: dict, stop_at: float) -> None:
+    """Take the oldest submitted case, fetch its mask, look at it, approve it (1 in 5: reject with a mark)."""
+    call = caller(client, token, stats)
+    await asyncio.sleep(random.uniform(0, args.think))
+    while time.monotonic() < stop_at:
+        r = await call("review-next", "POST", "/review/next", expected=(404,))
+        if r is None or r.status_code != 200:
+            await asyncio.sleep(random.uniform(0.25, 0.75) * args.think)  # nothing waits yet
+            continue
+        case = r.json()["case"]
+        await call("download draft", "GET", f"/cases/{case}/files/draft")
+        await asyncio.sleep(random.uniform(0.5, 1.5) * args.think)
+        if random.random() < 0.2:
+            await call("reject", "POST", f"/cases/{case}/reject",
+                       json={"comment": "the left side is missing", "marks": [{"slice": 12, "label": 1}]})
+        else:
+            await call("approve", "POST", f"/cases/{case}/approve", json={"comment": "ok"})
+
+
+async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at: float) -> None:
+    """Claim a case, fetch its small files, upload the draft twice with heartbeats between, submit."""
+    call = caller(client, token, stats)
     await asyncio.sleep(random.uniform(0, args.think))  # do not all start in the same millisecond
     r = await call("next", "POST", "/cases/next")
     if r is None or r.status_code != 200:
@@ -112,15 +142,17 @@ async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at:
         await call("submit", "POST", f"/cases/{case}/submit", json={"force": True})
 
 
-async def drive(url: str, tokens: list[str], body: bytes, args) -> tuple[dict, float]:
+async def drive(url: str, tokens: list[str], reviewers: list[str], body: bytes, args) -> tuple[dict, float]:
     import httpx
 
-    limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=len(tokens) + 10)
+    n = len(tokens) + len(reviewers) + 10
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     stats: dict = {}
     async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=300, limits=limits) as client:
         t0 = time.perf_counter()
         stop_at = time.monotonic() + args.duration
-        await asyncio.gather(*(annotator(client, t, body, args, stats, stop_at) for t in tokens))
+        await asyncio.gather(*(annotator(client, t, body, args, stats, stop_at) for t in tokens),
+                             *(reviewer(client, t, args, stats, stop_at) for t in reviewers))
         return stats, time.perf_counter() - t0
 
 
@@ -181,7 +213,7 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
 
     with tempfile.TemporaryDirectory(prefix="ctlabel-bench-") as tmp:
         t = time.perf_counter()
-        svc, tokens = prepare(Path(tmp), url, args.annotators, template)
+        svc, tokens, reviewers = prepare(Path(tmp), url, args.annotators, template, args.reviewers)
         from ctlabel.team import admin
 
         lead = admin.add_user(svc, "lead", "lead")
@@ -215,7 +247,7 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
 
         main0, workers0, load0 = cpu(proc), sum(cpu(w) for w in workers), time.process_time()
         try:
-            stats, wall = asyncio.run(drive(server.url, tokens, body, args))
+            stats, wall = asyncio.run(drive(server.url, tokens, reviewers, body, args))
             out_cpu = {"server_main": round(cpu(proc) - main0, 1),
                        "server_workers": round(sum(cpu(w) for w in workers) - workers0, 1),
                        "load_generator": round(time.process_time() - load0, 1)}
@@ -224,7 +256,8 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
             done.set()
             server.stop()
         ops = sum(len(s["lat"]) for s in stats.values())
-        out = {"db": label, "annotators": args.annotators, "volume_workers": args.volume_workers,
+        out = {"db": label, "annotators": args.annotators, "reviewers": args.reviewers,
+               "volume_workers": args.volume_workers,
                "think_s": args.think, "duration_s": args.duration,
                "setup_s": round(setup_s, 1), "wall_s": round(wall, 1),
                "ops": ops, "ops_per_s": round(ops / wall, 1), "server_peak_rss_mb": round(peak[0] / 2**20, 1),
@@ -255,6 +288,8 @@ def main() -> int:
     ap.add_argument("--beats", type=int, default=3, help="heartbeats before each upload")
     ap.add_argument("--uploads", type=int, default=2, help="uploads per case before submitting")
     ap.add_argument("--image", action="store_true", help="also download the 7 MB CT per annotator")
+    ap.add_argument("--reviewers", type=int, default=0,
+                    help="simulated reviewers: review-next, fetch the draft, think, approve (1 in 5: reject)")
     ap.add_argument("--volume-workers", type=int, default=2, help="the server's volume worker processes")
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--json", help="write the results here")
@@ -284,7 +319,8 @@ def main() -> int:
             if cluster is not None:
                 cluster.stop()
     for r in results:
-        print(f"== {r['db']}: {r['annotators']} annotators (think {r['think_s']} s), {r['ops']} requests in "
+        print(f"== {r['db']}: {r['annotators']} annotators, {r['reviewers']} reviewers (think {r['think_s']} s), "
+              f"{r['ops']} requests in "
               f"{r['wall_s']} s = "
               f"{r['ops_per_s']} ops/s; server peak RSS {r['server_peak_rss_mb']} MB with its workers "
               f"({r['server_main_peak_rss_mb']} MB the main process); load avg {r['load_avg_1min']}")

@@ -150,9 +150,9 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
             last = [e for e in record["Events"] if e.get("Version") == name]
             if last and all(e["Action"] == "imported" for e in last):
                 mask = case.load_version(versions[-1])
-                _check_frozen(record, name, mask)
+                digest = _check_frozen(record, name, mask)
                 gate = qa_gate(case, mask, force, mask.path)
-                ev = event(who, "annotator", "submitted", name, VoxelSHA256=mask.voxel_hash, Creates=False, **gate)
+                ev = event(who, "annotator", "submitted", name, VoxelSHA256=digest, Creates=False, **gate)
                 append_event(case, record, ev)
                 return versions[-1]
         raise StateError("nothing to submit: the case has no draft", case.draft_path)
@@ -209,15 +209,18 @@ def save_draft(case: Case, labels: np.ndarray, grid: Grid, who: str | None = Non
         return written
 
 
-def _check_frozen(record: dict, name: str, mask: Mask) -> None:
+def _check_frozen(record: dict, name: str, mask: Mask) -> str:
+    """The version's voxel hash, checked against the one recorded when it was frozen (hashed once)."""
     created = version_event(record, name)
     if created is None:
         raise ProvenanceError(f"version {name} is not in the case record", mask.path)
-    if created.get("VoxelSHA256") != mask.voxel_hash:
+    digest = mask.voxel_hash
+    if created.get("VoxelSHA256") != digest:
         raise ProvenanceError(f"version {name} was changed after it was frozen (voxel hash differs)", mask.path)
+    return digest
 
 
-def _review_target(case: Case, record: dict, version: int | None) -> tuple[int, Mask]:
+def _review_target(case: Case, record: dict, version: int | None) -> tuple[int, Mask, str]:
     versions = case.versions()
     if not versions:
         raise StateError("the case has no version to review", case.masks_dir)
@@ -226,8 +229,7 @@ def _review_target(case: Case, record: dict, version: int | None) -> tuple[int, 
         raise StateError(f"only the latest version ({version_name(versions[-1])}) is under review, "
                          f"not {version_name(n)}", case.record_path)
     mask = case.load_version(n)
-    _check_frozen(record, version_name(n), mask)
-    return n, mask
+    return n, mask, _check_frozen(record, version_name(n), mask)
 
 
 def approve(case: Case, who: str | None = None, *, version: int | None = None,
@@ -237,7 +239,7 @@ def approve(case: Case, who: str | None = None, *, version: int | None = None,
     with _locked(case, who, lock):
         record = load_record(case)
         require(record, "approved", case.record_path)
-        n, mask = _review_target(case, record, version)
+        n, _mask, digest = _review_target(case, record, version)
         name = version_name(n)
         author = version_event(record, name)
         if author and author.get("Who") == who and author.get("Role") == "annotator":
@@ -245,7 +247,7 @@ def approve(case: Case, who: str | None = None, *, version: int | None = None,
         extra = {"Comment": comment} if comment else {}
         record["ApprovedVersion"] = name
         record.pop("Comment", None)
-        append_event(case, record, event(who, "reviewer", "approved", name, VoxelSHA256=mask.voxel_hash, **extra))
+        append_event(case, record, event(who, "reviewer", "approved", name, VoxelSHA256=digest, **extra))
         return n
 
 
@@ -259,11 +261,11 @@ def reject(case: Case, who: str | None = None, comment: str = "", *, version: in
     with _locked(case, who, lock):
         record = load_record(case)
         require(record, "rejected", case.record_path)
-        n, mask = _review_target(case, record, version)
+        n, _mask, digest = _review_target(case, record, version)
         name = version_name(n)
         record["Comment"] = comment
         record["ApprovedVersion"] = None
-        append_event(case, record, event(who, "reviewer", "rejected", name, VoxelSHA256=mask.voxel_hash,
+        append_event(case, record, event(who, "reviewer", "rejected", name, VoxelSHA256=digest,
                                     Comment=comment))
         return n
 
@@ -347,7 +349,7 @@ def start_new_draft(case: Case, who: str | None = None, *, role: str = "annotato
             return None
         name = version_name(versions[-1])
         mask = case.load_version(versions[-1])
-        _check_frozen(record, name, mask)
+        digest = _check_frozen(record, name, mask)
         base = _mask_base(mask)
         case.save_draft(mask.array, mask.grid, painted=base["painted"], interpolated=base["interpolated"],
                         axis=base["axis"], annotator=who,
@@ -355,7 +357,7 @@ def start_new_draft(case: Case, who: str | None = None, *, role: str = "annotato
                         extra={"FromVersion": name})
         if record["State"] != IN_PROGRESS:
             append_event(case, record, event(who, role, "created", "draft", FromVersion=name,
-                                        VoxelSHA256=mask.voxel_hash))
+                                        VoxelSHA256=digest))
         return case.load_draft()
 
 
