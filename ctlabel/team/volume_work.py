@@ -66,7 +66,7 @@ def _start_worker(root: str, url: str, parent: int) -> None:
 
 
 def _user(svc: Service, user_id: int) -> User:
-    with svc.tx() as db:
+    with svc.read() as db:
         user = svc.user(db, user_id)
         db.expunge(user)
     return user
