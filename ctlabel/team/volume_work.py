@@ -150,11 +150,6 @@ class VolumeWorkers:
             for f in [self.pool.submit(_ready) for _ in range(self.workers)]:
                 f.result()
 
-    def pids(self) -> list[int]:
-        """The process ids of the running workers."""
-        procs = getattr(self.pool, "_processes", None) or {}
-        return sorted(procs)
-
     async def _run(self, lane: str, job, local, *args: Any) -> Any:
         async with contextlib.AsyncExitStack() as slots:
             if lane == "submit" and self.pool is not None:
