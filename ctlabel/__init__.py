@@ -95,6 +95,10 @@ _LAZY: dict[str, str] = {
     "check_mask": "qa",
     "Finding": "qa",
     "QAOptions": "qa",
+    "FindingGroup": "qa.groups",
+    "describe_group": "qa.groups",
+    "group_findings": "qa.groups",
+    "summary_line": "qa.groups",
     "make_phantom": "synthetic",
     "Client": "team.client",
     "ClientError": "team.client",
@@ -146,6 +150,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
         resolve_labels,
     )
     from ctlabel.qa import Finding, QAOptions, check_mask
+    from ctlabel.qa.groups import FindingGroup, describe_group, group_findings, summary_line
     from ctlabel.region_grow import hu_range_mask, region_grow
     from ctlabel.synthetic import make_phantom
     from ctlabel.team.client import Client, ClientError
@@ -166,6 +171,7 @@ __all__ = [
     "EditingSession",
     "Edits",
     "Finding",
+    "FindingGroup",
     "GeometryError",
     "Grid",
     "InterpolationResult",
@@ -197,10 +203,12 @@ __all__ = [
     "default_label_table",
     "describe_event",
     "describe_finding",
+    "describe_group",
     "diff_overlay",
     "diff_summary",
     "find_cases",
     "find_series",
+    "group_findings",
     "history",
     "hu_range_mask",
     "interpolate",
@@ -232,6 +240,7 @@ __all__ = [
     "state_of",
     "status",
     "submission_qa",
+    "summary_line",
     "touched_from_box",
     "touched_from_diff",
     "touched_from_indices",
