@@ -7,6 +7,12 @@ lock (or read-only, saying who holds it) and carries the workflow: save (through
 :func:`ctlabel.case.review.save_draft`, so no save while a version awaits review and a new draft after
 an approval), the autosave journal, submit, status. The napari plugin, the team client and
 scripts are adapters over it: they feed it edits and show its state.
+
+The edit lock is held only while the case may be edited: a submitted case is opened without
+it, and a submit releases it at once (the session stays open, read-only), so that a window
+left open never blocks a reviewer. An edit after that (after a rejection) takes the lock again
+(:meth:`EditingSession.reacquire`), and only when the case on disk is still what the session
+shows: otherwise nothing is written and the case must be opened again.
 """
 
 from __future__ import annotations
@@ -28,6 +34,20 @@ from ctlabel.errors import CaseError, CtlabelError, LockError, StateError
 from ctlabel.io.mask import Mask
 from ctlabel.paint_tracking import SliceTracker
 from ctlabel.volume import Grid, Volume
+
+#: The states in which an editor may change a case (a save of an approved or rejected case starts
+#: a new draft): the edit lock is taken on opening only in these.
+EDITABLE_STATES = frozenset(workflow.ALLOWED_FROM["saved"]) | frozenset(workflow.ALLOWED_FROM["created"])
+
+
+def _disk_marker(case: Case) -> tuple:
+    """What a session's labels were loaded from: the versions and the draft file (identity, time, size)."""
+    try:
+        st = case.draft_path.stat()
+        draft: tuple | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except FileNotFoundError:
+        draft = None
+    return tuple(case.versions()), draft
 
 
 @dataclass(frozen=True)
@@ -58,7 +78,7 @@ class EditingSession(Edits):
     lock : CaseLock or None
         The case lock, or None when opened read-only.
     lock_message : str, optional
-        Why it is read-only (who holds the lock).
+        Why it is read-only (who holds the lock); None when nobody else does (a submitted case).
     """
 
     def __init__(self, case: Case, edits: Edits, lock: CaseLock | None, *, lock_message: str | None = None) -> None:
@@ -72,6 +92,7 @@ class EditingSession(Edits):
         self.lock = lock
         self.lock_message = lock_message
         self.saved_record: dict | None = None
+        self._seen = _disk_marker(case)
 
     # --- opening ------------------------------------------------------------------
     @classmethod
@@ -101,16 +122,19 @@ class EditingSession(Edits):
         -------
         EditingSession
             Read-only (``lock`` None, ``lock_message`` saying who holds it) when somebody
-            else edits the case.
+            else edits the case; read-only without a lock (``lock_message`` None) when the case
+            is in a state nobody edits (submitted: it awaits review).
         """
         if not who or not str(who).strip():
             raise CtlabelError("an editing session needs who edits")
         case = Case.open(root)
         lock, message = None, None
         try:
-            lock = acquire_lock(case.root, who)
+            if case_record.state_of(case) in EDITABLE_STATES:
+                lock = acquire_lock(case.root, who)
         except LockError as exc:
             message = str(exc)
+        seen = _disk_marker(case)  # before the labels are read: a later write is noticed
         try:
             if start is not None:
                 case.image_grid().require_match(start.grid, "the mask to start from", case.root)
@@ -127,6 +151,7 @@ class EditingSession(Edits):
                           table=case.load_labels(),
                           created=prov.get("Created") if mask is not None and mask.path == case.draft_path else None)
             session = cls(case, edits, lock, lock_message=message)
+            session._seen = seen
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -196,7 +221,7 @@ class EditingSession(Edits):
     # --- state ----------------------------------------------------------------------
     @property
     def read_only(self) -> bool:
-        """True when somebody else holds the case lock."""
+        """True when the session holds no edit lock (somebody else edits the case, or it is submitted)."""
         return self.lock is None
 
     @property
@@ -216,10 +241,41 @@ class EditingSession(Edits):
 
     def _require_editable(self) -> None:
         if self.read_only:
-            raise LockError(f"the case is open read-only: {self.lock_message or 'locked by somebody else'}",
-                            self.case.root)
+            self.reacquire()
         if self.awaiting_review:
             raise StateError("the case is submitted and awaits review; it cannot be edited", self.case.root)
+
+    def reacquire(self) -> CaseLock:
+        """Take the edit lock again to edit (e.g. after a rejection), if the case on disk is unchanged.
+
+        Raises
+        ------
+        StateError
+            The case awaits review, or a version or draft was written since this session loaded its
+            labels (a reviewer's correction, another editor): nothing is written; open it again.
+        LockError
+            Somebody else holds the lock.
+        """
+        if self.lock is not None:
+            return self.lock
+        if self.awaiting_review:
+            raise StateError("the case is submitted and awaits review; it cannot be edited", self.case.root)
+        try:
+            lock = acquire_lock(self.case.root, self.who)
+        except LockError as exc:
+            self.lock_message = str(exc)
+            raise LockError(f"the case is open read-only: {exc.reason}", self.case.root) from None
+        if _disk_marker(self.case) != self._seen:
+            lock.release()
+            raise StateError("the case was changed since it was opened here (a new version or draft was "
+                             "saved); open it again to edit it", self.case.root)
+        self.lock, self.lock_message = lock, None
+        return lock
+
+    def release(self) -> None:
+        """Give up the edit lock and stay open read-only (unsaved edits go to the journal first)."""
+        self.close()
+        self._seen = _disk_marker(self.case)
 
     # --- saving -----------------------------------------------------------------------
     def save(self) -> Path:
@@ -236,11 +292,17 @@ class EditingSession(Edits):
         return self.case.draft_path
 
     def submit(self, *, force: bool = False) -> int:
-        """Save if there are unsaved edits, then freeze the draft as a version for review."""
+        """Save if there are unsaved edits, then freeze the draft as a version for review.
+
+        The edit lock is released after it: nobody edits a submitted case (the session stays
+        open read-only; :meth:`reacquire` after a rejection).
+        """
         if self.dirty:
             self.save()
         self._require_editable()
-        return review.submit(self.case, self.who, force=force, lock=self.lock)
+        number = review.submit(self.case, self.who, force=force, lock=self.lock)
+        self.release()
+        return number
 
     def qa_errors(self) -> list:
         """The QA errors that would block :meth:`submit` (of the saved draft)."""

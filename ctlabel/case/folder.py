@@ -11,6 +11,7 @@ Layout (defined here only)::
       masks/recovery/             the autosave journal of an editing session
       case.json                   state and event log
       case.lock                   present while somebody edits the case
+      case.decision.lock          present while a review decision is written (a moment)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MASKS = "masks"
 DRAFT = "draft_dseg.nii.gz"
 RECORD = "case.json"
 LOCK = "case.lock"
+DECISION_LOCK = "case.decision.lock"
 RECOVERY = "recovery"
 _VERSION = re.compile(r"^v(\d{3,})_dseg\.nii\.gz$")
 _READER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

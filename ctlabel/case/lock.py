@@ -5,6 +5,11 @@ systems and on NFSv3+/SMB), holding who took it, where and when. A second
 person gets :class:`LockError` naming the holder and opens the case read-only.
 A lock whose process is gone (same host) or whose heartbeat is older than
 ``stale_after`` seconds may be taken over.
+
+The edit lock is held only while the case may be edited: nobody holds it on a submitted
+case. A review decision (approve, reject, correct, withdraw) is written under the
+short-lived :func:`decision_lock` instead, so that a viewer left open on a case never
+blocks a reviewer, and two reviewers deciding at once never both write.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +32,10 @@ STALE_AFTER_S = 12 * 3600
 #: A lock file still empty or unreadable this long after it was written is abandoned: its
 #: creator died (or the disk filled) between creating it and writing who holds it.
 UNREADABLE_AFTER_S = 5.0
+#: A decision lock (held for one review decision's write) older than this is abandoned.
+DECISION_STALE_AFTER_S = 120.0
+#: How long a review decision waits for another one on the same case to finish.
+DECISION_WAIT_S = 10.0
 
 
 @dataclass
@@ -169,6 +179,39 @@ def remove_stale_temporaries(case_root: Path) -> list[Path]:
     return removed
 
 
+def _create(path: Path, info: LockInfo, case_root, stale_after: float, busy: str) -> CaseLock:
+    """Create the lock file ``path`` for ``info`` (taking over an abandoned one); ``busy`` words the refusal."""
+    payload = json.dumps(info.__dict__).encode()
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                inode = path.stat().st_ino
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            holder = _read_settled(path)
+            if holder is None:
+                continue
+            if not _stale(path, holder, stale_after):
+                raise LockError(busy.format(holder=holder.describe()), case_root) from None
+            _take_over(path, holder, case_root, inode)
+            continue
+        except OSError as exc:
+            raise LockError(f"cannot create the lock file ({exc.strerror})", path) from None
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # e.g. a full disk: leave no empty lock behind
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise LockError(f"cannot write the lock file ({exc.strerror})", path) from None
+        return CaseLock(path, info)
+    raise LockError("the lock changed hands while taking it; try again", case_root)
+
+
 def acquire_lock(case_root: str | os.PathLike, user: str | None = None, *,
                  stale_after: float = STALE_AFTER_S) -> CaseLock:
     """Take the edit lock of a case.
@@ -189,36 +232,43 @@ def acquire_lock(case_root: str | os.PathLike, user: str | None = None, *,
     """
     from ctlabel.case.folder import LOCK
 
-    path = Path(case_root) / LOCK
     info = LockInfo(user or getpass.getuser(), socket.gethostname(), os.getpid(), now_utc())
-    payload = json.dumps(info.__dict__).encode()
-    for _ in range(3):
+    lock = _create(Path(case_root) / LOCK, info, case_root, stale_after,
+                   "the case is being edited by {holder}; opened read-only")
+    remove_stale_temporaries(Path(case_root))
+    return lock
+
+
+@contextlib.contextmanager
+def decision_lock(case_root: str | os.PathLike, user: str | None = None, *,
+                  wait_s: float = DECISION_WAIT_S) -> Iterator[CaseLock]:
+    """Hold the short-lived decision lock of a case while one review decision is written.
+
+    A review decision on a submitted case (approve, reject, correct, withdraw) needs no edit
+    lock: nobody may edit a submitted case, so an annotator's viewer left open on it holds
+    none, and a stale one blocks nothing. Two decisions at once are kept apart by this lock,
+    taken only for the write (a competitor waits up to ``wait_s`` seconds for it).
+
+    Raises
+    ------
+    LockError
+        Another decision on the case is still being written after ``wait_s`` seconds.
+    """
+    from ctlabel.case.folder import DECISION_LOCK
+
+    info = LockInfo(user or getpass.getuser(), socket.gethostname(), os.getpid(), now_utc())
+    path = Path(case_root) / DECISION_LOCK
+    deadline = time.monotonic() + wait_s
+    while True:
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                inode = path.stat().st_ino
-            except FileNotFoundError:
-                continue  # released meanwhile: try again
-            holder = _read_settled(path)
-            if holder is None:
-                continue
-            if not _stale(path, holder, stale_after):
-                raise LockError(f"the case is being edited by {holder.describe()}; opened read-only",
-                                case_root) from None
-            _take_over(path, holder, case_root, inode)
-            continue
-        except OSError as exc:
-            raise LockError(f"cannot create the lock file ({exc.strerror})", path) from None
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:  # e.g. a full disk: leave no empty lock behind
-            with contextlib.suppress(OSError):
-                path.unlink()
-            raise LockError(f"cannot write the lock file ({exc.strerror})", path) from None
-        remove_stale_temporaries(Path(case_root))
-        return CaseLock(path, info)
-    raise LockError("the lock changed hands while taking it; try again", case_root)
+            lock = _create(path, info, case_root, DECISION_STALE_AFTER_S,
+                           "another review decision on the case is being written by {holder}; try again")
+            break
+        except LockError:
+            if time.monotonic() > deadline or not path.exists():
+                raise
+            time.sleep(0.05)
+    try:
+        yield lock
+    finally:
+        lock.release()

@@ -20,7 +20,7 @@ import contextlib
 import numpy as np
 
 from ctlabel.case.folder import Case, check_reader
-from ctlabel.case.lock import CaseLock
+from ctlabel.case.lock import CaseLock, decision_lock
 from ctlabel.case.qa_gate import qa_gate
 from ctlabel.case.record import append_event, load_record, version_event, version_name, version_number
 from ctlabel.case.review import _freeze, _locked, _mask_base, _who
@@ -191,7 +191,7 @@ def withdraw(case: Case, who: str | None = None, *, reader: str | None = None,
         draft is open (it would be replaced).
     """
     who = _who(who)
-    with _locked(case, who, lock):
+    with _locked(case, who, lock), decision_lock(case.root, who):
         record = load_record(case)
         pending_read = reader is not None and record["State"] != SUBMITTED
         require(record, "read" if pending_read else "withdrawn", case.record_path)

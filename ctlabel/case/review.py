@@ -3,7 +3,8 @@
 The actions: save a draft, submit, approve, reject, correct, import a version, start a new
 draft, log an edit.
 
-Each action takes the case lock (or checks the caller's), asks the transition table
+Each action takes the case lock (or checks the caller's; approve and reject of a submitted case take
+only the short-lived decision lock, which correct takes as well), asks the transition table
 (:mod:`ctlabel.case.workflow`) whether it is allowed, and appends its event to the
 record (:mod:`ctlabel.case.record`). Frozen versions are never rewritten.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ctlabel.case.folder import Case
-from ctlabel.case.lock import CaseLock, acquire_lock, lock_holder
+from ctlabel.case.lock import CaseLock, acquire_lock, decision_lock, lock_holder
 from ctlabel.case.qa_gate import qa_gate
 from ctlabel.case.record import append_event, load_record, reads_under_review, version_event, version_name
 from ctlabel.case.workflow import APPROVED, IN_PROGRESS, REJECTED, SUBMITTED, require
@@ -236,7 +237,7 @@ def approve(case: Case, who: str | None = None, *, version: int | None = None,
             comment: str | None = None, lock: CaseLock | None = None) -> int:
     """Approve the submitted (latest) version; return its number."""
     who = _who(who)
-    with _locked(case, who, lock):
+    with _locked(case, who, lock) if lock else contextlib.nullcontext(), decision_lock(case.root, who):
         record = load_record(case)
         require(record, "approved", case.record_path)
         n, _mask, digest = _review_target(case, record, version)
@@ -258,7 +259,7 @@ def reject(case: Case, who: str | None = None, comment: str = "", *, version: in
     comment = (comment or "").strip()
     if not comment:
         raise InputError("a rejection needs a comment saying what to fix")
-    with _locked(case, who, lock):
+    with _locked(case, who, lock) if lock else contextlib.nullcontext(), decision_lock(case.root, who):
         record = load_record(case)
         require(record, "rejected", case.record_path)
         n, _mask, digest = _review_target(case, record, version)
@@ -278,7 +279,7 @@ def correct(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, 
     slices where the correction differs from the version it corrects.
     """
     who = _who(who)
-    with _locked(case, who, lock):
+    with _locked(case, who, lock), decision_lock(case.root, who):
         record = load_record(case)
         require(record, "corrected", case.record_path)
         versions = case.versions()

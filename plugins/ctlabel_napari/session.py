@@ -120,9 +120,10 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
         core = EditingSession.open(root, self.annotator or getpass.getuser(), start=shown, restore=restore)
         core.who = self.annotator
         self.core = core
-        if core.read_only:
+        if core.read_only:  # somebody else edits it, or it is submitted (nobody holds its lock)
             self.layer.editable = False
-            _notify(core.lock_message or "the case is locked by somebody else", "warning")
+            if core.lock_message:
+                _notify(core.lock_message, "warning")
             return None
         _HOLDERS[core.case.root.resolve()] = self
         try:
@@ -191,7 +192,7 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
 
     @property
     def read_only(self) -> bool:
-        """Somebody else holds the case lock."""
+        """No edit lock is held: somebody else holds it, or the case is submitted."""
         return self.core.read_only
 
     @property
@@ -335,17 +336,29 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
     def submit(self, force: bool = False, *, save: bool = True) -> int:
         """Save (unless the caller just did: ``save=False``), then freeze the draft as a new version.
 
-        QA errors refuse it unless ``force``. Afterwards the layer is read-only. Returns the
-        version number.
-        """
+        QA errors refuse it unless ``force``. Afterwards the layer is read-only, the lock released. Returns the
+        version number."""
         core = self._require_case()
         if save:
             self.save()
         self._sync_who()
         self._stop_autosave()
-        number = core.submit(force=force)
+        number = core.submit(force=force)  # the core releases the edit lock: a reviewer may decide now
+        self._forget_holder()
         self.set_awaiting_review()
         return number
+
+    def edit_again(self) -> None:
+        """Take the case lock again (after a rejection) and make the layer editable; refused (StateError,
+        LockError) when the case changed on disk since it was loaded here (open it again) or is edited."""
+        core = self._require_case()
+        core.reacquire()
+        _HOLDERS[core.case.root.resolve()] = self
+        self.layer.editable = True
+
+    def _forget_holder(self) -> None:
+        if self.editing is not None and _HOLDERS.get(root := self.editing.case.root.resolve()) is self:
+            del _HOLDERS[root]
 
     def save_as_case(self, root: str | Path, volume: Volume | None) -> Path:
         """Make a case folder from ``volume`` (the image this layer was painted on) and save the draft."""
@@ -366,8 +379,7 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
         self._stop_autosave()
         core = self.editing
         if core is not None:
-            if _HOLDERS.get(core.case.root.resolve()) is self:
-                del _HOLDERS[core.case.root.resolve()]
+            self._forget_holder()
             try:
                 core.close()  # unsaved edits go to the journal; the lock is released either way
             except CtlabelError as exc:
