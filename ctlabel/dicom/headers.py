@@ -21,8 +21,11 @@ _NATIVE_LE = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
 #: Bytes an encapsulated frame needs at least (its item header).
 _MIN_ENCAPSULATED_FRAME = 8
+#: The physical range of a pixel spacing, slice thickness or slice gap (mm), in
+#: ``docs/conventions.md``: outside it a value is refused (1e-300 mm pixels give no usable affine).
+MIN_SPACING_MM = 1e-3
+MAX_SPACING_MM = 1e3
 #: Largest plausible magnitudes (mm, or HU per stored unit): beyond them a value is refused.
-MAX_SPACING_MM = 1e4
 MAX_POSITION_MM = 1e7
 MAX_RESCALE = 1e6
 
@@ -260,8 +263,8 @@ def _slice(path: str, frame: int, sop: str, inst: int | None, values: dict, raw)
         if note:
             notes.append(note)
     spacing = numbers(values.get("PixelSpacing"), "PixelSpacing", 2)
-    if spacing is not None and not all(0 < s <= MAX_SPACING_MM for s in spacing):
-        raise BadValue(f"PixelSpacing must be positive and at most {MAX_SPACING_MM:g} mm, not {list(spacing)}")
+    if spacing is not None and not all(MIN_SPACING_MM <= s <= MAX_SPACING_MM for s in spacing):
+        raise BadValue(f"PixelSpacing must lie in {MIN_SPACING_MM:g}..{MAX_SPACING_MM:g} mm, not {list(spacing)}")
     position = numbers(values.get("ImagePositionPatient"), "ImagePositionPatient", 3)
     if position is not None and max(abs(p) for p in position) > MAX_POSITION_MM:
         raise BadValue(f"ImagePositionPatient {list(position)} lies beyond {MAX_POSITION_MM:g} mm")
@@ -272,8 +275,8 @@ def _slice(path: str, frame: int, sop: str, inst: int | None, values: dict, raw)
     if abs(slope or 1.0) > MAX_RESCALE or abs(intercept) > MAX_RESCALE * 1e3:
         raise BadValue(f"RescaleSlope {slope} or RescaleIntercept {intercept} is beyond any CT")
     thick = number(v, "SliceThickness")
-    if thick is not None and thick > MAX_SPACING_MM:
-        thick = None
+    if thick is not None and thick > 0 and not MIN_SPACING_MM <= thick <= MAX_SPACING_MM:
+        raise BadValue(f"SliceThickness must lie in {MIN_SPACING_MM:g}..{MAX_SPACING_MM:g} mm, not {thick!r}")
     return SliceHeader(
         path, frame, sop, cast("tuple[float, float, float] | None", position), orientation,
         cast("tuple[float, float] | None", spacing),
@@ -350,5 +353,5 @@ def orientation_key(orientation) -> bytes:
     return np.round(np.asarray(orientation, dtype=float), 3).tobytes()
 
 
-__all__ = ["BadValue", "Counts", "PixelSizeMismatch", "RawPixels", "SliceHeader", "counts", "number",
+__all__ = ["MAX_SPACING_MM", "MIN_SPACING_MM", "BadValue", "Counts", "PixelSizeMismatch", "RawPixels", "SliceHeader", "counts", "number",
            "numbers", "raw_layout", "raw_pixels_after", "references", "slice_headers", "text", "whole"]

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ctlabel.dicom.headers import MAX_SPACING_MM, MIN_SPACING_MM
 from ctlabel.dicom.scan import find_series
 from ctlabel.dicom.stacks import Stack
 from ctlabel.errors import DicomReadError, InputError, SeriesError
@@ -46,7 +47,11 @@ def _decode(path: str) -> tuple[object, np.ndarray]:
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - truncated or junk bytes
         raise DicomReadError(f"cannot read the file ({type(exc).__name__}: {exc})", path) from None
-    if "PixelData" not in ds and "FloatPixelData" not in ds:
+    if "PixelData" not in ds:
+        floats = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds]
+        if floats:
+            raise DicomReadError(f"the file holds {floats[0]} and no PixelData: a CT image stores whole"
+                                 " numbers, and ctlabel reads only PixelData", path)
         raise DicomReadError("the file has no pixel data", path)
     try:
         with pywarnings.catch_warnings():
@@ -178,6 +183,9 @@ def load_series(
         if bad:
             raise SeriesError("irregular geometry: " + "; ".join(bad), where)
 
+    if not MIN_SPACING_MM <= geo.spacing_mm <= MAX_SPACING_MM:
+        raise SeriesError(f"the slices lie {geo.spacing_mm:.4g} mm apart, outside the physical range"
+                          f" {MIN_SPACING_MM:g}..{MAX_SPACING_MM:g} mm", where)
     affine = dicom_affine(first.orientation, headers[0].position, first.pixel_spacing, geo.step_lps)
     if not np.isfinite(affine).all() or not 0 < geo.spacing_mm < float("inf"):
         raise SeriesError("the slice geometry gives no finite affine (degenerate positions or spacing)", where)
