@@ -7,8 +7,11 @@ Run once by a maintainer (``python scripts/make_test_data.py [SOURCE]``, SOURCE 
   uncompressed) is re-encoded to JPEG-LS lossless (17 MB). Every header element other than the
   transfer syntax and the pixel data is kept; the decoded pixels are checked equal to the source's,
   so every slice, its position and its HU values are those of the published series.
-* Files that ``sample_data/`` already holds byte for byte (the Philips 5 mm series ``S2010`` and
-  ``totalseg_body_ct_dicom``) are relative symbolic links to it, not a second copy.
+* The files of ``totalseg_body_ct_dicom``, which ``sample_data/totalseg_body_ct`` holds byte for
+  byte, are relative symbolic links to it, not a second copy. The Philips 5 mm series ``S2010`` is
+  also in ``sample_data/philips_ct_5mm`` but is copied: the session's DIRFILE lists its files, and
+  ctlabel refuses an index entry that leads outside the index's folder through a link. Git stores
+  the two identical copies as one object, so the repository does not grow by them.
 * Each folder keeps its ``LICENSE_AND_SOURCE.txt`` (with a note of these changes appended) and a
   ``SHA256SUMS.txt`` of the files stored; the Philips folder also keeps the source's list as
   ``SHA256SUMS_source.txt``.
@@ -30,10 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "data"
 S2020 = Path("dcmqa_ct_philips_brain") / "dicom" / "S21570" / "S2020"
 #: Folders of the source whose files ``sample_data`` holds already (source folder -> sample folder).
-IN_SAMPLES = {
-    Path("dcmqa_ct_philips_brain") / "dicom" / "S21570" / "S2010": ROOT / "sample_data" / "philips_ct_5mm",
-    Path("totalseg_body_ct_dicom"): ROOT / "sample_data" / "totalseg_body_ct",
-}
+IN_SAMPLES = {Path("totalseg_body_ct_dicom"): ROOT / "sample_data" / "totalseg_body_ct"}
 NOTE = """
 ==== Changes in this copy (ctlabel tests/data, made by scripts/make_test_data.py) ====
 {changes}
