@@ -10,6 +10,7 @@ highdicom and compared with the version's voxels and the source files.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -140,7 +141,7 @@ def test_philips_round_trip_references_and_patient_module(cases, tmp_path):
     assert "PatientIdentityRemoved" not in seg or seg.PatientIdentityRemoved != "YES"
     # who and which version; no patient identifier added
     assert seg.SeriesDescription == f"ctlabel {rep['version']} approved by rev1"
-    assert str(seg.ContentCreatorName) == "ann"
+    assert seg.ContentCreatorName.family_name == "ann"  # a PN: "ann^", the family-name component
 
 
 def test_segments_named_coloured_coded_and_typed(cases, tmp_path):
@@ -198,7 +199,7 @@ def test_deidentify_writes_no_source_identifier(cases, tmp_path):
     seg = hd.seg.segread(out)
     files = _source_files(PHILIPS_5MM)
     src = pydicom.dcmread(next(iter(files.values())), stop_before_pixels=True)
-    assert seg.PatientIdentityRemoved == "YES" and str(seg.PatientName) == "ANONYMOUS"
+    assert seg.PatientIdentityRemoved == "YES" and str(seg.PatientName) == "ANONYMOUS^"
     assert seg.PatientBirthDate == "" and seg.get("InstitutionName") is None
     raw = out.read_bytes()
     secrets = [str(src.PatientName), str(src.PatientID), src.StudyInstanceUID, src.SeriesInstanceUID,
@@ -321,3 +322,48 @@ def test_push_stores_the_seg_on_a_real_orthanc_and_a_refusal_is_clear(cases, tmp
         r = run_cli("export-seg", case.root, tmp_path / "again.dcm", "--dicom", PHILIPS_5MM, "--push", url,
                     "--timeout", "5")
         assert r.returncode == 2 and "HTTP 500" in r.stderr and "Traceback" not in r.stderr
+
+
+def _dciodvfy(path: Path) -> list[str]:
+    """dciodvfy's errors and warnings for ``path`` (Debian's dicom3tools, as users run it)."""
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("dciodvfy (Debian dicom3tools) is not installed: scripts/setup.sh --test installs it")
+        pytest.skip("dciodvfy (Debian dicom3tools) is not installed")
+    r = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=120)
+    return [line for line in (r.stdout + r.stderr).splitlines() if line.startswith(("Error", "Warning"))]
+
+
+@pytest.mark.parametrize("which, extra", [("philips", ()), ("philips", ("--deidentify",)), ("ct3", ()),
+                                          ("ct2", ())])
+def test_seg_passes_dciodvfy(cases, tmp_path, which, extra):
+    case = cases[which]
+    source = {"philips": PHILIPS_5MM, "ct3": CT3_DICOM, "ct2": CT2_DICOM}[which]
+    out = tmp_path / "seg.dcm"
+    r = run_cli("export-seg", case.root, out, "--dicom", source, *extra)
+    assert r.returncode == 0, r.stderr
+    findings = _dciodvfy(out)
+    assert not [f for f in findings if f.startswith("Error")], findings
+    # the only warning allowed is a source's own patient name, which the SEG must copy as it is
+    src_name = str(pydicom.dcmread(next(iter(_source_files(source).values())), stop_before_pixels=True).PatientName)
+    allowed = f"(0x0010,0x0010) PN Patient's Name  PN [1] = <{src_name}> - Retired Person Name form"
+    # de-identified: the study date, time and ID are emptied (PS3.15), which only a DICOMDIR would want
+    dicomdir = "Warning - Missing attribute or value that would be needed to build DICOMDIR"
+    assert [f for f in findings if not f.endswith(allowed) and not (extra and f.startswith(dicomdir))] == [], findings
+
+
+def test_source_files_without_uids_are_named(cases, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(PHILIPS_5MM, src)
+    stripped = sorted(f for f in _source_files(src).values())[:2]
+    for f in stripped:
+        ds = pydicom.dcmread(f)
+        uid = str(ds.SOPInstanceUID)
+        del ds.SOPInstanceUID
+        ds.save_as(f)
+    r = run_cli("export-seg", cases["philips"].root, tmp_path / "seg.dcm", "--dicom", src)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "2 of 28 source instances not found by SOPInstanceUID" in r.stderr and uid in r.stderr
+    assert all(f.name in r.stderr for f in stripped) and "have no SOPInstanceUID" in r.stderr
+    assert not (tmp_path / "seg.dcm").exists()

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ctlabel._version import __version__
 from ctlabel.case.folder import Case
 from ctlabel.errors import CaseError, CtlabelError, InputError, ProvenanceError
 from ctlabel.export.seg_sources import _deidentified_uids, deidentified_sources, match_sources, source_datasets
@@ -28,6 +29,9 @@ from ctlabel.geometry import is_sheared
 from ctlabel.io.labels import Label
 
 SEG_SERIES_NUMBER_BASE = 9000
+#: The Enhanced General Equipment module makes DeviceSerialNumber type 1 (an empty one is an error to
+#: dciodvfy); software has no serial number of its own, so the SEG names the program and its version.
+DEVICE_SERIAL_NUMBER = f"ctlabel-{__version__}"
 #: Name (lower case, ``_``/``-`` as spaces, laterality dropped) -> SNOMED CT structure (code, meaning).
 STRUCTURES: dict[str, tuple[str, str]] = {
     "liver": ("10200004", "Liver"), "spleen": ("78961009", "Spleen"), "kidney": ("64033007", "Kidney"),
@@ -120,6 +124,16 @@ def choose_version(case: Case, number: int | None, record: dict) -> tuple[int, b
     return n, name in approvals
 
 
+def _person_name(name: str | None) -> str | None:
+    """A user name as a DICOM PN: the family-name component (``ann`` -> ``ann^``).
+
+    A PN without a component separator is the retired ACR-NEMA form that dciodvfy warns about.
+    """
+    if not name:
+        return None
+    return name if "^" in name else f"{name}^"
+
+
 def _people(record: dict, name: str, provenance: dict) -> tuple[str | None, str | None]:
     """The annotator (sidecar, else the event that created the version) and the approving reviewer."""
     events = [ev for ev in record.get("Events", []) if ev.get("Version") == name]
@@ -153,7 +167,6 @@ def segment_descriptions(labels: list[Label], entries: dict, version: str) -> tu
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    from ctlabel._version import __version__
 
     out, rows = [], []
     for number, lab in enumerate(labels, 1):
@@ -221,7 +234,6 @@ def export_seg(spec: str, out: str | os.PathLike, *, dicom: str | os.PathLike | 
     """
     import highdicom as hd
 
-    from ctlabel._version import __version__
     from ctlabel.case.record import load_record, version_name
     from ctlabel.io.atomic import atomic_path
 
@@ -283,11 +295,15 @@ def export_seg(spec: str, out: str | os.PathLike, *, dicom: str | os.PathLike | 
                 segment_descriptions=descriptions, series_instance_uid=hd.UID(),
                 series_number=SEG_SERIES_NUMBER_BASE + n, sop_instance_uid=hd.UID(), instance_number=1,
                 manufacturer="ctlabel", manufacturer_model_name="ctlabel", software_versions=str(__version__),
-                device_serial_number="", series_description=description[:64], content_label="CTLABEL",
-                content_description=f"{name} of a ctlabel case"[:64], content_creator_name=annotator or None,
+                device_serial_number=DEVICE_SERIAL_NUMBER, series_description=description[:64], content_label="CTLABEL",
+                content_description=f"{name} of a ctlabel case"[:64], content_creator_name=_person_name(annotator),
                 omit_empty_frames=True, specific_character_set="ISO_IR 192")
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise InputError(f"highdicom cannot build the SEG ({type(exc).__name__}: {exc})", mask.path) from None
+    # highdicom copies the source's study module whole; Requesting Service (0032,1033) is not part of
+    # the SEG IOD (dciodvfy warns) and names a department, so it is left out
+    if "RequestingService" in seg:
+        del seg.RequestingService
     if deidentify:
         from pydicom.sr.codedict import codes
 

@@ -77,17 +77,22 @@ def _retrieved_items(block: dict, where: Path) -> Iterator[tuple[str, Any, Calla
 
 
 def match_sources(items: Iterable[tuple[Any, Any, Callable[[], Any]]], slices: list[dict | None], by_hash: bool,
-                  grid_shape: tuple) -> dict[int, Any]:
+                  grid_shape: tuple, no_uid: list | None = None) -> dict[int, Any]:
     """Case slice index -> its source data set (pixel data dropped).
 
     By SOPInstanceUID (the pixel hash is then checked), or, for a pseudonymized case
-    (``by_hash``), by ``PixelSHA256`` and the recorded ImagePositionPatient.
+    (``by_hash``), by ``PixelSHA256`` and the recorded ImagePositionPatient. Images of the grid's
+    size that carry no SOPInstanceUID are appended to ``no_uid`` (where they came from).
     """
     want = {s["SOPInstanceUID"]: k for k, s in enumerate(slices) if s}
     found: dict[int, Any] = {}
     for where, head, load in items:
         if (int(head.get("Rows", 0)), int(head.get("Columns", 0))) != tuple(grid_shape[1:]) or \
-                "SOPInstanceUID" not in head or int(head.get("NumberOfFrames", 1) or 1) != 1:
+                int(head.get("NumberOfFrames", 1) or 1) != 1:
+            continue
+        if not str(head.get("SOPInstanceUID", "") or ""):
+            if no_uid is not None:
+                no_uid.append(where)
             continue
         k = None if by_hash else want.get(str(head.SOPInstanceUID))
         if not by_hash and (k is None or k in found):
@@ -124,9 +129,10 @@ def source_datasets(case: Case, source: dict, shape: tuple, dicom: str | os.Path
     if retrieve is None and (case.root / "retrieve.json").is_file():
         retrieve = json.loads((case.root / "retrieve.json").read_text(encoding="utf-8")).get("Retrieve")
     where: Path = case.image_sidecar
+    no_uid: list = []
     if dicom is not None:
         where = Path(dicom)
-        files = match_sources(_folder_items(where), slices, pseudonymized, shape)
+        files = match_sources(_folder_items(where), slices, pseudonymized, shape, no_uid)
         how = "PixelSHA256" if pseudonymized else "SOPInstanceUID"
     elif pseudonymized:
         raise InputError("the case's UIDs were pseudonymized (Source.UIDsPseudonymized), so they name no archive "
@@ -140,10 +146,23 @@ def source_datasets(case: Case, source: dict, shape: tuple, dicom: str | os.Path
     real = [k for k, s in enumerate(slices) if s]
     missing = [k for k in real if k not in files]
     if missing:
-        by = "pixel hash and position" if pseudonymized else "SOPInstanceUID"
-        raise InputError(f"{len(missing)} of {len(real)} source instances not found by {by} (case slices "
-                         f"{missing[:10]}{' ...' if len(missing) > 10 else ''})", where)
+        raise InputError(_missing_message(missing, real, slices, pseudonymized, no_uid), where)
     return files, how
+
+
+def _missing_message(missing: list[int], real: list[int], slices: list, pseudonymized: bool, no_uid: list) -> str:
+    """Which source instances were not found, by which UID, and which files named none."""
+    more = " ..." if len(missing) > 10 else ""
+    if pseudonymized:
+        text = (f"{len(missing)} of {len(real)} source instances not found by pixel hash and position "
+                f"(case slices {missing[:10]}{more})")
+    else:
+        uids = ", ".join(f"slice {k}: {slices[k]['SOPInstanceUID']}" for k in missing[:10])
+        text = f"{len(missing)} of {len(real)} source instances not found by SOPInstanceUID ({uids}{more})"
+    if no_uid:
+        names = ", ".join(Path(str(w)).name for w in no_uid[:10]) + (" ..." if len(no_uid) > 10 else "")
+        text += f"; {len(no_uid)} image file(s) of this size have no SOPInstanceUID: {names}"
+    return text
 
 
 # --- De-identification ---
@@ -152,7 +171,7 @@ def source_datasets(case: Case, source: dict, shape: tuple, dicom: str | os.Path
 _KEEP = ("SOPClassUID", "Modality", "Rows", "Columns", "PixelSpacing", "ImageOrientationPatient",
          "ImagePositionPatient", "SliceThickness", "SpacingBetweenSlices", "Manufacturer", "SpecificCharacterSet")
 #: The patient and study attributes written under ``deidentify`` (PS3.15 Annex E, dummies / empty).
-_DUMMIES = {"PatientName": "ANONYMOUS", "PatientID": "ANONYMOUS", "PatientBirthDate": "", "PatientSex": "",
+_DUMMIES = {"PatientName": "ANONYMOUS^", "PatientID": "ANONYMOUS", "PatientBirthDate": "", "PatientSex": "",
             "AccessionNumber": "", "StudyID": "", "StudyDate": "", "StudyTime": "", "ReferringPhysicianName": ""}
 
 
