@@ -21,11 +21,20 @@ from ctlabel.case.lock import lock_holder
 from ctlabel.case.workflow import IN_PROGRESS, RESULT, STATES
 from ctlabel.errors import ProvenanceError
 from ctlabel.io.atomic import write_json
+from ctlabel.io.jsonfile import read_json_object, require_types, type_name
 from ctlabel.io.mask import Mask
 from ctlabel.io.provenance import SCHEMA_VERSION, read_sidecar, sidecar_path
 from ctlabel.model import CaseRecord
 
 _VERSION_NAME = re.compile(r"^v(\d{3,})$")
+_TEXT = (str, type(None))
+#: The types of the fields of ``case.json`` that ctlabel reads (others ride along unchecked).
+_RECORD_TYPES = {"SchemaVersion": (str,), "ImageVoxelSHA256": _TEXT, "HeadEventSHA256": _TEXT,
+                 "ApprovedVersion": _TEXT}
+_EVENT_TYPES = {"Who": (str,), "Role": (str,), "When": (str,), "Action": (str,), "Version": _TEXT,
+                "VoxelSHA256": _TEXT, "PreviousEventSHA256": _TEXT, "NewImageVoxelSHA256": _TEXT,
+                "Files": (dict, type(None)), "Reads": (list, type(None)), "Creates": (bool,),
+                "CorrectedFrom": _TEXT, "FromVersion": _TEXT}
 
 
 def version_name(number: int) -> str:
@@ -78,13 +87,23 @@ def load_record(case: Case) -> dict:
         return {"SchemaVersion": SCHEMA_VERSION, "State": IN_PROGRESS,
                 "ImageVoxelSHA256": img.get("VoxelSHA256"), "Events": []}
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ProvenanceError(f"the case record is not readable JSON ({exc})", path) from None
-    if not isinstance(record, dict) or not isinstance(record.get("Events"), list):
+        record = read_json_object(path, "the case record")
+    except FileNotFoundError:
+        raise ProvenanceError("the case record vanished while it was read", path) from None
+    if not isinstance(record.get("Events"), list):
         raise ProvenanceError("the case record lacks an Events list", path)
-    if record.get("State") not in STATES:
+    if not isinstance(record.get("State"), str) or record["State"] not in STATES:
         raise ProvenanceError(f"the case record has an unknown State {record.get('State')!r}", path)
+    require_types(record, _RECORD_TYPES, "the case record", path)
+    for i, ev in enumerate(record["Events"]):
+        if not isinstance(ev, dict):
+            raise ProvenanceError(f"event {i} is {type_name(ev)}, not an object", path)
+        require_types(ev, _EVENT_TYPES, f"event {i}", path)
+        for rel, digest in (ev.get("Files") or {}).items():
+            if not isinstance(digest, (str, type(None))):
+                raise ProvenanceError(f"event {i}: Files[{rel!r}] is {type_name(digest)}, not a string", path)
+        if not all(isinstance(r, str) for r in ev.get("Reads") or []):
+            raise ProvenanceError(f"event {i}: Reads must list version names", path)
     try:
         CaseRecord.from_dict(record)  # every event: who, a known role and action
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -353,5 +353,6 @@ def orientation_key(orientation) -> bytes:
     return np.round(np.asarray(orientation, dtype=float), 3).tobytes()
 
 
-__all__ = ["MAX_SPACING_MM", "MIN_SPACING_MM", "BadValue", "Counts", "PixelSizeMismatch", "RawPixels", "SliceHeader", "counts", "number",
-           "numbers", "raw_layout", "raw_pixels_after", "references", "slice_headers", "text", "whole"]
+__all__ = ["MAX_SPACING_MM", "MIN_SPACING_MM", "BadValue", "Counts", "PixelSizeMismatch", "RawPixels", "SliceHeader",
+           "counts", "number", "numbers", "raw_layout", "raw_pixels_after", "references", "slice_headers", "text",
+           "whole"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ctlabel.deid import clean_description
+from ctlabel.errors import ProvenanceError
 from ctlabel.io.atomic import write_json
 from ctlabel.io.nifti import read_nifti, write_nifti
 from ctlabel.io.provenance import (
@@ -105,7 +106,11 @@ def load_image(path: str | os.PathLike) -> Volume:
     if Path(side).exists():
         record = read_sidecar(side)
         if record.get("Source"):
-            source = SourceIdentity.from_dict(record["Source"])
+            try:
+                source = SourceIdentity.from_dict(record["Source"])
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ProvenanceError(f"the image's Source is not valid ({type(exc).__name__}: {exc})",
+                                      side) from None
             if len(source.slices) != data.array.shape[0]:
                 source = replace(source, slices=())
         warnings = list(record["Geometry"].get("Warnings", []))

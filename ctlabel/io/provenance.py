@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ctlabel.errors import ProvenanceError
+from ctlabel.io.jsonfile import read_json_object, require_types
 from ctlabel.volume import SourceIdentity, spacing_from_affine
 
 SCHEMA_VERSION = "1.0"
@@ -124,6 +125,12 @@ def labels_record(label_table, present, painted, interpolated, methods=None) -> 
 
 
 _SCHEMA_CACHE: dict | None = None
+#: The types of the sidecar fields ctlabel reads back (others ride along unchecked).
+_SIDECAR_TYPES = {"SchemaVersion": (str,), "Kind": (str,), "VoxelSHA256": (str,), "Events": (list,),
+                  "Geometry": (dict,), "Source": (dict, type(None)), "Labels": (dict,), "SliceAxis": (str,),
+                  "Sources": (list,), "ImageVoxelSHA256": (str, type(None))}
+_GEOMETRY_TYPES = {"Warnings": (list,), "SlicePositionsMM": (list, type(None)), "MissingSlices": (list,),
+                   "Shape": (list,), "Affine": (list,)}
 
 
 def schema() -> dict:
@@ -146,6 +153,20 @@ def validate(record: dict, path=None) -> None:
     for key in s["required"]:
         if key not in record:
             raise ProvenanceError(f"provenance lacks {key!r}", path)
+    require_types(record, _SIDECAR_TYPES, "the provenance", path)
+    for key in ("Events", "Sources"):
+        if not all(isinstance(e, dict if key == "Events" else str) for e in record.get(key) or []):
+            raise ProvenanceError(f"the provenance: every item of {key} must be "
+                                  f"{'an object' if key == 'Events' else 'a string'}", path)
+    if not all(isinstance(v, dict) for v in (record.get("Labels") or {}).values()):
+        raise ProvenanceError("the provenance: every entry of Labels must be an object", path)
+    geometry = record.get("Geometry")
+    if isinstance(geometry, dict):
+        require_types(geometry, _GEOMETRY_TYPES, "the provenance Geometry", path)
+        items = {"Warnings": (str,), "MissingSlices": (int,), "SlicePositionsMM": (int, float)}
+        for key, types in items.items():
+            if not all(isinstance(v, types) and not isinstance(v, bool) for v in geometry.get(key) or []):
+                raise ProvenanceError(f"the provenance Geometry: {key} holds a value of the wrong type", path)
     if record["SchemaVersion"].split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise ProvenanceError(f"unsupported provenance schema {record['SchemaVersion']}", path)
     if record["Kind"] not in ("image", "mask"):
@@ -162,13 +183,9 @@ def validate(record: dict, path=None) -> None:
 def read_sidecar(path: str | Path) -> dict:
     """Read and validate a JSON sidecar."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        record = read_json_object(path, "the provenance sidecar")
     except FileNotFoundError:
         raise ProvenanceError("the provenance sidecar is missing", path) from None
-    except (OSError, ValueError) as exc:
-        raise ProvenanceError(f"the provenance sidecar is not valid JSON ({exc})", path) from None
-    if not isinstance(record, dict):
-        raise ProvenanceError("the provenance sidecar is not a JSON object", path)
     validate(record, path)
     return record
 
