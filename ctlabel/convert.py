@@ -23,6 +23,7 @@ from ctlabel.convert_plan import _remove_stale_partials, described, plan_batch
 from ctlabel.dicom.read import load_series
 from ctlabel.dicom.scan import find_series
 from ctlabel.dicom.stacks import Stack
+from ctlabel.dicom.walk import ignored_by_name, ignored_text
 from ctlabel.errors import CaseError, CtlabelError, InputError
 from ctlabel.io.atomic import write_json
 from ctlabel.io.labels import LabelTable
@@ -50,11 +51,16 @@ class ConvertOptions:
 
 @dataclass
 class ConvertReport:
-    """What a batch did: converted cases, skipped items and failures, each with a reason."""
+    """What a batch did: converted cases, skipped items and failures, each with a reason.
+
+    ``ignored`` lists the files left out as never DICOM by their name (LICENSE, README, ``*.txt``...):
+    neither skipped series nor failures.
+    """
 
     converted: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
     #: False under ``--keep-descriptions``: descriptions were written as they are.
     descriptions_cleaned: bool = True
 
@@ -73,10 +79,11 @@ class ConvertReport:
             "converted": self.converted,
             "skipped": self.skipped,
             "failed": self.failed,
+            "ignored": self.ignored,
             "descriptions": "cleaned (Clean Descriptors Option)" if self.descriptions_cleaned
             else "kept as they are (--keep-descriptions): they may hold names",
             "summary": {"converted": len(self.converted), "with_warnings": len(self.with_warnings),
-                        "skipped": len(self.skipped), "failed": len(self.failed)},
+                        "skipped": len(self.skipped), "failed": len(self.failed), "ignored": len(self.ignored)},
         }
 
     def summary_text(self) -> str:
@@ -85,8 +92,11 @@ class ConvertReport:
             lines += [f"  WARNING {c['case']}: {w}" for w in c["warnings"]]
         for f in self.failed:
             lines.append(f"  FAILED {f['path']}: {f['reason']}")
+        lines += [f"  SKIPPED {s['path']}: {s['reason']}" for s in self.skipped]
         lines += [f"  BURNED-IN TEXT {s['path']}: {s['burned_in_text']}"
                   for s in self.skipped if s.get("burned_in_text")]
+        if self.ignored:
+            lines.append(f"  {ignored_text(self.ignored)}")
         if not self.descriptions_cleaned:
             lines.append("  descriptions kept as they are (--keep-descriptions): they may hold names")
         head = (f"converted {len(self.converted)} ({len(self.with_warnings)} with warnings),"
@@ -244,7 +254,8 @@ def convert(
     Raises
     ------
     InputError
-        ``jobs`` is below 1, a source does not exist, or ``scheduler`` does not answer.
+        ``jobs`` is below 1, a source does not exist, ``out`` is a file, or ``scheduler`` does not
+        answer.
     """
     options = options or ConvertOptions()
     if jobs is not None and int(jobs) < 1:
@@ -255,12 +266,17 @@ def convert(
     with contextlib.ExitStack() as held:
         # a scheduler that does not answer is an error before the scan, not after it
         cluster = held.enter_context(executor(1, scheduler)) if scheduler else None
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise InputError("the output must be a folder, and this is a file", out)
         scan = find_series(*sources, jobs=jobs)
         for p in scan.problems:
-            (report.failed if p.fatal else report.skipped).append(p.to_dict())
+            if ignored_by_name(p):
+                report.ignored.append(p.path)
+            else:
+                (report.failed if p.fatal else report.skipped).append(p.to_dict())
         if not scan.stacks and not report.failed:
             report.failed.append({"path": ", ".join(map(str, sources)), "reason": "no DICOM files found"})
-        out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         todo = plan_batch(scan.stacks, out, options, report)
         bar = Progress(len(todo), "series", enabled=progress)

@@ -16,6 +16,9 @@ from ctlabel.io.mask import Mask
 from ctlabel.qa import WARNING, Finding, QAOptions, QAReport, check_mask, table_from_provenance
 from ctlabel.volume import Volume
 
+#: The checks that need the image (HU values, its grid): they cannot run on a mask alone.
+IMAGE_CHECKS = ("geometry", "soft_tissue_on_air", "on_padded_slice")
+
 
 def resolve_target(spec: str | os.PathLike, image: str | os.PathLike | None = None
                    ) -> tuple[Mask, Volume | None, LabelTable | None]:
@@ -40,12 +43,34 @@ def qa_target(spec: str | os.PathLike, options: QAOptions | None = None, *, imag
     try:
         mask, vol, table = resolve_target(spec, image)
         rep.findings = check_mask(mask, vol, table, options, str(spec))
-        if vol is None:
-            rep.findings.insert(0, Finding("geometry", WARNING, "no image found (pass --image); HU and geometry "
-                                           "checks skipped", source=str(spec)))
+        not_run = [c for c in IMAGE_CHECKS if c in (options or QAOptions()).checks]
+        if vol is None and not_run:
+            rep.findings.insert(0, Finding("geometry", WARNING, f"no image: these checks did not run: "
+                                           f"{', '.join(not_run)}", source=str(spec)))
     except CtlabelError as exc:
         rep.error = str(exc)
     return rep
+
+
+def finds_image(spec: str | os.PathLike) -> bool:
+    """True when ``spec`` names a case, ``CASE@vN`` or a mask in a case's ``masks/`` (whose image is used).
+
+    A mask file anywhere else has no image unless one is given (as :func:`resolve_target` finds it).
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        A target as :func:`expand_targets` gives it.
+
+    Returns
+    -------
+    bool
+    """
+    s = str(spec)
+    if "@" in s or Case.is_case(s):
+        return True
+    p = Path(s)
+    return p.parent.name == "masks" and Case.is_case(p.parent.parent)
 
 
 def expand_targets(paths) -> list[str]:
@@ -67,4 +92,4 @@ def expand_targets(paths) -> list[str]:
     return out
 
 
-__all__ = ["expand_targets", "qa_target", "resolve_target"]
+__all__ = ["IMAGE_CHECKS", "expand_targets", "finds_image", "qa_target", "resolve_target"]

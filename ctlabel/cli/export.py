@@ -60,7 +60,7 @@ def register(sub) -> None:
                                    "Exit 0: all exported; 1: some case refused (reasons printed); 2: bad usage.")
     e.add_argument("sources", nargs="+", metavar="PROJECT_OR_CASES", help="case folders or folders of cases")
     e.add_argument("out", metavar="OUT", help="the dataset folder (empty or new, unless --update)")
-    e.add_argument("--format", required=True, choices=("nnunet", "monai", "bids"))
+    e.add_argument("--format", required=True, choices=("nnunet", "monai", "bids"), help="the layout of the dataset")
     e.add_argument("--include-unapproved", action="store_true",
                    help="also export cases without an approved version (latest version, else the draft), "
                         "marked unapproved in the manifest")

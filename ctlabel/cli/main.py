@@ -21,22 +21,46 @@ def _fmt_spacing(sp) -> str:
     return "-" if sp is None else "x".join(f"{v:.3g}" for v in sp)
 
 
+def _files(n: int) -> str:
+    return f"{n} file" + ("" if n == 1 else "s")
+
+
+def nothing_found(problems) -> str:
+    """Why a scan found no stack: no DICOM files at all, or the files that could not be read and why."""
+    import os.path
+
+    from ctlabel.dicom.walk import ignored_by_name
+
+    def listed(ps) -> str:
+        more = f"; and {len(ps) - 3} more" if len(ps) > 3 else ""
+        return "; ".join(f"{os.path.basename(p.path)}: {p.reason}" for p in ps[:3]) + more
+
+    bad = [p for p in problems if p.fatal]
+    if bad:
+        return f"no readable DICOM series ({_files(len(bad))} not readable: {listed(bad)})"
+    ignored = sum(ignored_by_name(p) for p in problems)
+    other = [p for p in problems if not ignored_by_name(p)]
+    why = ([f"{_files(ignored)} ignored as not DICOM by name"] if ignored else []) + (
+        [f"{_files(len(other))} skipped: {listed(other)}"] if other else [])
+    return "no DICOM files found" + (f" ({'; '.join(why)})" if why else "")
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     """``ctlabel scan``: list the stacks found under the paths, with the case folder each would become.
 
     Returns
     -------
     int
-        The exit status: 0.
+        The exit status: 0 (a path that holds no readable DICOM series is an
+        :class:`~ctlabel.errors.InputError`: exit 2).
     """
     from ctlabel.case.naming import stack_case_name
     from ctlabel.dicom.scan import find_series
+    from ctlabel.dicom.walk import ignored_by_name, ignored_text
 
     result = find_series(*args.paths)
-    if not result.stacks and not any(p.fatal for p in result.problems):
-        skipped = len(result.problems)
-        raise InputError("no DICOM files found" + (f" ({skipped} file(s) skipped as not DICOM by name)"
-                                                   if skipped else ""), ", ".join(args.paths))
+    if not result.stacks:
+        raise InputError(nothing_found(result.problems), ", ".join(args.paths))
     if args.json:
         print(json.dumps({
             "stacks": [{**s.summary(), "case_name": stack_case_name(s)} for s in result.stacks],
@@ -54,11 +78,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
         desc = (s.description or "(no description)")[:30]
         print(f"{s.index:>3}  {s.kind:<9} {desc:<30} {s.n_slices:>6}  {size:<13} {_fmt_spacing(s.spacing):<17} {warn}")
     bad = [p for p in result.problems if p.fatal]
-    notes = [p for p in result.problems if not p.fatal and "by name" not in p.reason]
+    notes = [p for p in result.problems if not p.fatal and not ignored_by_name(p)]
     for p in notes:
         print(f"note: {p.path}: {p.reason}")
     for p in bad:
         print(f"unreadable: {p.path}: {p.reason}")
+    ignored = ignored_text([p.path for p in result.problems if ignored_by_name(p)])
+    if ignored:
+        print(ignored)
     return 0
 
 
@@ -148,7 +175,7 @@ def _check_viewable(path: str | os.PathLike) -> None:
 
     from ctlabel.case.folder import Case, find_cases
     from ctlabel.dicom.records import read_header
-    from ctlabel.dicom.walk import NON_DICOM_SUFFIXES
+    from ctlabel.dicom.walk import never_dicom
     from ctlabel.errors import DicomReadError, InputError
 
     opens = "ctlabel view opens a DICOM folder, DICOMDIR or DICOM file, a case folder or a NIfTI image"
@@ -162,7 +189,7 @@ def _check_viewable(path: str | os.PathLike) -> None:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
                 f = Path(root) / name
-                if name.startswith(".") or f.suffix.lower() in NON_DICOM_SUFFIXES:
+                if name.startswith(".") or never_dicom(name):
                     continue
                 if name.upper() == "DICOMDIR":
                     return

@@ -79,7 +79,7 @@ def cmd_qa(args: argparse.Namespace) -> int:
         The exit status: 0, or 1 when a target has an error finding or failed.
     """
     from ctlabel.qa import CHECKS, QAOptions
-    from ctlabel.qa_targets import expand_targets
+    from ctlabel.qa_targets import IMAGE_CHECKS, expand_targets, finds_image
 
     checks = CHECKS
     args.only = [c.strip() for v in args.only or [] for c in v.split(",") if c.strip()]
@@ -92,7 +92,14 @@ def cmd_qa(args: argparse.Namespace) -> int:
     if args.skip:
         checks = tuple(c for c in checks if c not in args.skip)
     opts = QAOptions(air_hu=args.air_hu, min_island_mm3=args.min_island_mm3, max_gap=args.max_gap, checks=checks)
-    reports = batch_qa(expand_targets(args.targets), opts, args.image, args.scheduler)
+    targets = expand_targets(args.targets)
+    need = [c for c in IMAGE_CHECKS if c in checks]
+    loose = [t for t in targets if not finds_image(t)] if need and not args.image and not args.mask_only else []
+    if loose:
+        others = f" (and {len(loose) - 1} other mask(s))" if len(loose) > 1 else ""
+        raise InputError(f"no image for this mask{others}: the checks {', '.join(need)} need it; give it with "
+                         "--image IMAGE, or check the mask alone with --mask-only", loose[0])
+    reports = batch_qa(targets, opts, args.image, args.scheduler)
     if args.json:
         print(json.dumps({"ok": all(r.ok for r in reports), "reports": [r.to_dict() for r in reports]}, indent=2))
     else:
@@ -300,7 +307,9 @@ def register(sub) -> None:
     q = sub.add_parser("qa", help="quality checks of masks against their image and label table")
     q.add_argument("targets", nargs="+", metavar="CASE_OR_MASK", help="case folders, CASE@vN, mask files, or folders "
                    "of cases")
-    q.add_argument("--image", help="the image for a mask file outside a case")
+    q.add_argument("--image", help="the image for a mask file outside a case (without it such a mask is refused)")
+    q.add_argument("--mask-only", action="store_true", help="check a mask file outside a case without its image:"
+                   " the checks that need the image (geometry, HU) do not run and are listed")
     q.add_argument("--json", action="store_true", help="print findings as JSON")
     q.add_argument("--air-hu", type=float, default=-500.0, help="HU below which a voxel is air (default -500)")
     q.add_argument("--min-island-mm3", type=float, default=50.0, help="islands smaller than this are flagged "
@@ -324,15 +333,16 @@ def register(sub) -> None:
 
     v = sub.add_parser("verify", help="check versions and the event chain of cases against their hashes")
     v.add_argument("cases", nargs="+", metavar="CASE", help="case folders (or folders of cases)")
-    v.add_argument("--json", action="store_true")
+    v.add_argument("--json", action="store_true", help="print the reports as JSON")
     v.add_argument("--skip-image", action="store_true", help="do not re-hash the CT image")
     v.set_defaults(func=cmd_verify)
 
     i = sub.add_parser("import", help="import a DICOM SEG, NRRD or NIfTI mask onto a case as a new version")
-    i.add_argument("source", metavar="SEG_OR_LABELMAP")
+    i.add_argument("source", metavar="SEG_OR_LABELMAP", help="the DICOM SEG, NRRD or NIfTI label map")
     i.add_argument("--case", required=True, help="the case folder")
     i.add_argument("--user", help="who imports (default: login name)")
-    i.add_argument("--role", choices=("annotator", "reviewer"), default="annotator")
+    i.add_argument("--role", choices=("annotator", "reviewer"), default="annotator",
+                   help="the role the version is recorded with (default annotator)")
     i.add_argument("--format", choices=("dicom-seg", "nrrd", "nifti"), help="default: from the file")
     i.add_argument("--segments", help="import only these segment numbers (comma separated)")
     i.add_argument("--relabel", metavar="SEG=LABEL,...", help="label value for segment numbers (label map values), "
@@ -343,7 +353,7 @@ def register(sub) -> None:
                           ("approve", cmd_approve, "approve the submitted version (reviewer)"),
                           ("reject", cmd_reject, "reject the submitted version with a comment (reviewer)")):
         p = sub.add_parser(name, help=hlp)
-        p.add_argument("case", metavar="CASE")
+        p.add_argument("case", metavar="CASE", help="the case folder")
         p.add_argument("--user", help="who (default: login name)")
         if name == "submit":
             p.add_argument("--force", action="store_true", help="submit although QA finds errors (the errors "
@@ -355,6 +365,6 @@ def register(sub) -> None:
         p.set_defaults(func=fn)
 
     s = sub.add_parser("review-status", help="review state, latest version and lock holder of cases")
-    s.add_argument("cases", nargs="+", metavar="CASE")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("cases", nargs="+", metavar="CASE", help="case folders (or folders of cases)")
+    s.add_argument("--json", action="store_true", help="print the states as JSON")
     s.set_defaults(func=cmd_status)

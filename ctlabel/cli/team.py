@@ -97,6 +97,10 @@ def cmd_add_cases(args) -> int:
     else:
         res, notes = add_cases(_service(args), args.sources, salt=args.pseudonymize_uids, jobs=args.jobs,
                                priority=args.priority, progress=not args.json), []
+    from ctlabel.dicom.walk import ignored_text
+
+    notes += [f"SKIPPED {s.get('path')}: {s.get('reason')}" for s in res.get("skipped", [])]
+    notes += [ignored_text(res["ignored"])] if res.get("ignored") else []
     text = "\n".join([f"added {n}" for n in res["added"]] + [f"FAILED {f.get('path')}: {f.get('reason')}"
                                                               for f in res["failed"]] + notes
                      + [f"{len(res['added'])} case(s) added, {len(res['already_registered'])} already there"])
@@ -263,7 +267,7 @@ def register(sub) -> None:
         return p
 
     p = add("init", cmd_init, "make a team project folder and its database")
-    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("project", metavar="PROJECT", help="the project folder to make")
     p.add_argument("--db", help="database URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in PROJECT)")
     p.add_argument("--labels", help="labels.tsv for every case (default: the built-in table)")
     p.add_argument("--time-zone", default="UTC", help="time zone of the report's days (default UTC)")
@@ -273,14 +277,15 @@ def register(sub) -> None:
     p.add_argument("--readers", type=int, choices=(1, 2), default=1, help="annotators per case (2: double reading)")
 
     p = add("user", cmd_user, "add a user (prints the token once), rotate or revoke a token")
-    p.add_argument("action", choices=("add", "rotate", "revoke"))
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--role", choices=("annotator", "reviewer", "lead"))
+    p.add_argument("action", choices=("add", "rotate", "revoke"),
+                   help="add a user, give them a new token (rotate), or revoke their token")
+    p.add_argument("name", metavar="NAME", help="the user's name (their login)")
+    p.add_argument("project", metavar="PROJECT", help="the team project folder")
+    p.add_argument("--role", choices=("annotator", "reviewer", "lead"), help="the new user's role (needed by add)")
 
     p = add("add-cases", cmd_add_cases, "convert DICOM series (folders, or a DICOMweb server) into PROJECT/cases "
             "and register them")
-    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("project", metavar="PROJECT", help="the team project folder")
     p.add_argument("sources", nargs="+", metavar="DICOM|URL",
                    help="DICOM folders/files, or one DICOMweb root (http[s]://...) with --series/--study/--uids/"
                         "--study-date (as ctlabel pull; docs/pull.md)")
@@ -288,28 +293,28 @@ def register(sub) -> None:
 
     add_source_arguments(p, keep_dicom_help="keep the DICOM pulled from a URL in PROJECT/cases/.pull/")
     p.add_argument("--pseudonymize-uids", metavar="SALT", help="replace UIDs by salted hashes")
-    p.add_argument("-j", "--jobs", type=int, default=None)
+    p.add_argument("-j", "--jobs", type=int, default=None, help="cores the conversion uses (default: all cores)")
     p.add_argument("--priority", type=int, default=0, help="higher is handed out first")
 
     p = add("serve", cmd_serve, "run the server (127.0.0.1 by default; put a TLS reverse proxy in front)")
-    p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("project", metavar="PROJECT", help="the team project folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
     p.add_argument("--volume-workers", type=int, default=2, metavar="N",
                    help="worker processes that check uploads and run a submit's QA, at a lower priority than "
                         "the requests that must stay quick (default 2; 0 runs them in the server's threads)")
 
     p = add("report", cmd_report, "per person: items, approvals, rejections, active time, amount owed")
-    p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--csv", action="store_true")
-    p.add_argument("--since", metavar="YYYY-MM-DD")
-    p.add_argument("--until", metavar="YYYY-MM-DD")
+    p.add_argument("project", metavar="PROJECT", help="the team project folder")
+    p.add_argument("--csv", action="store_true", help="print the report as CSV")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="count from this day (in the project's time zone)")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="count up to this day (in the project's time zone)")
 
     p = add("rates", cmd_rates, "show or set what an item pays (in cents)")
-    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("project", metavar="PROJECT", help="the team project folder")
     for k in ("annotation", "review", "rework"):
-        p.add_argument(f"--{k}", type=int, metavar="CENTS")
-    p.add_argument("--currency")
+        p.add_argument(f"--{k}", type=int, metavar="CENTS", help=f"what one {k} item pays, in cents")
+    p.add_argument("--currency", help="the currency of the rates, e.g. EUR")
 
     from ctlabel.team import demo  # ctlabel team demo: a local demo team on the sample data
 
@@ -319,12 +324,13 @@ def register(sub) -> None:
     team_reads.register(add)  # readers, reads: double reading
 
     p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")
-    p.add_argument("project", metavar="PROJECT")
-    p.add_argument("file", nargs="?", metavar="FILE.md")
+    p.add_argument("project", metavar="PROJECT", help="the team project folder")
+    p.add_argument("file", nargs="?", metavar="FILE.md", help="set the guidelines from this Markdown file "
+                   "(default: show them)")
 
     p = add("login", cmd_login, "keep the server and your token (config dir, mode 0600)")
-    p.add_argument("url", metavar="URL")
-    p.add_argument("--token", required=True)
+    p.add_argument("url", metavar="URL", help="the team server, e.g. https://labels.example.org")
+    p.add_argument("--token", required=True, help="your token (from the lead)")
 
     for name, hlp in (("next", "claim the next case and download it"),
                       ("review-next", "claim the next submitted case to review and download it")):
@@ -332,32 +338,34 @@ def register(sub) -> None:
         p.add_argument("--dir", default=".", help="where case folders go (default: here)")
 
     p = add("upload", cmd_upload, "upload the draft of a downloaded case")
-    p.add_argument("case_dir", metavar="CASE_DIR")
+    p.add_argument("case_dir", metavar="CASE_DIR", help="the downloaded case folder")
     p = add("submit", cmd_submit, "submit a case for review (QA errors refuse it unless --force)")
-    p.add_argument("case", metavar="CASE_DIR")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("case", metavar="CASE_DIR", help="the downloaded case folder (or the case's name)")
+    p.add_argument("--force", action="store_true", help="submit although the server's QA finds errors (the "
+                   "errors are recorded with the submission)")
     p = add("correct", cmd_correct, "reviewer: upload a correction of the submitted version")
-    p.add_argument("case_dir", metavar="CASE_DIR")
-    p.add_argument("--comment")
+    p.add_argument("case_dir", metavar="CASE_DIR", help="the downloaded case folder holding the correction")
+    p.add_argument("--comment", help="what was corrected")
     p = add("stats", cmd_stats, "your own items, time and amount owed")
-    p.add_argument("--since")
-    p.add_argument("--until")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="count from this day")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="count up to this day")
 
     for verb, hlp in (("withdraw", "give a case back before submitting it"), ("flag", "mark a case unusable"),
                       ("heartbeat", "say you are working on a case"), ("approve", "approve a submitted case"),
                       ("reject", "reject a submitted case with a comment"),
                       ("reopen", "lead: reopen an approved case")):
         p = add(verb, cmd_simple, hlp)
-        p.add_argument("case", metavar="CASE")
+        p.add_argument("case", metavar="CASE", help="the case's name, or its downloaded folder")
         p.set_defaults(verb=verb)
         if verb in ("flag", "reopen"):
-            p.add_argument("--reason", required=True)
+            p.add_argument("--reason", required=True, help="why (recorded)")
         if verb == "approve":
-            p.add_argument("--comment")
+            p.add_argument("--comment", help="an optional note")
             p.add_argument("--version", help="double reading: approve read A or B, or a version vNNN (a merge)")
         if verb == "reject":
-            p.add_argument("--comment", required=True)
-            p.add_argument("--mark", action="append", metavar="SLICE:LABEL[:NOTE]")
+            p.add_argument("--comment", required=True, help="what to fix")
+            p.add_argument("--mark", action="append", metavar="SLICE:LABEL[:NOTE]",
+                           help="a place to fix: slice, label and a note (repeat for more)")
 
 
 __all__ = ["config_dir", "register", "save_login"]

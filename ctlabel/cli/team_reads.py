@@ -52,10 +52,10 @@ def cmd_reads(args) -> int:
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """Add ``readers`` and ``reads`` to ``ctlabel team`` (``add(name, fn, help)`` of :mod:`ctlabel.cli.team`)."""
     p = add("readers", cmd_readers, "show or set the readers per case (2: double reading)")
-    p.add_argument("project", metavar="PROJECT")
-    p.add_argument("readers", nargs="?", type=int, choices=(1, 2))
+    p.add_argument("project", metavar="PROJECT", help="the team project folder")
+    p.add_argument("readers", nargs="?", type=int, choices=(1, 2), help="set annotators per case (default: show)")
     p = add("reads", cmd_reads, "reviewer: the reads A and B of a double-read case and their agreement")
-    p.add_argument("case", metavar="CASE")
+    p.add_argument("case", metavar="CASE", help="the case's name, or its downloaded folder")
     p.add_argument("--dir", help="download both reads into DIR/CASE/masks (as their versions)")
 
 

@@ -7,21 +7,92 @@ that are never DICOM (by name) skipped with a reason.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ctlabel.dicom.stacks import FileProblem
 from ctlabel.errors import InputError
 
-#: File endings that are never DICOM; such files are skipped without a fault.
+#: File endings that are never DICOM; such files are ignored (listed, never a fault).
 NON_DICOM_SUFFIXES = {
     ".txt", ".json", ".md", ".rst", ".csv", ".tsv", ".nii", ".gz", ".nrrd", ".py",
-    ".png", ".jpg", ".html", ".xml", ".yaml", ".yml", ".zip", ".pdf", ".sh",
+    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".html", ".htm", ".xml", ".yaml", ".yml", ".zip", ".pdf", ".sh",
+    ".doc", ".docx", ".xls", ".xlsx", ".rtf", ".log", ".ini", ".cfg", ".toml", ".sha256", ".md5",
+    ".exe", ".dll", ".inf", ".ico", ".js", ".css",
 }
+
+#: Names of files that are never DICOM whatever their ending (LICENSE, README, SHA256SUMS...).
+NON_DICOM_NAMES = re.compile(
+    r"(licen[cs]e|readme|copying|notice|authors|contributors|changelog|changes|history|install|manifest"
+    r"|thanks|todo|sha\d*sums|md5sums|checksums)([._-].*)?", re.IGNORECASE)
+
+#: Endings of DICOM files: such a file is read whatever its name.
+DICOM_SUFFIXES = {".dcm", ".dicom", ".ima"}
+
+#: The reason given for a file ignored by its name (:func:`never_dicom`).
+NOT_DICOM_BY_NAME = "not a DICOM file (by name)"
 
 #: ctlabel's own files, never read as input (a case folder inside the input tree).
 OWN_FILES = {"case.lock", "case.json", "ct.json", "labels.tsv", "journal.json"}
 
 DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+def never_dicom(name: str) -> bool:
+    """True for a file name that is never DICOM (by its ending or its name, e.g. ``LICENSE``).
+
+    A name ending as DICOM files do (``.dcm``, ``.dicom``, ``.ima``) is always read.
+
+    Parameters
+    ----------
+    name : str
+        The file's name (not its path).
+
+    Returns
+    -------
+    bool
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix in DICOM_SUFFIXES:
+        return False
+    return suffix in NON_DICOM_SUFFIXES or NON_DICOM_NAMES.fullmatch(name) is not None
+
+
+def ignored_by_name(problem: FileProblem) -> bool:
+    """True for a file the walk left out as never DICOM by its name (listed, never a fault).
+
+    Parameters
+    ----------
+    problem : FileProblem
+        An entry of :func:`candidate_files`' problems.
+
+    Returns
+    -------
+    bool
+    """
+    return not problem.fatal and problem.reason == NOT_DICOM_BY_NAME
+
+
+def ignored_text(paths, shown: int = 10) -> str:
+    """``ignored 2 non-DICOM files: LICENSE, README.md`` for the files ignored by name, or ``""``.
+
+    Parameters
+    ----------
+    paths : sequence of str or PathLike
+        The files ignored (:func:`ignored_by_name`).
+    shown : int
+        At most this many names are listed; the others are counted.
+
+    Returns
+    -------
+    str
+    """
+    names = [os.path.basename(p) for p in paths]
+    if not names:
+        return ""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return (f"ignored {len(names)} non-DICOM file{'' if len(names) == 1 else 's'}: "
+            f"{', '.join(names[:shown])}{more}")
 
 
 def _inside(f: Path, root: Path) -> bool:
@@ -150,8 +221,8 @@ def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
                 f = Path(root) / name
                 if name.startswith(".") or name in OWN_FILES or name.startswith("case.lock"):
                     continue
-                if f.suffix.lower() in NON_DICOM_SUFFIXES:
-                    problems.append(FileProblem(str(f), "not a DICOM file (by name)", fatal=False))
+                if never_dicom(name):
+                    problems.append(FileProblem(str(f), NOT_DICOM_BY_NAME, fatal=False))
                     continue
                 if not f.is_file():
                     problems.append(FileProblem(str(f), "not a regular file (a pipe, device, socket or broken"
@@ -162,4 +233,5 @@ def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
     return list(dict.fromkeys(f.resolve() for f in files)), problems
 
 
-__all__ = ["NON_DICOM_SUFFIXES", "OWN_FILES", "candidate_files", "dicomdir_files"]
+__all__ = ["NON_DICOM_NAMES", "NON_DICOM_SUFFIXES", "NOT_DICOM_BY_NAME", "OWN_FILES", "candidate_files",
+           "dicomdir_files", "ignored_by_name", "ignored_text", "never_dicom"]

@@ -140,8 +140,10 @@ def add_cases(svc: Service, sources: list[str], *, salt: str | None = None, jobs
     report = convert(sources, svc.cases_dir, jobs=jobs, options=ConvertOptions(pseudonymize_salt=salt,
                                                                                 label_table=table),
                      progress=progress)
-    return {**_register_all(svc, [Path(c["case"]) for c in report.converted], priority),
-            "failed": report.failed, "converted": len(report.converted), "ok": report.ok}
+    existing = [Path(s["case"]) for s in report.skipped if s.get("case")]  # this run's series already converted
+    return {**_register_all(svc, [Path(c["case"]) for c in report.converted] + existing, priority),
+            "failed": report.failed, "skipped": [s for s in report.skipped if not s.get("case")],
+            "ignored": report.ignored, "converted": len(report.converted), "ok": report.ok}
 
 
 def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = None, priority: int = 0,
@@ -188,16 +190,24 @@ def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = No
 
 
 def _register_all(svc: Service, made: list[Path], priority: int) -> dict:
-    """Register the new case folders and any unregistered case in ``PROJECT/cases``."""
+    """Register the cases of this run's series (``made``) and any unregistered case in ``PROJECT/cases``.
+
+    ``already_registered`` names the cases of ``made`` that were registered before: the series
+    of this run that are already there, not every case of the project.
+    """
     added: list[str] = []
     known: list[str] = []
     seen = set()
+    ours = {f.resolve() for f in made}
     for f in made + [c.root for c in find_cases(svc.cases_dir)]:
         if f.resolve() in seen or not Case.is_case(f):
             continue
         seen.add(f.resolve())
         name, new = register_case(svc, f, priority)
-        (added if new else known).append(name)
+        if new:
+            added.append(name)
+        elif f.resolve() in ours:
+            known.append(name)
     return {"added": added, "already_registered": known}
 
 

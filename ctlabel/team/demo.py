@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def register(add) -> None:
     """Add ``demo`` to ``ctlabel team`` (``add`` is :func:`ctlabel.cli.team.register`'s helper)."""
     p = add("demo", cmd_demo, "a local demo team on the sample data: prints the dashboard URL and tokens, serves")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=8765, help="port of the demo server (default 8765)")
     p.add_argument("--dir", metavar="PROJECT", help="the project folder (default: a new temporary folder)")
 
 
