@@ -1,4 +1,4 @@
-"""Shared test paths: where the real CT data lives (``../shared/data/ct`` from the repo root)."""
+"""Test data paths: the real CT and anatomy data in the repository (``tests/data``, see its README.md)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,20 @@ from pathlib import Path
 from ctlabel.io.labels import Label, LabelTable
 
 ROOT = Path(__file__).resolve().parents[1]
-CT_DATA = (ROOT / ".." / "shared" / "data" / "ct").resolve()
+DATA = ROOT / "tests" / "data"
+#: Real CT in DICOM (public test data of other projects, each folder with its licence).
+CT_DATA = DATA / "ct"
+#: The Philips head phantom session: localizer, 5 mm and 1 mm series, secondary captures, DIRFILE.
 PHILIPS = CT_DATA / "dcmqa_ct_philips_brain" / "dicom" / "S21570"
+#: Its 1 mm series: 140 slices of 512 x 512 (stored JPEG-LS lossless).
 PHILIPS_1MM = PHILIPS / "S2020"
+#: Its 5 mm series, 28 slices (and the series' DIRFILE); ``sample_data/philips_ct_5mm`` holds the same images.
 PHILIPS_5MM = PHILIPS / "S2010"
 GE_TILT = CT_DATA / "dcmqa_ct_ge_tilt_varspacing" / "dicom"
 CT3 = CT_DATA / "dcmqi_ct3slice_seg"
 CT2 = CT_DATA / "pydicom_ct" / "dicomdir_77654033_CT2"
+#: Real anatomy with masks (NIfTI): ``totalseg_example_ct`` (abdomen) and ``totalseg_cta_aorta`` (CTA).
+ANATOMY = DATA / "anatomy"
 #: A label table matching the dcmqi ground truth of the 3-slice CT.
 CT3_TABLE = LabelTable((
     Label(1, "liver", "LIV", "#b4643c", "soft_tissue"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_paths import CT2, CT3, CT_DATA, GE_TILT, PHILIPS_1MM, PHILIPS_5MM
+from data_paths import CT2, CT3, GE_TILT, PHILIPS_1MM, PHILIPS_5MM
 
 import ctlabel
 from ctlabel.case import review
@@ -36,8 +36,6 @@ PROJECT = [s for s in SERIES if s != PHILIPS_1MM]
 DASHBOARD = "127.0.0.1:0"
 #: Keys of time stamps: the only values allowed to differ between two runs.
 TIMES = {"Created", "Modified", "When", "Exported"}
-
-pytestmark = pytest.mark.skipif(not CT_DATA.is_dir(), reason="needs ../shared/data/ct")
 
 
 @pytest.fixture(scope="module")

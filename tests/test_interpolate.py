@@ -12,6 +12,7 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from data_paths import PHILIPS_1MM
 from shapes import SHAPES, painted_slices, pooled_dice
 
 from ctlabel.errors import CtlabelError, InputError
@@ -21,8 +22,7 @@ from ctlabel.interpolate import (
     interpolate_with_report,
 )
 
-CT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ct"
-HEAD_SERIES = CT_DATA / "dcmqa_ct_philips_brain" / "dicom" / "S21570" / "S2020"
+HEAD_SERIES = PHILIPS_1MM
 
 # Dice floors on the filled slices. The targets are 0.93 (k=5) and 0.85 (k=10) on every
 # shape; measured values are in docs/interpolation.md and the floors sit a little under them.
@@ -67,8 +67,6 @@ def test_synthetic_shape_dice(shapes: dict[str, np.ndarray], name: str, k: int) 
 
 @pytest.fixture(scope="module")
 def skull() -> tuple[np.ndarray, tuple[float, float, float]]:
-    if not HEAD_SERIES.is_dir():
-        pytest.skip(f"head CT not found at {HEAD_SERIES}")
     sitk = pytest.importorskip("SimpleITK")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(HEAD_SERIES)))

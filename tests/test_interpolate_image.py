@@ -1,6 +1,6 @@
 """Tests of image-aware interpolation (``ctlabel.interpolate(..., image=ct)``) on real CT.
 
-Data: ``../shared/data/anatomy`` (TotalSegmentator's CTA crop around the aorta, 1.5 mm, and its
+Data: ``tests/data/anatomy`` (TotalSegmentator's CTA crop around the aorta, 1.5 mm, and its
 example CT, 3 mm), read as ``(S, A, R)`` so that axis 0 is the axial axis. Measured figures are in
 ``docs/interpolation.md`` (``benchmarks/interpolate_real.py``); the floors here sit below them.
 """
@@ -15,16 +15,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from data_paths import ANATOMY
 from shapes import SHAPES, painted_slices, pooled_dice
 
 from ctlabel.errors import InputError
 from ctlabel.interpolate import interpolate, interpolate_with_report
 
-ANATOMY = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "anatomy"
 CTA = ANATOMY / "totalseg_cta_aorta"
 EXAMPLE = ANATOMY / "totalseg_example_ct"
-
-needs_data = pytest.mark.skipif(not CTA.is_dir() or not EXAMPLE.is_dir(), reason="shared anatomy data not found")
 
 
 def _load(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -74,7 +72,6 @@ def test_no_image_is_shape_only(name: str) -> None:
 # --------------------------------------------------------------------------
 
 
-@needs_data
 def test_cta_vertebra_gains_from_image() -> None:
     # the CTA's T12 painted every 9 mm: measured shape 0.841 -> image 0.868 (docs/interpolation.md)
     ct, spacing, mask, zs, vol = _case(CTA, "vertebrae_T12", 9.0)
@@ -90,7 +87,6 @@ def test_cta_vertebra_gains_from_image() -> None:
     np.testing.assert_array_equal(res.labels[zs], vol[zs])
 
 
-@needs_data
 @pytest.mark.parametrize(("mm", "gain"), [(9.0, 0.0), (15.0, 0.004)])
 def test_cta_aorta(mm: float, gain: float) -> None:
     # measured: 9 mm shape 0.971 = image (not refined: its test on the painted slices gains too
@@ -110,7 +106,6 @@ def test_cta_aorta(mm: float, gain: float) -> None:
 # --------------------------------------------------------------------------
 
 
-@needs_data
 def test_shuffled_image_falls_back_to_shape() -> None:
     ct, spacing, mask, zs, vol = _case(EXAMPLE, "vertebrae_L2", 9.0)
     rng = np.random.default_rng(0)
@@ -184,7 +179,6 @@ def test_image_grid_mismatch_is_input_error() -> None:
         interpolate(vol, {1: [0, 4]}, image=bad)
 
 
-@needs_data
 def test_other_axis_same_result() -> None:
     ct, spacing, mask, zs, vol = _case(CTA, "vertebrae_T12", 9.0)
     a = interpolate_with_report(vol, {1: zs}, spacing=spacing, image=ct)

@@ -6,6 +6,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from data_paths import ANATOMY
 from scipy import ndimage as ndi
 
 from ctlabel import Case, load_image
@@ -17,7 +18,7 @@ from ctlabel.errors import InputError
 from ctlabel.io.labels import Label, LabelTable, default_label_table
 from ctlabel.prelabel import air_mask, body_mask, bone_mask, lung_mask, prelabel_case, split_left_right
 
-ABDOMEN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "anatomy" / "totalseg_example_ct"
+ABDOMEN = ANATOMY / "totalseg_example_ct"
 BONES = ("vertebrae_", "rib_", "hip_", "sacrum", "femur_", "humerus_", "scapula_", "clavicula_")
 GUT = ("colon", "small_bowel", "stomach", "duodenum")
 

@@ -5,13 +5,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from data_paths import ANATOMY
 from scipy import ndimage as ndi
 
 from ctlabel import load_image
 from ctlabel.errors import InputError
 from ctlabel.region_grow import GrowOptions, grow_box, hu_range_mask, reference_hu, region_grow
 
-ANATOMY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "anatomy"
 CTA = ANATOMY / "totalseg_cta_aorta"
 ABDOMEN = ANATOMY / "totalseg_example_ct"
 

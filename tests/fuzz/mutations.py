@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-CT_DATA = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ct").resolve()
+CT_DATA = Path(__file__).resolve().parents[1] / "data" / "ct"  # tests/data/ct
 
 #: Small seeds (CI): (file, folder of its series or None).
 SMALL_SEEDS = [

@@ -1,21 +1,14 @@
-"""Shared helpers of the widget tool tests: the shared anatomy CTs opened as cases in a real viewer."""
+"""Helpers of the widget tool tests: the anatomy CTs of tests/data opened as cases in a real viewer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
+from data_paths import ANATOMY
 
-ANATOMY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "anatomy"
 ABDOMEN = ANATOMY / "totalseg_example_ct"
 CTA = ANATOMY / "totalseg_cta_aorta"
-
-
-def need(folder: Path) -> Path:
-    if not (folder / "ct.nii.gz").is_file():
-        pytest.skip(f"shared anatomy data not found at {folder}")
-    return folder
 
 
 def mask(folder: Path, name: str) -> np.ndarray:
@@ -41,7 +34,7 @@ def open_case(viewer, root: Path, folder: Path):
     """Make a case of ``folder``'s CT (default label table), open it; (widget, labels layer, image)."""
     from ctlabel import Case, default_label_table, load_image
 
-    volume = load_image(need(folder) / "ct.nii.gz")
+    volume = load_image(folder / "ct.nii.gz")
     Case.create(root, volume, label_table=default_label_table())
     _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
     viewer.open(str(root), plugin="ctlabel")

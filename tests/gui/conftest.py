@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
+from data_paths import CT_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
-CT_DATA = ROOT / ".." / "shared" / "data" / "ct"
 PHILIPS = CT_DATA / "dcmqa_ct_philips_brain" / "dicom"
 
 
@@ -56,6 +56,4 @@ def _isolated_settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def philips():
-    if not PHILIPS.is_dir():
-        pytest.skip(f"shared CT data not found at {PHILIPS}")
     return PHILIPS

@@ -14,15 +14,9 @@ from ctlabel.synthetic import make_phantom
 from .conftest import CT_DATA
 
 
-def _need(p):
-    if not p.exists():
-        pytest.skip(f"shared CT data not found: {p}")
-    return p
-
-
 def test_reader_single_dicom_file(make_napari_viewer):
     viewer = make_napari_viewer()
-    path = _need(CT_DATA / "pydicom_ct" / "ct_small" / "CT_small.dcm")
+    path = CT_DATA / "pydicom_ct" / "ct_small" / "CT_small.dcm"
     viewer.open(str(path), plugin="ctlabel")
     image, labels = viewer.layers
     assert image.data.shape == (1, 128, 128)
@@ -32,7 +26,7 @@ def test_reader_single_dicom_file(make_napari_viewer):
 def test_reader_dicomdir_single_and_multi(make_napari_viewer):
     viewer = make_napari_viewer()
     _, browser = viewer.window.add_plugin_dock_widget("ctlabel", "Series browser")
-    root = _need(CT_DATA / "dcmqa_ct_philips_brain" / "dicom" / "S21570")
+    root = CT_DATA / "dcmqa_ct_philips_brain" / "dicom" / "S21570"
     viewer.open(str(root / "S2010" / "DIRFILE"), plugin="ctlabel")  # a DICOMDIR listing one series
     assert viewer.layers[0].data.shape == (28, 512, 512)
     viewer.layers.clear()

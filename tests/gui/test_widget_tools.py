@@ -1,5 +1,5 @@
 """HU-aware painting, region grow and pre-labels in the labeling widget, in a real napari viewer,
-on the shared anatomy CTs (TotalSegmentator's example abdominal CT and its CTA)."""
+on the anatomy CTs of tests/data (TotalSegmentator's example abdominal CT and its CTA)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from ._anatomy import ABDOMEN, CTA, click, deepest, dice, mask, need, open_case, stroke
+from ._anatomy import ABDOMEN, CTA, click, deepest, dice, mask, open_case, stroke
 
 VERTEBRAE, AORTA, LIVER, LUNG = 11, 6, 1, 12  # the default label table
 SOFT = ("autochthon_left", "autochthon_right", "iliopsoas_left", "iliopsoas_right", "aorta", "inferior_vena_cava",
@@ -17,7 +17,6 @@ SOFT = ("autochthon_left", "autochthon_right", "iliopsoas_left", "iliopsoas_righ
 
 @pytest.fixture(scope="module")
 def abdomen_masks():
-    need(ABDOMEN)
     return mask(ABDOMEN, "vertebrae_L3"), np.logical_or.reduce([mask(ABDOMEN, n) for n in SOFT])
 
 
@@ -80,7 +79,7 @@ def test_range_limited_stroke_over_bone_paints_no_soft_tissue(make_napari_viewer
 def test_region_grow_preview_then_apply(make_napari_viewer, MouseEvent, tmp_path):
     from ctlabel_napari._region_grow_ui import PREVIEW_NAME
 
-    aorta = mask(need(CTA), "aorta")
+    aorta = mask(CTA, "aorta")
     viewer = make_napari_viewer()
     widget, layer, ct = open_case(viewer, tmp_path / "case", CTA)
     session = widget.session

@@ -1,5 +1,5 @@
 """Image-aware interpolation in the labeling widget (real napari): shape-only at once, refined in a worker,
-the same undo step; the checkbox turns it off. On the shared CTA's T12 vertebra (contrast: bone)."""
+the same undo step; the checkbox turns it off. On the test data's CTA T12 vertebra (contrast: bone)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pytest
 
 from ctlabel import interpolate_with_report
 
-from ._anatomy import CTA, mask, need, open_case
+from ._anatomy import CTA, mask, open_case
 
 LABEL = 11  # vertebrae in the default label table
 
 
 @pytest.fixture(scope="module")
 def t12():
-    return mask(need(CTA), "vertebrae_T12")
+    return mask(CTA, "vertebrae_T12")
 
 
 def _paint_every(layer, region: np.ndarray, step: int) -> list[int]:

@@ -25,7 +25,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PHILIPS_SESSION = (ROOT / ".." / "shared" / "data" / "ct" / "dcmqa_ct_philips_brain" / "dicom" / "S21570").resolve()
+#: The Philips head session of the test data (tests/data_paths.py: PHILIPS, PHILIPS_5MM).
+PHILIPS_SESSION = ROOT / "tests" / "data" / "ct" / "dcmqa_ct_philips_brain" / "dicom" / "S21570"
 PHILIPS_5MM = PHILIPS_SESSION / "S2010"
 
 
