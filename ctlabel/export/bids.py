@@ -17,12 +17,20 @@ from pathlib import Path
 
 from ctlabel.export.manifest import MANIFEST, write_index_json
 from ctlabel.io.atomic import atomic_open, write_json
+from ctlabel.io.labels import TISSUES
 from ctlabel.io.provenance import software
 
 NAME = "bids"
 CONSECUTIVE = False
-INDEX_FILES = ("dataset_description.json", ".bidsignore")
+INDEX_FILES = ("dataset_description.json", ".bidsignore", "README.md")
 BIDS_VERSION = "1.10.0"
+README = """# CT label masks exported by ctlabel
+
+One subject per case: `sub-<id>/anat/sub-<id>_desc-manual_dseg.nii.gz` is the reviewed label mask,
+`_dseg.tsv` its look-up table and `_dseg.json` its sidecar; `sub-<id>_ct.nii.gz` is the CT it was
+painted on (CT is not a BIDS datatype, so `.bidsignore` lists the CT files). `ctlabel_manifest.json`
+traces every file to its case, version, annotator and reviewer.
+"""
 
 
 def case_files(cid: str) -> dict[str, str]:
@@ -72,6 +80,9 @@ def write_case_extra(out: Path, cid: str, files: dict, manifest: dict, entry: di
         "Sources": [f"bids::{image}"],
         "Manual": True,
         "SpatialReference": "orig",
+        # the look-up table's extra column, described as BIDS asks of additional TSV columns
+        "tissue": {"Description": "ctlabel's tissue class of the label (the HU range its tools expect)",
+                   "Levels": {t: t.replace("_", " ") for t in TISSUES}},
         "ctlabel": {k: entry[k] for k in ("Case", "Version", "Approved", "Annotator", "Reviewer",
                                           "MaskVoxelSHA256", "LabelTableSHA256")},
     })
@@ -103,7 +114,12 @@ def write_index(out: Path, manifest: dict, options: dict) -> tuple[list[str], li
         "DatasetType": "derivative",
         "GeneratedBy": [{**software(), "Description": "ctlabel export-dataset: reviewed CT label masks"}],
     }, written)
+    with atomic_open(out / "README.md", "w", encoding="utf-8") as f:
+        f.write(README)
+    written.append("README.md")
     with atomic_open(out / ".bidsignore", "w", encoding="utf-8") as f:
-        f.write(f"{MANIFEST}\n")
+        # CT is not (yet) a BIDS datatype: the validator refuses *_ct files, so the images the
+        # segmentations were painted on are kept beside them but listed here (bids::Sources still name them)
+        f.write(f"{MANIFEST}\n*_ct.nii.gz\n*_ct.json\n")
     written.append(".bidsignore")
     return written, []
