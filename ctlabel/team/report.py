@@ -46,40 +46,6 @@ def active_seconds(times: list[dt.datetime], idle_limit_s: float) -> float:
     return total
 
 
-def _tally(events: list[Event]) -> tuple[dict[int | None, dict], dict[tuple[int, int], list[dt.datetime]]]:
-    """Per person: the counts and items of the events; per (person, case): the heartbeat times."""
-    rows: dict[int | None, dict] = defaultdict(lambda: {"submitted": 0, "resubmitted": 0, "uploads": 0,
-                                                 "approved": 0, "rejected": 0, "reviews": 0,
-                                                 "items": {"annotation": 0, "review": 0, "rework": 0}})
-    beats: dict[tuple[int, int], list[dt.datetime]] = defaultdict(list)
-    for ev in events:
-        d = ev.detail or {}
-        if ev.kind == "heartbeat" and ev.user_id is not None and ev.case_id is not None:
-            beats[(ev.user_id, ev.case_id)].append(as_utc(ev.at))
-        elif ev.kind == "submit":
-            rows[ev.user_id]["submitted"] += 1
-            rows[ev.user_id]["resubmitted"] += bool(d.get("resubmission"))
-        elif ev.kind == "upload":
-            rows[ev.user_id]["uploads"] += 1
-        elif ev.kind == "reject":
-            rows[ev.user_id]["reviews"] += 1
-            if d.get("annotator_id"):
-                rows[d["annotator_id"]]["rejected"] += 1
-        elif ev.kind == "correct":
-            rows[ev.user_id]["reviews"] += 1
-        elif ev.kind == "approve":
-            rows[ev.user_id]["reviews"] += 1
-            rows[ev.user_id]["items"]["review"] += 1
-            for reviewer, n in (d.get("reviews") or {}).items():
-                rows[int(reviewer)]["items"]["review"] += int(n)
-            ann = d.get("annotator_id")
-            if ann:
-                rows[ann]["approved"] += 1
-                rows[ann]["items"]["annotation"] += 1
-                rows[ann]["items"]["rework"] += int(d.get("resubmissions") or 0)
-    return rows, beats
-
-
 #: The event kinds the report counts (besides heartbeats).
 COUNTED = ("submit", "withdraw_submit", "approve", "reject", "correct", "upload")
 
