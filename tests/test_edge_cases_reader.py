@@ -99,3 +99,92 @@ def test_float_pixel_data_without_pixel_data_is_a_clear_error(tmp_path):
         _decode(str(files[1]))
     json.dumps(rep.to_dict())
     assert os.path.exists(files[1])
+
+
+# --- 8. deflated files: inflated within what the header declares -----------------------------------
+
+def _deflated_copy(src_file, dst):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(src_file)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.save_as(dst, enforce_file_format=True)
+
+
+def test_a_deflated_real_series_converts_to_the_same_voxels(tmp_path):
+    src = tmp_path / "deflated"
+    src.mkdir()
+    for f in sorted((CT2 / "dicom").iterdir()):
+        _deflated_copy(f, src / f.name)
+    assert b"1.2.840.10008.1.2.1.99" in (src / f.name).read_bytes()[:1024]
+    rep = _convert(src, tmp_path)
+    plain = ctlabel.convert([CT2 / "dicom"], tmp_path / "plain", progress=False)
+    assert len(rep.converted) == 1 and not rep.failed
+    a = ctlabel.Case(tmp_path / "out" / rep.converted[0]["case"]).load_image()
+    b = ctlabel.Case(tmp_path / "plain" / plain.converted[0]["case"]).load_image()
+    assert np.array_equal(a.array, b.array) and np.allclose(a.affine, b.affine)
+
+
+def _bomb(tmp_path, where: str, zeros: int = 1 << 30):
+    """A real CT2 slice, deflated, with ``zeros`` zero bytes in a private element (before the pixels) or
+    in trailing padding (after them): about 1 MB on disk, 1 GiB inflated, declaring a 16 x 16 image."""
+    import io
+    import struct
+    import zlib
+
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    f = sorted((CT2 / "dicom").iterdir())[0]
+    _deflated_copy(f, tmp_path / "ref.dcm")
+    head = (tmp_path / "ref.dcm").read_bytes()
+
+    def meta_end(b: bytes) -> int:  # after (0002,0000) FileMetaInformationGroupLength, as pydicom writes it
+        assert b[128:132] == b"DICM" and b[132:138] == b"\x02\x00\x00\x00UL"
+        return 144 + int.from_bytes(b[140:144], "little")
+
+    ds = pydicom.dcmread(f)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    body = buf.getvalue()[meta_end(buf.getvalue()):]
+    if where == "private":
+        at = body.index(b"\xe0\x7f\x10\x00")
+        creator = struct.pack("<HH", 0x0009, 0x0010) + b"LO" + struct.pack("<H", 12) + b"CTLABEL TEST"
+        before, after = body[:at] + creator + struct.pack("<HH", 0x0009, 0x1001) + b"OB\0\0", body[at:]
+    else:
+        before, after = body + struct.pack("<HH", 0xFFFC, 0xFFFC) + b"OB\0\0", b""
+    c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    start = c.compress(before + struct.pack("<I", zeros)) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)  # after a full flush: repeatable
+    out = tmp_path / f"bomb_{where}"
+    with open(out, "wb") as fh:
+        fh.write(head[:meta_end(head)] + start)
+        for _ in range(zeros >> 20):
+            fh.write(block)
+        fh.write(c.compress(after) + c.flush())
+    assert out.stat().st_size < 2 * 1024 * 1024
+    return out
+
+
+@pytest.mark.parametrize("where", ["private", "trailing"])
+def test_a_deflate_bomb_is_refused_quickly_within_bounded_memory(tmp_path, where):
+    import time
+    import tracemalloc
+
+    from ctlabel.dicom.read import _decode
+    from ctlabel.dicom.records import read_records
+
+    bomb = _bomb(tmp_path, where)
+    tracemalloc.start()
+    try:
+        start = time.monotonic()
+        [(record, problems)] = read_records([bomb])
+        with pytest.raises(ctlabel.CtlabelError, match="deflate"):
+            _decode(str(bomb))
+        elapsed = time.monotonic() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert record is None and "deflate" in problems[0].reason and problems[0].path == str(bomb)
+    assert peak < 100 * 1024 * 1024, f"{peak / 2**20:.0f} MB"
+    assert elapsed < 10, elapsed

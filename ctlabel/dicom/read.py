@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ctlabel.dicom.deflate import inflated_file
 from ctlabel.dicom.headers import MAX_SPACING_MM, MIN_SPACING_MM
 from ctlabel.dicom.scan import find_series
 from ctlabel.dicom.stacks import Stack
@@ -43,8 +44,9 @@ def _decode(path: str) -> tuple[object, np.ndarray]:
     """Read a file and decode all its frames: returns (dataset, array [frames, rows, cols])."""
     import pydicom  # here, not at module level: its decoders cost start-up time
 
+    source = inflated_file(path) or path  # a deflated file: inflated within what its header declares
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(source)
     except Exception as exc:  # noqa: BLE001 - truncated or junk bytes
         raise DicomReadError(f"cannot read the file ({type(exc).__name__}: {exc})", path) from None
     if "PixelData" not in ds:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctlabel.deid import IDENTIFYING_KEYWORDS
+from ctlabel.dicom.deflate import inflated_file
 from ctlabel.dicom.fast import read_fast_header
 from ctlabel.dicom.headers import (
     BadValue,
@@ -79,6 +80,16 @@ def read_header(path: str | os.PathLike, seen: dict | None = None) -> tuple:
     from pydicom.errors import InvalidDicomError
 
     try:
+        inflated = inflated_file(path)  # a deflated file: inflated within what its header declares
+        if inflated is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(inflated, stop_before_pixels=True)
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+            if seen is not None:
+                with contextlib.suppress(BadValue):
+                    seen["series"] = text(ds, "SeriesInstanceUID")
+            return ds, None
         with warnings.catch_warnings(), open(path, "rb") as fp:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(fp, stop_before_pixels=True)
