@@ -13,8 +13,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ctlabel.case.folder import Case
 from ctlabel.errors import CtlabelError
 from ctlabel.io.atomic import atomic_open, write_json
+from ctlabel.io.provenance import sidecar_path
 from ctlabel.progress import Progress
 from ctlabel.team.project import MARKER
 
@@ -180,22 +182,22 @@ class Client:
         if not marker.exists():
             write_json(marker, {"TeamClient": self.url, "Note": "cases downloaded from a team server: use "
                                                               "'ctlabel team upload/submit'"})
-        root = folder / info["case"]
-        (root / "masks").mkdir(parents=True, exist_ok=True)
-        have_image = (root / "ct.nii.gz").exists() and (root / "ct.json").exists()
+        case = Case(folder / info["case"])
+        root = case.root
+        case.masks_dir.mkdir(parents=True, exist_ok=True)
+        have_image = case.image_path.exists() and case.image_sidecar.exists()
         sidecar = self._request("GET", f"/cases/{name}/files/ct.json").content
-        if not have_image or (root / "ct.json").read_bytes() != sidecar:
-            self._get_file(f"/cases/{name}/files/ct.nii.gz", root / "ct.nii.gz")
-            with atomic_open(root / "ct.json", "wb") as f:
+        if not have_image or case.image_sidecar.read_bytes() != sidecar:
+            self._get_file(f"/cases/{name}/files/ct.nii.gz", case.image_path)
+            with atomic_open(case.image_sidecar, "wb") as f:
                 f.write(sidecar)
-        self._get_file(f"/cases/{name}/files/labels.tsv", root / "labels.tsv")
-        draft = root / "masks" / "draft_dseg.nii.gz"
+        self._get_file(f"/cases/{name}/files/labels.tsv", case.labels_path)
         etag = info["etag"]
-        kept = _keep_unsent_draft(root, etag)
+        kept = _keep_unsent_draft(case, etag)
         if etag != "none":
-            etag = self._get_file(f"/cases/{name}/files/draft", draft) or etag
+            etag = self._get_file(f"/cases/{name}/files/draft", case.draft_path) or etag
             side = self._request("GET", f"/cases/{name}/files/draft.json").content
-            with atomic_open(root / "masks" / "draft_dseg.json", "wb") as f:
+            with atomic_open(sidecar_path(case.draft_path), "wb") as f:
                 f.write(side)
         write_json(root / STATE_FILE, {"Server": self.url, "Case": info["case"], "ETag": etag,
                                        "State": info["state"], "Comment": info.get("comment"),
@@ -220,7 +222,7 @@ class Client:
     def upload_draft(self, case_dir: str | os.PathLike, file: str | os.PathLike | None = None) -> dict:
         """Upload the case's draft (If-Match: the hash it started from); 409 when the case changed since."""
         st = self._state(case_dir)
-        file = Path(file) if file else Path(case_dir) / "masks" / "draft_dseg.nii.gz"
+        file = Path(file) if file else Case(Path(case_dir)).draft_path
         out = self._upload(f"/cases/{st['Case']}/draft", file, st["ETag"])
         st["ETag"] = out["etag"]
         write_json(Path(case_dir) / STATE_FILE, st)
@@ -328,7 +330,7 @@ class Client:
                 file: str | os.PathLike | None = None) -> dict:
         """Upload a reviewer's correction of the submitted version (a new version, still submitted)."""
         st = self._state(case_dir)
-        file = Path(file) if file else Path(case_dir) / "masks" / "draft_dseg.nii.gz"
+        file = Path(file) if file else Case(Path(case_dir)).draft_path
         out = self._upload(f"/cases/{st['Case']}/correction", file, st["ETag"],
                            params={"comment": comment} if comment else None)
         st["ETag"] = out["etag"]
@@ -359,14 +361,15 @@ class Client:
         return self._json("POST", f"/users/{name}/revoke")
 
 
-def _keep_unsent_draft(root: Path, server_etag: str) -> str | None:
+def _keep_unsent_draft(case: Case, server_etag: str) -> str | None:
     """Move a local draft with changes never uploaded out of the way of a download; return where.
 
     A download replaces ``masks/draft_dseg.nii.gz`` with the server's draft. When the local draft
     holds voxels that are neither what it was downloaded as (the ETag in the state file) nor the
     server's draft, it is renamed into ``kept/`` with its sidecar, never overwritten.
     """
-    draft, side = root / "masks" / "draft_dseg.nii.gz", root / "masks" / "draft_dseg.json"
+    root, draft = case.root, case.draft_path
+    side = sidecar_path(draft)
     if not draft.exists():
         return None
     from ctlabel.io.mask import load_mask
