@@ -133,9 +133,12 @@ def cmd_view(args: argparse.Namespace) -> int:
         _check_viewable(args.path)
     problem = _display_problem()
     if problem is not None:
-        again = "xvfb-run -a ctlabel view" + (f" {args.path}" if args.path else "")
+        from ctlabel.cli.command import self_command
+
+        me = self_command()
+        again = f"xvfb-run -a {me} view" + (f" {args.path}" if args.path else "")
         print(f"error: no display: {problem}. Run the viewer under a virtual display ({again}), "
-              "or work without one: ctlabel convert SRC -o OUT, or ctlabel demo --batch", file=sys.stderr)
+              f"or work without one: {me} convert SRC -o OUT, or {me} demo --batch", file=sys.stderr)
         return 2
     if importlib.util.find_spec("napari") is None:
         print("error: the viewer needs napari. Install it with: pip install 'ctlabel[napari]'", file=sys.stderr)
@@ -251,8 +254,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{'x'.join(f'{v:.3g}' for v in case['spacing'])} mm, {case['dtype']}")
     print(report.summary_text())
     print(f"report: {out / 'report.json'}")
-    if report.converted:
-        print(f"label a case: ctlabel view {report.converted[0]['case']}  (headless: xvfb-run -a ctlabel view ...)")
+    if report.converted:  # a command that runs as printed: the running ctlabel's path, a virtual display if none
+        import shlex
+        import shutil
+
+        from ctlabel.cli.command import self_command
+
+        view = f"{self_command()} view {shlex.quote(str(report.converted[0]['case']))}"
+        headless = _display_problem() is not None and shutil.which("xvfb-run") is not None
+        print(f"label a case{' (no display here, so under a virtual one)' if headless else ''}: "
+              f"{'xvfb-run -a ' * headless}{view}")
     return 0 if report.ok else 1
 
 
