@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ctlabel.errors import InputError
+from ctlabel.region_grow_auto import AutoGrowOptions, auto_grow_slice
 
 
 def _seed_index(seed, shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -100,10 +101,10 @@ class GrowOptions:
     fill_holes: bool = True
 
 
-def region_grow(image: np.ndarray, seed, tolerance_hu: float, *, spacing=(1.0, 1.0, 1.0), mode: str = "2d",
-                half_size_mm: float | tuple[float, float, float] | None = None,
+def region_grow(image: np.ndarray, seed, tolerance_hu: float | None = None, *, spacing=(1.0, 1.0, 1.0),
+                mode: str = "2d", half_size_mm: float | tuple[float, float, float] | None = None,
                 options: GrowOptions | None = None) -> np.ndarray:
-    """The voxels connected to ``seed`` whose HU lies within ``tolerance_hu`` of the reference.
+    """The voxels connected to ``seed`` whose HU lies within a range around the click.
 
     Parameters
     ----------
@@ -111,8 +112,11 @@ def region_grow(image: np.ndarray, seed, tolerance_hu: float, *, spacing=(1.0, 1
         (slice, row, column) HU.
     seed : sequence of int
         The clicked voxel, (slice, row, column).
-    tolerance_hu : float
-        Maximum absolute difference from :func:`reference_hu`.
+    tolerance_hu : float, optional
+        Maximum absolute difference from :func:`reference_hu` (a fixed ± HU range). ``None``
+        (the default): the range comes from the click's neighbourhood and the grow is cut at
+        thin bridges to neighbouring tissue (:func:`ctlabel.region_grow_auto.auto_grow_slice`);
+        in 3D the range chosen on the seed's slice is grown through the box.
     spacing : sequence of float
         (slice, row, column) mm, for the box size.
     mode : {"2d", "3d"}
@@ -120,17 +124,20 @@ def region_grow(image: np.ndarray, seed, tolerance_hu: float, *, spacing=(1.0, 1
     half_size_mm : float or tuple of float, optional
         See :func:`grow_box`.
     options : GrowOptions, optional
-        The reference's neighbourhood, the connectivity and hole filling (default: ``GrowOptions()``).
+        With a fixed tolerance: the reference's neighbourhood, the connectivity and hole filling
+        (default: ``GrowOptions()``).
 
     Returns
     -------
     numpy.ndarray of bool
         The preview, in the shape of ``image``; empty when the seed itself is out of tolerance.
     """
-    if tolerance_hu < 0:
+    if tolerance_hu is not None and tolerance_hu < 0:
         raise InputError(f"the HU tolerance must not be negative, not {tolerance_hu}")
     seed = _seed_index(seed, image.shape)
     box = grow_box(seed, image.shape, spacing, mode=mode, half_size_mm=half_size_mm)
+    if tolerance_hu is None:
+        return _grow_adaptive(image, seed, box, spacing, three_d=mode == "3d")
     opts = options if options is not None else GrowOptions()
     radius, connectivity, fill_holes = opts.radius, opts.connectivity, opts.fill_holes
     ref = reference_hu(image, seed, radius=radius, mode=mode)
@@ -149,6 +156,30 @@ def region_grow(image: np.ndarray, seed, tolerance_hu: float, *, spacing=(1.0, 1
     if fill_holes:
         grown = np.stack([ndi.binary_fill_holes(s) for s in grown])
     out[box] = grown
+    return out
+
+
+def _grow_adaptive(image: np.ndarray, seed: tuple[int, int, int], box: tuple[slice, slice, slice], spacing, *,
+                   three_d: bool) -> np.ndarray:
+    """:func:`region_grow` without a tolerance: the range and the cut of the seed's slice."""
+    z, r, c = seed
+    in_plane = (float(spacing[1]), float(spacing[2]))
+    local = (r - box[1].start, c - box[2].start)
+    grown = auto_grow_slice(image[z, box[1], box[2]], local, in_plane)
+    out = np.zeros(image.shape, bool)
+    if not three_d:
+        out[z, box[1], box[2]] = grown.mask
+        return out
+    if not grown.mask.any():
+        return out
+    # 3D: the range chosen on the seed's slice, on the box smoothed in-plane as the slice was
+    sigma = [0.0] + [AutoGrowOptions().smooth_mm / s for s in in_plane]
+    region = ndi.gaussian_filter(image[box].astype(np.float32), sigma)
+    within = np.abs(region - np.float32(grown.center_hu)) <= grown.tolerance_hu
+    within[z - box[0].start] = grown.mask  # the seed's slice as grown (cut at its bridges)
+    lab, _ = ndi.label(within, ndi.generate_binary_structure(3, 1))
+    comp = lab == lab[z - box[0].start, r - box[1].start, c - box[2].start]
+    out[box] = np.stack([ndi.binary_fill_holes(s) for s in comp])
     return out
 
 

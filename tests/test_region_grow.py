@@ -106,6 +106,57 @@ def test_a_seed_out_of_its_own_tolerance_grows_nothing_and_bad_input_is_refused(
         region_grow(hu, (0, 0, 0), 50, mode="4d")
 
 
+def _deepest_click(mask: np.ndarray) -> tuple[int, int, int]:
+    """The organ's largest axial slice and, on it, the point farthest from the organ's edge."""
+    z = int(np.argmax(mask.sum(axis=(1, 2))))
+    return (z, *_click(mask[z]))
+
+
+@pytest.mark.parametrize(("organ", "min_dice"), [("spleen", 0.85), ("liver", 0.9)])
+def test_default_grow_from_a_click_in_an_organ_stays_in_it(abdomen, organ, min_dice):
+    """Issue 19: with the defaults (no tolerance) the range comes from the click's neighbourhood.
+
+    The old default (± 100 HU around the click) flooded this non-contrast CT from the spleen:
+    spleen, liver, kidneys, muscle and bowel lie within ~40 HU of each other. The spleen click
+    below grew 6,966 voxels (14 × the spleen on that slice, Dice 0.13), 2,011 of them liver.
+    """
+    organ_mask, liver = _mask(ABDOMEN, organ), _mask(ABDOMEN, "liver")
+    z, r, c = _deepest_click(organ_mask)
+    grown = region_grow(abdomen.array, (z, r, c), spacing=abdomen.spacing)
+    assert not np.delete(grown, z, axis=0).any()  # 2D: the clicked slice only
+    assert _dice(grown[z], organ_mask[z]) >= min_dice
+    assert grown.sum() <= 1.5 * organ_mask[z].sum()
+    if organ != "liver":
+        assert not (grown[z] & liver[z]).any(), "grew into the liver"
+
+
+def test_default_3d_grow_follows_the_spleen_in_its_box(abdomen):
+    spleen = _mask(ABDOMEN, "spleen")
+    seed = _deepest_click(spleen)
+    box = grow_box(seed, abdomen.array.shape, abdomen.spacing, mode="3d", half_size_mm=15)
+    grown = region_grow(abdomen.array, seed, spacing=abdomen.spacing, mode="3d", half_size_mm=15)
+    inside = np.zeros_like(grown)
+    inside[box] = True
+    assert not (grown & ~inside).any() and len(np.flatnonzero(grown.any(axis=(1, 2)))) > 5
+    assert _dice(grown[box], spleen[box]) >= 0.9
+
+
+def test_default_grow_from_the_spleen_of_the_demo_ct_does_not_flood():
+    """The demo CT (contrast, 512 x 512, 0.98 mm): a click in the spleen on its middle slice.
+
+    The old default previewed 61,723 voxels there, the abdomen's soft tissue with the liver.
+    The spleen lies on the image's right half (the patient's left); the liver fills the left.
+    """
+    from ctlabel.dicom.read import load_series
+
+    demo = load_series(Path(__file__).resolve().parents[1] / "sample_data" / "totalseg_body_ct" / "dicom")
+    grown = region_grow(demo.array, (10, 340, 350), spacing=demo.spacing)
+    area_cm2 = grown.sum() * demo.spacing[1] * demo.spacing[2] / 100
+    assert 30 <= area_cm2 <= 90, area_cm2  # a spleen's cross-section, not the abdomen (~590 cm²)
+    cols = np.flatnonzero(grown[10].any(axis=0))
+    assert cols.min() > demo.array.shape[2] // 2, "grew across the midline towards the liver"
+
+
 def test_a_range_limited_stroke_over_bone_paints_no_soft_tissue(abdomen):
     hu = abdomen.array
     vertebra = _mask(ABDOMEN, "vertebrae_L3")
