@@ -70,7 +70,13 @@ def check_orientation(orientation) -> tuple[tuple[float, ...], str | None]:
 
 
 def slice_normal(orientation: ArrayLike) -> np.ndarray:
-    """Unit normal (LPS) of a slice from its ImageOrientationPatient."""
+    """Unit normal (LPS) of a slice from its ImageOrientationPatient.
+
+    Examples
+    --------
+    >>> slice_normal([1, 0, 0, 0, 1, 0]).tolist()  # an axial slice: the normal points to the head
+    [0.0, 0.0, 1.0]
+    """
     iop = np.asarray(orientation, dtype=np.float64)
     n = np.cross(iop[:3], iop[3:6])
     norm = np.linalg.norm(n)
@@ -235,5 +241,14 @@ def orthonormal_affine(affine: np.ndarray) -> np.ndarray:
 
 
 def is_sheared(affine: np.ndarray, tol: float = 1e-4) -> bool:
-    """True when the slice column of the affine is not perpendicular to the slice plane."""
+    """True when the slice column of the affine is not perpendicular to the slice plane.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tilted = np.eye(4)
+    >>> tilted[1, 2] = 0.3  # each slice shifted 0.3 mm along y: a gantry tilt
+    >>> is_sheared(np.eye(4)), is_sheared(tilted)
+    (False, True)
+    """
     return not np.allclose(orthonormal_affine(affine), affine, atol=tol)

@@ -225,6 +225,12 @@ def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
     slice spacing is the distance between slice planes: the k column projected
     on the slice normal, which differs from its length when the grid is sheared
     (gantry tilt).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spacing_from_affine(np.diag([0.5, 0.7, 2.0, 1.0]))  # columns i, j, k: 0.5, 0.7, 2 mm
+    (2.0, 0.7, 0.5)
     """
     m = np.asarray(affine, dtype=np.float64)[:3, :3]
     normal = np.cross(m[:, 0], m[:, 1])
