@@ -36,10 +36,13 @@ class RegionGrowBox(QGroupBox):
         self.tolerance.setRange(0.0, 2000.0)
         self.tolerance.setDecimals(0)
         self.tolerance.setSingleStep(10.0)
-        self.tolerance.setValue(100.0)
         self.tolerance.setPrefix("± ")
         self.tolerance.setSuffix(" HU")
-        self.tolerance.setToolTip("Grow into connected voxels within this HU of the mean around the click")
+        self.tolerance.setSpecialValueText("auto")  # 0: the core's default (range from the click)
+        self.tolerance.setValue(0.0)
+        self.tolerance.setToolTip("auto: the HU range comes from the tissue around the click and the grow stops"
+                                  " at thin bridges to other organs; or grow into connected voxels within this"
+                                  " HU of the mean around the click")
         self.mode = QComboBox()
         self.mode.addItems(["2D slice", "3D box"])
         self.half_size = QDoubleSpinBox()
@@ -110,7 +113,8 @@ class RegionGrowBox(QGroupBox):
         three_d = self.mode.currentIndex() == 1
         # ``ctlabel.region_grow``, the function (``from ctlabel import region_grow`` names the module
         # for import-linter)
-        grown = ctlabel.region_grow(np.asarray(image.data), seed, self.tolerance.value(), spacing=s.core.spacing,
+        tolerance = self.tolerance.value() or None  # "auto" (0): the core's default
+        grown = ctlabel.region_grow(np.asarray(image.data), seed, tolerance, spacing=s.core.spacing,
                                     mode="3d" if three_d else "2d",
                                     half_size_mm=self.half_size.value() if three_d else None)
         self.preview, self.seed = grown, tuple(seed)
