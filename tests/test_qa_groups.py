@@ -49,7 +49,7 @@ def test_one_finding_and_none():
     assert [f.check for f in findings] == ["small_island"]
     (group,) = group_findings(findings)
     assert group.count == 1 and group.worst is findings[0]
-    assert summary_line([group]) == "QA: 0 errors, 1 warning in 1 group"
+    assert summary_line([group]) == "QA: 1 warning in 1 group"
     assert describe_group(group).startswith("warning: small_island, label 1: 1 finding; slice ")
     assert group_findings([]) == [] and summary_line([]) == "QA: no findings"
 

@@ -104,11 +104,15 @@ def _plural(n: int, word: str) -> str:
 
 
 def summary_line(groups: list[FindingGroup]) -> str:
-    """One short line for a status bar: ``QA: 3 errors, 497 warnings in 4 groups`` (``QA: no findings``)."""
+    """One short line for a status bar: ``QA: 3 errors, 497 warnings in 4 groups``.
+
+    A level without findings is left out (``QA: 1 warning in 1 group``); ``QA: no findings``.
+    """
     if not groups:
         return "QA: no findings"
     errors, warnings = count_levels(f for g in groups for f in g.findings)
-    return f"QA: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} in {_plural(len(groups), 'group')}"
+    counts = [_plural(n, word) for n, word in ((errors, "error"), (warnings, "warning")) if n]
+    return f"QA: {', '.join(counts)} in {_plural(len(groups), 'group')}"
 
 
 def describe_group(group: FindingGroup, width: int = 160) -> str:

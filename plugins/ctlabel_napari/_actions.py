@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFileDialog
 
-from ctlabel import CaseError, describe_finding, submission_qa
+from ctlabel import CaseError, submission_qa
 
-from . import _case_ui
+from . import _case_ui, _qa_view
 from ._layers import KEY
 
 
@@ -46,29 +47,61 @@ class CaseActionsMixin:
         return path
 
     def submit(self) -> int | None:
-        """Save, run QA, ask before submitting past QA errors; the version number, or None if not submitted."""
+        """Save, run QA, ask before submitting past QA errors; the version number, or None if not submitted.
+
+        The findings are grouped by check and label (:func:`ctlabel.group_findings`): the question
+        lists the groups in a dialog that fits the screen, the status line is one short line.
+        """
         s = self._require_session()
         if s.case is None:
             raise CaseError("save the mask as a case before submitting it")
         s.save()
         findings = submission_qa(s.case)
-        errors = [describe_finding(f) for f in findings if f.level == "error"]
-        warnings = [describe_finding(f) for f in findings if f.level != "error"]
-        if errors and not _case_ui.ask_submit_despite_qa(self, errors, warnings):
-            self.status.setText(f"Not submitted: QA found {len(errors)} error(s) (the draft is saved):\n"
-                                + "\n".join(errors))
+        errors = sum(1 for f in findings if f.level == "error")
+        if errors and not _case_ui.ask_submit_despite_qa(self, findings, self.jump_to_finding):
+            self._say_qa("Not submitted", findings, "The draft is saved; the case stays in progress.")
             self.update_case_label()
             return None
         number = s.submit(force=bool(errors), save=False)  # saved just above, as QA saw it
-        text = f"Submitted as v{number:03d}; the case awaits review"
-        if errors:
-            text += f" (with {len(errors)} QA error(s), recorded)"
-        if warnings:
-            text += ". QA warnings:\n" + "\n".join(warnings)
-        self.status.setText(text)
         self.refresh()
         self.update_case_label()
+        self._say_qa(f"Submitted as v{number:03d}", findings, "The case awaits review" +
+                     ("; the QA errors are recorded with the submission." if errors else "."))
         return number
+
+    def _say_qa(self, prefix: str, findings, note: str) -> None:
+        """One line in the status label (elided to its width); the note and the groups in its tooltip."""
+        line, tip = _qa_view.status_text(prefix, findings)
+        width = self.status.width()
+        fm = self.status.fontMetrics()
+        self.status.setText(fm.elidedText(line, Qt.TextElideMode.ElideRight, width) if width > 50 else line)
+        self.status.setToolTip(f"{line}\n{note}\n{tip}".rstrip())
+
+    def jump_to_finding(self, finding) -> None:
+        """Show the slice of a QA finding (along its axis)."""
+        if finding.slice is not None:
+            step = list(self.viewer.dims.current_step)
+            step[finding.axis] = int(finding.slice)
+            self.viewer.dims.current_step = tuple(step)
+
+    def ctrl_s(self) -> Path | None:
+        """Ctrl+S: save the open case's draft; *Save as case…* for a series not yet a case; else say why not.
+
+        Napari's *Save Selected Layers* dialog is never opened by Ctrl+S: it would write a mask
+        (or a TIFF) without provenance.
+        """
+        s = self.session
+        if s is None:
+            _case_ui.explain_no_save(self, "Ctrl+S saves the labels into a case, and no ctlabel labels layer is "
+                                           "open. Open a DICOM series, a case or a NIfTI image with ctlabel first "
+                                           "(File > Open, or the series browser).")
+            return None
+        if s.case is None and self.image_layer() is None:
+            _case_ui.explain_no_save(self, "This mask cannot be saved as a case: a case needs the CT image it "
+                                           "was painted on, and no image of its grid is open. Open the series "
+                                           "again, then Save as case….")
+            return None
+        return self.save()
 
     def save_as_case(self, root: str | Path | None = None) -> Path | None:
         s = self._require_session()

@@ -2,10 +2,11 @@
 
 Ctrl+S is napari's *Save Selected Layers...* menu action (an app-model ``QAction``
 whose shortcut Qt dispatches before any ``viewer.bind_key`` binding; napari issue
-#6305). :class:`SaveShortcut` filters the shortcut event of that action: while the
-labeling widget has a case open, Ctrl+S saves that case's draft (the *Save draft*
-button) and the dialog does not open; otherwise the event passes on to napari.
-The menu entry itself is left alone.
+#6305). :class:`SaveShortcut` filters the shortcut event of that action while the
+labeling widget is docked: Ctrl+S is the widget's save (the case's draft; *Save as
+case...* for a series not yet a case; a message saying why when nothing can be saved),
+never napari's dialog, which would write a file without provenance. The menu entry
+itself is left alone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QAction, QMessageBox
 
-from ctlabel import Case, CaseState, load_record, version_number
+from ctlabel import Case, CaseState, Finding, load_record, version_number
 
 #: napari's app-model command bound to Ctrl+S (StandardKeyBinding.Save).
 SAVE_SELECTED = "napari.window.file.save_layers_dialog.selected"
@@ -42,16 +43,20 @@ def _esc(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def ask_submit_despite_qa(parent, errors: list[str], warnings: list[str]) -> bool:
-    """Show the QA errors (and warnings) and ask whether to submit anyway. Tests replace this."""
-    text = f"QA found {len(errors)} error(s) in this draft:\n\n" + "\n".join(errors)
-    if warnings:
-        text += f"\n\nand {len(warnings)} warning(s):\n" + "\n".join(warnings)
-    text += "\n\nSubmit anyway? The errors are recorded with the submission."
-    answer = QMessageBox.question(parent, "Submit with QA errors?", text,
-                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                  QMessageBox.StandardButton.No)
-    return answer == QMessageBox.StandardButton.Yes
+def ask_submit_despite_qa(parent, findings: list[Finding], jump: Callable[[Finding], object] | None = None) -> bool:
+    """Show the QA findings grouped by check and label and ask whether to submit anyway. Tests replace this.
+
+    The dialog (:class:`._qa_view.SubmitQADialog`) stays within the screen whatever the number of
+    findings; ``jump`` (a double click on a row) shows that finding's slice.
+    """
+    from ._qa_view import ask_submit
+
+    return ask_submit(parent, findings, jump)
+
+
+def explain_no_save(parent, reason: str) -> None:
+    """Ctrl+S with nothing the plugin can save: say why (a message box). Tests replace this."""
+    QMessageBox.information(parent, "Nothing to save", reason)
 
 
 def _find_action(window, command_id: str) -> QAction | None:
@@ -82,9 +87,9 @@ class SaveShortcut(QObject):
     viewer : napari.Viewer
         The viewer whose main window holds the action.
     active : callable returning bool
-        True when a case is open in the labeling widget.
+        True while the labeling widget takes Ctrl+S (it is docked).
     save : callable
-        The *Save draft* action.
+        The widget's Ctrl+S: save the draft, save as case, or say why not.
     """
 
     def __init__(self, viewer, active: Callable[[], bool], save: Callable[[], object]) -> None:

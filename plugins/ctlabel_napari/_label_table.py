@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QPushButton,
+    QStyle,
     QTableWidget,
     QVBoxLayout,
 )
@@ -26,6 +27,8 @@ from ctlabel import TISSUES, CtlabelError, Label, LabelTable, save_label_table
 from ._layers import KEY, colormap_for
 
 LABEL_COLS = ("Value", "Name", "Abbr.", "Colour", "Painted")
+#: The Name column shows at least this many characters of a name.
+NAME_CHARS = 20
 
 
 class LabelTableMixin:
@@ -37,7 +40,7 @@ class LabelTableMixin:
         self.table = QTableWidget(0, len(LABEL_COLS))
         self.table.setHorizontalHeaderLabels(LABEL_COLS)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self._size_columns()
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setMinimumHeight(150)
@@ -55,6 +58,22 @@ class LabelTableMixin:
         row.addWidget(self.save_table_button)
         v.addLayout(row)
         return box
+
+    def _size_columns(self) -> None:
+        """Value, Abbr., Colour and Painted as narrow as their contents; Name takes the rest, at least
+        :data:`NAME_CHARS` characters (the table's minimum width makes room for it)."""
+        header, fm = self.table.horizontalHeader(), self.table.fontMetrics()
+        pad = 2 * self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 12
+        widths = {0: fm.horizontalAdvance("Value") + pad, 2: fm.horizontalAdvance("Abbr.MM") + pad,
+                  3: fm.horizontalAdvance("#ffffff") + pad, 4: fm.horizontalAdvance("Painted") + pad}
+        header.setMinimumSectionSize(min(widths.values()))
+        for col, width in widths.items():
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            self.table.setColumnWidth(col, width)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        name = fm.horizontalAdvance("n" * NAME_CHARS) + pad  # 20 characters of a usual name
+        frame = 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
+        self.table.setMinimumWidth(sum(widths.values()) + name + frame)
 
     def _on_row_selected(self) -> None:
         s = self.session

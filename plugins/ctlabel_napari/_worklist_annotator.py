@@ -18,7 +18,7 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QGridLayout, QGroupBox, QInputDialog, QLabel, QListWidget, QPushButton
 
-from ctlabel import CtlabelError, describe_finding, submission_qa
+from ctlabel import CtlabelError, submission_qa
 
 from . import _case_ui
 from ._layers import KEY
@@ -266,14 +266,13 @@ class AnnotatorMixin:
         if s.dirty or not s.case.draft_path.exists():
             self.labeling().save()
         findings = submission_qa(s.case)
-        errors = [describe_finding(f) for f in findings if f.level == "error"]
-        warnings = [describe_finding(f) for f in findings if f.level != "error"]
-        if errors and not self.ask_force(self, errors, warnings):
-            self.say(f"Not submitted: QA found {len(errors)} error(s) (the draft is saved)", error=True)
+        errors = sum(1 for f in findings if f.level == "error")
+        if errors and not self.ask_force(self, findings, self.labeling().jump_to_finding):
+            self.say(f"Not submitted: QA found {errors} error(s) (the draft is saved)", error=True)
             return None
         name = self.case_info["case"]
         return self._push_then("submit", lambda client: client.submit(name, force=bool(errors)),
-                               f"submitted {name} for review" + (f" (with {len(errors)} QA error(s), recorded)"
+                               f"submitted {name} for review" + (f" (with {errors} QA error(s), recorded)"
                                                                   if errors else ""))
 
     def _push_then(self, verb: str, action, said: str):

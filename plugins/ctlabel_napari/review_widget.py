@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -22,10 +21,8 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
-    QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -56,7 +53,9 @@ from ctlabel import (
 )
 
 from ._case_ui import version_array
+from ._fit import scrolled_layout
 from ._layers import KEY, image_layer_data, labels_layer_data
+from ._qa_view import fill_group_list
 
 ENV_REVIEWER = "CTLABEL_REVIEWER"
 DIFF_COLORS = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0), ADDED: (0.1, 0.9, 0.2, 1.0),
@@ -79,7 +78,7 @@ class ReviewWidget(QWidget):
         self.diff_layer = None
         self._slices: list[int] = []
 
-        lay = QVBoxLayout(self)
+        lay = scrolled_layout(self)  # scrolls: with the other docks the window stays within the screen
         row = QHBoxLayout()
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("case folder")
@@ -96,10 +95,10 @@ class ReviewWidget(QWidget):
         form.addRow("State", self.state_label)
         lay.addLayout(form)
 
-        lay.addWidget(QLabel("QA findings (click to jump)"))
-        self.qa_list = QListWidget()
-        self.qa_list.itemActivated.connect(lambda it: self.jump_to_finding(self.qa_list.row(it)))
-        self.qa_list.itemClicked.connect(lambda it: self.jump_to_finding(self.qa_list.row(it)))
+        lay.addWidget(QLabel("QA findings by check and label (click to jump)"))
+        self.qa_list = QListWidget()  # one row per group of findings (_qa_view.fill_group_list)
+        self._qa_steps = fill_group_list(self.qa_list, [])
+        self.qa_list.itemClicked.connect(self._qa_clicked)
         lay.addWidget(self.qa_list)
 
         lay.addWidget(QLabel("Slices: painted (P) / interpolated (I)"))
@@ -212,14 +211,7 @@ class ReviewWidget(QWidget):
         self.labels_layer = self.viewer.add_labels(data, **kw)
         self.labels_layer.editable = False
         self.findings = check_mask(mask, volume, table, QAOptions(), str(case.root)) if mask is not None else []
-        self.qa_list.clear()
-        for f in self.findings:
-            where = "" if f.slice is None else f" [slice {f.slice}]"
-            item = QListWidgetItem(f"{f.level.upper()}: {f.check}{where}: {f.message}")
-            item.setForeground(Qt.red if f.level == "error" else Qt.darkYellow)
-            self.qa_list.addItem(item)
-        if not self.findings:
-            self.qa_list.addItem("no findings")
+        self._qa_steps = fill_group_list(self.qa_list, self.findings)
         self.slice_list.clear()
         self._slices = []
         if mask is not None:
@@ -283,6 +275,11 @@ class ReviewWidget(QWidget):
 
     def _slice_clicked(self, item) -> None:
         i = self.slice_list.row(item)
+    def _qa_clicked(self, item) -> Finding | None:
+        """A group's row: its worst finding first, then the next of the group at each click."""
+        f = self._qa_steps.next(self.qa_list.row(item))
+        return self.jump_to_finding(self.findings.index(f)) if f is not None else None
+
         if 0 <= i < len(self._slices):
             self.jump_to(self._slices[i], axis=self.mask.axis if self.mask is not None else 0)
 

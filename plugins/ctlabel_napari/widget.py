@@ -8,7 +8,7 @@ F1 .. F5            window: soft tissue, lung, bone, brain, liver
 Shift+I             interpolate the selected label (Shift+Alt+I: all labels)
 PageDown / PageUp   next / previous painted slice of the selected label
 G / Shift+G         next / previous stretch of unpainted slices between painted ones
-Ctrl+S              save the draft of the open case (napari's save dialog when no case is open)
+Ctrl+S              save the draft of the open case (Save as case… for a series; never napari's dialog)
 ==================  ==========================================
 """
 
@@ -25,9 +25,9 @@ from qtpy.QtWidgets import (
     QInputDialog,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidgetItem,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -35,6 +35,7 @@ from ctlabel import CtlabelError, labels_present
 
 from . import _case_ui, settings
 from ._actions import CaseActionsMixin, ranges
+from ._fit import scrolled_layout
 from ._hu_range import HURangeBox
 from ._interp_worker import ImageInterpolationMixin
 from ._label_table import LabelTableMixin
@@ -59,7 +60,6 @@ SHORTCUTS = {
     "next_gap": "G",
     "previous_gap": "Shift-G",
 }
-
 
 
 def _notify(message: str, level: str = "info") -> None:
@@ -92,8 +92,7 @@ class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin,
         self.sessions: dict[int, LabelSession] = {}
         self._table_updating = False
         self.setObjectName("ctlabel_labeling")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout = scrolled_layout(self)  # the dock scrolls instead of growing the window past the screen
 
         # The open case: its review state and the reviewer's last comment
         self.case_label = QLabel()
@@ -177,11 +176,12 @@ class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin,
         layout.addLayout(row)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the dock
         layout.addWidget(self.status)
         layout.addStretch(1)
 
         self._bind_keys()
-        self.save_shortcut = _case_ui.SaveShortcut(self.viewer, self._has_case, self._guard(self.save))
+        self.save_shortcut = _case_ui.SaveShortcut(self.viewer, lambda: True, self._guard(self.ctrl_s))
         self.viewer.layers.events.inserted.connect(self._on_inserted)
         self.viewer.layers.events.removed.connect(self._on_removed)
         self.viewer.layers.selection.events.active.connect(lambda e=None: (self.refresh(), self.update_case_label()))
@@ -383,7 +383,7 @@ class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin,
             bind(SHORTCUTS[what], lambda w=what: self.navigate(w))
         # Ctrl+S reaches the viewer's keymap only when napari's save action is disabled (no layer
         # selected); otherwise SaveShortcut routes the action's shortcut.
-        bind("Control-S", lambda: self.save() if self._has_case() else None)
+        bind("Control-S", self.ctrl_s)
 
 
 def ensure_widget():

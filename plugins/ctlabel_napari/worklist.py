@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
     QListWidget,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -41,6 +42,7 @@ from qtpy.QtWidgets import (
 
 from ctlabel import Client, CtlabelError, load_login, save_login
 
+from ._fit import scrolled_layout
 from ._team_sync import describe_case, describe_stats
 from ._worklist_annotator import AnnotatorMixin
 from ._worklist_review import ReviewerMixin
@@ -70,8 +72,7 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         self.has_focus: Callable[[], bool] = self._window_has_focus
         self._workers: list = []
         self.busy = False
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
+        lay = scrolled_layout(self)  # the dock scrolls instead of growing the window past the screen
 
         # The open case's news (a rejection's comment) on top
         self.banner = QLabel()
@@ -101,6 +102,8 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         row.addWidget(self.login_button)
         form.addRow(row)
         self.link_label = QLabel("")
+        self.link_label.setWordWrap(True)  # "offline, changes waiting — ..." must not widen the dock
+        self.link_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         form.addRow("Link", self.link_label)
         lay.addWidget(box)
 
@@ -115,6 +118,7 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         lay.addWidget(self.progress)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long URL wraps
         lay.addWidget(self.status)
 
         # My cases, stats and guidelines
@@ -197,6 +201,7 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
 
     def say(self, text: str, error: bool = False, notify: bool = True) -> None:
         self.status.setText(text)
+        self.status.setToolTip(text)
         self.status.setStyleSheet("color: #e05050;" if error else "")
         if notify:
             try:

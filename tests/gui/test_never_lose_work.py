@@ -91,11 +91,16 @@ def test_ctrl_s_saves_the_case_draft(make_napari_viewer, case, volume, qtbot, mo
     _ctrl_s(qtbot, viewer)
     assert not opened and case.load_draft().painted == {label: [12, 14]}
     widget.close_sessions()
-    # no case open in the labeling widget: Ctrl+S is napari's save dialog again
+    # no case open in the labeling widget: Ctrl+S says why it cannot save (never napari's dialog, which
+    # would write a file without provenance; tests/gui/test_save_shortcut.py has Save as case)
+    from ctlabel_napari import _case_ui
+
+    explained = []
+    monkeypatch.setattr(_case_ui, "explain_no_save", lambda parent, reason: explained.append(reason))
     viewer.layers.clear()
     viewer.add_image(np.asarray(volume.array[:2]), name="plain")
     _ctrl_s(qtbot, viewer)
-    assert opened
+    assert not opened and explained and "no ctlabel labels layer" in explained[0]
 
 
 def test_submitted_case_is_read_only_and_shows_state_and_comment(make_napari_viewer, case, volume, qtbot):
@@ -138,14 +143,14 @@ def test_submit_shows_qa_errors_and_asks(make_napari_viewer, case, volume, monke
     asked = []
 
     def answer(value):
-        def ask(parent, errors, warnings):
-            asked.append(errors)
+        def ask(parent, findings, jump=None):
+            asked.append(findings)
             return value
         return ask
 
     monkeypatch.setattr(_case_ui, "ask_submit_despite_qa", answer(False))
     assert widget.submit() is None
-    assert "unknown_label" in asked[-1][0] and f"label {unknown}" in asked[-1][0]
+    assert [(f.check, f.label) for f in asked[-1] if f.level == "error"] == [("unknown_label", unknown)]
     assert case_record.state_of(case) == workflow.IN_PROGRESS and case.versions() == []
     assert "Not submitted" in widget.status.text() and layer.editable
     assert case.load_draft() is not None  # the work is saved all the same
