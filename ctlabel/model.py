@@ -78,6 +78,7 @@ class WarningCode(StrEnum):
     OFF_LINE_SLICES = "off_line_slices"
     SPLIT_OFF_SLICES = "split_off_slices"
     SPLIT_RUN = "split_run"
+    NEGATIVE_RESCALE_SLOPE = "negative_rescale_slope"
     OTHER = "other"
 
 

@@ -188,3 +188,71 @@ def test_a_deflate_bomb_is_refused_quickly_within_bounded_memory(tmp_path, where
     assert record is None and "deflate" in problems[0].reason and problems[0].path == str(bomb)
     assert peak < 100 * 1024 * 1024, f"{peak / 2**20:.0f} MB"
     assert elapsed < 10, elapsed
+
+
+# --- 12. silent cases: unreadable folders, truncated slices, odd slopes, Case("str") ----------------
+
+def test_an_unreadable_folder_in_a_batch_is_reported_as_failed(tmp_path, monkeypatch):
+    """chmod 0 does not stop root, so the refusal is what os.scandir raises for that folder."""
+    import shutil
+
+    src = tmp_path / "tree"
+    shutil.copytree(CT2 / "dicom", src / "good")
+    shutil.copytree(CT2 / "dicom", src / "locked")
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(src / "locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    rep = ctlabel.convert([src], tmp_path / "out", progress=False)
+    assert len(rep.converted) == 1
+    failed = {f["path"]: f["reason"] for f in rep.failed}
+    assert "Permission denied" in failed.get(str(src / "locked"), ""), rep.to_dict()
+    assert "cannot read the folder" in rep.summary_text()
+
+
+@pytest.mark.parametrize("keep", [100, 200, 600, 1200, -513, -512, -100, -2, -1])
+def test_a_slice_truncated_anywhere_is_reported_with_its_name_never_padded(tmp_path, keep):
+    src, files = _series(tmp_path, lambda ds, i: None, victims=set())
+    victim = files[1]
+    victim_uid = pydicom.dcmread(victim).SOPInstanceUID
+    data = victim.read_bytes()
+    victim.write_bytes(data[:keep] if keep > 0 else data[:len(data) + keep])
+    rep = _convert(src, tmp_path)
+    assert any(f["path"] == str(victim) for f in rep.failed), rep.failed
+    for c in rep.converted:  # what converts is the three whole slices, the damaged one is not among them
+        assert c["source_files"] == 3
+        side = json.loads((tmp_path / "out" / c["case"] / "ct.json").read_text())
+        uids = {s["SOPInstanceUID"] for s in side["Source"]["Slices"] if s}
+        assert len(uids) == 3 and victim_uid not in uids
+
+
+def test_a_negative_rescale_slope_converts_with_a_warning_naming_the_file(tmp_path):
+    src, files = _series(tmp_path, lambda ds, i: setattr(ds, "RescaleSlope", "-1"), victims={2})
+    rep = _convert(src, tmp_path)
+    [case] = rep.converted
+    warned = [w for w in case["warnings"] if w.startswith("negative_rescale_slope")]
+    assert warned and files[2].name in warned[0], case["warnings"]
+    stack = ctlabel.find_series(src).volumes()[0]
+    assert any(w.startswith("negative_rescale_slope") for w in stack.warnings)
+
+
+@pytest.mark.parametrize("value", ["0", "-0", "0.0"])
+def test_a_zero_rescale_slope_is_refused_naming_the_file(tmp_path, value):
+    src, files = _series(tmp_path, lambda ds, i: setattr(ds, "RescaleSlope", value), victims={2})
+    rep = _convert(src, tmp_path)
+    failed = {f["path"]: f["reason"] for f in rep.failed}
+    assert "RescaleSlope" in failed.get(str(files[2]), ""), rep.failed
+
+
+def test_a_case_accepts_a_str_path_and_refuses_anything_else(tmp_path):
+    rep = ctlabel.convert([CT2 / "dicom"], tmp_path / "out", progress=False)
+    folder = str(tmp_path / "out" / rep.converted[0]["case"])
+    case = ctlabel.Case(folder)
+    assert case.image_path.exists() and case.load_image().array.shape[1:] == (16, 16)
+    assert ctlabel.Case(folder) == ctlabel.Case(os.fsencode(folder).decode())
+    with pytest.raises(ctlabel.CtlabelError, match="folder path"):
+        ctlabel.Case(5)

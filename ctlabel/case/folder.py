@@ -57,6 +57,13 @@ class Case:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        """Accept any path (``Case("cases/x")``); anything else is a :class:`CaseError` saying so."""
+        if not isinstance(self.root, Path):
+            if not isinstance(self.root, (str, os.PathLike)):
+                raise CaseError(f"a case is a folder path (str or PathLike), not {type(self.root).__name__}")
+            object.__setattr__(self, "root", Path(self.root))
+
     # --- layout -----------------------------------------------------------
     @property
     def image_path(self) -> Path:

@@ -77,7 +77,6 @@ class _Inflater:
 
 def _declared(buf: bytes) -> tuple[int, int] | None:
     """(offset of the pixel data element, bytes the header declares for it) in an inflated data set."""
-    import pydicom
     from pydicom.filereader import read_dataset
 
     fp = io.BytesIO(buf)

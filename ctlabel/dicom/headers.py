@@ -272,6 +272,9 @@ def _slice(path: str, frame: int, sop: str, inst: int | None, values: dict, raw)
     intercept = number(v, "RescaleIntercept") or 0.0
     if slope == 0:
         raise BadValue("RescaleSlope is 0: every pixel would have one value")
+    if slope is not None and slope < 0:
+        notes.append(f"negative_rescale_slope: RescaleSlope is {slope:g}: a higher stored value is a lower HU;"
+                     " check the image")
     if abs(slope or 1.0) > MAX_RESCALE or abs(intercept) > MAX_RESCALE * 1e3:
         raise BadValue(f"RescaleSlope {slope} or RescaleIntercept {intercept} is beyond any CT")
     thick = number(v, "SliceThickness")

@@ -179,6 +179,12 @@ def load_series(
     out, hashes = _read_pixels(stack, headers)
     out, headers, hashes, geo, warnings = _drop_duplicates(out, headers, hashes, geo, first, where)
 
+    negative = [os.path.basename(h.path) for h in headers if h.slope < 0]
+    if negative:
+        warnings.append(f"negative_rescale_slope: RescaleSlope is negative in {len(negative)} slice(s)"
+                        f" ({', '.join(negative[:3])}{', ...' if len(negative) > 3 else ''}): a higher stored value"
+                        " is a lower HU; check the image")
+
     irregular_codes = {"non_uniform_spacing", "missing_slices", "gantry_tilt"}
     if irregular == "error":
         bad = [w for w in warnings if w.split(":", 1)[0] in irregular_codes]

@@ -196,6 +196,12 @@ def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
     """
     files: list[Path] = []
     problems: list[FileProblem] = []
+
+    def unreadable(err: OSError) -> None:
+        """A folder the walk cannot list: reported as a failure, never left out silently."""
+        problems.append(FileProblem(str(err.filename), f"cannot read the folder ({err.strerror or err}):"
+                                                       " its files are not converted"))
+
     for p in paths:
         p = Path(p)
         if not p.exists():
@@ -209,7 +215,7 @@ def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
                 files.append(p)
             continue
         visited: set[str] = set()
-        for root, dirs, names in os.walk(p, followlinks=True):
+        for root, dirs, names in os.walk(p, followlinks=True, onerror=unreadable):
             real = os.path.realpath(root)
             if real in visited:  # a link back into the tree: walked once only
                 problems.append(FileProblem(root, "a linked folder already walked: skipped", fatal=False))
