@@ -129,8 +129,14 @@ def cmd_view(args: argparse.Namespace) -> int:
     import importlib
     import importlib.util
 
+    review = bool(getattr(args, "review", False))
     if args.path is not None:
         _check_viewable(args.path)
+    if review:
+        from ctlabel.case.folder import Case
+
+        if args.path is None or not Case.is_case(args.path):
+            raise InputError("--review opens a case folder (ctlabel view CASE --review)", args.path or "")
     problem = _display_problem()
     if problem is not None:
         from ctlabel.cli.command import self_command
@@ -144,7 +150,7 @@ def cmd_view(args: argparse.Namespace) -> int:
         print("error: the viewer needs napari. Install it with: pip install 'ctlabel[napari]'", file=sys.stderr)
         return 2
     launch = importlib.import_module("ctlabel_napari.launch").launch
-    return launch(args.path, annotator=args.annotator)
+    return launch(args.path, annotator=args.annotator, review=review)
 
 
 def _display_problem(environ: dict[str, str] | None = None) -> str | None:
@@ -323,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("view", help="open napari with the ctlabel widgets")
     v.add_argument("path", nargs="?", help="DICOM folder/file, case folder or NIfTI (default: sample CT)")
     v.add_argument("--annotator", help="annotator id recorded in provenance")
+    v.add_argument("--review", action="store_true", help="open the case read-only in the Review widget, to "
+                   "approve or reject it (takes no lock)")
     v.set_defaults(func=cmd_view)
 
     d = sub.add_parser("demo", help="the main job: open the sample CT, or convert the sample data without a display")

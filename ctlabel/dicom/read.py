@@ -8,8 +8,10 @@ ImageOrientationPatient only, never from file names or InstanceNumber.
 from __future__ import annotations
 
 import os
+import threading
 import warnings as pywarnings
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -138,6 +140,7 @@ def load_series(
     stack: Stack | str | os.PathLike,
     *,
     irregular: str = "keep",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Volume:
     """Read the pixels of an image stack into a :class:`Volume` in HU.
 
@@ -152,6 +155,9 @@ def load_series(
         grid are padded with :data:`PAD_HU` and listed in ``Volume.missing_slices``.
         ``"error"`` raises :class:`SeriesError`. ``"split"`` is done on stacks before
         loading (:func:`ctlabel.dicom.stack_runs.split_uniform_runs`) and loads like ``"keep"``.
+    progress : callable(done, total), optional
+        Told how many of the ``total`` slices are read so far, as they are (called from the
+        reading threads: a viewer stores the numbers and shows them from its own thread).
 
     Returns
     -------
@@ -176,7 +182,7 @@ def load_series(
     geo = analyze_stack(np.array([h.position for h in headers]), first.orientation, first.slice_thickness)
     if geo.order.tolist() != list(range(len(headers))):
         headers = [headers[i] for i in geo.order]
-    out, hashes = _read_pixels(stack, headers)
+    out, hashes = _read_pixels(stack, headers, progress)
     out, headers, hashes, geo, warnings = _drop_duplicates(out, headers, hashes, geo, first, where)
 
     negative = [os.path.basename(h.path) for h in headers if h.slope < 0]
@@ -236,7 +242,8 @@ def _image_stack(stack: Stack | str | os.PathLike) -> Stack:
     return stack
 
 
-def _read_pixels(stack: Stack, headers: list) -> tuple[np.ndarray, list[str]]:
+def _read_pixels(stack: Stack, headers: list, progress: Callable[[int, int], None] | None = None,
+                 ) -> tuple[np.ndarray, list[str]]:
     """The slices of ``headers`` in HU (int16 when exact and it fits, float32 otherwise), and their pixel hashes."""
     by_file: dict[str, list[int]] = defaultdict(list)
     for i, h in enumerate(headers):
@@ -247,6 +254,7 @@ def _read_pixels(stack: Stack, headers: list) -> tuple[np.ndarray, list[str]]:
     out = np.empty(shape, dtype=np.int16 if exact else np.float32)
     hashes: list[str] = [""] * len(headers)
     items = list(by_file.items())
+    read, counting = [0], threading.Lock()
 
     def fill(item) -> bool:
         """Read one file's frames into ``out``; False if a slice does not fit int16."""
@@ -258,6 +266,11 @@ def _read_pixels(stack: Stack, headers: list) -> tuple[np.ndarray, list[str]]:
             stored = frames[h.frame - 1]
             hashes[i] = pixel_hash(stored)
             fits &= _to_hu(stored, h, out, i)
+        if progress is not None:
+            with counting:
+                read[0] += len(idxs)
+                done = min(read[0], len(headers))  # the float32 re-read counts no further
+            progress(done, len(headers))
         return fits
 
     # File reads, hashing and numpy conversions release the GIL: a few threads

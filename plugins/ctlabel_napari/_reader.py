@@ -25,6 +25,7 @@ from ctlabel import (
 )
 
 from ._layers import empty_labels, image_layer_data, labels_layer_data
+from ._loading import Loading, current_viewer
 
 NULL = [(None,)]
 
@@ -104,9 +105,13 @@ def _notify_error(exc: Exception) -> list:
 
 
 def stack_layers(stack: Stack) -> list[tuple]:
-    """Load one stack and return an image layer and an empty labels layer for painting."""
-    volume = load_series(stack)
+    """Load one stack and return an image layer and an empty labels layer for painting.
+
+    In a viewer, ``Loading <series> ... k/n slices`` shows while the slices are read.
+    """
     name = stack.description or f"series {stack.series_number or stack.index}"
+    with Loading(current_viewer(), name) as loading:
+        volume = loading.run(load_series, stack)
     where = os.path.dirname(stack.files[0])
     return [
         image_layer_data(volume, name, source=where),
@@ -124,7 +129,8 @@ def read_dicom(path) -> list:
     if isinstance(path, list):
         path = path[0]
     try:
-        result = find_series(path)
+        with Loading(current_viewer(), Path(path).name, unit="files") as loading:
+            result = loading.run(find_series, path, progress=False)
         cands = candidate_stacks(result.stacks)
         if not cands:
             reasons = "; ".join(p.reason for p in result.problems if p.fatal)[:300]
@@ -165,8 +171,10 @@ def read_case(path) -> list:
     try:
         from .widget import ensure_widget
 
-        ensure_widget()
-        return case_layers(Case.open(path))
+        case = Case.open(path)
+        with Loading(current_viewer(), case.root.name) as loading:
+            ensure_widget()
+            return loading.run(case_layers, case, progress=False)
     except CtlabelError as exc:
         return _notify_error(exc)
 

@@ -3,7 +3,11 @@
 The window opens at least :data:`MIN_SIZE` (within the screen) with the first slice
 fully in view: the camera is reset once the window and its docks have their size
 (napari fits the first layer to a canvas that the docks shrink afterwards). The
-series browser is docked only when a DICOM folder (or DICOMDIR) is opened.
+series browser is docked only when a DICOM folder (or DICOMDIR) is opened. ``Loading <name> ...``
+shows on the canvas from the moment the window is up until the image is added.
+
+``ctlabel view CASE --review`` (:func:`make_viewer` with ``review=True``) docks the Review widget
+with the case open in it, read-only and ready to approve or reject; it takes no lock.
 """
 
 from __future__ import annotations
@@ -43,42 +47,59 @@ def fit_window(viewer, min_size: tuple[int, int] = MIN_SIZE) -> None:
     viewer.reset_view()
 
 
-def make_viewer(path=None, *, annotator: str | None = None, show: bool = True):
+def make_viewer(path=None, *, annotator: str | None = None, show: bool = True, review: bool = False):
     """A viewer with the labeling widget docked and ``path`` (or the sample CT) open.
 
     The series browser is docked too when ``path`` is a DICOM folder or DICOMDIR
-    (a folder of several series docks it through the reader in any case).
+    (a folder of several series docks it through the reader in any case). With ``review``,
+    ``path`` is a case folder and the Review widget is docked instead, the case open in it
+    (the widget is returned).
     """
     import napari
 
+    from ctlabel import Case, CaseError
+
     from . import settings
+    from ._loading import Loading
     from ._sample_data import sample_ct_path
 
+    if review and not (path and Case.is_case(path)):
+        raise CaseError("not a case folder; only a case is opened for review", path or "")
     if annotator:
         os.environ[settings.ENV_ANNOTATOR] = annotator
     viewer = napari.Viewer(title="ctlabel", show=show)
-    _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
-    if path and is_dicom_folder(path):
-        viewer.window.add_plugin_dock_widget("ctlabel", "Series browser", tabify=False)
     target = Path(path) if path else sample_ct_path()
-    open_path(viewer, target)
+    name = target.name if target.name.lower() != "dicom" else target.parent.name
+    with Loading(viewer, name):
+        if review:
+            from .review_widget import open_review
+
+            widget = open_review(viewer, target)
+        else:
+            _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
+            if path and is_dicom_folder(path):
+                viewer.window.add_plugin_dock_widget("ctlabel", "Series browser", tabify=False)
+            open_path(viewer, target)
     fit_window(viewer)
     return viewer, widget
 
 
-def launch(path=None, annotator: str | None = None) -> int:
+def launch(path=None, annotator: str | None = None, *, review: bool = False) -> int:
     """Run the viewer until it is closed; return an exit status."""
     import napari
 
     from ctlabel import CtlabelError
 
     try:
-        viewer, widget = make_viewer(path, annotator=annotator)
+        viewer, widget = make_viewer(path, annotator=annotator, review=review)
     except CtlabelError as exc:
         print(f"error: {exc}")
         return 2
     try:
         napari.run()
     finally:
-        widget.close_sessions()
+        if review:
+            widget.close()
+        else:
+            widget.close_sessions()
     return 0
