@@ -55,7 +55,6 @@ from ctlabel import (
 from ._case_ui import version_array
 from ._fit import scrolled_layout
 from ._layers import KEY, image_layer_data, labels_layer_data
-from ._loading import Loading
 from ._qa_view import fill_group_list
 
 ENV_REVIEWER = "CTLABEL_REVIEWER"
@@ -188,8 +187,7 @@ class ReviewWidget(QWidget):
         self._end_correction()
         try:
             case = Case.open(path)
-            with Loading(self.viewer, case.root.name) as loading:
-                volume = loading.run(case.load_image, progress=False)
+            volume = case.load_image()
             versions = case.versions()
             mask = case.load_version(versions[-1]) if versions else case.load_draft()
         except CtlabelError as exc:
@@ -275,13 +273,13 @@ class ReviewWidget(QWidget):
             self.jump_to(f.slice, f.voxel, f.axis)
         return f
 
-    def _slice_clicked(self, item) -> None:
-        i = self.slice_list.row(item)
     def _qa_clicked(self, item) -> Finding | None:
         """A group's row: its worst finding first, then the next of the group at each click."""
         f = self._qa_steps.next(self.qa_list.row(item))
         return self.jump_to_finding(self.findings.index(f)) if f is not None else None
 
+    def _slice_clicked(self, item) -> None:
+        i = self.slice_list.row(item)
         if 0 <= i < len(self._slices):
             self.jump_to(self._slices[i], axis=self.mask.axis if self.mask is not None else 0)
 
