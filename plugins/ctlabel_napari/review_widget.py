@@ -55,6 +55,7 @@ from ctlabel import (
 from ._case_ui import version_array
 from ._fit import scrolled_layout
 from ._layers import KEY, image_layer_data, labels_layer_data
+from ._loading import Loading
 from ._qa_view import fill_group_list
 
 ENV_REVIEWER = "CTLABEL_REVIEWER"
@@ -187,7 +188,8 @@ class ReviewWidget(QWidget):
         self._end_correction()
         try:
             case = Case.open(path)
-            volume = case.load_image()
+            with Loading(self.viewer, case.root.name) as loading:
+                volume = loading.run(case.load_image, progress=False)
             versions = case.versions()
             mask = case.load_version(versions[-1]) if versions else case.load_draft()
         except CtlabelError as exc:
