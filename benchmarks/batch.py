@@ -7,8 +7,9 @@ Run from the repository root (needs ``pip install -e '.[cluster]'``)::
     python benchmarks/batch.py --json out.json
 
 Input: copies of the real 140-slice Philips head CT
-(``../shared/data/ct/dcmqa_ct_philips_brain/dicom/S21570/S2020``, 72 MB of uncompressed
-DICOM each) written with new study, series and instance UIDs, one folder each, cached in
+(``dcmqa_ct_philips_brain/dicom/S21570/S2020``, 72 MB of uncompressed DICOM each; from
+``../shared/data/ct`` when it is there, else the repository's copy decompressed, see
+``benchmarks/convert.py``) written with new study, series and instance UIDs, one folder each, cached in
 ``benchmarks/.cache/jobs_philips_<i>`` (shared with ``benchmarks/convert.py``).
 
 What it measures (median of the repeats, page cache warm, round robin):

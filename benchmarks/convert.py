@@ -17,8 +17,11 @@ Inputs
   images compress several times faster, so the noise is part of the benchmark.
 * ``clean``: the same phantom without noise (``noise_hu=0``). dcm2niix compresses it fast, so
   ctlabel's fixed costs (start-up imports, header scan, hashing) decide its ratio.
-* ``philips``: the real 140-slice Philips head CT in
-  ``../shared/data/ct/dcmqa_ct_philips_brain/dicom/S21570/S2020``.
+* ``philips``: the real 140-slice Philips head CT ``dcmqa_ct_philips_brain/dicom/S21570/S2020``
+  (github.com/neurolabusc/dcm_qa_ct, ``In/Philips/S21570/S2020``), uncompressed as published: from
+  ``../shared/data/ct`` when it is there, else the repository's copy (``tests/data/ct``, stored
+  JPEG-LS lossless) decompressed once into ``benchmarks/.cache/philips_1mm`` (the same headers
+  and pixels).
 * for ``--jobs`` scaling: four synthetic 512 x 512 x 150 series (different seeds and series
   numbers) and four copies of the Philips series with new UIDs, one folder each.
 
@@ -79,7 +82,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
-PHILIPS = ROOT / ".." / "shared" / "data" / "ct" / "dcmqa_ct_philips_brain" / "dicom" / "S21570" / "S2020"
+SERIES_1MM = Path("dcmqa_ct_philips_brain") / "dicom" / "S21570" / "S2020"
+#: The 1 mm Philips series as published (uncompressed), when the maintainers' data is beside the clone.
+SHARED_PHILIPS = ROOT / ".." / "shared" / "data" / "ct" / SERIES_1MM
+#: The same series in the repository, stored JPEG-LS lossless (tests/data/README.md).
+REPO_PHILIPS = ROOT / "tests" / "data" / "ct" / SERIES_1MM
+PHILIPS = SHARED_PHILIPS if SHARED_PHILIPS.is_dir() else CACHE / "philips_1mm" / "dicom"
 NOISE_HU = 15.0
 SPACING = (1.0, 0.7, 0.7)
 MIB = 1 << 20
@@ -399,8 +407,32 @@ def make_synthetic(folder: Path, slices: int, seed: int, series_number: int, noi
     _mark(folder, params)
 
 
+def philips_source() -> Path:
+    """The uncompressed 1 mm Philips series: ``../shared``'s, else the repository's decompressed (cached)."""
+    if PHILIPS == SHARED_PHILIPS:
+        return PHILIPS
+    params = {"source": str(REPO_PHILIPS.resolve()), "decompressed": True}
+    if _done(PHILIPS.parent, params):
+        return PHILIPS
+    import pydicom
+
+    print(f"  {SHARED_PHILIPS} not found: decompressing the repository's copy {REPO_PHILIPS.relative_to(ROOT)}"
+          f" into {PHILIPS.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
+    shutil.rmtree(PHILIPS.parent, ignore_errors=True)
+    PHILIPS.mkdir(parents=True)
+    for path in sorted(REPO_PHILIPS.iterdir()):
+        if path.name == "DIRFILE":
+            continue
+        ds = pydicom.dcmread(path)
+        ds.decompress(generate_instance_uid=False)
+        ds.save_as(PHILIPS / path.name)
+    _mark(PHILIPS.parent, params)
+    return PHILIPS
+
+
 def copy_philips(folder: Path, copy: int) -> None:
     """The Philips series written again with new study/series/instance UIDs."""
+    philips_source()
     params = {"copy": copy, "source": str(PHILIPS.resolve())}
     if _done(folder, params):
         return
@@ -697,7 +729,7 @@ def prepare_inputs(big: int, small: int) -> tuple[dict, dict, dict]:
     }
     inputs_src = {"synthetic": synth / "dicom", "clean": clean / "dicom"}
     jobs_sets = {f"synthetic (4 x {small} slices)": [f / "dicom" for f in synth_jobs]}
-    if PHILIPS.is_dir():
+    if philips_source().is_dir():
         descriptions["philips"] = f"real Philips head CT, 140 x 512 x 512, {PHILIPS.relative_to(ROOT.parent)}"
         inputs_src["philips"] = PHILIPS
         copies = [CACHE / f"jobs_philips_{i}" for i in range(4)]

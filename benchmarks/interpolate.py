@@ -8,8 +8,8 @@ Run from the repository root::
 It prints
 
 1. a table shape x k x method -> Dice on the filled slices and time, for the five
-   synthetic shapes of ``tests/shapes.py`` (and the skull of the Philips head CT in
-   ``../shared/data/ct`` when it is there);
+   synthetic shapes of ``tests/shapes.py`` and the skull of the Philips 1 mm head CT
+   (``tests/data/ct``: the pixels of ``../shared/data/ct``'s copy, stored JPEG-LS lossless);
 2. the speed cases of issue 3: a 150 x 512 x 512 volume with 3 labels painted every
    5th slice (target <= 1.0 s) and one label across a 40-slice gap on 512 x 512
    slices (target <= 0.3 s);
@@ -44,7 +44,7 @@ from shapes import SHAPES, painted_slices, pooled_dice  # noqa: E402
 
 from ctlabel.interpolate import interpolate_with_report  # noqa: E402
 
-HEAD_SERIES = ROOT / ".." / "shared" / "data" / "ct" / "dcmqa_ct_philips_brain" / "dicom" / "S21570" / "S2020"
+HEAD_SERIES = ROOT / "tests" / "data" / "ct" / "dcmqa_ct_philips_brain" / "dicom" / "S21570" / "S2020"
 
 Method = Callable[[np.ndarray, dict[int, list[int]], tuple[float, float, float]], np.ndarray]
 

@@ -6,9 +6,9 @@ Run from the repository root::
     python benchmarks/interpolate_real.py --only aorta    # structures whose name contains "aorta"
     python benchmarks/interpolate_real.py --no-itk --no-timing --mm 9
 
-Data: the two sets of ``../shared/data/anatomy`` (TotalSegmentator's example CT, 3 mm
-isotropic, with its masks; and its CTA crop around the aorta, 1.5 mm, with the aorta and
-T12 masks). Both are read with nibabel, brought to RAS (``as_closest_canonical``) and
+Data: the two sets of ``tests/data/anatomy`` (copies of ``../shared/data/anatomy``:
+TotalSegmentator's example CT, 3 mm isotropic, with its masks; and its CTA crop around the
+aorta, 1.5 mm, with the aorta and T12 masks). Both are read with nibabel, brought to RAS (``as_closest_canonical``) and
 transposed to ``(slice, row, column)`` = ``(S, A, R)``, so the slice axis is the axial axis.
 
 Structures: every mask with at least 500 voxels on at least 6 axial slices, one at a time
@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from ctlabel.interpolate import interpolate_with_report  # noqa: E402
 
-ANATOMY = ROOT / ".." / "shared" / "data" / "anatomy"
+ANATOMY = ROOT / "tests" / "data" / "anatomy"
 SETS = {"example": ANATOMY / "totalseg_example_ct", "cta": ANATOMY / "totalseg_cta_aorta"}
 
 VESSELS = ("aorta", "artery", "vena", "vein")

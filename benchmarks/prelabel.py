@@ -6,7 +6,7 @@ Run from the repository root::
     python benchmarks/prelabel.py --quick     # 512 x 512 x 100, 1 repeat
     python benchmarks/prelabel.py --check     # exit 1 when a target fails
 
-The volume is the real abdominal CT of ``../shared/data/anatomy/totalseg_example_ct``
+The volume is the real abdominal CT of ``tests/data/anatomy/totalseg_example_ct``
 (TotalSegmentator's example, 3 mm isotropic, with its CT table) resampled by linear
 interpolation to 300 slices of 512 x 512 (0.72 x 0.59 mm in-plane, 1.12 mm slices), with
 Gaussian noise of 15 HU, int16 HU: the size and the HU of a thin-slice body CT.
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CT = ROOT / ".." / "shared" / "data" / "anatomy" / "totalseg_example_ct" / "ct.nii.gz"
+CT = ROOT / "tests" / "data" / "anatomy" / "totalseg_example_ct" / "ct.nii.gz"  # as in ../shared/data/anatomy
 TARGET_S, TARGET_X = 5.0, 3.0
 
 

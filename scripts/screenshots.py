@@ -4,8 +4,8 @@
 
 Steps: open the Philips head CT folder (several series: the series browser
 opens), pick the 28 x 5 mm series, brain window, paint the brain on two slices,
-interpolate, save as a case. Uses ``../shared/data/ct`` when present, else the
-sample CT shipped in ``sample_data``.
+interpolate, save as a case. The Philips session is the test data's
+(``tests/data/ct/dcmqa_ct_philips_brain``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-PHILIPS = ROOT / ".." / "shared" / "data" / "ct" / "dcmqa_ct_philips_brain" / "dicom"
+PHILIPS = ROOT / "tests" / "data" / "ct" / "dcmqa_ct_philips_brain" / "dicom"
 
 
 def _ellipse(z: int, cy: float, cx: float, ry: float, rx: float, n: int = 48) -> list:
