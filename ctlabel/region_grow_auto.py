@@ -14,7 +14,8 @@ click in the spleen takes the abdomen. This module grows on the clicked slice in
    narrower than the organ is deep there are cut), at most ``max_opening_mm``. The grown
    region is the opened component of the click.
 4. The tolerance is widened step by step while the region grows smoothly; the first step at
-   which it more than ``jump``-folds is a leak into a neighbour, and the step before it is kept.
+   which it more than ``jump``-folds, reaching far (``leak_mm``) beyond the region before it, is
+   a leak into a neighbour, and the step before it is kept.
 
 Everything is whole-array scipy work (Gaussian filter, Euclidean distance transforms, labelling,
 hole filling); the opening uses distance transforms, so its cost does not depend on the radius.
@@ -42,8 +43,11 @@ class AutoGrowOptions:
         The smallest and largest tolerance tried, in robust SDs of the window.
     steps : int
         Number of tolerances tried from ``k_low`` to ``k_high``.
-    jump : float
-        A step that multiplies the grown area by more than this is a leak: stop before it.
+    jump, leak_mm, leak_fraction : float
+        A step that multiplies the grown area by more than ``jump`` and adds more than
+        ``leak_fraction`` × the area before it farther than ``leak_mm`` from the region before it
+        is a leak: stop before it. (A jump that only fills in near the region is the organ's own
+        noise closing up as the range widens.)
     neck : float
         Opening radius as a fraction of the region's depth (distance to its edge) at the click.
     max_opening_mm : float
@@ -58,6 +62,8 @@ class AutoGrowOptions:
     k_high: float = 2.0
     steps: int = 5
     jump: float = 2.0
+    leak_mm: float = 15.0
+    leak_fraction: float = 0.5
     neck: float = 0.5
     max_opening_mm: float = 9.0
     min_sd_hu: float = 5.0
@@ -145,6 +151,12 @@ def _cut(within: np.ndarray, seed: tuple[int, int], spacing, window_mm: float,
     return ndi.binary_fill_holes(labels == labels[r, c])
 
 
+def _reaches_far(grown: np.ndarray, before: np.ndarray, spacing, opts: AutoGrowOptions) -> bool:
+    """Whether a jump in area went far (a leak), not only filled in near the region before it."""
+    far = ndi.distance_transform_edt(~before, sampling=spacing) > opts.leak_mm
+    return bool(np.count_nonzero(grown & far) > opts.leak_fraction * np.count_nonzero(before))
+
+
 def auto_grow_slice(image: np.ndarray, seed: tuple[int, int], spacing=(1.0, 1.0), *,
                     options: AutoGrowOptions | None = None) -> AutoGrow:
     """Grow from ``seed`` on one slice, the HU range set by the click's neighbourhood.
@@ -182,13 +194,14 @@ def auto_grow_slice(image: np.ndarray, seed: tuple[int, int], spacing=(1.0, 1.0)
     rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
     box = (slice(max(0, rows[0] - 1), rows[-1] + 2), slice(max(0, cols[0] - 1), cols[-1] + 2))
     local_seed = (seed[0] - box[0].start, seed[1] - box[1].start)
-    best, best_tol, previous = None, 0.0, 0
+    best: np.ndarray | None = None
+    best_tol, previous = 0.0, 0
     for tol in np.linspace(opts.k_low * sd, opts.k_high * sd, max(1, opts.steps)):
         grown = _cut(distance[box] <= tol, local_seed, spacing, opts.window_mm, opts)
         if grown is None:
             continue
         area = int(np.count_nonzero(grown))
-        if previous and area > opts.jump * previous:
+        if best is not None and area > opts.jump * previous and _reaches_far(grown, best, spacing, opts):
             break  # a leak: keep the step before
         best, best_tol, previous = grown, float(tol), area
     mask = np.zeros(raw.shape, bool)
