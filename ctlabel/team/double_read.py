@@ -28,6 +28,7 @@ from ctlabel.case.folder import Case
 from ctlabel.compare import compare_masks
 from ctlabel.team.db import Agreement, CaseRow, Read, User, utcnow
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
+from ctlabel.team.qa_note import submit_note
 
 SLOTS = ("A", "B")
 
@@ -140,7 +141,8 @@ class DoubleReadRules(Plumbing):
                 assert again is not None  # held above, under the case lock
                 mine = again
                 mine.status, mine.version, mine.lease_until = "submitted", case_record.version_name(n), None
-                self.log(db, user, row, "submit", version=mine.version, read=slot, resubmission=False)
+                self.log(db, user, row, "submit", version=mine.version, read=slot, resubmission=False,
+                         **submit_note(record["Events"], "read"))
                 if compared is not None:
                     self._store_agreement(db, row, compared)
                 return {**self.case_summary(db, row, reader=user.name), "read": slot}

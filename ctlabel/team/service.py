@@ -52,6 +52,7 @@ from ctlabel.team.errors import (
     Unauthorized,
     as_utc,
 )
+from ctlabel.team.qa_note import submit_note
 from ctlabel.team.review_rules import ReviewRules
 
 
@@ -316,13 +317,12 @@ class Service(ReviewRules, DoubleReadRules):
                                                                       Event.kind == "reject",
                                                                       Event.id > (since or 0)))
                 self.sync(db, row)
-                row.lease_until = None
-                row.reviewer_id, row.review_lease_until = None, None
+                row.lease_until, row.reviewer_id, row.review_lease_until = None, None, None
                 for a in db.scalars(select(Assignment).where(Assignment.case_id == case_id,
                                                              Assignment.status == "open")):
                     a.status, a.ended = "done", utcnow()
                 self.log(db, user, row, "submit", version=case_record.version_name(n),
-                         resubmission=bool(before))
+                         resubmission=bool(before), **submit_note(case_record.load_record(case)["Events"]))
                 return self.case_summary(db, row)
 
     def withdraw(self, user: User, name: str) -> dict:
