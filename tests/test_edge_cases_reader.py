@@ -256,3 +256,21 @@ def test_a_case_accepts_a_str_path_and_refuses_anything_else(tmp_path):
     assert ctlabel.Case(folder) == ctlabel.Case(os.fsencode(folder).decode())
     with pytest.raises(ctlabel.CtlabelError, match="folder path"):
         ctlabel.Case(5)
+
+
+# --- 15. the uneven-spacing warning says how far slices end up from where they were acquired --------
+
+def test_the_uneven_spacing_warning_gives_the_largest_distance_from_the_acquired_positions(tmp_path, capsys):
+    from data_paths import GE_TILT
+
+    from ctlabel.cli.main import main
+
+    vol = ctlabel.load_series(GE_TILT)
+    [warning] = [w for w in vol.warnings if w.startswith("non_uniform_spacing")]
+    pos = np.asarray(vol.slice_positions_mm, float)
+    spacing = vol.spacing[0]
+    drift = np.max(np.abs(pos - pos[0] - spacing * np.arange(pos.size)))
+    assert drift > 1 and f"up to {drift:.3g} mm from their acquired positions" in warning, warning
+    assert "--" not in warning  # the core names no command-line flag
+    assert main(["convert", str(GE_TILT), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert "--irregular split" in capsys.readouterr().out

@@ -114,6 +114,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
         write_json(args.report, report.to_dict())
     print(report.summary_text())
+    if args.irregular != "split" and any(w.startswith("non_uniform_spacing") for c in report.converted
+                                         for w in c["warnings"]):
+        print("  convert with --irregular split to keep every slice of an unevenly spaced series exact")
     return 0 if report.ok else 1
 
 
