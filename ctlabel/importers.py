@@ -139,8 +139,7 @@ def read_nifti_mask(path: Path, grid: Grid) -> Imported:
     """
     from ctlabel.io.nifti import read_nifti
 
-    data = read_nifti(path)
-    grid.require_match(Grid(tuple(data.array.shape), data.affine), "the imported NIfTI", path)
+    data = read_nifti(path, grid=grid, what="the imported NIfTI")  # the header is checked before any voxel
     return Imported("nifti", path, _labelmap_segments(data.array))
 
 

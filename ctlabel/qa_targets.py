@@ -6,6 +6,7 @@ checks themselves are :mod:`ctlabel.qa`.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -26,15 +27,34 @@ def resolve_target(spec: str | os.PathLike, image: str | os.PathLike | None = No
     from ctlabel.compare import resolve_mask
     from ctlabel.io.image import load_image
 
+    vol = load_image(image) if image is not None else None
+    _bound_mask_file(Path(spec), vol)
     mask, case = resolve_mask(spec)
-    if image is not None:
-        vol = load_image(image)
-    elif case is not None:
+    if vol is None and case is not None:
         vol = case.load_image()
-    else:
-        vol = None
     table = case.load_labels() if case is not None and case.labels_path.exists() else table_from_provenance(mask)
     return mask, vol, table
+
+
+def _bound_mask_file(path: Path, vol: Volume | None) -> None:
+    """A mask file declaring more voxels than its image is refused from its header, before any voxel is read.
+
+    The image is ``--image``, else the case whose ``masks/`` folder holds the file; a lone file
+    with neither is read no further than its header declares (:func:`ctlabel.io.nifti.read_nifti`).
+    """
+    from ctlabel.io.nifti import read_nifti_header
+
+    if not path.is_file() or path.name.lower().endswith((".nrrd", ".dcm")):
+        return
+    if vol is not None:
+        shape: tuple[int, ...] = vol.array.shape
+    elif path.parent.name == "masks" and Case.is_case(path.parent.parent):
+        shape = Case.open(path.parent.parent).image_grid().shape
+    else:
+        return
+    declared = read_nifti_header(path).shape
+    if math.prod(declared) > math.prod(shape):
+        raise InputError(f"its header declares {declared} voxels, more than its image {tuple(shape)}: not read", path)
 
 
 def qa_target(spec: str | os.PathLike, options: QAOptions | None = None, *, image=None) -> QAReport:

@@ -4,6 +4,11 @@ The in-memory array is (slice, row, column) in C order. Its bytes are exactly th
 NIfTI on-disk voxel order (i = column fastest, then row, then slice), so writing
 streams the array as it is, without a transposed copy. Gzip compression uses
 ISA-L (``isal``) on two threads when the file name ends in ``.gz``.
+
+Reading is bounded by the header (:func:`read_nifti`): the header is read and checked first
+(against a grid when the caller knows one), then exactly the voxel bytes it declares, in
+chunks; a file holding more is refused, never decompressed further. Every NIfTI ctlabel reads
+goes through it, so a small ``.nii.gz`` declaring a huge volume costs no memory.
 """
 
 from __future__ import annotations
@@ -17,17 +22,20 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 from isal import igzip, igzip_threaded
 
-from ctlabel.errors import InputError
-from ctlabel.geometry import is_sheared, orthonormal_affine
+from ctlabel.errors import CtlabelError, InputError
 from ctlabel.io.atomic import atomic_path
+from ctlabel.io.nifti_header import (
+    DATATYPE_CODES,
+    INTENT_LABEL,
+    JSON_EXTENSION_CODE,
+    header_bytes,
+    header_nibabel,
+)
+from ctlabel.volume import Grid
 
 if TYPE_CHECKING:
     import nibabel as nib
 
-#: NIfTI extension code used for the JSON provenance copy (NIFTI_ECODE_COMMENT).
-JSON_EXTENSION_CODE = 6
-#: NIFTI_INTENT_LABEL
-INTENT_LABEL = 1002
 #: ISA-L compression level (0-3): 1 is a good speed/size balance for CT.
 GZIP_LEVEL = 1
 #: Compression threads per write; batch workers set 1 so that processes, not threads, share the cores.
@@ -43,158 +51,6 @@ class NiftiData:
     affine: np.ndarray
     header: nib.Nifti1Header
     extension_json: dict | None
-
-
-#: The NIfTI-1 header (348 bytes, little endian), field by field as nibabel's ``header_dtype``.
-_HEADER_DTYPE = np.dtype([
-    ("sizeof_hdr", "<i4"), ("data_type", "S10"), ("db_name", "S18"), ("extents", "<i4"),
-    ("session_error", "<i2"), ("regular", "S1"), ("dim_info", "u1"), ("dim", "<i2", (8,)),
-    ("intent_p1", "<f4"), ("intent_p2", "<f4"), ("intent_p3", "<f4"), ("intent_code", "<i2"),
-    ("datatype", "<i2"), ("bitpix", "<i2"), ("slice_start", "<i2"), ("pixdim", "<f4", (8,)),
-    ("vox_offset", "<f4"), ("scl_slope", "<f4"), ("scl_inter", "<f4"), ("slice_end", "<i2"),
-    ("slice_code", "u1"), ("xyzt_units", "u1"), ("cal_max", "<f4"), ("cal_min", "<f4"),
-    ("slice_duration", "<f4"), ("toffset", "<f4"), ("glmax", "<i4"), ("glmin", "<i4"),
-    ("descrip", "S80"), ("aux_file", "S24"), ("qform_code", "<i2"), ("sform_code", "<i2"),
-    ("quatern_b", "<f4"), ("quatern_c", "<f4"), ("quatern_d", "<f4"),
-    ("qoffset_x", "<f4"), ("qoffset_y", "<f4"), ("qoffset_z", "<f4"),
-    ("srow_x", "<f4", (4,)), ("srow_y", "<f4", (4,)), ("srow_z", "<f4", (4,)),
-    ("intent_name", "S16"), ("magic", "S4"),
-])
-#: NIfTI-1 datatype codes of the voxel types ctlabel writes (others go through nibabel).
-_DATATYPE_CODES = {
-    "u1": 2, "i2": 4, "i4": 8, "f4": 16, "f8": 64, "i1": 256, "u2": 512, "u4": 768, "i8": 1024, "u8": 1280,
-}
-_XFORM_SCANNER = 1  # NIFTI_XFORM_SCANNER_ANAT
-_UNITS_MM_SEC = 2 | 8  # NIFTI_UNITS_MM | NIFTI_UNITS_SEC
-
-
-def _quaternion(rotation: np.ndarray) -> np.ndarray:
-    """Unit quaternion (w, x, y, z), w >= 0, nearest to a 3x3 rotation matrix.
-
-    The eigenvector method of Bar-Itzhack (2000), as ``nibabel.quaternions.mat2quat``,
-    so the qform written is the one nibabel would write.
-    """
-    qxx, qyx, qzx, qxy, qyy, qzy, qxz, qyz, qzz = rotation.flat
-    k = np.array([
-        [qxx - qyy - qzz, 0, 0, 0],
-        [qyx + qxy, qyy - qxx - qzz, 0, 0],
-        [qzx + qxz, qzy + qyz, qzz - qxx - qyy, 0],
-        [qyz - qzy, qzx - qxz, qxy - qyx, qxx + qyy + qzz],
-    ]) / 3.0
-    vals, vecs = np.linalg.eigh(k)
-    q = vecs[[3, 0, 1, 2], np.argmax(vals)]
-    return -q if q[0] < 0 else q
-
-
-def _set_qform(hdr: np.ndarray, affine: np.ndarray) -> None:
-    """Quaternion, offsets, ``qfac`` and voxel sizes of ``affine``, as nibabel's ``set_qform``."""
-    rzs = affine[:3, :3]
-    zooms = np.sqrt(np.sum(rzs * rzs, axis=0))
-    rot = rzs / zooms
-    qfac = 1.0
-    if np.linalg.det(rot) <= 0:
-        qfac = -1.0
-        rot[:, -1] *= -1
-    p, _, qs = np.linalg.svd(rot)
-    quat = _quaternion(p @ qs)
-    hdr["qoffset_x"], hdr["qoffset_y"], hdr["qoffset_z"] = affine[:3, 3]
-    hdr["pixdim"][0] = qfac
-    hdr["pixdim"][1:4] = zooms
-    hdr["quatern_b"], hdr["quatern_c"], hdr["quatern_d"] = quat[1:]
-    hdr["qform_code"] = _XFORM_SCANNER
-
-
-def _extension_bytes(payload: bytes, code: int) -> bytes:
-    """One NIfTI-1 header extension: size, code, payload, zero padding to a multiple of 16."""
-    size = -(-(len(payload) + 8) // 16) * 16
-    return np.array([size, code], "<i4").tobytes() + payload + b"\0" * (size - 8 - len(payload))
-
-
-def _header_bytes(
-    shape_mem: tuple[int, ...],
-    dtype: np.dtype,
-    affine: np.ndarray,
-    *,
-    intent_label: bool,
-    extension: dict | None,
-    descrip: str,
-) -> bytes:
-    """The NIfTI-1 single-file header, extensions and padding up to the voxel offset.
-
-    Written with numpy alone (no nibabel import: it costs about 0.2 s of start-up, as it
-    imports pydicom); the bytes equal those of nibabel's ``Nifti1Header`` set up with
-    ``set_data_shape``, ``set_data_dtype``, ``set_xyzt_units("mm", "sec")``, ``set_sform``
-    and ``set_qform`` (code ``"scanner"``), ``set_intent`` and a code-6 extension.
-
-    Parameters
-    ----------
-    shape_mem : tuple of int
-        Array shape in memory order (slice, row, column).
-    dtype : numpy.dtype
-        Little-endian voxel type, one of :data:`_DATATYPE_CODES`.
-    affine : numpy.ndarray
-        4x4 float RAS affine of the on-disk index.
-    intent_label : bool
-        Set NIFTI_INTENT_LABEL.
-    extension : dict, optional
-        JSON for a code-6 header extension.
-    descrip : str
-        Header description (truncated to 79 bytes).
-
-    Returns
-    -------
-    bytes
-        ``vox_offset`` bytes: header, extension flag, extensions.
-    """
-    dims = [int(s) for s in shape_mem[::-1]]
-    if len(dims) > 7 or any(not 0 <= d <= 32767 for d in dims):
-        raise InputError(f"shape {tuple(shape_mem)} does not fit a NIfTI-1 header")
-    hdr = np.zeros((), _HEADER_DTYPE)
-    hdr["sizeof_hdr"] = 348
-    hdr["dim"] = [len(dims), *dims, *[1] * (7 - len(dims))]
-    hdr["datatype"] = _DATATYPE_CODES[dtype.str[1:]]
-    hdr["bitpix"] = dtype.itemsize * 8
-    hdr["pixdim"] = 1.0
-    hdr["scl_slope"] = 1.0
-    hdr["xyzt_units"] = _UNITS_MM_SEC
-    hdr["srow_x"], hdr["srow_y"], hdr["srow_z"] = affine[0], affine[1], affine[2]
-    hdr["sform_code"] = _XFORM_SCANNER
-    _set_qform(hdr, orthonormal_affine(affine) if is_sheared(affine) else affine)
-    if intent_label:
-        hdr["intent_code"] = INTENT_LABEL
-    hdr["descrip"] = descrip[:79].encode()
-    hdr["magic"] = b"n+1"
-    ext = b""
-    if extension is not None:
-        payload = json.dumps(extension, separators=(",", ":")).encode()
-        ext = _extension_bytes(payload, JSON_EXTENSION_CODE)
-    hdr["vox_offset"] = 352 + len(ext)
-    return hdr.tobytes() + (b"\1\0\0\0" if ext else b"\0\0\0\0") + ext
-
-
-def _header_nibabel(shape_mem, dtype, affine, *, intent_label: bool, extension: dict | None, descrip: str) -> bytes:
-    """The same bytes as :func:`_header_bytes` through nibabel, for voxel types it does not list."""
-    import nibabel as nib
-
-    hdr = nib.Nifti1Header()
-    hdr.set_data_shape(tuple(int(s) for s in shape_mem[::-1]))
-    hdr.set_data_dtype(dtype)
-    hdr.set_xyzt_units("mm", "sec")
-    hdr.set_sform(affine, code="scanner")
-    q = orthonormal_affine(affine) if is_sheared(affine) else affine
-    hdr.set_qform(q, code="scanner")
-    if intent_label:
-        hdr.set_intent("label")
-    hdr["descrip"] = descrip[:79].encode()
-    if extension is not None:
-        payload = json.dumps(extension, separators=(",", ":")).encode()
-        hdr.extensions.append(nib.nifti1.Nifti1Extension(JSON_EXTENSION_CODE, payload))
-    offset = 352 + sum(e.get_sizeondisk() for e in hdr.extensions)
-    hdr.set_data_offset(offset)
-    head = io.BytesIO()
-    hdr.write_to(head)
-    head.write(b"\0" * (int(hdr.get_data_offset()) - head.tell()))
-    return head.getvalue()
 
 
 def write_nifti(
@@ -229,7 +85,7 @@ def write_nifti(
     arr = np.ascontiguousarray(array)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
-    make_header = _header_bytes if arr.dtype.str[1:] in _DATATYPE_CODES else _header_nibabel
+    make_header = header_bytes if arr.dtype.str[1:] in DATATYPE_CODES else header_nibabel
     head = make_header(arr.shape, arr.dtype, np.array(affine, dtype=float), intent_label=intent_label,
                        extension=extension, descrip=descrip)
     flat = arr.reshape(-1).data.cast("B")
@@ -246,50 +102,197 @@ def write_nifti(
                 f.write(flat[start : start + _CHUNK])
 
 
-def _load(path: str) -> tuple[nib.Nifti1Image, np.ndarray]:
-    """A NIfTI image and its voxels, gzipped or not whatever the file is called.
+#: The most bytes read before the voxels (header and extensions); a header putting its voxels further is refused.
+MAX_HEADER_BYTES = 16 << 20
+_READ_CHUNK = 1 << 22
 
-    gzip streams are read with ISA-L (twice as fast as zlib); a file that is neither NIfTI-1
-    nor NIfTI-2 is left to nibabel, which says why it cannot read it.
-    """
-    import nibabel as nib
-    from nibabel.fileholders import FileHolder
 
+@dataclass(frozen=True)
+class NiftiHeader:
+    """What a NIfTI file's header declares, read before any voxel (:func:`read_nifti_header`)."""
+
+    header: nib.Nifti1Header
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    offset: int
+    affine: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of voxels the header declares."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def grid(self) -> Grid:
+        """The grid the header declares (shape in memory order, affine)."""
+        return Grid(self.shape, self.affine)
+
+
+def _open(path: str) -> io.BufferedIOBase:
+    """The file's bytes, through ISA-L's gzip reader when it is gzipped (whatever it is called)."""
     with open(path, "rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
-    with (igzip.open(path, "rb") if gz else open(path, "rb")) as f:
-        head = f.read(4)
-        kinds = {348: nib.Nifti1Image, 540: nib.Nifti2Image}
-        kind = kinds.get(int.from_bytes(head, "little")) or kinds.get(int.from_bytes(head, "big"))
-        if kind is not None:
-            f.seek(0)
-            holder = FileHolder(filename=path, fileobj=f)
-            img = kind.from_file_map({"header": holder, "image": holder})
-            return img, np.asanyarray(img.dataobj)
-    img = cast("nib.Nifti1Image", nib.load(path))
-    return img, np.asanyarray(img.dataobj)
+    return cast("io.BufferedIOBase", igzip.open(path, "rb") if gz else open(path, "rb"))
 
 
-def read_nifti(path: str | os.PathLike) -> NiftiData:
-    """Read a 3-D NIfTI file into (slice, row, column) order with its affine and JSON extension.
+def _header(f: io.BufferedIOBase) -> tuple[NiftiHeader, bytes]:
+    """Read a header from the start of ``f``, never past :data:`MAX_HEADER_BYTES`.
 
-    The affine is the sform when set, else the qform (nibabel's choice).
+    Returns the header and the bytes read beyond its voxel offset (the first voxels).
+    """
+    import nibabel as nib
+
+    first = f.read(540)
+    kinds = {348: nib.Nifti1Image, 540: nib.Nifti2Image}
+    kind = kinds.get(int.from_bytes(first[:4], "little")) or kinds.get(int.from_bytes(first[:4], "big"))
+    size = 348 if kind is nib.Nifti1Image else 540
+    if kind is None or len(first) < size:
+        raise InputError("cannot read as NIfTI: not a NIfTI-1 or NIfTI-2 file")
+    fixed = kind.header_class(binaryblock=first[:size], check=False)
+    if bytes(fixed["magic"]).rstrip(b"\0") not in (b"n+1", b"n+2"):
+        raise InputError("a NIfTI header without its voxels (a .hdr/.img pair); save it as one .nii.gz")
+    offset = max(int(fixed.get_data_offset()), size + 4)
+    if offset > MAX_HEADER_BYTES:
+        raise InputError(f"its header puts the voxels at byte {offset}, beyond the {MAX_HEADER_BYTES} bytes a "
+                         "header may take: not read")
+    head = first + f.read(max(0, offset - len(first)))
+    if len(head) < offset:
+        raise InputError(f"the file ends inside its header (at byte {len(head)} of {offset})")
+    hdr = kind.header_class.from_fileobj(io.BytesIO(head[:offset]))
+    shape = tuple(int(d) for d in hdr.get_data_shape())
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise InputError(f"expected a 3-D image, got shape {shape}")
+    dtype = hdr.get_data_dtype()
+    if dtype.kind not in "iuf":
+        raise InputError(f"voxels of type {dtype} are not an image or a label map")
+    affine = np.asarray(hdr.get_best_affine(), dtype=float)
+    return NiftiHeader(hdr, shape[::-1], dtype, offset, affine), head[offset:]
+
+
+def read_nifti_header(path: str | os.PathLike) -> NiftiHeader:
+    """What a NIfTI file declares (shape, voxel type, affine), reading its header only.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.nii`` or ``.nii.gz`` file (gzipped or not, whatever its name).
+
+    Returns
+    -------
+    NiftiHeader
+
+    Raises
+    ------
+    InputError
+        No such file, not a single-file NIfTI-1/2 of a 3-D image, or a header larger than
+        :data:`MAX_HEADER_BYTES`.
     """
     try:
-        img, data = _load(os.fspath(path))
+        with _open(os.fspath(path)) as f:
+            return _header(f)[0]
+    except InputError as exc:
+        raise InputError(exc.reason, path) from None
     except FileNotFoundError:
         raise InputError("no such file", path) from None
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds on bad files
+    except Exception as exc:  # noqa: BLE001 - nibabel and gzip raise many kinds on bad files
         raise InputError(f"cannot read as NIfTI ({type(exc).__name__}: {exc})", path) from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise InputError(f"expected a 3-D image, got shape {data.shape}", path)
+
+
+def _voxels(f: io.BufferedIOBase, head: NiftiHeader, first: bytes) -> np.ndarray:
+    """Exactly the voxel bytes the header declares, in chunks; a file holding fewer or more is refused."""
+    n = head.nbytes
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = min(len(first), n)
+    view[:got] = first[:got]
+    while got < n:
+        read = f.readinto(view[got:got + _READ_CHUNK])
+        if not read:
+            raise InputError(f"the file ends after {got} of the {n} bytes of voxels its header declares")
+        got += read
+    if len(first) > n or f.read(1):
+        raise InputError(f"the file holds more data than the {n} bytes of voxels its header declares: refused "
+                         "(read no further than that)")
+    return np.frombuffer(buf, head.dtype).reshape(head.shape[::-1], order="F")
+
+
+def _scaled(raw: np.ndarray, hdr: nib.Nifti1Header) -> np.ndarray:
+    """``scl_slope`` and ``scl_inter`` applied as nibabel's ``img.dataobj`` applies them."""
+    from nibabel.volumeutils import apply_read_scaling
+
+    slope, inter = hdr.get_slope_inter()
+    scl_slope = np.asanyarray(1.0 if slope is None else slope)
+    scl_inter = np.asanyarray(0.0 if inter is None else inter)
+    if np.can_cast(scl_inter, scl_slope.dtype):
+        scl_inter = scl_inter.astype(scl_slope.dtype)
+    return apply_read_scaling(raw, cast("np.floating", scl_slope[()]), cast("np.floating", scl_inter[()]))
+
+
+def read_nifti(path: str | os.PathLike, *, grid: Grid | None = None, what: str = "the file",
+               max_voxels: int | None = None) -> NiftiData:
+    """Read a 3-D NIfTI file into (slice, row, column) order with its affine and JSON extension.
+
+    The header is read and checked first; the voxels are then read in chunks, exactly as many
+    bytes as the header declares (a file ending early, or holding more, is refused without
+    decompressing past that). So a small ``.nii.gz`` declaring a huge volume (a decompression
+    bomb) costs nothing when ``grid`` or ``max_voxels`` refuses its header, and never more than
+    its header declares otherwise. The affine is the sform when set, else the qform (nibabel's
+    choice); ``scl_slope``/``scl_inter`` are applied as nibabel applies them.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A single-file NIfTI-1/2 (``.nii`` or ``.nii.gz``, gzipped or not whatever its name).
+    grid : Grid, optional
+        The grid the file must lie on (shape and affine, ``Grid.require_match``), checked
+        before any voxel is read.
+    what : str
+        What the file is, for the message of a ``grid`` mismatch (e.g. ``"the uploaded mask"``).
+    max_voxels : int, optional
+        The most voxels the header may declare.
+
+    Returns
+    -------
+    NiftiData
+
+    Raises
+    ------
+    InputError
+        Not a NIfTI file of a 3-D image, more voxels than ``max_voxels``, a file shorter or
+        longer than its header declares.
+    GeometryError
+        The header's grid is not ``grid``.
+    """
+    try:
+        with _open(os.fspath(path)) as f:
+            head, first = _header(f)
+            if grid is not None:
+                grid.require_match(head.grid, what, path)
+            voxels = int(np.prod(head.shape, dtype=np.int64))
+            if max_voxels is not None and voxels > max_voxels:
+                raise InputError(f"its header declares {' x '.join(map(str, head.shape[::-1]))} voxels, more than "
+                                 f"the {max_voxels} it may hold: not read")
+            raw = _voxels(f, head, first)
+        data = _scaled(raw, head.header)
+    except InputError as exc:
+        raise InputError(exc.reason, path) from None
+    except CtlabelError:
+        raise
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except Exception as exc:  # noqa: BLE001 - nibabel and gzip raise many kinds on bad files
+        raise InputError(f"cannot read as NIfTI ({type(exc).__name__}: {exc})", path) from None
     ext = None
-    for e in img.header.extensions:
+    for e in head.header.extensions:
         if e.get_code() == JSON_EXTENSION_CODE:
             try:
                 ext = json.loads(e.get_content())
             except (ValueError, UnicodeDecodeError):
                 continue
-    return NiftiData(np.ascontiguousarray(data.T), img.affine.copy(), img.header, ext)
+    return NiftiData(np.ascontiguousarray(data.T), head.affine.copy(), head.header, ext)
+
+
+__all__ = ["GZIP_LEVEL", "GZIP_THREADS", "INTENT_LABEL", "JSON_EXTENSION_CODE", "MAX_HEADER_BYTES", "NiftiData",
+           "NiftiHeader", "read_nifti", "read_nifti_header", "write_nifti"]

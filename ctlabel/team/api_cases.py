@@ -129,12 +129,18 @@ def _limit(svc: Service) -> int:
         return svc.settings(db).upload_limit
 
 
-async def _receive(request: Request, user: User, svc: Service) -> uploads.Spool:
-    """Spool an upload to a temporary file, refusing one beyond the project's limit."""
+async def _receive(request: Request, user: User, svc: Service, name: str, if_match: str | None,
+                   kind: str = "draft") -> uploads.Spool:
+    """Spool an upload to a temporary file once it is allowed, refusing one beyond the project's limit.
+
+    Nothing of the body is read before the size (``Content-Length``), the case, the caller's right
+    to upload to it and ``If-Match`` are checked (:func:`ctlabel.team.uploads.admit`).
+    """
     limit = await run_in_threadpool(_limit, svc)
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
         raise TooLarge(f"the upload ({length} bytes) is larger than the limit of {limit} bytes")
+    await run_in_threadpool(lambda: uploads.admit(svc, user, name, if_match, kind=kind))
     spool = await run_in_threadpool(uploads.Spool, svc, limit)
     try:
         async for chunk in request.stream():
@@ -150,7 +156,7 @@ async def _receive(request: Request, user: User, svc: Service) -> uploads.Spool:
 async def upload_draft(name: str, request: Request, user: Me, svc: Svc, work: VolumeWork,
                        if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Upload the draft mask (``.nii.gz``); ``If-Match`` guards against overwriting newer work."""
-    spool = await _receive(request, user, svc)
+    spool = await _receive(request, user, svc, name, if_match)
     try:
         out = await work.store_upload(user, name, spool.path, if_match)
     finally:
@@ -163,7 +169,7 @@ async def upload_correction(name: str, request: Request, user: Me, svc: Svc, wor
                             comment: str | None = None,
                             if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Upload a reviewer's correction of the version under review (a new version)."""
-    spool = await _receive(request, user, svc)
+    spool = await _receive(request, user, svc, name, if_match, "correction")
     try:
         out = await work.store_upload(user, name, spool.path, if_match, kind="correction", comment=comment)
     finally:

@@ -1,9 +1,12 @@
 """Uploads of masks: checked completely before anything is stored.
 
-An upload is received into ``PROJECT/tmp`` (never more than the project's size limit,
-default 512 MiB: 413), must be a NIfTI-1/2 file (422), lie exactly on the case grid
-(``Grid.require_match``; its GeometryError message is the 422's), and hold only label values
-of the project's label table (422). It names, in ``If-Match``, the hash of the draft it
+Before a byte of an upload's body is read (:func:`admit`), the case must exist (404), be the
+caller's to upload to (403) and ``If-Match`` must name its current hash (409). An upload is then
+received into ``PROJECT/tmp`` (never more than the project's size limit, default 512 MiB: 413),
+must be a NIfTI-1/2 file (422) whose header declares exactly the case grid, checked before any
+voxel is read, its voxels read no further than the header declares (a file holding more: 422;
+:func:`ctlabel.io.nifti.read_nifti`), and hold only label values of the project's label table
+(422). It names, in ``If-Match``, the hash of the draft it
 started from (:func:`current_etag`: the draft's voxel hash, else the latest version's, else
 ``none``); anything else is stale (409) and is never merged or written. An accepted draft is
 stored through :func:`ctlabel.case.review.save_draft` (a ``saved`` event in the case record), a
@@ -132,9 +135,9 @@ def _nifti_kind(path: Path) -> str:
 def check_mask(svc: Service, case: Case, path: Path) -> Mask:
     """Read an uploaded mask and check it against the case grid and the project's label table."""
     _nifti_kind(path)
-    try:
-        data = read_nifti(path)
-    except InputError as exc:
+    try:  # the header against the case grid before any voxel; then no more bytes than it declares
+        data = read_nifti(path, grid=case.image_grid(), what="the uploaded mask")
+    except (InputError, GeometryError) as exc:
         raise Invalid(exc.reason) from None
     arr = data.array
     if not np.issubdtype(arr.dtype, np.integer):
@@ -144,10 +147,6 @@ def check_mask(svc: Service, case: Case, path: Path) -> Mask:
     if arr.min(initial=0) < 0:
         raise Invalid("a mask holds no negative labels")
     mask = Mask(arr, data.affine, data.extension_json if isinstance(data.extension_json, dict) else {}, path)
-    try:
-        case.image_grid().require_match(mask.grid, "the uploaded mask", None)
-    except GeometryError as exc:
-        raise Invalid(exc.reason) from None
     table = read_label_table(svc.root / layout.LABELS)
     values = set(labels_present(arr))  # the non-zero voxels only: no sort of the whole volume
     unknown = sorted(values - set(table.indices))
@@ -164,6 +163,41 @@ def _slices(mask: Mask) -> dict:
         return {"painted": {}, "interpolated": {}, "axis": 0}
 
 
+def _uploader(svc: Service, user: User, name: str, kind: str) -> tuple[CaseRow, str | None]:
+    """The case row an upload goes to, once the caller may upload to it; and the caller's read, if any."""
+    with svc.tx() as db:
+        row = svc.get_case(db, name)
+        if kind == "draft":
+            svc.require_annotator_of(db, user, row)
+        else:
+            svc.require_reviewer_of(db, user, row)
+        return row, svc.reader_name(db, user, row) if kind == "draft" else None
+
+
+def _require_base(if_match: str | None, base: str) -> None:
+    """Conflict (409) unless ``If-Match`` names ``base``, the hash the case is at."""
+    tag = (if_match or "").strip().strip('"')
+    if tag.startswith("W/"):
+        tag = tag[2:].strip('"')
+    if not tag:
+        raise Conflict(f"an upload names the draft it started from in If-Match (now {base})")
+    if tag != base:
+        raise Conflict(f"the case changed since this draft was downloaded (it started from {tag}, the case is "
+                       f"now at {base}); download it again, nothing was stored")
+
+
+def admit(svc: Service, user: User, name: str, if_match: str | None, *, kind: str = "draft") -> None:
+    """What an upload must pass before a byte of its body is read: NotFound, Forbidden, Conflict as the rules say.
+
+    The case exists, the caller may upload to it (``draft``: its annotator or reader;
+    ``correction``: its reviewer), and ``If-Match`` names the hash it is at now.
+    :func:`store_upload` checks all of it again under the case lock once the body is in (so this
+    look at the case's files takes no lock: the sidecars are replaced atomically).
+    """
+    row, reader = _uploader(svc, user, name, kind)
+    _require_base(if_match, current_etag(svc.folder(row), reader))
+
+
 def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str | None, *, kind: str = "draft",
                  comment: str | None = None) -> dict:
     """Check a received mask and store it as the case draft (or a reviewer's correction).
@@ -171,27 +205,14 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
     Raises Invalid (422) for a file that is not a mask of this case, Conflict (409) when
     ``if_match`` is missing or not the current hash, Forbidden/NotFound as the rules say.
     """
-    with svc.tx() as db:
-        row = svc.get_case(db, name)
-        if kind == "draft":
-            svc.require_annotator_of(db, user, row)
-        else:
-            svc.require_reviewer_of(db, user, row)
-        case_id = row.id
-        reader = svc.reader_name(db, user, row) if kind == "draft" else None
+    row, reader = _uploader(svc, user, name, kind)
+    case_id = row.id
     case = svc.folder(row)
     mask = check_mask(svc, case, path)
     size = path.stat().st_size
-    tag = (if_match or "").strip().strip('"')
-    if tag.startswith("W/"):
-        tag = tag[2:].strip('"')
     with svc.case_lock(case_id):
         base = current_etag(case, reader)
-        if not tag:
-            raise Conflict(f"an upload names the draft it started from in If-Match (now {base})")
-        if tag != base:
-            raise Conflict(f"the case changed since this draft was downloaded (it started from {tag}, the case is "
-                           f"now at {base}); download it again, nothing was stored")
+        _require_base(if_match, base)
         sl = _slices(mask)
         if reader is not None:
             written = svc.core(reads.save_read, case, reader, mask.array, mask.grid, user.name, annotator=user.name,
@@ -232,4 +253,4 @@ def save_stream_to(svc: Service, chunks, limit: int | None = None) -> Spool:
     return spool
 
 
-__all__ = ["NO_MASK", "Spool", "check_mask", "current_etag", "editable_mask_path", "store_upload"]
+__all__ = ["NO_MASK", "Spool", "admit", "check_mask", "current_etag", "editable_mask_path", "store_upload"]
