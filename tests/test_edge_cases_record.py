@@ -111,3 +111,104 @@ def test_the_bounded_reader_refuses_depth_size_and_non_objects(tmp_path):
         read_json_object(p, "the thing", max_bytes=1000)
     p.write_text('{"a": ' * 60 + "1" + "}" * 60)
     assert read_json_object(p, "the thing")["a"]
+
+
+# --- 10. the heads log: malformed, emptied, cut, forged or unchained lines -------------------------
+
+def _two_cases(real_case, tmp_path):
+    """The real case and a copy of it beside it, with the log they share; returns (case, other, log)."""
+    from ctlabel.case.integrity import HEADS_LOG, append_head
+
+    folder = tmp_path / "cases"
+    shutil.copytree(real_case.parent, folder)
+    other = folder / "other_case"
+    shutil.copytree(folder / real_case.name, other)
+    log = folder / HEADS_LOG
+    line = [ln for ln in log.read_text().splitlines() if real_case.name in ln][-1]
+    d = json.loads(line)
+    append_head(Case(other), d["HeadEventSHA256"], d["Events"])  # the copy's head, as ctlabel writes it
+    return Case(folder / real_case.name), Case(other), log
+
+
+def _verify(case, capsys):
+    code = main(["verify", "--skip-image", str(case.root)])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return code, out.out
+
+
+def test_the_heads_log_of_real_events_chains_and_verifies_clean(real_case, tmp_path, capsys):
+    import hashlib
+
+    case, other, log = _two_cases(real_case, tmp_path)
+    lines = log.read_text().splitlines()
+    assert len(lines) >= 2
+    previous = ["0" * 64] + [hashlib.sha256(ln.encode()).hexdigest() for ln in lines[:-1]]
+    assert [json.loads(ln).get("PreviousLineSHA256") for ln in lines] == previous
+    for c in (case, other):
+        code, out = _verify(c, capsys)
+        assert code == 0 and "heads log" not in out, out
+
+
+@pytest.mark.parametrize("bad", ["{", "[]", "5", DEEP, '{"Case": "%s", "Events": "abc", "HeadEventSHA256": 1}',
+                                 '{"Case": "%s", "Events": {}}', "\x00\xff garbage"])
+def test_a_malformed_line_is_a_warning_naming_the_log_for_every_case_beside_it(real_case, tmp_path, capsys, bad):
+    case, other, log = _two_cases(real_case, tmp_path)
+    bad = bad.replace("%s", case.root.name)
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([*lines[:1], bad, *lines[1:], bad]) + "\n")
+    for c in (case, other):
+        code, out = _verify(c, capsys)
+        assert code == 0 and f"{log}: " in out and "malformed" in out, out
+
+
+def test_an_emptied_log_is_a_warning(real_case, tmp_path, capsys):
+    case, _, log = _two_cases(real_case, tmp_path)
+    log.write_text("")
+    code, out = _verify(case, capsys)
+    assert code == 0 and "has no line for this case" in out and str(log) in out, out
+
+
+def test_a_log_cut_at_its_beginning_or_edited_in_its_middle_is_a_warning(real_case, tmp_path, capsys):
+    case, _, log = _two_cases(real_case, tmp_path)
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[1:]) + "\n")
+    code, out = _verify(case, capsys)
+    assert "cut from its beginning" in out, out
+    log.write_text("\n".join([lines[0], lines[-1]]) + "\n")  # the middle removed
+    code, out = _verify(case, capsys)
+    assert "does not chain to the line before it" in out, out
+
+
+def test_a_forged_line_with_no_events_does_not_hide_a_rollback(real_case, tmp_path, capsys):
+    from ctlabel.case.review import approve
+
+    case, _, log = _two_cases(real_case, tmp_path)
+    earlier = case.record_path.read_text()
+    approve(case, "rev")
+    case.record_path.write_text(earlier)  # rolled back to the copy before the approval
+    code, out = _verify(case, capsys)
+    assert code == 1 and "rolled back" in out, out
+    with open(log, "a") as f:
+        f.write(json.dumps({"Case": case.root.name, "Events": 0, "HeadEventSHA256": "0" * 64,
+                            "When": "2026-01-01T00:00:00Z"}) + "\n")
+    code, out = _verify(case, capsys)
+    assert code == 1 and "rolled back" in out and "unchained" in out, out
+
+
+def test_an_old_unchained_log_stays_readable_with_one_warning(real_case, tmp_path, capsys):
+    from ctlabel.case.review import approve
+
+    case, _, log = _two_cases(real_case, tmp_path)
+    lines = [json.loads(ln) for ln in log.read_text().splitlines()]
+    log.write_text("".join(json.dumps({k: v for k, v in d.items() if k != "PreviousLineSHA256"}) + "\n"
+                           for d in lines))
+    code, out = _verify(case, capsys)
+    assert code == 0 and out.count("are unchained") == 1, out
+    earlier = case.record_path.read_text()
+    approve(case, "rev")  # a new line, chained to the old last line
+    code, out = _verify(case, capsys)
+    assert code == 0 and out.count("are unchained") == 1 and "inconsistent" not in out, out
+    case.record_path.write_text(earlier)
+    code, out = _verify(case, capsys)
+    assert code == 1 and "rolled back" in out, out

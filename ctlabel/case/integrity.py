@@ -4,8 +4,9 @@ Every event appended to ``case.json`` records, under ``Files``, the SHA-256 of t
 vouches for: the label table, the image sidecar and, for an event about a version, that
 version's mask and sidecar. The record's summary fields (``State``, ``ApprovedVersion``,
 ``Comment``) must be what the events say. And the chain head is also appended to
-``.ctlabel-heads.jsonl`` in the folder that holds the case folders, so that a case record
-rolled back to an earlier copy no longer matches it. ``docs/review.md`` says what this can
+``.ctlabel-heads.jsonl`` in the folder that holds the case folders (:mod:`ctlabel.case.heads`,
+each line chained to the one before), so that a case record rolled back to an earlier copy no
+longer matches it. ``docs/review.md`` says what this can
 and cannot prove.
 
 Records written before this (events without ``Files``) still verify, under the rules they
@@ -14,19 +15,17 @@ were written with: only the events that vouch for files are checked against them
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ctlabel.case import heads
+from ctlabel.case.heads import HEADS_LOG
+
 if TYPE_CHECKING:
     from ctlabel.case.folder import Case
 
-#: The append-only log of chain heads, beside the case folders.
-HEADS_LOG = ".ctlabel-heads.jsonl"
 _VERSION_ACTIONS = ("submitted", "corrected", "imported", "approved", "rejected", "read", "withdrawn")
 
 
@@ -70,34 +69,16 @@ def derived_summary(events: list) -> dict:
 
 
 def append_head(case: Case, head: str, count: int) -> None:
-    """Append the case's new chain head to the heads log beside it (best effort, append-only)."""
+    """Append the case's new chain head to the heads log beside it (best effort, append-only, chained)."""
     from ctlabel.io.provenance import now_utc
 
-    line = json.dumps({"Case": case.root.name, "Events": count, "HeadEventSHA256": head, "When": now_utc()},
-                      separators=(",", ":")) + "\n"
-    with contextlib.suppress(OSError):
-        fd = os.open(case.root.parent / HEADS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    heads.append_head(case.root.parent, case.root.name, head, count, now_utc())
 
 
 def logged_heads(case: Case) -> list[dict] | None:
-    """The heads log entries of this case, oldest first; None when there is no log."""
-    path = case.root.parent / HEADS_LOG
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    out = []
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            entry = json.loads(line)
-            if entry.get("Case") == case.root.name:
-                out.append(entry)
-    return out
+    """The well-formed heads log entries of this case, oldest first; None when there is no log."""
+    log = heads.read_heads(case.root.parent, case.root.name)
+    return None if log is None else log.entries
 
 
 @dataclass
@@ -143,15 +124,21 @@ def check_integrity(case: Case, record: dict, event_hash) -> list[IntegrityProbl
                 out.append(IntegrityProblem("error", "record", f"{key} is {record.get(key)!r} but the events say "
                                             f"{value!r}", str(case.record_path)))
     # 3. rollback: the chain head kept outside the case folder
-    heads = logged_heads(case)
-    if heads is None:
+    log = heads.read_heads(case.root.parent, case.root.name)
+    if log is None:
         if events:
             out.append(IntegrityProblem("warning", "rollback", f"rollback not checkable: no {HEADS_LOG} beside "
                                         "the case folder", str(case.root.parent / HEADS_LOG)))
         return out
-    if heads:
-        last = heads[-1]
-        n = int(last.get("Events", 0))
+    out += [IntegrityProblem("warning", "heads log", p, str(log.path)) for p in log.problems]
+    if events and not log.entries:
+        out.append(IntegrityProblem("warning", "rollback", f"rollback not checkable: {HEADS_LOG} has no line for "
+                                    f"this case's {len(events)} event(s) (emptied, replaced, or the case was "
+                                    "written elsewhere)", str(log.path)))
+    if log.entries:
+        # the count only grows: the longest record the log saw, not its last line (a line can be forged)
+        last = max(log.entries, key=lambda e: e["Events"])
+        n = last["Events"]
         if n > len(events):
             out.append(IntegrityProblem("error", "rollback", f"the case record holds {len(events)} events but "
                                         f"{HEADS_LOG} recorded {n} at {last.get('When')}: it was rolled back or cut",
