@@ -85,6 +85,8 @@ _LAZY: dict[str, str] = {
     "prelabel_volume": "prelabel",
     "require_empty_targets": "prelabel",
     "resolve_labels": "prelabel",
+    "structures_for": "prelabel",
+    "close_stroke_holes": "hu_stroke",
     "hu_range_mask": "region_grow",
     "region_grow": "region_grow",
     "Record": "paint_tracking",
@@ -134,6 +136,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.dicom.scan import find_series
     from ctlabel.dicom.stacks import ScanResult, Stack
     from ctlabel.errors import CaseError, CtlabelError, GeometryError, LockError, SeriesError
+    from ctlabel.hu_stroke import close_stroke_holes
     from ctlabel.interpolate import InterpolationResult, interpolate, interpolate_with_report
     from ctlabel.io.atomic import write_json
     from ctlabel.io.image import load_image, save_image
@@ -148,6 +151,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
         prelabel_volume,
         require_empty_targets,
         resolve_labels,
+        structures_for,
     )
     from ctlabel.qa import Finding, QAOptions, check_mask
     from ctlabel.qa.groups import FindingGroup, describe_group, group_findings, summary_line
@@ -198,6 +202,7 @@ __all__ = [
     "autosave_interval",
     "check_mask",
     "clear_journal",
+    "close_stroke_holes",
     "convert",
     "correct",
     "default_label_table",
@@ -239,6 +244,7 @@ __all__ = [
     "spacing_from_affine",
     "state_of",
     "status",
+    "structures_for",
     "submission_qa",
     "summary_line",
     "touched_from_box",

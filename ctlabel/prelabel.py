@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ctlabel.errors import InputError, StateError
+from ctlabel.prelabel_clean import clean_label
 from ctlabel.prelabel_grid import _inner, _refined, _setup, fill_holes_2d
 from ctlabel.prelabel_masks import (
     AIR,
@@ -39,18 +40,47 @@ from ctlabel.prelabel_masks import (
 ALIASES: dict[str, tuple] = {
     "body": ("body", "body_outline", "skin"),
     "lungs": (("lung_right", "lung_left"), "lung", "lungs"),
-    "bone": ("bone", "bones", "skeleton", "vertebrae"),
+    "bone": ("bone", "bones", "skeleton"),  # never vertebrae: the pre-label holds ribs, pelvis, every bone
     "air": ("air", "gas", "bowel_gas"),
 }
 STRUCTURES = tuple(ALIASES)
+#: structure -> its method's parameters (the provenance records them).
+PARAMETERS: dict[str, dict[str, Any]] = {"body": BODY, "lungs": LUNGS, "bone": BONE, "air": AIR}
 PRELABEL_STRUCTURES = STRUCTURES  #: the name in the package root (``ctlabel.PRELABEL_STRUCTURES``)
 
 
 def method_record(structure: str, **overrides) -> dict:
     """The provenance of one pre-label: ``{"Kind": "automatic", "Name": ..., "Parameters": {...}}``."""
-    params: dict[str, Any] = {"body": BODY, "lungs": LUNGS, "bone": BONE, "air": AIR}[structure]
+    params: dict[str, Any] = PARAMETERS[structure]
     return {"Kind": "automatic", "Name": f"ctlabel.prelabel.{structure}",
             "Parameters": {**params, **overrides}}
+
+
+def _target(by_name: dict[str, int], structure: str) -> tuple[int, ...] | None:
+    for names in ALIASES[structure]:
+        names = names if isinstance(names, tuple) else (names,)
+        if all(n in by_name for n in names):
+            return tuple(by_name[n] for n in names)
+    return None
+
+
+def structures_for(table) -> tuple[str, ...]:
+    """The structures that have a label in ``table`` (found by name, see :data:`ALIASES`), in order.
+
+    What the CLI and the viewer offer: a structure without a label is not offered.
+
+    Parameters
+    ----------
+    table : LabelTable
+        The case's label table.
+
+    Returns
+    -------
+    tuple of str
+        A subset of :data:`STRUCTURES`.
+    """
+    by_name = {lab.name.lower(): lab.index for lab in table}
+    return tuple(s for s in STRUCTURES if _target(by_name, s) is not None)
 
 
 def resolve_labels(table, structures, path=None) -> dict[str, tuple[int, ...]]:
@@ -59,22 +89,24 @@ def resolve_labels(table, structures, path=None) -> dict[str, tuple[int, ...]]:
     Raises
     ------
     InputError
-        An unknown structure, or one with no label in the table (the message names it).
+        An unknown structure, or one with no label in the table: the message names the
+        structure, the names looked for and the structures the table offers.
     """
     by_name = {lab.name.lower(): lab.index for lab in table}
     out: dict[str, tuple[int, ...]] = {}
     for s in structures:
         if s not in ALIASES:
             raise InputError(f"unknown structure {s!r}; choose from {', '.join(STRUCTURES)}", path)
-        for names in ALIASES[s]:
-            names = names if isinstance(names, tuple) else (names,)
-            if all(n in by_name for n in names):
-                out[s] = tuple(by_name[n] for n in names)
-                break
-        else:
+        found = _target(by_name, s)
+        if found is None:
             looked = ", ".join("+".join(n) if isinstance(n, tuple) else n for n in ALIASES[s])
-            raise InputError(f"no label for structure {s!r} in the label table (looked for {looked}); "
-                             "add one to labels.tsv", path)
+            why = (" (vertebrae is not bone: the bone pre-label holds every bone, ribs and pelvis included)"
+                   if s == "bone" and "vertebrae" in by_name else "")
+            offered = ", ".join(structures_for(table)) or "none"
+            name = next(n for n in ALIASES[s] if isinstance(n, str))
+            raise InputError(f"no {name!r} label for structure {s!r} in the label table (looked for "
+                             f"{looked}){why}; add one to labels.tsv (this table offers: {offered})", path)
+        out[s] = found
     return out
 
 
@@ -127,6 +159,8 @@ def prelabel_volume(hu: np.ndarray, spacing, targets: dict[str, tuple[int, ...]]
         for sl, m in _refined(mc, hu, f, keep):
             part = labels[sl]
             np.copyto(part, value, where=m & (part == 0), casting="unsafe")
+        p = PARAMETERS[structure]
+        clean_label(labels, value, spacing, p["MinIslandMM3"], p.get("MaxHoleMM2"))
         written[value] = structure
 
     inner: np.ndarray | None
@@ -240,4 +274,4 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
 
 __all__ = ["AIR", "ALIASES", "BODY", "BONE", "LUNGS", "STRUCTURES", "air_mask", "body_mask", "bone_mask",
            "PRELABEL_STRUCTURES", "fill_holes_2d", "lung_mask", "method_record", "prelabel_case", "prelabel_volume",
-           "require_empty_targets", "resolve_labels", "split_left_right"]
+           "require_empty_targets", "resolve_labels", "split_left_right", "structures_for"]

@@ -32,13 +32,20 @@ from ctlabel.prelabel_grid import (
 
 #: Default parameters of each method; the provenance records the values used. ``WorkMM``: the
 #: in-plane pixel size the decisions are made at (thin-slice CT is subsampled to it, and the
-#: result is refined at full resolution by the method's threshold).
-BODY = {"ThresholdHU": -500.0, "OpeningMM": 4.0, "MinAreaMM2": 500.0, "KeepFraction": 0.05, "WorkMM": 2.0}
+#: result is refined at full resolution by the method's threshold). ``MinIslandMM3`` and
+#: ``MaxHoleMM2`` are the cleaning of the written label (:mod:`ctlabel.prelabel_clean`): pieces
+#: below ``MinIslandMM3`` apart from the largest are dropped (the default of ``ctlabel qa
+#: --min-island-mm3``), and enclosed background of at most ``MaxHoleMM2`` per slice is filled
+#: (all of it for body and bone).
+BODY = {"ThresholdHU": -500.0, "OpeningMM": 4.0, "MinAreaMM2": 500.0, "KeepFraction": 0.05, "WorkMM": 2.0,
+        "MinIslandMM3": 50.0}
 LUNGS: dict[str, Any] = {"ThresholdHU": -400.0, "SurfaceMM": 6.0, "MinVolumeML": 5.0,
                          "MedianHURange": [-920.0, -650.0],
-                         "MaxHoleMM2": 400.0, "BridgeMM": 1.5, "WorkMM": 2.0}
-BONE = {"LowHU": 110.0, "HighHU": 400.0, "ClosingMM": 3.0, "MinAreaMM2": 20.0, "WorkMM": 2.0}
-AIR = {"ThresholdHU": -500.0, "SurfaceMM": 6.0, "MinVolumeML": 0.1, "WorkMM": 2.0}
+                         "MaxHoleMM2": 400.0, "BridgeMM": 1.5, "WorkMM": 2.0, "MinIslandMM3": 50.0}
+BONE = {"LowHU": 110.0, "HighHU": 400.0, "ClosingMM": 3.0, "MinAreaMM2": 20.0, "WorkMM": 2.0,
+        "MinIslandMM3": 50.0}
+AIR = {"ThresholdHU": -500.0, "SurfaceMM": 6.0, "MinVolumeML": 0.1, "WorkMM": 2.0, "MinIslandMM3": 50.0,
+       "MaxHoleMM2": 400.0}
 
 
 def _body(hu, spacing, p) -> np.ndarray:

@@ -16,7 +16,16 @@ from ctlabel.case import verify as case_verify
 from ctlabel.cli.main import main
 from ctlabel.errors import InputError
 from ctlabel.io.labels import Label, LabelTable, default_label_table
-from ctlabel.prelabel import air_mask, body_mask, bone_mask, lung_mask, prelabel_case, split_left_right
+from ctlabel.prelabel import (
+    air_mask,
+    body_mask,
+    bone_mask,
+    lung_mask,
+    prelabel_case,
+    resolve_labels,
+    split_left_right,
+    structures_for,
+)
 
 ABDOMEN = ANATOMY / "totalseg_example_ct"
 BONES = ("vertebrae_", "rib_", "hip_", "sacrum", "femur_", "humerus_", "scapula_", "clavicula_")
@@ -165,17 +174,32 @@ def test_prelabel_never_paints_over_the_annotators_work(case, ct):
 
 
 def test_a_structure_without_a_label_is_refused_by_name(tmp_path, capsys):
-    plain = Case.create(tmp_path / "plain", load_image(ABDOMEN / "ct.nii.gz"), label_table=default_label_table())
+    # the built-in table before bone, body and air were added: what old cases hold in labels.tsv
+    old = LabelTable(tuple(lab for lab in default_label_table() if lab.index <= 13))
+    assert [lab.name for lab in old if lab.tissue == "bone"] == ["vertebrae"]
+    assert structures_for(old) == ("lungs",)
+    plain = Case.create(tmp_path / "plain", load_image(ABDOMEN / "ct.nii.gz"), label_table=old)
     assert main(["prelabel", str(plain.root), "--structures", "lungs,body"]) == 2
     err = capsys.readouterr().err
-    assert "'body'" in err and "labels.tsv" in err
+    assert "'body'" in err and "labels.tsv" in err and "offers: lungs" in err
     assert not plain.draft_path.exists()
     with pytest.raises(InputError, match="'air'"):
         prelabel_case(plain, ["air"], "ann1")
     with pytest.raises(InputError, match="unknown structure 'liver'"):
         prelabel_case(plain, ["liver"], "ann1")
-    # the default table's lung and vertebrae labels take lungs and bone
-    assert set(prelabel_case(plain, ["lungs", "bone"], "ann1")["labels"]) == {11, 12}
+    # ribs and pelvis are not vertebrae: bone is refused, naming the table and the missing label
+    assert main(["prelabel", str(plain.root), "--structures", "bone"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {plain.labels_path}: no 'bone' label") and "vertebrae is not bone" in err
+    assert not plain.draft_path.exists()
+    # the built-in table has a label for each structure: lungs to lung, bone to bone, body, air
+    table = default_label_table()
+    assert structures_for(table) == ("body", "lungs", "bone", "air")
+    names = {s: table[v[0]].name for s, v in resolve_labels(table, structures_for(table)).items()}
+    assert names == {"body": "body", "lungs": "lung", "bone": "bone", "air": "air"}
+    full = Case.create(tmp_path / "full", load_image(ABDOMEN / "ct.nii.gz"), label_table=table)
+    assert set(prelabel_case(full, ["lungs", "bone"], "ann1")["labels"]) == {12, 14}
+    assert not np.any(full.load_draft().array == 11)  # nothing in vertebrae
 
 
 def test_a_case_awaiting_review_is_not_prelabelled(case, ct, capsys):

@@ -91,7 +91,8 @@ def cmd_qa(args: argparse.Namespace) -> int:
         checks = tuple(args.only)
     if args.skip:
         checks = tuple(c for c in checks if c not in args.skip)
-    opts = QAOptions(air_hu=args.air_hu, min_island_mm3=args.min_island_mm3, max_gap=args.max_gap, checks=checks)
+    opts = QAOptions(air_hu=args.air_hu, min_island_mm3=args.min_island_mm3, max_gap=args.max_gap,
+                     min_hole_mm2=args.min_hole_mm2, checks=checks)
     targets = expand_targets(args.targets)
     need = [c for c in IMAGE_CHECKS if c in checks]
     loose = [t for t in targets if not finds_image(t)] if need and not args.image and not args.mask_only else []
@@ -314,6 +315,8 @@ def register(sub) -> None:
     q.add_argument("--air-hu", type=float, default=-500.0, help="HU below which a voxel is air (default -500)")
     q.add_argument("--min-island-mm3", type=float, default=50.0, help="islands smaller than this are flagged "
                    "(default 50 mm3)")
+    q.add_argument("--min-hole-mm2", type=float, default=0.0, help="enclosed holes of a slice smaller than this "
+                   "area are not reported (default 0: every hole)")
     q.add_argument("--max-gap", type=int, default=5, help="interpolated slices farther than this from a painted "
                    "slice are flagged (default 5)")
     q.add_argument("--only", action="append", metavar="CHECK", help="run only these checks (repeat or comma list)")

@@ -101,13 +101,17 @@ def default_label_table() -> LabelTable:
     masks and the sample CT (``sample_data/totalseg_body_ct``) use the same words. The
     ``tissue`` of each row is what QA judges it by: ``soft_tissue`` and ``fluid`` labels must
     not lie on air; the stomach may hold gas and the lung is air, so they are ``other`` and
-    ``air``.
+    ``air``. The last three take the pre-labels (``ctlabel prelabel``): ``bone`` is every bone
+    (ribs, pelvis, vertebrae: the pre-label does not tell them apart, so it never goes into
+    ``vertebrae``), ``body`` the rest of the patient outline, ``air`` the gas inside the body;
+    the ``lungs`` pre-label goes into ``lung``. A case keeps the table it was made with
+    (``labels.tsv``): a change here does not change existing cases.
 
     Returns
     -------
     LabelTable
         liver (1), spleen, kidney_right, kidney_left, pancreas, aorta, inferior_vena_cava,
-        gallbladder, stomach, urinary_bladder, vertebrae, lung, lesion (13).
+        gallbladder, stomach, urinary_bladder, vertebrae, lung, lesion, bone, body, air (16).
     """
     rows = [
         (1, "liver", "LIV", "#dd8265", "soft_tissue"),
@@ -123,6 +127,9 @@ def default_label_table() -> LabelTable:
         (11, "vertebrae", "VERT", "#f0f0dc", "bone"),
         (12, "lung", "LUNG", "#c8dcf0", "air"),
         (13, "lesion", "LES", "#32c8c8", "lesion"),
+        (14, "bone", "BONE", "#e8dcb4", "bone"),
+        (15, "body", "BODY", "#c8a080", "other"),
+        (16, "air", "AIR", "#5078c8", "air"),
     ]
     return LabelTable(tuple(Label(*r) for r in rows))
 

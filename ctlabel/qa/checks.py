@@ -26,13 +26,19 @@ NOT_ON_AIR = ("soft_tissue", "fluid")
 
 @dataclass
 class QAOptions:
-    """Thresholds of the checks, and which checks run."""
+    """Thresholds of the checks, and which checks run.
+
+    The size limits are physical, taken with the mask's voxel spacing (from its affine):
+    ``min_island_mm3`` (a piece apart from a label's largest that is smaller is a
+    ``small_island``) and ``min_hole_mm2`` (an enclosed hole of a slice whose area is at least
+    this is a ``hole``; 0, the default, reports every hole).
+    """
 
     air_hu: float = -500.0
     air_fraction: float = 0.5
     min_island_mm3: float = 50.0
     max_gap: int = 5
-    min_hole_voxels: int = 1
+    min_hole_mm2: float = 0.0
     checks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -71,6 +77,12 @@ class Context:
     @cached_property
     def voxel_mm3(self) -> float:
         return float(np.prod(spacing_from_affine(self.mask.affine)))
+
+    @cached_property
+    def pixel_mm2(self) -> float:
+        """The area of one voxel on a slice (the two axes other than the slice axis)."""
+        sp = spacing_from_affine(self.mask.affine)
+        return float(np.prod([float(sp[a]) for a in range(3) if a != self.axis]))
 
     def box(self, lab: int) -> tuple[slice, ...]:
         return self.objects[lab - 1]
@@ -250,10 +262,11 @@ def small_island(ctx: Context) -> None:
 
 @check("hole")
 def hole(ctx: Context) -> None:
-    """Background fully enclosed by a label within a slice (another label inside is not a hole)."""
+    """Background enclosed by a label within a slice, of ``min_hole_mm2`` or more (not another label)."""
     from scipy import ndimage
 
-    axis, minimum = ctx.axis, ctx.options.min_hole_voxels
+    axis = ctx.axis
+    minimum = max(1.0, ctx.options.min_hole_mm2 / ctx.pixel_mm2 - 1e-9)  # in pixels of this mask
     for lab in ctx.present:
         b, m, off = ctx.region(lab)
         bg = ctx.arr[b] == 0
@@ -275,8 +288,8 @@ def hole(ctx: Context) -> None:
                 r, c = voxel_near_centre((hc[box] == j)[None])[1:]
                 v[rest[0]], v[rest[1]] = r + box[0].start, c + box[1].start
                 at = tuple(int(x) for x in np.array(v) + off)
-                ctx.add("hole", WARNING, f"label {ctx.name(lab)}: a hole of {int(hsizes[j])} voxels in slice "
-                        f"{at[axis]}", lab, at)
+                ctx.add("hole", WARNING, f"label {ctx.name(lab)}: a hole of {int(hsizes[j])} voxels "
+                        f"({hsizes[j] * ctx.pixel_mm2:.1f} mm2) in slice {at[axis]}", lab, at)
 
 
 def _enclosed(outside: np.ndarray) -> np.ndarray:

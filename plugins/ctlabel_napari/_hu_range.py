@@ -3,9 +3,11 @@
 Like 3D Slicer's *editable intensity range*. The range is kept per label (switching labels
 brings back each label's own range and whether it is on) and checked when a stroke is applied:
 :func:`ctlabel_napari._history.wrap_mask_paint` narrows the stroke's mask with
-:func:`ctlabel.hu_range_mask` before napari writes it and records its undo atom. So a stroke
-stays one undo step, and the paint tracking reads exactly the voxels that changed. The eraser
-(label 0) is never limited: taking paint off must always work.
+:func:`ctlabel.hu_range_mask` before napari writes it and records its undo atom, then gives it
+back the background it encloses inside the stroke (:func:`ctlabel.hu_stroke.close_stroke_holes`:
+no one-voxel holes in bone or noisy tissue). So a stroke stays one undo step, and the paint
+tracking reads exactly the voxels that changed. The eraser (label 0) is never limited: taking
+paint off must always work.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QLabel
 
 from ctlabel import hu_range_mask
+from ctlabel.hu_stroke import close_stroke_holes
 
 from . import _history
 
@@ -79,6 +82,8 @@ class HURangeGuard:
                 self.notify("Stroke not applied: the HU limit is on but no CT image of this grid is open")
             return np.zeros_like(mask)
         kept = hu_range_mask(mask, np.asarray(image[key]), *rng)
+        # the background the kept part encloses inside the stroke is painted too: no one-voxel holes
+        kept = close_stroke_holes(mask, kept, np.asarray(self.layer.data[key]), new_label)
         self.kept += int(np.count_nonzero(kept))
         self.dropped += int(np.count_nonzero(mask)) - int(np.count_nonzero(kept))
         return kept

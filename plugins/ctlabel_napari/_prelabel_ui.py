@@ -22,6 +22,7 @@ from ctlabel import (
     prelabel_volume,
     require_empty_targets,
     resolve_labels,
+    structures_for,
 )
 
 
@@ -60,6 +61,19 @@ class PrelabelBox(QGroupBox):
         g.addWidget(self.progress, 1, 2, 1, max(1, n - 2))
         g.addWidget(self.info, 2, 0, 1, n)
 
+    def offer(self, table) -> None:
+        """Show only the structures that have a label in ``table`` (:func:`ctlabel.structures_for`)."""
+        offered = set(structures_for(table)) if table is not None else set(PRELABEL_STRUCTURES)
+        for name, box in self.checks.items():
+            box.setVisible(name in offered)
+        if table is not None and not offered:
+            self.info.setText("No structure to pre-label: the label table has no body, lung, bone or air label")
+
+    @property
+    def offered(self) -> list[str]:
+        """The structures shown (those with a label in the open layer's table)."""
+        return [n for n, b in self.checks.items() if not b.isHidden()]
+
     @property
     def running(self) -> bool:
         return self.worker is not None
@@ -76,7 +90,8 @@ class PrelabelBox(QGroupBox):
         image = self.widget.image_layer()
         if image is None or tuple(image.data.shape) != tuple(s.layer.data.shape):
             raise CtlabelError("open the CT image of this labels layer to pre-label it")
-        structures = structures or [n for n, b in self.checks.items() if b.isChecked()]
+        self.offer(s.table)
+        structures = structures or [n for n, b in self.checks.items() if b.isChecked() and not b.isHidden()]
         if not structures:
             raise CtlabelError("tick at least one structure to pre-label")
         try:

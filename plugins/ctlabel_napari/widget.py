@@ -92,7 +92,7 @@ class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin,
         self.sessions: dict[int, LabelSession] = {}
         self._table_updating = False
         self.setObjectName("ctlabel_labeling")
-        layout = scrolled_layout(self)  # the dock scrolls instead of growing the window past the screen
+        layout = scrolled_layout(self, 0.35)  # scrolls instead of growing the window past the screen
 
         # The open case: its review state and the reviewer's last comment
         self.case_label = QLabel()
@@ -342,6 +342,7 @@ class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin,
                   self.region_grow, self.prelabel):
             b.setEnabled(enabled)
         self.hu_range.bind()
+        self.prelabel.offer(None if s is None else s.table)
         if (s is not None and s.case is not None) != self._header_shown:
             self.update_case_label()
         self.save_as_button.setVisible(s is not None and s.case is None)

@@ -7,10 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from ._anatomy import ABDOMEN, CTA, click, deepest, dice, mask, open_case, stroke
 
-VERTEBRAE, AORTA, LIVER, LUNG = 11, 6, 1, 12  # the default label table
+VERTEBRAE, AORTA, LIVER, LUNG, BONE = 11, 6, 1, 12, 14  # the default label table
 SOFT = ("autochthon_left", "autochthon_right", "iliopsoas_left", "iliopsoas_right", "aorta", "inferior_vena_cava",
         "kidney_left", "kidney_right", "small_bowel", "colon", "duodenum", "pancreas")
 
@@ -47,8 +48,10 @@ def test_range_limited_stroke_over_bone_paints_no_soft_tissue(make_napari_viewer
     painted = layer.data == VERTEBRAE
     assert painted.any()
     assert not np.any(painted & soft), "the range-limited stroke painted soft tissue"
-    assert ct[painted].min() >= 200
-    np.testing.assert_array_equal(painted, brush & (ct >= 200) & (ct <= 3071))  # all of the brush's bone
+    # all of the brush's bone, and the background it encloses inside the brush (marrow): no holes
+    in_range = brush & (ct >= 200) & (ct <= 3071)
+    enclosed = np.stack([ndi.binary_fill_holes(k) for k in in_range]) & brush
+    np.testing.assert_array_equal(painted, in_range | enclosed)
     assert np.count_nonzero(painted & l3) > 0.8 * np.count_nonzero(painted)  # it is the vertebra's cortex
     assert len(layer._undo_history) == history + 1  # one undo step
     assert session.tracker.painted() == {VERTEBRAE: [z]} and session.fallback_used == 0
@@ -56,11 +59,13 @@ def test_range_limited_stroke_over_bone_paints_no_soft_tissue(make_napari_viewer
 
     # Fill and polygon are limited too (on other slices).
     layer.fill((z + 2, 5, 5), VERTEBRAE)  # the whole empty slice: only its voxels in range
-    np.testing.assert_array_equal(layer.data[z + 2] == VERTEBRAE, (ct[z + 2] >= 200) & (ct[z + 2] <= 3071))
+    np.testing.assert_array_equal(layer.data[z + 2] == VERTEBRAE,
+                                  ndi.binary_fill_holes((ct[z + 2] >= 200) & (ct[z + 2] <= 3071)))
     square = [(z - 2, r - 15, c - 15), (z - 2, r - 15, c + 15), (z - 2, r + 15, c + 15), (z - 2, r + 15, c - 15)]
     layer.paint_polygon(square, VERTEBRAE)
     poly = layer.data[z - 2] == VERTEBRAE
-    assert poly.any() and ct[z - 2][poly].min() >= 200
+    low = poly & (ct[z - 2] < 200)  # painted below the range only where the range's paint encloses it
+    assert poly.any() and not (low & ~ndi.binary_fill_holes(poly & (ct[z - 2] >= 200))).any()
     assert session.tracker.painted() == {VERTEBRAE: [z - 2, z, z + 2]}
 
     # Remembered per label: another label has its own (off); coming back restores 200 … 3071.
@@ -143,8 +148,9 @@ def test_prelabel_action_is_one_undo_step_and_refuses_over_work(make_napari_view
     worker = box.run(["lungs", "bone"])
     assert worker is not None and box.running and not box.run_button.isEnabled()
     qtbot.waitUntil(lambda: not box.running, timeout=60000)
-    assert box.last["labels"] == {LUNG: "lungs", VERTEBRAE: "bone"}
-    assert np.count_nonzero(layer.data == LUNG) > 1000 and np.count_nonzero(layer.data == VERTEBRAE) > 1000
+    assert box.last["labels"] == {LUNG: "lungs", BONE: "bone"}  # every bone goes to bone, none to vertebrae
+    assert np.count_nonzero(layer.data == LUNG) > 1000 and np.count_nonzero(layer.data == BONE) > 1000
+    assert not np.any(layer.data == VERTEBRAE)
     assert len(layer._undo_history) == history + 1  # one undo step
     assert session.tracker.painted() == {} and session.tracker.interpolated() == {}  # nobody painted them
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
@@ -159,14 +165,27 @@ def test_prelabel_action_is_one_undo_step_and_refuses_over_work(make_napari_view
     # Never over an annotator's work: the labels hold voxels now; and a structure needs a label.
     assert box.run(["bone"]) is None
     assert "already hold voxels" in box.last["error"] and "Not pre-labelled" in widget.status.text()
-    assert box.run(["body"]) is None and "'body'" in box.last["error"]
+    np.testing.assert_array_equal(layer.data, prelabelled)
+    # Only the structures with a label in the table are offered; one without is refused by name.
+    from ctlabel import LabelTable
+
+    assert box.offered == ["body", "lungs", "bone", "air"]
+    old_table = LabelTable(tuple(lab for lab in session.table if lab.name not in ("body", "bone", "air")))
+    box.offer(old_table)
+    assert box.offered == ["lungs"] and not box.checks["bone"].isVisible()
+    table, session.table = session.table, old_table
+    assert box.run(["bone"]) is None and "no 'bone' label" in box.last["error"]
+    assert "vertebrae is not bone" in box.last["error"]
+    session.table = table
+    widget.refresh()
+    assert box.offered == ["body", "lungs", "bone", "air"]
     np.testing.assert_array_equal(layer.data, prelabelled)
 
     widget.save()
     record = json.loads((session.case.draft_path.with_suffix("").with_suffix(".json")).read_text())
     assert any(e.get("Tool") == "ctlabel prelabel" for e in record["Events"])
     assert record["Labels"][str(LUNG)]["PaintedSlices"] == []
-    assert record["Labels"][str(VERTEBRAE)]["Method"]["Kind"] == "automatic"
+    assert record["Labels"][str(BONE)]["Method"]["Kind"] == "automatic"
     assert record["Labels"][str(LUNG)]["Method"]["Name"] == "ctlabel.prelabel.lungs"
 
 
