@@ -15,7 +15,7 @@ masks are brought to RAS with nibabel (``as_closest_canonical``) and transposed 
 prints the file's axis codes and checks that the CT and the masks share one affine.
 
 Clicks: for each of liver, spleen, kidney_left, kidney_right and aorta, 20 points drawn at
-random (``numpy.random.default_rng(0)``) among the mask's voxels at least 10 mm from the
+random (``numpy.random.default_rng(0)``, ``--seed`` for another draw) among the mask's voxels at least 10 mm from the
 mask's edge on their own axial slice (2-D Euclidean distance transform in mm). Each click is
 grown in 2-D on its slice with ``ctlabel.region_grow``'s defaults (no tolerance: the range from
 the click's neighbourhood, cut at thin bridges) and, in the same run, with the old default
@@ -117,12 +117,13 @@ def demo_check() -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--seed", type=int, default=0, help="the clicks' random seed (default 0)")
     args = ap.parse_args(argv)
     folder = find_data()
     hu, spacing, affine, codes = load_sar(folder / "ct.nii.gz")
     print(f"data: {folder}\nCT {hu.shape} (S, A, R) from axis codes {codes}, spacing {spacing} mm; axis 0 is axial")
-    rng = np.random.default_rng(0)
-    rows, report = [], {"data": str(folder), "axis_codes": codes, "shape_sar": list(hu.shape),
+    rng = np.random.default_rng(args.seed)
+    rows, report = [], {"data": str(folder), "seed": args.seed, "axis_codes": codes, "shape_sar": list(hu.shape),
                         "spacing_sar": list(spacing), "organs": {}}
     for organ in ORGANS:
         mask, _, m_affine, _ = load_sar(folder / "masks" / f"{organ}.nii.gz")
