@@ -40,7 +40,8 @@ def register(sub) -> None:
     p.add_argument("case", metavar="CASE", help="the case folder")
     p.add_argument("--structures", action="append", required=True, metavar="LIST",
                    help="comma-separated, among body,lungs,bone,air; each goes to the label of that name "
-                        "in labels.tsv (lungs: lung_right+lung_left or lung; bone: bone or vertebrae)")
+                        "in labels.tsv (lungs: lung_right+lung_left or lung; bone: bone, never vertebrae); "
+                        "a structure the case's table has no label for is refused, naming those it offers")
     p.add_argument("--user", help="who runs it (default: login name)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_prelabel)
