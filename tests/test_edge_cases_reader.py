@@ -274,3 +274,18 @@ def test_the_uneven_spacing_warning_gives_the_largest_distance_from_the_acquired
     assert "--" not in warning  # the core names no command-line flag
     assert main(["convert", str(GE_TILT), "-o", str(tmp_path / "out"), "-q"]) == 0
     assert "--irregular split" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.9, 0.999])
+def test_a_compressed_slice_cut_in_its_pixel_data_says_so(tmp_path, fraction):
+    """A JPEG-LS CT slice (pylibjpeg's test data) cut inside its pixel data: pydicom drops the element."""
+    from data_paths import CT_DATA
+
+    f = CT_DATA / "pylibjpeg_data_ct" / "CT1_JLSN" / "CT1_JLSN.dcm"
+    src = tmp_path / "src"
+    src.mkdir()
+    data = f.read_bytes()
+    (src / f.name).write_bytes(data[: int(len(data) * fraction)])
+    rep = _convert(src, tmp_path)
+    [failed] = rep.failed
+    assert failed["path"] == str(src / f.name) and "cut short" in failed["reason"], failed

@@ -56,7 +56,12 @@ def _decode(path: str) -> tuple[object, np.ndarray]:
         if floats:
             raise DicomReadError(f"the file holds {floats[0]} and no PixelData: a CT image stores whole"
                                  " numbers, and ctlabel reads only PixelData", path)
-        raise DicomReadError("the file has no pixel data", path)
+        with open(path, "rb") as fh:  # the element's tag is there when the file was cut inside it
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - (1 << 26)))
+            tail = fh.read()
+        cut = b"\xe0\x7f\x10\x00" in tail
+        raise DicomReadError("the pixel data is cut short (the file ends inside it)" if cut
+                             else "the file has no pixel data", path)
     try:
         with pywarnings.catch_warnings():
             pywarnings.simplefilter("ignore")
