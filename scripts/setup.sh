@@ -5,7 +5,8 @@
 #                                  (apt-get), and .venv with ctlabel and its napari extra;
 #   bash scripts/setup.sh --test   also what the tests need: PostgreSQL and Orthanc (with its DICOMweb
 #                                  plugin) for the team and pull tests, Chromium and chromedriver for
-#                                  the dashboard's browser tests, and the test extra in .venv.
+#                                  the dashboard's browser tests, dciodvfy (dicom3tools) for the DICOM
+#                                  SEG checks, and the test extra in .venv (with the BIDS validator).
 #
 # Safe to run again: it installs only what is missing. When another apt-get or dpkg holds the
 # package lock (an unattended upgrade on a new machine), it waits for it, up to 10 minutes.
@@ -31,6 +32,7 @@ TEST_APT=(
   orthanc orthanc-dicomweb
   postgresql
   chromium chromium-driver
+  dicom3tools
 )
 APT_PACKAGES=("${DEMO_APT[@]}")
 EXTRAS="napari"
