@@ -3,7 +3,9 @@
 Reading a series blocks nothing: it runs in a thread while the main thread keeps Qt painting
 and shows how far the reading is, from the core's progress callback (``done`` of ``total``
 slices, e.g. :func:`ctlabel.load_series`'s ``progress``). A read without such counts (a case's
-NIfTI image) shows the seconds elapsed. Without a viewer the reading simply runs.
+NIfTI image) shows the message alone. The canvas is repainted only when the text changes, and
+the count at most every :data:`SHOW_EVERY_S` (a repaint costs a software-rendered frame).
+Without a viewer the reading simply runs.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-#: How often the message is refreshed while reading (seconds).
+#: How often the reading thread is looked at (seconds).
 TICK_S = 0.05
+#: The count on screen changes at most this often (seconds).
+SHOW_EVERY_S = 0.25
 
 
 def _text_overlay(viewer):
@@ -56,7 +60,7 @@ class Loading:
         self.text = ""
         self._bar: Any = None
         self._before: tuple[str, bool] | None = None
-        self._start = time.monotonic()
+        self._shown_at = 0.0
 
     def __enter__(self) -> Loading:
         overlay = _text_overlay(self.viewer) if self.viewer is not None else None
@@ -92,24 +96,26 @@ class Loading:
         if self.viewer is None:
             return
         overlay = _text_overlay(self.viewer)
+        changed = self.viewer.status != text
         if overlay is not None:
+            changed |= overlay.text != text or not overlay.visible
             overlay.text = text
             overlay.visible = True
         self.viewer.status = text
-        _pump()
+        if changed:
+            self._shown_at = time.monotonic()
+            _pump()
 
-    def refresh(self) -> None:
-        """Show the progress recorded so far (main thread)."""
-        if self.total:
-            text = f"Loading {self.what} ... {self.done}/{self.total} {self.unit}"
-            if self._bar is not None:
-                if self._bar.total != self.total:
-                    self._bar.total = self.total
-                self._bar.n = self.done
-                self._bar.refresh()
-        else:
-            text = f"Loading {self.what} ... {time.monotonic() - self._start:.0f} s"
-        self._show(text)
+    def refresh(self, *, force: bool = False) -> None:
+        """Show the progress recorded so far (main thread; not more often than :data:`SHOW_EVERY_S`)."""
+        if not self.total or not (force or time.monotonic() - self._shown_at >= SHOW_EVERY_S):
+            return
+        if self._bar is not None:
+            if self._bar.total != self.total:
+                self._bar.total = self.total
+            self._bar.n = self.done
+            self._bar.refresh()
+        self._show(f"Loading {self.what} ... {self.done}/{self.total} {self.unit}")
 
     def run(self, fn: Callable[..., Any], *args, progress: bool = True, **kwargs) -> Any:
         """``fn(*args, **kwargs)`` in a thread (with ``progress=self.update`` when ``progress``),
@@ -131,7 +137,7 @@ class Loading:
         while thread.is_alive():
             thread.join(TICK_S)
             self.refresh()
-        self.refresh()
+        self.refresh(force=True)
         if "error" in out:
             raise out["error"]
         return out["result"]
