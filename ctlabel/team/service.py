@@ -5,8 +5,9 @@ events, the hash chain); the database holds who works on what, the state mirror 
 Errors are :class:`TeamError` subclasses carrying the HTTP status the API answers with.
 
 Claiming is atomic: on PostgreSQL the candidate row is locked ``FOR UPDATE SKIP LOCKED``
-(concurrent claims skip each other's rows); on SQLite every transaction is
-``BEGIN IMMEDIATE`` (:func:`ctlabel.team.db.make_engine`), so claims run one at a time.
+(concurrent claims skip each other's rows) and the claimant's row ``FOR UPDATE`` (one claim of a
+person at a time, so the open-case limit counts the claim before); on SQLite every transaction
+is ``BEGIN IMMEDIATE`` (:func:`ctlabel.team.db.make_engine`), so claims run one at a time.
 """
 
 from __future__ import annotations
@@ -42,16 +43,7 @@ from ctlabel.team.db import (
     utcnow,
 )
 from ctlabel.team.double_read import DoubleReadRules
-from ctlabel.team.errors import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    TeamError,
-    TooLarge,
-    Unauthorized,
-    as_utc,
-)
+from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, TeamError, TooLarge, Unauthorized, as_utc
 from ctlabel.team.qa_note import submit_note
 from ctlabel.team.review_rules import ReviewRules
 
@@ -215,6 +207,8 @@ class Service(ReviewRules, DoubleReadRules):
         """
         self.require_role(user, "annotator")
         with self.tx() as db:
+            if self.engine.dialect.name == "postgresql":  # this person's claims one at a time (the open limit)
+                db.execute(select(User.id).where(User.id == user.id).with_for_update())
             mine = self.open_cases(db, user)
             for held in mine:
                 if held.state == workflow.REJECTED:
