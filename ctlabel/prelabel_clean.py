@@ -133,9 +133,9 @@ def drop_specks(labels: np.ndarray, value: int, voxel_mm3: float, min_mm3: float
     drop[0] = False
     drop[int(np.argmax(group))] = False  # the largest piece stays, however small
     dropped = 0
-    for ids, where in small:
+    for ids, at in small:
         gone = drop[root[ids]]
-        labels[tuple(w[gone] for w in where)] = 0
+        labels[tuple(w[gone] for w in at)] = 0
         dropped += int(gone.sum())
     return dropped
 

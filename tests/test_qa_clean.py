@@ -169,3 +169,33 @@ def test_hu_limited_brush_over_bone_leaves_no_holes(sample_case):
     assert np.array_equal(closed == LIVER, plain == LIVER)
     assert np.count_nonzero(added) < 0.5 * np.count_nonzero(plain == BONE)  # holes, not the surroundings
     print(f"HU-limited dabs: {len(before)} hole warnings without closing, {len(after)} with")
+
+
+def test_pieces_are_judged_whole_across_slab_boundaries():
+    """drop_specks works slab by slab (16 slices): a piece crossing a boundary is judged as one."""
+    from ctlabel.prelabel_clean import drop_specks, fill_enclosed
+
+    labels = np.zeros((40, 30, 30), np.uint8)
+    labels[2:30, 2:12, 2:12] = 5  # the main piece
+    labels[14:18, 20, 20] = 5  # 4 voxels across the boundary at 16: a speck
+    labels[10:22, 20:22, 25] = 5  # 24 voxels, small in each slab, large as one (diagonal links too)
+    labels[22, 22, 26] = 5
+    labels[5, 25:28, 2:5] = 7  # another label, never touched
+    before = labels.copy()
+    assert drop_specks(labels, 5, 1.0, 20.0) == 4
+    assert not labels[14:18, 20, 20].any() and (labels[10:22, 20:22, 25] == 5).all() and labels[22, 22, 26] == 5
+    assert np.array_equal(labels == 7, before == 7)
+    # QA agrees: one small island before, none after
+    islands = check_mask(_mask(before), None, None, QAOptions(min_island_mm3=20.0, checks=("small_island",)))
+    assert len(islands) == 1 and islands[0].voxel[0] in range(14, 18)
+    assert not check_mask(_mask(labels), None, None, QAOptions(min_island_mm3=20.0, checks=("small_island",)))
+    # holes: background enclosed within a slice is filled, another label inside is kept
+    labels[20, 4:8, 4:8] = 0
+    labels[20, 5, 5] = 7
+    assert fill_enclosed(labels, 5) == 15 and labels[20, 5, 5] == 7 and (labels[20, 4:8, 4:8] != 0).all()
+
+
+def _mask(arr: np.ndarray):
+    from ctlabel.io.mask import Mask
+
+    return Mask(arr, np.eye(4))
