@@ -100,7 +100,9 @@ class PrelabelBox(QGroupBox):
         except CtlabelError as exc:
             self._refused(str(exc))
             return None
-        out = np.zeros(s.layer.data.shape, s.layer.data.dtype)
+        # a copy of the labels: the pre-label fills only its background, and is cleaned (holes, specks)
+        # around the labels already there, as in ``ctlabel prelabel``
+        out = np.array(s.layer.data)
         self.worker = create_worker(prelabel_volume, np.asarray(image.data), s.core.spacing, targets, out,
                                     left_is_high_column=bool(s.grid.affine[0, 0] < 0),
                                     progress=self._signals.progress.emit)
@@ -126,7 +128,7 @@ class PrelabelBox(QGroupBox):
             # The annotator may have painted a target label while it ran: refuse then too.
             require_empty_targets(session.layer.data, targets, session.table)
             data = np.asarray(session.layer.data)
-            indices = np.nonzero((out != 0) & (data == 0))
+            indices = np.nonzero((out != data) & (data == 0))
             values = out[indices]
             session.write(indices, values, fill={})  # one undo step; no slice counts as painted
             session.core.mark_prelabelled({v: method_record(name) for v, name in written.items()})
