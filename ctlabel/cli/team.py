@@ -62,8 +62,11 @@ def cmd_user(args) -> int:
     elif args.action == "rotate":
         token = admin.rotate(svc, args.name)
     else:
-        admin.revoke(svc, args.name)
-        return _out(args, {"user": args.name, "revoked": True}, f"revoked the token of {args.name}")
+        out = admin.revoke(svc, args.name)
+        freed = ", ".join(f"{r['case']} ({r['lease']})" for r in out["released"])
+        return _out(args, out, f"revoked the token of {args.name}" + (
+            f"; released {len(out['released'])} case(s) they held, drafts kept, offered again: {freed}"
+            if freed else "; they held no case"))
     return _out(args, {"user": args.name, "token": token},
                 f"token for {args.name} (shown once, only its hash is stored):\n{token}")
 

@@ -252,8 +252,11 @@ def rotate(svc: Service, name: str) -> str:
         return auth.rotate_token(db, name)
 
 
-def revoke(svc: Service, name: str) -> None:
-    """Revoke a user's bearer token: they can no longer log in until given a new one.
+def revoke(svc: Service, name: str, by: User | None = None) -> dict:
+    """Revoke a user's bearer token and end the claims they hold (:func:`ctlabel.team.leases.release_all`).
+
+    They can no longer log in until given a new one; the cases they annotate, read or review go
+    back to the pool at once (drafts kept), instead of waiting for their leases to run out.
 
     Parameters
     ----------
@@ -261,9 +264,21 @@ def revoke(svc: Service, name: str) -> None:
         The project's service.
     name : str
         The user's name.
+    by : User, optional
+        Who revokes (the lead, through the API), for the log.
+
+    Returns
+    -------
+    dict
+        ``{"user", "revoked": True, "released": [{"case", "lease"}, ...]}``.
     """
+    from ctlabel.team.leases import release_all
+
     with svc.tx() as db:
         auth.revoke_token(db, name)
+        user = db.scalar(select(User).where(User.name == name))
+        assert user is not None  # revoke_token found it
+        return {"user": name, "revoked": True, "released": release_all(svc, db, user, by)}
 
 
 def set_rates(svc: Service, cents: dict[str, int], currency: str | None = None) -> dict:

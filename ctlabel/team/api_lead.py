@@ -73,9 +73,8 @@ def rotate(name: str, user: Lead, svc: Svc) -> dict:
 
 @router.post("/users/{name}/revoke")
 def revoke(name: str, user: Lead, svc: Svc) -> dict:
-    """Revoke a user's token."""
-    admin.revoke(svc, name)
-    return {"user": name, "revoked": True}
+    """Revoke a user's token; the cases they hold go back to the pool (``released``; drafts kept)."""
+    return admin.revoke(svc, name, by=user)
 
 
 __all__ = ["router"]
