@@ -80,5 +80,5 @@ def test_prelabel_volume_reports_progress_and_refusals_name_the_labels():
     busy = np.zeros_like(out)
     ctlabel.require_empty_targets(busy, targets, table)
     busy[0, 0, 0] = targets["bone"][0]
-    with pytest.raises(InputError, match=r"vertebrae \(11\) already hold voxels"):
+    with pytest.raises(InputError, match=r"bone \(14\) already hold voxels"):
         ctlabel.require_empty_targets(busy, targets, table)
