@@ -122,16 +122,16 @@ def cmd_serve(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from ctlabel.team.report import report, to_csv
+    from ctlabel.team.report import duration_text, report, to_csv
 
     rep = report(_service(args), args.since, args.until)
     if args.csv:
         print(to_csv(rep), end="")
         return 0
-    lines = [f"{'user':<16} {'role':<10} {'subm':>5} {'appr':>5} {'rej':>5} {'revs':>5} {'active h':>9} owed"]
+    lines = [f"{'user':<16} {'role':<10} {'subm':>5} {'appr':>5} {'rej':>5} {'revs':>5} {'active':>12} owed"]
     for p in rep["people"]:
         lines.append(f"{p['user']:<16} {p['role']:<10} {p['submitted']:>5} {p['approved']:>5} {p['rejected']:>5} "
-                     f"{p['reviews']:>5} {p['active_seconds'] / 3600:>9.2f} {p['owed_cents'] / 100:.2f} "
+                     f"{p['reviews']:>5} {duration_text(p['active_seconds']):>12} {p['owed_cents'] / 100:.2f} "
                      f"{rep['currency']}")
     return _out(args, rep, "\n".join(lines))
 
@@ -192,9 +192,21 @@ def cmd_submit(args) -> int:
     return _out(args, out, f"submitted {out['case']} ({out['versions'][-1] if out['versions'] else ''})")
 
 
+def _beat(c, name: str) -> None:
+    """A heartbeat for a reviewer's command (their time on the case counts, docs/team.md); never in the way."""
+    from ctlabel.team.client import ClientError
+
+    try:
+        c.heartbeat(name)
+    except ClientError:
+        pass  # the command itself says what the server thinks
+
+
 def cmd_simple(args) -> int:
     name = _case_id(args.case)
     with _client(args) as c:
+        if args.verb in ("approve", "reject"):
+            _beat(c, name)  # first: the time up to the decision counts
         if args.verb == "withdraw":
             out = c.withdraw(name)
         elif args.verb == "flag":
@@ -220,6 +232,7 @@ def cmd_simple(args) -> int:
 def cmd_review_next(args) -> int:
     with _client(args) as c:
         info = c.review_next()
+        _beat(c, info["case"])
         root = c.download(info["case"], args.dir)
     return _out(args, {**info, "folder": str(root)}, f"review {info['case']} ({info['versions'][-1]}) in {root}\n"
                 f"then: ctlabel team approve {info['case']} | reject {info['case']} --comment ... | "
@@ -228,16 +241,19 @@ def cmd_review_next(args) -> int:
 
 def cmd_correct(args) -> int:
     with _client(args) as c:
+        _beat(c, _case_id(args.case_dir))
         out = c.correct(args.case_dir, args.comment)
     return _out(args, out, f"correction of {out['case']} stored; it is {out['state']}")
 
 
 def cmd_stats(args) -> int:
+    from ctlabel.team.report import duration_text
+
     with _client(args) as c:
         out = c.my_stats(args.since, args.until)
     me = out.get("me") or {}
     return _out(args, out, f"submitted {me.get('submitted', 0)}, approved {me.get('approved', 0)}, rejected "
-                f"{me.get('rejected', 0)}, active {me.get('active_seconds', 0) / 3600:.2f} h, owed "
+                f"{me.get('rejected', 0)}, active {duration_text(me.get('active_seconds', 0))}, owed "
                 f"{me.get('owed_cents', 0) / 100:.2f} {out.get('currency', '')}")
 
 
@@ -325,6 +341,9 @@ def register(sub) -> None:
     from ctlabel.cli import team_reads
 
     team_reads.register(add)  # readers, reads: double reading
+    from ctlabel.cli import team_pay
+
+    team_pay.register(add)  # pay close | list | show | mark-paid: pay periods
 
     p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")
     p.add_argument("project", metavar="PROJECT", help="the team project folder")

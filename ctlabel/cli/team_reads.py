@@ -39,10 +39,11 @@ def _agreement_text(info: dict) -> str:
 
 def cmd_reads(args) -> int:
     """Show the reads of a case and their agreement; with ``--dir``, download them."""
-    from ctlabel.cli.team import _case_id, _client, _out
+    from ctlabel.cli.team import _beat, _case_id, _client, _out
 
     name = _case_id(args.case)
     with _client(args) as c:
+        _beat(c, name)  # the reviewer's time on the case
         info = c.reads(name)
         files = c.download_reads(name, args.dir) if args.dir else {}
     text = _agreement_text(info) + "".join(f"\n  {slot} -> {path}" for slot, path in files.items())

@@ -16,12 +16,15 @@ from pathlib import Path
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -30,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 ROLES = ("annotator", "reviewer", "lead")
 RATE_KINDS = ("annotation", "review", "rework")
+PAY_STATUSES = ("closed", "paid")
 
 
 def utcnow() -> dt.datetime:
@@ -171,6 +175,59 @@ class Rate(Base):
     cents: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class PayPeriod(Base):
+    """A pay period the lead closed: its days (inclusive, the project's time zone), frozen as closed.
+
+    ``first_day`` is None for the first period (everything before ``last_day``). ``rates_cents``,
+    ``time_zone`` and ``idle_limit_s`` are those of the close; the lines never change afterwards.
+    """
+
+    __tablename__ = "pay_periods"
+    __table_args__ = (
+        CheckConstraint("status IN ('closed', 'paid')", name="ck_pay_periods_status"),
+        CheckConstraint("(status = 'paid') = (paid_at IS NOT NULL)", name="ck_pay_periods_paid_at"),
+        CheckConstraint("first_day IS NULL OR first_day <= last_day", name="ck_pay_periods_days"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)  # 1, 2, ... in order: two closes cannot both win
+    first_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    last_day: Mapped[dt.date] = mapped_column(Date, unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="closed")  # PAY_STATUSES
+    closed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_by: Mapped[str] = mapped_column(String(100))
+    paid_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    currency: Mapped[str] = mapped_column(String(8))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    idle_limit_s: Mapped[int] = mapped_column(Integer)
+    rates_cents: Mapped[dict] = mapped_column(JSON)
+
+
+class PayLine(Base):
+    """One person's part of a closed pay period: the report's row for its days, frozen at the close."""
+
+    __tablename__ = "pay_lines"
+    __table_args__ = (
+        UniqueConstraint("period_id", "user_id", name="uq_pay_lines_period_user"),
+        CheckConstraint("role IN ('annotator', 'reviewer', 'lead')", name="ck_pay_lines_role"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("pay_periods.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    submitted: Mapped[int] = mapped_column(Integer)
+    resubmitted: Mapped[int] = mapped_column(Integer)
+    approved: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    reviews: Mapped[int] = mapped_column(Integer)
+    # one column per paid item kind (RATE_KINDS); gold cases will add ``gold_items`` (and a migration)
+    annotation_items: Mapped[int] = mapped_column(Integer)
+    review_items: Mapped[int] = mapped_column(Integer)
+    rework_items: Mapped[int] = mapped_column(Integer)
+    active_seconds: Mapped[float] = mapped_column(Float)
+    owed_cents: Mapped[int] = mapped_column(Integer)
+
+
 def default_url(project: str | Path) -> str:
     """The SQLite database in the project folder."""
     return f"sqlite:///{Path(project).resolve() / 'team.db'}"
@@ -252,6 +309,6 @@ def migrate(url_or_engine: str | Engine) -> None:
         engine.dispose()
 
 
-__all__ = ["ROLES", "RATE_KINDS", "Agreement", "Assignment", "Base", "CaseRow", "Event", "Project", "Rate", "Read",
-           "Upload", "User",
+__all__ = ["PAY_STATUSES", "ROLES", "RATE_KINDS", "Agreement", "Assignment", "Base", "CaseRow", "Event", "PayLine",
+           "PayPeriod", "Project", "Rate", "Read", "Upload", "User",
            "default_url", "make_engine", "make_sessionmaker", "migrate", "read_only_engine", "utcnow"]

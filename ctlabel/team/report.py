@@ -17,6 +17,7 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ctlabel.errors import InputError
 from ctlabel.team.db import Event, Rate, User
@@ -132,19 +133,48 @@ def report(svc: Service, since: str | None = None, until: str | None = None, use
         ``rates_cents`` and ``people`` (one row per person, by name).
     """
     with svc.tx() as db:
-        proj = svc.settings(db)
-        tz = ZoneInfo(proj.time_zone)
-        lo, hi = _window(tz, since, until)
-        window = ([Event.at >= lo] if lo is not None else []) + ([Event.at < hi] if hi is not None else [])
-        rates = {kind: cents for kind, cents in db.execute(select(Rate.kind, Rate.cents))}
-        users = {uid: (name, role) for uid, name, role in db.execute(select(User.id, User.name, User.role))}
-        beats = db.execute(select(Event.user_id, Event.case_id, Event.at).where(Event.kind == "heartbeat", *window))
-        events = db.execute(select(Event.user_id, Event.kind, Event.detail).where(Event.kind.in_(COUNTED), *window)
-                            .order_by(Event.at, Event.id))
-        rows, active = tally(events, beats, proj.idle_limit_s)
-        head = {"project": proj.name, "time_zone": tz.key, "since": since, "until": until,
-                "currency": proj.currency, "idle_limit_s": proj.idle_limit_s, "rates_cents": rates}
+        return report_in(db, svc, since, until, user_id)
+
+
+def report_in(db: Session, svc: Service, since: str | None = None, until: str | None = None,
+              user_id: int | None = None) -> dict:
+    """:func:`report` inside the caller's transaction (closing a pay period freezes it there)."""
+    proj = svc.settings(db)
+    tz = ZoneInfo(proj.time_zone)
+    lo, hi = _window(tz, since, until)
+    window = ([Event.at >= lo] if lo is not None else []) + ([Event.at < hi] if hi is not None else [])
+    rates = {kind: cents for kind, cents in db.execute(select(Rate.kind, Rate.cents))}
+    users = {uid: (name, role) for uid, name, role in db.execute(select(User.id, User.name, User.role))}
+    beats = db.execute(select(Event.user_id, Event.case_id, Event.at).where(Event.kind == "heartbeat", *window))
+    events = db.execute(select(Event.user_id, Event.kind, Event.detail).where(Event.kind.in_(COUNTED), *window)
+                        .order_by(Event.at, Event.id))
+    rows, active = tally(events, beats, proj.idle_limit_s)
+    head = {"project": proj.name, "time_zone": tz.key, "since": since, "until": until,
+            "currency": proj.currency, "idle_limit_s": proj.idle_limit_s, "rates_cents": rates}
     return {**head, "people": people(rows, active, users, rates, user_id)}
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as people read it, to the second while short.
+
+    Examples: ``"0 s"``, ``"45 s"``, ``"3 min 05 s"``, ``"2 h 14 min"`` (an hour or more: to the
+    minute).
+
+    Parameters
+    ----------
+    seconds : float
+        The duration (rounded to the whole second; below 0 counts as 0).
+
+    Returns
+    -------
+    str
+    """
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def to_csv(rep: dict) -> str:
@@ -163,4 +193,4 @@ def to_csv(rep: dict) -> str:
     return out.getvalue()
 
 
-__all__ = ["COUNTED", "active_seconds", "people", "report", "tally", "to_csv"]
+__all__ = ["COUNTED", "active_seconds", "duration_text", "people", "report", "report_in", "tally", "to_csv"]

@@ -379,12 +379,14 @@ class Service(ReviewRules, DoubleReadRules):
             return {"case": row.name, "flagged": row.flagged}
 
     def heartbeat(self, user: User, name: str, at: dt.datetime | None = None) -> dict:
-        """Record that the person is working on the case now (extends an annotator's lease)."""
+        """Record that the person is working on the case now (extends the annotator's or reviewer's lease)."""
         with self.tx() as db:
             row = self.get_case(db, name)
             self.require_access(db, user, row)
             if row.annotator_id == user.id and row.state == workflow.IN_PROGRESS:
                 self.renew(db, row)
+            elif row.reviewer_id == user.id and row.state == workflow.SUBMITTED:  # a reviewer at work keeps the case
+                row.review_lease_until = utcnow() + dt.timedelta(seconds=self.settings(db).lease_s)
             elif row.readers == 2:
                 self.renew_read(db, user, row)
             self.log(db, user, row, "heartbeat", at=at)
