@@ -12,7 +12,7 @@ unknown_label       error    a label value that the label table does not list
 empty_label         warning  a label the provenance lists (painted / interpolated) that has no voxels
 soft_tissue_on_air  error    a soft-tissue or fluid label with more than half its voxels below -500 HU
 small_island        warning  a connected piece smaller than ``min_island_mm3`` apart from the label's largest
-hole                warning  background fully enclosed by a label within a slice
+hole                warning  background enclosed by a label within a slice, of at least ``min_hole_mm2``
 interpolated_outside_painted  error  an interpolated slice beyond the label's first or last painted slice
 far_from_painted    warning  an interpolated slice with no painted slice within ``max_gap`` slices
 on_padded_slice     warning  label voxels on a slice padded where the acquisition skipped a position
