@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from team_helpers import make_project
 
 from ctlabel.cli.main import main
-from ctlabel.team import admin, pay
+from ctlabel.team import admin, dashboard_pay, pay
 from ctlabel.team.db import CaseRow, Event, PayPeriod, User
 from ctlabel.team.report import duration_text, report, to_csv
 
@@ -111,6 +111,13 @@ def test_pay_periods_close_freeze_and_pay(tmp_path, db_url, capsys):
     s = pay.summary(svc)
     assert (s.paid_cents, s.unpaid_cents, s.open_cents, s.owed_cents) == (850, 2100, 1200, 3300)
     assert s.open_since == dt.date(2026, 3, 3) and [p.status for p in s.periods] == ["paid", "closed"]
+    html = dashboard_pay.pay_section(svc)  # the dashboard's section
+    for amount in ("33.00 EUR", "21.00 EUR", "12.00 EUR", "8.50 EUR"):
+        assert f"<td class=n>{amount}</td>" in html
+    assert "<td>2026-03-02 – 2026-03-02</td>" in html and "<td>start – 2026-03-01</td>" in html
+    from ctlabel.team.dashboard_pages import summary_body  # the summary page's hook
+
+    assert 'id="pay"' in summary_body(svc)
     rc, text = _cli(capsys, "team", "pay", "list", project)
     assert rc == 0 and "owed in all (unpaid and open) 33.00 EUR" in text and "paid 2026-" in text
     rc, text = _cli(capsys, "team", "pay", "show", project, "1")
