@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QVBox
 #: The widest a dock's minimum width may become, as a share of the screen's available width.
 MAX_DOCK_SHARE = 0.4
 #: The least height a dock keeps (when its contents need it), as a share of the window's height (or the screen's).
-MIN_DOCK_SHARE = 0.22
+MIN_DOCK_SHARE = 0.2
 
 
 def available_geometry(widget: QWidget | None = None):
@@ -28,8 +28,9 @@ def available_geometry(widget: QWidget | None = None):
 class FitScrollArea(QScrollArea):
     """A frameless, vertically scrolling area whose minimum width is its contents' (capped), height small."""
 
-    def __init__(self, inner: QWidget, parent: QWidget | None = None) -> None:
+    def __init__(self, inner: QWidget, parent: QWidget | None = None, min_share: float = MIN_DOCK_SHARE) -> None:
         super().__init__(parent)
+        self.min_share = min_share
         self.setWidget(inner)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -40,12 +41,12 @@ class FitScrollArea(QScrollArea):
     def minimumSizeHint(self) -> QSize:
         inner = self.widget()
         width = inner.minimumSizeHint().width() if inner is not None else 0
-        width += self.verticalScrollBar().sizeHint().width()
+        width += self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth() + 2  # no horizontal scroll bar
         avail = available_geometry(self)
         window = self.window()
         room = min(avail.height(), window.height()) if window is not self and window.isVisible() else avail.height()
         height = inner.minimumSizeHint().height() if inner is not None else 80
-        return QSize(min(width, int(avail.width() * MAX_DOCK_SHARE)), min(height, int(room * MIN_DOCK_SHARE)))
+        return QSize(min(width, int(avail.width() * MAX_DOCK_SHARE)), min(height, int(room * self.min_share)))
 
     def sizeHint(self) -> QSize:
         inner = self.widget()
@@ -55,15 +56,18 @@ class FitScrollArea(QScrollArea):
                      min(hint.height(), int(avail.height() * 0.6)))
 
 
-def scrolled_layout(widget: QWidget) -> QVBoxLayout:
-    """Give ``widget`` a scroll area as its only child; return the layout to fill (inside the scroll area)."""
+def scrolled_layout(widget: QWidget, min_share: float = MIN_DOCK_SHARE) -> QVBoxLayout:
+    """Give ``widget`` a scroll area as its only child; return the layout to fill (inside the scroll area).
+
+    The dock keeps at least ``min_share`` of the window's height when its contents need it.
+    """
     outer = QVBoxLayout(widget)
     outer.setContentsMargins(0, 0, 0, 0)
     inner = QWidget()
     inner.setObjectName(f"{widget.objectName() or type(widget).__name__}_contents")
     layout = QVBoxLayout(inner)
     layout.setContentsMargins(4, 4, 4, 4)
-    widget.scroll_area = FitScrollArea(inner, widget)
+    widget.scroll_area = FitScrollArea(inner, widget, min_share)
     outer.addWidget(widget.scroll_area)
     return layout
 

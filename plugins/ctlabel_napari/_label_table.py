@@ -65,7 +65,7 @@ class LabelTableMixin:
         header, fm = self.table.horizontalHeader(), self.table.fontMetrics()
         pad = 2 * self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 12
         widths = {0: fm.horizontalAdvance("Value") + pad, 2: fm.horizontalAdvance("Abbr.MM") + pad,
-                  3: fm.horizontalAdvance("#ffffff") + pad, 4: fm.horizontalAdvance("Painted") + pad}
+                  3: fm.horizontalAdvance("#888888") + pad, 4: fm.horizontalAdvance("Painted") + pad}
         header.setMinimumSectionSize(min(widths.values()))
         for col, width in widths.items():
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)

@@ -182,7 +182,7 @@ class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin,
 
         self._bind_keys()
         self.save_shortcut = _case_ui.SaveShortcut(self.viewer, lambda: True, self._guard(self.ctrl_s))
-        self.viewer.layers.events.inserted.connect(self._on_inserted)
+        self.viewer.layers.events.inserted.connect(lambda e: self._attach(e.value))
         self.viewer.layers.events.removed.connect(self._on_removed)
         self.viewer.layers.selection.events.active.connect(lambda e=None: (self.refresh(), self.update_case_label()))
         self.viewer.dims.events.current_step.connect(lambda e=None: self._update_slices_label())
@@ -247,9 +247,6 @@ class LabelingWidget(ImageInterpolationMixin, CaseActionsMixin, LabelTableMixin,
         self.viewer.layers.selection.active = layer
         self.refresh()
         self.update_case_label()
-
-    def _on_inserted(self, event) -> None:
-        self._attach(event.value)
 
     def _on_removed(self, event) -> None:
         session = self.sessions.pop(id(event.value), None)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 N_FINDINGS = 500
+T0 = time.monotonic()
 
 
 def _settle(seconds: float = 0.3) -> None:
@@ -87,7 +88,8 @@ class Run:
         status = self.widget.status
         self.result["steps"].append({"name": name, "window": _rect(self.window.frameGeometry()), "docks": docks,
                                      "status": status.text(), "status_height": status.height(),
-                                     "line_height": status.fontMetrics().lineSpacing(), **extra})
+                                     "line_height": status.fontMetrics().lineSpacing(),
+                                     "t": round(time.monotonic() - T0, 2), **extra})
         self.out.write_text(json.dumps(self.result, indent=1))
 
     def watch_dialog(self, yes: bool, seen: list) -> dict:
