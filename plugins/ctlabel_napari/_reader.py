@@ -7,6 +7,7 @@ browser instead of guessing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,6 +29,29 @@ from ._layers import empty_labels, image_layer_data, labels_layer_data
 from ._loading import Loading, current_viewer
 
 NULL = [(None,)]
+#: True while ``ctlabel view`` opens its first image: it docks the labeling widget itself once the
+#: image is drawn (its import and set-up are not waited for before the CT shows).
+_WIDGET_LATER = False
+
+
+@contextlib.contextmanager
+def widget_later():
+    """Within the block, the readers leave docking the labeling widget to the caller."""
+    global _WIDGET_LATER
+    _WIDGET_LATER = True
+    try:
+        yield
+    finally:
+        _WIDGET_LATER = False
+
+
+def _ensure_widget() -> None:
+    """Dock the labeling widget in the current viewer (unless the caller docks it later)."""
+    if _WIDGET_LATER:
+        return
+    from .widget import ensure_widget
+
+    ensure_widget()
 
 
 def _is_nifti(p: Path) -> bool:
@@ -136,9 +160,7 @@ def read_dicom(path) -> list:
             reasons = "; ".join(p.reason for p in result.problems if p.fatal)[:300]
             raise SeriesError("no image series found" + (f" ({reasons})" if reasons else ""), path)
         if len(cands) == 1:
-            from .widget import ensure_widget
-
-            ensure_widget()
+            _ensure_widget()
             return stack_layers(cands[0])
     except CtlabelError as exc:
         return _notify_error(exc)
@@ -169,11 +191,9 @@ def read_case(path) -> list:
     if isinstance(path, list):
         path = path[0]
     try:
-        from .widget import ensure_widget
-
         case = Case.open(path)
         with Loading(current_viewer(), case.root.name) as loading:
-            ensure_widget()
+            _ensure_widget()
             return loading.run(case_layers, case, progress=False)
     except CtlabelError as exc:
         return _notify_error(exc)

@@ -4,7 +4,8 @@ The window opens at least :data:`MIN_SIZE` (within the screen) with the first sl
 fully in view: the camera is reset once the window and its docks have their size
 (napari fits the first layer to a canvas that the docks shrink afterwards). The
 series browser is docked only when a DICOM folder (or DICOMDIR) is opened. ``Loading <name> ...``
-shows on the canvas from the moment the window is up until the image is added.
+shows on the canvas from the moment the window is up until the image is added; the CT is drawn
+before the labeling widget is docked (its import and the labels' editing session come after).
 
 ``ctlabel view CASE --review`` (:func:`make_viewer` with ``review=True``) docks the Review widget
 with the case open in it, read-only and ready to approve or reject; it takes no lock.
@@ -56,11 +57,13 @@ def make_viewer(path=None, *, annotator: str | None = None, show: bool = True, r
     (the widget is returned).
     """
     import napari
+    from qtpy.QtWidgets import QApplication
 
     from ctlabel import Case, CaseError
 
     from . import settings
     from ._loading import Loading
+    from ._reader import widget_later
     from ._sample_data import sample_ct_path
 
     if review and not (path and Case.is_case(path)):
@@ -76,10 +79,17 @@ def make_viewer(path=None, *, annotator: str | None = None, show: bool = True, r
 
             widget = open_review(viewer, target)
         else:
-            _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
             if path and is_dicom_folder(path):
                 viewer.window.add_plugin_dock_widget("ctlabel", "Series browser", tabify=False)
-            open_path(viewer, target)
+            with widget_later():
+                open_path(viewer, target)
+    if not review:
+        # The CT is drawn first; the labeling widget (its import, the editing session of the
+        # labels, a restore question) comes next. A labels layer is in pan/zoom mode until then.
+        viewer.status = "Loading the labeling tools ..."
+        QApplication.processEvents()
+        _, widget = viewer.window.add_plugin_dock_widget("ctlabel", "Labeling")
+        viewer.status = "Ready"
     fit_window(viewer)
     return viewer, widget
 
