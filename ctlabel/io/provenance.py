@@ -126,7 +126,7 @@ def labels_record(label_table, present, painted, interpolated, methods=None) -> 
 
 _SCHEMA_CACHE: dict | None = None
 #: The types of the sidecar fields ctlabel reads back (others ride along unchecked).
-_SIDECAR_TYPES = {"SchemaVersion": (str,), "Kind": (str,), "VoxelSHA256": (str,), "Events": (list,),
+_SIDECAR_TYPES = {"SchemaVersion": (str,), "Kind": (str,), "Events": (list,),
                   "Geometry": (dict,), "Source": (dict, type(None)), "Labels": (dict,), "SliceAxis": (str,),
                   "Sources": (list,), "ImageVoxelSHA256": (str, type(None))}
 _GEOMETRY_TYPES = {"Warnings": (list,), "SlicePositionsMM": (list, type(None)), "MissingSlices": (list,),
