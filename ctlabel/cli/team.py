@@ -117,7 +117,7 @@ def cmd_serve(args) -> int:
     svc = _service(args)
     if not args.json:
         print(f"serving {svc.root} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
-    serve(svc, args.host, args.port, volume_workers=args.volume_workers)
+    serve(svc, args.host, args.port, volume_workers=args.volume_workers, docs=args.docs)
     return 0
 
 
@@ -322,6 +322,8 @@ def register(sub) -> None:
     p.add_argument("--volume-workers", type=int, default=2, metavar="N",
                    help="worker processes that check uploads and run a submit's QA, at a lower priority than "
                         "the requests that must stay quick (default 2; 0 runs them in the server's threads)")
+    p.add_argument("--docs", action="store_true", help="serve the interactive API pages /docs and /redoc (they load "
+                   "scripts from a CDN; off by default, /openapi.json is always served)")
 
     p = add("report", cmd_report, "per person: items, approvals, rejections, active time, amount owed")
     p.add_argument("project", metavar="PROJECT", help="the team project folder")
