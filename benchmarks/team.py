@@ -5,6 +5,9 @@ Each simulated annotator claims a case (``POST /cases/next``), downloads ``label
 between them, uploads its draft (If-Match) and finally submits it (QA runs on the server).
 Reported per endpoint: count, errors, p50/p95/p99 latency; overall ops/s; the server's peak
 RSS (polled with psutil). Runs on SQLite and on a throwaway PostgreSQL (``--db both``).
+What the annotators did not get to do before ``--duration`` ran out (or without a case) is
+reported as ``not_run`` and makes the exit status 1: a run too short to submit is not a run
+without errors.
 
     python benchmarks/team.py                       # 300 annotators, 240 s, SQLite and PostgreSQL (~13 min)
     python benchmarks/team.py --annotators 50 --duration 20 --think 2 --db sqlite
@@ -117,12 +120,32 @@ async def reviewer(client, token: str, args, stats: dict, stop_at: float) -> Non
             await call("approve", "POST", f"/cases/{case}/approve", json={"comment": "ok"})
 
 
-async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at: float) -> None:
-    """Claim a case, fetch its small files, upload the draft twice with heartbeats between, submit."""
+def plan(args) -> dict[str, int]:
+    """The steps an annotator runs after its claim: ``--uploads`` x (``--beats`` heartbeats, an upload), a submit."""
+    return {"heartbeat": args.uploads * args.beats, "upload": args.uploads, "submit": 1}
+
+
+async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at: float,
+                    not_run: dict | None = None) -> None:
+    """Claim a case, fetch its small files, upload the draft twice with heartbeats between, submit.
+
+    ``not_run`` counts the planned steps (:func:`plan`) skipped because ``stop_at`` came first, and
+    ``"claim"`` when no case was claimed (everything after it is skipped too).
+    """
     call = caller(client, token, stats)
+    left = plan(args)
+    missed = not_run if not_run is not None else {}
+
+    def skip(*extra: str) -> None:
+        for step in extra:
+            missed[step] = missed.get(step, 0) + 1
+        for step, n in left.items():
+            missed[step] = missed.get(step, 0) + n
+
     await asyncio.sleep(random.uniform(0, args.think))  # do not all start in the same millisecond
     r = await call("next", "POST", "/cases/next")
     if r is None or r.status_code != 200:
+        skip("claim")
         return
     case = r.json()["case"]
     etag = r.json()["etag"]
@@ -131,29 +154,35 @@ async def annotator(client, token: str, body: bytes, args, stats: dict, stop_at:
     for _ in range(args.uploads):
         for _ in range(args.beats):
             if time.monotonic() > stop_at:
+                skip()
                 return
             await asyncio.sleep(random.uniform(0.5, 1.5) * args.think)
             await call("heartbeat", "POST", f"/cases/{case}/heartbeat")
+            left["heartbeat"] -= 1
         r = await call("upload", "PUT", f"/cases/{case}/draft", content=body,
                        headers={"If-Match": f'"{etag}"', "Content-Type": "application/octet-stream"})
+        left["upload"] -= 1
         if r is not None and r.status_code == 200:
             etag = r.json()["etag"]
     if time.monotonic() < stop_at:
         await call("submit", "POST", f"/cases/{case}/submit", json={"force": True})
+        left["submit"] -= 1
+    skip()
 
 
-async def drive(url: str, tokens: list[str], reviewers: list[str], body: bytes, args) -> tuple[dict, float]:
+async def drive(url: str, tokens: list[str], reviewers: list[str], body: bytes, args) -> tuple[dict, float, dict]:
     import httpx
 
     n = len(tokens) + len(reviewers) + 10
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     stats: dict = {}
+    not_run: dict = {}
     async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=300, limits=limits) as client:
         t0 = time.perf_counter()
         stop_at = time.monotonic() + args.duration
-        await asyncio.gather(*(annotator(client, t, body, args, stats, stop_at) for t in tokens),
+        await asyncio.gather(*(annotator(client, t, body, args, stats, stop_at, not_run) for t in tokens),
                              *(reviewer(client, t, args, stats, stop_at) for t in reviewers))
-        return stats, time.perf_counter() - t0
+        return stats, time.perf_counter() - t0, {k: v for k, v in sorted(not_run.items()) if v}
 
 
 def loopback_mb_s(total: int = 512 * 2**20, chunk: int = 2**20) -> float:
@@ -247,7 +276,7 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
 
         main0, workers0, load0 = cpu(proc), sum(cpu(w) for w in workers), time.process_time()
         try:
-            stats, wall = asyncio.run(drive(server.url, tokens, reviewers, body, args))
+            stats, wall, not_run = asyncio.run(drive(server.url, tokens, reviewers, body, args))
             out_cpu = {"server_main": round(cpu(proc) - main0, 1),
                        "server_workers": round(sum(cpu(w) for w in workers) - workers0, 1),
                        "load_generator": round(time.process_time() - load0, 1)}
@@ -264,6 +293,8 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
                "server_main_peak_rss_mb": round(peak[1] / 2**20, 1),
                "load_avg_1min": round(os.getloadavg()[0], 2), "endpoints": {}}
         out["idle_transfers"] = idle
+        out["not_run"] = not_run  # planned steps the duration did not leave time for (or without a case)
+        out["planned"] = {**{k: v * args.annotators for k, v in plan(args).items()}, "claim": args.annotators}
         out["cpu_s"] = out_cpu
         out["loopback_tcp_mb_s"] = round(loopback_mb_s(), 1)
         for name, s in sorted(stats.items()):
@@ -329,13 +360,19 @@ def main() -> int:
             print(f"   {name:<22} {e['n']:>6} {e['errors']:>4} {e['p50_ms']:>8} {e['p95_ms']:>8} {e['p99_ms']:>8} "
                   f"{e['mb_s_median']:>9}")
         print(f"   CPU seconds during the load: {r['cpu_s']}")
+        if r["not_run"]:
+            print("   NOT RUN (--duration ran out first, or no case was claimed): " + ", ".join(
+                f"{step} {n} of {r['planned'][step]}" for step, n in r["not_run"].items())
+                + "; the figures above are not of the whole workload")
+        else:
+            print("   every planned step ran (claims, heartbeats, uploads, submits)")
         lo = r["loopback_tcp_mb_s"]
         for name, t in r["idle_transfers"].items():
             print(f"   idle server, {name}: {t['mb']} MB in {t['best_ms']} ms = {t['mb_s']} MB/s "
                   f"({t['mb_s'] / lo:.3f} x loopback TCP, {lo} MB/s)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
-    return 0
+    return 1 if any(r["not_run"] for r in results) else 0
 
 
 if __name__ == "__main__":
