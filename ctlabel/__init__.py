@@ -106,6 +106,7 @@ _LAZY: dict[str, str] = {
     "ClientError": "team.client",
     "load_login": "team.login",
     "save_login": "team.login",
+    "duration_text": "progress",
     "Grid": "volume",
     "SourceIdentity": "volume",
     "spacing_from_affine": "volume",
@@ -153,6 +154,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
         resolve_labels,
         structures_for,
     )
+    from ctlabel.progress import duration_text
     from ctlabel.qa import Finding, QAOptions, check_mask
     from ctlabel.qa.groups import FindingGroup, describe_group, group_findings, summary_line
     from ctlabel.region_grow import hu_range_mask, region_grow
@@ -211,6 +213,7 @@ __all__ = [
     "describe_group",
     "diff_overlay",
     "diff_summary",
+    "duration_text",
     "find_cases",
     "find_series",
     "group_findings",

@@ -1,4 +1,4 @@
-"""A progress display: a bar on a terminal, plain lines otherwise (logs, CI, pipes)."""
+"""A progress display: a bar on a terminal, plain lines otherwise (logs, CI, pipes); durations as text."""
 
 from __future__ import annotations
 
@@ -47,3 +47,26 @@ class Progress:
         else:
             self.stream.write(f"[{self.done}/{self.total}] {message}\n")
         self.stream.flush()
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as people read it, to the second while short.
+
+    Examples: ``"0 s"``, ``"45 s"``, ``"3 min 05 s"``, ``"2 h 14 min"`` (an hour or more: to the
+    minute).
+
+    Parameters
+    ----------
+    seconds : float
+        The duration (rounded to the whole second; below 0 counts as 0).
+
+    Returns
+    -------
+    str
+    """
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

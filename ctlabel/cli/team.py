@@ -247,7 +247,7 @@ def cmd_correct(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from ctlabel.team.report import duration_text
+    from ctlabel.progress import duration_text
 
     with _client(args) as c:
         out = c.my_stats(args.since, args.until)

@@ -12,7 +12,7 @@ import argparse
 import getpass
 from collections.abc import Callable
 
-from ctlabel.team.report import duration_text
+from ctlabel.progress import duration_text
 
 
 def _money(cents: int, currency: str) -> str:

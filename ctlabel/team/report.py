@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ctlabel.errors import InputError
+from ctlabel.progress import duration_text
 from ctlabel.team.db import Event, Rate, User
 from ctlabel.team.service import Service, as_utc
 
@@ -152,29 +153,6 @@ def report_in(db: Session, svc: Service, since: str | None = None, until: str | 
     head = {"project": proj.name, "time_zone": tz.key, "since": since, "until": until,
             "currency": proj.currency, "idle_limit_s": proj.idle_limit_s, "rates_cents": rates}
     return {**head, "people": people(rows, active, users, rates, user_id)}
-
-
-def duration_text(seconds: float) -> str:
-    """A duration as people read it, to the second while short.
-
-    Examples: ``"0 s"``, ``"45 s"``, ``"3 min 05 s"``, ``"2 h 14 min"`` (an hour or more: to the
-    minute).
-
-    Parameters
-    ----------
-    seconds : float
-        The duration (rounded to the whole second; below 0 counts as 0).
-
-    Returns
-    -------
-    str
-    """
-    s = max(0, int(round(seconds)))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def to_csv(rep: dict) -> str:

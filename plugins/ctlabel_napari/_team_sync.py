@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ctlabel import Case, ClientError, add_version, version_name
+from ctlabel import Case, ClientError, add_version, duration_text, version_name
 
 #: At most one heartbeat per this many seconds (docs/team.md: the idle limit is 60 s by default).
 HEARTBEAT_S = 15.0
@@ -152,7 +152,7 @@ def describe_stats(stats: dict) -> str:
     me = stats.get("me") or {}
     secs = float(me.get("active_seconds") or 0)
     owed = int(me.get("owed_cents") or 0)
-    return (f"approved {me.get('approved', 0)} · active {int(secs // 3600)} h {int(secs % 3600 // 60):02d} min · "
+    return (f"approved {me.get('approved', 0)} · active {duration_text(secs)} · "
             f"owed {owed / 100:.2f} {stats.get('currency') or ''}").strip()
 
 

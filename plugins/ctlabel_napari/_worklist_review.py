@@ -122,6 +122,9 @@ class ReviewerMixin(DoubleReadMixin):
         self.review_marks_list.setVisible(False)
         self.heartbeats.reset()
         rw = open_review(self.viewer, case_dir)
+        if getattr(rw, "team_beats", None) is not None:  # the Worklist sends the heartbeats of its review itself
+            rw.team_beats.stop()
+            rw.team_beats = None
         self.review_widget = rw
         for b in (rw.approve_button, rw.reject_button, rw.correct_button, rw.save_button, rw.comment_edit):
             b.setVisible(False)  # decisions go through the server (this widget)

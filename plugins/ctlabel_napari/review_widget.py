@@ -52,6 +52,7 @@ from ctlabel import (
     version_name,
 )
 
+from . import _review_team
 from ._case_ui import version_array
 from ._fit import scrolled_layout
 from ._layers import KEY, image_layer_data, labels_layer_data
@@ -232,6 +233,7 @@ class ReviewWidget(QWidget):
             self.from_combo.setCurrentIndex(len(names) - 2)
             self.to_combo.setCurrentIndex(len(names) - 1)
         self._refresh_state()
+        self.team_beats = _review_team.follow_widget(self)  # a case from a team server: the reviewer's time
         holder = status(case).locked_by
         self._say(f"opened {case.root.name} read-only" + (f"; being edited by {holder}" if holder else ""))
 
