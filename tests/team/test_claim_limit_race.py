@@ -23,7 +23,9 @@ CASES = 10
 
 @pytest.fixture(scope="module", params=DATABASES)
 def served(request, tmp_path_factory, philips_template):
-    yield from served_project(request, tmp_path_factory, philips_template, n_cases=CASES, open_limit=1)
+    # claims never go to the volume workers: none are started (a server starts in half the time)
+    yield from served_project(request, tmp_path_factory, philips_template, n_cases=CASES, volume_workers=0,
+                              open_limit=1)
 
 
 def _claim_all_at_once(url: str, tokens: list[str]) -> list[tuple[str, int]]:
