@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from ctlabel.cli.team_reads import beat as _beat
 from ctlabel.errors import CtlabelError, InputError
 from ctlabel.team.login import CONFIG_NAME, config_dir, load_login, save_login  # noqa: F401 - re-exported
 
@@ -192,16 +193,6 @@ def cmd_submit(args) -> int:
     return _out(args, out, f"submitted {out['case']} ({out['versions'][-1] if out['versions'] else ''})")
 
 
-def _beat(c, name: str) -> None:
-    """A heartbeat for a reviewer's command (their time on the case counts, docs/team.md); never in the way."""
-    from ctlabel.team.client import ClientError
-
-    try:
-        c.heartbeat(name)
-    except ClientError:
-        pass  # the command itself says what the server thinks
-
-
 def cmd_simple(args) -> int:
     name = _case_id(args.case)
     with _client(args) as c:
@@ -340,11 +331,9 @@ def register(sub) -> None:
     from ctlabel.team import demo  # ctlabel team demo: a local demo team on the sample data
 
     demo.register(add)
-    from ctlabel.cli import team_reads
+    from ctlabel.cli import team_pay, team_reads
 
     team_reads.register(add)  # readers, reads: double reading
-    from ctlabel.cli import team_pay
-
     team_pay.register(add)  # pay close | list | show | mark-paid: pay periods
 
     p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")

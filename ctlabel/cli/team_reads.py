@@ -2,13 +2,24 @@
 
 ``readers PROJECT [1|2]`` shows or sets the project's readers per case (the lead, on the
 project folder); ``reads CASE [--dir D]`` shows a double-read case's reads A and B and their
-agreement (Dice, HD95 per label), and with ``--dir`` downloads both (a reviewer).
+agreement (Dice, HD95 per label), and with ``--dir`` downloads both (a reviewer). :func:`beat`:
+the heartbeat the review commands send.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+
+
+def beat(c, name: str) -> None:
+    """A heartbeat for a reviewer's command (their time on the case counts, docs/team.md); never in the way."""
+    from ctlabel.team.client import ClientError
+
+    try:
+        c.heartbeat(name)
+    except ClientError:
+        pass  # the command itself says what the server thinks
 
 
 def cmd_readers(args) -> int:
@@ -39,11 +50,11 @@ def _agreement_text(info: dict) -> str:
 
 def cmd_reads(args) -> int:
     """Show the reads of a case and their agreement; with ``--dir``, download them."""
-    from ctlabel.cli.team import _beat, _case_id, _client, _out
+    from ctlabel.cli.team import _case_id, _client, _out
 
     name = _case_id(args.case)
     with _client(args) as c:
-        _beat(c, name)  # the reviewer's time on the case
+        beat(c, name)  # the reviewer's time on the case
         info = c.reads(name)
         files = c.download_reads(name, args.dir) if args.dir else {}
     text = _agreement_text(info) + "".join(f"\n  {slot} -> {path}" for slot, path in files.items())
@@ -60,4 +71,4 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--dir", help="download both reads into DIR/CASE/masks (as their versions)")
 
 
-__all__ = ["cmd_reads", "cmd_readers", "register"]
+__all__ = ["beat", "cmd_reads", "cmd_readers", "register"]
