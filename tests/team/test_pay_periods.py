@@ -192,3 +192,18 @@ def test_a_reviewers_heartbeats_keep_the_case_and_count_as_time(tmp_path):
         assert (lease.replace(tzinfo=dt.UTC) - start).total_seconds() > 4 * 3600 - 60  # renewed to a full lease
     me = report(svc)["people"][0]
     assert (me["user"], me["active_seconds"]) == ("rev", 75)
+
+
+def test_the_migrations_are_one_line():
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import ctlabel.team.db as team_db
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(team_db.__file__).parent / "migrations"))
+    script = ScriptDirectory.from_config(cfg)
+    assert len(script.get_heads()) == 1 and len(script.get_bases()) == 1
+    assert "0003" in [r.revision for r in script.walk_revisions()]
