@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ._worklist_team import make_team
@@ -99,3 +100,79 @@ def test_submit_and_docks_stay_within_the_screen(size, tmp_path, lead_server, ma
     # the label table's Name column shows a 20-character name whole
     table = steps["label_table"]
     assert table["name_rect"] >= table["name_advance"] + 8, table
+
+
+def _islands_case(tmp_path, n: int, unknown: tuple[int, ...] = ()):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _screen_fit_child import make_case
+
+    return make_case(tmp_path / "case", n, unknown)
+
+
+def test_review_list_shows_groups_and_a_click_steps_through_one(make_napari_viewer, qtbot, tmp_path):
+    """500 findings are one row per (check, label); clicking a row goes to its worst finding's slice,
+    clicking it again to the next finding of the group."""
+    from qtpy.QtCore import Qt
+
+    case = _islands_case(tmp_path, 40, unknown=(200,))
+    viewer = make_napari_viewer(show=True)
+    _, review = viewer.window.add_plugin_dock_widget("ctlabel", "Review")
+    review.open_case(case.root)
+    assert len(review.findings) == 41 and review.qa_list.count() == 2
+    first, second = review.qa_list.item(0).text(), review.qa_list.item(1).text()
+    assert first.startswith("error: unknown_label, label 200: 1 finding")
+    assert second.startswith("warning: small_island, label 1: 40 findings; e.g. slice 0: ")
+    islands = [f for f in review.findings if f.check == "small_island"]
+
+    def click(row: int) -> None:
+        item = review.qa_list.item(row)
+        review.qa_list.scrollToItem(item)
+        qtbot.mouseClick(review.qa_list.viewport(), Qt.MouseButton.LeftButton,
+                         pos=review.qa_list.visualItemRect(item).center())
+
+    def shown(f) -> bool:  # the finding's slice, the camera on its voxel
+        centre = review.image_layer.data_to_world(np.asarray(f.voxel, float))
+        return viewer.dims.current_step[0] == f.slice and np.allclose(viewer.camera.center[-2:], centre[1:])
+
+    click(1)
+    assert shown(islands[0])
+    click(1)
+    assert shown(islands[1]) and not shown(islands[0])
+    click(0)
+    assert shown(next(f for f in review.findings if f.check == "unknown_label"))
+
+
+def test_submit_dialog_double_click_jumps_and_fits_a_small_screen(make_napari_viewer, qtbot, tmp_path):
+    """The dialog on its own: groups on top, every finding under its group; a double click on a finding
+    calls the jump; its frame is within the available geometry of the screen it is on."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QDialogButtonBox
+
+    from ctlabel import submission_qa
+    from ctlabel_napari._qa_view import SubmitQADialog
+
+    case = _islands_case(tmp_path, 497, unknown=(200, 201, 202))
+    findings = submission_qa(case)
+    viewer = make_napari_viewer(show=True)
+    jumped = []
+    dialog = SubmitQADialog(viewer.window._qt_window, findings, jumped.append)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    avail = dialog.screen().availableGeometry()
+    assert avail.contains(dialog.frameGeometry()), (dialog.frameGeometry(), avail)
+    yes = dialog.buttons.button(QDialogButtonBox.StandardButton.Yes)
+    assert yes.isVisible() and avail.contains(yes.mapToGlobal(yes.rect().bottomRight()))
+    tree = dialog.tree
+    assert tree.topLevelItemCount() == len(dialog.groups) == 4
+    islands = tree.topLevelItem(3)
+    assert islands.childCount() == 497
+    islands.setExpanded(True)
+    child = islands.child(5)
+    tree.scrollToItem(child)
+    qtbot.wait(50)
+    rect = tree.visualItemRect(child)
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert jumped and jumped[-1] is dialog.groups[3].findings[5]
+    dialog.reject()
