@@ -57,7 +57,7 @@ from ._case_ui import version_array
 from ._fit import scrolled_layout
 from ._layers import KEY, image_layer_data, labels_layer_data
 from ._loading import Loading
-from ._qa_view import fill_group_list
+from ._qa_view import GroupStepper, fill_group_list
 
 ENV_REVIEWER = "CTLABEL_REVIEWER"
 DIFF_COLORS = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0), ADDED: (0.1, 0.9, 0.2, 1.0),
@@ -99,7 +99,7 @@ class ReviewWidget(QWidget):
 
         lay.addWidget(QLabel("QA findings by check and label (click to jump)"))
         self.qa_list = QListWidget()  # one row per group of findings (_qa_view.fill_group_list)
-        self._qa_steps = fill_group_list(self.qa_list, [])
+        self._qa_steps = GroupStepper([])  # no case yet: an empty list
         self.qa_list.itemClicked.connect(self._qa_clicked)
         lay.addWidget(self.qa_list)
 
