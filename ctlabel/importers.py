@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,40 +29,9 @@ from ctlabel.case.folder import Case
 from ctlabel.case.lock import CaseLock
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.geometry import LPS_TO_RAS
+from ctlabel.imported import Imported, Segment
 from ctlabel.io.labels import MAX_LABEL, LabelTable
 from ctlabel.volume import Grid
-
-#: Position tolerance (mm) when matching SEG frames to slices; DS values carry ~7 digits.
-POSITION_TOLERANCE_MM = 1e-3
-
-
-@dataclass
-class Segment:
-    """One segment of an imported mask, on the case grid.
-
-    Attributes
-    ----------
-    number : int
-        The segment number (a DICOM SEG segment, or the label value of a label map).
-    name : str
-        Its name in the file (may be empty).
-    mask : numpy.ndarray of bool
-        (slice, row, column) on the case grid.
-    """
-
-    number: int
-    name: str
-    mask: np.ndarray  # bool, case grid (slice, row, column)
-
-
-@dataclass
-class Imported:
-    """What was read: segments on the case grid and where they came from."""
-
-    fmt: str
-    path: Path
-    segments: list[Segment]
-    info: dict = field(default_factory=dict)
 
 
 def file_sha256(path: Path) -> str:
