@@ -38,10 +38,7 @@ def cmd_pay(args) -> int:
                     f"{p.people} people, {_money(p.owed_cents, p.currency)}")
     if args.action == "list":
         s = pay.summary(svc)
-        data = {"currency": s.currency, "paid_cents": s.paid_cents, "unpaid_cents": s.unpaid_cents,
-                "open_cents": s.open_cents, "owed_cents": s.owed_cents,
-                "open_since": s.open_since.isoformat() if s.open_since else None,
-                "periods": [p.as_dict() for p in s.periods]}
+        data = s.as_dict()
         lines = [_period_line(p, s.currency) for p in s.periods] or ["no pay period closed yet"]
         lines += [f"open (from {s.open_since or 'the start'}): {_money(s.open_cents, s.currency)}",
                   f"paid {_money(s.paid_cents, s.currency)}, unpaid {_money(s.unpaid_cents, s.currency)}, "

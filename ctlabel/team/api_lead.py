@@ -1,11 +1,12 @@
-"""The lead's routes of the team API: guidelines, the report, rates and users."""
+"""The lead's routes of the team API: guidelines, the report, pay periods, rates and users."""
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from ctlabel.errors import InputError
-from ctlabel.team import admin
+from ctlabel.team import admin, pay
 from ctlabel.team import report as reporting
 from ctlabel.team.api_deps import Lead, Svc
 
@@ -44,6 +45,42 @@ async def put_guidelines(request: Request, user: Lead, svc: Svc) -> dict:
 def get_report(user: Lead, svc: Svc, since: str | None = None, until: str | None = None) -> dict:
     """The work, time and pay report of everybody over a period."""
     return reporting.report(svc, since, until)
+
+
+class CloseBody(BaseModel):
+    """The last day of the pay period to close (YYYY-MM-DD, the project's time zone)."""
+
+    until: str
+
+
+@router.get("/pay")
+def get_pay(user: Lead, svc: Svc) -> dict:
+    """Paid, unpaid, open and owed in all (cents), and the closed pay periods."""
+    return pay.summary(svc).as_dict()
+
+
+@router.post("/pay/close")
+def close_pay(body: CloseBody, user: Lead, svc: Svc) -> dict:
+    """Close the days after the last pay period up to ``until`` (409: not over, or already closed)."""
+    return pay.close_period(svc, body.until, user.name).as_dict()
+
+
+@router.get("/pay/{number}")
+def get_period(number: int, user: Lead, svc: Svc) -> dict:
+    """A closed period as the report of its days, frozen at the close (``period``: its facts)."""
+    return pay.period_report(svc, number)
+
+
+@router.get("/pay/{number}/csv", response_class=PlainTextResponse)
+def get_period_csv(number: int, user: Lead, svc: Svc) -> PlainTextResponse:
+    """A closed period as CSV: ``ctlabel team report --csv`` of its days at the close."""
+    return PlainTextResponse(reporting.to_csv(pay.period_report(svc, number)), media_type="text/csv")
+
+
+@router.post("/pay/{number}/paid")
+def period_paid(number: int, user: Lead, svc: Svc) -> dict:
+    """Record that a closed period was paid (409 the second time)."""
+    return pay.mark_paid(svc, number).as_dict()
 
 
 @router.get("/rates")

@@ -1,7 +1,8 @@
 """The lead's dashboard: the pay section (owed, paid, unpaid; the closed pay periods).
 
-Rendered from :func:`ctlabel.team.pay.summary` (the figures live in the core); the summary
-page calls :func:`pay_section` once. Escaped HTML only, no script.
+Rendered from :func:`ctlabel.team.pay.summary` (the figures live in the core); the people page
+(``/people``, :func:`ctlabel.team.dashboard_pages.people_body`) calls :func:`pay_section` once.
+Escaped HTML only, no script.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def pay_html(s: pay.PaySummary) -> str:
 
 
 def pay_section(svc: Service) -> str:
-    """The pay section of ``svc``'s project (the one call the summary page makes)."""
+    """The pay section of ``svc``'s project (the one call the dashboard makes)."""
     return pay_html(pay.summary(svc))
 
 

@@ -79,6 +79,13 @@ class PaySummary:
         """What is owed: the closed periods not yet paid and the open work."""
         return self.unpaid_cents + self.open_cents
 
+    def as_dict(self) -> dict:
+        """JSON-ready: the amounts, ``owed_cents``, ``open_since`` and ``periods``."""
+        return {"currency": self.currency, "paid_cents": self.paid_cents, "unpaid_cents": self.unpaid_cents,
+                "open_cents": self.open_cents, "owed_cents": self.owed_cents,
+                "open_since": self.open_since.isoformat() if self.open_since else None,
+                "periods": [p.as_dict() for p in self.periods]}
+
 
 def _day(text: str) -> dt.date:
     try:

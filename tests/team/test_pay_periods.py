@@ -115,9 +115,9 @@ def test_pay_periods_close_freeze_and_pay(tmp_path, db_url, capsys):
     for amount in ("33.00 EUR", "21.00 EUR", "12.00 EUR", "8.50 EUR"):
         assert f"<td class=n>{amount}</td>" in html
     assert "<td>2026-03-02 – 2026-03-02</td>" in html and "<td>start – 2026-03-01</td>" in html
-    from ctlabel.team.dashboard_pages import summary_body  # the summary page's hook
+    from ctlabel.team.dashboard_pages import people_body  # the dashboard's hook (the people page)
 
-    assert 'id="pay"' in summary_body(svc)
+    assert 'id="pay"' in people_body(svc)
     rc, text = _cli(capsys, "team", "pay", "list", project)
     assert rc == 0 and "owed in all (unpaid and open) 33.00 EUR" in text and "paid 2026-" in text
     rc, text = _cli(capsys, "team", "pay", "show", project, "1")
@@ -207,3 +207,32 @@ def test_the_migrations_are_one_line():
     script = ScriptDirectory.from_config(cfg)
     assert len(script.get_heads()) == 1 and len(script.get_bases()) == 1
     assert "0003" in [r.revision for r in script.walk_revisions()]
+
+
+def test_pay_periods_over_the_api(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ctlabel.team.api import create_app
+
+    svc, _ = _team(tmp_path, None)
+    lead, ann = admin.add_user(svc, "boss", "lead"), admin.add_user(svc, "ann3", "annotator")
+    http = TestClient(create_app(svc))
+    as_lead = {"Authorization": f"Bearer {lead}"}
+    assert http.get("/api/v1/pay", headers={"Authorization": f"Bearer {ann}"}).status_code == 403
+    assert http.get("/api/v1/pay", headers=as_lead).json()["owed_cents"] == 2550
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    r = http.post("/api/v1/pay/close", json={"until": today}, headers=as_lead)
+    assert r.status_code == 409 and "not over yet" in r.json()["detail"]
+    assert http.post("/api/v1/pay/close", json={"until": "March"}, headers=as_lead).status_code == 422
+    r = http.post("/api/v1/pay/close", json={"until": "2026-03-02"}, headers=as_lead)
+    assert r.status_code == 200 and r.json()["closed_by"] == "boss" and r.json()["owed_cents"] == 850 + 1100
+    csv = http.get("/api/v1/pay/1/csv", headers=as_lead)
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text == to_csv(report(svc, None, "2026-03-02"))
+    assert http.get("/api/v1/pay/1", headers=as_lead).json()["period"]["status"] == "closed"
+    assert http.post("/api/v1/pay/1/paid", headers=as_lead).json()["status"] == "paid"
+    assert http.post("/api/v1/pay/1/paid", headers=as_lead).status_code == 409
+    assert http.get("/api/v1/pay/2", headers=as_lead).status_code == 404
+    summary = http.get("/api/v1/pay", headers=as_lead).json()
+    assert (summary["paid_cents"], summary["unpaid_cents"], summary["open_cents"]) == (1950, 0, 600)
+    svc.engine.dispose()
