@@ -114,11 +114,13 @@ def cmd_add_cases(args) -> int:
 
 def cmd_serve(args) -> int:
     from ctlabel.team.api import serve
+    from ctlabel.team.sessions import SessionPolicy
 
     svc = _service(args)
     if not args.json:
         print(f"serving {svc.root} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
-    serve(svc, args.host, args.port, volume_workers=args.volume_workers, docs=args.docs)
+    serve(svc, args.host, args.port, volume_workers=args.volume_workers, docs=args.docs, trust_proxy=args.trust_proxy,
+          sessions=SessionPolicy(round(args.session_hours * 3600), round(args.session_idle_minutes * 60)))
     return 0
 
 
@@ -310,6 +312,13 @@ def register(sub) -> None:
     p.add_argument("project", metavar="PROJECT", help="the team project folder")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    p.add_argument("--trust-proxy", metavar="ADDRESSES",
+                   help="the TLS reverse proxy in front (e.g. 127.0.0.1; comma-separated): believe its "
+                        "X-Forwarded-Proto and -For, so the dashboard's cookie is Secure (off by default)")
+    p.add_argument("--session-hours", type=float, default=12, metavar="H",
+                   help="a dashboard log-in ends H hours after it began (default 12)")
+    p.add_argument("--session-idle-minutes", type=float, default=60, metavar="M",
+                   help="... or when the dashboard was not used for M minutes (default 60)")
     p.add_argument("--volume-workers", type=int, default=2, metavar="N",
                    help="worker processes that check uploads and run a submit's QA, at a lower priority than "
                         "the requests that must stay quick (default 2; 0 runs them in the server's threads)")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ctlabel.errors import InputError
 from ctlabel.team.db import ROLES, Event, User
+from ctlabel.team.sessions import end_all
 
 TOKEN_PREFIX = "ctl_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
@@ -65,20 +66,22 @@ def _get(db: Session, name: str) -> User:
 
 
 def rotate_token(db: Session, name: str) -> str:
-    """Give a user a new token; the old one stops working at once."""
+    """Give a user a new token; the old one and the dashboard sessions it opened stop working at once."""
     user = _get(db, name)
     token = new_token()
     user.token_hash = hash_token(token)
     user.active = True
+    end_all(db, user, "token_rotated")
     db.add(Event(user_id=user.id, kind="token_rotated"))
     return token
 
 
 def revoke_token(db: Session, name: str) -> None:
-    """Stop a user's token from working (their work stays; rotate gives them a new one)."""
+    """Stop a user's token and dashboard sessions from working (their work stays; rotate gives a new token)."""
     user = _get(db, name)
     user.token_hash = None
     user.active = False
+    end_all(db, user, "token_revoked")
     db.add(Event(user_id=user.id, kind="token_revoked"))
 
 

@@ -34,6 +34,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 ROLES = ("annotator", "reviewer", "lead")
 RATE_KINDS = ("annotation", "review", "rework")
 PAY_STATUSES = ("closed", "paid")
+#: Why a dashboard session was revoked (:mod:`ctlabel.team.sessions`).
+SESSION_ENDS = ("logout", "token_rotated", "token_revoked")
 
 
 def utcnow() -> dt.datetime:
@@ -228,6 +230,30 @@ class PayLine(Base):
     owed_cents: Mapped[int] = mapped_column(Integer)
 
 
+class DashboardSession(Base):
+    """A log-in to the lead's dashboard: only the SHA-256 of its random id (the cookie) is stored.
+
+    It lasts until ``expires`` (absolute), while used within the server's idle limit
+    (``last_seen``), and until revoked (``revoked``, ``revoked_why``: :data:`SESSION_ENDS`).
+    """
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (
+        CheckConstraint("revoked_why IN ('logout', 'token_rotated', 'token_revoked')",
+                        name="ck_dashboard_sessions_why"),
+        CheckConstraint("(revoked IS NULL) = (revoked_why IS NULL)", name="ck_dashboard_sessions_revoked"),
+        CheckConstraint("expires > created", name="ck_dashboard_sessions_expires"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column(index=True)
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    revoked_why: Mapped[str | None] = mapped_column(String(20), nullable=True)  # SESSION_ENDS
+
+
 def default_url(project: str | Path) -> str:
     """The SQLite database in the project folder."""
     return f"sqlite:///{Path(project).resolve() / 'team.db'}"
@@ -309,6 +335,7 @@ def migrate(url_or_engine: str | Engine) -> None:
         engine.dispose()
 
 
-__all__ = ["PAY_STATUSES", "ROLES", "RATE_KINDS", "Agreement", "Assignment", "Base", "CaseRow", "Event", "PayLine",
+__all__ = ["PAY_STATUSES", "ROLES", "RATE_KINDS", "SESSION_ENDS", "Agreement", "Assignment", "Base", "CaseRow",
+           "DashboardSession", "Event", "PayLine",
            "PayPeriod", "Project", "Rate", "Read", "Upload", "User",
            "default_url", "make_engine", "make_sessionmaker", "migrate", "read_only_engine", "utcnow"]
