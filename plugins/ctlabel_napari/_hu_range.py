@@ -21,6 +21,7 @@ from ctlabel import hu_range_mask
 from ctlabel.hu_stroke import close_stroke_holes
 
 from . import _history
+from .window_presets import WINDOWS
 
 #: Tissue ranges (HU, inclusive) offered besides the window presets.
 TISSUE_RANGES = {
@@ -120,7 +121,7 @@ class HURangeBox(QGroupBox):
             box.setValue(v)
         self.preset = QComboBox()
         self.preset.addItem("preset…")
-        self.preset.addItems(list(TISSUE_RANGES) + [f"window: {n}" for n in _windows()] + [CURRENT_WINDOW])
+        self.preset.addItems(list(TISSUE_RANGES) + [f"window: {n}" for n in WINDOWS] + [CURRENT_WINDOW])
         self.info = QLabel()
         self.info.setWordWrap(True)
         g.addWidget(self.check, 0, 0)
@@ -231,7 +232,7 @@ class HURangeBox(QGroupBox):
         if name in TISSUE_RANGES:
             lo, hi = TISSUE_RANGES[name]
         elif name.startswith("window: "):
-            w, lvl, _ = _windows()[name.removeprefix("window: ")]
+            w, lvl, _ = WINDOWS[name.removeprefix("window: ")]
             lo, hi = lvl - w / 2, lvl + w / 2
         elif name == CURRENT_WINDOW and self.widget.image_layer() is not None:
             lo, hi = self.widget.image_layer().contrast_limits
@@ -258,7 +259,3 @@ class HURangeBox(QGroupBox):
         guard.reset_counts()
 
 
-def _windows() -> dict:
-    from .widget import WINDOWS
-
-    return WINDOWS

@@ -10,10 +10,15 @@ Without a viewer the reading simply runs.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from ctlabel import Stack, load_series
+
+from ._layers import empty_labels, image_layer_data, labels_layer_data
 
 #: How often the reading thread is looked at (seconds).
 TICK_S = 0.05
@@ -150,3 +155,18 @@ def _pump() -> None:
     app = QApplication.instance()
     if app is not None:
         app.processEvents()
+
+
+def stack_layers(stack: Stack) -> list[tuple]:
+    """Load one stack and return an image layer and an empty labels layer for painting.
+
+    In a viewer, ``Loading <series> ... k/n slices`` shows while the slices are read.
+    """
+    name = stack.description or f"series {stack.series_number or stack.index}"
+    with Loading(current_viewer(), name) as loading:
+        volume = loading.run(load_series, stack)
+    where = os.path.dirname(stack.files[0])
+    return [
+        image_layer_data(volume, name, source=where),
+        labels_layer_data(empty_labels(volume.grid), volume.grid, f"{name} labels"),
+    ]

@@ -8,7 +8,6 @@ browser instead of guessing.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 from ctlabel import (
@@ -19,14 +18,13 @@ from ctlabel import (
     find_series,
     load_image,
     load_mask,
-    load_series,
     read_label_table,
     read_sidecar,
     sidecar_path,
 )
 
 from ._layers import empty_labels, image_layer_data, labels_layer_data
-from ._loading import Loading, current_viewer
+from ._loading import Loading, current_viewer, stack_layers
 
 NULL = [(None,)]
 #: True while ``ctlabel view`` opens its first image: it docks the labeling widget itself once the
@@ -128,21 +126,6 @@ def _notify_error(exc: Exception) -> list:
     return NULL
 
 
-def stack_layers(stack: Stack) -> list[tuple]:
-    """Load one stack and return an image layer and an empty labels layer for painting.
-
-    In a viewer, ``Loading <series> ... k/n slices`` shows while the slices are read.
-    """
-    name = stack.description or f"series {stack.series_number or stack.index}"
-    with Loading(current_viewer(), name) as loading:
-        volume = loading.run(load_series, stack)
-    where = os.path.dirname(stack.files[0])
-    return [
-        image_layer_data(volume, name, source=where),
-        labels_layer_data(empty_labels(volume.grid), volume.grid, f"{name} labels"),
-    ]
-
-
 def candidate_stacks(stacks: list[Stack]) -> list[Stack]:
     """What can be opened as a volume: volumes, else single slices."""
     vols = [s for s in stacks if s.kind == "volume"]
@@ -165,7 +148,7 @@ def read_dicom(path) -> list:
     except CtlabelError as exc:
         return _notify_error(exc)
     # Several series: let the person pick one in the series browser.
-    from .series_browser import show_series_browser
+    from .series_browser import show_series_browser  # the browser loads a stack with _loading.stack_layers
 
     if show_series_browser(result, path) is None:
         return _notify_error(SeriesError(f"{len(cands)} image series found; open the folder in the viewer "

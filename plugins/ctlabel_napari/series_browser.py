@@ -119,7 +119,7 @@ class SeriesBrowser(QWidget):
         """Load ``stack`` into the viewer (image + labels layer); return the layers added."""
         from napari.layers import Layer
 
-        from ._reader import stack_layers
+        from ._loading import stack_layers
         from .widget import ensure_widget
 
         if stack.kind not in OPENABLE:

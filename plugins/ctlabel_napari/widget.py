@@ -43,15 +43,8 @@ from ._layers import KEY
 from ._prelabel_ui import PrelabelBox
 from ._region_grow_ui import RegionGrowBox
 from .session import LabelSession
+from .window_presets import WINDOWS
 
-#: name -> (window width, level) in HU, and the shortcut key.
-WINDOWS = {
-    "soft tissue": (400, 40, "F1"),
-    "lung": (1500, -600, "F2"),
-    "bone": (1800, 400, "F3"),
-    "brain": (80, 40, "F4"),
-    "liver": (150, 90, "F5"),
-}
 SHORTCUTS = {
     "interpolate": "Shift-I",
     "interpolate_all": "Shift-Alt-I",
