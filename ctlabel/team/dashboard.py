@@ -1,16 +1,17 @@
 """The lead's dashboard in the browser: ``/`` on the team server (mounted by :func:`ctlabel.team.api.create_app`).
 
-Log in with a lead token (a form; a token of anybody else is refused with 403): the server
-starts a session (:mod:`ctlabel.team.sessions`) whose random id, never the token, is kept in a
-cookie that is HttpOnly, SameSite=Strict, Path=/ and, over HTTPS, Secure; it ends after 12 h,
-after 1 h unused, at *Log out*, or when the token is rotated or revoked. Scripts may send
+Log in with a lead token (a form; the token is kept in a cookie that is HttpOnly and
+SameSite=Strict; a token of anybody else is refused with 403). Scripts may send
 ``Authorization: Bearer <token>`` instead. Every change is a POST form carrying a CSRF token
-(an HMAC keyed by the session's id), or a request with the bearer header.
+(an HMAC of the session's token), or a request with the bearer header.
 
-Pages: ``/`` (counts per state, submissions and approvals per day as an inline SVG, per
-annotator and reviewer figures, double reading), ``/cases`` (filter, search, pages),
-``/cases/{case}`` (history; reassign, release the lease, reopen with a reason), ``/users``
-(revoke, rotate tokens), ``/report.csv`` (what ``ctlabel team report --csv`` prints).
+Pages (bodies in :mod:`ctlabel.team.dashboard_pages`): ``/`` (progress per stage, forecast,
+alerts, review queue, team now, throughput per day as an inline SVG, double reading),
+``/alerts``, ``/people`` (per person: claims, last activity, figures, pay), ``/cases``
+(thumbnails, labels; filter by stage, search by id or label, pages), ``/cases/{case}`` (label,
+thumbnail, readable history; reassign, release the lease, reopen with a reason),
+``/cases/{case}/thumb.png``, ``/users`` (revoke, rotate tokens), ``/report.csv`` (what
+``ctlabel team report --csv`` prints).
 """
 
 from __future__ import annotations
@@ -26,15 +27,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from ctlabel.team import admin, sessions
+from ctlabel.errors import CtlabelError
+from ctlabel.team import admin, console_alerts, console_data, thumbnails
 from ctlabel.team import dashboard_data as data
+from ctlabel.team import dashboard_pages as pages
 from ctlabel.team import dashboard_views as views
 from ctlabel.team import report as reporting
 from ctlabel.team.auth import user_for_token
 from ctlabel.team.db import User
 from ctlabel.team.errors import TeamError
 from ctlabel.team.service import Service
-from ctlabel.team.sessions import SessionPolicy
 
 COOKIE = "ctlabel_lead"
 router = APIRouter(include_in_schema=False)
@@ -46,7 +48,7 @@ class _Refused(Exception):
 
 
 class Session:
-    """The logged-in lead of a request: the user, the session id (``cookie``) or bearer token it came with."""
+    """The logged-in lead of a request: the user, the token it came with and how."""
 
     def __init__(self, svc: Service, user: User, token: str, cookie: bool) -> None:
         self.svc, self.user, self.token, self.cookie = svc, user, token, cookie
@@ -59,9 +61,9 @@ class Session:
         return HTMLResponse(views.page(title, body, user=self.user.name, csrf=self.csrf), status)
 
 
-def csrf_token(session_id: str) -> str:
-    """The CSRF token of a session: HMAC-SHA256 of a fixed label keyed by the session's id."""
-    return hmac.new(session_id.encode("utf-8"), b"ctlabel-dashboard-csrf", hashlib.sha256).hexdigest()
+def csrf_token(token: str) -> str:
+    """The CSRF token of a session: HMAC-SHA256 of a fixed label keyed by the bearer token."""
+    return hmac.new(token.encode("utf-8"), b"ctlabel-dashboard-csrf", hashlib.sha256).hexdigest()
 
 
 def _token(request: Request) -> tuple[str | None, bool]:
@@ -71,36 +73,19 @@ def _token(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(COOKIE), True
 
 
-def _lookup(svc: Service, token: str | None, cookie: bool, policy: SessionPolicy) -> User | None:
+def _lookup(svc: Service, token: str | None) -> User | None:
     with svc.tx() as db:
-        return sessions.resolve(db, token, policy) if cookie else user_for_token(db, token)
-
-
-def _start(svc: Service, user: User, policy: SessionPolicy) -> str:
-    with svc.tx() as db:
-        return sessions.start(db, user, policy)
-
-
-def _set_cookie(resp: Response, request: Request, session_id: str) -> None:
-    """The session's cookie; Secure when the request came over HTTPS (or through a trusted TLS proxy).
-
-    No Max-Age: the browser forgets it when closed; the server ends the session anyway.
-    """
-    resp.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/",
-                    secure=request.url.scheme == "https")
+        return user_for_token(db, token)
 
 
 async def lead_session(request: Request) -> Session:
-    """The lead behind the request; a login form (401) without a live session or a valid token, 403 for another role."""
+    """The lead behind the request; a login form (401) without a valid token, 403 for another role."""
     svc: Service = request.app.state.service
     token, cookie = _token(request)
-    user = await run_in_threadpool(_lookup, svc, token, cookie, request.app.state.sessions) if token else None
+    user = await run_in_threadpool(_lookup, svc, token) if token else None
     if user is None:
-        msg = "Your session ended (logged out, expired, token revoked or rotated); log in again." if token else ""
-        refused = HTMLResponse(views.login_page(msg, error=bool(token)), 401 if token else 200)
-        if token and cookie:
-            refused.delete_cookie(COOKIE, path="/")
-        raise _Refused(refused)
+        msg = "Your session ended (token revoked or rotated); log in again." if token else ""
+        raise _Refused(HTMLResponse(views.login_page(msg, error=bool(token)), 401 if token else 200))
     if user.role != "lead":
         raise _Refused(HTMLResponse(views.login_page(f"{user.name} is {user.role}: the dashboard is for the "
                                                      "lead.", error=True), 403))
@@ -133,144 +118,76 @@ def install(app) -> None:
 @router.post("/login")
 async def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
     svc: Service = request.app.state.service
-    policy: SessionPolicy = request.app.state.sessions
-    user = await run_in_threadpool(_lookup, svc, token.strip(), False, policy)
+    user = await run_in_threadpool(_lookup, svc, token.strip())
     if user is None:
         return HTMLResponse(views.login_page("The token is not valid (revoked or mistyped).", error=True), 401)
     if user.role != "lead":
         return HTMLResponse(views.login_page(f"{user.name} is {user.role}: the dashboard is for the lead.",
                                              error=True), 403)
     resp = RedirectResponse("/", 303)
-    _set_cookie(resp, request, await run_in_threadpool(_start, svc, user, policy))
+    resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/",
+                    secure=request.url.scheme == "https")
     return resp
-
-
-def _end(svc: Service, session_id: str) -> None:
-    with svc.tx() as db:
-        sessions.end(db, session_id, "logout")
 
 
 @router.post("/logout")
 async def logout(request: Request, s: Lead) -> Response:
     await _checked(request, s)
-    if s.cookie:
-        await run_in_threadpool(_end, s.svc, s.token)
     resp = RedirectResponse("/", 303)
     resp.delete_cookie(COOKIE, path="/")
     return resp
 
 
 # --- pages ------------------------------------------------------------------------------------------
-def _summary_body(svc: Service) -> str:
-    counts = data.state_counts(svc)
-    days, series = data.throughput(svc)
-    rep = data.figures(svc)
-    annotators, reviewers = data.people(rep)
-    cur = escape(rep["currency"])
-    boxes = "".join(f'<div class="count" id="count-{k}"><b>{v}</b>{k.replace("_", " ")}</div>'
-                    for k, v in counts.items())
-    plot = views.bar_chart(days, series, {"submitted": "#7aa6d8", "approved": "#2e7d4f"})
-
-    def pct(x):
-        return "–" if x is None else f"{100 * x:.0f} %"
-
-    def mins(x):
-        return "–" if x is None else f"{x:.1f}"
-
-    ann = views.table(["annotator", "items", "resubmissions", "approved", "rejected", "approval rate",
-                       "active min / item", f"owed ({cur})"],
-                      [[a["user"], a["items"], a["resubmitted"], a["approved"], a["rejected"],
-                        pct(a["approval_rate"]), mins(a["active_min_per_item"]), f"{a['owed']:.2f}"]
-                       for a in annotators], numeric=range(1, 8), cls="annotators")
-    rev = views.table(["reviewer", "items reviewed", f"owed ({cur})"],
-                      [[r["user"], r["reviews"], f"{r['owed']:.2f}"] for r in reviewers], numeric=(1, 2),
-                      cls="reviewers")
-    double = views.agreement_section(data.agreement(svc))
-    return (f'<h1>{escape(rep["project"])}</h1><section><h2>Cases per state</h2><div class="counts">{boxes}</div>'
-            f'</section><section><h2>Throughput per day (last {len(days)} days, {escape(rep["time_zone"])})</h2>'
-            f'{plot}</section><div class="grid"><section><h2>Annotators</h2>{ann}</section>'
-            f'<section><h2>Reviewers</h2>{rev}</section></div>'
-            f'<section><h2>Double-read agreement</h2>{double}</section>'
-            f'<p class="muted">Pay as of now, all days; per period: <code>ctlabel team report PROJECT --since D '
-            f'--until D</code> or <a href="/report.csv">the CSV</a> (<code>?since=YYYY-MM-DD&amp;until=...</code>).'
-            '</p>')
-
-
 @router.get("/", response_class=HTMLResponse)
 async def summary(s: Lead) -> Response:
-    return s.page("Summary", await run_in_threadpool(_summary_body, s.svc))
+    return s.page("Summary", await run_in_threadpool(pages.summary_body, s.svc))
 
 
-def _cases_body(svc: Service, state: str, annotator: str, q: str, page_no: int) -> str:
-    res = data.case_page(svc, state or None, annotator or None, q or None, page_no)
-    with svc.tx() as db:
-        names = sorted(u.name for u in db.scalars(select(User).where(User.role.in_(("annotator", "lead")))))
-    form = ('<form method="get" action="/cases" id="filter" class="inline">'
-            f'<label>state <select name="state">{views.options([*data.STATES, "flagged"], state)}</select></label>'
-            f'<label>annotator <select name="annotator">{views.options(names, annotator)}</select></label>'
-            f'<label>case <input name="q" value="{escape(q)}" placeholder="name contains"></label>'
-            '<button>Filter</button></form>')
-    rows = [[f'<a href="/cases/{quote(r["case"])}">{escape(r["case"])}</a>', r["state"],
-             "yes" if r["flagged"] else "", r["priority"], r["annotator"] or "", r["reviewer"] or "",
-             r["updated"].strftime("%Y-%m-%d %H:%M") if r["updated"] else ""] for r in res["rows"]]
-    tab = views.table(["case", "state", "flagged", "priority", "annotator", "reviewer", "updated (UTC)"], rows,
-                      numeric=(3,), raw=(0,), cls="cases")
-    params = {"state": state, "annotator": annotator, "q": q}
-    return (f'<h1>Cases</h1><section>{form}<p id="total">{res["total"]} case(s)</p>{tab}'
-            f'{views.pager("/cases", params, res["page"], res["pages"])}</section>')
+@router.get("/people", response_class=HTMLResponse)
+async def people(s: Lead) -> Response:
+    return s.page("People", await run_in_threadpool(pages.people_body, s.svc))
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+async def alerts(s: Lead, stall_hours: float = console_alerts.STALL_HOURS) -> Response:
+    hours = stall_hours if 0 < stall_hours < 1e6 else console_alerts.STALL_HOURS
+    return s.page("Alerts", await run_in_threadpool(pages.alerts_body, s.svc, hours))
 
 
 @router.get("/cases", response_class=HTMLResponse)
-async def cases(s: Lead, state: str = "", annotator: str = "", q: str = "", page: int = 1) -> Response:
-    return s.page("Cases", await run_in_threadpool(_cases_body, s.svc, state, annotator, q, page))
-
-
-def _when(t) -> str:
-    return t.strftime("%Y-%m-%d %H:%M:%S") if t else ""
-
-
-def _case_body(s: Session, name: str, msg: str, err: str) -> str:
-    h = data.case_history(s.svc, name)
-    url = f"/cases/{quote(name)}"
-    note = (f'<p class="msg" id="msg">{escape(msg)}</p>' if msg else "") + (
-        f'<p class="err" id="err">{escape(err)}</p>' if err else "")
-    facts = views.table(["state", "flagged", "priority", "annotator", "lease until", "reviewer", "review lease"],
-                        [[h["state"], h["flagged"] or "", h["priority"], h["annotator"] or "", h["lease_until"] or "",
-                          h["reviewer"] or "", h["review_lease_until"] or ""]])
-    acts = []
-    open_states = ("in_progress", "rejected")
-    if h["state"] in open_states and not h["flagged"]:
-        acts.append(views.post_form(url + "/reassign", s.csrf, "Reassign",
-                                    f'<select name="to">{views.options(h["annotators"], None, "")}</select>',
-                                    "reassign"))
-    if (h["annotator"] and h["state"] in open_states) or (h["reviewer"] and h["state"] == "submitted"):
-        acts.append(views.post_form(url + "/release", s.csrf, "Release the lease", form_id="release"))
-    if h["state"] == "approved":
-        acts.append(views.post_form(url + "/reopen", s.csrf, "Reopen",
-                                    '<input name="reason" placeholder="reason" required size="40">', "reopen"))
-    server = views.table(["when (UTC)", "who", "what", "detail"],
-                         [[_when(e["at"]), e["who"] or "", e["kind"],
-                           ", ".join(f"{k}: {v}" for k, v in (e["detail"] or {}).items())] for e in h["events"]],
-                         cls="events")
-    beats = views.table(["who", "heartbeats", "first (UTC)", "last (UTC)"],
-                        [[b["who"] or "", b["n"], _when(b["first"]), _when(b["last"])] for b in h["heartbeats"]],
-                        numeric=(1,), cls="heartbeats") if h["heartbeats"] else ""
-    record = views.table(["when", "who", "role", "action", "version", "comment"],
-                         [[ev.get("When") or ev.get("Time") or "", ev.get("Who", ""), ev.get("Role", ""),
-                           ev.get("Action", ""), ev.get("Version") or "", ev.get("Comment") or ""]
-                          for ev in h["record"]], cls="record")
-    return (f'<h1>Case {escape(name)}</h1>{note}<section>{facts}<p>{" ".join(acts) or "no action applies"}</p>'
-            f'</section><section id="server-events"><h2>Server events</h2>{server}{beats}</section>'
-            f'<section><h2>case.json events</h2>{record}</section>')
+async def cases(s: Lead, state: str = "", stage: str = "", annotator: str = "", q: str = "",
+                page: int = 1) -> Response:
+    stage = stage if stage in console_data.STAGES else ""
+    return s.page("Cases", await run_in_threadpool(pages.cases_body, s.svc, state, stage, annotator, q, page))
 
 
 @router.get("/cases/{name}", response_class=HTMLResponse)
 async def case(s: Lead, name: str, msg: str = "", err: str = "") -> Response:
     try:
-        body = await run_in_threadpool(_case_body, s, name, msg, err)
+        body = await run_in_threadpool(pages.case_body, s.svc, s.csrf, name, msg, err)
     except TeamError as exc:
         return s.page("No such case", f'<p class="err">{escape(exc.reason)}</p>', exc.status)
     return s.page(f"Case {name}", body)
+
+
+def _thumb(svc: Service, name: str) -> bytes | None:
+    with svc.read() as db:
+        row = svc.get_case(db, name)
+    return thumbnails.thumbnail(svc.root, row.name, svc.folder(row).root)
+
+
+@router.get("/cases/{name}/thumb.png")
+async def thumb(s: Lead, name: str) -> Response:
+    """The case's thumbnail (404 for an image whose source may carry burned-in text)."""
+    try:
+        png = await run_in_threadpool(_thumb, s.svc, name)
+    except CtlabelError as exc:
+        return Response(str(getattr(exc, "reason", exc)), 404 if isinstance(exc, TeamError) else 422,
+                        media_type="text/plain")
+    if png is None:
+        return Response("no thumbnail: the image may carry burned-in text", 404, media_type="text/plain")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
 
 
 async def _act(request: Request, s: Session, name: str, fn, ok: str) -> Response:
@@ -340,16 +257,13 @@ async def user_action(request: Request, s: Lead, name: str, action: str) -> Resp
             return RedirectResponse("/", 303)
         return s.page("Revoked", f'<p class="msg" id="msg">The token of {escape(name)} is revoked.</p>'
                                  '<p><a href="/users">Back to users</a></p>')
-    shown = s
-    if name == s.user.name and s.cookie:  # the rotation ended the lead's sessions: a new one for this browser
-        shown = Session(s.svc, s.user, await run_in_threadpool(_start, s.svc, s.user, request.app.state.sessions),
-                        True)
-    resp = shown.page("New token", f'<p class="msg">New token for {escape(name)} (shown once, only its hash is '
-                                   f'stored):</p><p><code id="token">{escape(token)}</code></p>'
-                                   '<p><a href="/users">Back to users</a></p>')
-    if shown is not s:
-        _set_cookie(resp, request, shown.token)
-    return resp
+    if name == s.user.name and s.cookie:
+        resp = RedirectResponse("/users", 303)
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        return resp
+    return s.page("New token", f'<p class="msg">New token for {escape(name)} (shown once, only its hash is '
+                               f'stored):</p><p><code id="token">{escape(token)}</code></p>'
+                               '<p><a href="/users">Back to users</a></p>')
 
 
 @router.get("/report.csv")

@@ -8,15 +8,15 @@ the database (who holds a case), never a case folder; reopening goes through
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select
 
 from ctlabel.case import record as case_record
 from ctlabel.case import workflow
+from ctlabel.team import case_labels
 from ctlabel.team import report as reporting
+from ctlabel.team.console_data import stage_expr
 from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
 from ctlabel.team.double_read import agreement_summary
 from ctlabel.team.errors import Conflict, Invalid, NotFound
@@ -24,39 +24,6 @@ from ctlabel.team.service import Service
 
 STATES = (workflow.IN_PROGRESS, workflow.SUBMITTED, workflow.REJECTED, workflow.APPROVED)
 PAGE_SIZE = 50
-PLOT_DAYS = 14
-
-
-def state_counts(svc: Service) -> dict[str, int]:
-    """Cases per state (the state mirror), plus ``flagged`` and ``total``."""
-    with svc.tx() as db:
-        rows = db.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all()
-        flagged = db.scalar(select(func.count()).select_from(CaseRow).where(CaseRow.flagged.is_not(None)))
-    out: dict[str, int] = {s: 0 for s in STATES}
-    out.update({s: n for s, n in rows})
-    out["flagged"] = flagged or 0
-    out["total"] = sum(n for _, n in rows)
-    return out
-
-
-def throughput(svc: Service, days: int = PLOT_DAYS, today: dt.date | None = None) -> tuple[list[dt.date], dict]:
-    """Submissions and approvals per day over the last ``days`` days (project time zone)."""
-    with svc.tx() as db:
-        tz = ZoneInfo(svc.settings(db).time_zone)
-        today = today or dt.datetime.now(tz).date()
-        first = today - dt.timedelta(days=days - 1)
-        lo = dt.datetime.combine(first, dt.time(), tz).astimezone(dt.UTC)
-        rows = db.execute(select(Event.kind, Event.at).where(Event.kind.in_(("submit", "approve")),
-                                                             Event.at >= lo)).all()
-    dates = [first + dt.timedelta(days=i) for i in range(days)]
-    index = {d: i for i, d in enumerate(dates)}
-    series = {"submitted": [0] * days, "approved": [0] * days}
-    for kind, at in rows:
-        at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
-        i = index.get(at.astimezone(tz).date())
-        if i is not None:
-            series["submitted" if kind == "submit" else "approved"][i] += 1
-    return dates, series
 
 
 def figures(svc: Service) -> dict:
@@ -92,28 +59,40 @@ def people(rep: dict) -> tuple[list[dict], list[dict]]:
 
 
 def case_page(svc: Service, state: str | None = None, annotator: str | None = None, q: str | None = None,
-              page: int = 1, size: int = PAGE_SIZE) -> dict:
-    """One page of the case table, filtered by state and annotator and searched by case name."""
-    with svc.tx() as db:
+              page: int = 1, size: int = PAGE_SIZE, stage: str | None = None) -> dict:
+    """One page of the case table, filtered by state, stage and annotator, searched by case id or label.
+
+    The label (:mod:`ctlabel.team.case_labels`) of every case is read once (cached) for a search.
+    """
+    now = utcnow()
+    stage_col = stage_expr(now)
+    with svc.read() as db:
         users: dict[int | None, str] = {u.id: u.name for u in db.scalars(select(User))}
         cond: list[ColumnElement[bool]] = []
         if state == "flagged":
             cond.append(CaseRow.flagged.is_not(None))
         elif state:
             cond.append(CaseRow.state == state)
+        if stage:
+            cond.append(stage_col == stage)
         if annotator:
             uid = next((i for i, n in users.items() if n == annotator), -1)
             cond.append(CaseRow.annotator_id == uid)
-        if q:
-            cond.append(CaseRow.name.contains(q.strip()[:200], autoescape=True))
+        if q and q.strip():
+            text = q.strip()[:200].lower()
+            every = dict(db.execute(select(CaseRow.name, CaseRow.path)).all())
+            found = [n for n, label in case_labels.labels(svc.root, every).items()
+                     if text in n.lower() or text in label.lower()]
+            cond.append(CaseRow.name.in_(found) if found else CaseRow.id < 0)
         total = db.scalar(select(func.count()).select_from(CaseRow).where(*cond)) or 0
         pages = max(1, math.ceil(total / size))
         page = min(max(1, page), pages)
-        rows = db.scalars(select(CaseRow).where(*cond).order_by(CaseRow.name)
+        rows = db.execute(select(CaseRow, stage_col.label("stage")).where(*cond).order_by(CaseRow.name)
                           .offset((page - 1) * size).limit(size)).all()
-        out = [{"case": r.name, "state": r.state, "flagged": r.flagged, "priority": r.priority,
-                "annotator": users.get(r.annotator_id), "reviewer": users.get(r.reviewer_id),
-                "lease_until": r.lease_until, "updated": r.updated} for r in rows]
+        names = case_labels.labels(svc.root, {r.name: r.path for r, _ in rows})
+        out = [{"case": r.name, "label": names[r.name], "stage": st, "state": r.state, "flagged": r.flagged,
+                "priority": r.priority, "annotator": users.get(r.annotator_id), "reviewer": users.get(r.reviewer_id),
+                "lease_until": r.lease_until, "updated": r.updated} for r, st in rows]
     return {"rows": out, "total": total, "page": page, "pages": pages}
 
 
@@ -194,4 +173,4 @@ def release(svc: Service, lead: User, name: str) -> dict:
 
 
 __all__ = ["PAGE_SIZE", "agreement", "STATES", "case_history", "case_page", "figures", "people", "reassign",
-           "release", "state_counts", "throughput"]
+           "release"]

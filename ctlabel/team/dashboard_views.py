@@ -29,14 +29,28 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 form.inline{display:inline-flex;gap:.4rem;align-items:center;margin:.2rem 0}
 input,select,button{font:inherit;padding:.25rem .5rem}button{cursor:pointer}
 .grid{display:grid;grid-template-columns:2fr 1fr;gap:1rem}code{background:#f0f2f5;padding:0 .25rem}
+a.count{color:inherit;text-decoration:none;border:1px solid transparent}a.count:hover{border-color:#9ab}
+.count small{display:block;color:#667;font-size:.8rem}.count i.sw{display:inline-block;width:.7rem;height:.7rem;
+margin-right:.35rem;border-radius:2px}.nw{white-space:nowrap}.tally{margin:.3rem 0}
+.tag{display:inline-block;border-radius:4px;padding:0 .4rem;font-size:.82rem;background:#eef0f3;white-space:nowrap}
+.tag-flagged,.tag-revoked{background:#f7d9d6}.tag-forced,.tag-rejected{background:#fbe6c9}
+.tag-stalled{background:#e9e2f5}.tag-lease{background:#dcebf8}
+img.thumb{width:64px;height:64px;object-fit:contain;background:#000;border-radius:3px;display:block}
+img.big{width:240px;height:240px;object-fit:contain;background:#000;border-radius:4px}
+.case-head{display:flex;gap:1.2rem;align-items:flex-start}
 """
+#: The colours of the case stages (progress bar, swatches), ``ctlabel.team.console_views``.
+STAGE_COLORS = {"approved": "#2e7d4f", "in_review": "#3f6fb0", "submitted": "#7aa6d8", "rejected": "#e39b3b",
+                "in_progress": "#9fc5e8", "claimed": "#cfe2f3", "available": "#e3e6ea", "flagged": "#c0392b"}
+STYLE += "".join(f'.count i.sw[data-stage="{s}"]{{background:{c}}}' for s, c in STAGE_COLORS.items())
 
 
 def page(title: str, body: str, *, user: str | None = None, csrf: str = "") -> str:
     """A whole HTML page with the navigation bar (when logged in)."""
     nav = ""
     if user:
-        nav = ('<a href="/">Summary</a><a href="/cases">Cases</a><a href="/users">Tokens</a>'
+        nav = ('<a href="/">Summary</a><a href="/alerts">Alerts</a><a href="/cases">Cases</a>'
+               '<a href="/people">People</a><a href="/users">Tokens</a>'
                '<a href="/report.csv">Pay report (CSV)</a>'
                f'<span class="who">{escape(user)} (lead)</span>'
                f'<form method="post" action="/logout">{csrf_field(csrf)}<button>Log out</button></form>')
@@ -136,21 +150,47 @@ def login_page(message: str = "", error: bool = False) -> str:
     return page("Log in", body)
 
 
+def int_ticks(high: int, most: int = 5) -> list[int]:
+    """Integer ticks from 0 covering ``high``: a step of 1, 2 or 5 times a power of ten, at most ``most`` + 1 ticks.
+
+    Parameters
+    ----------
+    high : int
+        The largest value shown (0 or more).
+    most : int
+        At most this many steps.
+
+    Returns
+    -------
+    list of int
+        Increasing, distinct, from 0 to the first multiple of the step at or above ``high`` (at least 1).
+    """
+    high = max(1, int(high))
+    power = 1
+    while True:
+        for m in (1, 2, 5):
+            step = m * power
+            if -(-high // step) <= most:
+                return list(range(0, -(-high // step) * step + 1, step))
+        power *= 10
+
+
 def bar_chart(days: Sequence[dt.date], series: dict[str, Sequence[int]], colors: dict[str, str]) -> str:
     """Grouped bars per day (one bar per series and day), as an inline SVG."""
     width, height, left, bottom, top = 960, 230, 40, 40, 16
     n, k = max(1, len(days)), max(1, len(series))
-    top_value = max([1, *(v for vals in series.values() for v in vals)])
+    ticks = int_ticks(max([0, *(v for vals in series.values() for v in vals)]))
+    top_value = ticks[-1]
     slot = (width - left - 10) / n
     bw = max(2.0, (slot - 6) / k)
     plot_h = height - bottom - top
     parts = [f'<svg id="throughput" xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {width} {height}" '
              f'role="img" aria-label="cases per day" style="max-width:{width}px">']
-    for frac in (0, 0.5, 1):
-        y = top + plot_h * (1 - frac)
+    for tick in ticks:
+        y = top + plot_h * (1 - tick / top_value)
         parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#dde1e7"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#667">'
-                     f'{round(top_value * frac)}</text>')
+                     f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+                     f'fill="#667">{tick}</text>')
     for i, day in enumerate(days):
         x0 = left + i * slot + 3
         for j, (name, vals) in enumerate(series.items()):
@@ -216,5 +256,6 @@ def post_form(action: str, csrf: str, button: str, fields: str = "", form_id: st
             f'<button>{escape(button)}</button></form>')
 
 
-__all__ = ["agreement_section", "bar_chart", "csrf_field", "login_page", "options", "page", "pager", "post_form",
+__all__ = ["STAGE_COLORS", "STYLE", "agreement_section", "bar_chart", "csrf_field", "int_ticks", "login_page",
+           "options", "page", "pager", "post_form",
            "table"]

@@ -130,24 +130,30 @@ def drive(driver, url: str, tokens: dict, cases: dict, screenshots: Path | None 
     bars = driver.find_elements(By.CSS_SELECTOR, "svg#throughput rect.bar")
     seen["bars"] = [(b.get_attribute("class"), b.get_attribute("data-day"), int(b.get_attribute("data-count")))
                     for b in bars]
+    seen["ticks"] = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "svg#throughput text.tick")]
+    seen["double"] = driver.find_element(By.ID, "double-reading").text
+    shot(driver, screenshots, "dashboard")
+    # everybody: what they hold, last activity, the report's figures and pay
+    driver.find_element(By.ID, "people-link").click()
+    wait(driver, "table.annotators", By.CSS_SELECTOR)
     seen["annotators"] = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
                           for tr in driver.find_elements(By.CSS_SELECTOR, "table.annotators tbody tr")]
     seen["reviewers"] = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
                          for tr in driver.find_elements(By.CSS_SELECTOR, "table.reviewers tbody tr")]
-    seen["double"] = driver.find_element(By.ID, "double-reading").text
-    shot(driver, screenshots, "dashboard")
+    shot(driver, screenshots, "dashboard_people")
     # the case table: filter by state, follow the link to the history
     driver.find_element(By.LINK_TEXT, "Cases").click()
     seen["all_cases"] = wait(driver, "total").text
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    Select(driver.find_element(By.NAME, "state")).select_by_value("approved")
+    Select(driver.find_element(By.NAME, "stage")).select_by_value("approved")
     driver.find_element(By.CSS_SELECTOR, "#filter button").click()
-    WebDriverWait(driver, 20).until(lambda d: "state=approved" in d.current_url)
+    WebDriverWait(driver, 20).until(lambda d: "stage=approved" in d.current_url)
     wait(driver, "total")
-    seen["approved_rows"] = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "table.cases tbody a")]
+    seen["approved_rows"] = [a.text.split("\n")[0] for a in driver.find_elements(By.CSS_SELECTOR,
+                                                                                 "table.cases tbody td:nth-child(2) a")]
     shot(driver, screenshots, "dashboard_cases")
-    driver.find_element(By.LINK_TEXT, cases["approved"]).click()
+    driver.find_element(By.PARTIAL_LINK_TEXT, cases["approved"]).click()
     WebDriverWait(driver, 20).until(lambda d: "/cases/" in d.current_url)
     wait(driver, "server-events")
     seen["history"] = [tr.find_elements(By.TAG_NAME, "td")[2].text
@@ -199,21 +205,27 @@ def test_dashboard_in_chromium(tmp_path, db_url, serve, philips_template):
     finally:
         driver.quit()
     assert "ann is annotator" in seen["refused"]
-    assert seen["counts"] == {"in_progress": 2, "submitted": 0, "rejected": 0, "approved": 1, "flagged": 0,
-                              "total": 3}
+    # one case approved, one claimed by ann (nothing saved yet), one never claimed
+    assert seen["counts"] == {"available": 1, "claimed": 1, "in_progress": 0, "submitted": 0, "in_review": 0,
+                              "rejected": 0, "approved": 1, "flagged": 0, "total": 3}
     today = dt.datetime.now(dt.UTC).date().isoformat()
-    assert len(seen["bars"]) == 2 * 14  # submitted and approved, 14 days
+    assert len(seen["bars"]) == 3 * 14  # submitted, rejected and approved, 14 days
     by = {(c.split()[-1], d): n for c, d, n in seen["bars"]}
     assert by[("bar-submitted", today)] == 2 and by[("bar-approved", today)] == 1
-    assert sum(n for _, _, n in seen["bars"]) == 3
+    assert by[("bar-rejected", today)] == 1 and sum(n for _, _, n in seen["bars"]) == 4
+    assert seen["ticks"] == ["0", "1", "2"]
     ann = next(r for r in seen["annotators"] if r[0] == "ann")
-    # items 1, resubmissions 1, approved 1, rejected 1, 50 %, 2.0 active minutes per item, 5.00 + 1.50 owed
-    assert ann == ["ann", "1", "1", "1", "1", "50 %", "2.0", "6.50"]
-    assert seen["reviewers"] == [["rev", "2", "2.00"]]
+    # holds the second case; items 1, resubmissions 1, approved 1, rejected 1, 50 %, 2.0 active minutes per
+    # item, 5.00 + 1.50 owed
+    assert ann[1] == cases["claimed"] and ann[2].endswith("ago") and ann[3]
+    assert ann[4:] == ["1", "1", "1", "1", "50 %", "2 min 00 s", "6.50"]
+    assert "ann2" in [r[0] for r in seen["annotators"]]  # nothing done, listed all the same
+    assert [r[0] for r in seen["reviewers"]] == ["rev"] and seen["reviewers"][0][3:] == ["2", "2.00"]
     assert "off" in seen["double"]
     assert seen["all_cases"] == "3 case(s)" and seen["approved_rows"] == [cases["approved"]]
-    assert seen["history"][:2] == ["claim", "upload"] and seen["history"][-1] == "approve"
-    assert "reject" in seen["history"] and seen["reopen_form"]
+    assert seen["history"][:2] == ["claimed it", "saved a draft"]
+    assert seen["history"][-1] == "approved v002 (earlier reviews: rev ×1)"
+    assert "rejected v001" in seen["history"] and seen["reopen_form"]
     # the CSV is what `ctlabel team report --csv` prints
     assert len(got) == 1 and got[0].read_bytes().decode("utf-8") == _report_csv(tmp_path / "proj")
     # the refusal is a 403 (the browser does not show the status)
@@ -323,7 +335,8 @@ def test_dashboard_10000_cases(tmp_path, db_url, serve):
 
     assert dashboard_data.figures(svc)["people"] == report.report(svc)["people"]
     page = web.get("/").text
-    assert 'id="count-approved"><b>2500</b>' in page and 'id="count-total"><b>10000</b>' in page
+    counts = dict(re.findall(r'id="count-([a-z_]+)"[^>]*>(?:<i[^>]*></i>)?<b>(\d+)</b>', page))
+    assert counts["approved"] == "2500" and counts["total"] == "10000"
     assert "page 1 of 200" in web.get("/cases").text
     assert "1000 case(s)" in web.get("/cases?q=case09").text
 
@@ -348,7 +361,7 @@ def test_team_demo_serves_the_dashboard(tmp_path):
         info = json.loads(next(line for line in out.read_text().splitlines() if line.startswith("{")))
         assert info["dashboard"] == f"http://127.0.0.1:{port}/"
         r = httpx.get(info["dashboard"], headers={"Authorization": f"Bearer {info['tokens']['lead']}"})
-        assert r.status_code == 200 and 'id="count-in_progress"><b>2</b>' in r.text
+        assert r.status_code == 200 and re.search(r'id="count-available"[^>]*><i[^>]*></i><b>2</b>', r.text)
         assert httpx.get(info["dashboard"], headers={"Authorization": f"Bearer {info['tokens']['annotator']}"}
                          ).status_code == 403
     finally:
