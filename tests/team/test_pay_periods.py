@@ -236,3 +236,33 @@ def test_pay_periods_over_the_api(tmp_path):
     summary = http.get("/api/v1/pay", headers=as_lead).json()
     assert (summary["paid_cents"], summary["unpaid_cents"], summary["open_cents"]) == (1950, 0, 600)
     svc.engine.dispose()
+
+
+def test_two_closes_at_once_never_overlap(tmp_path, db_url):
+    import threading
+
+    from ctlabel.team.errors import Conflict
+
+    svc, _ = _team(tmp_path, db_url)
+    barrier, out = threading.Barrier(2), {}
+
+    def close(until: str) -> None:
+        barrier.wait()
+        try:
+            out[until] = pay.close_period(svc, until, "boss")
+        except Conflict as exc:
+            out[until] = exc
+
+    threads = [threading.Thread(target=close, args=(d,)) for d in ("2026-03-01", "2026-03-02")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    done = pay.periods(svc)
+    assert [p.number for p in done] == list(range(1, len(done) + 1)) and done[-1].last_day == dt.date(2026, 3, 2)
+    for a, b in zip(done, done[1:]):
+        assert b.first_day == a.last_day + dt.timedelta(days=1)  # back to back, never overlapping
+    if len(done) == 1:  # 03-02 came first: 03-01 lies inside it
+        assert isinstance(out["2026-03-01"], Conflict)
+    assert sum(p.owed_cents for p in done) == sum(p["owed_cents"] for p in report(svc, None, "2026-03-02")["people"])
+    svc.engine.dispose()
