@@ -94,7 +94,7 @@ def test_float_pixel_data_without_pixel_data_is_a_clear_error(tmp_path):
     failed = {f["path"]: f["reason"] for f in rep.failed}
     assert "FloatPixelData" in failed.get(str(files[1]), ""), rep.failed
     with pytest.raises(ctlabel.CtlabelError, match="FloatPixelData"):
-        from ctlabel.dicom.read import _decode
+        from ctlabel.dicom.frames import decode_file as _decode
 
         _decode(str(files[1]))
     json.dumps(rep.to_dict())
@@ -171,7 +171,7 @@ def test_a_deflate_bomb_is_refused_quickly_within_bounded_memory(tmp_path, where
     import time
     import tracemalloc
 
-    from ctlabel.dicom.read import _decode
+    from ctlabel.dicom.frames import decode_file as _decode
     from ctlabel.dicom.records import read_records
 
     bomb = _bomb(tmp_path, where)

@@ -41,7 +41,7 @@ def test_every_file_that_a_reference_decodes_decodes_here_with_the_same_hu(path)
     if stack.kind == "localizer":  # listed, never loaded as a volume; its pixels still decode
         with pytest.raises(SeriesError, match="localizer"):
             ctlabel.load_series(stack)
-        from ctlabel.dicom.read import _read_frames
+        from ctlabel.dicom.frames import read_frames as _read_frames
 
         frames = _read_frames(str(path), stack.slices[0], stack.rows, stack.columns)
         ds = pydicom.dcmread(path)

@@ -179,7 +179,7 @@ def _conflicting_duplicates(slices: list[SliceHeader], pairs: list[tuple[int, in
     """How many duplicated positions hold different pixels (reads only those slices' pixels)."""
     if not pairs:
         return 0
-    from ctlabel.dicom.read import slice_pixel_hash
+    from ctlabel.dicom.frames import slice_pixel_hash
 
     count = 0
     for a, b in pairs:
