@@ -44,6 +44,7 @@ from ctlabel.team.db import (
 )
 from ctlabel.team.double_read import DoubleReadRules
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, TeamError, TooLarge, Unauthorized, as_utc
+from ctlabel.team.etags import current_etag
 from ctlabel.team.qa_note import submit_note
 from ctlabel.team.review_rules import ReviewRules
 
@@ -245,8 +246,6 @@ class Service(ReviewRules, DoubleReadRules):
 
     def case_summary(self, db: Session, row: CaseRow, reason: str | None = None, reader: str | None = None) -> dict:
         """What a client is told about a case (``reader``: the calling reader of a double-read case)."""
-        from ctlabel.team.uploads import current_etag
-
         case = self.folder(row)
         rec = case_record.load_record(case)
         ids = {i for i in (row.annotator_id, row.reviewer_id) if i}

@@ -29,58 +29,13 @@ from ctlabel.errors import GeometryError, InputError
 from ctlabel.io.labels import read_label_table
 from ctlabel.io.mask import Mask, labels_present
 from ctlabel.io.nifti import read_nifti
-from ctlabel.io.provenance import read_sidecar, sidecar_path
 from ctlabel.paint_tracking import changed_slices
 from ctlabel.team import project as layout
 from ctlabel.team.db import CaseRow, Upload, User
+from ctlabel.team.etags import NO_MASK, current_etag, editable_mask_path
 from ctlabel.team.service import Conflict, Invalid, Service, TooLarge
 
-NO_MASK = "none"
 CHUNK = 1024 * 1024
-
-
-def _sidecar_hash(path: Path) -> str | None:
-    try:
-        return read_sidecar(sidecar_path(path)).get("VoxelSHA256")
-    except Exception:  # noqa: BLE001 - fall back to hashing the voxels
-        return None
-
-
-def _voxel_hash(mask: Mask | None) -> str:
-    """The voxel hash of a mask whose file exists (so it is read)."""
-    assert mask is not None
-    return mask.voxel_hash
-
-
-def current_etag(case: Case, reader: str | None = None) -> str:
-    """The hash an upload must name in If-Match: the draft's, else the latest version's, else ``none``.
-
-    ``reader`` (double reading): that reader's own draft comes first.
-    """
-    if reader is not None and case.reader_draft_path(reader).exists():
-        path = case.reader_draft_path(reader)
-        return _sidecar_hash(path) or _voxel_hash(case.load_reader_draft(reader))
-    if case.draft_path.exists():
-        h = _sidecar_hash(case.draft_path)
-        return h or _voxel_hash(case.load_draft())
-    versions = case.versions()
-    if versions:
-        p = case.version_path(versions[-1])
-        return _sidecar_hash(p) or case.load_version(versions[-1]).voxel_hash
-    return NO_MASK
-
-
-def editable_mask_path(case: Case, reader: str | None = None) -> Path | None:
-    """The file a client edits: the draft, else the latest version (after a rejection), else None.
-
-    ``reader`` (double reading): that reader's own draft comes first.
-    """
-    if reader is not None and case.reader_draft_path(reader).exists():
-        return case.reader_draft_path(reader)
-    if case.draft_path.exists():
-        return case.draft_path
-    versions = case.versions()
-    return case.version_path(versions[-1]) if versions else None
 
 
 class Spool:
