@@ -27,13 +27,14 @@ def cmd_export_seg(args: argparse.Namespace) -> int:
     rep = export_seg(args.case, args.out, dicom=args.dicom, deidentify=args.deidentify, uid_salt=args.uid_salt)
     pushed = None
     if args.push:
-        from ctlabel.cli.pull import _env
+        from ctlabel.cli.common import env_value
         from ctlabel.push import push
 
         if bool(args.user) != bool(args.password_env):
             raise InputError("--user and --password-env go together (the password is never on the command line)")
         pushed = push(args.push, [rep.out], timeout=args.timeout, user=args.user,
-                      password=_env(args.password_env, "--password-env"), token=_env(args.token_env, "--token-env"))
+                      password=env_value(args.password_env, "--password-env"),
+                      token=env_value(args.token_env, "--token-env"))
     if args.json:
         print(json.dumps({**rep.to_dict(), "pushed": pushed.to_dict() if pushed else None}, indent=2))
         return 0

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from ctlabel.cli.common import positive_int
 from ctlabel.errors import CtlabelError, InputError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -276,16 +277,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``ctlabel`` argument parser, with every command group's ``register(sub)``.
 
@@ -307,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert DICOM volumes to case folders (NIfTI + provenance)")
     c.add_argument("sources", nargs="+", help="folders, DICOM files or DICOMDIRs")
     c.add_argument("-o", "--output", required=True, help="output folder for case folders")
-    c.add_argument("-j", "--jobs", type=_positive_int, default=None,
+    c.add_argument("-j", "--jobs", type=positive_int, default=None,
                    help="cores to use: single-threaded worker processes (default: all cores)")
     c.add_argument("--scheduler", metavar="ADDRESS",
                    help="convert on a Dask cluster (tcp://host:8786): one task per series, read and written by the"

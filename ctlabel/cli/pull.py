@@ -10,22 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import TYPE_CHECKING
+
+from ctlabel.cli.common import env_value, positive_int
 
 if TYPE_CHECKING:
     from ctlabel.pull import PullOptions
-
-
-def _env(var: str | None, what: str) -> str | None:
-    from ctlabel.errors import InputError
-
-    if var is None:
-        return None
-    value = os.environ.get(var)
-    if value is None:
-        raise InputError(f"{what}: the environment variable {var} is not set")
-    return value
 
 
 def _seconds(text: str) -> float:
@@ -73,8 +63,8 @@ def pull_options(args: argparse.Namespace, convert) -> PullOptions:
         uids_csv=args.uids,
         timeout=args.timeout,
         user=args.user,
-        password=_env(args.password_env, "--password-env"),
-        token=_env(args.token_env, "--token-env"),
+        password=env_value(args.password_env, "--password-env"),
+        token=env_value(args.token_env, "--token-env"),
         keep_dicom=args.keep_dicom,
         jobs=args.jobs,
         convert=convert,
@@ -146,8 +136,6 @@ def add_source_arguments(p: argparse.ArgumentParser, *, keep_dicom_help: str) ->
 
 def register(sub) -> None:
     """Add ``pull`` to the ``ctlabel`` parser's subparsers."""
-    from ctlabel.cli.main import _positive_int
-
     p = sub.add_parser(
         "pull", help="search a DICOMweb server (PACS), retrieve CT series and convert them into case folders",
         description="Search a DICOMweb server by patient-free filters (QIDO-RS), retrieve the series (WADO-RS) into "
@@ -159,7 +147,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder for case folders")
     add_source_arguments(p, keep_dicom_help="keep the downloaded DICOM in OUT/.pull/")
     c = p.add_argument_group("conversion (as ctlabel convert)")
-    c.add_argument("-j", "--jobs", type=_positive_int, default=None,
+    c.add_argument("-j", "--jobs", type=positive_int, default=None,
                    help="cores to use for the conversion (default: all cores)")
     c.add_argument("--labels", help="labels.tsv to put in every new case (default: built-in table)")
     c.add_argument("--pseudonymize-uids", metavar="SALT", help="replace UIDs by salted hashes (also in retrieve.json)")

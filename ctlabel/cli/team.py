@@ -11,28 +11,17 @@ import json
 import sys
 from pathlib import Path
 
+from ctlabel.cli import common
+from ctlabel.cli.common import case_id as _case_id
+from ctlabel.cli.common import out as _out
+from ctlabel.cli.common import team_service as _service
 from ctlabel.cli.team_reads import beat as _beat
 from ctlabel.errors import CtlabelError, InputError
 from ctlabel.team.login import CONFIG_NAME, config_dir, load_login, save_login  # noqa: F401 - re-exported
 
 
 def _client(args):
-    from ctlabel.team.client import Client
-
-    url, token = load_login()
-    return Client(url, token, progress=sys.stderr.isatty() and not args.json)
-
-
-def _out(args, data, text: str) -> int:
-    print(json.dumps(data, indent=2) if args.json else text)
-    return 0
-
-
-def _case_id(arg: str) -> str:
-    p = Path(arg)
-    if p.is_dir() and (p / ".team.json").is_file():
-        return json.loads((p / ".team.json").read_text(encoding="utf-8"))["Case"]
-    return arg
+    return common.team_client(args)  # looked up at each call, so a test can stand in for the server
 
 
 # --- lead, on the project folder --------------------------------------------------------------
@@ -44,12 +33,6 @@ def cmd_init(args) -> int:
                        upload_limit=int(args.upload_limit_mib * 1024 * 1024), readers=args.readers)
     return _out(args, {"project": str(svc.root), "database": svc.url.split("@")[-1]},
                 f"team project {svc.root} ready (database {svc.url.split('@')[-1]})")
-
-
-def _service(args):
-    from ctlabel.team.service import Service
-
-    return Service(args.project)
 
 
 def cmd_user(args) -> int:

@@ -27,7 +27,8 @@ def _period_line(p, currency: str) -> str:
 
 def cmd_pay(args) -> int:
     """close, list, show, mark-paid."""
-    from ctlabel.cli.team import _out, _service
+    from ctlabel.cli.common import out as _out
+    from ctlabel.cli.common import team_service as _service
     from ctlabel.team import pay
     from ctlabel.team.report import to_csv
 

@@ -24,7 +24,8 @@ def beat(c, name: str) -> None:
 
 def cmd_readers(args) -> int:
     """Show or set the project's readers per case."""
-    from ctlabel.cli.team import _out, _service
+    from ctlabel.cli.common import out as _out
+    from ctlabel.cli.common import team_service as _service
     from ctlabel.team.double_read import set_readers
 
     svc = _service(args)
@@ -50,7 +51,11 @@ def _agreement_text(info: dict) -> str:
 
 def cmd_reads(args) -> int:
     """Show the reads of a case and their agreement; with ``--dir``, download them."""
-    from ctlabel.cli.team import _case_id, _client, _out
+    from ctlabel.cli import common
+    from ctlabel.cli.common import case_id as _case_id
+    from ctlabel.cli.common import out as _out
+
+    _client = common.team_client
 
     name = _case_id(args.case)
     with _client(args) as c:

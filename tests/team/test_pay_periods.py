@@ -158,13 +158,13 @@ class _Recorder:
 
 
 def test_review_commands_send_heartbeats(tmp_path, monkeypatch, capsys):
-    from ctlabel.cli import team as cli_team
+    from ctlabel.cli import common
 
     folder = tmp_path / "c1"
     folder.mkdir()
     (folder / ".team.json").write_text(json.dumps({"Case": "c1"}))
     rec = _Recorder(folder)
-    monkeypatch.setattr(cli_team, "_client", lambda args: rec)
+    monkeypatch.setattr(common, "team_client", lambda args: rec)
     for argv in (["review-next", "--dir", str(tmp_path)], ["reads", "c1"], ["reject", "c1", "--comment", "fix"],
                  ["correct", str(folder)], ["approve", "c1"]):
         rec.calls.clear()
