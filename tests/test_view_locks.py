@@ -172,3 +172,10 @@ def test_two_reviewers_deciding_at_once_write_one_decision(case):
     assert len(decisions) == 1
     assert case_verify.verify_case(case).ok
     assert not (case.root / DECISION_LOCK).exists()
+
+
+def test_an_unreadable_record_still_opens_under_the_lock(case):
+    case.record_path.write_text("{ not json", encoding="utf-8")
+    with EditingSession.open(case.root, "ann") as session:  # edits go to the journal; a save says why not
+        assert not session.read_only and lock_holder(case.root).user == "ann"
+        assert session.write_journal() is not None

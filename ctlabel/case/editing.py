@@ -130,7 +130,11 @@ class EditingSession(Edits):
         case = Case.open(root)
         lock, message = None, None
         try:
-            if case_record.state_of(case) in EDITABLE_STATES:
+            editable = case_record.state_of(case) in EDITABLE_STATES
+        except CtlabelError:  # an unreadable record: a save says so; meanwhile edits go to the journal
+            editable = True
+        try:
+            if editable:
                 lock = acquire_lock(case.root, who)
         except LockError as exc:
             message = str(exc)
