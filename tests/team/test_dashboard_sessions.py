@@ -14,9 +14,11 @@ import threading
 import time
 
 import httpx
+import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from team_helpers import free_port, make_project
 
 from ctlabel.cli.main import main
@@ -202,4 +204,9 @@ def test_logout_rotate_and_revoke_end_sessions(tmp_path, db_url):
     assert sid4 != sid3 and not _in(_page(app, sid3)) and _in(_page(app, sid4))
     assert f'value="{csrf_token(sid4)}"' in r.text  # the page's forms belong to the new session
     assert _in(TestClient(app).get("/", headers={"Authorization": f"Bearer {newest}"}))
+    # the table's CHECK constraints: a known reason, given exactly when revoked
+    for values in ({"revoked_why": "stolen", "revoked": dt.datetime.now(dt.UTC)}, {"revoked_why": "logout"}):
+        with pytest.raises(IntegrityError), svc.tx() as db:
+            db.execute(update(DashboardSession).where(DashboardSession.id_hash == hash_id(sid4)).values(values))
+    assert _in(_page(app, sid4))
     svc.engine.dispose()
