@@ -134,7 +134,7 @@ def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOpt
     Raises :class:`CtlabelError` for bad input or a name already taken; other exceptions are bugs.
     """
     root = Path(out_root) / (target or case_name(stack, options.pseudonymize_salt))
-    volume = load_series(stack, irregular=options.irregular)
+    volume = load_series(stack, irregular=options.irregular, digest=True)  # hashed while read, for ct.json
     volume.source = described(volume.source, stack, options)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
     try:

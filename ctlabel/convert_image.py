@@ -17,7 +17,6 @@ from ctlabel.dicom.read import load_series
 from ctlabel.dicom.stacks import Stack
 from ctlabel.io.image import save_image
 from ctlabel.io.provenance import event
-from ctlabel.volume import voxel_hash
 
 if TYPE_CHECKING:
     from ctlabel.convert import ConvertOptions
@@ -54,11 +53,11 @@ def replace_image(root: Path, stack: Stack, options: ConvertOptions) -> tuple[st
     from ctlabel.convert import _entry
 
     case = Case.open(root)
-    volume = load_series(stack, irregular=options.irregular)
+    volume = load_series(stack, irregular=options.irregular, digest=True)
     with acquire_lock(case.root, WHO):
         case.image_grid().require_match(volume.grid, "the new image", case.image_path)
         old = case.image_record()["VoxelSHA256"]
-        new = voxel_hash(volume.array, volume.affine)
+        new = volume.voxel_hash()
         if new == old:
             return "skipped", {"path": stack.files[0], "case": str(root),
                                "reason": "case exists (same source) and its image is unchanged"}
@@ -78,8 +77,8 @@ def same_voxels(root: Path, stack: Stack, options: ConvertOptions) -> tuple[str,
     else ``("failed", entry)``: the folder holds another series at the same positions.
     """
     case = Case.open(root)
-    volume = load_series(stack, irregular=options.irregular)
-    if voxel_hash(volume.array, volume.affine) == case.image_record()["VoxelSHA256"]:
+    volume = load_series(stack, irregular=options.irregular, digest=True)
+    if volume.voxel_hash() == case.image_record()["VoxelSHA256"]:
         return "skipped", {"path": stack.files[0], "case": str(root),
                            "reason": "case exists (same source, checked voxel by voxel: the series has no UIDs)"}
     return "failed", {"path": stack.files[0], "case": str(root),

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.model import WarningCode, as_warnings
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 #: Tolerance (mm) under which two affines are the same grid.
 AFFINE_TOLERANCE_MM = 1e-4
@@ -127,13 +130,28 @@ def voxel_hash(array: np.ndarray, affine: np.ndarray) -> str:
     on the file it came from, so header rewrites do not change it.
     """
     arr = np.ascontiguousarray(array)
-    le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-    h = hashlib.sha256()
-    h.update(le.dtype.str.encode())
-    h.update(repr(tuple(int(s) for s in arr.shape)).encode())
-    h.update(np.round(np.asarray(affine, dtype=np.float64), 4).astype("<f8").tobytes())
-    h.update(le.data.cast("B"))
+    h = voxel_hash_start(arr.dtype, arr.shape, affine)
+    h.update(little_endian_bytes(arr))
     return h.hexdigest()
+
+
+def voxel_hash_start(dtype: DTypeLike, shape: tuple[int, ...], affine: np.ndarray):
+    """The SHA-256 of :func:`voxel_hash` fed with everything before the voxel bytes (dtype, shape, affine)."""
+    h = hashlib.sha256()
+    h.update(np.dtype(dtype).newbyteorder("<").str.encode())
+    h.update(repr(tuple(int(s) for s in shape)).encode())
+    h.update(voxel_hash_affine(affine))
+    return h
+
+
+def voxel_hash_affine(affine: np.ndarray) -> bytes:
+    """The affine's bytes as :func:`voxel_hash` reads them (rounded to 1e-4 mm, little-endian float64)."""
+    return np.round(np.asarray(affine, dtype=np.float64), 4).astype("<f8").tobytes()
+
+
+def little_endian_bytes(arr: np.ndarray) -> memoryview:
+    """The bytes of a C-contiguous array in little-endian order (no copy on a little-endian machine)."""
+    return arr.astype(arr.dtype.newbyteorder("<"), copy=False).data.cast("B")
 
 
 @dataclass(frozen=True)
@@ -187,6 +205,8 @@ class Volume:
     warnings: list[str] = field(default_factory=list)
     slice_positions_mm: np.ndarray | None = None
     missing_slices: tuple[int, ...] = ()
+    #: (array, affine, digest) when :meth:`keep_voxel_hash` recorded the hash computed while reading.
+    _digest: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.affine = np.asarray(self.affine, dtype=np.float64)
@@ -198,6 +218,26 @@ class Volume:
             raise InputError(
                 f"source lists {len(self.source.slices)} slices but the array has {self.array.shape[0]}"
             )
+
+    def keep_voxel_hash(self, digest: str) -> None:
+        """Remember ``digest`` as :func:`voxel_hash` of ``array`` and ``affine``, which become read-only.
+
+        :func:`~ctlabel.dicom.read.load_series` computes the hash while it reads (``digest=True``),
+        so saving the volume needs no second pass over its bytes. The hash cannot go stale:
+        both arrays are made read-only, and :meth:`voxel_hash` uses it only while they are
+        the same objects, still read-only.
+        """
+        self.array.flags.writeable = False
+        self.affine.flags.writeable = False
+        self._digest = (self.array, self.affine, digest)
+
+    def voxel_hash(self) -> str:
+        """:func:`voxel_hash` of ``array`` and ``affine`` (the one kept while reading when it is still valid)."""
+        kept = self._digest
+        if (kept is not None and kept[0] is self.array and kept[1] is self.affine
+                and not self.array.flags.writeable and not self.affine.flags.writeable):
+            return kept[2]
+        return voxel_hash(self.array, self.affine)
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -85,9 +85,34 @@ def read_frames(path: str, header, rows: int, cols: int) -> np.ndarray:
     return frames
 
 
+def read_frame_into(path: str, header, dest: np.ndarray) -> np.ndarray | None:
+    """The file's first frame read straight into ``dest`` (one slice of a volume), as stored values.
+
+    Only for native 16-bit data located by the header scan, read as it is: no buffer of its own,
+    no copy. Returns ``dest`` viewed as the stored type, ``[1, rows, cols]``, or None when the
+    file is not such a case (then :func:`read_frames` reads it).
+    """
+    raw = header.raw
+    if raw is None or header.frame != 1 or dest.dtype.itemsize != 2:
+        return None
+    stored = np.dtype(raw.dtype)
+    if stored.itemsize != 2 or not stored.isnative or not dest.flags.c_contiguous:
+        return None
+    frame = dest.view(stored)
+    try:
+        with open(path, "rb") as f:
+            f.seek(raw.offset)
+            got = f.readinto(memoryview(frame).cast("B"))
+    except (OSError, ValueError) as exc:
+        raise DicomReadError(f"cannot read the pixel data ({exc})", path) from None
+    if got != frame.nbytes:
+        raise DicomReadError("the pixel data is truncated", path)
+    return frame[None]
+
+
 def slice_pixel_hash(header, rows: int, cols: int) -> str:
     """:func:`~ctlabel.volume.pixel_hash` of one slice's stored values (reads its file)."""
     return pixel_hash(read_frames(header.path, header, rows, cols)[header.frame - 1])
 
 
-__all__ = ["decode_file", "read_frames", "slice_pixel_hash"]
+__all__ = ["decode_file", "read_frame_into", "read_frames", "slice_pixel_hash"]

@@ -12,10 +12,11 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ctlabel.dicom.frames import read_frames
+from ctlabel.dicom.frames import read_frame_into, read_frames
 from ctlabel.dicom.headers import MAX_SPACING_MM, MIN_SPACING_MM
 from ctlabel.dicom.scan import find_series
 from ctlabel.dicom.stacks import Stack
@@ -23,6 +24,9 @@ from ctlabel.errors import InputError, SeriesError
 from ctlabel.geometry import SPACING_TOLERANCE_FRACTION, SPACING_TOLERANCE_MM, analyze_stack, dicom_affine
 from ctlabel.model import IMAGE_KINDS, WarningCode, warning_codes, without_code
 from ctlabel.volume import SliceIdentity, SourceIdentity, Volume, pixel_hash
+
+if TYPE_CHECKING:
+    from ctlabel.dicom.digest import SliceOrderHasher
 
 #: Threads that read, hash and convert slices in :func:`load_series`. Batch
 #: conversion sets 1: there, ``--jobs`` worker processes share the cores.
@@ -71,6 +75,7 @@ def load_series(
     *,
     irregular: str = "keep",
     progress: Callable[[int, int], None] | None = None,
+    digest: bool = False,
 ) -> Volume:
     """Read the pixels of an image stack into a :class:`Volume` in HU.
 
@@ -88,6 +93,11 @@ def load_series(
     progress : callable(done, total), optional
         Told how many of the ``total`` slices are read so far, as they are (called from the
         reading threads: a viewer stores the numbers and shows them from its own thread).
+    digest : bool
+        Also compute the volume's :func:`~ctlabel.volume.voxel_hash` while reading
+        (:class:`~ctlabel.dicom.digest.SliceOrderHasher`) and keep it with the volume
+        (:meth:`Volume.keep_voxel_hash`: its array and affine become read-only). For a volume
+        that is saved at once, as ``convert`` does: no second pass over its bytes.
 
     Returns
     -------
@@ -112,7 +122,8 @@ def load_series(
     geo = analyze_stack(np.array([h.position for h in headers]), first.orientation, first.slice_thickness)
     if geo.order.tolist() != list(range(len(headers))):
         headers = [headers[i] for i in geo.order]
-    out, hashes = _read_pixels(stack, headers, progress)
+    hasher = _hasher(first, headers[0], geo) if digest else None
+    out, hashes = _read_pixels(stack, headers, progress, hasher)
     out, headers, hashes, geo, warnings = _drop_duplicates(out, headers, hashes, geo, first, where)
 
     negative = [os.path.basename(h.path) for h in headers if h.slope < 0]
@@ -155,7 +166,23 @@ def load_series(
         series_number=stack.series_number,
         modality=stack.modality,
     )
-    return Volume(out, affine, source, warnings, positions, missing)
+    volume = Volume(out, affine, source, warnings, positions, missing)
+    known = hasher.result(volume.array, volume.affine) if hasher is not None else None
+    if known is not None:
+        volume.keep_voxel_hash(known)
+    return volume
+
+
+def _hasher(first, lowest, geo) -> SliceOrderHasher | None:
+    """A hasher of the volume as it is expected to come out (the affine its slices give), or None."""
+    from ctlabel.dicom.digest import SliceOrderHasher
+
+    try:
+        with np.errstate(all="ignore"):
+            affine = dicom_affine(first.orientation, lowest.position, first.pixel_spacing, geo.step_lps)
+    except Exception:  # noqa: BLE001 - degenerate geometry: load_series reports it after reading
+        return None
+    return SliceOrderHasher(affine) if np.isfinite(affine).all() else None
 
 
 def _image_stack(stack: Stack | str | os.PathLike) -> Stack:
@@ -173,7 +200,7 @@ def _image_stack(stack: Stack | str | os.PathLike) -> Stack:
 
 
 def _read_pixels(stack: Stack, headers: list, progress: Callable[[int, int], None] | None = None,
-                 ) -> tuple[np.ndarray, list[str]]:
+                 hasher: SliceOrderHasher | None = None) -> tuple[np.ndarray, list[str]]:
     """The slices of ``headers`` in HU (int16 when exact and it fits, float32 otherwise), and their pixel hashes."""
     by_file: dict[str, list[int]] = defaultdict(list)
     for i, h in enumerate(headers):
@@ -185,17 +212,24 @@ def _read_pixels(stack: Stack, headers: list, progress: Callable[[int, int], Non
     hashes: list[str] = [""] * len(headers)
     items = list(by_file.items())
     read, counting = [0], threading.Lock()
+    if hasher is not None:
+        hasher.start(out)
 
     def fill(item) -> bool:
         """Read one file's frames into ``out``; False if a slice does not fit int16."""
         path, idxs = item
-        frames = read_frames(path, headers[idxs[0]], stack.rows, stack.columns)
+        # a 16-bit slice is read into its place in ``out`` and rescaled there
+        frames = read_frame_into(path, headers[idxs[0]], out[idxs[0]]) if len(idxs) == 1 else None
+        if frames is None:
+            frames = read_frames(path, headers[idxs[0]], stack.rows, stack.columns)
         fits = True
         for i in idxs:
             h = headers[i]
             stored = frames[h.frame - 1]
             hashes[i] = pixel_hash(stored)
             fits &= _to_hu(stored, h, out, i)
+            if hasher is not None:
+                hasher.ready(i)
         if progress is not None:
             with counting:
                 read[0] += len(idxs)
@@ -211,6 +245,8 @@ def _read_pixels(stack: Stack, headers: list, progress: Callable[[int, int], Non
     else:
         fits = all([fill(it) for it in items])
     if not fits:  # rescaled values beyond int16: read again as float32
+        if hasher is not None:
+            hasher.abandon()
         out = np.empty(shape, dtype=np.float32)
         for it in items:
             fill(it)

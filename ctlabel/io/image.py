@@ -22,7 +22,7 @@ from ctlabel.io.provenance import (
     sidecar_path,
     software,
 )
-from ctlabel.volume import SourceIdentity, Volume, voxel_hash
+from ctlabel.volume import SourceIdentity, Volume
 
 
 def source_record(source: SourceIdentity | None, *, pseudonymize_salt: str | None = None) -> dict | None:
@@ -63,7 +63,7 @@ def image_provenance(volume: Volume, *, pseudonymize_salt: str | None = None) ->
         "Description": "CT volume converted from DICOM by ctlabel, HU, acquisition grid (not reoriented)",
         "Geometry": geometry_record(volume.shape, volume.affine, volume.warnings, volume.slice_positions_mm,
                                     volume.missing_slices),
-        "VoxelSHA256": voxel_hash(volume.array, volume.affine),
+        "VoxelSHA256": volume.voxel_hash(),
         "DataType": str(volume.array.dtype),
         "Units": "HU",
         "Source": src,
