@@ -78,19 +78,19 @@ def my_stats(user: Me, svc: Svc, since: str | None = None, until: str | None = N
 @router.get("/me/cases")
 def my_cases(user: Me, svc: Svc) -> dict:
     """The caller's cases with their state, comment and marks."""
-    return {"cases": svc.my_cases(user)}
+    return {"cases": svc.claims.my_cases(user)}
 
 
 @router.post("/cases/next")
 def next_case(user: Me, svc: Svc) -> dict:
     """Claim the next case waiting for annotation."""
-    return svc.claim_next(user)
+    return svc.claims.claim_next(user)
 
 
 @router.get("/cases/{name}")
 def case_info(name: str, user: Me, svc: Svc) -> dict:
     """A case the caller may see: its state and versions."""
-    return svc.info(user, name)
+    return svc.claims.info(user, name)
 
 
 @router.get("/cases/{name}/files/{file}")
@@ -98,8 +98,8 @@ def case_file(name: str, file: str, user: Me, svc: Svc) -> Response:
     """One file of a case: ``ct.nii.gz``, ``ct.json``, ``labels.tsv``, ``draft`` or ``draft.json``."""
     with svc.read() as db:
         row = svc.get_case(db, name)
-        svc.require_access(db, user, row)
-        reader = svc.reader_name(db, user, row)  # a reader of a double-read case gets their own draft
+        svc.claims.require_access(db, user, row)
+        reader = svc.double_reads.reader_name(db, user, row)  # a reader of a double-read case gets their own draft
     case = svc.folder(row)
     if file in FILES:
         path = getattr(case, FILES[file])
@@ -186,43 +186,43 @@ async def submit(name: str, user: Me, work: VolumeWork, body: SubmitBody | None 
 @router.post("/cases/{name}/withdraw")
 def withdraw(name: str, user: Me, svc: Svc) -> dict:
     """Give a claimed case back."""
-    return svc.withdraw(user, name)
+    return svc.claims.withdraw(user, name)
 
 
 @router.post("/cases/{name}/flag")
 def flag(name: str, body: ReasonBody, user: Me, svc: Svc) -> dict:
     """Flag a case for the lead, with a reason."""
-    return svc.flag(user, name, body.reason)
+    return svc.claims.flag(user, name, body.reason)
 
 
 @router.post("/cases/{name}/heartbeat")
 def heartbeat(name: str, user: Me, svc: Svc) -> dict:
     """Keep the claim of a case alive (and count active time)."""
-    return svc.heartbeat(user, name)
+    return svc.claims.heartbeat(user, name)
 
 
 @router.post("/review/next")
 def review_next(user: Me, svc: Svc) -> dict:
     """Take the next submitted case to review."""
-    return svc.review_next(user)
+    return svc.reviews.review_next(user)
 
 
 @router.post("/cases/{name}/approve")
 def approve(name: str, user: Me, svc: Svc, body: CommentBody | None = None) -> dict:
     """Approve the version under review."""
-    return svc.approve(user, name, body.comment if body else None)
+    return svc.reviews.approve(user, name, body.comment if body else None)
 
 
 @router.post("/cases/{name}/reject")
 def reject(name: str, body: RejectBody, user: Me, svc: Svc) -> dict:
     """Reject the version under review, saying what to fix."""
-    return svc.reject(user, name, body.comment, [m.model_dump() for m in body.marks])
+    return svc.reviews.reject(user, name, body.comment, [m.model_dump() for m in body.marks])
 
 
 @router.post("/cases/{name}/reopen")
 def reopen(name: str, body: ReasonBody, user: Lead, svc: Svc) -> dict:
     """Reopen an approved case (the lead), with a reason."""
-    return svc.reopen(user, name, body.reason)
+    return svc.reviews.reopen(user, name, body.reason)
 
 
 @router.get("/guidelines", response_class=PlainTextResponse)

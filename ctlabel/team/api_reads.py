@@ -25,13 +25,13 @@ class ApproveReadBody(BaseModel):
 @router.get("/cases/{name}/reads")
 def reads(name: str, user: Me, svc: Svc) -> dict:
     """The reads of a case (slot, reader, status, version) and their agreement (Dice, HD95 per label)."""
-    return svc.reads_info(user, name)
+    return svc.double_reads.reads_info(user, name)
 
 
 @router.get("/cases/{name}/agreement")
 def agreement(name: str, user: Me, svc: Svc) -> dict:
     """The agreement of the two reads of a case; 404 before both are in."""
-    out = svc.reads_info(user, name)["agreement"]
+    out = svc.double_reads.reads_info(user, name)["agreement"]
     if out is None:
         raise NotFound(f"case {name} has no agreement yet (both reads are needed)")
     return {"case": name, **out}
@@ -43,11 +43,11 @@ def read_file(name: str, which: str, user: Me, svc: Svc) -> Response:
     slot, _, ext = which.partition(".")
     if ext not in ("", "json"):
         raise NotFound(f"no file {which!r}; files are A, B, A.json, B.json")
-    case, number = svc.read_version(user, name, slot)
+    case, number = svc.double_reads.read_version(user, name, slot)
     path = case.version_path(number)
     if not path.is_file():
         raise NotFound(f"case {name} has no version {number}")
-    mask_hash = svc.version_hash(case, number)
+    mask_hash = svc.double_reads.version_hash(case, number)
     data = (sidecar_path(path) if ext else path).read_bytes()
     return Response(data, media_type="application/octet-stream", headers={"ETag": f'"{mask_hash}"'})
 
@@ -55,7 +55,7 @@ def read_file(name: str, which: str, user: Me, svc: Svc) -> Response:
 @router.post("/cases/{name}/reads/approve")
 def approve_read(name: str, body: ApproveReadBody, user: Me, svc: Svc) -> dict:
     """Approve read A or B, or a version (the reviewer's corrected merge): the delivered version."""
-    return svc.approve_read(user, name, body.version, body.comment)
+    return svc.reviews.approve_read(user, name, body.version, body.comment)
 
 
 __all__ = ["router"]

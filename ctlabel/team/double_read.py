@@ -1,10 +1,10 @@
 """Double reading on the team server: two annotators read a case, the reviewer picks A, B or a merge.
 
-A mixin of :class:`ctlabel.team.service.Service`. A case has ``readers`` 1 or 2 (the project's
-setting, ``ctlabel team init --readers 2`` or ``ctlabel team readers PROJECT 2``, fixed for a
-case at its first claim). With 2, each claim gives a reader slot (``A`` then ``B``) to a
-different annotator (a :class:`~ctlabel.team.db.Read` row with its own lease); each reader
-uploads into their own draft (``masks/draft-<reader>_dseg.nii.gz``) and submits it as a read
+:class:`DoubleReads`, a collaborator of :class:`ctlabel.team.service.Service`. A case has
+``readers`` 1 or 2 (the project's setting, ``ctlabel team init --readers 2`` or ``ctlabel team
+readers PROJECT 2``, fixed for a case at its first claim). With 2, each claim gives a reader
+slot (``A`` then ``B``) to a different annotator (a :class:`~ctlabel.team.db.Read` row with its
+own lease); each reader uploads into their own draft (``masks/draft-<reader>_dseg.nii.gz``) and submits it as a read
 (:mod:`ctlabel.case.reads`). When both reads are in, the case is submitted, the two versions are
 compared (:func:`ctlabel.compare.compare_masks`: Dice and HD95 per label) and the agreement is
 stored (:class:`~ctlabel.team.db.Agreement`, and an ``agreement`` event). The reviewer fetches A
@@ -16,16 +16,16 @@ reviewer holds the case.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ctlabel.case import reads as case_reads
 from ctlabel.case import record as case_record
 from ctlabel.case import workflow
 from ctlabel.case.folder import Case
-from ctlabel.compare import compare_masks
+from ctlabel.compare import LabelAgreement, compare_masks
+from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import Agreement, CaseRow, Read, User, utcnow
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
 from ctlabel.team.qa_note import submit_note
@@ -33,23 +33,34 @@ from ctlabel.team.qa_note import submit_note
 SLOTS = ("A", "B")
 
 
-def active_read(now: dt.datetime):
+def active_read(now: dt.datetime) -> ColumnElement[bool]:
     """The SQL condition of a read that holds its slot: submitted, or open with a live lease."""
     return or_(Read.status == "submitted", and_(Read.status == "open", Read.lease_until >= now))
 
-if TYPE_CHECKING:
-    from ctlabel.team.plumbing import Plumbing
-else:
-    Plumbing = object
+
+def require_no_reviewer(row: CaseRow) -> None:
+    """Conflict once a reviewer holds the case (a submission or read can no longer be withdrawn)."""
+    lease = as_utc(row.review_lease_until)
+    if row.reviewer_id is not None and lease is not None and lease >= utcnow():
+        raise Conflict(f"a reviewer has claimed case {row.name}; it can no longer be withdrawn")
 
 
-class DoubleReadRules(Plumbing):
-    """Double-reading methods; needs the plumbing of :class:`~ctlabel.team.service.Service`."""
+class DoubleReads:
+    """The double-reading rules: reader slots, reads, their agreement.
+
+    Parameters
+    ----------
+    core : ProjectCore
+        The project's shared plumbing.
+    """
+
+    def __init__(self, core: ProjectCore) -> None:
+        self.core = core
 
     # --- which cases are double reads ------------------------------------------------------
     def readers_of(self, db: Session, row: CaseRow) -> int:
         """How many readers the case has (its own setting, else the project's)."""
-        return row.readers or self.settings(db).readers or 1
+        return row.readers or self.core.settings(db).readers or 1
 
     def reads(self, db: Session, row: CaseRow, *, standing: bool = True) -> list[Read]:
         """The case's reads (only those holding a slot, by default), A before B."""
@@ -71,7 +82,7 @@ class DoubleReadRules(Plumbing):
 
     def require_reader_of(self, db: Session, user: User, row: CaseRow) -> Read:
         """The caller reads this double-read case (their lease expired and their slot taken: 403)."""
-        self.require_role(user, "annotator")
+        self.core.require_role(user, "annotator")
         mine = self.my_read(db, user, row)
         if mine is None:
             raise Forbidden(f"case {row.name} is not yours")
@@ -91,7 +102,7 @@ class DoubleReadRules(Plumbing):
     # --- claiming a read -----------------------------------------------------------------------
     def double_candidate(self, db: Session, user: User, now: dt.datetime) -> CaseRow | None:
         """The best double-read case with a free slot that the annotator does not read already."""
-        proj = self.settings(db).readers or 1
+        proj = self.core.settings(db).readers or 1
         if proj != 2 and db.scalar(select(CaseRow.id).where(CaseRow.readers == 2).limit(1)) is None:
             return None
         held = select(func.count(Read.id)).where(Read.case_id == CaseRow.id, active_read(now)).scalar_subquery()
@@ -99,7 +110,7 @@ class DoubleReadRules(Plumbing):
         q = (select(CaseRow).where(CaseRow.state == workflow.IN_PROGRESS, CaseRow.flagged.is_(None),
                                    func.coalesce(CaseRow.readers, proj) == 2, held < 2, ~mine)
              .order_by(CaseRow.priority.desc(), CaseRow.id).limit(1))
-        if self.engine.dialect.name == "postgresql":
+        if self.core.postgres:
             q = q.with_for_update(of=CaseRow, skip_locked=True)
         return db.scalar(q)
 
@@ -110,92 +121,87 @@ class DoubleReadRules(Plumbing):
         for old in db.scalars(select(Read).where(Read.case_id == row.id, Read.slot == slot, Read.status == "open")):
             old.status = "expired"
         row.readers = 2
-        lease = now + dt.timedelta(seconds=self.settings(db).lease_s)
+        lease = now + dt.timedelta(seconds=self.core.settings(db).lease_s)
         db.add(Read(case_id=row.id, user_id=user.id, slot=slot, status="open", lease_until=lease, claimed=now))
-        self.log(db, user, row, "claim", read=slot)
-        return {**self.case_summary(db, row, reason="new", reader=user.name), "read": slot}
+        self.core.log(db, user, row, "claim", read=slot)
+        return {**self.core.case_summary(db, row, reason="new", reader=user.name), "read": slot}
 
     def renew_read(self, db: Session, user: User, row: CaseRow) -> None:
         mine = self.my_read(db, user, row)
         if mine is not None and mine.status == "open":
-            mine.lease_until = utcnow() + dt.timedelta(seconds=self.settings(db).lease_s)
+            mine.lease_until = utcnow() + dt.timedelta(seconds=self.core.settings(db).lease_s)
 
     # --- submitting and withdrawing a read -------------------------------------------------------
     def submit_read(self, user: User, name: str, force: bool = False) -> dict:
         """Submit the caller's read; with both reads in, the case is submitted and compared."""
-        with self.tx() as db:
-            row = self.get_case(db, name)
+        with self.core.tx() as db:
+            row = self.core.get_case(db, name)
             mine = self.require_reader_of(db, user, row)
             if mine.status == "submitted":
                 raise Conflict(f"your read of case {name} is submitted already")
             case_id, slot = row.id, mine.slot
-        with self.case_lock(case_id):
-            case = self.folder(row)
-            n = self.core(case_reads.submit_read, case, user.name, user.name, needed=2, force=force)
+        with self.core.case_lock(case_id):
+            case = self.core.folder(row)
+            n = self.core.change(case_reads.submit_read, case, user.name, user.name, needed=2, force=force)
             record = case_record.load_record(case)
             compared = _compare(case, record) if record["State"] == workflow.SUBMITTED else None
-            with self.tx() as db:
+            with self.core.tx() as db:
                 row = db.get_one(CaseRow, case_id)
-                self.sync(db, row)
+                self.core.sync(db, row)
                 again = self.my_read(db, user, row)
                 assert again is not None  # held above, under the case lock
                 mine = again
                 mine.status, mine.version, mine.lease_until = "submitted", case_record.version_name(n), None
-                self.log(db, user, row, "submit", version=mine.version, read=slot, resubmission=False,
+                self.core.log(db, user, row, "submit", version=mine.version, read=slot, resubmission=False,
                          **submit_note(record["Events"], "read"))
                 if compared is not None:
                     self._store_agreement(db, row, compared)
-                return {**self.case_summary(db, row, reader=user.name), "read": slot}
+                return {**self.core.case_summary(db, row, reader=user.name), "read": slot}
 
-    def _store_agreement(self, db: Session, row: CaseRow, compared: tuple) -> None:
+    def _store_agreement(self, db: Session, row: CaseRow,
+                         compared: tuple[tuple[str, str], list[LabelAgreement]]) -> None:
         (va, vb), rows = compared
         db.execute(delete(Agreement).where(Agreement.case_id == row.id))
         for r in rows:
             db.add(Agreement(case_id=row.id, version_a=va, version_b=vb, label=r.label, name=r.name[:100],
                              dice=r.dice, hd95_mm=r.hd95_mm, volume_a_ml=r.volume_a_ml, volume_b_ml=r.volume_b_ml))
         dice = [r.dice for r in rows]
-        self.log(db, None, row, "agreement", a=va, b=vb, labels=len(rows),
+        self.core.log(db, None, row, "agreement", a=va, b=vb, labels=len(rows),
                  mean_dice=round(sum(dice) / len(dice), 4) if dice else None)
 
     def withdraw_read(self, user: User, name: str) -> dict:
         """The reader gives back an open read (their draft stays) or withdraws a submitted one."""
-        with self.tx() as db:
-            row = self.get_case(db, name, lock=True)
+        with self.core.tx() as db:
+            row = self.core.get_case(db, name, lock=True)
             mine = self.require_reader_of(db, user, row)
             if mine.status == "open":
                 mine.status = "withdrawn"
-                self.log(db, user, row, "withdraw", read=mine.slot)
+                self.core.log(db, user, row, "withdraw", read=mine.slot)
                 return {"case": row.name, "withdrawn": True}
-            self._no_reviewer(row)
+            require_no_reviewer(row)
             case_id, slot = row.id, mine.slot
-        with self.case_lock(case_id):
-            n = self.core(case_reads.withdraw, self.folder(row), user.name, reader=user.name)
-            with self.tx() as db:
+        with self.core.case_lock(case_id):
+            n = self.core.change(case_reads.withdraw, self.core.folder(row), user.name, reader=user.name)
+            with self.core.tx() as db:
                 row = db.get_one(CaseRow, case_id)
-                self.sync(db, row)
+                self.core.sync(db, row)
                 row.reviewer_id, row.review_lease_until = None, None
                 again = self.my_read(db, user, row)
                 assert again is not None  # held above, under the case lock
                 mine = again
                 mine.status, mine.version = "open", None
-                mine.lease_until = utcnow() + dt.timedelta(seconds=self.settings(db).lease_s)
+                mine.lease_until = utcnow() + dt.timedelta(seconds=self.core.settings(db).lease_s)
                 db.execute(delete(Agreement).where(Agreement.case_id == case_id))
-                self.log(db, user, row, "withdraw_submit", version=case_record.version_name(n), read=slot,
+                self.core.log(db, user, row, "withdraw_submit", version=case_record.version_name(n), read=slot,
                          resubmission=False)
-                return {**self.case_summary(db, row, reader=user.name), "withdrawn": True}
-
-    @staticmethod
-    def _no_reviewer(row: CaseRow) -> None:
-        lease = as_utc(row.review_lease_until)
-        if row.reviewer_id is not None and lease is not None and lease >= utcnow():
-            raise Conflict(f"a reviewer has claimed case {row.name}; it can no longer be withdrawn")
+                return {**self.core.case_summary(db, row, reader=user.name), "withdrawn": True}
 
     # --- the reviewer's view ---------------------------------------------------------------------
     def reads_info(self, user: User, name: str) -> dict:
         """Reviewer or lead: the reads A and B of a case (reader, status, version) and their agreement."""
-        self.require_role(user, "reviewer")
-        with self.tx() as db:
-            row = self.get_case(db, name)
+        self.core.require_role(user, "reviewer")
+        with self.core.tx() as db:
+            row = self.core.get_case(db, name)
             users = {u.id: u.name for u in db.scalars(select(User))}
             reads = [{"slot": r.slot, "reader": users.get(r.user_id), "status": r.status, "version": r.version}
                      for r in self.reads(db, row)]
@@ -215,11 +221,11 @@ class DoubleReadRules(Plumbing):
 
     def read_version(self, user: User, name: str, which: str) -> tuple[Case, int]:
         """Reviewer or lead: the case and version number of read ``A``/``B`` (or a ``vNNN`` of the reads)."""
-        self.require_role(user, "reviewer")
-        with self.tx() as db:
-            row = self.get_case(db, name)
-            version = self._resolve(db, row, which)
-        return self.folder(row), case_record.version_number(version) or 0
+        self.core.require_role(user, "reviewer")
+        with self.core.tx() as db:
+            row = self.core.get_case(db, name)
+            version = self.resolve(db, row, which)
+        return self.core.folder(row), case_record.version_number(version) or 0
 
     @staticmethod
     def version_hash(case: Case, number: int) -> str | None:
@@ -227,7 +233,8 @@ class DoubleReadRules(Plumbing):
         made = case_record.version_event(case_record.load_record(case), case_record.version_name(number))
         return made.get("VoxelSHA256") if made else None
 
-    def _resolve(self, db: Session, row: CaseRow, which: str) -> str:
+    def resolve(self, db: Session, row: CaseRow, which: str) -> str:
+        """The version ``which`` names: a submitted read ``A``/``B``, or a ``vNNN``."""
         which = (which or "").strip()
         reads = {r.slot: r.version for r in self.reads(db, row) if r.status == "submitted"}
         if which.upper() in SLOTS:
@@ -240,13 +247,6 @@ class DoubleReadRules(Plumbing):
             raise Invalid(f"a read is A, B or a version vNNN, not {which!r}")
         return case_record.version_name(n)
 
-    def approve_read(self, user: User, name: str, which: str, comment: str | None = None) -> dict:
-        """Approve read A or B (or the version ``which`` names: a corrected merge) of a double-read case."""
-        with self.tx() as db:
-            row = self.get_case(db, name)
-            version = self._resolve(db, row, which)
-        return self.approve(user, name, comment, version=version)
-
     def double_credit(self, db: Session, row: CaseRow) -> dict:
         """What approving a double-read case pays: an annotation item to each reader whose read is in."""
         ids = [r.user_id for r in self.reads(db, row) if r.status == "submitted"]
@@ -255,7 +255,7 @@ class DoubleReadRules(Plumbing):
         return {"readers": ids, "annotator_id": None}
 
 
-def _compare(case: Case, record: dict) -> tuple[tuple[str, str], list] | None:
+def _compare(case: Case, record: dict) -> tuple[tuple[str, str], list[LabelAgreement]] | None:
     """Dice and HD95 per label of the two reads under review (``ctlabel.compare``)."""
     names = case_record.reads_under_review(record)
     if len(names) < 2:
@@ -266,12 +266,12 @@ def _compare(case: Case, record: dict) -> tuple[tuple[str, str], list] | None:
     return (va, vb), compare_masks(a, b, case.load_labels()).rows
 
 
-def set_readers(svc, readers: int) -> int:
+def set_readers(svc: ProjectCore, readers: int) -> int:
     """Set the project's readers per case (1, or 2: double reading); cases already claimed keep theirs.
 
     Parameters
     ----------
-    svc : Service
+    svc : ProjectCore
         The project.
     readers : int
         1 or 2.
@@ -289,7 +289,7 @@ def set_readers(svc, readers: int) -> int:
     return readers
 
 
-def agreement_summary(svc, db: Session) -> dict:
+def agreement_summary(svc: ProjectCore, db: Session) -> dict:
     """The project's double-read agreement: cases compared; per label mean Dice, mean HD95, cases."""
     rows = db.execute(select(Agreement.label, Agreement.name, func.count(Agreement.id), func.avg(Agreement.dice),
                              func.min(Agreement.dice), func.avg(Agreement.hd95_mm))
@@ -304,5 +304,5 @@ def agreement_summary(svc, db: Session) -> dict:
             "lowest": [{"case": c, "min_dice": float(d)} for c, d in low]}
 
 
-__all__ = ["SLOTS", "DoubleReadRules", "active_read", "agreement_summary", "set_readers"]
+__all__ = ["SLOTS", "DoubleReads", "active_read", "agreement_summary", "require_no_reviewer", "set_readers"]
 

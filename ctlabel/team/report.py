@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from ctlabel.errors import InputError
 from ctlabel.progress import duration_text
 from ctlabel.team.db import Event, Rate, User
-from ctlabel.team.service import Service, as_utc
+from ctlabel.team.errors import as_utc
+from ctlabel.team.service import Service
 
 
 def _window(tz: ZoneInfo, since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:

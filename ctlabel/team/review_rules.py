@@ -1,13 +1,14 @@
 """The reviewer's rules of the team server: review-next, approve, reject with marks, reopen, self-review.
 
-A mixin of :class:`ctlabel.team.service.Service`; every case-folder change goes through
-:mod:`ctlabel.case.review` under the case lock.
+:class:`Reviews`, a collaborator of :class:`ctlabel.team.service.Service`; every case-folder
+change goes through :mod:`ctlabel.case.review` under the case lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -15,48 +16,57 @@ from sqlalchemy.orm import Session
 from ctlabel.case import record as case_record
 from ctlabel.case import review, workflow
 from ctlabel.case.folder import Case
+from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
+from ctlabel.team.double_read import DoubleReads
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
 
-if TYPE_CHECKING:
-    from ctlabel.team.plumbing import Plumbing
-else:
-    Plumbing = object
 
+class Reviews:
+    """The reviewer's rules.
 
-class ReviewRules(Plumbing):
-    """Review-side methods; needs the plumbing of :class:`~ctlabel.team.service.Service`."""
+    Parameters
+    ----------
+    core : ProjectCore
+        The project's shared plumbing.
+    double_reads : DoubleReads
+        The double-reading rules (which read is approved, what approving one pays).
+    """
 
-    # --- reviewers ----------------------------------------------------------------------
+    def __init__(self, core: ProjectCore, double_reads: DoubleReads) -> None:
+        self.core = core
+        self.double_reads = double_reads
+
     def review_next(self, user: User) -> dict:
         """Give the reviewer a submitted case nobody reviews (never one they annotated)."""
-        self.require_role(user, "reviewer")
-        with self.tx() as db:
+        self.core.require_role(user, "reviewer")
+        with self.core.tx() as db:
             now = utcnow()
             held = db.scalar(select(CaseRow).where(CaseRow.reviewer_id == user.id,
                                                    CaseRow.state == workflow.SUBMITTED,
                                                    CaseRow.review_lease_until >= now).limit(1))
             if held is not None:
-                return self.case_summary(db, held, reason="held")
+                return self.core.case_summary(db, held, reason="held")
             q = (select(CaseRow).where(
                 CaseRow.state == workflow.SUBMITTED, CaseRow.flagged.is_(None),
                 or_(CaseRow.annotator_id.is_(None), CaseRow.annotator_id != user.id),
                 ~exists().where(Read.case_id == CaseRow.id, Read.user_id == user.id),  # never a case they read
                 or_(CaseRow.reviewer_id.is_(None), CaseRow.review_lease_until < now))
                  .order_by(CaseRow.priority.desc(), CaseRow.updated, CaseRow.id).limit(1))
-            if self.engine.dialect.name == "postgresql":
+            if self.core.postgres:
                 q = q.with_for_update(skip_locked=True)
             row = db.scalar(q)
             if row is None:
                 raise NotFound("no submitted case awaits review")
             row.reviewer_id = user.id
-            row.review_lease_until = now + dt.timedelta(seconds=self.settings(db).lease_s)
+            row.review_lease_until = now + dt.timedelta(seconds=self.core.settings(db).lease_s)
             db.add(Assignment(case_id=row.id, user_id=user.id, kind="review", status="open", claimed=now))
-            self.log(db, user, row, "review_claim")
-            return self.case_summary(db, row, reason="new")
+            self.core.log(db, user, row, "review_claim")
+            return self.core.case_summary(db, row, reason="new")
 
     def require_reviewer_of(self, db: Session, user: User, row: CaseRow) -> None:
-        self.require_role(user, "reviewer")
+        """The caller may decide this submitted case: no other reviewer holds it."""
+        self.core.require_role(user, "reviewer")
         if row.state != workflow.SUBMITTED:
             raise Conflict(f"case {row.name} is {row.state}, not submitted")
         if (row.reviewer_id not in (None, user.id) and user.role != "lead"
@@ -77,24 +87,25 @@ class ReviewRules(Plumbing):
                 return ev.get("Who"), ev.get("Role")
         return None, None
 
-    def _decide(self, user: User, name: str, kind: str, fn, version: str | None = None, **detail) -> dict:
-        with self.tx() as db:
-            row = self.get_case(db, name)
+    def _decide(self, user: User, name: str, kind: str, fn: Callable[[Case], int], version: str | None = None,
+                **detail: Any) -> dict:
+        with self.core.tx() as db:
+            row = self.core.get_case(db, name)
             self.require_reviewer_of(db, user, row)
             if kind == "reject" and row.readers == 2:
                 raise Conflict(f"case {name} is a double read: approve read A or B, or correct them (a merge) "
                                "and approve that")
             case_id = row.id
-        with self.case_lock(case_id):
-            case = self.folder(row)
+        with self.core.case_lock(case_id):
+            case = self.core.folder(row)
             who, role = self.author(case, version)
             if kind == "approve" and who == user.name and role == "annotator":
                 raise Forbidden(f"{user.name} annotated the version under review and cannot approve it "
                                 "(self-review)")
-            n = self.core(fn, case)
-            with self.tx() as db:
+            n = self.core.change(fn, case)
+            with self.core.tx() as db:
                 row = db.get_one(CaseRow, case_id)
-                self.sync(db, row)
+                self.core.sync(db, row)
                 row.reviewer_id, row.review_lease_until = None, None
                 if kind == "reject" and row.annotator_id is not None:
                     row.lease_until = None
@@ -105,9 +116,9 @@ class ReviewRules(Plumbing):
                 if kind == "approve":
                     detail.update(self._credit(db, row))
                     if row.readers == 2:
-                        detail.update(self.double_credit(db, row))
-                self.log(db, user, row, kind, version=case_record.version_name(n), **detail)
-                return self.case_summary(db, row)
+                        detail.update(self.double_reads.double_credit(db, row))
+                self.core.log(db, user, row, kind, version=case_record.version_name(n), **detail)
+                return self.core.case_summary(db, row)
 
     def _credit(self, db: Session, row: CaseRow) -> dict:
         """What an approval pays for: resubmissions and review decisions since the last approval (or reopening)."""
@@ -131,7 +142,15 @@ class ReviewRules(Plumbing):
                             lambda case: review.approve(case, user.name, version=number, comment=comment or None),
                             version=version, comment=comment or None)
 
+    def approve_read(self, user: User, name: str, which: str, comment: str | None = None) -> dict:
+        """Approve read A or B (or the version ``which`` names: a corrected merge) of a double-read case."""
+        with self.core.tx() as db:
+            row = self.core.get_case(db, name)
+            version = self.double_reads.resolve(db, row, which)
+        return self.approve(user, name, comment, version=version)
+
     def reject(self, user: User, name: str, comment: str, marks: list[dict] | None = None) -> dict:
+        """Send the version under review back to its annotator, with what to fix (``marks``: slice, label, note)."""
         comment = (comment or "").strip()
         if not comment:
             raise Invalid("a rejection needs a comment saying what to fix")
@@ -155,19 +174,19 @@ class ReviewRules(Plumbing):
         reason = (reason or "").strip()
         if not reason:
             raise Invalid("reopening needs a reason")
-        with self.tx() as db:
-            row = self.get_case(db, name)
+        with self.core.tx() as db:
+            row = self.core.get_case(db, name)
             if row.state != workflow.APPROVED:
                 raise Conflict(f"case {name} is {row.state}, not approved")
             case_id = row.id
-        with self.case_lock(case_id):
-            self.core(review.start_new_draft, self.folder(row), user.name, role="reviewer")
-            with self.tx() as db:
+        with self.core.case_lock(case_id):
+            self.core.change(review.start_new_draft, self.core.folder(row), user.name, role="reviewer")
+            with self.core.tx() as db:
                 row = db.get_one(CaseRow, case_id)
-                self.sync(db, row)
-                self.renew(db, row)
-                self.log(db, user, row, "reopen", reason=reason)
-                return self.case_summary(db, row)
+                self.core.sync(db, row)
+                self.core.renew(db, row)
+                self.core.log(db, user, row, "reopen", reason=reason)
+                return self.core.case_summary(db, row)
 
 
-__all__ = ["ReviewRules"]
+__all__ = ["Reviews"]

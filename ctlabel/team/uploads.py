@@ -123,10 +123,10 @@ def _uploader(svc: Service, user: User, name: str, kind: str) -> tuple[CaseRow, 
     with svc.tx() as db:
         row = svc.get_case(db, name)
         if kind == "draft":
-            svc.require_annotator_of(db, user, row)
+            svc.claims.require_annotator_of(db, user, row)
         else:
-            svc.require_reviewer_of(db, user, row)
-        return row, svc.reader_name(db, user, row) if kind == "draft" else None
+            svc.reviews.require_reviewer_of(db, user, row)
+        return row, svc.double_reads.reader_name(db, user, row) if kind == "draft" else None
 
 
 def _require_base(if_match: str | None, base: str) -> None:
@@ -170,17 +170,17 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
         _require_base(if_match, base)
         sl = _slices(mask)
         if reader is not None:
-            written = svc.core(reads.save_read, case, reader, mask.array, mask.grid, user.name, annotator=user.name,
+            written = svc.change(reads.save_read, case, reader, mask.array, mask.grid, user.name, annotator=user.name,
                                painted=sl["painted"], interpolated=sl["interpolated"], axis=sl["axis"])
             new = written["VoxelSHA256"]
         elif kind == "draft":
-            written = svc.core(review.save_draft, case, mask.array, mask.grid, user.name, role="annotator",
+            written = svc.change(review.save_draft, case, mask.array, mask.grid, user.name, role="annotator",
                                annotator=user.name, painted=sl["painted"], interpolated=sl["interpolated"],
                                axis=sl["axis"])
             new = written["VoxelSHA256"]
         else:
             painted = changed_slices(case.load_version(case.versions()[-1]).array, mask.array)
-            svc.core(review.correct, case, mask.array, mask.grid, user.name, painted=painted, comment=comment)
+            svc.change(review.correct, case, mask.array, mask.grid, user.name, painted=painted, comment=comment)
             new = current_etag(case)
         with svc.tx() as db:
             row = db.get_one(CaseRow, case_id)
@@ -188,7 +188,7 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
             if kind == "draft" and row.annotator_id == user.id:
                 svc.renew(db, row)
             elif reader is not None:
-                svc.renew_read(db, user, row)
+                svc.double_reads.renew_read(db, user, row)
             db.add(Upload(case_id=case_id, user_id=user.id, kind=kind, base_sha256=base, voxel_sha256=new,
                           size=size))
             svc.log(db, user, row, "upload" if kind == "draft" else "correct", sha256=new, size=size)

@@ -1,7 +1,7 @@
 """Work on whole volumes, away from the requests that must stay quick.
 
 Checking and storing an upload (:func:`ctlabel.team.uploads.store_upload`) and a submit (its QA and
-the frozen version, :meth:`ctlabel.team.service.Service.submit`) take a fraction of a second of CPU
+the frozen version, :meth:`ctlabel.team.claims.Claims.submit`) take a fraction of a second of CPU
 each; heartbeats, claims and small downloads take a few milliseconds. When both share one process
 the short requests wait for the interpreter lock and the CPU behind every volume job
 (``benchmarks/team.py``). So ``ctlabel team serve`` runs volume jobs in worker processes at a lower
@@ -9,7 +9,7 @@ scheduling priority (``nice`` + :data:`NICE`): the operating system serves the s
 first and gives the rest of the CPU to the volume jobs.
 
 Each worker opens its own :class:`~ctlabel.team.service.Service` on the same project and database;
-the per-case lock (:meth:`~ctlabel.team.service.Service.case_lock`) holds across processes. Jobs
+the per-case lock (:meth:`~ctlabel.team.core.ProjectCore.case_lock`) holds across processes. Jobs
 carry a user's id, a case name and file paths, never arrays; a refusal raised in a worker
 (:class:`~ctlabel.team.errors.TeamError`) reaches the client with its status. On Linux a worker
 is killed when the server process dies (``PR_SET_PDEATHSIG``), so stopping the server by its
@@ -83,9 +83,9 @@ def store_upload_job(user_id: int, name: str, path: str, if_match: str | None, k
 
 
 def submit_job(user_id: int, name: str, force: bool) -> dict:
-    """In a worker: :meth:`ctlabel.team.service.Service.submit` for the user with this id."""
+    """In a worker: :meth:`ctlabel.team.claims.Claims.submit` for the user with this id."""
     assert _SERVICE is not None, "not a volume worker"
-    return _SERVICE.submit(_user(_SERVICE, user_id), name, force=force)
+    return _SERVICE.claims.submit(_user(_SERVICE, user_id), name, force=force)
 
 
 def _ready() -> int:
@@ -170,9 +170,9 @@ class VolumeWorkers:
         return await self._run("upload", store_upload_job, None, user.id, name, str(path), if_match, kind, comment)
 
     async def submit(self, user: User, name: str, force: bool = False) -> dict:
-        """Submit a case (QA, then the frozen version: :meth:`Service.submit`)."""
+        """Submit a case (QA, then the frozen version: :meth:`Claims.submit <ctlabel.team.claims.Claims.submit>`)."""
         if self.pool is None:
-            return await self._run("submit", None, lambda: self.svc.submit(user, name, force=force))
+            return await self._run("submit", None, lambda: self.svc.claims.submit(user, name, force=force))
         return await self._run("submit", submit_job, None, user.id, name, force)
 
     def close(self) -> None:

@@ -64,7 +64,7 @@ def _give_all_back(svc) -> None:
                           .join(CaseRow, CaseRow.id == Assignment.case_id).where(Assignment.status == "open")).all()
         db.expunge_all()
     for user, case in held:
-        svc.withdraw(user, case)
+        svc.claims.withdraw(user, case)
 
 
 def test_one_annotator_30_parallel_claims_get_one_case(served):

@@ -162,8 +162,8 @@ def test_lead_release_and_reassign_of_a_double_read_case(tmp_path, db_url, phili
     svc = Service(svc.root)
     with svc.read() as db:
         users = {u.name: u for u in db.scalars(select(User))}
-    name = svc.claim_next(users["ann1"])["case"]
-    assert svc.claim_next(users["ann2"])["read"] == "B"
+    name = svc.claims.claim_next(users["ann1"])["case"]
+    assert svc.claims.claim_next(users["ann2"])["read"] == "B"
     folder = svc.cases_dir / name
     spool = save_stream_to(svc, [brain_mask_bytes(folder)])
     store_upload(svc, users["ann1"], name, spool.path, "none")
@@ -176,13 +176,13 @@ def test_lead_release_and_reassign_of_a_double_read_case(tmp_path, db_url, phili
         dashboard_data.reassign(svc, users["lead"], name, "ann3")
     assert read_json(folder / "case.json") == before
     with pytest.raises(Forbidden):  # nothing was given to ann3
-        svc.heartbeat(users["ann3"], name)
+        svc.claims.heartbeat(users["ann3"], name)
 
     out = dashboard_data.release(svc, users["lead"], name)
     assert out["released"] == "read" and sorted(out["readers"]) == ["ann1", "ann2"]
     for who in ("ann1", "ann2"):
         with pytest.raises(Forbidden):
-            svc.heartbeat(users[who], name)
+            svc.claims.heartbeat(users[who], name)
     assert draft.read_bytes() == kept  # the released reader's draft stays in the case
-    assert svc.claim_next(users["ann3"])["read"] == "A"  # the slots are free again
-    assert svc.claim_next(users["ann1"])["case"] == name
+    assert svc.claims.claim_next(users["ann3"])["read"] == "A"  # the slots are free again
+    assert svc.claims.claim_next(users["ann1"])["case"] == name

@@ -186,7 +186,7 @@ def test_a_reviewers_heartbeats_keep_the_case_and_count_as_time(tmp_path):
                       review_lease_until=start + dt.timedelta(seconds=200))
         db.add(row)
     for s in (0, 25, 50, 75):
-        svc.heartbeat(rev, "c1", at=start + dt.timedelta(seconds=s))
+        svc.claims.heartbeat(rev, "c1", at=start + dt.timedelta(seconds=s))
     with svc.tx() as db:
         lease = db.scalar(select(CaseRow.review_lease_until))
         assert (lease.replace(tzinfo=dt.UTC) - start).total_seconds() > 4 * 3600 - 60  # renewed to a full lease

@@ -82,7 +82,7 @@ def test_team_end_to_end(tmp_path, db_url, serve, capsys, monkeypatch):
         ann1 = db.query(User).filter_by(name="ann1").one()
     t0 = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     for s in (0, 30, 50, 200, 210):  # gaps 30, 20, 150 (idle, not counted), 10
-        svc.heartbeat(ann1, case1, at=t0 + dt.timedelta(seconds=s))
+        svc.claims.heartbeat(ann1, case1, at=t0 + dt.timedelta(seconds=s))
     Client(server.url, tok["ann1"]).heartbeat(case1)
 
     # the reviewer: review-next gives case1, rejects it with a comment and marks

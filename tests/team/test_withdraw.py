@@ -39,15 +39,15 @@ def test_withdraw_after_submit(tmp_path, db_url, philips_template):
     admin.set_rates(svc, {"annotation": 500, "rework": 100, "review": 50})
     with svc.tx() as db:
         ann, ann2, rev = (db.scalar(select(User).where(User.name == n)) for n in ("ann", "ann2", "rev"))
-    name = svc.claim_next(ann)["case"]
+    name = svc.claims.claim_next(ann)["case"]
     case = Case.open(svc.cases_dir / name)
     _upload(svc, ann, name, brain_mask_bytes(case.root))
-    assert svc.submit(ann, name)["state"] == "submitted"
+    assert svc.claims.submit(ann, name)["state"] == "submitted"
 
     # somebody else cannot withdraw it; its annotator can, while no reviewer holds it
     with pytest.raises(Forbidden):
-        svc.withdraw(ann2, name)
-    out = svc.withdraw(ann, name)
+        svc.claims.withdraw(ann2, name)
+    out = svc.claims.withdraw(ann, name)
     assert out["withdrawn"] and out["state"] == "in_progress" and out["annotator"] == "ann"
     rec = read_json(case.record_path)
     assert rec["State"] == "in_progress" and rec["Events"][-1]["Action"] == "withdrawn"
@@ -58,7 +58,7 @@ def test_withdraw_after_submit(tmp_path, db_url, philips_template):
     # the annotator edits and submits again: a new version, no resubmission (nothing was rejected)
     body = brain_mask_bytes(case.root, slices=(9, 10, 11, 12, 13, 14))
     _upload(svc, ann, name, body)
-    svc.submit(ann, name)
+    svc.claims.submit(ann, name)
     with svc.tx() as db:
         last = db.scalar(select(Event).where(Event.kind == "submit").order_by(Event.id.desc()))
         assert last.detail["version"] == "v002" and last.detail["resubmission"] is False
@@ -71,13 +71,13 @@ def test_withdraw_after_submit(tmp_path, db_url, philips_template):
     with pytest.raises(StateError, match="corrected"):
         reads.withdraw(case, "ann")
     with pytest.raises(Conflict, match="corrected"):
-        svc.withdraw(ann, name)
-    assert svc.review_next(rev)["case"] == name
+        svc.claims.withdraw(ann, name)
+    assert svc.reviews.review_next(rev)["case"] == name
     with pytest.raises(Conflict, match="reviewer has claimed"):
-        svc.withdraw(ann, name)
-    assert svc.approve(rev, name)["state"] == "approved"
+        svc.claims.withdraw(ann, name)
+    assert svc.reviews.approve(rev, name)["state"] == "approved"
     with pytest.raises(Conflict):
-        svc.withdraw(ann, name)  # decided: nothing to withdraw
+        svc.claims.withdraw(ann, name)  # decided: nothing to withdraw
     assert verify_case(case).ok
 
     # pay: one annotation item, no rework; the withdrawn submission is not counted as submitted
