@@ -1,19 +1,21 @@
 """The Worklist's double-reading view: the two reads side by side, their agreement, Approve A/B, Correct.
 
-A mixin of :class:`ctlabel_napari._worklist_review.ReviewerMixin`. When a case that the server
-says has two readers (``readers: 2`` in its summary) is opened for review, the reads are fetched
-with the case (``Client.reads``: slots, versions and the stored agreement; ``Client.download_reads``
-into ``review-reads/`` of the cache, apart from the case folder so the Review widget still shows
-the server's latest version) and shown as two labels layers **read A** and **read B** in napari's
-grid mode, each over the image. The agreement (Dice and HD95 per label, as the server computed
-it) is listed in the review panel. **Approve A** / **Approve B** approve a read through the server
-(``POST /cases/{case}/reads/approve``); **Correct from A** / **from B** copy that read into the
-review layer to paint, and the Review box's *Upload correction* uploads it (a new version, the
-merge), which *Approve* then approves. Which decision is allowed is the server's to say.
+:class:`DoubleReadView` belongs to :class:`ctlabel_napari._worklist_review.ReviewFlow`, which
+decides; the view only shows. When a case that the server says has two readers (``readers: 2`` in
+its summary) is opened for review, the reads are fetched with the case (``Client.reads``: slots,
+versions and the stored agreement; ``Client.download_reads`` into ``review-reads/`` of the cache,
+apart from the case folder so the Review widget still shows the server's latest version) and shown
+as two labels layers **read A** and **read B** in napari's grid mode, each over the image. The
+agreement (Dice and HD95 per label, as the server computed it) is listed in the review panel.
+**Approve A** / **Approve B** approve a read through the server (``POST
+/cases/{case}/reads/approve``); **Correct from A** / **from B** copy that read into the review layer
+to paint, and the Review box's *Upload correction* uploads it (a new version, the merge), which
+*Approve* then approves. Which decision is allowed is the server's to say.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +56,22 @@ def fetch_reads(client, info: dict, folder: Path) -> dict | None:
     return reads
 
 
-class DoubleReadMixin:
-    """The reads A and B side by side, their agreement, Approve A / B, Correct from A / B."""
+class DoubleReadView:
+    """The reads A and B side by side, their agreement, and the buttons Approve A / B, Correct from A / B.
 
-    review_reads: dict | None = None
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        Where the reads are shown.
+    approve, correct : callable(slot)
+        What Approve A / B and Correct from A / B do (the review flow's decisions).
+    """
 
-    def _build_double_box(self) -> QGroupBox:
+    def __init__(self, viewer, approve: Callable[[str], object], correct: Callable[[str], object]) -> None:
+        self.viewer = viewer
         self.read_layers: dict = {}
         self._read_image = None
-        box = QGroupBox("Double reading")
+        self.box = box = QGroupBox("Double reading")
         g = QGridLayout(box)
         self.agreement_label = QLabel("")
         self.agreement_label.setWordWrap(True)
@@ -73,29 +82,27 @@ class DoubleReadMixin:
         self.correct_b_button = QPushButton("Correct from B")
         for b, slot in ((self.correct_a_button, "A"), (self.correct_b_button, "B")):
             b.setToolTip(f"Paint on a copy of read {slot}, then Upload correction (the merge) and Approve it")
-        self.approve_a_button.clicked.connect(lambda: self._guarded(lambda: self.approve_read("A")))
-        self.approve_b_button.clicked.connect(lambda: self._guarded(lambda: self.approve_read("B")))
-        self.correct_a_button.clicked.connect(lambda: self._guarded(lambda: self.correct_from("A")))
-        self.correct_b_button.clicked.connect(lambda: self._guarded(lambda: self.correct_from("B")))
-        self.double_buttons = [self.approve_a_button, self.approve_b_button, self.correct_a_button,
-                               self.correct_b_button]
-        for i, b in enumerate(self.double_buttons):
+        self.approve_a_button.clicked.connect(lambda: approve("A"))
+        self.approve_b_button.clicked.connect(lambda: approve("B"))
+        self.correct_a_button.clicked.connect(lambda: correct("A"))
+        self.correct_b_button.clicked.connect(lambda: correct("B"))
+        self.buttons = [self.approve_a_button, self.approve_b_button, self.correct_a_button, self.correct_b_button]
+        for i, b in enumerate(self.buttons):
             g.addWidget(b, 1 + i // 2, i % 2)
         box.setVisible(False)
-        self.double_box = box
-        self.double_read_hooks.append(lambda widget, info, case_dir: self._show_reads())
-        return box
 
-    def _enable_double(self, open_: bool, editing: bool) -> None:
-        ok = open_ and not editing and self.review_reads is not None
-        for b in self.double_buttons:
-            b.setEnabled(bool(ok))
+    def enable(self, ok: bool) -> None:
+        for b in self.buttons:
+            b.setEnabled(ok)
 
-    # --- show -------------------------------------------------------------------------------------
-    def _show_reads(self) -> None:
-        """Add the reads as layers in grid mode (A with the review layers, B over a view of the image)."""
-        reads, rw = self.review_reads, self.review_widget
-        self._end_double()
+    def read_data(self, slot: str) -> np.ndarray | None:
+        """A copy of read ``slot``'s mask as shown, None when it is not shown."""
+        layer = self.read_layers.get(slot)
+        return None if layer is None else np.array(layer.data, copy=True)
+
+    def show(self, reads: dict | None, rw) -> None:
+        """Add the reads as layers in grid mode (A with the review layers of ``rw``, B over a view of the image)."""
+        self.clear()
         if reads is None or rw is None or rw.image_layer is None:
             return
         from napari.layers import Image
@@ -126,41 +133,22 @@ class DoubleReadMixin:
         by = {r["slot"]: f"{r['slot']}: {r.get('version') or '-'} by {r.get('reader') or '?'}"
               for r in reads.get("reads", [])}
         self.agreement_label.setText("; ".join(by.values()) + "<br>" + describe_agreement(reads.get("agreement")))
-        self.double_box.setVisible(True)
-        self._enable_work()
+        self.box.setVisible(True)
 
-    def _end_double(self, keep_reads: bool = True) -> None:
-        """Take the read layers away and leave grid mode (the reads info stays unless ``keep_reads``)."""
+    def clear(self) -> None:
+        """Take the read layers away and leave grid mode (the agreement stays shown)."""
         for ly in (*self.read_layers.values(), self._read_image):
             if ly is not None and ly in self.viewer.layers:
                 self.viewer.layers.remove(ly)
         if self.read_layers or self._read_image is not None:
             viewer_grid(self.viewer).enabled = False
         self.read_layers, self._read_image = {}, None
-        if not keep_reads:
-            self.review_reads = None
-            self.agreement_label.setText("")
-            self.double_box.setVisible(False)
 
-    # --- decide ---------------------------------------------------------------------------------------
-    def approve_read(self, slot: str):
-        """Approve read ``A`` or ``B`` on the server (it decides whether that is allowed)."""
-        name = self._require_review()
-        client, comment = self._client(), self.review_comment.text().strip() or None
-        return self.run(client.approve, name, comment, slot,
-                        done=lambda _r: self._decided(f"approved read {slot} of {name}"), failed=self._network_failed)
+    def hide(self) -> None:
+        """The case under review is gone: no layers, no agreement, no box."""
+        self.clear()
+        self.agreement_label.setText("")
+        self.box.setVisible(False)
 
-    def correct_from(self, slot: str) -> None:
-        """Start a correction from read ``slot``: its mask in the review layer, editable; grid mode off."""
-        self._require_review()
-        layer = self.read_layers.get(slot)
-        if layer is None:
-            self.say(f"read {slot} is not there", error=True)
-            return
-        target = self.review_widget.labels_layer
-        data = np.array(layer.data, copy=True)
-        self._end_double()
-        target.data = data
-        target.visible = True
-        self.start_correction()
-        self.say(f"correcting from read {slot}: paint, then Upload correction", notify=False)
+
+__all__ = ["DoubleReadView", "describe_agreement", "fetch_reads", "viewer_grid"]

@@ -8,22 +8,29 @@ the Review widget, read-only with its QA findings. See docs/plugin.md, "Worklist
 * **Connect**: server URL and token, kept like ``ctlabel team login`` (``team-login.json``,
   mode 0600); who is logged in and their role, my cases (state, the reviewer's comment), my
   approved count, active time and amount owed, the project's guidelines.
-* **Annotator** (:mod:`._worklist_annotator`): Next case, Submit, Flag case, Withdraw; every save
-  is uploaded in the background; offline, saves stay local ("offline, changes waiting") and go
-  up when the server is back; a conflict keeps the local draft as a version of its own.
-* **Reviewer** (:mod:`._worklist_review`): Review next, Approve, Reject (comment and marks),
-  Correct; Ctrl+Shift+A / Ctrl+Shift+R / Ctrl+Shift+N.
+* **Annotator** (:class:`._worklist_annotator.AnnotatorFlow`): Next case, Submit, Flag case,
+  Withdraw; every save is uploaded in the background; offline, saves stay local ("offline, changes
+  waiting") and go up when the server is back; a conflict keeps the local draft as a version of its own.
+* **Reviewer** (:class:`._worklist_review.ReviewFlow`, with its
+  :class:`._worklist_double.DoubleReadView`): Review next, Approve, Reject (comment and marks),
+  Correct, double reading; Ctrl+Shift+A / Ctrl+Shift+R / Ctrl+Shift+N.
+* **Time** (:class:`._worklist_activity.WorkTimer`): activity becomes heartbeats.
 
-Network calls run in worker threads (napari's ``create_worker``); their results come back on
-the GUI thread.
+The widget composes them: each receives a :class:`._worklist_context.WorklistContext` (the
+viewer, the login, the widget's services) and never sees the widget or the other collaborators.
+The widget keeps the connection, my cases, the status and progress lines, and runs network calls
+in worker threads (napari's ``create_worker``; results come back on the GUI thread). Its methods
+and attributes ``next_case``, ``submit``, ``review_next``, ``approve``, ``approve_button``... are
+the collaborators', for scripts and tests.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -43,12 +50,14 @@ from qtpy.QtWidgets import (
 from ctlabel import Client, CtlabelError, load_login, save_login
 
 from ._fit import scrolled_layout
-from ._team_sync import describe_case, describe_stats
-from ._worklist_annotator import AnnotatorMixin
-from ._worklist_review import ReviewerMixin
+from ._team_sync import Heartbeats, describe_case, describe_stats
+from ._worklist_activity import WorkTimer
+from ._worklist_annotator import AnnotatorFlow
+from ._worklist_context import WorklistContext
+from ._worklist_review import ReviewFlow
 
 
-class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
+class WorklistWidget(QWidget):
     """The team client's dock widget.
 
     Attributes tests (or an embedding application) may replace: ``clock`` (seconds, for the
@@ -58,20 +67,17 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
 
     #: Emitted from worker threads with (file name, bytes done, bytes total); shown by the progress bar.
     progress_changed = Signal(str, int, int)
-    #: How often the local draft is checked for a new save (ms) and an offline upload retried (s).
-    WATCH_MS = 1000
-    RETRY_S = 5.0
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.setObjectName("ctlabel_worklist")
-        self.client: Client | None = None
-        self.me: dict = {}
         self.clock: Callable[[], float] = time.monotonic
         self.has_focus: Callable[[], bool] = self._window_has_focus
         self._workers: list = []
-        self.busy = False
+        beats = Heartbeats(lambda: self.timer.send(), has_focus=lambda: self.has_focus(), clock=lambda: self.clock())
+        self.ctx = ctx = WorklistContext(napari_viewer, self, run=self.run, say=self.say, set_link=self.set_link,
+                                         refresh=self.refresh, changed=self._enable_work, heartbeats=beats)
         lay = scrolled_layout(self)  # the dock scrolls instead of growing the window past the screen
 
         # The open case's news (a rejection's comment) on top
@@ -108,8 +114,11 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         lay.addWidget(box)
 
         # Work: the annotator's and the reviewer's buttons (one of them shown, by role)
-        self.annotator_box = self._build_annotator_box()
-        self.reviewer_box = self._build_reviewer_box()
+        self.annotator = AnnotatorFlow(ctx, self.banner)
+        self.review = ReviewFlow(ctx)
+        self.timer = WorkTimer(ctx, active_case=self.active_case, synced=self.annotator.synced)
+        self.annotator_box, self.reviewer_box = self.annotator.box, self.review.box
+        self._name_parts()
         lay.addWidget(self.annotator_box)
         lay.addWidget(self.reviewer_box)
         self.progress = QProgressBar()
@@ -143,12 +152,6 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         lay.addWidget(tabs, 1)
 
         self.progress_changed.connect(self._on_progress)
-        self._watch = QTimer(self)
-        self._watch.setInterval(self.WATCH_MS)
-        self._watch.timeout.connect(self._tick)
-        self._watch.start()
-        self._connect_activity()
-        self._bind_review_keys()
         self._show_role()
         try:
             url, token = load_login()
@@ -188,7 +191,7 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         return not self._workers
 
     def _set_busy(self, busy: bool) -> None:
-        self.busy = busy
+        self.ctx.busy = busy
         for b in (self.login_button, *self.work_buttons()):
             b.setEnabled(not busy)
         if busy:
@@ -197,6 +200,7 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         self._enable_work()
 
     def _failed(self, exc: BaseException) -> None:
+        """A task without its own ``failed``: its error in the status line."""
         self.say(str(exc), error=True)
 
     def say(self, text: str, error: bool = False, notify: bool = True) -> None:
@@ -223,21 +227,16 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
 
         return QApplication.activeWindow() is not None
 
-    def _client(self) -> Client:
-        if self.client is None:
-            raise CtlabelError("log in to the team server first")
-        return self.client
-
     def work_buttons(self) -> list:
-        return [*self._annotator_buttons, *self._reviewer_buttons]
+        return [*self.annotator.buttons, *self.review.buttons]
 
     def _enable_work(self) -> None:
-        self._enable_annotator()
-        self._enable_reviewer()
+        self.annotator.enable()
+        self.review.enable()
 
-    @property
-    def role(self) -> str:
-        return self.me.get("role", "")
+    def active_case(self) -> str | None:
+        """The case heartbeats are for: the one being labelled, else the one being reviewed."""
+        return self.annotator.case_name or self.review.case_name
 
     # --- connect -------------------------------------------------------------------------------
     def login(self, url: str | None = None, token: str | None = None, *, save: bool = True):
@@ -254,7 +253,7 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         def done(me: dict) -> None:
             if self.client is not None:
                 self.client.close()
-            self.client, self.me = client, me
+            self.ctx.client, self.ctx.me = client, me
             if save:
                 save_login(url, token)
             self.set_link("online")
@@ -268,6 +267,32 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
 
         return self.run(client.me, done=done, failed=failed)
 
+    @property
+    def client(self) -> Client | None:
+        """The logged-in client (a script may set another, e.g. one whose server cannot be reached)."""
+        return self.ctx.client
+
+    @client.setter
+    def client(self, client: Client | None) -> None:
+        self.ctx.client = client
+
+    @property
+    def me(self) -> dict:
+        """``GET /me``: user and role ({} before a login)."""
+        return self.ctx.me
+
+    @property
+    def role(self) -> str:
+        return self.ctx.role
+
+    @property
+    def busy(self) -> bool:
+        return self.ctx.busy
+
+    @property
+    def link_state(self) -> str:
+        return self.ctx.link_state
+
     def _show_role(self) -> None:
         role = self.role
         self.who_label.setText(f"<b>{self.me['user']}</b> ({role})" if self.me else "not logged in")
@@ -279,7 +304,7 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
         """``online``, ``uploading``, ``offline`` (changes waiting) or ``conflict``, shown under the token."""
         text = {"online": "online", "uploading": "uploading the draft…",
                 "offline": "offline, changes waiting", "conflict": "conflict: your version is kept"}.get(state, state)
-        self.link_state = state
+        self.ctx.link_state = state
         self.link_label.setText(text + (f" — {detail}" if detail else ""))
         self.link_label.setStyleSheet("color: #e0a030;" if state in ("offline", "conflict") else "")
 
@@ -303,23 +328,68 @@ class WorklistWidget(AnnotatorMixin, ReviewerMixin, QWidget):
             self.stats_label.setText(describe_stats(stats))
             self.guidelines.setMarkdown(guidelines or "*The lead has not written guidelines yet.*")
 
-        def failed(exc: BaseException) -> None:
-            self._network_failed(exc)
-
-        return self.run(fetch, done=done, failed=failed, busy=False)
-
-    def _network_failed(self, exc: BaseException) -> None:
-        if getattr(exc, "status", None) == 0:
-            self.set_link("offline", "the server cannot be reached")
-            self.say(str(exc), error=True, notify=False)
-        else:
-            self.say(str(exc), error=True)
+        return self.run(fetch, done=done, failed=self.ctx.network_failed, busy=False)
 
     def closeEvent(self, event) -> None:
-        self._watch.stop()
+        self.annotator.watch.stop()
         if self.client is not None:
             self.client.close()
         super().closeEvent(event)
+
+    # --- the collaborators' parts under the names scripts and tests use -----------------------------
+    def _name_parts(self) -> None:
+        a, r, d = self.annotator, self.review, self.review.double
+        self.next_button, self.submit_button, self.flag_button, self.withdraw_button = a.buttons
+        self.case_label, self.marks_list = a.case_label, a.marks_list
+        (self.review_next_button, self.approve_button, self.reject_button, self.correct_button,
+         self.upload_correction_button, self.mark_button) = r.buttons[:6]
+        self.review_label, self.review_comment, self.mark_note = r.label, r.comment, r.mark_note
+        self.review_marks_list, self.double_read_hooks = r.marks_list, r.hooks
+        self.double_box, self.agreement_label = d.box, d.agreement_label
+        self.approve_a_button, self.approve_b_button, self.correct_a_button, self.correct_b_button = d.buttons
+        self.heartbeats = self.ctx.heartbeats
+        # the annotator's actions
+        self.next_case, self.submit, self.flag, self.withdraw = a.next_case, a.submit, a.flag, a.withdraw
+        self.push, self.case_session, self.jump_to_mark, self.close_case = (a.push, a.case_session,
+                                                                            a.jump_to_mark, a.close_case)
+        # the reviewer's
+        self.review_next, self.approve, self.reject, self.add_mark = r.review_next, r.approve, r.reject, r.add_mark
+        self.start_correction, self.upload_correction = r.start_correction, r.upload_correction
+        self.approve_read, self.correct_from = r.approve_read, r.correct_from
+
+    @property
+    def ask_text(self) -> Callable:
+        """The dialog asking for a reason or comment: ``ask_text(parent, title, prompt) -> str | None``."""
+        return self.ctx.ask_text
+
+    @ask_text.setter
+    def ask_text(self, fn: Callable) -> None:
+        self.ctx.ask_text = fn
+
+    @property
+    def ask_force(self) -> Callable:
+        """The question whether to submit despite QA errors: ``ask_force(parent, findings, jump) -> bool``."""
+        return self.ctx.ask_force
+
+    @ask_force.setter
+    def ask_force(self, fn: Callable) -> None:
+        self.ctx.ask_force = fn
+
+    @property
+    def case_info(self) -> dict | None:
+        return self.annotator.case_info
+
+    @property
+    def case_dir(self) -> Path | None:
+        return self.annotator.case_dir
+
+    @property
+    def review_info(self) -> dict | None:
+        return self.review.info
+
+    @property
+    def review_widget(self):
+        return self.review.review_widget
 
 
 __all__ = ["WorklistWidget"]

@@ -38,8 +38,8 @@ def _viewer(make_napari_viewer):
     lw.image_aware_check.setChecked(False)  # shape-only interpolation: no refinement worker
     lw.confirm_restore = lambda record: False
     _, wl = viewer.window.add_plugin_dock_widget("ctlabel", "Worklist")
-    wl._watch.setInterval(100)
-    wl.RETRY_S = 0.5
+    wl.annotator.watch.setInterval(100)
+    wl.annotator.retry_s = 0.5
     wl.ask_force = lambda *a: True
     return viewer, lw, wl
 
@@ -65,7 +65,7 @@ def _paint(layer, team, z):
 
 
 def _synced(wl):
-    return wl.idle and wl.case_dir is not None and draft_signature(wl.case_dir) == wl._uploaded_sig
+    return wl.idle and wl.case_dir is not None and draft_signature(wl.case_dir) == wl.annotator.uploaded_sig
 
 
 def _server_etag(team, who, case):
