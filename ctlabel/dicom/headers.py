@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import cast
 
 import numpy as np
@@ -251,13 +252,19 @@ class _Values:
         return self._v.get(key, default)
 
 
+@lru_cache(maxsize=256)
+def _checked_orientation(values: tuple[float, ...]) -> tuple[tuple[float, ...], str | None]:
+    """:func:`~ctlabel.geometry.check_orientation`, once per orientation: a series' slices share theirs."""
+    return check_orientation(values)
+
+
 def _slice(path: str, frame: int, sop: str, inst: int | None, values: dict, raw) -> SliceHeader:
     v = _Values(values)
     notes: list[str] = []
     orientation = numbers(values.get("ImageOrientationPatient"), "ImageOrientationPatient", 6)
     if orientation is not None:
         try:
-            orientation, note = check_orientation(orientation)
+            orientation, note = _checked_orientation(orientation)
         except ValueError as exc:
             raise BadValue(str(exc)) from None
         if note:

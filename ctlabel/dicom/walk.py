@@ -194,7 +194,7 @@ def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
     InputError
         A path does not exist.
     """
-    files: list[Path] = []
+    files: list[Path] = []  # resolved
     problems: list[FileProblem] = []
 
     def unreadable(err: OSError) -> None:
@@ -209,10 +209,10 @@ def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
         if p.is_file():
             if _is_directory_file(p):
                 listed, pr = dicomdir_files(p)
-                files += listed
+                files += [f.resolve() for f in listed]
                 problems += pr
             else:
-                files.append(p)
+                files.append(p.resolve())
             continue
         visited: set[str] = set()
         for root, dirs, names in os.walk(p, followlinks=True, onerror=unreadable):
@@ -234,9 +234,10 @@ def candidate_files(paths) -> tuple[list[Path], list[FileProblem]]:
                     problems.append(FileProblem(str(f), "not a regular file (a pipe, device, socket or broken"
                                                         " link): skipped", fatal=False))
                     continue
-                files.append(f)
+                # resolved: the folder's real path is known; only a link needs resolving on its own
+                files.append(f.resolve() if os.path.islink(f) else Path(real, name))
     # A file reached twice (folder walk and DICOMDIR) counts once.
-    return list(dict.fromkeys(f.resolve() for f in files)), problems
+    return list(dict.fromkeys(files)), problems
 
 
 __all__ = ["NON_DICOM_NAMES", "NON_DICOM_SUFFIXES", "NOT_DICOM_BY_NAME", "OWN_FILES", "candidate_files",
