@@ -383,8 +383,8 @@ def warm(folder: Path) -> int:
 
 
 def _done(folder: Path, params: dict) -> bool:
-    marker = folder / "complete.json"
-    return marker.is_file() and json.loads(marker.read_text()) == params
+    marker = folder / "complete.json"  # compared as JSON: a tuple in params reads back as a list
+    return marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(params))
 
 
 def _mark(folder: Path, params: dict) -> None:
