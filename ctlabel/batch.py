@@ -111,7 +111,8 @@ def connect(address: str) -> Any:
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("distributed"):  # a broken install elsewhere: do not hide it
             raise
-        raise InputError("--scheduler needs dask.distributed: pip install 'ctlabel[cluster]'") from None
+        raise InputError("a Dask scheduler needs dask.distributed: pip install 'ctlabel[cluster]'",
+                         options=("scheduler",)) from None
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:

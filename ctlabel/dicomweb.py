@@ -124,7 +124,8 @@ class Server:
         try:
             return fn(*args, **kwargs)
         except requests.exceptions.Timeout:
-            raise ServerError(f"no answer within {self.timeout:g} s ({what}); gave up (--timeout)", self.url) from None
+            raise ServerError(f"no answer within {self.timeout:g} s ({what}); gave up", self.url,
+                              options=("timeout",)) from None
         except requests.exceptions.ConnectionError as exc:
             raise ServerError(f"cannot reach the server ({what}): {_short(exc)}", self.url) from None
         except requests.exceptions.HTTPError as exc:
@@ -142,7 +143,8 @@ class Server:
         reason = (exc.response.reason if exc.response is not None else "") or ""
         if code in (401, 403):
             return ServerError(f"access refused (HTTP {code} {reason}) while {what}: wrong or missing credentials"
-                               " (--user with --password-env, or --token-env)", self.url)
+                               " (a user with a password, or a token)", self.url,
+                               options=("user", "password_env", "token_env"))
         if series_level and code in (404, 410):
             return SeriesFailed(f"HTTP {code} {reason} while {what}")
         if code == 404:

@@ -4,6 +4,10 @@ Every error that ctlabel raises for bad input or a refused operation is a
 :class:`CtlabelError`. Each subclass also derives from the builtin that fits it,
 so callers that catch ``ValueError`` or ``OSError`` keep working. Messages name
 the file (where there is one) and the reason.
+
+The core never names a command-line flag: an error that a parameter of the call would
+resolve names that parameter in ``options`` (e.g. ``("dicom",)``), and the command that
+printed the message adds its flag (``ctlabel/cli/hints.py``).
 """
 
 from __future__ import annotations
@@ -20,16 +24,27 @@ class CtlabelError(Exception):
         What is wrong, in words a user understands.
     path : str or PathLike, optional
         The file or folder the error is about; it leads the message.
+    options : tuple of str, optional
+        The parameters of the call (as the Python API names them, e.g. ``"include_unapproved"``)
+        whose setting the remedy is about; a command line adds its flags for them.
     """
 
-    def __init__(self, reason: str, path: str | PathLike | None = None) -> None:
+    def __init__(self, reason: str, path: str | PathLike | None = None, *, options: tuple[str, ...] = ()) -> None:
         self.reason = reason
         self.path = None if path is None else str(path)
+        self.options = tuple(options)
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
 
     def __reduce__(self):
-        """Pickle as ``(reason, path)`` (a refusal raised in a worker process keeps both)."""
-        return type(self), (self.reason, self.path)
+        """Pickle as ``(reason, path)`` plus ``options`` (a refusal raised in a worker process keeps all)."""
+        return _rebuild, (type(self), self.reason, self.path, self.options)
+
+
+def _rebuild(cls: type[CtlabelError], reason: str, path: str | None, options: tuple[str, ...]) -> CtlabelError:
+    """Unpickle a :class:`CtlabelError` (``__reduce__``)."""
+    exc = cls(reason, path)
+    exc.options = options
+    return exc
 
 
 class InputError(CtlabelError, ValueError):

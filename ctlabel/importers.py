@@ -263,14 +263,15 @@ def combine(imp: Imported, table: LabelTable, segments: list[int] | None = None,
     values = label_values(segs, table, imp.fmt)
     for k, v in (relabel or {}).items():
         if k not in {s.number for s in imp.segments}:
-            raise InputError(f"--relabel names segment {k}, which the file does not have", imp.path)
+            raise InputError(f"the relabeling names segment {k}, which the file does not have", imp.path,
+                             options=("relabel",))
         if not 1 <= int(v) <= MAX_LABEL:
-            raise InputError(f"--relabel value {v} is outside 1..{MAX_LABEL}", imp.path)
+            raise InputError(f"the relabeling value {v} is outside 1..{MAX_LABEL}", imp.path, options=("relabel",))
         if k in values:
             values[k] = int(v)
     if len(set(values.values())) != len(values):
-        raise InputError(f"two segments map to the same label value ({values}); import them one at a time with "
-                         "--segments", imp.path)
+        raise InputError(f"two segments map to the same label value ({values}); import them one at a time",
+                         imp.path, options=("segments",))
     count = np.zeros(segs[0].mask.shape if segs else (0,), dtype=np.uint8)
     for s in segs:
         count += s.mask
@@ -284,7 +285,8 @@ def combine(imp: Imported, table: LabelTable, segments: list[int] | None = None,
                     pairs.append(f"segment {a.number} '{a.name}' and segment {b.number} '{b.name}' share {n} voxels "
                                  f"(slices {ks.min()}-{ks.max()})")
         raise InputError("overlapping segments cannot be held by one label map: " + "; ".join(pairs)
-                         + ". Import non-overlapping subsets with --segments, one version each", imp.path)
+                         + ". Import non-overlapping subsets of segments, one version each", imp.path,
+                         options=("segments",))
     hi = max(values.values(), default=0)
     labels = np.zeros(count.shape, dtype=np.uint8 if hi <= 255 else np.uint16)
     for s in segs:

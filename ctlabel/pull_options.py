@@ -53,14 +53,15 @@ def parse_study_date(text: str) -> str:
     t = text.strip()
     m = _DATE.match(t)
     if not m or t == "-":
-        raise InputError(f"--study-date {text!r}: use YYYYMMDD-YYYYMMDD (either side may be left empty) or YYYYMMDD")
+        raise InputError(f"study dates {text!r}: use YYYYMMDD-YYYYMMDD (either side may be left empty) or YYYYMMDD",
+                         options=("study_date",))
     for d in filter(None, m.groups()):
         try:
             datetime.strptime(d, "%Y%m%d")
         except ValueError:
-            raise InputError(f"--study-date {text!r}: {d} is not a date") from None
+            raise InputError(f"study dates {text!r}: {d} is not a date", options=("study_date",)) from None
     if m.group(1) and m.group(2) and m.group(1) > m.group(2):
-        raise InputError(f"--study-date {text!r}: the range ends before it starts")
+        raise InputError(f"study dates {text!r}: the range ends before it starts", options=("study_date",))
     return t
 
 
@@ -120,22 +121,23 @@ def check_options(url: str, options: PullOptions) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError("the server URL must be http(s)://host[:port]/path (the DICOMweb root)", url)
     if parts.username or parts.password:
-        raise InputError("credentials in the URL are refused: use --user with --password-env, or --token-env",
-                         public_url(url))
+        raise InputError("credentials in the URL are refused: give a user with a password from the environment, or a "
+                         "token from the environment", public_url(url), options=("user", "password_env", "token_env"))
     if options.user is not None and options.token is not None:
-        raise InputError("use either --user (basic) or --token-env (bearer), not both")
+        raise InputError("use either a user (basic) or a token (bearer), not both", options=("user", "token_env"))
     if not (options.studies or options.series or options.uids_csv or options.study_date):
-        raise InputError("say what to pull: --study UID, --series UID, --uids CSV or --study-date FROM-TO "
-                         "(pulling a whole archive is never the default)")
+        raise InputError("say what to pull: studies, series, a CSV of UIDs or a range of study dates "
+                         "(pulling a whole archive is never the default)", options=("study", "series", "uids",
+                                                                                  "study_date"))
     if options.study_date and (options.studies or options.series or options.uids_csv):
-        raise InputError("--study-date selects studies by itself: it cannot be combined with --study, --series"
-                         " or --uids")
+        raise InputError("a range of study dates selects studies by itself: it cannot be combined with studies, "
+                         "series or a CSV of UIDs", options=("study_date", "study", "series", "uids"))
     if options.study_date:
         options.study_date = parse_study_date(options.study_date)
     options.studies = [_check_uid(u, "study UID") for u in options.studies]
     options.series = [_check_uid(u, "series UID") for u in options.series]
     if not options.timeout or options.timeout <= 0:
-        raise InputError(f"--timeout must be more than 0 seconds, not {options.timeout}")
+        raise InputError(f"the timeout must be more than 0 seconds, not {options.timeout}", options=("timeout",))
 
 
 __all__ = ["PullOptions", "check_options", "parse_study_date", "read_uids_csv"]

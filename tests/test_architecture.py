@@ -60,3 +60,39 @@ def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(ROOT)): n for base in ("ctlabel", "plugins")
             for p in (ROOT / base).rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def _flags_in_errors(path: Path) -> list[tuple[int, str]]:
+    """(line, ``--flag``) in the string constants (f-string parts too) of the errors ``path`` raises or builds."""
+    import re
+
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+    found: set[tuple[int, str]] = set()  # a raised Call is also walked as a Call: once is enough
+    for node in ast.walk(ast.parse(path.read_text())):
+        call = node.exc if isinstance(node, ast.Raise) else node if isinstance(node, ast.Call) else None
+        if isinstance(call, ast.Call):  # an error built to be returned counts too: ServerError(...)
+            name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+            if not isinstance(node, ast.Raise) and not name.endswith(("Error", "Refused", "Failed")):
+                continue
+        elif call is None:
+            continue
+        for sub in ast.walk(call):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                found |= {(sub.lineno, m) for m in flag.findall(sub.value)}
+    return sorted(found)
+
+
+def test_core_errors_name_no_command_line_flag():
+    """Core errors say what is missing in their own words (``options`` names the parameter); the command adds its
+    flag (docs/architecture.md, ``ctlabel/cli/hints.py``)."""
+    found = [f"{p.relative_to(ROOT)}:{line}: {f}" for p in sorted((ROOT / "ctlabel").rglob("*.py"))
+             if "cli" not in p.relative_to(ROOT).parts for line, f in _flags_in_errors(p)]
+    assert not found, "\n".join(found)
+
+
+def test_the_flag_scan_finds_flags_in_raised_and_built_errors(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text('def f(x):\n    """Use --doc, a docstring."""\n    if x:\n'
+                   '        raise ValueError(f"give {x} with --dicom DIR")\n'
+                   '    return ServerError("wrong (--user)", "u") if x else print("--not-an-error")\n')
+    assert _flags_in_errors(src) == [(4, "--dicom"), (5, "--user")]

@@ -198,3 +198,24 @@ def test_team_submit_help_explains_force(capsys):
         main(["team", "submit", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--force" in out and "QA" in out.split("--force", 2)[-1]
+
+
+def test_core_errors_get_the_flags_of_the_command_that_ran(tmp_path, capsys):
+    """The core names the parameter a refusal is about (``options``); each command prints its own flag for it."""
+    import pickle
+
+    from ctlabel.errors import InputError
+    from ctlabel.pull_options import parse_study_date
+
+    with pytest.raises(InputError) as exc:
+        parse_study_date("2024-01-01")
+    assert exc.value.options == ("study_date",) and "--" not in str(exc.value)
+    assert pickle.loads(pickle.dumps(exc.value)).options == ("study_date",)  # a worker's refusal keeps them
+    assert main(["pull", "http://127.0.0.1:9/dicom-web", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: say what to pull")
+    assert "(--study UID, --series UID, --uids CSV, --study-date FROM-TO)" in err
+    assert main(["pull", "http://127.0.0.1:9/dicom-web", "-o", str(tmp_path / "o"), "--study-date", "2024"]) == 2
+    assert capsys.readouterr().err.rstrip().endswith("(--study-date FROM-TO)")
+    assert main(["export-dataset", str(tmp_path), str(tmp_path / "out"), "--format", "monai", "--split", "2"]) == 2
+    assert capsys.readouterr().err.rstrip().endswith("(--split K, --format FORMAT)")

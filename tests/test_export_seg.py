@@ -275,8 +275,11 @@ def test_refusals_and_exit_codes(cases, tmp_path):
     r = run_cli("export-seg", tilted.root, tmp_path / "t.dcm", "--dicom", GE_TILT)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "tilted" in r.stderr
     case = cases["philips"]
-    with pytest.raises(InputError, match="--dicom"):
+    with pytest.raises(InputError, match="give the folder holding the series") as exc:
         export_seg(str(case.root), tmp_path / "x.dcm")
+    assert exc.value.options == ("dicom",) and "--" not in str(exc.value)  # the command adds its flag:
+    r = run_cli("export-seg", case.root, tmp_path / "x.dcm")
+    assert r.returncode == 2 and r.stderr.rstrip().endswith("(--dicom DIR)"), r.stderr
     with pytest.raises(InputError, match="not found"):
         export_seg(str(case.root), tmp_path / "x.dcm", dicom=CT3_DICOM)
     r = run_cli("export-seg", f"{case.root}@v9", tmp_path / "x.dcm", "--dicom", PHILIPS_5MM)

@@ -78,7 +78,7 @@ def qa_gate(case: Case, mask: Mask, force: bool, path) -> dict:
     if not force:
         listed = "; ".join(describe_finding(f) for f in errors)
         raise StateError(f"cannot submit the case: QA found {len(errors)} error(s): {listed}. Fix them, or "
-                         "submit anyway with force (ctlabel submit --force)", path)
+                         "submit anyway, forced past them (recorded)", path, options=("force",))
     return {"Forced": True, "QAErrors": [{"check": f.check, "label": f.label, "slice": f.slice,
                                           "message": f.message} for f in errors]}
 

@@ -56,7 +56,10 @@ def team_client(args: argparse.Namespace) -> Any:
     from ctlabel.team.client import Client
     from ctlabel.team.login import load_login
 
-    url, token = load_login()
+    try:
+        url, token = load_login()
+    except InputError as exc:  # the core says to log in; the command says how
+        raise InputError(f"{exc.reason} (ctlabel team login URL --token T)", exc.path) from None
     return Client(url, token, progress=sys.stderr.isatty() and not args.json)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ctlabel.cli.hints import with_flags
+
 
 def cmd_export_dataset(args: argparse.Namespace) -> int:
     """``ctlabel export-dataset``: export reviewed cases as a training set and print the report.
@@ -27,6 +29,8 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
                             validation_fraction=args.validation_fraction, consecutive=args.consecutive)
     with executor(1, args.scheduler) as pool:
         report = export_dataset(args.sources, args.out, options, pool)
+    for r in report.refused:  # the core names the parameters a refusal is about; the command adds its flags
+        r["reason"] = with_flags(r["reason"], r.get("options", ()), args)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0 if report.ok else 1

@@ -373,10 +373,13 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ctlabel.cli.hints import PARSER, message
+
+    setattr(args, PARSER, parser)  # the flags a core error's options name are this command's
     try:
         return int(args.func(args) or 0)
     except CtlabelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {message(exc, args)}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file system refusal (permissions, full disk): say which file and why
         where = f"{exc.filename}: " if exc.filename else ""

@@ -15,6 +15,7 @@ from ctlabel.cli import common
 from ctlabel.cli.common import case_id as _case_id
 from ctlabel.cli.common import out as _out
 from ctlabel.cli.common import team_service as _service
+from ctlabel.cli.hints import message
 from ctlabel.cli.team_reads import beat as _beat
 from ctlabel.errors import CtlabelError, InputError
 from ctlabel.team.login import CONFIG_NAME, config_dir, load_login, save_login  # noqa: F401 - re-exported
@@ -243,7 +244,7 @@ def _run(handler):
         except (ClientError, TeamError) as exc:
             if getattr(args, "json", False):
                 print(json.dumps({"ok": False, "status": getattr(exc, "status", 0), "error": str(exc)}))
-            print(f"refused: {exc}", file=sys.stderr)
+            print(f"refused: {message(exc, args)}", file=sys.stderr)
             return 1
         except CtlabelError:
             raise

@@ -150,8 +150,8 @@ def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
     else:
         why = f"it is {state}" + (f" ({approved_name} was approved, then edited again)" if approved_name else "")
         if not include_unapproved:
-            raise Refused(f"not approved: {why}; export it with --include-unapproved (marked unapproved "
-                          "in the manifest), or approve it first", case.record_path)
+            raise Refused(f"not approved: {why}; approve it first, or export it anyway, marked unapproved "
+                          "in the manifest", case.record_path, options=("include_unapproved",))
         versions = case.versions()
         if versions:
             name = f"v{versions[-1]:03d}"

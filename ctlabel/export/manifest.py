@@ -142,7 +142,7 @@ def require_out(out: Path, update: bool, index_files: list[str]) -> dict | None:
         return None
     if not update:
         raise InputError("the output folder is not empty; export into a new folder, or add to this export "
-                         "with --update (files it did not write are never touched)", out)
+                         "as an update (files it did not write are never touched)", out, options=("update",))
     previous = read_manifest(out)
     ours = written_files(previous)
     for name in index_files:

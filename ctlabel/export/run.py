@@ -67,9 +67,11 @@ class ExportOptions:
         if self.fmt not in FORMATS:
             raise InputError(f"unknown format {self.fmt!r}; choose from {sorted(FORMATS)}")
         if self.split is not None and (self.fmt != "nnunet" or self.split < 2):
-            raise InputError("--split K needs --format nnunet and K of at least 2")
+            raise InputError("a split into K folds needs the nnunet format and K of at least 2",
+                             options=("split", "format"))
         if self.validation_fraction is not None and not 0 <= self.validation_fraction < 1:
-            raise InputError(f"--validation-fraction must lie in [0, 1), not {self.validation_fraction}")
+            raise InputError(f"the validation fraction must lie in [0, 1), not {self.validation_fraction}",
+                             options=("validation_fraction",))
         return FORMATS[self.fmt]
 
     def inherit(self, previous: dict | None) -> None:
@@ -163,7 +165,8 @@ def export_case(out: Path, sel: Selected, cid: str, files: dict, labels: LabelMa
     if is_sheared(image.affine):
         if not resample_tilted:
             raise Refused("the grid is sheared (gantry tilt); a training framework would misplace its voxels. "
-                          "Resample it with --resample-tilted, or leave it out", case.image_path)
+                          "Resample it onto an orthonormal grid, or leave it out", case.image_path,
+                              options=("resample_tilted",))
         from ctlabel.export.resample import resample_orthonormal
 
         out_image, array, affine, resampled = resample_orthonormal(image.array, array, image.affine,
@@ -228,7 +231,8 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
     out = Path(out)
     previous = require_out(out, options.update, list(fmt.INDEX_FILES))
     if previous and previous.get("Format") != options.fmt:
-        raise InputError(f"holds an export in format {previous.get('Format')!r}; --update keeps the format", out)
+        raise InputError(f"holds an export in format {previous.get('Format')!r}; an update keeps the format", out,
+                         options=("format",))
     options.inherit(previous)
     manifest = previous or new_manifest(options.fmt, options.to_manifest())
     labels = LabelMap.from_manifest(previous) if previous else LabelMap(
@@ -250,14 +254,16 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
             affine = np.asarray(sel.image_record.get("Geometry", {}).get("Affine", np.eye(4)), dtype=float)
             if is_sheared(affine) and not options.resample_tilted:
                 raise Refused("the grid is sheared (gantry tilt); a training framework would misplace its voxels. "
-                              "Resample it with --resample-tilted, or leave it out", case.image_path)
+                              "Resample it onto an orthonormal grid, or leave it out", case.image_path,
+                              options=("resample_tilted",))
             files = fmt.case_files(cid)
             foreign = [f for f in files.values() if (out / f).exists() and f not in ours]
             if foreign:
                 raise Refused("exists and was not written by ctlabel export-dataset; refusing to replace it",
                               out / foreign[0])
         except CtlabelError as exc:
-            report.refused.append({"case": str(case.root), "reason": str(exc)})
+            report.refused.append({"case": str(case.root), "reason": str(exc), **({"options": list(exc.options)}
+                                                                                 if exc.options else {})})
             continue
         labels.add(sel.table)
         ids[cid] = str(case.root)

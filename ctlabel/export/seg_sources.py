@@ -42,7 +42,7 @@ def _hash(ds: Any, where: Any) -> str:
 def _folder_items(folder: Path) -> Iterator[tuple[Path, Any, Callable[[], Any]]]:
     """(file, header, read with pixels) for every DICOM file under ``folder`` (index files skipped)."""
     if not folder.is_dir():
-        raise InputError("--dicom must be a folder holding the source series", folder)
+        raise InputError("the source DICOM must be a folder holding the series", folder, options=("dicom",))
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(n for n in names if not n.startswith(".") and n.upper() not in ("DICOMDIR", "DIRFILE")):
@@ -62,14 +62,14 @@ def _retrieved_items(block: dict, where: Path) -> Iterator[tuple[str, Any, Calla
         if not (exc.name or "").startswith("dicomweb_client"):  # a broken install elsewhere: do not hide it
             raise
         raise InputError("the case names a DICOMweb source (Retrieve) but dicomweb-client is not installed "
-                         "(pip install dicomweb-client); or give the files with --dicom DIR", where) from None
+                         "(pip install dicomweb-client); or give the source files", where, options=("dicom",)) from None
     url = str(block.get("URL"))
     try:
         datasets = DICOMwebClient(url=url).retrieve_series(study_instance_uid=str(block["StudyInstanceUID"]),
                                                            series_instance_uid=str(block["SeriesInstanceUID"]))
     except Exception as exc:  # noqa: BLE001 - HTTP and parsing errors of many kinds
         raise InputError(f"cannot retrieve the source series from {url} ({type(exc).__name__}: {exc}); "
-                         "give the files with --dicom DIR", where) from None
+                         "give the source files", where, options=("dicom",)) from None
     for ds in datasets:
         def loaded(ds: Any = ds) -> Any:
             return ds
@@ -136,13 +136,13 @@ def source_datasets(case: Case, source: dict, shape: tuple, dicom: str | os.Path
         how = "PixelSHA256" if pseudonymized else "SOPInstanceUID"
     elif pseudonymized:
         raise InputError("the case's UIDs were pseudonymized (Source.UIDsPseudonymized), so they name no archive "
-                         "instance; give the source files with --dicom DIR, which are then matched by pixel hash",
-                         where)
+                         "instance; give the source files, which are then matched by pixel hash", where,
+                         options=("dicom",))
     elif isinstance(retrieve, dict):
         files, how = match_sources(_retrieved_items(retrieve, where), slices, False, shape), "Retrieve"
     else:
-        raise InputError("the SEG must reference the source DICOM: give the folder holding the series with "
-                         "--dicom DIR (the case names no Retrieve source to pull it from)", where)
+        raise InputError("the SEG must reference the source DICOM: give the folder holding the series (the case "
+                         "names no Retrieve source to pull it from)", where, options=("dicom",))
     real = [k for k, s in enumerate(slices) if s]
     missing = [k for k in real if k not in files]
     if missing:

@@ -103,7 +103,8 @@ async def _refused(_request: Request, exc: Exception) -> JSONResponse:
     else:
         status = 500
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"detail": exc.reason if isinstance(exc, TeamError) else str(exc)}, status,
+    extra = {"options": list(exc.options)} if isinstance(exc, CtlabelError) and exc.options else {}
+    return JSONResponse({"detail": exc.reason if isinstance(exc, TeamError) else str(exc), **extra}, status,
                         headers=headers)
 
 

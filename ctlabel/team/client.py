@@ -27,9 +27,9 @@ STATE_FILE = ".team.json"
 class ClientError(CtlabelError):
     """The server refused a request (``status`` is the HTTP status, 0 when it could not be reached)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, options: tuple[str, ...] = ()) -> None:
         self.status = status
-        super().__init__(reason)
+        super().__init__(reason, options=options)
 
 
 class Client:
@@ -79,11 +79,12 @@ class Client:
             raise ClientError(0, f"cannot reach the team server at {self.url} ({exc})") from None
         if r.status_code >= 400:
             try:
-                detail = r.json().get("detail")
+                body = r.json()
+                detail = body.get("detail")
             except ValueError:
-                detail = r.text
-            text = detail if isinstance(detail, str) else json.dumps(detail)
-            raise ClientError(r.status_code, f"{r.status_code}: {text}")
+                body, detail = {}, r.text
+            text = detail if isinstance(detail, str) else json.dumps(detail)  # options: the remedy's parameters
+            raise ClientError(r.status_code, f"{r.status_code}: {text}", tuple(body.get("options") or ()))
         return r
 
     def _json(self, method: str, path: str, **kwargs) -> dict:

@@ -133,7 +133,7 @@ class ProjectCore:
                     raise Conflict(exc.reason) from None
                 time.sleep(0.1)
             except StateError as exc:
-                raise Conflict(exc.reason) from None
+                raise Conflict(exc.reason, options=exc.options) from None
 
     def sync(self, db: Session, row: CaseRow) -> str:
         """Refresh the state mirror and chain head of a case row from its ``case.json``."""

@@ -47,7 +47,7 @@ def load_login() -> tuple[str, str]:
         cfg = json.loads(path.read_text(encoding="utf-8"))
         return str(cfg["Server"]), str(cfg["Token"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise InputError("not logged in: run 'ctlabel team login URL --token T' first", path) from None
+        raise InputError("not logged in to a team server: log in first", path) from None
 
 
 __all__ = ["CONFIG_NAME", "config_dir", "load_login", "save_login"]

@@ -68,7 +68,7 @@ def test_tokens_are_stored_as_hashes_and_pay_days_follow_the_time_zone(tmp_path,
 def test_cli_exit_codes_and_login_needed(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CTLABEL_CONFIG_DIR", str(tmp_path / "cfg"))
     assert main(["team", "next"]) == 2
-    assert "not logged in" in capsys.readouterr().err
+    assert "not logged in" in (err := capsys.readouterr().err) and "ctlabel team login URL --token T" in err
     with pytest.raises(SystemExit) as e:
         main(["team", "user", "add"])
     assert e.value.code == 2
