@@ -18,8 +18,9 @@ the Review widget, read-only with its QA findings. See docs/plugin.md, "Worklist
 
 The widget composes them: each receives a :class:`._worklist_context.WorklistContext` (the
 viewer, the login, the widget's services) and never sees the widget or the other collaborators.
-The widget keeps the connection, my cases, the status and progress lines, and runs network calls
-in worker threads (napari's ``create_worker``; results come back on the GUI thread). Its methods
+The widget keeps the connection, my cases, the status and progress lines; network calls run in
+worker threads (:class:`._worklist_tasks.Tasks`, napari's ``create_worker``; results come back on
+the GUI thread). Its methods
 and attributes ``next_case``, ``submit``, ``review_next``, ``approve``, ``approve_button``... are
 the collaborators', for scripts and tests.
 """
@@ -55,6 +56,7 @@ from ._worklist_activity import WorkTimer
 from ._worklist_annotator import AnnotatorFlow
 from ._worklist_context import WorklistContext
 from ._worklist_review import ReviewFlow
+from ._worklist_tasks import Tasks
 
 
 class WorklistWidget(QWidget):
@@ -74,9 +76,10 @@ class WorklistWidget(QWidget):
         self.setObjectName("ctlabel_worklist")
         self.clock: Callable[[], float] = time.monotonic
         self.has_focus: Callable[[], bool] = self._window_has_focus
-        self._workers: list = []
+        self.tasks = Tasks(on_busy=self._set_busy, on_idle=lambda: self.progress.setVisible(False),
+                           on_error=self._failed)
         beats = Heartbeats(lambda: self.timer.send(), has_focus=lambda: self.has_focus(), clock=lambda: self.clock())
-        self.ctx = ctx = WorklistContext(napari_viewer, self, run=self.run, say=self.say, set_link=self.set_link,
+        self.ctx = ctx = WorklistContext(napari_viewer, self, run=self.tasks.run, say=self.say, set_link=self.set_link,
                                          refresh=self.refresh, changed=self._enable_work, heartbeats=beats)
         lay = scrolled_layout(self)  # the dock scrolls instead of growing the window past the screen
 
@@ -162,33 +165,10 @@ class WorklistWidget(QWidget):
         self.login(save=False)
 
     # --- plumbing ----------------------------------------------------------------------------
-    def run(self, fn, *args, done: Callable | None = None, failed: Callable | None = None, busy: bool = True):
-        """Run ``fn(*args)`` in a worker thread; ``done(result)`` / ``failed(exc)`` on the GUI thread."""
-        from napari.qt.threading import create_worker
-
-        worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
-        if busy:
-            self._set_busy(True)
-
-        def finish(*_):
-            if worker in self._workers:
-                self._workers.remove(worker)
-            if busy:
-                self._set_busy(False)
-            elif not self._workers:
-                self.progress.setVisible(False)
-
-        worker.returned.connect(done or (lambda _r: None))
-        worker.errored.connect(failed or self._failed)
-        worker.finished.connect(finish)
-        self._workers.append(worker)
-        worker.start()
-        return worker
-
     @property
     def idle(self) -> bool:
         """No worker is running (tests wait for it)."""
-        return not self._workers
+        return self.tasks.idle
 
     def _set_busy(self, busy: bool) -> None:
         self.ctx.busy = busy
@@ -265,7 +245,7 @@ class WorklistWidget(QWidget):
             client.close()
             self.say(f"cannot log in: {exc}", error=True)
 
-        return self.run(client.me, done=done, failed=failed)
+        return self.tasks.run(client.me, done=done, failed=failed)
 
     @property
     def client(self) -> Client | None:
@@ -328,7 +308,7 @@ class WorklistWidget(QWidget):
             self.stats_label.setText(describe_stats(stats))
             self.guidelines.setMarkdown(guidelines or "*The lead has not written guidelines yet.*")
 
-        return self.run(fetch, done=done, failed=self.ctx.network_failed, busy=False)
+        return self.tasks.run(fetch, done=done, failed=self.ctx.network_failed, busy=False)
 
     def closeEvent(self, event) -> None:
         self.annotator.watch.stop()
