@@ -36,6 +36,19 @@ RATE_KINDS = ("annotation", "review", "rework")
 PAY_STATUSES = ("closed", "paid")
 #: Why a dashboard session was revoked (:mod:`ctlabel.team.sessions`).
 SESSION_ENDS = ("logout", "token_rotated", "token_revoked")
+#: The values the enum-like columns may hold (CHECK constraints, migration 0005): a case's state mirrors
+#: ``case.json`` (:class:`ctlabel.model.CaseState`); claims, reads and uploads as the team code writes them.
+CASE_STATES = ("in_progress", "submitted", "approved", "rejected")
+ASSIGNMENT_KINDS = ("annotate", "review")
+ASSIGNMENT_STATUSES = ("open", "done", "withdrawn", "expired", "flagged", "reassigned", "released")
+READ_SLOTS = ("A", "B")
+READ_STATUSES = ("open", "submitted", "done", "withdrawn", "expired", "released")
+UPLOAD_KINDS = ("draft", "correction")
+
+
+def one_of(table: str, column: str, values: tuple[str, ...]) -> CheckConstraint:
+    """The CHECK constraint ``ck_<table>_<column>``: ``column`` holds one of ``values``."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=f"ck_{table}_{column}")
 
 
 def utcnow() -> dt.datetime:
@@ -69,6 +82,7 @@ class User(Base):
     """A person with a role; only the SHA-256 of their bearer token is stored."""
 
     __tablename__ = "users"
+    __table_args__ = (one_of("users", "role", ROLES),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(20))
@@ -81,6 +95,7 @@ class CaseRow(Base):
     """A case folder of the project: where it is, its state (mirror of case.json), who holds it."""
 
     __tablename__ = "cases"
+    __table_args__ = (one_of("cases", "state", CASE_STATES),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     path: Mapped[str] = mapped_column(String(400))
@@ -101,11 +116,13 @@ class Assignment(Base):
     """A claim of a case by a person (annotate or review), with its lease and how it ended."""
 
     __tablename__ = "assignments"
+    __table_args__ = (one_of("assignments", "kind", ASSIGNMENT_KINDS),
+                      one_of("assignments", "status", ASSIGNMENT_STATUSES))
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # annotate | review
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | done | withdrawn | expired
+    kind: Mapped[str] = mapped_column(String(20))  # ASSIGNMENT_KINDS
+    status: Mapped[str] = mapped_column(String(20), default="open")  # ASSIGNMENT_STATUSES
     claimed: Mapped[dt.datetime] = mapped_column(default=utcnow)
     ended: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
@@ -126,11 +143,11 @@ class Read(Base):
     """One reader's part of a double-read case: slot A or B, their lease, their version when submitted."""
 
     __tablename__ = "reads"
+    __table_args__ = (one_of("reads", "slot", READ_SLOTS), one_of("reads", "status", READ_STATUSES))
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    slot: Mapped[str] = mapped_column(String(1))  # A | B
-    # open | submitted | done | withdrawn | expired | released
+    slot: Mapped[str] = mapped_column(String(1))  # READ_SLOTS
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     version: Mapped[str | None] = mapped_column(String(20), nullable=True)
     lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
@@ -158,6 +175,7 @@ class Upload(Base):
     """An accepted upload: which case, by whom, the voxel hash it replaced and the new one."""
 
     __tablename__ = "uploads"
+    __table_args__ = (one_of("uploads", "kind", UPLOAD_KINDS),)
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -172,6 +190,7 @@ class Rate(Base):
     """What one item pays (in cents): annotation, review, rework (per resubmission)."""
 
     __tablename__ = "rates"
+    __table_args__ = (one_of("rates", "kind", RATE_KINDS),)
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), unique=True)
     cents: Mapped[int] = mapped_column(Integer, default=0)
@@ -328,14 +347,26 @@ def migrate(url_or_engine: str | Engine) -> None:
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        # SQLite rebuilds a table to add a constraint (batch mode): the rows of other tables that refer to it
+        # would fail while it is dropped. Foreign keys can only be turned off outside a transaction; each
+        # migration that rebuilds checks them (PRAGMA foreign_key_check) before its transaction commits.
+        raw = conn.connection.dbapi_connection if engine.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
     if isinstance(url_or_engine, str):
         engine.dispose()
 
 
-__all__ = ["PAY_STATUSES", "ROLES", "RATE_KINDS", "SESSION_ENDS", "Agreement", "Assignment", "Base", "CaseRow",
+__all__ = ["ASSIGNMENT_KINDS", "ASSIGNMENT_STATUSES", "CASE_STATES", "PAY_STATUSES", "READ_SLOTS", "READ_STATUSES",
+           "ROLES", "RATE_KINDS", "SESSION_ENDS", "UPLOAD_KINDS", "Agreement", "Assignment", "Base", "CaseRow",
            "DashboardSession", "Event", "PayLine",
            "PayPeriod", "Project", "Rate", "Read", "Upload", "User",
-           "default_url", "make_engine", "make_sessionmaker", "migrate", "read_only_engine", "utcnow"]
+           "default_url", "make_engine", "make_sessionmaker", "migrate", "one_of", "read_only_engine", "utcnow"]
