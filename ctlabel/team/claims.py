@@ -59,6 +59,7 @@ class Claims:
                 raise Forbidden(f"your claim of case {row.name} expired and it went to somebody else")
 
     def open_cases(self, db: Session, user: User) -> list[CaseRow]:
+        """The cases the annotator holds now: rejected back to them, or in progress with a live lease."""
         now = utcnow()
         return list(db.scalars(select(CaseRow).where(
             CaseRow.annotator_id == user.id, CaseRow.flagged.is_(None),
@@ -109,6 +110,7 @@ class Claims:
             return self.core.case_summary(db, row, reason="new")
 
     def info(self, user: User, name: str) -> dict:
+        """What the caller is told about a case they may read."""
         with self.core.read() as db:
             row = self.core.get_case(db, name)
             self.require_access(db, user, row)
@@ -135,6 +137,7 @@ class Claims:
         self.require_annotator_of(db, user, row)
 
     def submit(self, user: User, name: str, force: bool = False) -> dict:
+        """Submit the caller's draft as a version (QA first; ``force`` past QA errors); a reader submits a read."""
         with self.core.tx() as db:
             row = self.core.get_case(db, name)
             self.require_annotator_of(db, user, row)

@@ -127,6 +127,7 @@ class DoubleReads:
         return {**self.core.case_summary(db, row, reason="new", reader=user.name), "read": slot}
 
     def renew_read(self, db: Session, user: User, row: CaseRow) -> None:
+        """Extend the lease of the caller's open read of the case, if they hold one."""
         mine = self.my_read(db, user, row)
         if mine is not None and mine.status == "open":
             mine.lease_until = utcnow() + dt.timedelta(seconds=self.core.settings(db).lease_s)
