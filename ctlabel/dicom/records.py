@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ctlabel.deid import IDENTIFYING_KEYWORDS
 from ctlabel.dicom.deflate import inflated_file
-from ctlabel.dicom.fast import read_fast_header
+from ctlabel.dicom.fast import FastHeader, read_fast_header
 from ctlabel.dicom.headers import (
     BadValue,
     PixelSizeMismatch,
@@ -222,6 +222,9 @@ def _quiet_text(ds, key: str) -> str:
 
 def _identifying(ds) -> tuple[str, ...]:
     """The non-empty values of the file's identifying attributes (see :mod:`ctlabel.deid`)."""
+    if isinstance(ds, FastHeader):  # plain values already: a non-ASCII or multi-valued one went to pydicom
+        values = (ds.get(k) for k in IDENTIFYING_KEYWORDS)
+        return tuple(t for t in (str(v).strip() for v in values if v is not None) if t)
     return tuple(v for v in (_quiet_text(ds, k).strip() for k in IDENTIFYING_KEYWORDS) if v)
 
 
