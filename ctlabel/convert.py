@@ -12,116 +12,27 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctlabel.batch import executor, results, task_failure, threads
 from ctlabel.batch import single_threaded as _single_threaded
 from ctlabel.case.folder import Case
 from ctlabel.case.naming import stack_case_name
-from ctlabel.convert_plan import _remove_stale_partials, described, plan_batch
+from ctlabel.convert_plan import described, plan_batch, remove_stale_partials
+from ctlabel.convert_report import ConvertOptions, ConvertReport, report_entry
 from ctlabel.dicom.read import load_series
 from ctlabel.dicom.scan import find_series
 from ctlabel.dicom.stacks import Stack
-from ctlabel.dicom.walk import ignored_by_name, ignored_text
+from ctlabel.dicom.walk import ignored_by_name
 from ctlabel.errors import CaseError, CtlabelError, InputError
 from ctlabel.io.atomic import write_json
-from ctlabel.io.labels import LabelTable
 from ctlabel.io.provenance import software
 from ctlabel.progress import Progress
-
-
-@dataclass
-class ConvertOptions:
-    """Settings of one batch.
-
-    An existing case of the same source is always skipped (``skip_existing`` is kept for
-    callers that set it). ``overwrite_image`` replaces the image of such a case instead,
-    keeping its masks, only when the grid is the same.
-    """
-
-    pseudonymize_salt: str | None = None
-    label_table: LabelTable | None = None
-    skip_existing: bool = True
-    irregular: str = "keep"
-    overwrite_image: bool = False
-    #: Write series descriptions as they are instead of cleaning them (docs/deidentification.md).
-    keep_descriptions: bool = False
-
-
-@dataclass
-class ConvertReport:
-    """What a batch did: converted cases, skipped items and failures, each with a reason.
-
-    ``ignored`` lists the files left out as never DICOM by their name (LICENSE, README, ``*.txt``...):
-    neither skipped series nor failures.
-    """
-
-    converted: list[dict] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-    #: False under ``--keep-descriptions``: descriptions were written as they are.
-    descriptions_cleaned: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    @property
-    def with_warnings(self) -> list[dict]:
-        """Converted cases whose geometry carries a warning."""
-        return [c for c in self.converted if c.get("warnings")]
-
-    def to_dict(self) -> dict:
-        return {
-            "software": software(),
-            "converted": self.converted,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "ignored": self.ignored,
-            "descriptions": "cleaned (Clean Descriptors Option)" if self.descriptions_cleaned
-            else "kept as they are (--keep-descriptions): they may hold names",
-            "summary": {"converted": len(self.converted), "with_warnings": len(self.with_warnings),
-                        "skipped": len(self.skipped), "failed": len(self.failed), "ignored": len(self.ignored)},
-        }
-
-    def summary_text(self) -> str:
-        lines = []
-        for c in self.with_warnings:
-            lines += [f"  WARNING {c['case']}: {w}" for w in c["warnings"]]
-        for f in self.failed:
-            lines.append(f"  FAILED {f['path']}: {f['reason']}")
-        lines += [f"  SKIPPED {s['path']}: {s['reason']}" for s in self.skipped]
-        lines += [f"  BURNED-IN TEXT {s['path']}: {s['burned_in_text']}"
-                  for s in self.skipped if s.get("burned_in_text")]
-        if self.ignored:
-            lines.append(f"  {ignored_text(self.ignored)}")
-        if not self.descriptions_cleaned:
-            lines.append("  descriptions kept as they are (--keep-descriptions): they may hold names")
-        head = (f"converted {len(self.converted)} ({len(self.with_warnings)} with warnings),"
-                f" skipped {len(self.skipped)}, failed {len(self.failed)}")
-        return "\n".join([head, *lines])
 
 
 def case_name(stack: Stack, salt: str | None) -> str:
     """The case folder name of a stack (see :func:`ctlabel.case.naming.case_folder_name`)."""
     return stack_case_name(stack, salt)
-
-
-def _entry(root: Path, stack: Stack, volume) -> dict:
-    burned_in = getattr(volume.source, "burned_in", "")  # set by convert_stack (ctlabel.deid.DescribedSource)
-    return {
-        "case": str(root),
-        "description": stack.description,
-        "slices": volume.shape[0],
-        "size": list(volume.shape),
-        "spacing": [round(v, 4) for v in volume.spacing],
-        "dtype": str(volume.array.dtype),
-        "warnings": list(volume.warnings) + ([f"burned_in_text: {burned_in}"] if burned_in else []),
-        "missing_slices": list(volume.missing_slices),
-        "source_files": len(stack.files),
-    }
 
 
 def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOptions,
@@ -143,13 +54,13 @@ def convert_stack(stack: Stack, out_root: str | os.PathLike, options: ConvertOpt
             os.rename(tmp, root)  # fails on a non-empty folder: never replaces a case
         except OSError:
             if _written_before(root, stack, options):  # by this task's earlier attempt, whose worker died
-                return _entry(root, stack, volume)
+                return report_entry(root, stack, volume)
             raise CaseError("a folder of this name appeared while converting; it was left as it is",
                             root) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return _entry(root, stack, volume)
+    return report_entry(root, stack, volume)
 
 
 def _written_before(root: Path, stack: Stack, options: ConvertOptions) -> bool:
@@ -292,7 +203,7 @@ def convert(
     for status, entry in done:
         getattr(report, status).append(entry)
     for _, target, _ in todo:  # left by a worker that died while it wrote (its task ran again)
-        _remove_stale_partials(out, target)
+        remove_stale_partials(out, target)
     _write_dataset_description(out)
     return report
 

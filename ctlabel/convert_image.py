@@ -9,17 +9,14 @@ new image on another grid (the masks were painted on the old one), and records a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ctlabel.case.folder import Case
 from ctlabel.case.lock import acquire_lock
+from ctlabel.convert_report import ConvertOptions, report_entry
 from ctlabel.dicom.read import load_series
 from ctlabel.dicom.stacks import Stack
 from ctlabel.io.image import save_image
 from ctlabel.io.provenance import event
-
-if TYPE_CHECKING:
-    from ctlabel.convert import ConvertOptions
 
 WHO = "ctlabel-convert"
 
@@ -50,7 +47,6 @@ def replace_image(root: Path, stack: Stack, options: ConvertOptions) -> tuple[st
         Somebody edits the case.
     """
     from ctlabel.case.record import append_event, load_record
-    from ctlabel.convert import _entry
 
     case = Case.open(root)
     volume = load_series(stack, irregular=options.irregular, digest=True)
@@ -65,7 +61,7 @@ def replace_image(root: Path, stack: Stack, options: ConvertOptions) -> tuple[st
         record = load_record(case)
         append_event(case, record, event(WHO, "system", "image_replaced",
                                     OldImageVoxelSHA256=old, NewImageVoxelSHA256=new))
-    entry = _entry(root, stack, volume)
+    entry = report_entry(root, stack, volume)
     entry["replaced_image"] = {"old": old, "new": new}
     return "converted", entry
 

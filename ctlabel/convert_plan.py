@@ -13,19 +13,16 @@ import json
 import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ctlabel.case.naming import slice_line, stack_case_name
+from ctlabel.convert_report import ConvertOptions, ConvertReport
 from ctlabel.deid import DescribedSource, burned_in_reason, clean_description
 from ctlabel.dicom.stacks import Stack
 from ctlabel.io.provenance import pseudonymize_uid
 from ctlabel.model import StackKind, WarningCode, as_warnings
 from ctlabel.volume import SourceIdentity
-
-if TYPE_CHECKING:
-    from ctlabel.convert import ConvertOptions, ConvertReport
 
 #: ImagePositionPatient agrees with ct.json within this (mm; ct.json rounds to 1e-6).
 POSITION_TOLERANCE_MM = 1e-3
@@ -81,7 +78,7 @@ def existing_cases(out: Path) -> dict[str, list[ExistingCase]]:
     return index
 
 
-def _remove_stale_partials(out: Path, name: str) -> None:
+def remove_stale_partials(out: Path, name: str) -> None:
     """Temporary folders of an interrupted earlier run for this name (they hold no annotation)."""
     for p in out.glob(f".{name}.*partial"):
         if p.is_dir():
@@ -176,7 +173,7 @@ def plan_batch(stacks: list[Stack], out: Path, options: ConvertOptions,
                                   "reason": f"the case folder {target} exists and holds {what}; left as it is"})
             continue
         taken[name] = s
-        _remove_stale_partials(out, name)
+        remove_stale_partials(out, name)
         todo.append((s, name, "create"))
     return todo
 
