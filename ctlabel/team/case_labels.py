@@ -119,7 +119,8 @@ def labels(root: Path, cases: dict[str, str]) -> dict[str, str]:
     Returns
     -------
     dict
-        Case name to label (an unreadable ``ct.json`` gives ``"(no ct.json)"``, not cached).
+        Case name to label (an unreadable ``ct.json`` gives ``"(no ct.json)"``, remembered by this process
+        only).
     """
     with _lock:
         known = _load(root)
@@ -131,10 +132,10 @@ def labels(root: Path, cases: dict[str, str]) -> dict[str, str]:
                     label = read_facts(layout.case_folder(root, rel)).label
                     known[name], added = label, True
                 except (CtlabelError, OSError):
-                    label = "(no ct.json)"
+                    label = known[name] = "(no ct.json)"  # kept in memory only: not saved, a restart tries again
             out[name] = label
         if added:
-            _save(root, known)
+            _save(root, {k: v for k, v in known.items() if v != "(no ct.json)"})
     return out
 
 

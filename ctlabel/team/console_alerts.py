@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 
 from ctlabel.case import workflow
-from ctlabel.team.console_data import stage_expr
+from ctlabel.team.console_data import by_kind, reading, stage_expr
 from ctlabel.team.db import CaseRow, Event, Read, User, utcnow
 from ctlabel.team.errors import as_utc
 from ctlabel.team.service import Service
@@ -70,9 +70,9 @@ def alerts(svc: Service, now: dt.datetime | None = None, stall_hours: float = ST
     now = now or utcnow()
     out: list[Alert] = []
     stage = stage_expr(now)
-    with svc.read() as db:
+    with reading(svc) as db:
         names = dict(db.execute(select(User.id, User.name)).all())
-        flag_at = (select(func.max(Event.at)).where(Event.case_id == CaseRow.id, Event.kind == "flag")
+        flag_at = (select(func.max(Event.at)).where(Event.case_id == CaseRow.id, by_kind(("flag",)))
                    .scalar_subquery())
         for name, reason, at in db.execute(select(CaseRow.name, CaseRow.flagged, flag_at)
                                            .where(CaseRow.flagged.is_not(None))):

@@ -16,12 +16,16 @@ which the old dashboard counted as "in progress"; here it is ``available``.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, text
+from sqlalchemy.orm import Session
 
 from ctlabel.case import workflow
 from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
@@ -33,6 +37,30 @@ STAGES = ("available", "claimed", "in_progress", "submitted", "in_review", "reje
 RATE_DAYS = 7
 #: Event kinds that show somebody worked on a claimed case.
 WORK_KINDS = ("upload", "heartbeat")
+
+
+def by_kind(kinds: tuple[str, ...]) -> ColumnElement[bool]:
+    """``Event.kind IN kinds`` written so that no database uses the index of ``kind`` for it.
+
+    In a subquery per case the case's own events (index of ``case_id``) are few; PostgreSQL,
+    its statistics unsure, intersected them with the ``kind`` index, i.e. every heartbeat of the
+    project, once per case: ~3 ms a case, seconds for a summary of 10,000 cases.
+    """
+    return Event.kind.concat("").in_(kinds)
+
+
+@contextlib.contextmanager
+def reading(svc: Service) -> Iterator[Session]:
+    """A read-only session for the console's aggregates; on PostgreSQL without JIT compilation.
+
+    The console's queries are many small correlated subqueries: PostgreSQL's JIT spent ~1 s
+    compiling each of them. ``SET jit = off`` stays on the pooled connection (the server's
+    queries are all short; JIT never pays for them).
+    """
+    with svc.read() as db:
+        if svc.engine.dialect.name == "postgresql":
+            db.execute(text("SET jit = off"))
+        yield db
 
 
 def _claimed_at() -> ColumnElement:
@@ -61,7 +89,11 @@ def stage_expr(now: dt.datetime) -> ColumnElement[str]:
     """
     held = or_(and_(CaseRow.annotator_id.is_not(None), CaseRow.lease_until >= now),
                exists().where(Read.case_id == CaseRow.id, Read.status == "open", Read.lease_until >= now))
-    worked = exists().where(Event.case_id == CaseRow.id, Event.kind.in_(WORK_KINDS), Event.at >= _claimed_at())
+    # a scalar subquery per held row (the case's index), not an EXISTS: PostgreSQL made that a semi-join over
+    # every heartbeat with the claim time as a subplan per heartbeat (seconds with 10,000 cases)
+    last_work = (select(func.max(Event.at)).where(Event.case_id == CaseRow.id, by_kind(WORK_KINDS))
+                 .correlate(CaseRow).scalar_subquery())
+    worked = last_work >= _claimed_at()
     reviewing = and_(CaseRow.reviewer_id.is_not(None), CaseRow.review_lease_until >= now)
     return case(
         (CaseRow.flagged.is_not(None), "flagged"),
@@ -110,7 +142,7 @@ def progress(svc: Service, now: dt.datetime | None = None) -> Progress:
     """
     now = now or utcnow()
     stage = stage_expr(now).label("stage")
-    with svc.read() as db:
+    with reading(svc) as db:
         rows = db.execute(select(stage, func.count()).group_by(stage)).all()
         never = db.scalar(select(func.count()).select_from(CaseRow).where(
             CaseRow.flagged.is_(None), CaseRow.state == workflow.IN_PROGRESS,
@@ -156,7 +188,7 @@ def forecast(svc: Service, prog: Progress, now: dt.datetime | None = None, days:
         ``finish`` is today plus the remaining cases over the rate, rounded up to whole days.
     """
     now = now or utcnow()
-    with svc.read() as db:
+    with reading(svc) as db:
         tz = ZoneInfo(svc.settings(db).time_zone)
         n = db.scalar(select(func.count()).select_from(Event).where(
             Event.kind == "approve", Event.at >= now - dt.timedelta(days=days))) or 0
@@ -195,9 +227,9 @@ def review_queue(svc: Service, now: dt.datetime | None = None) -> ReviewQueue:
     """
     now = now or utcnow()
     stage = stage_expr(now)
-    submitted_at = (select(func.max(Event.at)).where(Event.case_id == CaseRow.id, Event.kind == "submit")
+    submitted_at = (select(func.max(Event.at)).where(Event.case_id == CaseRow.id, by_kind(("submit",)))
                     .scalar_subquery())
-    with svc.read() as db:
+    with reading(svc) as db:
         counts = dict(db.execute(select(stage.label("s"), func.count()).where(
             CaseRow.state == workflow.SUBMITTED).group_by(stage)).all())
         oldest = db.execute(select(CaseRow.name, submitted_at.label("at")).where(stage == "submitted")
@@ -242,7 +274,7 @@ def people_now(svc: Service, now: dt.datetime | None = None) -> list[PersonNow]:
         By role (annotators first), then name.
     """
     now = now or utcnow()
-    with svc.read() as db:
+    with reading(svc) as db:
         users = {u.id: PersonNow(u.name, u.role, bool(u.active))
                  for u in db.execute(select(User.id, User.name, User.role, User.active))}
         for uid, at in db.execute(select(Event.user_id, func.max(Event.at)).where(Event.user_id.is_not(None),
@@ -293,21 +325,23 @@ def throughput(svc: Service, days: int = 14, today: dt.date | None = None) -> tu
         The days and ``{"submitted": [...], "rejected": [...], "approved": [...]}``, one count per day.
     """
     kinds = {"submit": "submitted", "reject": "rejected", "approve": "approved"}
-    with svc.read() as db:
+    with reading(svc) as db:
         tz = ZoneInfo(svc.settings(db).time_zone)
         today = today or dt.datetime.now(tz).date()
         first = today - dt.timedelta(days=days - 1)
         lo = dt.datetime.combine(first, dt.time(), tz).astimezone(dt.UTC)
         rows = db.execute(select(Event.kind, Event.at).where(Event.kind.in_(tuple(kinds)), Event.at >= lo)).all()
     dates = [first + dt.timedelta(days=i) for i in range(days)]
-    index = {d: i for i, d in enumerate(dates)}
+    # the UTC start of each day after the first (naive too: SQLite hands back naive UTC), found by bisection
+    starts = [dt.datetime.combine(d, dt.time(), tz).astimezone(dt.UTC) for d in dates[1:]]
+    naive = [t.replace(tzinfo=None) for t in starts]
     series: dict[str, list[int]] = {v: [0] * days for v in kinds.values()}
     for kind, at in rows:
-        i = index.get(as_utc(at).astimezone(tz).date())
-        if i is not None:
+        i = bisect.bisect_right(naive if at.tzinfo is None else starts, at)
+        if i < days:
             series[kinds[kind]][i] += 1
     return dates, series
 
 
-__all__ = ["STAGES", "Forecast", "PersonNow", "Progress", "RATE_DAYS", "ReviewQueue", "forecast", "people_now",
-           "progress", "review_queue", "stage_expr", "throughput"]
+__all__ = ["STAGES", "Forecast", "PersonNow", "Progress", "RATE_DAYS", "ReviewQueue", "by_kind", "forecast",
+           "people_now", "progress", "reading", "review_queue", "stage_expr", "throughput"]

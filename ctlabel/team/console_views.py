@@ -99,8 +99,9 @@ def queue_section(q: ReviewQueue, now: dt.datetime) -> str:
             f'<b id="queue-in-review">{q.in_review}</b> under review{oldest}.</p>')
 
 
-def alerts_table(items: list[Alert], now: dt.datetime, limit: int | None = None) -> str:
-    """The alerts, each linking to its case; ``limit`` shows the first ones and a link to all."""
+def alerts_table(items: list[Alert], now: dt.datetime, limit: int | None = None,
+                 labels: dict[str, str] | None = None) -> str:
+    """The alerts, each linking to its case (its label below); ``limit`` shows the first ones and a link to all."""
     if not items:
         return '<p id="no-alerts" class="muted">Nothing needs attention.</p>'
     counts: dict[str, int] = {}
@@ -108,7 +109,8 @@ def alerts_table(items: list[Alert], now: dt.datetime, limit: int | None = None)
         counts[a.kind] = counts.get(a.kind, 0) + 1
     tally = " · ".join(f'<span class="tag tag-{k}">{escape(ALERT_NAMES[k])} {n}</span>' for k, n in counts.items())
     shown = items[:limit] if limit else items
-    rows = [[f'<span class="tag tag-{a.kind}">{escape(ALERT_NAMES[a.kind])}</span>', case_link(a.case),
+    rows = [[f'<span class="tag tag-{a.kind}">{escape(ALERT_NAMES[a.kind])}</span>',
+             case_link(a.case, (labels or {}).get(a.case)),
              escape(a.text), f'<span class="nw">{escape(ago(a.at, now)) if a.at else ""}</span>'] for a in shown]
     more = (f'<p><a id="all-alerts" href="/alerts">All {len(items)} alerts</a></p>'
             if limit and len(items) > limit else "")

@@ -18,12 +18,22 @@ from ctlabel.team import dashboard_data as data
 from ctlabel.team import dashboard_views as views
 from ctlabel.team.case_story import record_rows, server_rows, when_text
 from ctlabel.team.dashboard_pay import pay_section
-from ctlabel.team.db import User, utcnow
+from ctlabel.team.db import CaseRow, User, utcnow
 from ctlabel.team.errors import as_utc
 from ctlabel.team.service import Service
 
 #: The alerts shown on the summary (the rest on ``/alerts``).
 SUMMARY_ALERTS = 8
+
+
+def _labels(svc: Service, items: list[console_alerts.Alert]) -> dict[str, str]:
+    """The labels of the alerts' cases (:mod:`ctlabel.team.case_labels`, cached)."""
+    wanted = {a.case for a in items}
+    if not wanted:
+        return {}
+    with svc.read() as db:
+        paths = dict(db.execute(select(CaseRow.name, CaseRow.path).where(CaseRow.name.in_(wanted))).all())
+    return case_labels.labels(svc.root, paths)
 
 
 def summary_body(svc: Service) -> str:
@@ -44,7 +54,8 @@ def summary_body(svc: Service) -> str:
         name, tz = project.name, project.time_zone
     plot = views.bar_chart(days, series, {"submitted": "#7aa6d8", "rejected": "#e39b3b", "approved": "#2e7d4f"})
     return (f'<h1>{escape(name)}</h1>{cv.progress_section(prog, fc)}'
-            f'<section id="alerts"><h2>Needs attention</h2>{cv.alerts_table(items, now, SUMMARY_ALERTS)}</section>'
+            f'<section id="alerts"><h2>Needs attention</h2>'
+            f'{cv.alerts_table(items, now, SUMMARY_ALERTS, _labels(svc, items[:SUMMARY_ALERTS]))}</section>'
             f'<div class="grid"><section><h2>Review queue</h2>{cv.queue_section(queue, now)}</section>'
             f'<section><h2>Team now</h2>{cv.team_now(people, now)}</section></div>'
             f'<section><h2>Throughput per day (last {len(days)} days, {escape(tz)})</h2>{plot}</section>'
@@ -78,7 +89,8 @@ def alerts_body(svc: Service, stall_hours: float) -> str:
     form = ('<form method="get" action="/alerts" class="inline" id="stall">'
             f'<label>stalled after <input name="stall_hours" value="{stall_hours:g}" size="4"> hours</label>'
             '<button>Show</button></form>')
-    return f'<h1>Needs attention ({len(items)})</h1><section>{form}{cv.alerts_table(items, now)}</section>'
+    return (f'<h1>Needs attention ({len(items)})</h1><section>{form}'
+            f'{cv.alerts_table(items, now, labels=_labels(svc, items))}</section>')
 
 
 def cases_body(svc: Service, state: str, stage: str, annotator: str, q: str, page_no: int) -> str:

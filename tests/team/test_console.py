@@ -48,16 +48,12 @@ def _work(ann: Client, work: Path, mask=brain_mask_bytes) -> str:
     return name
 
 
-@pytest.fixture(scope="module", params=DATABASES)
-def scene(request, tmp_path_factory, philips_template):
-    """Eight cases in eight stages: approved, rejected twice, submitted, in review (submitted past a QA error),
-    claimed by a person then revoked, in progress (lease ending soon), flagged with a reason, never claimed."""
-    gen = served_project(request, tmp_path_factory, philips_template, n_cases=8, open_limit=8)
-    svc, server = next(gen)
-    tokens = {n: admin.add_user(svc, n, r) for n, r in (("boss", "lead"), ("ann", "annotator"), ("ann2", "annotator"),
-                                                       ("idle", "annotator"), ("rev", "reviewer"))}
-    ann, ann2, rev = (Client(server.url, tokens[n]) for n in ("ann", "ann2", "rev"))
-    work = tmp_path_factory.mktemp("work")
+def team_day(svc, url: str, tokens: dict, work: Path) -> dict:
+    """Eight cases into eight stages through the real server (also ``scripts/screenshots_team.py``):
+    approved, rejected twice, submitted, in review (submitted past a QA error), claimed by a person whose
+    token is then revoked, in progress (lease ending in 10 min), flagged with a reason, never claimed.
+    Returns the case of each stage."""
+    ann, ann2, rev = (Client(url, tokens[n]) for n in ("ann", "ann2", "rev"))
     c = {"approved": _work(ann, work)}
     ann.submit(c["approved"])
     assert rev.review_next()["case"] == c["approved"]
@@ -88,6 +84,22 @@ def scene(request, tmp_path_factory, philips_template):
         row = db.query(CaseRow).filter_by(name=c["in_progress"]).one()
         row.lease_until = utcnow() + dt.timedelta(minutes=10)
     c["available"] = next(n for n in _names(svc) if n not in c.values())
+    return c
+
+
+def team_users(svc) -> dict:
+    """A lead, three annotators (one who never does anything) and a reviewer; their tokens."""
+    return {n: admin.add_user(svc, n, r) for n, r in (("boss", "lead"), ("ann", "annotator"), ("ann2", "annotator"),
+                                                     ("idle", "annotator"), ("rev", "reviewer"))}
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def scene(request, tmp_path_factory, philips_template):
+    """:func:`team_day` on a served project of eight copies of the Philips head CT."""
+    gen = served_project(request, tmp_path_factory, philips_template, n_cases=8, open_limit=8)
+    svc, server = next(gen)
+    tokens = team_users(svc)
+    c = team_day(svc, server.url, tokens, tmp_path_factory.mktemp("work"))
     yield svc, server, tokens, c
     next(gen, None)
 
@@ -288,7 +300,7 @@ def test_console_in_chromium(scene):
         assert driver.find_element(By.ID, "queue-waiting").text == "1"
         assert driver.find_element(By.ID, "never-active").text == "1"  # idle
         # an alert links to its case; the case page shows the thumbnail, the label and readable history
-        flagged.find_element(By.LINK_TEXT, c["flagged"]).click()
+        flagged.find_element(By.PARTIAL_LINK_TEXT, c["flagged"]).click()
         WebDriverWait(driver, 20).until(lambda d: "/cases/" in d.current_url)
         wait(driver, "case-label")
         img = driver.find_element(By.CSS_SELECTOR, "img.big")
