@@ -32,6 +32,7 @@ def regular_volumes(tmp_path):
     return [s for s in found if not {w.split(":")[0] for w in s.warnings} & IRREGULAR]
 
 
+@pytest.mark.slow  # every series in tests/data read twice: ~30 s; the full job runs it, not .ci/run --fast
 def test_every_regular_shared_series_maps_pixel_centres_exactly(tmp_path):
     stacks = regular_volumes(tmp_path)
     names = {s.description for s in stacks}
