@@ -25,8 +25,8 @@ class CtlabelError(Exception):
     path : str or PathLike, optional
         The file or folder the error is about; it leads the message.
     options : tuple of str, optional
-        The parameters of the call (as the Python API names them, e.g. ``"include_unapproved"``)
-        whose setting the remedy is about; a command line adds its flags for them.
+        The settings whose change the remedy is about, by name (``"dicom"``, ``"include_unapproved"``,
+        ``"token_env"``): a command line adds its flags whose destination has that name.
     """
 
     def __init__(self, reason: str, path: str | PathLike | None = None, *, options: tuple[str, ...] = ()) -> None:
