@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 
 from ctlabel.case import workflow
-from ctlabel.team.console_data import by_kind, reading, stage_expr
+from ctlabel.team.console_data import by_kind, latest_at, reading, stage_expr
 from ctlabel.team.db import CaseRow, Event, Read, User, utcnow
 from ctlabel.team.errors import as_utc
 from ctlabel.team.service import Service
@@ -72,7 +72,7 @@ def alerts(svc: Service, now: dt.datetime | None = None, stall_hours: float = ST
     stage = stage_expr(now)
     with reading(svc) as db:
         names = dict(db.execute(select(User.id, User.name)).all())
-        flag_at = (select(func.max(Event.at)).where(Event.case_id == CaseRow.id, by_kind(("flag",)))
+        flag_at = (select(latest_at()).where(Event.case_id == CaseRow.id, by_kind(("flag",)))
                    .scalar_subquery())
         for name, reason, at in db.execute(select(CaseRow.name, CaseRow.flagged, flag_at)
                                            .where(CaseRow.flagged.is_not(None))):
@@ -105,7 +105,7 @@ def alerts(svc: Service, now: dt.datetime | None = None, stall_hours: float = ST
                                          CaseRow.flagged.is_(None))
                                   .group_by(CaseRow.name).having(func.count(Event.id) >= 2)):
             out.append(Alert("rejected", name, f"rejected {n} times and not approved yet"))
-        last_at = select(func.max(Event.at)).where(Event.case_id == CaseRow.id).scalar_subquery()
+        last_at = select(latest_at()).where(Event.case_id == CaseRow.id).scalar_subquery()
         cutoff = now - dt.timedelta(hours=stall_hours)
         for name, st, at in db.execute(select(CaseRow.name, stage, last_at).where(  # cheap terms first
                 CaseRow.state.in_((workflow.IN_PROGRESS, workflow.SUBMITTED, workflow.REJECTED)),
