@@ -29,8 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def build(root: Path, url: str | None, n_cases: int, seed: int = 0):
-    """A project with ``n_cases`` case rows and their events, inserted in bulk; returns the Service."""
+def build(root: Path, url: str | None, n_cases: int, seed: int = 0, analyze: bool = True):
+    """A project with ``n_cases`` case rows and their events, inserted in bulk; returns the Service.
+
+    On PostgreSQL the tables are then analyzed (``analyze``), as autovacuum does soon after.
+    """
     from sqlalchemy import insert
 
     from ctlabel.team import admin
@@ -97,6 +100,9 @@ def build(root: Path, url: str | None, n_cases: int, seed: int = 0):
                             "detail": {"annotator_id": a, "resubmissions": 0, "reviews": {}}})
         db.execute(insert(Assignment), claims)
         db.execute(insert(Event), evs)
+    if svc.engine.dialect.name == "postgresql" and analyze:  # what autovacuum does soon after such inserts
+        with svc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     return svc, len(evs)
 
 
@@ -116,12 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--target", type=float, default=0.5, help="seconds for the whole summary")
+    ap.add_argument("--no-analyze", action="store_true", help="PostgreSQL: time before the tables are analyzed")
     args = ap.parse_args(argv)
     from ctlabel.team import console_alerts, console_data, dashboard_data, dashboard_pages, dashboard_pay
 
     with tempfile.TemporaryDirectory(prefix="ctlabel-console-") as tmp:
         t = time.perf_counter()
-        svc, n_events = build(Path(tmp) / "proj", args.db, args.cases)
+        svc, n_events = build(Path(tmp) / "proj", args.db, args.cases, analyze=not args.no_analyze)
         print(f"built {args.cases} cases, {n_events} events on {svc.engine.dialect.name} in "
               f"{time.perf_counter() - t:.1f} s")
         prog = console_data.progress(svc)
