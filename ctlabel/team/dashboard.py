@@ -1,9 +1,11 @@
 """The lead's dashboard in the browser: ``/`` on the team server (mounted by :func:`ctlabel.team.api.create_app`).
 
-Log in with a lead token (a form; the token is kept in a cookie that is HttpOnly and
-SameSite=Strict; a token of anybody else is refused with 403). Scripts may send
+Log in with a lead token (a form; a token of anybody else is refused with 403): the server
+starts a session (:mod:`ctlabel.team.sessions`) whose random id, never the token, is kept in a
+cookie that is HttpOnly, SameSite=Strict, Path=/ and, over HTTPS, Secure; it ends after 12 h,
+after 1 h unused, at *Log out*, or when the token is rotated or revoked. Scripts may send
 ``Authorization: Bearer <token>`` instead. Every change is a POST form carrying a CSRF token
-(an HMAC of the session's token), or a request with the bearer header.
+(an HMAC keyed by the session's id), or a request with the bearer header.
 
 Pages (bodies in :mod:`ctlabel.team.dashboard_pages`): ``/`` (progress per stage, forecast,
 alerts, review queue, team now, throughput per day as an inline SVG, double reading),
@@ -28,7 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from ctlabel.errors import CtlabelError
-from ctlabel.team import admin, console_alerts, console_data, thumbnails
+from ctlabel.team import admin, console_alerts, console_data, sessions, thumbnails
 from ctlabel.team import dashboard_data as data
 from ctlabel.team import dashboard_pages as pages
 from ctlabel.team import dashboard_views as views
@@ -37,6 +39,7 @@ from ctlabel.team.auth import user_for_token
 from ctlabel.team.db import User
 from ctlabel.team.errors import TeamError
 from ctlabel.team.service import Service
+from ctlabel.team.sessions import SessionPolicy
 
 COOKIE = "ctlabel_lead"
 router = APIRouter(include_in_schema=False)
@@ -48,7 +51,7 @@ class _Refused(Exception):
 
 
 class Session:
-    """The logged-in lead of a request: the user, the token it came with and how."""
+    """The logged-in lead of a request: the user, the session id (``cookie``) or bearer token it came with."""
 
     def __init__(self, svc: Service, user: User, token: str, cookie: bool) -> None:
         self.svc, self.user, self.token, self.cookie = svc, user, token, cookie
@@ -61,9 +64,9 @@ class Session:
         return HTMLResponse(views.page(title, body, user=self.user.name, csrf=self.csrf), status)
 
 
-def csrf_token(token: str) -> str:
-    """The CSRF token of a session: HMAC-SHA256 of a fixed label keyed by the bearer token."""
-    return hmac.new(token.encode("utf-8"), b"ctlabel-dashboard-csrf", hashlib.sha256).hexdigest()
+def csrf_token(session_id: str) -> str:
+    """The CSRF token of a session: HMAC-SHA256 of a fixed label keyed by the session's id."""
+    return hmac.new(session_id.encode("utf-8"), b"ctlabel-dashboard-csrf", hashlib.sha256).hexdigest()
 
 
 def _token(request: Request) -> tuple[str | None, bool]:
@@ -73,19 +76,36 @@ def _token(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(COOKIE), True
 
 
-def _lookup(svc: Service, token: str | None) -> User | None:
+def _lookup(svc: Service, token: str | None, cookie: bool, policy: SessionPolicy) -> User | None:
     with svc.tx() as db:
-        return user_for_token(db, token)
+        return sessions.resolve(db, token, policy) if cookie else user_for_token(db, token)
+
+
+def _start(svc: Service, user: User, policy: SessionPolicy) -> str:
+    with svc.tx() as db:
+        return sessions.start(db, user, policy)
+
+
+def _set_cookie(resp: Response, request: Request, session_id: str) -> None:
+    """The session's cookie; Secure when the request came over HTTPS (or through a trusted TLS proxy).
+
+    No Max-Age: the browser forgets it when closed; the server ends the session anyway.
+    """
+    resp.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/",
+                    secure=request.url.scheme == "https")
 
 
 async def lead_session(request: Request) -> Session:
-    """The lead behind the request; a login form (401) without a valid token, 403 for another role."""
+    """The lead behind the request; a login form (401) without a live session or a valid token, 403 for another role."""
     svc: Service = request.app.state.service
     token, cookie = _token(request)
-    user = await run_in_threadpool(_lookup, svc, token) if token else None
+    user = await run_in_threadpool(_lookup, svc, token, cookie, request.app.state.sessions) if token else None
     if user is None:
-        msg = "Your session ended (token revoked or rotated); log in again." if token else ""
-        raise _Refused(HTMLResponse(views.login_page(msg, error=bool(token)), 401 if token else 200))
+        msg = "Your session ended (logged out, expired, token revoked or rotated); log in again." if token else ""
+        refused = HTMLResponse(views.login_page(msg, error=bool(token)), 401 if token else 200)
+        if token and cookie:
+            refused.delete_cookie(COOKIE, path="/")
+        raise _Refused(refused)
     if user.role != "lead":
         raise _Refused(HTMLResponse(views.login_page(f"{user.name} is {user.role}: the dashboard is for the "
                                                      "lead.", error=True), 403))
@@ -118,21 +138,28 @@ def install(app) -> None:
 @router.post("/login")
 async def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
     svc: Service = request.app.state.service
-    user = await run_in_threadpool(_lookup, svc, token.strip())
+    policy: SessionPolicy = request.app.state.sessions
+    user = await run_in_threadpool(_lookup, svc, token.strip(), False, policy)
     if user is None:
         return HTMLResponse(views.login_page("The token is not valid (revoked or mistyped).", error=True), 401)
     if user.role != "lead":
         return HTMLResponse(views.login_page(f"{user.name} is {user.role}: the dashboard is for the lead.",
                                              error=True), 403)
     resp = RedirectResponse("/", 303)
-    resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/",
-                    secure=request.url.scheme == "https")
+    _set_cookie(resp, request, await run_in_threadpool(_start, svc, user, policy))
     return resp
+
+
+def _end(svc: Service, session_id: str) -> None:
+    with svc.tx() as db:
+        sessions.end(db, session_id, "logout")
 
 
 @router.post("/logout")
 async def logout(request: Request, s: Lead) -> Response:
     await _checked(request, s)
+    if s.cookie:
+        await run_in_threadpool(_end, s.svc, s.token)
     resp = RedirectResponse("/", 303)
     resp.delete_cookie(COOKIE, path="/")
     return resp
@@ -257,13 +284,16 @@ async def user_action(request: Request, s: Lead, name: str, action: str) -> Resp
             return RedirectResponse("/", 303)
         return s.page("Revoked", f'<p class="msg" id="msg">The token of {escape(name)} is revoked.</p>'
                                  '<p><a href="/users">Back to users</a></p>')
-    if name == s.user.name and s.cookie:
-        resp = RedirectResponse("/users", 303)
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
-        return resp
-    return s.page("New token", f'<p class="msg">New token for {escape(name)} (shown once, only its hash is '
-                               f'stored):</p><p><code id="token">{escape(token)}</code></p>'
-                               '<p><a href="/users">Back to users</a></p>')
+    shown = s
+    if name == s.user.name and s.cookie:  # the rotation ended the lead's sessions: a new one for this browser
+        shown = Session(s.svc, s.user, await run_in_threadpool(_start, s.svc, s.user, request.app.state.sessions),
+                        True)
+    resp = shown.page("New token", f'<p class="msg">New token for {escape(name)} (shown once, only its hash is '
+                                   f'stored):</p><p><code id="token">{escape(token)}</code></p>'
+                                   '<p><a href="/users">Back to users</a></p>')
+    if shown is not s:
+        _set_cookie(resp, request, shown.token)
+    return resp
 
 
 @router.get("/report.csv")
