@@ -66,7 +66,7 @@ def _pid_alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process; a pid past the C int no process can have
         return False
     except PermissionError:
         return True
@@ -186,6 +186,10 @@ def _create(path: Path, info: LockInfo, case_root, stale_after: float, busy: str
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
+            if path.is_symlink():  # ctlabel writes a plain file: a link (dangling or not) is set aside, kept
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(path, path.with_name(f"{path.name}.link.{socket.gethostname()}.{os.getpid()}"))
+                continue
             try:
                 inode = path.stat().st_ino
             except FileNotFoundError:
