@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ctlabel.prelabel_grid import _CROSS, _slabs
+from ctlabel.prelabel_grid import _slabs, enclosed
 
 _CUBE = np.ones((3, 3, 3), bool)
 
@@ -169,14 +169,7 @@ def fill_enclosed(labels: np.ndarray, value: int, max_hole_px: float | None = No
         if box is None:
             continue
         sub = part[:, box[0], box[1]]
-        lab, n = ndi.label(~m[:, box[0], box[1]], _CROSS)
-        fill = np.ones(n + 1, bool)
-        fill[0] = False
-        for edge in (lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]):
-            fill[edge] = False
-        if max_hole_px is not None:
-            fill &= np.bincount(lab.ravel(), minlength=n + 1) <= max_hole_px
-        hole = fill[lab]
+        hole = enclosed(m[:, box[0], box[1]], max_hole_px)
         hole &= sub == 0
         sub[hole] = value
         filled += int(np.count_nonzero(hole))

@@ -130,15 +130,35 @@ def fill_holes_2d(mask: np.ndarray, max_hole_px: float | None = None) -> np.ndar
         if not m.any():
             out[sl] = m
             continue
-        lab, n = _label(~m, _CROSS)
-        fill = np.ones(n + 1, bool)
-        fill[0] = False
-        for edge in (lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]):
-            fill[edge] = False
-        if max_hole_px is not None:
-            fill &= np.bincount(lab.ravel(), minlength=n + 1) <= max_hole_px
-        out[sl] = m | fill[lab]
+        out[sl] = m | enclosed(m, max_hole_px)
     return out
+
+
+def enclosed(mask: np.ndarray, max_hole_px: float | None = None) -> np.ndarray:
+    """The pixels outside ``mask`` that it encloses within their slice.
+
+    Enclosed: in a 4-connected region of a slice's pixels outside ``mask`` that does not reach
+    the slice border; with ``max_hole_px``, only regions of at most that many pixels.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        (slice, row, column).
+    max_hole_px : float, optional
+        The largest region counted (None: all).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    lab, n = _label(~mask, _CROSS)
+    fill = np.ones(n + 1, bool)
+    fill[0] = False
+    for edge in (lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]):
+        fill[edge] = False
+    if max_hole_px is not None:
+        fill &= np.bincount(lab.ravel(), minlength=n + 1) <= max_hole_px
+    return fill[lab]
 
 
 def _inner(body: np.ndarray, spacing, surface_mm: float) -> np.ndarray:
