@@ -69,10 +69,10 @@ def timed(fn) -> tuple[float, object]:
 def measure(n: int, repeats: int, verbose: bool) -> dict:
     import distributed
 
-    from ctlabel.batch import executor
-    from ctlabel.convert import ConvertOptions, convert
     from ctlabel.dicom.read import load_series
     from ctlabel.dicom.scan import find_series
+    from ctlabel.intake.batch import executor
+    from ctlabel.intake.convert import ConvertOptions, convert
     from ctlabel.io.nifti import write_nifti
 
     folders = []
@@ -115,7 +115,7 @@ def measure(n: int, repeats: int, verbose: bool) -> dict:
         cluster.close()
         shutil.rmtree(out, ignore_errors=True)
 
-    from ctlabel.batch import single_threaded
+    from ctlabel.intake.batch import single_threaded
 
     with single_threaded():
         one, _ = timed(lambda: convert(folders[:1], out, jobs=1, progress=False))

@@ -11,7 +11,7 @@ Run from the repository root::
 
 Inputs
 
-* ``synthetic``: a generated 512 x 512 x 300 CT series (``ctlabel.synthetic.make_phantom``:
+* ``synthetic``: a generated 512 x 512 x 300 CT series (``ctlabel.intake.synthetic.make_phantom``:
   air, a body ellipse of fat and muscle, liver, kidneys, spine and a lesion, plus Gaussian
   noise of sd 15 HU, int16 HU, 0.7 x 0.7 x 1.0 mm), written with ``write_dicom_series``
   (uncompressed explicit VR little endian, shuffled file names). Without the noise the
@@ -192,7 +192,7 @@ def child(spec: dict) -> dict:
     method, task, src, out = spec["method"], spec["task"], spec["src"], spec.get("out")
     if method == "ctlabel":
         import ctlabel
-        from ctlabel.convert import convert
+        from ctlabel.intake.convert import convert
 
         if task == "load":
 
@@ -256,7 +256,7 @@ def profile_child(spec: dict) -> str:
     import tracemalloc
 
     import ctlabel
-    from ctlabel.convert import convert
+    from ctlabel.intake.convert import convert
 
     src, out = spec["src"], spec.get("out")
     if spec["task"] == "load":
@@ -396,7 +396,7 @@ def make_synthetic(folder: Path, slices: int, seed: int, series_number: int, noi
     params = {"slices": slices, "seed": seed, "noise_hu": noise_hu, "spacing": SPACING, "series": series_number}
     if _done(folder, params):
         return
-    from ctlabel.synthetic import SeriesSpec, make_phantom, write_dicom_series
+    from ctlabel.intake.synthetic import SeriesSpec, make_phantom, write_dicom_series
 
     shutil.rmtree(folder, ignore_errors=True)
     print(f"  generating {folder.relative_to(ROOT)} ({slices} x 512 x 512) ...", file=sys.stderr, flush=True)
@@ -802,7 +802,7 @@ def prepare_inputs(big: int, small: int, names: set[str] | None = None, jobs: bo
 
 def print_profiles(inputs_src: dict, processes_only: bool) -> None:
     """Print the import times and (unless ``processes_only``) cProfile top entries of load and convert."""
-    for statement in ("import ctlabel", "import ctlabel.cli.main", "import ctlabel.convert"):
+    for statement in ("import ctlabel", "import ctlabel.cli.main", "import ctlabel.intake.convert"):
         print(f"\n===== -X importtime: {statement} (cumulative) =====")
         print(importtime_top(statement))
     if not processes_only:

@@ -71,7 +71,7 @@ def run_once(slices: int) -> dict:
 
     import numpy as np
 
-    from ctlabel.prelabel import prelabel_volume
+    from ctlabel.prelabel.run import prelabel_volume
 
     hu, spacing = make_volume(slices)
     gc.collect()

@@ -41,7 +41,7 @@ from scipy import ndimage as ndi
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ctlabel.region_grow import region_grow  # noqa: E402
+from ctlabel.painting.region_grow import region_grow  # noqa: E402
 
 CANDIDATES = (ROOT / ".." / "shared" / "data" / "anatomy" / "totalseg_example_ct",
               ROOT / "tests" / "data" / "anatomy" / "totalseg_example_ct")

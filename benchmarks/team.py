@@ -328,7 +328,7 @@ def main() -> int:
 
     from team_helpers import PHILIPS_5MM, PgCluster, _initdb, brain_mask_bytes
 
-    from ctlabel.convert import ConvertOptions, convert
+    from ctlabel.intake.convert import ConvertOptions, convert
 
     with tempfile.TemporaryDirectory(prefix="ctlabel-bench-src-") as src:
         rep = convert([PHILIPS_5MM], src, jobs=1, options=ConvertOptions(), progress=False)

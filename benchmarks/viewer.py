@@ -125,7 +125,7 @@ def launch_ratio(series: Path, work: Path, repeats: int) -> dict:
 
 
 def make_series(folder: Path, n: int) -> None:
-    from ctlabel.synthetic import SeriesSpec, make_phantom, write_dicom_series
+    from ctlabel.intake.synthetic import SeriesSpec, make_phantom, write_dicom_series
 
     volume, _, _ = make_phantom(shape=(n, 512, 512), spacing=(1.0, 0.7, 0.7), noise_hu=10)
     write_dicom_series(folder, volume.array, SeriesSpec(spacing=volume.spacing, description="benchmark 512x512"))
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
 
         # The phantom's contrast-filled vessel (700 HU) painted on the same two slices as label 6:
         # the image refinement applies; timed until it replaced the shape-only result.
-        from ctlabel.synthetic import make_phantom
+        from ctlabel.intake.synthetic import make_phantom
 
         _, truth, _ = make_phantom(shape=(n, 512, 512), spacing=(1.0, 0.7, 0.7), noise_hu=10)
         for z in (a, b):

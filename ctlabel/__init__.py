@@ -45,14 +45,14 @@ _LAZY: dict[str, str] = {
     "ReviewSession": "case.access",
     "save_draft": "case.review",
     "save_label_table": "case.review",
-    "ADDED": "compare",
-    "diff_overlay": "compare",
-    "diff_summary": "compare",
-    "RELABELLED": "compare",
-    "REMOVED": "compare",
-    "convert": "convert",
-    "ConvertOptions": "convert",
-    "ConvertReport": "convert",
+    "ADDED": "measure.compare",
+    "diff_overlay": "measure.compare",
+    "diff_summary": "measure.compare",
+    "RELABELLED": "measure.compare",
+    "REMOVED": "measure.compare",
+    "convert": "intake.convert",
+    "ConvertOptions": "intake.convert",
+    "ConvertReport": "intake.convert",
     "load_series": "dicom.read",
     "find_series": "dicom.scan",
     "ScanResult": "dicom.stacks",
@@ -80,20 +80,20 @@ _LAZY: dict[str, str] = {
     "read_sidecar": "io.provenance",
     "sidecar_path": "io.provenance",
     "CaseState": "model",
-    "PRELABEL_STRUCTURES": "prelabel",
-    "method_record": "prelabel",
-    "prelabel_volume": "prelabel",
-    "require_empty_targets": "prelabel",
-    "resolve_labels": "prelabel",
-    "structures_for": "prelabel",
-    "close_stroke_holes": "hu_stroke",
-    "hu_range_mask": "region_grow",
-    "region_grow": "region_grow",
-    "Record": "paint_tracking",
-    "SliceTracker": "paint_tracking",
-    "touched_from_box": "paint_tracking",
-    "touched_from_diff": "paint_tracking",
-    "touched_from_indices": "paint_tracking",
+    "PRELABEL_STRUCTURES": "prelabel.run",
+    "method_record": "prelabel.run",
+    "prelabel_volume": "prelabel.run",
+    "require_empty_targets": "prelabel.run",
+    "resolve_labels": "prelabel.run",
+    "structures_for": "prelabel.run",
+    "close_stroke_holes": "painting.hu_stroke",
+    "hu_range_mask": "painting.region_grow",
+    "region_grow": "painting.region_grow",
+    "Record": "painting.tracking",
+    "SliceTracker": "painting.tracking",
+    "touched_from_box": "painting.tracking",
+    "touched_from_diff": "painting.tracking",
+    "touched_from_indices": "painting.tracking",
     "check_mask": "qa",
     "Finding": "qa",
     "QAOptions": "qa",
@@ -101,7 +101,7 @@ _LAZY: dict[str, str] = {
     "describe_group": "qa.groups",
     "group_findings": "qa.groups",
     "summary_line": "qa.groups",
-    "make_phantom": "synthetic",
+    "make_phantom": "intake.synthetic",
     "Client": "team.client",
     "ClientError": "team.client",
     "load_login": "team.login",
@@ -131,22 +131,30 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     )
     from ctlabel.case.recovery import autosave_interval, clear_journal
     from ctlabel.case.review import add_version, approve, correct, reject, save_draft, save_label_table
-    from ctlabel.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
-    from ctlabel.convert import ConvertOptions, ConvertReport, convert
     from ctlabel.dicom.read import load_series
     from ctlabel.dicom.scan import find_series
     from ctlabel.dicom.stacks import ScanResult, Stack
     from ctlabel.errors import CaseError, CtlabelError, GeometryError, LockError, SeriesError
-    from ctlabel.hu_stroke import close_stroke_holes
+    from ctlabel.intake.convert import ConvertOptions, ConvertReport, convert
+    from ctlabel.intake.synthetic import make_phantom
     from ctlabel.interpolate import InterpolationResult, interpolate, interpolate_with_report
     from ctlabel.io.atomic import write_json
     from ctlabel.io.image import load_image, save_image
     from ctlabel.io.labels import TISSUES, Label, LabelTable, default_label_table, read_label_table
     from ctlabel.io.mask import Mask, labels_present, load_mask, save_mask
     from ctlabel.io.provenance import read_sidecar, sidecar_path
+    from ctlabel.measure.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
     from ctlabel.model import CaseState
-    from ctlabel.paint_tracking import Record, SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
-    from ctlabel.prelabel import (
+    from ctlabel.painting.hu_stroke import close_stroke_holes
+    from ctlabel.painting.region_grow import hu_range_mask, region_grow
+    from ctlabel.painting.tracking import (
+        Record,
+        SliceTracker,
+        touched_from_box,
+        touched_from_diff,
+        touched_from_indices,
+    )
+    from ctlabel.prelabel.run import (
         PRELABEL_STRUCTURES,
         method_record,
         prelabel_volume,
@@ -157,8 +165,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.progress import duration_text
     from ctlabel.qa import Finding, QAOptions, check_mask
     from ctlabel.qa.groups import FindingGroup, describe_group, group_findings, summary_line
-    from ctlabel.region_grow import hu_range_mask, region_grow
-    from ctlabel.synthetic import make_phantom
     from ctlabel.team.client import Client, ClientError
     from ctlabel.team.login import load_login, save_login
     from ctlabel.volume import Grid, SourceIdentity, Volume, spacing_from_affine
@@ -296,9 +302,9 @@ class _Package(types.ModuleType):
     """The ctlabel package module, keeping functions named like their submodule.
 
     ``convert`` and ``interpolate`` are both submodules and public functions. Importing
-    a submodule (``from ctlabel.convert import convert``) makes the import system set
+    a submodule (``from ctlabel.intake.convert import convert``) makes the import system set
     the package attribute to the submodule; this keeps the function there instead, as
-    the eager ``from ctlabel.convert import convert`` of the package always did.
+    the eager ``from ctlabel.intake.convert import convert`` of the package always did.
     """
 
     def __setattr__(self, name: str, value: object) -> None:

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from test_console import team_day, team_users
     from test_dashboard import chrome, drive, shot, wait
 
-    from ctlabel.convert import ConvertOptions, convert
+    from ctlabel.intake.convert import ConvertOptions, convert
     from ctlabel.team import admin
 
     out = Path(args.out)

@@ -96,3 +96,19 @@ def test_the_flag_scan_finds_flags_in_raised_and_built_errors(tmp_path):
                    '        raise ValueError(f"give {x} with --dicom DIR")\n'
                    '    return ServerError("wrong (--user)", "u") if x else print("--not-an-error")\n')
     assert _flags_in_errors(src) == [(4, "--dicom"), (5, "--user")]
+
+
+def test_the_package_root_holds_only_the_foundation():
+    """The folders are the layers (docs/architecture.md): a job's module lives in its layer's package."""
+    foundation = {"__init__", "__main__", "_version", "errors", "model", "volume", "geometry", "deid", "progress"}
+    loose = {p.stem for p in (ROOT / "ctlabel").glob("*.py")}
+    assert loose == foundation, f"modules outside a layer's package: {sorted(loose - foundation)}"
+    layers = {"cli", "team", "export", "intake", "dicomweb", "prelabel", "measure", "case", "qa", "io", "dicom",
+              "interpolate", "painting"}
+    packages = {p.parent.name for p in (ROOT / "ctlabel").glob("*/__init__.py")}
+    assert packages == layers, f"packages missing from the layer diagram: {sorted(packages ^ layers)}"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    diagram = (ROOT / "docs" / "architecture.md").read_text()
+    for name in layers:
+        assert f'ctlabel.{name}"' in pyproject or f"ctlabel.{name} " in pyproject, f"{name} is not in the contract"
+        assert f"{name}/" in diagram, f"{name}/ is not in the diagram of docs/architecture.md"

@@ -73,7 +73,7 @@ def test_scan_with_a_series_and_an_unreadable_file_lists_both_and_succeeds(tmp_p
 @pytest.fixture(scope="module")
 def loose_mask(tmp_path_factory):
     """A mask file outside its case, a soft-tissue label painted on air (an error QA must find)."""
-    from ctlabel.convert import convert
+    from ctlabel.intake.convert import convert
 
     out = tmp_path_factory.mktemp("qa")
     rep = convert([PHILIPS], out / "cases", jobs=1, progress=False)
@@ -204,8 +204,8 @@ def test_core_errors_get_the_flags_of_the_command_that_ran(tmp_path, capsys):
     """The core names the parameter a refusal is about (``options``); each command prints its own flag for it."""
     import pickle
 
+    from ctlabel.dicomweb.pull_options import parse_study_date
     from ctlabel.errors import InputError
-    from ctlabel.pull_options import parse_study_date
 
     with pytest.raises(InputError) as exc:
         parse_study_date("2024-01-01")

@@ -17,8 +17,8 @@ from data_paths import ROOT
 from ctlabel import Case
 from ctlabel.case import review as rv
 from ctlabel.cli.main import main
+from ctlabel.intake.synthetic import make_phantom
 from ctlabel.io.provenance import sidecar_path
-from ctlabel.synthetic import make_phantom
 
 SAMPLE = ROOT / "sample_data" / "totalseg_body_ct" / "dicom"
 

@@ -10,10 +10,10 @@ import pytest
 from ctlabel import Case
 from ctlabel.case import review as rv
 from ctlabel.cli.main import main
-from ctlabel.compare import compare_arrays, hd95
 from ctlabel.errors import GeometryError
+from ctlabel.intake.synthetic import make_phantom
 from ctlabel.io.mask import save_mask
-from ctlabel.synthetic import make_phantom
+from ctlabel.measure.compare import compare_arrays, hd95
 from ctlabel.volume import Grid
 
 
@@ -90,7 +90,7 @@ def test_grid_mismatch_is_refused(two_version_case, tmp_path, capsys):
     aff[2, 2] *= 1.1
     p = tmp_path / "other_dseg.nii.gz"
     save_mask(p, v.array, Grid(v.grid.shape, aff))
-    from ctlabel.compare import compare_specs
+    from ctlabel.measure.compare import compare_specs
 
     with pytest.raises(GeometryError):
         compare_specs(f"{two_version_case.root}@v1", str(p))

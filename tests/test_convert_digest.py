@@ -15,12 +15,12 @@ import numpy as np
 import pydicom
 import pytest
 
-from ctlabel.convert import convert
 from ctlabel.dicom import read as dicom_read
 from ctlabel.dicom.read import load_series
 from ctlabel.errors import DicomReadError
+from ctlabel.intake.convert import convert
+from ctlabel.intake.synthetic import SeriesSpec, write_dicom_series
 from ctlabel.io.nifti import read_nifti
-from ctlabel.synthetic import SeriesSpec, write_dicom_series
 from ctlabel.volume import voxel_hash
 from tests.data_paths import PHILIPS_5MM
 

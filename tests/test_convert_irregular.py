@@ -102,7 +102,7 @@ def test_a_truncated_ct_header_is_a_failure_not_a_nonimage(tmp_path):
 
 
 def test_qa_flags_paint_on_a_padded_slice(tmp_path):
-    from ctlabel.qa_targets import qa_target
+    from ctlabel.measure.qa_targets import qa_target
 
     ctlabel.convert([CT2 / "dicom"], tmp_path, progress=False)
     (root,) = [p for p in tmp_path.iterdir() if p.is_dir()]

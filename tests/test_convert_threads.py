@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from ctlabel.synthetic import SeriesSpec, write_dicom_series
+from ctlabel.intake.synthetic import SeriesSpec, write_dicom_series
 
 CHILD = """
 import os, sys

@@ -22,7 +22,7 @@ import ctlabel
 from ctlabel.case import review
 from ctlabel.case.folder import Case
 from ctlabel.cli.main import main
-from ctlabel.convert import ConvertOptions, convert
+from ctlabel.intake.convert import ConvertOptions, convert
 from ctlabel.io.nifti import read_nifti
 from ctlabel.volume import voxel_hash
 
@@ -115,8 +115,8 @@ def test_cli_convert_with_scheduler_and_failures_reported_like_local(address, tm
 
 def test_only_paths_and_header_values_travel(tmp_path):
     """What a convert task pickles: no pixel array, a few hundred bytes per slice."""
-    from ctlabel.convert import ConvertReport
-    from ctlabel.convert_plan import plan_batch
+    from ctlabel.intake.convert import ConvertReport
+    from ctlabel.intake.convert_plan import plan_batch
 
     stacks = ctlabel.find_series(PHILIPS_1MM).stacks
     todo = plan_batch(stacks, tmp_path, ConvertOptions(), ConvertReport())
@@ -199,7 +199,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(address, tmp_path):
 
 
 def test_a_task_that_cannot_run_is_a_reported_failure(address):
-    from ctlabel.batch import executor, results
+    from ctlabel.intake.batch import executor, results
 
     with executor(1, address) as pool:
         got = list(results(pool, _fails_on_two, [1, 2, 3], lambda item, exc: f"failed: {exc}"))
@@ -272,9 +272,9 @@ def test_export_dataset_on_the_cluster_equals_local(project, address, tmp_path, 
 
 
 def test_a_scheduler_that_does_not_answer_is_an_error_before_any_work(tmp_path, monkeypatch, capsys):
-    import ctlabel.batch
+    import ctlabel.intake.batch
 
-    monkeypatch.setattr(ctlabel.batch, "CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(ctlabel.intake.batch, "CONNECT_TIMEOUT_S", 1)
     out = tmp_path / "out"
     code = main(["convert", str(CT3 / "dicom"), "-o", str(out), "-q", "--scheduler", "tcp://127.0.0.1:9"])
     assert code == 2
@@ -295,7 +295,7 @@ def test_a_task_whose_worker_keeps_dying_is_a_reported_failure():
     A death counts against every task the worker held at the time (Dask cannot tell which one
     killed it), so the task queued beside the killer may fail too; the ones after it run.
     """
-    from ctlabel.batch import executor, results, task_failure
+    from ctlabel.intake.batch import executor, results, task_failure
 
     items = [2, *range(10, 20)]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -109,7 +109,7 @@ def test_edits_without_a_case_then_save_as_case(tmp_path):
     """A series not yet a case: slices, events and interpolation in core Edits; create() makes the case."""
     from ctlabel.case.editing import Edits
     from ctlabel.errors import CaseError, GeometryError
-    from ctlabel.synthetic import make_phantom
+    from ctlabel.intake.synthetic import make_phantom
     from ctlabel.volume import Grid
 
     volume, _, table = make_phantom(shape=(12, 40, 40))

@@ -9,7 +9,7 @@ import pytest
 import ctlabel
 from ctlabel.case.editing import EditingSession, Edits
 from ctlabel.errors import InputError
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 
 def _edits():

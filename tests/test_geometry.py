@@ -13,7 +13,7 @@ from geometry_check import check_pixel_centres
 
 import ctlabel
 from ctlabel.errors import SeriesError
-from ctlabel.synthetic import SeriesSpec, write_dicom_series
+from ctlabel.intake.synthetic import SeriesSpec, write_dicom_series
 
 
 def dcm2niix() -> str:

@@ -18,7 +18,7 @@ from ctlabel.case import review as rv
 from ctlabel.case import verify as case_verify
 from ctlabel.cli.main import main
 from ctlabel.errors import GeometryError, InputError
-from ctlabel.importers import import_mask
+from ctlabel.intake.importers import import_mask
 
 GT = CT3 / "ground_truth"
 

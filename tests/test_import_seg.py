@@ -24,7 +24,7 @@ from pydicom.uid import RLELossless
 
 from ctlabel import Case, load_series
 from ctlabel.errors import CtlabelError, InputError
-from ctlabel.importers import import_mask
+from ctlabel.intake.importers import import_mask
 
 DCMQI = Path(__file__).resolve().parent / "data" / "seg" / "dcmqi"
 GT = CT3 / "ground_truth"

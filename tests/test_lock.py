@@ -13,7 +13,7 @@ from ctlabel.case import review as rv
 from ctlabel.case import verify as case_verify
 from ctlabel.case.lock import acquire_lock, lock_holder
 from ctlabel.errors import LockError
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 
 @pytest.fixture

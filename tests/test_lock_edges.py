@@ -10,7 +10,7 @@ import pytest
 from ctlabel import Case
 from ctlabel.case.folder import LOCK
 from ctlabel.case.lock import acquire_lock, lock_holder
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 
 @pytest.fixture

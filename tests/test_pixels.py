@@ -103,7 +103,7 @@ def test_int16_when_exact_float32_otherwise(tmp_path):
 
 
 def test_values_beyond_int16_become_float32(tmp_path):
-    from ctlabel.synthetic import SeriesSpec, write_dicom_series
+    from ctlabel.intake.synthetic import SeriesSpec, write_dicom_series
 
     write_dicom_series(tmp_path, np.zeros((3, 4, 4), np.int16), SeriesSpec(shuffle_names=False))
     for f in sorted(tmp_path.glob("*.dcm")):

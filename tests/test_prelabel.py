@@ -16,7 +16,7 @@ from ctlabel.case import verify as case_verify
 from ctlabel.cli.main import main
 from ctlabel.errors import InputError
 from ctlabel.io.labels import Label, LabelTable, default_label_table
-from ctlabel.prelabel import (
+from ctlabel.prelabel.run import (
     air_mask,
     body_mask,
     bone_mask,

@@ -14,9 +14,9 @@ from data_paths import PHILIPS, PHILIPS_5MM
 from orthanc import http_status_server, running_orthanc, silent_server
 
 from ctlabel.cli.main import main
-from ctlabel.convert import convert
-from ctlabel.dicomweb import ServerError
-from ctlabel.pull import PULL_DIR, RETRIEVE_FILE, PullOptions, pull, series_folder_name
+from ctlabel.dicomweb.client import ServerError
+from ctlabel.dicomweb.pull import PULL_DIR, RETRIEVE_FILE, PullOptions, pull, series_folder_name
+from ctlabel.intake.convert import convert
 
 
 def _uids(folder: Path) -> tuple[str, str]:

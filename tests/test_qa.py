@@ -10,11 +10,11 @@ from data_paths import CT3, CT3_TABLE
 
 from ctlabel import Case
 from ctlabel.cli.main import main
-from ctlabel.importers import import_mask
+from ctlabel.intake.importers import import_mask
+from ctlabel.intake.synthetic import make_phantom
 from ctlabel.io.mask import load_mask, save_mask
+from ctlabel.measure.qa_targets import qa_target
 from ctlabel.qa import QAOptions, check_mask
-from ctlabel.qa_targets import qa_target
-from ctlabel.synthetic import make_phantom
 from ctlabel.volume import Grid
 
 

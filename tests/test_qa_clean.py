@@ -173,7 +173,7 @@ def test_hu_limited_brush_over_bone_leaves_no_holes(sample_case):
 
 def test_pieces_are_judged_whole_across_slab_boundaries():
     """drop_specks works slab by slab (16 slices): a piece crossing a boundary is judged as one."""
-    from ctlabel.prelabel_clean import drop_specks, fill_enclosed
+    from ctlabel.prelabel.clean import drop_specks, fill_enclosed
 
     labels = np.zeros((40, 30, 30), np.uint8)
     labels[2:30, 2:12, 2:12] = 5  # the main piece

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ctlabel import Finding, check_mask, describe_group, group_findings, summary_line
+from ctlabel.intake.synthetic import make_phantom
 from ctlabel.io.mask import Mask
-from ctlabel.synthetic import make_phantom
 
 
 def _noisy_mask(n_islands: int, unknown: tuple[int, ...] = ()):

@@ -1,4 +1,4 @@
-"""The autosave journal (ctlabel.case.recovery) and the slice bookkeeping (ctlabel.paint_tracking): no GUI."""
+"""The autosave journal (ctlabel.case.recovery) and the slice bookkeeping (ctlabel.painting.tracking): no GUI."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from ctlabel.case.recovery import (
     write_journal,
 )
 from ctlabel.errors import GeometryError, ProvenanceError
-from ctlabel.paint_tracking import SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
+from ctlabel.painting.tracking import SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
 from ctlabel.volume import Grid
 
 

@@ -10,7 +10,7 @@ from scipy import ndimage as ndi
 
 from ctlabel import load_image
 from ctlabel.errors import InputError
-from ctlabel.region_grow import GrowOptions, grow_box, hu_range_mask, reference_hu, region_grow
+from ctlabel.painting.region_grow import GrowOptions, grow_box, hu_range_mask, reference_hu, region_grow
 
 CTA = ANATOMY / "totalseg_cta_aorta"
 ABDOMEN = ANATOMY / "totalseg_example_ct"

@@ -16,9 +16,9 @@ from ctlabel.case import review as rv
 from ctlabel.case import verify as case_verify
 from ctlabel.case.lock import acquire_lock
 from ctlabel.errors import InputError, LockError, StateError
+from ctlabel.intake.synthetic import make_phantom
 from ctlabel.io.mask import save_mask
 from ctlabel.io.provenance import sidecar_path
-from ctlabel.synthetic import make_phantom
 
 
 @pytest.fixture
@@ -240,7 +240,7 @@ def test_log_edit_and_record_is_atomic_json(case):
 
 
 def test_two_annotators_versions_side_by_side(case):
-    from ctlabel.compare import compare_masks
+    from ctlabel.measure.compare import compare_masks
 
     v = case.load_draft()
     rv.add_version(case, v.array, v.grid, "ann_a", imported_from={"Path": "a.nii.gz", "Format": "nifti"})
@@ -288,7 +288,7 @@ def test_cli_verify_and_workflow(case, tmp_path, capsys):
 
 
 def test_diff_overlay():
-    from ctlabel.compare import diff_overlay, diff_summary
+    from ctlabel.measure.compare import diff_overlay, diff_summary
 
     a = np.zeros((4, 5, 5), np.uint8)
     b = a.copy()

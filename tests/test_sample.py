@@ -16,7 +16,7 @@ from scipy import ndimage
 import ctlabel
 from ctlabel import Case
 from ctlabel.io.labels import TISSUES, default_label_table
-from ctlabel.qa_targets import qa_target
+from ctlabel.measure.qa_targets import qa_target
 
 SAMPLE = ROOT / "sample_data" / "totalseg_body_ct"
 

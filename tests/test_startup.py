@@ -86,15 +86,15 @@ def test_every_public_name_resolves(name):
 
 def test_functions_named_like_their_module_stay_functions():
     # Importing the submodule must not replace the function on the package (as the eager
-    # ``from ctlabel.convert import convert`` never did).
+    # ``from ctlabel.intake.convert import convert`` never did).
     code = (
         "import ctlabel\n"
-        "from ctlabel.convert import ConvertOptions\n"
+        "from ctlabel.intake.convert import ConvertOptions\n"
         "import ctlabel.interpolate\n"
         "assert callable(ctlabel.convert) and ctlabel.convert.__name__ == 'convert', ctlabel.convert\n"
         "assert callable(ctlabel.interpolate) and ctlabel.interpolate.__name__ == 'interpolate'\n"
         "import sys\n"
-        "assert sys.modules['ctlabel.convert'].convert is ctlabel.convert\n"
+        "assert sys.modules['ctlabel.intake.convert'].convert is ctlabel.convert\n"
     )
     r = _run(code)
     assert r.returncode == 0, r.stderr

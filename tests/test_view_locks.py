@@ -18,7 +18,7 @@ from ctlabel.case import verify as case_verify
 from ctlabel.case.folder import DECISION_LOCK
 from ctlabel.case.lock import acquire_lock, decision_lock, lock_holder
 from ctlabel.errors import LockError, StateError
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 
 @pytest.fixture

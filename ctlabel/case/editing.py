@@ -1,7 +1,7 @@
 """One person editing one case, without a screen: the rules every editor follows.
 
 :class:`Edits` holds a label array and its slice bookkeeping
-(:class:`~ctlabel.paint_tracking.SliceTracker`), the events and interpolation: the edits of a
+(:class:`~ctlabel.painting.tracking.SliceTracker`), the events and interpolation: the edits of a
 series that is not a case yet. :class:`EditingSession` adds the case: it opens the case under its
 lock (or read-only, saying who holds it) and carries the workflow: save (through
 :func:`ctlabel.case.review.save_draft`, so no save while a version awaits review and a new draft after
@@ -32,7 +32,7 @@ from ctlabel.case.lock import CaseLock, acquire_lock
 from ctlabel.case.recovery import JournalFields, clear_journal, pending_recovery, read_journal, write_journal
 from ctlabel.errors import CaseError, CtlabelError, LockError, StateError
 from ctlabel.io.mask import Mask
-from ctlabel.paint_tracking import SliceTracker
+from ctlabel.painting.tracking import SliceTracker
 from ctlabel.volume import Grid, Volume
 
 #: The states in which an editor may change a case (a save of an approved or rejected case starts

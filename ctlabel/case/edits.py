@@ -15,7 +15,7 @@ from ctlabel.errors import CtlabelError
 from ctlabel.io.labels import LabelTable, default_label_table
 from ctlabel.io.mask import edited_slices
 from ctlabel.io.provenance import event
-from ctlabel.paint_tracking import Record, SliceTracker
+from ctlabel.painting.tracking import Record, SliceTracker
 from ctlabel.volume import Grid, spacing_from_affine
 
 
@@ -237,7 +237,7 @@ class Edits:
         self.events.append(self._event("interpolated", Labels=sorted(filled)))
 
     def mark_prelabelled(self, methods: dict[int, dict], tool: str = "ctlabel prelabel") -> None:
-        """Record pre-labels an editor applied: label -> its ``Method`` (``ctlabel.prelabel.method_record``).
+        """Record pre-labels an editor applied: label -> its ``Method`` (``ctlabel.prelabel.run.method_record``).
 
         Adds the ``painted`` event naming the tool, and the labels' methods to the next save's
         provenance (``Labels[k].Method``; one that gets hand-painted slices is saved as

@@ -26,7 +26,7 @@ from ctlabel.case.workflow import APPROVED, IN_PROGRESS, REJECTED, SUBMITTED, re
 from ctlabel.errors import CaseError, InputError, LockError, ProvenanceError, StateError
 from ctlabel.io.mask import Mask, edited_slices, save_mask
 from ctlabel.io.provenance import event, sidecar_path
-from ctlabel.paint_tracking import changed_slices
+from ctlabel.painting.tracking import changed_slices
 from ctlabel.volume import Grid
 
 

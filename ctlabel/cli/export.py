@@ -21,8 +21,8 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
     int
         The exit status: 0, or 1 when a case was refused or failed.
     """
-    from ctlabel.batch import executor
     from ctlabel.export.run import ExportOptions, export_dataset
+    from ctlabel.intake.batch import executor
 
     options = ExportOptions(fmt=args.format, include_unapproved=args.include_unapproved, update=args.update,
                             resample_tilted=args.resample_tilted, split=args.split,

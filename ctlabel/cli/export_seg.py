@@ -28,7 +28,7 @@ def cmd_export_seg(args: argparse.Namespace) -> int:
     pushed = None
     if args.push:
         from ctlabel.cli.common import env_value
-        from ctlabel.push import push
+        from ctlabel.dicomweb.push import push
 
         if bool(args.user) != bool(args.password_env):
             raise InputError("--user and --password-env go together (the password is never on the command line)")

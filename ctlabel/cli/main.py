@@ -102,7 +102,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         # Converting multiplies 3 x 3 and 4 x 4 matrices at most, and --jobs is its CPU budget; OpenBLAS's
         # own threads (one per core, started with numpy) would only spin: 0.17 s of CPU in a 1 s conversion.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from ctlabel.convert import ConvertOptions, convert
+    from ctlabel.intake.convert import ConvertOptions, convert
     from ctlabel.io.labels import read_label_table
 
     options = ConvertOptions(
@@ -249,8 +249,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             and importlib.util.find_spec("napari") is not None):
         return cmd_view(argparse.Namespace(path=None, annotator=None))
 
-    from ctlabel.convert import convert
-    from ctlabel.synthetic import write_phantom_sample
+    from ctlabel.intake.convert import convert
+    from ctlabel.intake.synthetic import write_phantom_sample
 
     out = Path(args.output)
     phantom = out / "phantom_source"

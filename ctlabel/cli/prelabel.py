@@ -13,9 +13,9 @@ import time
 
 
 def cmd_prelabel(args: argparse.Namespace) -> int:
-    """Run :func:`ctlabel.prelabel.prelabel_case` and print what it wrote."""
+    """Run :func:`ctlabel.prelabel.run.prelabel_case` and print what it wrote."""
     from ctlabel.case.folder import Case
-    from ctlabel.prelabel import prelabel_case
+    from ctlabel.prelabel.run import prelabel_case
 
     case = Case.open(args.case)
     structures = [s for v in args.structures for s in v.split(",")]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ctlabel.cli.common import env_value, positive_int
 
 if TYPE_CHECKING:
-    from ctlabel.pull import PullOptions
+    from ctlabel.dicomweb.pull import PullOptions
 
 
 def _seconds(text: str) -> float:
@@ -29,27 +29,27 @@ def _seconds(text: str) -> float:
 
 
 def pull_options(args: argparse.Namespace, convert) -> PullOptions:
-    """The :class:`ctlabel.pull.PullOptions` of the arguments that :func:`add_source_arguments` added.
+    """The :class:`ctlabel.dicomweb.pull.PullOptions` of the arguments that :func:`add_source_arguments` added.
 
     Parameters
     ----------
     args : argparse.Namespace
         Parsed arguments (``study``, ``series``, ``uids``, ``study_date``, ``modality``, ``timeout``,
         ``user``, ``password_env``, ``token_env``, ``keep_dicom``, ``jobs``).
-    convert : ctlabel.convert.ConvertOptions
+    convert : ctlabel.intake.convert.ConvertOptions
         How the retrieved series are converted.
 
     Returns
     -------
-    ctlabel.pull.PullOptions
+    ctlabel.dicomweb.pull.PullOptions
 
     Raises
     ------
     InputError
         ``--user`` without ``--password-env`` (or the reverse), or an environment variable not set.
     """
+    from ctlabel.dicomweb.pull import PullOptions
     from ctlabel.errors import InputError
-    from ctlabel.pull import PullOptions
 
     if args.password_env and not args.user:
         raise InputError("--password-env needs --user")
@@ -79,9 +79,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
     int
         The exit status: 0, or 1 when a series failed.
     """
-    from ctlabel.convert import ConvertOptions
+    from ctlabel.dicomweb.pull import pull
+    from ctlabel.intake.convert import ConvertOptions
     from ctlabel.io.labels import read_label_table
-    from ctlabel.pull import pull
 
     options = pull_options(args, ConvertOptions(
         pseudonymize_salt=args.pseudonymize_uids,

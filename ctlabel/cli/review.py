@@ -26,7 +26,7 @@ def _refuse_served(case, command: str) -> None:
 
 
 def _qa_task(args: tuple) -> object:
-    from ctlabel.qa_targets import qa_target
+    from ctlabel.measure.qa_targets import qa_target
 
     target, opts, image = args
     return qa_target(target, opts, image=image)
@@ -34,7 +34,7 @@ def _qa_task(args: tuple) -> object:
 
 def batch_qa(targets: list[str], opts, image: str | None, scheduler: str | None) -> list:
     """QA reports of ``targets`` in order, here or one task per case on the Dask ``scheduler``."""
-    from ctlabel.batch import executor, results, task_failure
+    from ctlabel.intake.batch import executor, results, task_failure
     from ctlabel.qa import QAReport
 
     def failed(item, exc):
@@ -45,7 +45,7 @@ def batch_qa(targets: list[str], opts, image: str | None, scheduler: str | None)
 
 
 def _compare_task(pair: tuple[str, str]) -> tuple[object | None, dict | None]:
-    from ctlabel.compare import compare_specs
+    from ctlabel.measure.compare import compare_specs
 
     try:
         return compare_specs(*pair), None
@@ -55,7 +55,7 @@ def _compare_task(pair: tuple[str, str]) -> tuple[object | None, dict | None]:
 
 def batch_compare(pairs: list[tuple[str, str]], scheduler: str | None) -> tuple[list, list[dict]]:
     """Comparisons and failures of ``pairs`` in order, here or one task per pair on the Dask ``scheduler``."""
-    from ctlabel.batch import executor, results, task_failure
+    from ctlabel.intake.batch import executor, results, task_failure
 
     def failed(pair, exc):
         return None, {"a": pair[0], "b": pair[1], "error": task_failure(exc)}
@@ -78,8 +78,8 @@ def cmd_qa(args: argparse.Namespace) -> int:
     int
         The exit status: 0, or 1 when a target has an error finding or failed.
     """
+    from ctlabel.measure.qa_targets import IMAGE_CHECKS, expand_targets, finds_image
     from ctlabel.qa import CHECKS, QAOptions
-    from ctlabel.qa_targets import IMAGE_CHECKS, expand_targets, finds_image
 
     checks = CHECKS
     args.only = [c.strip() for v in args.only or [] for c in v.split(",") if c.strip()]
@@ -127,7 +127,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     int
         The exit status: 0, or 1 when a pair failed.
     """
-    from ctlabel.compare import compare_specs, read_pairs
+    from ctlabel.measure.compare import compare_specs, read_pairs
 
     if args.pairs:
         if args.a or args.b:
@@ -196,7 +196,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         The exit status: 0.
     """
     from ctlabel.case.folder import Case
-    from ctlabel.importers import import_mask
+    from ctlabel.intake.importers import import_mask
 
     case = Case.open(args.case)
     _refuse_served(case.root, "import")

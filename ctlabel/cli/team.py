@@ -67,8 +67,8 @@ def cmd_add_cases(args) -> int:
         raise InputError(f"--{picked[0].replace('_', '-')} is for a DICOMweb URL source")
     if urls:
         from ctlabel.cli.pull import pull_options
-        from ctlabel.convert import ConvertOptions
-        from ctlabel.pull import ServerError
+        from ctlabel.dicomweb.pull import ServerError
+        from ctlabel.intake.convert import ConvertOptions
 
         try:
             res = add_cases_dicomweb(_service(args), urls[0], pull_options(args, ConvertOptions()),

@@ -211,7 +211,7 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
         The dataset folder; must be empty or absent unless ``options.update``.
     options : ExportOptions
     pool : concurrent.futures.Executor, optional
-        Where the cases are written, one task per case (:func:`ctlabel.batch.executor`, e.g.
+        Where the cases are written, one task per case (:func:`ctlabel.intake.batch.executor`, e.g.
         a Dask cluster); the manifest is written here as the results come back in case
         order. Default: one case after the other in this process.
 
@@ -279,7 +279,7 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
     pending = manifest.setdefault("Pending", {})
     pending.update({cid: files for _, cid, files in todo})
     write_manifest(out, manifest)
-    from ctlabel.batch import InlineExecutor, results, task_failure
+    from ctlabel.intake.batch import InlineExecutor, results, task_failure
 
     shared = {k: v for k, v in manifest.items() if k not in ("Cases", "Pending", "Refused")}  # labels, options
     tasks = [(out, sel, cid, files, labels, options.fmt, shared, options.resample_tilted) for sel, cid, files in todo]

@@ -133,8 +133,8 @@ def register_case(svc: Service, folder: Path, priority: int = 0) -> tuple[str, b
 
 def add_cases(svc: Service, sources: list[str], *, salt: str | None = None, jobs: int | None = None,
               priority: int = 0, progress: bool = True) -> dict:
-    """Convert DICOM sources into ``PROJECT/cases`` (through :func:`ctlabel.convert.convert`) and register them."""
-    from ctlabel.convert import ConvertOptions, convert
+    """Convert DICOM sources into ``PROJECT/cases`` (:func:`ctlabel.intake.convert.convert`) and register them."""
+    from ctlabel.intake.convert import ConvertOptions, convert
 
     table = read_label_table(svc.root / layout.LABELS)
     report = convert(sources, svc.cases_dir, jobs=jobs, options=ConvertOptions(pseudonymize_salt=salt,
@@ -148,7 +148,7 @@ def add_cases(svc: Service, sources: list[str], *, salt: str | None = None, jobs
 
 def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = None, priority: int = 0,
                        progress: bool = True) -> dict:
-    """Pull series from a DICOMweb server into ``PROJECT/cases`` (:func:`ctlabel.pull.pull`) and register them.
+    """Pull series from a DICOMweb server into ``PROJECT/cases`` (:func:`ctlabel.dicomweb.pull.pull`) and register them.
 
     Parameters
     ----------
@@ -156,7 +156,7 @@ def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = No
         The project.
     url : str
         The DICOMweb root of the server.
-    options : ctlabel.pull.PullOptions
+    options : ctlabel.dicomweb.pull.PullOptions
         What to pull and how to reach the server; its conversion options are replaced by the
         project's: the project's label table, descriptions cleaned, ``salt`` for the UIDs.
     salt : str, optional
@@ -174,12 +174,12 @@ def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = No
 
     Raises
     ------
-    ctlabel.pull.ServerError
+    ctlabel.dicomweb.pull.ServerError
         The server cannot be used (unreachable, silent, refusing, HTTP 404 or 5xx); nothing is
         registered.
     """
-    from ctlabel.convert import ConvertOptions
-    from ctlabel.pull import pull
+    from ctlabel.dicomweb.pull import pull
+    from ctlabel.intake.convert import ConvertOptions
 
     options.convert = ConvertOptions(pseudonymize_salt=salt, label_table=read_label_table(svc.root / layout.LABELS))
     report = pull(url, svc.cases_dir, options, progress=progress)

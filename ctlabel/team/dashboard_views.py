@@ -121,7 +121,7 @@ def agreement_section(summary: dict) -> str:
                     for c in summary["lowest"])
     on = "on" if summary["readers"] == 2 else "off for new cases"
     return (f'<div id="double-reading"><p>Double reading is <b>{on}</b>; {summary["cases"]} case(s) with both '
-            f'reads compared (Dice and HD95 per label, <code>ctlabel.compare</code>).</p>{labels}'
+            f'reads compared (Dice and HD95 per label, <code>ctlabel.measure.compare</code>).</p>{labels}'
             f'<p>Lowest agreement: {low}</p></div>')
 
 

@@ -155,7 +155,7 @@ class Read(Base):
 
 
 class Agreement(Base):
-    """The agreement of the two reads of a case, per label (``ctlabel.compare``), when both are in."""
+    """The agreement of the two reads of a case, per label (``ctlabel.measure.compare``), when both are in."""
 
     __tablename__ = "agreements"
     id: Mapped[int] = mapped_column(primary_key=True)

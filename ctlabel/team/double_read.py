@@ -6,7 +6,7 @@ readers PROJECT 2``, fixed for a case at its first claim). With 2, each claim gi
 slot (``A`` then ``B``) to a different annotator (a :class:`~ctlabel.team.db.Read` row with its
 own lease); each reader uploads into their own draft (``masks/draft-<reader>_dseg.nii.gz``) and submits it as a read
 (:mod:`ctlabel.case.reads`). When both reads are in, the case is submitted, the two versions are
-compared (:func:`ctlabel.compare.compare_masks`: Dice and HD95 per label) and the agreement is
+compared (:func:`ctlabel.measure.compare.compare_masks`: Dice and HD95 per label) and the agreement is
 stored (:class:`~ctlabel.team.db.Agreement`, and an ``agreement`` event). The reviewer fetches A
 and B and approves one of them, or uploads a corrected merge and approves that; the approved
 version is the delivered one (``ApprovedVersion``). A reader may withdraw their read while no
@@ -24,7 +24,7 @@ from ctlabel.case import reads as case_reads
 from ctlabel.case import record as case_record
 from ctlabel.case import workflow
 from ctlabel.case.folder import Case
-from ctlabel.compare import LabelAgreement, compare_masks
+from ctlabel.measure.compare import LabelAgreement, compare_masks
 from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import Agreement, CaseRow, Read, User, utcnow
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
@@ -257,7 +257,7 @@ class DoubleReads:
 
 
 def _compare(case: Case, record: dict) -> tuple[tuple[str, str], list[LabelAgreement]] | None:
-    """Dice and HD95 per label of the two reads under review (``ctlabel.compare``)."""
+    """Dice and HD95 per label of the two reads under review (``ctlabel.measure.compare``)."""
     names = case_record.reads_under_review(record)
     if len(names) < 2:
         return None

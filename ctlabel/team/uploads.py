@@ -29,7 +29,7 @@ from ctlabel.errors import GeometryError, InputError
 from ctlabel.io.labels import read_label_table
 from ctlabel.io.mask import Mask, labels_present
 from ctlabel.io.nifti import read_nifti
-from ctlabel.paint_tracking import changed_slices
+from ctlabel.painting.tracking import changed_slices
 from ctlabel.team import project as layout
 from ctlabel.team.db import CaseRow, Upload, User
 from ctlabel.team.etags import NO_MASK, current_etag, editable_mask_path

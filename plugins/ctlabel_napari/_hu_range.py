@@ -4,7 +4,7 @@ Like 3D Slicer's *editable intensity range*. The range is kept per label (switch
 brings back each label's own range and whether it is on) and checked when a stroke is applied:
 :func:`ctlabel_napari._history.wrap_mask_paint` narrows the stroke's mask with
 :func:`ctlabel.hu_range_mask` before napari writes it and records its undo atom, then gives it
-back the background it encloses inside the stroke (:func:`ctlabel.hu_stroke.close_stroke_holes`:
+back the background it encloses inside the stroke (:func:`ctlabel.painting.hu_stroke.close_stroke_holes`:
 no one-voxel holes in bone or noisy tissue). So a stroke stays one undo step, and the paint
 tracking reads exactly the voxels that changed. The eraser (label 0) is never limited: taking
 paint off must always work.
@@ -17,8 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QLabel
 
-from ctlabel import hu_range_mask
-from ctlabel.hu_stroke import close_stroke_holes
+from ctlabel import close_stroke_holes, hu_range_mask
 
 from . import _history
 from .window_presets import WINDOWS

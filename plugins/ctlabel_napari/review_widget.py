@@ -1,6 +1,6 @@
 """The review widget: open a case, read its QA and provenance, see changes, approve / reject / correct.
 
-A thin view over :mod:`ctlabel.case.review`, :mod:`ctlabel.qa` and :mod:`ctlabel.compare`.
+A thin view over :mod:`ctlabel.case.review`, :mod:`ctlabel.qa` and :mod:`ctlabel.measure.compare`.
 The mask is read-only until the reviewer presses *Correct*, which takes the case
 lock (or says who holds it) and makes the labels layer editable; *Save correction*
 stores the edited mask as a reviewer version.

@@ -43,7 +43,7 @@ def make_case(root: Path, n_islands: int, unknown: tuple[int, ...] = ()):
     warning each) and a blob of each ``unknown`` label value (one QA error each)."""
     from ctlabel.case import review
     from ctlabel.case.folder import Case
-    from ctlabel.synthetic import make_phantom
+    from ctlabel.intake.synthetic import make_phantom
 
     volume, _, table = make_phantom(shape=(16, 64, 64))
     case = Case.create(root, volume, label_table=table)

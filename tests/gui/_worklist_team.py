@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "team"))
 from team_helpers import Server, make_project
 
 from ctlabel.case.folder import Case
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 SHAPE = (20, 48, 48)
 GUIDELINES = "# Liver project\n\nPaint the **liver** (label 1) on every slice it shows.\n"

@@ -14,7 +14,7 @@ import pytest
 
 from ctlabel.case.folder import Case
 from ctlabel.case.recovery import DEFAULT_INTERVAL_S, autosave_interval, pending_recovery
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 #: Interval used in this test (s); the mechanism is the same as with the default.
 INTERVAL_S = 1.5

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from ctlabel.case.folder import Case
+from ctlabel.intake.synthetic import make_phantom
 from ctlabel.io.image import save_image
 from ctlabel.io.labels import Label, LabelTable
 from ctlabel.io.mask import load_mask, save_mask
-from ctlabel.synthetic import make_phantom
 
 from .conftest import CT_DATA
 
@@ -36,7 +36,7 @@ def test_reader_dicomdir_with_two_series_opens_browser(make_napari_viewer, tmp_p
     from pydicom import dcmread
     from pydicom.fileset import FileSet
 
-    from ctlabel.synthetic import SeriesSpec, write_dicom_series
+    from ctlabel.intake.synthetic import SeriesSpec, write_dicom_series
 
     volume, _, _ = make_phantom(shape=(6, 32, 32))
     study = "1.2.826.0.1.3680043.8.498.1"

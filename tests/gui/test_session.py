@@ -8,7 +8,7 @@ import numpy as np
 
 from ctlabel.case.folder import Case
 from ctlabel.case.recovery import journal_exists, pending_recovery, read_journal
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 
 def _case(tmp_path):

@@ -6,7 +6,7 @@ from ctlabel.case import record as case_record
 from ctlabel.case import review, workflow
 from ctlabel.case import verify as case_verify
 from ctlabel.case.folder import Case
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 
 def test_save_submit_then_edit_after_approval_makes_a_new_draft(make_napari_viewer, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from ctlabel.case.folder import Case
 from ctlabel.case.lock import acquire_lock
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 from ctlabel_napari import _compat
 
 

@@ -26,7 +26,7 @@ from ctlabel.case import record as case_record
 from ctlabel.case import review as rv
 from ctlabel.case import verify as case_verify
 from ctlabel.case.lock import lock_holder
-from ctlabel.synthetic import make_phantom
+from ctlabel.intake.synthetic import make_phantom
 
 pytestmark = pytest.mark.gui
 

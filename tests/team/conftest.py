@@ -38,7 +38,7 @@ def db_url(request) -> str | None:
 @pytest.fixture(scope="session")
 def philips_template(tmp_path_factory) -> Path:
     """The 5 mm Philips head CT converted once: a case folder to copy into projects."""
-    from ctlabel.convert import ConvertOptions, convert
+    from ctlabel.intake.convert import ConvertOptions, convert
 
     out = tmp_path_factory.mktemp("philips_cases")
     rep = convert([PHILIPS_5MM], out, jobs=1, options=ConvertOptions(), progress=False)

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from team_helpers import PHILIPS_5MM
 
 from ctlabel.cli.main import main
-from ctlabel.convert import convert
-from ctlabel.pull import PULL_DIR, RETRIEVE_FILE
+from ctlabel.dicomweb.pull import PULL_DIR, RETRIEVE_FILE
+from ctlabel.intake.convert import convert
 from ctlabel.team import admin
 from ctlabel.team.db import CaseRow
 from ctlabel.team.service import Service

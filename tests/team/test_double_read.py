@@ -10,8 +10,8 @@ from team_helpers import brain_mask_bytes, make_project, read_json
 
 from ctlabel.case.folder import Case
 from ctlabel.case.verify import verify_case
-from ctlabel.compare import compare_masks
 from ctlabel.export.dataset import select_case
+from ctlabel.measure.compare import compare_masks
 from ctlabel.team import admin, dashboard_data
 from ctlabel.team.client import Client, ClientError
 from ctlabel.team.report import report
@@ -69,7 +69,7 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
     done = c["ann2"].submit(name)
     assert done["state"] == "submitted"
 
-    # the agreement: ctlabel.compare of the two reads, stored and served
+    # the agreement: ctlabel.measure.compare of the two reads, stored and served
     info = c["rev"].reads(name)
     va, vb = (r["version"] for r in info["reads"])
     assert [r["slot"] for r in info["reads"]] == ["A", "B"] and (va, vb) == ("v002", "v003")

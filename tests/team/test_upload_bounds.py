@@ -25,7 +25,7 @@ from team_helpers import brain_mask_bytes
 from ctlabel.cli.main import main
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.io.nifti import MAX_HEADER_BYTES, read_nifti, read_nifti_header
-from ctlabel.qa_targets import qa_target
+from ctlabel.measure.qa_targets import qa_target
 from ctlabel.team import admin
 from ctlabel.volume import Grid
 

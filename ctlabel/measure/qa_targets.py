@@ -24,8 +24,8 @@ IMAGE_CHECKS = ("geometry", "soft_tissue_on_air", "on_padded_slice")
 def resolve_target(spec: str | os.PathLike, image: str | os.PathLike | None = None
                    ) -> tuple[Mask, Volume | None, LabelTable | None]:
     """The mask, image and label table for ``CASE``, ``CASE@vN`` or a mask file."""
-    from ctlabel.compare import resolve_mask
     from ctlabel.io.image import load_image
+    from ctlabel.measure.compare import resolve_mask
 
     vol = load_image(image) if image is not None else None
     _bound_mask_file(Path(spec), vol)

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ctlabel.case.naming import slice_line, stack_case_name
-from ctlabel.convert_report import ConvertOptions, ConvertReport
 from ctlabel.deid import DescribedSource, burned_in_reason, clean_description
 from ctlabel.dicom.stacks import Stack
+from ctlabel.intake.convert_report import ConvertOptions, ConvertReport
 from ctlabel.io.provenance import pseudonymize_uid
 from ctlabel.model import StackKind, WarningCode, as_warnings
 from ctlabel.volume import SourceIdentity

@@ -1,7 +1,7 @@
 """Clean a pre-label in the label volume, so that it passes ctlabel's own QA.
 
 A pre-label is decided on a working grid and refined at full resolution by its threshold
-(:mod:`ctlabel.prelabel_grid`); the refinement leaves one-pixel holes where a border pixel
+(:mod:`ctlabel.prelabel.grid`); the refinement leaves one-pixel holes where a border pixel
 fails the threshold and specks where a border pixel passes it away from the rest. Both are
 what ``ctlabel qa`` reports (``hole``, ``small_island``), so each written label is cleaned
 the way QA judges it: 3D pieces (26-connected) smaller than ``MinIslandMM3`` apart from the
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ctlabel.prelabel_grid import _slabs, enclosed
+from ctlabel.prelabel.grid import _slabs, enclosed
 
 _CUBE = np.ones((3, 3, 3), bool)
 

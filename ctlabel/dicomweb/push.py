@@ -2,7 +2,7 @@
 
 The same client, authentication and error handling as ``ctlabel pull`` (dicomweb-client over a
 ``requests`` session): a server that does not answer within the timeout, refuses the
-credentials or fails is a :class:`~ctlabel.dicomweb.ServerError` naming the URL and the reason.
+credentials or fails is a :class:`~ctlabel.dicomweb.client.ServerError` naming the URL and the reason.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def push(url: str, paths: list[str | os.PathLike], *, timeout: float = 60.0, use
     """
     import pydicom
 
-    from ctlabel.dicomweb import Server, ServerError
+    from ctlabel.dicomweb.client import Server, ServerError
 
     datasets = []
     for p in paths:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ctlabel.case.folder import Case
 from ctlabel.case.lock import acquire_lock
-from ctlabel.convert_report import ConvertOptions, report_entry
 from ctlabel.dicom.read import load_series
 from ctlabel.dicom.stacks import Stack
+from ctlabel.intake.convert_report import ConvertOptions, report_entry
 from ctlabel.io.image import save_image
 from ctlabel.io.provenance import event
 

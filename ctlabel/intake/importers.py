@@ -8,7 +8,7 @@ an error and nothing is ever resampled.
 Overlapping segments (which one label map cannot hold) are refused with a
 message naming them; ``segments=`` imports a chosen subset instead.
 
-DICOM SEG (``ctlabel.seg_import``): frames are mapped to case slices by the
+DICOM SEG (``ctlabel.intake.seg_import``): frames are mapped to case slices by the
 referenced source SOPInstanceUID, else by ImagePositionPatient; BINARY frames
 belong to their referenced segment, FRACTIONAL pixels count from half of
 MaximumFractionalValue, LABELMAP pixel values are segment numbers (0 and the
@@ -29,7 +29,7 @@ from ctlabel.case.folder import Case
 from ctlabel.case.lock import CaseLock
 from ctlabel.errors import GeometryError, InputError
 from ctlabel.geometry import LPS_TO_RAS
-from ctlabel.imported import Imported, Segment
+from ctlabel.intake.imported import Imported, Segment
 from ctlabel.io.labels import MAX_LABEL, LabelTable
 from ctlabel.volume import Grid
 
@@ -219,9 +219,9 @@ def read_dicom_seg(path: Path, case: Case, grid: Grid) -> Imported:
     Returns
     -------
     Imported
-        One mask per segment; see :func:`ctlabel.seg_import.read_seg` for the rules.
+        One mask per segment; see :func:`ctlabel.intake.seg_import.read_seg` for the rules.
     """
-    from ctlabel.seg_import import read_seg
+    from ctlabel.intake.seg_import import read_seg
 
     return read_seg(path, case, grid)
 

@@ -33,7 +33,7 @@ import numpy as np
 from ctlabel.case.folder import Case
 from ctlabel.errors import CtlabelError, DicomReadError, GeometryError, InputError
 from ctlabel.geometry import LPS_TO_RAS
-from ctlabel.imported import POSITION_TOLERANCE_MM, Imported, Segment
+from ctlabel.intake.imported import POSITION_TOLERANCE_MM, Imported, Segment
 from ctlabel.volume import AFFINE_TOLERANCE_MM, Grid
 
 SEG_TYPES = ("BINARY", "FRACTIONAL", "LABELMAP")

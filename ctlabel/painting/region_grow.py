@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ctlabel.errors import InputError
-from ctlabel.region_grow_auto import AutoGrowOptions, auto_grow_slice
+from ctlabel.painting.region_grow_auto import AutoGrowOptions, auto_grow_slice
 
 
 def _seed_index(seed, shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -115,7 +115,7 @@ def region_grow(image: np.ndarray, seed, tolerance_hu: float | None = None, *, s
     tolerance_hu : float, optional
         Maximum absolute difference from :func:`reference_hu` (a fixed ± HU range). ``None``
         (the default): the range comes from the click's neighbourhood and the grow is cut at
-        thin bridges to neighbouring tissue (:func:`ctlabel.region_grow_auto.auto_grow_slice`);
+        thin bridges to neighbouring tissue (:func:`ctlabel.painting.region_grow_auto.auto_grow_slice`);
         in 3D the range chosen on the seed's slice is grown through the box.
     spacing : sequence of float
         (slice, row, column) mm, for the box size.

@@ -4,7 +4,7 @@ Each structure is a HU threshold, in-plane morphology and connected components (
 model is downloaded. Every mask function takes a HU volume in (slice, row, column) order and
 its spacing in mm and returns a boolean mask; in-plane steps run over slabs of slices, so the
 working memory stays a small multiple of the volume. Methods, parameters and measured figures:
-``docs/prelabel.md``. Putting the masks into a case's labels is :mod:`ctlabel.prelabel`.
+``docs/prelabel.md``. Putting the masks into a case's labels is :mod:`ctlabel.prelabel.run`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from ctlabel.prelabel_grid import (
+from ctlabel.prelabel.grid import (
     _FACES,
     _SQUARE,
     _area_px,
@@ -33,7 +33,7 @@ from ctlabel.prelabel_grid import (
 #: Default parameters of each method; the provenance records the values used. ``WorkMM``: the
 #: in-plane pixel size the decisions are made at (thin-slice CT is subsampled to it, and the
 #: result is refined at full resolution by the method's threshold). ``MinIslandMM3`` and
-#: ``MaxHoleMM2`` are the cleaning of the written label (:mod:`ctlabel.prelabel_clean`): pieces
+#: ``MaxHoleMM2`` are the cleaning of the written label (:mod:`ctlabel.prelabel.clean`): pieces
 #: below ``MinIslandMM3`` apart from the largest are dropped (the default of ``ctlabel qa
 #: --min-island-mm3``), and enclosed background of at most ``MaxHoleMM2`` per slice is filled
 #: (all of it for body and bone).

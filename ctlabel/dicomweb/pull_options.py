@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ctlabel.convert import ConvertOptions
-from ctlabel.dicomweb import public_url
+from ctlabel.dicomweb.client import public_url
 from ctlabel.errors import InputError
+from ctlabel.intake.convert import ConvertOptions
 
 _DATE = re.compile(r"^(\d{8})?-(\d{8})?$|^(\d{8})$")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")

@@ -1,7 +1,7 @@
 """What an importer read from a mask made elsewhere: its segments on the case grid.
 
-Shared by the label-map importers (``ctlabel.importers``) and the DICOM SEG reader
-(``ctlabel.seg_import``), which therefore need not import each other's module.
+Shared by the label-map importers (``ctlabel.intake.importers``) and the DICOM SEG reader
+(``ctlabel.intake.seg_import``), which therefore need not import each other's module.
 """
 
 from __future__ import annotations

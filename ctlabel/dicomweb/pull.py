@@ -3,7 +3,7 @@
 :func:`pull` finds the series that patient-free filters select, downloads each instance into
 ``OUT/.pull/<series hash>/`` (each written to a temporary name and renamed once complete, so an
 interrupted pull resumes without fetching an instance twice), converts the downloaded series
-with :func:`ctlabel.convert.convert` into case folders in ``OUT``, records where each case came
+with :func:`ctlabel.intake.convert.convert` into case folders in ``OUT``, records where each case came
 from in ``<case>/retrieve.json`` and deletes the downloaded DICOM (unless ``keep_dicom``).
 
 Everything HTTP goes through ``dicomweb-client``; authentication is a ``requests`` session
@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ctlabel.convert import ConvertReport, convert
-from ctlabel.dicomweb import SeriesFailed, Server, ServerError, public_url
+from ctlabel.dicomweb.client import SeriesFailed, Server, ServerError, public_url
+from ctlabel.dicomweb.pull_options import PullOptions, check_options, parse_study_date, read_uids_csv
+from ctlabel.intake.convert import ConvertReport, convert
 from ctlabel.io.atomic import write_json
 from ctlabel.io.provenance import pseudonymize_uid, software
 from ctlabel.progress import Progress
-from ctlabel.pull_options import PullOptions, check_options, parse_study_date, read_uids_csv
 
 PULL_DIR = ".pull"
 RETRIEVE_FILE = "retrieve.json"
@@ -288,7 +288,7 @@ def pull(url: str, out: str | os.PathLike, options: PullOptions | None = None, *
 
 def _record(out: Path, refs: list[SeriesRef], report: PullReport, options: PullOptions) -> None:
     """Mark each series converted or failed, and write ``retrieve.json`` into each of its cases."""
-    from ctlabel.convert_plan import existing_cases
+    from ctlabel.intake.convert_plan import existing_cases
 
     salt = options.convert.pseudonymize_salt
     cases = existing_cases(out)

@@ -1,6 +1,6 @@
 """A conversion batch's settings (:class:`ConvertOptions`) and what it did (:class:`ConvertReport`).
 
-Shared by the batch (``ctlabel.convert``), its plan (``convert_plan``) and the image
+Shared by the batch (``ctlabel.intake.convert``), its plan (``convert_plan``) and the image
 replacement (``convert_image``), which therefore never import each other for them.
 """
 

@@ -14,17 +14,17 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from ctlabel.batch import executor, results, task_failure, threads
-from ctlabel.batch import single_threaded as _single_threaded
 from ctlabel.case.folder import Case
 from ctlabel.case.naming import stack_case_name
-from ctlabel.convert_plan import described, plan_batch, remove_stale_partials
-from ctlabel.convert_report import ConvertOptions, ConvertReport, report_entry
 from ctlabel.dicom.read import load_series
 from ctlabel.dicom.scan import find_series
 from ctlabel.dicom.stacks import Stack
 from ctlabel.dicom.walk import ignored_by_name
 from ctlabel.errors import CaseError, CtlabelError, InputError
+from ctlabel.intake.batch import executor, results, task_failure, threads
+from ctlabel.intake.batch import single_threaded as _single_threaded
+from ctlabel.intake.convert_plan import described, plan_batch, remove_stale_partials
+from ctlabel.intake.convert_report import ConvertOptions, ConvertReport, report_entry
 from ctlabel.io.atomic import write_json
 from ctlabel.io.provenance import software
 from ctlabel.progress import Progress
@@ -67,7 +67,7 @@ def _written_before(root: Path, stack: Stack, options: ConvertOptions) -> bool:
     """True when ``root`` is a complete case of exactly this stack (a retried task finds its own work)."""
     import json
 
-    from ctlabel.convert_plan import ExistingCase
+    from ctlabel.intake.convert_plan import ExistingCase
 
     if not all(h.sop_instance_uid for h in stack.slices):
         return False  # positions alone do not prove it
@@ -83,7 +83,7 @@ def _worker(args) -> tuple[str, dict]:
     stack, out_root, options, target, mode = args
     try:
         if mode in ("replace", "verify"):
-            from ctlabel.convert_image import replace_image, same_voxels
+            from ctlabel.intake.convert_image import replace_image, same_voxels
 
             case = Path(out_root) / target
             return replace_image(case, stack, options) if mode == "replace" else same_voxels(case, stack, options)

@@ -4,7 +4,7 @@ No model is downloaded: each structure is a HU threshold, in-plane morphology an
 components (scipy), so a pre-label runs offline in seconds. The results are a starting point
 that the annotator corrects. Methods, parameters and measured figures: ``docs/prelabel.md``.
 
-The methods (a HU volume in, a boolean mask out) are :mod:`ctlabel.prelabel_masks`, re-exported
+The methods (a HU volume in, a boolean mask out) are :mod:`ctlabel.prelabel.methods`, re-exported
 here; this module puts them into a label volume (:func:`prelabel_volume`) and a case's draft
 (:func:`prelabel_case`), only into labels that are still empty.
 """
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from ctlabel.errors import InputError, StateError
-from ctlabel.prelabel_clean import clean_label
-from ctlabel.prelabel_grid import _inner, _refined, _setup, fill_holes_2d
-from ctlabel.prelabel_masks import (
+from ctlabel.prelabel.clean import clean_label
+from ctlabel.prelabel.grid import _inner, _refined, _setup, fill_holes_2d
+from ctlabel.prelabel.methods import (
     AIR,
     BODY,
     BONE,
