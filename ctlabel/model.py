@@ -64,6 +64,13 @@ class Action(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class FusionMethod(StrEnum):
+    """How the reads of several readers are fused (``ctlabel.measure.fusion``)."""
+
+    STAPLE = "staple"
+    VOTE = "vote"
+
+
 class WarningCode(StrEnum):
     """Codes of the geometry and series warnings (``code: detail`` in sidecars and reports)."""
 
@@ -304,6 +311,7 @@ __all__ = [
     "CaseRecord",
     "CaseState",
     "Event",
+    "FusionMethod",
     "MaskProvenance",
     "GeometryWarning",
     "Role",
