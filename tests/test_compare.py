@@ -96,3 +96,20 @@ def test_grid_mismatch_is_refused(two_version_case, tmp_path, capsys):
         compare_specs(f"{two_version_case.root}@v1", str(p))
     assert main(["compare", f"{two_version_case.root}@v1", str(p)]) == 2
     assert "never resamples" in capsys.readouterr().err
+
+
+def test_surface_distances_are_those_of_the_distance_transform():
+    """The k-d tree's distances are the Euclidean distance transform's, voxel for voxel (anisotropic)."""
+    from scipy import ndimage
+
+    from ctlabel.measure.compare import _surface, surface_distances
+
+    rng = np.random.default_rng(7)
+    a = ndimage.binary_opening(rng.random((14, 30, 26)) > 0.45, iterations=1)
+    b = ndimage.binary_dilation(a, iterations=2) & (rng.random(a.shape) > 0.1)
+    spacing = (2.5, 0.7, 0.9)
+    da, db = surface_distances(a, b, spacing)
+    sa, sb = _surface(a), _surface(b)
+    np.testing.assert_allclose(da, ndimage.distance_transform_edt(~sb, sampling=spacing)[sa], atol=1e-9)
+    np.testing.assert_allclose(db, ndimage.distance_transform_edt(~sa, sampling=spacing)[sb], atol=1e-9)
+    assert da.size > 50 and db.size > 50 and da.max() > 0
