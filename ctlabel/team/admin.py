@@ -108,7 +108,7 @@ def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str
             db.add(Project(name=name, time_zone=time_zone, idle_limit_s=cfg.idle_limit_s, open_limit=cfg.open_limit,
                            upload_limit=cfg.upload_limit, lease_s=cfg.lease_s, currency="EUR",
                            readers=cfg.readers))
-            for kind in RATE_KINDS:
+            for kind in RATE_KINDS[:3]:  # gold: unset, paid at the annotation rate (ctlabel.team.gold)
                 db.add(Rate(kind=kind, cents=0))
     engine.dispose()
     return Service(root, url)

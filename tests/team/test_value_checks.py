@@ -79,7 +79,7 @@ def test_an_old_database_upgrades_with_its_rows_and_then_refuses_bad_values(tmp_
         for sql in OLD_ROWS:
             conn.exec_driver_sql(sql)
     migrate(engine)
-    assert _version(engine) == "0005"
+    assert _version(engine) >= "0005"  # the newest revision (0006: gold cases)
     with engine.connect() as conn:  # every row kept, the references intact
         assert conn.exec_driver_sql("SELECT name, role FROM users ORDER BY id").all() == [
             ("ann", "annotator"), ("rev", "reviewer"), ("lee", "lead")]
@@ -141,8 +141,15 @@ def test_the_lists_are_the_codes_and_the_migrations():
     assert spec is not None and spec.loader is not None
     m0005 = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m0005)
+    path = path.with_name("0006_gold_cases.py")  # 0006 lets rates.kind be 'gold'
+    spec = importlib.util.spec_from_file_location("m0006", path)
+    assert spec is not None and spec.loader is not None
+    m0006 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m0006)
+    checks = {t: {**cols, **m0006.CHECKS.get(t, {})} for t, cols in m0005.CHECKS.items()}
     models = {t.name: {c.name: c.sqltext.text for c in t.constraints if isinstance(c, sa.CheckConstraint)
                        and c.name == f"ck_{t.name}_{c.sqltext.text.split()[0]}"}
               for t in team_db.Base.metadata.sorted_tables}
-    assert {t: {f"ck_{t}_{c}": m0005._sql(c, v) for c, v in cols.items()} for t, cols in m0005.CHECKS.items()} == {
-        t: models[t] for t in m0005.CHECKS}
+    assert {t: {f"ck_{t}_{c}": m0005._sql(c, v) for c, v in cols.items()} for t, cols in checks.items()} == {
+        t: models[t] for t in checks}
+    assert team_db.RATE_KINDS == m0006.CHECKS["rates"]["kind"]
