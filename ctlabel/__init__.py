@@ -80,6 +80,7 @@ _LAZY: dict[str, str] = {
     "read_sidecar": "io.provenance",
     "sidecar_path": "io.provenance",
     "CaseState": "model",
+    "SliceEdits": "model",
     "PRELABEL_STRUCTURES": "prelabel.run",
     "method_record": "prelabel.run",
     "prelabel_volume": "prelabel.run",
@@ -144,7 +145,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.io.mask import Mask, labels_present, load_mask, save_mask
     from ctlabel.io.provenance import read_sidecar, sidecar_path
     from ctlabel.measure.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
-    from ctlabel.model import CaseState
+    from ctlabel.model import CaseState, SliceEdits
     from ctlabel.painting.hu_stroke import close_stroke_holes
     from ctlabel.painting.region_grow import hu_range_mask, region_grow
     from ctlabel.painting.tracking import (
@@ -199,6 +200,7 @@ __all__ = [
     "ReviewSession",
     "ScanResult",
     "SeriesError",
+    "SliceEdits",
     "SliceTracker",
     "SourceIdentity",
     "Stack",
