@@ -47,7 +47,7 @@ BAD = {  # each refused by its constraint
                     " '2026-01-01')",
     "uploads.kind": "INSERT INTO uploads (case_id, user_id, kind, base_sha256, voxel_sha256, size, at) VALUES"
                     " (1, 1, 'mask', 'a', 'b', 1, '2026-01-01')",
-    "rates.kind": "INSERT INTO rates (kind, cents) VALUES ('gold', 1)",
+    "rates.kind": "INSERT INTO rates (kind, cents) VALUES ('bonus', 1)",
 }
 
 
