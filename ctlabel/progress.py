@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 
@@ -20,20 +21,35 @@ class Progress:
         Where to write (stderr by default).
     enabled : bool
         False shows nothing (``--quiet``).
+    listener : callable, optional
+        Called as ``listener(progress, message)`` after each step, shown or not (a server's
+        background job follows a batch with it).
+
+    Attributes
+    ----------
+    errors : list of str
+        The steps that failed, each ``"item: reason"``, in order.
     """
 
-    def __init__(self, total: int, label: str = "series", stream: TextIO | None = None, enabled: bool = True):
+    def __init__(self, total: int, label: str = "series", stream: TextIO | None = None, enabled: bool = True,
+                 listener: Callable[[Progress, str], None] | None = None):
         self.total = total
         self.label = label
         self.stream = stream or sys.stderr
         self.enabled = enabled
+        self.listener = listener
+        self.errors: list[str] = []
         self.done = 0
         self.start = time.perf_counter()
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
-    def step(self, message: str = "") -> None:
-        """Mark one item finished, with a short message about it."""
+    def step(self, message: str = "", error: str = "") -> None:
+        """Mark one item finished, with a short message about it (and why it failed, if it did)."""
         self.done += 1
+        if error:
+            self.errors.append(f"{message}: {error}" if message else error)
+        if self.listener is not None:
+            self.listener(self, message)
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.start

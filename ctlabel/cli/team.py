@@ -57,41 +57,30 @@ def cmd_user(args) -> int:
 
 
 def cmd_add_cases(args) -> int:
-    from ctlabel.team.admin import add_cases, add_cases_dicomweb
+    from ctlabel.team import case_sources
 
-    urls = [s for s in args.sources if s.lower().startswith(("http://", "https://"))]
-    if urls and len(args.sources) > 1:
-        raise InputError("add-cases takes one DICOMweb URL, or DICOM folders and files, not both")
+    urls = [s for s in args.sources if case_sources.is_url(s)]
     picked = [o for o in ("study", "series", "uids", "study_date", "user", "token_env") if getattr(args, o)]
     if picked and not urls:
         raise InputError(f"--{picked[0].replace('_', '-')} is for a DICOMweb URL source")
-    if urls:
+    options = None
+    if urls and len(args.sources) == 1:
         from ctlabel.cli.pull import pull_options
-        from ctlabel.dicomweb.pull import ServerError
         from ctlabel.intake.convert import ConvertOptions
 
-        try:
-            res = add_cases_dicomweb(_service(args), urls[0], pull_options(args, ConvertOptions()),
-                                     salt=args.pseudonymize_uids, priority=args.priority,
-                                     progress=not args.json)
-        except ServerError as exc:  # the PACS failed: nothing converted, nothing registered
-            if args.json:
-                print(json.dumps({"ok": False, "error": str(exc)}))
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        notes = [f"NOT FOUND {f['uid']}: {f['reason']}" for f in res["pull"]["not_found"]]
-        notes += [f"{s['SeriesInstanceUID']}: {s['status']} ({s['reason']})" for s in res["pull"]["series"]
-                  if s["status"] in ("failed", "skipped")]
-    else:
-        res, notes = add_cases(_service(args), args.sources, salt=args.pseudonymize_uids, jobs=args.jobs,
-                               priority=args.priority, progress=not args.json), []
-    from ctlabel.dicom.walk import ignored_text
+        options = pull_options(args, ConvertOptions())
+    from ctlabel.dicomweb.client import ServerError
 
-    notes += [f"SKIPPED {s.get('path')}: {s.get('reason')}" for s in res.get("skipped", [])]
-    notes += [ignored_text(res["ignored"])] if res.get("ignored") else []
-    text = "\n".join([f"added {n}" for n in res["added"]] + [f"FAILED {f.get('path')}: {f.get('reason')}"
-                                                              for f in res["failed"]] + notes
-                     + [f"{len(res['added'])} case(s) added, {len(res['already_registered'])} already there"])
+    try:
+        res = case_sources.add_cases_from(_service(args), args.sources, pull_options=options,
+                                          salt=args.pseudonymize_uids, jobs=args.jobs, priority=args.priority,
+                                          progress=not args.json)
+    except ServerError as exc:  # the PACS failed: nothing converted, nothing registered
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc)}))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    text = "\n".join([f"added {n}" for n in res["added"]] + case_sources.notes(res) + [case_sources.summary(res)])
     _out(args, res, text)
     return 0 if res["ok"] else 1
 

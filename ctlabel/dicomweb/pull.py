@@ -223,8 +223,12 @@ def _download(server: Server, ref: SeriesRef, folder: Path, bar: Progress,
 
 # --- the whole pull ---------------------------------------------------------------------------------
 def pull(url: str, out: str | os.PathLike, options: PullOptions | None = None, *, progress: bool = True,
-         on_instance: Callable[[SeriesRef, str, bool], None] | None = None) -> PullReport:
+         on_instance: Callable[[SeriesRef, str, bool], None] | None = None,
+         listener: Callable[[Progress, str], None] | None = None) -> PullReport:
     """Search, retrieve and convert the series that ``options`` select into case folders in ``out``.
+
+    ``listener(progress, message)`` is told of each instance retrieved, then of each series
+    converted (:class:`ctlabel.progress.Progress`, whose ``label`` says which).
 
     Raises
     ------
@@ -253,7 +257,7 @@ def pull(url: str, out: str | os.PathLike, options: PullOptions | None = None, *
     if not todo:
         return report
     pull_root = out / PULL_DIR
-    bar = Progress(sum(len(r.instances) for r in todo), "instances", enabled=progress)
+    bar = Progress(sum(len(r.instances) for r in todo), "instances", enabled=progress, listener=listener)
     for ref in todo:
         ref.folder = pull_root / series_folder_name(ref.series)
         try:
@@ -271,7 +275,7 @@ def pull(url: str, out: str | os.PathLike, options: PullOptions | None = None, *
     if downloaded:
         folders = [r.folder for r in downloaded if r.folder is not None]  # each set before its download
         report.convert = convert(folders, out, jobs=options.jobs, options=options.convert,
-                                 progress=progress)
+                                 progress=progress, listener=listener)
         _record(out, downloaded, report, options)
     for ref in todo:
         if ref.folder is None or not ref.folder.exists():

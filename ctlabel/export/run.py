@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from ctlabel.export.manifest import case_entry, new_manifest, require_out, write
 from ctlabel.geometry import is_sheared
 from ctlabel.io.atomic import atomic_path
 from ctlabel.io.nifti import read_nifti, write_nifti
+from ctlabel.progress import Progress
 from ctlabel.volume import voxel_hash
 
 FORMATS: dict[str, ModuleType] = {"nnunet": nnunet, "monai": monai, "bids": bids}
@@ -200,7 +202,8 @@ def _export_task(args: tuple) -> tuple[dict | None, str | None]:
 
 
 def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, options: ExportOptions,
-                   pool: Executor | None = None) -> ExportReport:
+                   pool: Executor | None = None,
+                   listener: Callable[[Progress, str], None] | None = None) -> ExportReport:
     """Export the approved version of each case under ``sources`` into ``out``.
 
     Parameters
@@ -214,6 +217,9 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
         Where the cases are written, one task per case (:func:`ctlabel.intake.batch.executor`, e.g.
         a Dask cluster); the manifest is written here as the results come back in case
         order. Default: one case after the other in this process.
+    listener : callable, optional
+        Told of each case written or refused in the second pass, ``listener(progress, case)``
+        (:class:`ctlabel.progress.Progress`; its ``errors`` name the refused cases and why).
 
     Returns
     -------
@@ -283,9 +289,11 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
 
     shared = {k: v for k, v in manifest.items() if k not in ("Cases", "Pending", "Refused")}  # labels, options
     tasks = [(out, sel, cid, files, labels, options.fmt, shared, options.resample_tilted) for sel, cid, files in todo]
+    bar = Progress(len(tasks), "cases", enabled=False, listener=listener)
     for task, (entry, why) in results(pool or InlineExecutor(), _export_task, tasks,
                                       lambda _, exc: (None, task_failure(exc))):
         sel, cid, files = task[1:4]
+        bar.step(sel.name, error="" if entry is not None else str(why))
         if entry is None:
             report.refused.append({"case": str(sel.case.root), "reason": why})
             if not any((out / f).exists() for f in files.values()):

@@ -11,7 +11,7 @@ import shutil
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ctlabel.case.folder import Case
@@ -137,6 +137,7 @@ def convert(
     options: ConvertOptions | None = None,
     progress: bool = True,
     scheduler: str | None = None,
+    listener: Callable[[Progress, str], None] | None = None,
 ) -> ConvertReport:
     """Convert every volume under ``sources`` into case folders under ``out``.
 
@@ -161,6 +162,9 @@ def convert(
         one of its workers, which read the DICOM files and write the case into ``out``
         themselves (a file system they share with this process). ``jobs`` then only
         sets the processes of the header scan here. See ``docs/batch.md``.
+    listener : callable, optional
+        Told of each series done, ``listener(progress, case_or_path)`` (:class:`ctlabel.progress.Progress`;
+        its ``errors`` name the series that failed and why).
 
     Raises
     ------
@@ -190,7 +194,7 @@ def convert(
             report.failed.append({"path": ", ".join(map(str, sources)), "reason": "no DICOM files found"})
         out.mkdir(parents=True, exist_ok=True)
         todo = plan_batch(scan.stacks, out, options, report)
-        bar = Progress(len(todo), "series", enabled=progress)
+        bar = Progress(len(todo), "series", enabled=progress, listener=listener)
         work = [(s, out, options, target, mode) for s, target, mode in todo]
         workers = min(jobs, len(work)) if len(work) > 1 else 1
         # one series in this process uses every core it was given; else one core per task
@@ -199,7 +203,8 @@ def convert(
                                                       initargs=(os.getpid(),)))
         for _, (status, entry) in results(pool, _worker, work, _task_failed):
             done.append((status, entry))
-            bar.step(entry.get("case") or entry.get("path", ""))
+            bar.step(entry.get("case") or entry.get("path", ""),
+                     error=str(entry.get("reason", "")) if status == "failed" else "")
     for status, entry in done:
         getattr(report, status).append(entry)
     for _, target, _ in todo:  # left by a worker that died while it wrote (its task ran again)

@@ -132,14 +132,17 @@ def register_case(svc: Service, folder: Path, priority: int = 0) -> tuple[str, b
 
 
 def add_cases(svc: Service, sources: list[str], *, salt: str | None = None, jobs: int | None = None,
-              priority: int = 0, progress: bool = True) -> dict:
-    """Convert DICOM sources into ``PROJECT/cases`` (:func:`ctlabel.intake.convert.convert`) and register them."""
+              priority: int = 0, progress: bool = True, listener=None) -> dict:
+    """Convert DICOM sources into ``PROJECT/cases`` (:func:`ctlabel.intake.convert.convert`) and register them.
+
+    ``listener(progress, case)`` is told of each series converted (:class:`ctlabel.progress.Progress`).
+    """
     from ctlabel.intake.convert import ConvertOptions, convert
 
     table = read_label_table(svc.root / layout.LABELS)
     report = convert(sources, svc.cases_dir, jobs=jobs, options=ConvertOptions(pseudonymize_salt=salt,
                                                                                 label_table=table),
-                     progress=progress)
+                     progress=progress, listener=listener)
     existing = [Path(s["case"]) for s in report.skipped if s.get("case")]  # this run's series already converted
     return {**_register_all(svc, [Path(c["case"]) for c in report.converted] + existing, priority),
             "failed": report.failed, "skipped": [s for s in report.skipped if not s.get("case")],
@@ -147,7 +150,7 @@ def add_cases(svc: Service, sources: list[str], *, salt: str | None = None, jobs
 
 
 def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = None, priority: int = 0,
-                       progress: bool = True) -> dict:
+                       progress: bool = True, listener=None) -> dict:
     """Pull series from a DICOMweb server into ``PROJECT/cases`` (:func:`ctlabel.dicomweb.pull.pull`) and register them.
 
     Parameters
@@ -165,6 +168,8 @@ def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = No
         Priority of the new cases (higher is handed out first).
     progress : bool
         Show progress bars.
+    listener : callable, optional
+        Told of each instance retrieved and series converted (:class:`ctlabel.progress.Progress`).
 
     Returns
     -------
@@ -182,7 +187,7 @@ def add_cases_dicomweb(svc: Service, url: str, options, *, salt: str | None = No
     from ctlabel.intake.convert import ConvertOptions
 
     options.convert = ConvertOptions(pseudonymize_salt=salt, label_table=read_label_table(svc.root / layout.LABELS))
-    report = pull(url, svc.cases_dir, options, progress=progress)
+    report = pull(url, svc.cases_dir, options, progress=progress, listener=listener)
     made = [Path(c) for ref in report.series for c in ref.cases]
     conv = report.convert
     return {**_register_all(svc, made, priority), "failed": [] if conv is None else conv.failed,

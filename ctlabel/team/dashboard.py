@@ -12,125 +12,58 @@ alerts, review queue, team now, throughput per day as an inline SVG, double read
 ``/alerts``, ``/people`` (per person: claims, last activity, figures, pay), ``/cases``
 (thumbnails, labels; filter by stage, search by id or label, pages), ``/cases/{case}`` (label,
 thumbnail, readable history; reassign, release the lease, reopen with a reason),
-``/cases/{case}/thumb.png``, ``/users`` (revoke, rotate tokens), ``/report.csv`` (what
-``ctlabel team report --csv`` prints).
+``/cases/{case}/thumb.png``, ``/report.csv`` (what ``ctlabel team report --csv`` prints).
+The log-in and the forms' checks are :mod:`ctlabel.team.dashboard_session`; ``/users`` (add, rotate,
+revoke) :mod:`ctlabel.team.dashboard_users`; ``/manage`` (users, rates, guidelines, adding cases,
+exports as background jobs) :mod:`ctlabel.team.dashboard_manage`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from html import escape
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from ctlabel.errors import CtlabelError
-from ctlabel.team import admin, console_alerts, console_data, sessions, thumbnails
+from ctlabel.team import console_alerts, console_data, dashboard_manage, dashboard_users, sessions, thumbnails
 from ctlabel.team import dashboard_data as data
 from ctlabel.team import dashboard_pages as pages
 from ctlabel.team import dashboard_views as views
 from ctlabel.team import report as reporting
-from ctlabel.team.auth import user_for_token
-from ctlabel.team.db import User
+from ctlabel.team.dashboard_session import (
+    COOKIE,
+    Lead,
+    Refused,
+    Session,
+    checked_form,
+    csrf_token,
+    lead_session,
+    lookup,
+    set_cookie,
+    start,
+)
 from ctlabel.team.errors import TeamError
 from ctlabel.team.service import Service
 from ctlabel.team.sessions import SessionPolicy
 
-COOKIE = "ctlabel_lead"
 router = APIRouter(include_in_schema=False)
 
 
-class _Refused(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
-class Session:
-    """The logged-in lead of a request: the user, the session id (``cookie``) or bearer token it came with."""
-
-    def __init__(self, svc: Service, user: User, token: str, cookie: bool) -> None:
-        self.svc, self.user, self.token, self.cookie = svc, user, token, cookie
-
-    @property
-    def csrf(self) -> str:
-        return csrf_token(self.token) if self.cookie else ""
-
-    def page(self, title: str, body: str, status: int = 200) -> HTMLResponse:
-        return HTMLResponse(views.page(title, body, user=self.user.name, csrf=self.csrf), status)
-
-
-def csrf_token(session_id: str) -> str:
-    """The CSRF token of a session: HMAC-SHA256 of a fixed label keyed by the session's id."""
-    return hmac.new(session_id.encode("utf-8"), b"ctlabel-dashboard-csrf", hashlib.sha256).hexdigest()
-
-
-def _token(request: Request) -> tuple[str | None, bool]:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip(), False
-    return request.cookies.get(COOKIE), True
-
-
-def _lookup(svc: Service, token: str | None, cookie: bool, policy: SessionPolicy) -> User | None:
-    with svc.tx() as db:
-        return sessions.resolve(db, token, policy) if cookie else user_for_token(db, token)
-
-
-def _start(svc: Service, user: User, policy: SessionPolicy) -> str:
-    with svc.tx() as db:
-        return sessions.start(db, user, policy)
-
-
-def _set_cookie(resp: Response, request: Request, session_id: str) -> None:
-    """The session's cookie; Secure when the request came over HTTPS (or through a trusted TLS proxy).
-
-    No Max-Age: the browser forgets it when closed; the server ends the session anyway.
-    """
-    resp.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/",
-                    secure=request.url.scheme == "https")
-
-
-async def lead_session(request: Request) -> Session:
-    """The lead behind the request; a login form (401) without a live session or a valid token, 403 for another role."""
-    svc: Service = request.app.state.service
-    token, cookie = _token(request)
-    user = await run_in_threadpool(_lookup, svc, token, cookie, request.app.state.sessions) if token else None
-    if user is None:
-        msg = "Your session ended (logged out, expired, token revoked or rotated); log in again." if token else ""
-        refused = HTMLResponse(views.login_page(msg, error=bool(token)), 401 if token else 200)
-        if token and cookie:
-            refused.delete_cookie(COOKIE, path="/")
-        raise _Refused(refused)
-    if user.role != "lead":
-        raise _Refused(HTMLResponse(views.login_page(f"{user.name} is {user.role}: the dashboard is for the "
-                                                     "lead.", error=True), 403))
-    assert token is not None  # the user was found by it
-    return Session(svc, user, token, cookie)
-
-
-Lead = Annotated[Session, Depends(lead_session)]
-
-
-async def _checked(request: Request, s: Session) -> dict:
-    """The form of a POST, after checking its CSRF token (cookie sessions only)."""
-    form = dict(await request.form())
-    if s.cookie and not hmac.compare_digest(str(form.get("csrf", "")), s.csrf):
-        raise _Refused(s.page("Refused", '<p class="err">The form is stale or came from another site '
-                                         '(CSRF token missing or wrong). Reload the page and try again.</p>', 403))
-    return form
-
-
 def install(app) -> None:
-    """Mount the dashboard on the API's app (its routes and the handler of refused pages)."""
-    app.include_router(router)
+    """Mount the dashboard on the API's app (its routes, the Manage pages and the handler of refused pages)."""
+    from ctlabel.team.jobs import JobBoard
 
-    @app.exception_handler(_Refused)
-    async def _refused(_request: Request, exc: _Refused) -> Response:
+    app.state.jobs = JobBoard()
+    app.include_router(router)
+    app.include_router(dashboard_users.router)
+    app.include_router(dashboard_manage.router)
+
+    @app.exception_handler(Refused)
+    async def _refused(_request: Request, exc: Refused) -> Response:
         return exc.response
 
 
@@ -139,14 +72,14 @@ def install(app) -> None:
 async def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
     svc: Service = request.app.state.service
     policy: SessionPolicy = request.app.state.sessions
-    user = await run_in_threadpool(_lookup, svc, token.strip(), False, policy)
+    user = await run_in_threadpool(lookup, svc, token.strip(), False, policy)
     if user is None:
         return HTMLResponse(views.login_page("The token is not valid (revoked or mistyped).", error=True), 401)
     if user.role != "lead":
         return HTMLResponse(views.login_page(f"{user.name} is {user.role}: the dashboard is for the lead.",
                                              error=True), 403)
     resp = RedirectResponse("/", 303)
-    _set_cookie(resp, request, await run_in_threadpool(_start, svc, user, policy))
+    set_cookie(resp, request, await run_in_threadpool(start, svc, user, policy))
     return resp
 
 
@@ -157,7 +90,7 @@ def _end(svc: Service, session_id: str) -> None:
 
 @router.post("/logout")
 async def logout(request: Request, s: Lead) -> Response:
-    await _checked(request, s)
+    await checked_form(request, s)
     if s.cookie:
         await run_in_threadpool(_end, s.svc, s.token)
     resp = RedirectResponse("/", 303)
@@ -218,7 +151,7 @@ async def thumb(s: Lead, name: str) -> Response:
 
 
 async def _act(request: Request, s: Session, name: str, fn, ok: str) -> Response:
-    form = await _checked(request, s)
+    form = await checked_form(request, s)
     try:
         await run_in_threadpool(fn, form)
         query = {"msg": ok}
@@ -246,56 +179,6 @@ async def reopen(request: Request, s: Lead, name: str) -> Response:
                       "reopened (a new draft)")
 
 
-def _users_body(s: Session) -> str:
-    with s.svc.tx() as db:
-        users = list(db.scalars(select(User).order_by(User.role, User.name)))
-    rows = []
-    for u in users:
-        acts = views.post_form(f"/users/{quote(u.name)}/rotate", s.csrf, "Rotate", form_id=f"rotate-{u.name}")
-        if u.active and u.id != s.user.id:
-            acts += " " + views.post_form(f"/users/{quote(u.name)}/revoke", s.csrf, "Revoke",
-                                          form_id=f"revoke-{u.name}")
-        rows.append([u.name, u.role, "active" if u.active else "revoked", acts])
-    return ('<h1>Users and tokens</h1><section><p class="muted">Rotate gives a new token (shown once; the old one '
-            'stops working at once). Revoke stops a token; rotate gives the person a new one. Add people with '
-            '<code>ctlabel team user add</code>.</p>'
-            + views.table(["user", "role", "token", ""], rows, raw=(3,), cls="users") + "</section>")
-
-
-@router.get("/users", response_class=HTMLResponse)
-async def users(s: Lead) -> Response:
-    return s.page("Tokens", await run_in_threadpool(_users_body, s))
-
-
-@router.post("/users/{name}/{action}")
-async def user_action(request: Request, s: Lead, name: str, action: str) -> Response:
-    await _checked(request, s)
-    if action not in ("rotate", "revoke"):
-        return s.page("Refused", '<p class="err">unknown action</p>', 404)
-    try:
-        if action == "rotate":
-            token = await run_in_threadpool(admin.rotate, s.svc, name)
-        else:
-            await run_in_threadpool(admin.revoke, s.svc, name)
-    except TeamError as exc:
-        return s.page("Refused", f'<p class="err">{escape(exc.reason)}</p>', exc.status)
-    if action == "revoke":
-        if name == s.user.name:
-            return RedirectResponse("/", 303)
-        return s.page("Revoked", f'<p class="msg" id="msg">The token of {escape(name)} is revoked.</p>'
-                                 '<p><a href="/users">Back to users</a></p>')
-    shown = s
-    if name == s.user.name and s.cookie:  # the rotation ended the lead's sessions: a new one for this browser
-        shown = Session(s.svc, s.user, await run_in_threadpool(_start, s.svc, s.user, request.app.state.sessions),
-                        True)
-    resp = shown.page("New token", f'<p class="msg">New token for {escape(name)} (shown once, only its hash is '
-                                   f'stored):</p><p><code id="token">{escape(token)}</code></p>'
-                                   '<p><a href="/users">Back to users</a></p>')
-    if shown is not s:
-        _set_cookie(resp, request, shown.token)
-    return resp
-
-
 @router.get("/report.csv")
 async def report_csv(s: Lead, since: str | None = None, until: str | None = None) -> Response:
     rep = await run_in_threadpool(reporting.report, s.svc, since or None, until or None)
@@ -304,4 +187,4 @@ async def report_csv(s: Lead, since: str | None = None, until: str | None = None
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-__all__ = ["COOKIE", "Session", "csrf_token", "install", "lead_session", "router"]
+__all__ = ["COOKIE", "Session", "csrf_token", "install", "lead_session", "router"]  # the session names: re-exported

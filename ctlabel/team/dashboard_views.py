@@ -38,6 +38,8 @@ margin-right:.35rem;border-radius:2px}.nw{white-space:nowrap}.tally{margin:.3rem
 img.thumb{width:64px;height:64px;object-fit:contain;background:#000;border-radius:3px;display:block}
 img.big{width:240px;height:240px;object-fit:contain;background:#000;border-radius:4px}
 .case-head{display:flex;gap:1.2rem;align-items:flex-start}
+.tag-running{background:#dcebf8}.tag-done{background:#dff0e3}.tag-failed{background:#f7d9d6}
+progress{width:22rem;height:1.1rem}textarea{font:.9rem ui-monospace,monospace;width:100%;box-sizing:border-box}
 """
 #: The colours of the case stages (progress bar, swatches), ``ctlabel.team.console_views``.
 STAGE_COLORS = {"approved": "#2e7d4f", "in_review": "#3f6fb0", "submitted": "#7aa6d8", "rejected": "#e39b3b",
@@ -45,18 +47,18 @@ STAGE_COLORS = {"approved": "#2e7d4f", "in_review": "#3f6fb0", "submitted": "#7a
 STYLE += "".join(f'.count i.sw[data-stage="{s}"]{{background:{c}}}' for s, c in STAGE_COLORS.items())
 
 
-def page(title: str, body: str, *, user: str | None = None, csrf: str = "") -> str:
-    """A whole HTML page with the navigation bar (when logged in)."""
+def page(title: str, body: str, *, user: str | None = None, csrf: str = "", head: str = "") -> str:
+    """A whole HTML page with the navigation bar (when logged in); ``head`` is HTML for its head (a reload)."""
     nav = ""
     if user:
         nav = ('<a href="/">Summary</a><a href="/alerts">Alerts</a><a href="/cases">Cases</a>'
-               '<a href="/people">People</a><a href="/users">Tokens</a>'
+               '<a href="/people">People</a><a href="/manage" id="manage-link">Manage</a>'
                '<a href="/report.csv">Pay report (CSV)</a>'
                f'<span class="who">{escape(user)} (lead)</span>'
                f'<form method="post" action="/logout">{csrf_field(csrf)}<button>Log out</button></form>')
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f'<title>{escape(title)} · ctlabel team</title><style>{STYLE}</style></head>'
+            f'<title>{escape(title)} · ctlabel team</title><style>{STYLE}</style>{head}</head>'
             f'<body><header><strong>ctlabel team</strong>{nav}</header><main>{body}</main></body></html>')
 
 
