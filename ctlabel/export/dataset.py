@@ -121,6 +121,20 @@ def _version_events(record: dict, name: str) -> dict:
     return out
 
 
+#: The ``case.json`` field of a gold serving (``ctlabel.team.gold_folder``): a copy of a gold case served to
+#: measure an annotator, never a case of a dataset.
+GOLD_SERVING = "GoldServing"
+
+
+def refuse_gold_serving(case: Case, record: dict) -> None:
+    """Refuse a gold serving (:data:`GOLD_SERVING`): it is not a case of the dataset, whatever its state."""
+    marker = record.get(GOLD_SERVING)
+    if marker:
+        source = marker.get("Source") if isinstance(marker, dict) else None
+        raise Refused(f"a serving of the gold-standard case {source or '?'} (scored against its reference, never "
+                      "reviewed): not a case of the dataset", case.record_path)
+
+
 def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
     """Choose the version of ``case`` to export.
 
@@ -138,6 +152,7 @@ def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
     from ctlabel.case.record import load_record, version_number
 
     record = load_record(case)
+    refuse_gold_serving(case, record)
     state = record["State"]
     approved_name = record.get("ApprovedVersion")
     if state == "approved" and approved_name:
@@ -289,5 +304,5 @@ def hash_order(ids: list[str]) -> list[str]:
     return sorted(ids, key=lambda i: (hashlib.sha256(i.encode()).hexdigest(), i))
 
 
-__all__ = ["LabelMap", "Refused", "Selected", "export_id", "file_sha256", "find_export_cases", "hash_order",
-           "select_case"]
+__all__ = ["GOLD_SERVING", "LabelMap", "Refused", "Selected", "export_id", "file_sha256", "find_export_cases",
+           "hash_order", "refuse_gold_serving", "select_case"]

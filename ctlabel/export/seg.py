@@ -105,7 +105,9 @@ def choose_version(case: Case, number: int | None, record: dict) -> tuple[int, b
     since); else the latest version.
     """
     from ctlabel.case.record import version_name, version_number
+    from ctlabel.export.dataset import refuse_gold_serving
 
+    refuse_gold_serving(case, record)
     approvals = [ev.get("Version") for ev in record.get("Events", []) if ev.get("Action") == "approved"]
     approved_name = record.get("ApprovedVersion") or (approvals[-1] if approvals else None)
     if number is None:

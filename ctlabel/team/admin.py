@@ -287,7 +287,7 @@ def revoke(svc: Service, name: str, by: User | None = None) -> dict:
 
 
 def set_rates(svc: Service, cents: dict[str, int], currency: str | None = None) -> dict:
-    """Set what an item pays, in cents: ``annotation``, ``review``, ``rework``."""
+    """Set what an item pays, in cents: ``annotation``, ``review``, ``rework``, ``gold`` (a scored gold serving)."""
     with svc.tx() as db:
         for kind, value in cents.items():
             if kind not in RATE_KINDS:
@@ -306,7 +306,9 @@ def set_rates(svc: Service, cents: dict[str, int], currency: str | None = None) 
 
 
 def _rates(db) -> dict[str, int]:
-    return {r.kind: r.cents for r in db.scalars(select(Rate))}
+    out = {r.kind: r.cents for r in db.scalars(select(Rate))}
+    out.setdefault("gold", out.get("annotation", 0))  # a gold rate never set: the annotation rate
+    return out
 
 
 def rates(svc: Service) -> dict:
@@ -379,6 +381,7 @@ def resync(svc: Service) -> int:
                 n += 1
             except Exception:  # noqa: BLE001 - a broken case folder must not stop the server
                 continue
+    svc.gold.score_pending()  # gold servings submitted while the server stopped
     return n
 
 

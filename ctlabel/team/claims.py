@@ -24,6 +24,7 @@ from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
 from ctlabel.team.double_read import DoubleReads, require_no_reviewer
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
+from ctlabel.team.gold import Gold
 from ctlabel.team.qa_note import submit_note
 
 
@@ -36,11 +37,14 @@ class Claims:
         The project's shared plumbing.
     double_reads : DoubleReads
         The double-reading rules (a claim may give a reader slot; a reader submits a read).
+    gold : Gold, optional
+        The gold-standard rules (a claim may serve a gold case; its submit is scored).
     """
 
-    def __init__(self, core: ProjectCore, double_reads: DoubleReads) -> None:
+    def __init__(self, core: ProjectCore, double_reads: DoubleReads, gold: Gold | None = None) -> None:
         self.core = core
         self.double_reads = double_reads
+        self.gold = gold or Gold(core)
 
     def require_annotator_of(self, db: Session, user: User, row: CaseRow) -> None:
         """The caller holds this case for annotation (a lead may act on any case)."""
@@ -86,6 +90,7 @@ class Claims:
                                f"limit is {limit}: submit or withdraw one first")
             now = utcnow()
             q = (select(CaseRow).where(
+                self.gold.not_serving(),
                 CaseRow.flagged.is_(None), func.coalesce(CaseRow.readers, self.core.settings(db).readers or 1) == 1,
                 or_(and_(CaseRow.state == workflow.IN_PROGRESS,
                          or_(CaseRow.annotator_id.is_(None), CaseRow.lease_until < now)),
@@ -99,6 +104,9 @@ class Claims:
                 return self.double_reads.claim_read(db, user, double, now)
             if row is None:
                 raise NotFound("no case is waiting for annotation")
+            served = self.gold.maybe_serve(db, user, row.priority, now)  # a gold case instead, at the gold rate
+            if served is not None:
+                return served
             for old in db.scalars(select(Assignment).where(Assignment.case_id == row.id, Assignment.status == "open",
                                                            Assignment.kind == "annotate")):
                 old.status, old.ended = "expired", now
@@ -131,7 +139,9 @@ class Claims:
             return out
 
     def require_access(self, db: Session, user: User, row: CaseRow) -> None:
-        """Reading a case: its annotator, any reviewer or lead."""
+        """Reading a case: its annotator, any reviewer or lead (a gold serving: its annotator and the lead)."""
+        if user.role == "reviewer" and self.gold.serving_of(db, row) is not None:
+            raise NotFound(f"no case {row.name!r} in this project")
         if user.role in ("reviewer", "lead"):
             return
         self.require_annotator_of(db, user, row)
@@ -141,7 +151,10 @@ class Claims:
         with self.core.tx() as db:
             row = self.core.get_case(db, name)
             self.require_annotator_of(db, user, row)
+            gold = self.gold.serving_of(db, row) is not None
             case_id, double = row.id, row.readers == 2
+        if gold:
+            return self.gold.submit(user, name, force)
         if double:
             return self.double_reads.submit_read(user, name, force)
         with self.core.case_lock(case_id):

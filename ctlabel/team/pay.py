@@ -14,8 +14,8 @@
   --since FIRST --until LAST --csv`` as it was at the close.
 
 Paid work is what the report counts: annotation items (also each read of a double-read case),
-review items, rework items (:data:`ctlabel.team.db.RATE_KINDS`). Gold cases, when they come,
-add their kind to the report's ``items``, to :data:`ITEM_COLUMNS` and a column of ``pay_lines``.
+review items, rework items, gold items (a scored gold serving, :mod:`ctlabel.team.gold`;
+:data:`ctlabel.team.db.RATE_KINDS`), each a column of ``pay_lines`` (:data:`ITEM_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from ctlabel.team.report import report, report_in
 from ctlabel.team.service import Service
 
 #: The report's item kinds and the ``pay_lines`` column of each (the hook for new kinds, e.g. gold).
-ITEM_COLUMNS = {"annotation": "annotation_items", "review": "review_items", "rework": "rework_items"}
+ITEM_COLUMNS = {"annotation": "annotation_items", "review": "review_items", "rework": "rework_items",
+                "gold": "gold_items"}
 #: The report's counts stored as they are.
 COUNT_COLUMNS = ("submitted", "resubmitted", "approved", "rejected", "reviews")
 

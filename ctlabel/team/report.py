@@ -6,7 +6,9 @@
   annotator is owed one ``annotation`` and one ``rework`` per resubmission (a submit after a
   rejection; a withdrawn submission is neither an item nor rework); each reviewer one
   ``review`` per decision (reject, correction, the approval); each reader of a double-read
-  case one ``annotation``. Amounts use the current rates (cents).
+  case one ``annotation``. A scored gold serving (:mod:`ctlabel.team.gold`) is owed to its
+  annotator as one ``gold`` item when it is scored (the ``gold`` rate; unset, the annotation
+  rate). Amounts use the current rates (cents).
 * Days (``since``/``until``, inclusive) are counted in the project's time zone (UTC default).
 """
 
@@ -50,12 +52,12 @@ def active_seconds(times: list[dt.datetime], idle_limit_s: float) -> float:
 
 
 #: The event kinds the report counts (besides heartbeats).
-COUNTED = ("submit", "withdraw_submit", "approve", "reject", "correct", "upload")
+COUNTED = ("submit", "withdraw_submit", "approve", "reject", "correct", "upload", "gold_score")
 
 
 def _person() -> dict:
     return {"submitted": 0, "resubmitted": 0, "uploads": 0, "approved": 0, "rejected": 0, "reviews": 0,
-            "items": {"annotation": 0, "review": 0, "rework": 0}}
+            "items": {"annotation": 0, "review": 0, "rework": 0, "gold": 0}}
 
 
 def tally(events, beats, idle_limit_s: float) -> tuple[dict, dict]:
@@ -77,6 +79,8 @@ def tally(events, beats, idle_limit_s: float) -> tuple[dict, dict]:
             rows[uid]["resubmitted"] -= bool(d.get("resubmission"))
         elif kind == "upload":
             rows[uid]["uploads"] += 1
+        elif kind == "gold_score":
+            rows[uid]["items"]["gold"] += 1
         elif kind in ("reject", "correct"):
             rows[uid]["reviews"] += 1
             if kind == "reject" and d.get("annotator_id"):
@@ -146,6 +150,7 @@ def report_in(db: Session, svc: Service, since: str | None = None, until: str | 
     lo, hi = _window(tz, since, until)
     window = ([Event.at >= lo] if lo is not None else []) + ([Event.at < hi] if hi is not None else [])
     rates = {kind: cents for kind, cents in db.execute(select(Rate.kind, Rate.cents))}
+    rates.setdefault("gold", rates.get("annotation", 0))  # a gold rate never set: the annotation rate
     users = {uid: (name, role) for uid, name, role in db.execute(select(User.id, User.name, User.role))}
     beats = db.execute(select(Event.user_id, Event.case_id, Event.at).where(Event.kind == "heartbeat", *window))
     events = db.execute(select(Event.user_id, Event.kind, Event.detail).where(Event.kind.in_(COUNTED), *window)
@@ -164,10 +169,11 @@ def to_csv(rep: dict) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["user", "role", "submitted", "resubmitted", "approved", "rejected", "reviews", "annotation_items",
-                "review_items", "rework_items", "active_seconds", f"owed_{rep['currency']}"])
+                "review_items", "rework_items", "gold_items", "active_seconds", f"owed_{rep['currency']}"])
     for p in rep["people"]:
         w.writerow([p["user"], p["role"], p["submitted"], p["resubmitted"], p["approved"], p["rejected"],
                     p["reviews"], p["items"]["annotation"], p["items"]["review"], p["items"]["rework"],
+                    p["items"].get("gold", 0),
                     p["active_seconds"], f"{p['owed_cents'] / 100:.2f}"])
     return out.getvalue()
 

@@ -20,6 +20,7 @@ from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
 from ctlabel.team.double_read import DoubleReads
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
+from ctlabel.team.gold import Gold
 
 
 class Reviews:
@@ -38,7 +39,7 @@ class Reviews:
         self.double_reads = double_reads
 
     def review_next(self, user: User) -> dict:
-        """Give the reviewer a submitted case nobody reviews (never one they annotated)."""
+        """Give the reviewer a submitted case nobody reviews (never one they annotated, never a gold serving)."""
         self.core.require_role(user, "reviewer")
         with self.core.tx() as db:
             now = utcnow()
@@ -48,7 +49,7 @@ class Reviews:
             if held is not None:
                 return self.core.case_summary(db, held, reason="held")
             q = (select(CaseRow).where(
-                CaseRow.state == workflow.SUBMITTED, CaseRow.flagged.is_(None),
+                CaseRow.state == workflow.SUBMITTED, CaseRow.flagged.is_(None), Gold.not_serving(),
                 or_(CaseRow.annotator_id.is_(None), CaseRow.annotator_id != user.id),
                 ~exists().where(Read.case_id == CaseRow.id, Read.user_id == user.id),  # never a case they read
                 or_(CaseRow.reviewer_id.is_(None), CaseRow.review_lease_until < now))

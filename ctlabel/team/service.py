@@ -11,6 +11,7 @@ it needs:
   reject with marks, reopen;
 * :attr:`Service.double_reads` (:class:`~ctlabel.team.double_read.DoubleReads`): reader slots,
   reads and their agreement;
+* :attr:`Service.gold` (:class:`~ctlabel.team.gold.Gold`): gold-standard cases, served among claims and scored;
 * pay periods: the functions of :mod:`ctlabel.team.pay`, given the service.
 
 Errors are :class:`TeamError` subclasses carrying the HTTP status the API answers with.
@@ -26,6 +27,7 @@ from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import User
 from ctlabel.team.double_read import DoubleReads
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, TeamError, TooLarge, Unauthorized
+from ctlabel.team.gold import Gold
 from ctlabel.team.review_rules import Reviews
 
 
@@ -47,12 +49,15 @@ class Service(ProjectCore):
         The annotator's rules (claims, submit, withdraw, flag, heartbeats).
     reviews : Reviews
         The reviewer's rules (review-next, approve, reject, reopen).
+    gold : Gold
+        The gold-standard cases (served among claims, scored on submit).
     """
 
     def __init__(self, root: str | Path, url: str | None = None) -> None:
         super().__init__(root, url)
         self.double_reads = DoubleReads(self)
-        self.claims = Claims(self, self.double_reads)
+        self.gold = Gold(self)
+        self.claims = Claims(self, self.double_reads, self.gold)
         self.reviews = Reviews(self, self.double_reads)
 
     # --- kept for the lead's console (ctlabel/team/dashboard*.py) -------------------------

@@ -90,7 +90,7 @@ def test_pay_periods_close_freeze_and_pay(tmp_path, db_url, capsys):
     assert rc == 0 and csv1 == _cli(capsys, "team", "report", project, "--until", "2026-03-01", "--csv")[1]
     lines = {p["user"]: p for p in pay.period_report(svc, 1)["people"]}
     assert lines["ann"]["active_seconds"] == 40 and lines["rev"]["active_seconds"] == 61
-    assert lines["ann"]["items"] == {"annotation": 1, "review": 0, "rework": 1}
+    assert lines["ann"]["items"] == {"annotation": 1, "review": 0, "rework": 1, "gold": 0}
     assert (lines["rev"]["items"]["review"], lines["rev"]["reviews"], lines["ann"]["rejected"]) == (2, 2, 1)
     # a later rate change or a late event changes the open work, never the closed period
     admin.set_rates(svc, {"annotation": 900, "review": 300})

@@ -112,7 +112,7 @@ def test_team_end_to_end(tmp_path, db_url, serve, capsys, monkeypatch):
     a1, rv = rep["ann1"], rep["rev"]
     assert (a1["submitted"], a1["resubmitted"], a1["approved"], a1["rejected"]) == (2, 1, 1, 1)
     assert a1["active_seconds"] == pytest.approx(60.0, abs=0.01)
-    assert a1["items"] == {"annotation": 1, "review": 0, "rework": 1}
+    assert a1["items"] == {"annotation": 1, "review": 0, "rework": 1, "gold": 0}
     assert a1["owed_cents"] == 1000 + 300
     assert rv["reviews"] == 2 and rv["owed_cents"] == 2 * 200
     assert rep.get("ann2", {"owed_cents": 0})["owed_cents"] == 0
