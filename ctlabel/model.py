@@ -139,36 +139,68 @@ def _slice_map(value: Mapping | None, name: str) -> dict[int, tuple[int, ...]]:
         ks = tuple(sorted({int(k) for k in slices}))
         if ks and ks[0] < 0:
             raise ValueError(f"{name}: label {lab} lists a negative slice {ks[0]}")
-        if ks:
-            out[lab] = ks
+        out[lab] = ks  # a label with no slices stays listed (erased to nothing: Present false)
     return out
 
 
-@dataclass(frozen=True)
+#: Label -> slice indices, sorted and unique (the stored form of :class:`SliceEdits`).
+SliceMap = Mapping[int, tuple[int, ...]]
+
+
+@dataclass(frozen=True, init=False)
 class SliceEdits:
-    """Which slices of each label were painted, erased or filled by interpolation, along one axis."""
+    """Which slices of each label were painted or filled by interpolation, along one axis.
 
-    painted: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
-    erased: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
-    interpolated: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
-    axis: int = 0
+    The one form of the edit state: the slice tracker gives it, a save writes it to the
+    sidecar (``Labels[k].PaintedSlices`` / ``InterpolatedSlices``, ``SliceAxis``), a read
+    gives it back, the server stores an upload's. Slices are sorted and unique; a label may
+    be listed with no slices (an editor's label erased to nothing: the sidecar lists it with
+    ``Present: false``). Pre-labelled voxels are in neither map (nobody painted them).
+    """
 
-    def __post_init__(self) -> None:
-        if self.axis not in (0, 1, 2):
-            raise ValueError(f"axis must be 0, 1 or 2, not {self.axis}")
-        for name in ("painted", "erased", "interpolated"):
-            object.__setattr__(self, name, _slice_map(getattr(self, name), name))
+    painted: SliceMap
+    erased: SliceMap
+    interpolated: SliceMap
+    axis: int
+
+    def __init__(self, painted: Mapping | None = None, erased: Mapping | None = None,
+                 interpolated: Mapping | None = None, axis: int = 0) -> None:
+        """Label -> slice indices (any iterable of ints; labels may be strings of ints) per kind, and the axis."""
+        if axis not in (0, 1, 2):
+            raise ValueError(f"axis must be 0, 1 or 2, not {axis}")
+        object.__setattr__(self, "axis", int(axis))
+        for name, value in (("painted", painted), ("erased", erased), ("interpolated", interpolated)):
+            object.__setattr__(self, name, _slice_map(value, name))
 
     def for_present(self, present) -> SliceEdits:
-        """The edits of the labels that still have voxels (a label erased to nothing drops out)."""
+        """The edits as a save records them: a label that no longer has voxels keeps no slices.
+
+        Such a label stays listed (the sidecar says ``Present: false``); every editor's save
+        (the napari session, its writer, a reviewer's correction) passes through here.
+        """
         keep = {int(p) for p in present}
-        pick = lambda m: {k: v for k, v in m.items() if k in keep}  # noqa: E731
+        pick = lambda m: {k: (v if k in keep else ()) for k, v in m.items()}  # noqa: E731
         return SliceEdits(pick(self.painted), pick(self.erased), pick(self.interpolated), self.axis)
 
-    def to_lists(self) -> dict:
-        """``{"painted": {label: [k...]}, "interpolated": ..., "axis": n}`` as save_mask takes them."""
-        return {"painted": {k: list(v) for k, v in self.painted.items()},
-                "interpolated": {k: list(v) for k, v in self.interpolated.items()}, "axis": self.axis}
+    @property
+    def slice_axis(self) -> str:
+        """The sidecar's name of the axis (``SliceAxis``: ``slice``, ``row`` or ``column``)."""
+        return AXIS_NAMES[self.axis]
+
+    @classmethod
+    def from_sidecar(cls, labels: Mapping | None, slice_axis: str | None) -> SliceEdits:
+        """Read ``Labels[k].PaintedSlices`` / ``InterpolatedSlices`` and ``SliceAxis`` of a sidecar.
+
+        Labels without slices are left out (as read, nothing was painted there). ``ValueError``
+        names what is wrong (an unknown axis, a negative slice, a label that is not positive).
+        """
+        axis = slice_axis or "slice"
+        if axis not in AXIS_NAMES:
+            raise ValueError(f"unknown SliceAxis {axis!r}")
+        entries = {k: v for k, v in (labels or {}).items() if isinstance(v, Mapping)}
+        return cls({k: v["PaintedSlices"] for k, v in entries.items() if v.get("PaintedSlices")}, {},
+                   {k: v["InterpolatedSlices"] for k, v in entries.items() if v.get("InterpolatedSlices")},
+                   AXIS_NAMES.index(axis))
 
 
 @dataclass(frozen=True)
@@ -280,7 +312,7 @@ class MaskProvenance:
         for lab, entry in labels.items():
             entry["PaintedSlices"] = list(self.edits.painted.get(int(lab), ()))
             entry["InterpolatedSlices"] = list(self.edits.interpolated.get(int(lab), ()))
-        out.update({"VoxelSHA256": self.voxel_sha256, "SliceAxis": AXIS_NAMES[self.edits.axis],
+        out.update({"VoxelSHA256": self.voxel_sha256, "SliceAxis": self.edits.slice_axis,
                     "Labels": labels, "Events": [e.to_dict() for e in self.events]})
         for key, value in (("Annotator", self.annotator), ("Version", self.version)):
             if value is not None:
@@ -292,12 +324,7 @@ class MaskProvenance:
         """Build (and validate) from a sidecar's JSON form; ``ValueError`` names what is wrong."""
         if d.get("Kind", "mask") != "mask":
             raise ValueError(f"not a mask's provenance (Kind {d.get('Kind')!r})")
-        axis = d.get("SliceAxis", "slice")
-        if axis not in AXIS_NAMES:
-            raise ValueError(f"unknown SliceAxis {axis!r}")
-        labels = d.get("Labels") or {}
-        edits = SliceEdits({k: v.get("PaintedSlices", ()) for k, v in labels.items()}, {},
-                           {k: v.get("InterpolatedSlices", ()) for k, v in labels.items()}, AXIS_NAMES.index(axis))
+        edits = SliceEdits.from_sidecar(d.get("Labels"), d.get("SliceAxis"))
         core = {"VoxelSHA256", "Annotator", "Version", "Events"}
         return cls(d.get("VoxelSHA256", ""), edits, d.get("Annotator"), d.get("Version"), d.get("Events", []),
                    {k: v for k, v in d.items() if k not in core})

@@ -126,7 +126,7 @@ def test_edits_without_a_case_then_save_as_case(tmp_path):
     edits.mark_interpolated(result.filled)
     assert all(edits.labels[k].any() for k in range(3, 8))
     assert [e["Action"] for e in edits.events] == ["painted", "interpolated"]
-    assert edits.provenance()["events"][-1]["Action"] == "saved" and len(edits.events) == 2
+    assert edits.provenance().events[-1]["Action"] == "saved" and len(edits.events) == 2
 
     with pytest.raises(CaseError, match="not open"):
         EditingSession.create(tmp_path / "none", None, edits)

@@ -49,13 +49,13 @@ def test_prelabel_methods_follow_undo_and_become_semiautomatic_when_painted(tmp_
     e.record_edit("fill", {}, axis=0)  # how the viewer records a pre-label write: no slice painted
     e.mark_prelabelled({2: ctlabel.method_record("bone")})
     assert e.methods[2]["Kind"] == "automatic" and e.events[-1]["Tool"] == "ctlabel prelabel"
-    assert e.tracker.painted() == {} and e.provenance()["methods"][2]["Name"] == "ctlabel.prelabel.bone"
+    assert e.tracker.painted() == {} and e.provenance().methods[2]["Name"] == "ctlabel.prelabel.bone"
     e.undo()
     assert e.methods == {}
     e.redo()
     assert 2 in e.methods
     _paint(e, 2, 10, (20, 24))  # the annotator corrects it by hand
-    assert e.provenance()["methods"][2]["Kind"] == "semiautomatic"
+    assert e.provenance().methods[2]["Kind"] == "semiautomatic"
     s = EditingSession.create(tmp_path / "case", volume, e)  # save as case carries them
     try:
         record = json.loads(s.case.draft_path.with_suffix("").with_suffix(".json").read_text())

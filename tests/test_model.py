@@ -43,8 +43,13 @@ def test_every_warning_of_the_shared_data_parses_to_a_known_code_and_back(shared
 
 def test_slice_edits_are_validated_and_drop_erased_labels():
     e = SliceEdits(painted={"3": [5, 1, 5]}, interpolated={3: [2, 3, 4]}, axis=0)
-    assert e.painted == {3: (1, 5)} and e.to_lists()["painted"] == {3: [1, 5]}
-    assert e.for_present([]).painted == {} and e.for_present([3]).interpolated == {3: (2, 3, 4)}
+    assert e.painted == {3: (1, 5)} and e.slice_axis == "slice"
+    # a label erased to nothing stays listed with no slices (the sidecar's Present: false)
+    assert e.for_present([]).painted == {3: ()} and e.for_present([3]).interpolated == {3: (2, 3, 4)}
+    read = SliceEdits.from_sidecar({"3": {"PaintedSlices": [5, 1], "InterpolatedSlices": []}}, "row")
+    assert read.painted == {3: (1, 5)} and read.interpolated == {} and read.axis == 1
+    with pytest.raises(ValueError, match="SliceAxis"):
+        SliceEdits.from_sidecar({}, "time")
     with pytest.raises(ValueError, match="negative"):
         SliceEdits(painted={1: [-1]})
     with pytest.raises(ValueError, match="positive label"):

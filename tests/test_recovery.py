@@ -22,6 +22,7 @@ from ctlabel.case.recovery import (
 )
 from ctlabel.errors import GeometryError, ProvenanceError
 from ctlabel.intake.synthetic import make_phantom
+from ctlabel.model import SliceEdits
 from ctlabel.painting.tracking import SliceTracker, touched_from_box, touched_from_diff, touched_from_indices
 from ctlabel.volume import Grid
 
@@ -49,17 +50,18 @@ def test_journal_round_trip_and_pending(case):
     labels[3, 5:9, 5:9] = 2
     assert pending_recovery(case) is None
     write_journal(case.recovery_dir, labels, grid, JournalFields(
-        painted={2: [3]}, interpolated={2: [4]}, axis=0, annotator="ann",
+        SliceEdits({2: [3]}, {}, {2: [4]}, axis=0), annotator="ann",
         events=[{"Who": "ann", "Role": "annotator", "When": "x", "Action": "painted"}]))
     labels[4, 1, 1] = 1
-    write_journal(case.recovery_dir, labels, grid, JournalFields(painted={2: [3], 1: [4]}, axis=0, annotator="ann"))
+    write_journal(case.recovery_dir, labels, grid, JournalFields(SliceEdits({2: [3], 1: [4]}, axis=0),
+                                                                     annotator="ann"))
     files = sorted(p.name for p in case.recovery_dir.iterdir())
     assert files == ["journal-000002.nii.gz", "journal.json"]  # older journal removed
     rec = pending_recovery(case)
     assert rec is not None and rec["Annotator"] == "ann"
     j = read_journal(case.recovery_dir, grid)
     np.testing.assert_array_equal(j.labels, labels)
-    assert j.painted == {2: [3], 1: [4]} and j.axis == 0 and j.sequence == 2
+    assert j.edits == SliceEdits({1: [4], 2: [3]}, axis=0) and j.sequence == 2
     # a draft saved after the journal makes it stale
     time.sleep(0.02)
     case.save_draft(labels, grid)
@@ -118,7 +120,7 @@ def test_touched_from_indices_and_diff():
 
 
 def test_tracker_undo_redo_fill_and_navigation():
-    t = SliceTracker(axis=0, painted={1: [0]})
+    t = SliceTracker(SliceEdits({1: [0]}, axis=0))
     t.record("paint", {1: {5}}, 0)
     t.record("paint", {1: {10}}, 0)
     t.record("fill", {1: set(range(1, 5)) | set(range(6, 10))}, 0)

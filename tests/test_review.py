@@ -17,7 +17,7 @@ from ctlabel.case import verify as case_verify
 from ctlabel.case.lock import acquire_lock
 from ctlabel.errors import InputError, LockError, StateError
 from ctlabel.intake.synthetic import make_phantom
-from ctlabel.io.mask import save_mask
+from ctlabel.io.mask import labels_present, save_mask
 from ctlabel.io.provenance import sidecar_path
 
 
@@ -425,7 +425,7 @@ def test_save_draft_refused_while_submitted(real_case, philips_volume):
 
 def test_erased_label_is_saved_absent_without_slices(real_case, philips_volume):
     """A label painted and then erased to zero voxels is not painted any more."""
-    from ctlabel.io.mask import edited_slices
+    from ctlabel.model import SliceEdits
     from ctlabel.qa import check_mask
 
     table = real_case.load_labels()
@@ -433,9 +433,9 @@ def test_erased_label_is_saved_absent_without_slices(real_case, philips_volume):
     labels = np.zeros(philips_volume.array.shape, np.uint8)
     labels[10][_body_disc(philips_volume, 10)] = kept
     # what an editor tracked: both labels touched; the erased one painted on 12-13, filled on 11
-    painted, interpolated = edited_slices(labels, {kept: [10], erased: [12, 13]}, {erased: [11]})
-    assert (painted, interpolated) == ({kept: [10], erased: []}, {erased: []})
-    record = real_case.save_draft(labels, philips_volume.grid, painted=painted, interpolated=interpolated)
+    edits = SliceEdits({kept: [10], erased: [12, 13]}, {}, {erased: [11]}).for_present(labels_present(labels))
+    assert (edits.painted, edits.interpolated) == ({kept: (10,), erased: ()}, {erased: ()})
+    record = real_case.save_draft(labels, philips_volume.grid, edits=edits)
     assert record["Labels"][str(kept)]["PaintedSlices"] == [10] and record["Labels"][str(kept)]["Present"]
     gone = record["Labels"][str(erased)]
     assert (gone["Present"], gone["PaintedSlices"], gone["InterpolatedSlices"]) == (False, [], [])

@@ -18,7 +18,7 @@ shows: otherwise nothing is written and the case must be opened again.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,9 +146,7 @@ class EditingSession(Edits):
             labels = np.zeros(case.image_grid().shape, np.uint8) if mask is None else \
                 mask.array if start is not None else np.array(mask.array)
             prov = mask.provenance if mask is not None else {}
-            tracker = SliceTracker(mask.axis if mask is not None else 0,
-                                   mask.painted if mask is not None else None,
-                                   mask.interpolated if mask is not None else None)
+            tracker = SliceTracker(mask.edits if mask is not None else None)
             grid = case.image_grid()
             grid.require_match(Grid(tuple(labels.shape), grid.affine), "the labels", case.root)
             edits = Edits(labels, grid, who, role=role, tracker=tracker, events=prov.get("Events"),
@@ -218,7 +216,7 @@ class EditingSession(Edits):
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _carried_methods(self, painted: dict[int, list[int]]) -> dict[int, dict]:
+    def _carried_methods(self, painted: Mapping[int, tuple[int, ...]]) -> dict[int, dict]:
         """The methods of the draft on disk (as a save that names none would carry them)."""
         return carried_methods(self.case.draft_path, painted) if self.case.draft_path.exists() else {}
 
@@ -285,10 +283,10 @@ class EditingSession(Edits):
     def save(self) -> Path:
         """Save the draft atomically under the review rules, then clear the autosave journal."""
         self._require_editable()
-        kwargs = self.provenance()
+        fields = self.provenance()
         record = review.save_draft(self.case, self.labels, self.grid, self.who, role=self.role, lock=self.lock,
-                                   **kwargs)
-        self.events = kwargs["events"]
+                                   fields=fields)
+        self.events = list(fields.events or [])
         self.created = record.get("Created")
         self.saved_record = record
         self.dirty = False
@@ -315,10 +313,8 @@ class EditingSession(Edits):
     # --- autosave journal -----------------------------------------------------------
     def journal_payload(self) -> tuple[np.ndarray, JournalFields]:
         """A copy of the labels and the journal's bookkeeping (to write from another thread)."""
-        kwargs = self.provenance(saved_event=False)
-        for key in ("label_table", "created", "methods"):  # the journal keeps no label methods
-            kwargs.pop(key, None)
-        return np.array(self.labels, copy=True), JournalFields(**kwargs)
+        f = self.provenance(saved_event=False)  # the journal keeps no label table, methods or creation time
+        return np.array(self.labels, copy=True), JournalFields(edits=f.edits, annotator=f.annotator, events=f.events)
 
     def write_journal(self, payload: tuple[np.ndarray, JournalFields] | None = None) -> Path | None:
         """Write the autosave journal (the whole labels and their bookkeeping); None when read-only."""
@@ -337,7 +333,7 @@ class EditingSession(Edits):
             self.labels = np.array(arr)
             arr = self.labels
         np.copyto(self.labels, arr)
-        self.tracker = SliceTracker(journal.axis, journal.painted, journal.interpolated)
+        self.tracker = SliceTracker(journal.edits)
         self.events = list(journal.events) + [self._event("restored")]
         self.dirty = True
 

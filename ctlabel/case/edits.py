@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ctlabel.errors import CtlabelError
 from ctlabel.io.labels import LabelTable, default_label_table
-from ctlabel.io.mask import edited_slices
+from ctlabel.io.mask import MaskFields, labels_present
 from ctlabel.io.provenance import event
 from ctlabel.painting.tracking import Record, SliceTracker
 from ctlabel.volume import Grid, spacing_from_affine
@@ -228,7 +228,7 @@ class Edits:
 
         return compute
 
-    def _carried_methods(self, painted: dict[int, list[int]]) -> dict[int, dict]:
+    def _carried_methods(self, painted: Mapping[int, tuple[int, ...]]) -> dict[int, dict]:
         """The methods a save carries from before (none without a case)."""
         return {}
 
@@ -260,7 +260,8 @@ class Edits:
                 out.update(methods)
         return out
 
-    def _methods(self, painted: dict[int, list[int]], carried: dict[int, dict] | None = None) -> dict[int, dict]:
+    def _methods(self, painted: Mapping[int, tuple[int, ...]],
+                 carried: dict[int, dict] | None = None) -> dict[int, dict]:
         """The label methods of a save: ``carried`` ones, then this editor's; automatic + painted -> semiautomatic."""
         out = dict(carried or {})
         for k, method in self.methods.items():
@@ -278,21 +279,18 @@ class Edits:
         self.mark_interpolated(result.filled)
         return result.filled
 
-    def provenance(self, *, saved_event: bool = True) -> dict:
-        """The provenance arguments of a save (painted / interpolated slices of present labels, events)."""
-        axis = self.tracker.axis
+    def provenance(self, *, saved_event: bool = True) -> MaskFields:
+        """What a save records beside the voxels: the slice edits of present labels, events, who, table.
+
+        The edits are the tracker's along its axis; a label erased to nothing keeps no slices.
+        """
         events = list(self.events)
         if saved_event:
             events.append(self._event("saved"))
-        painted, interpolated = edited_slices(self.labels, self.tracker.painted(axis),
-                                              self.tracker.interpolated(axis))
-        out = {"painted": painted, "interpolated": interpolated, "axis": axis, "annotator": self.who or None,
-               "events": events, "label_table": self.table}
-        if self.methods:
-            out["methods"] = self._methods(painted, self._carried_methods(painted))
-        if self.created:
-            out["created"] = self.created
-        return out
+        edits = self.tracker.edits().for_present(labels_present(self.labels))
+        methods = self._methods(edits.painted, self._carried_methods(edits.painted)) if self.methods else None
+        return MaskFields(label_table=self.table, edits=edits, annotator=self.who or None, events=events,
+                          created=self.created or None, methods=methods)
 
 
 __all__ = ["Edits", "Interpolation"]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -28,7 +29,7 @@ from ctlabel.errors import CaseError, CtlabelError, GeometryError
 from ctlabel.io.atomic import write_json
 from ctlabel.io.image import load_image, save_image
 from ctlabel.io.labels import LabelTable, default_label_table, read_label_table, write_label_table
-from ctlabel.io.mask import Mask, load_mask, save_mask
+from ctlabel.io.mask import Mask, MaskFields, load_mask, mask_fields, save_mask
 from ctlabel.io.provenance import read_sidecar, sidecar_path
 from ctlabel.volume import Grid, Volume
 
@@ -202,7 +203,8 @@ class Case:
         return self.load_version(versions[-1]) if versions else None
 
     # --- writes ---------------------------------------------------------------
-    def save_draft(self, labels: np.ndarray, grid: Grid, *, target: Path | None = None, **provenance) -> dict:
+    def save_draft(self, labels: np.ndarray, grid: Grid, *, target: Path | None = None,
+                   fields: MaskFields | None = None, **provenance) -> dict:
         """Save the working mask atomically, only if ``grid`` is this case's image grid.
 
         Parameters
@@ -213,10 +215,12 @@ class Case:
             The grid the mask was painted on.
         target : Path, optional
             Another draft of this case (:meth:`reader_draft_path`); default the draft.
+        fields : MaskFields, optional
+            What the provenance records beside the voxels. The source identity, image hash and
+            label table come from the case when not given; ``created`` and the label methods
+            are kept from the previous draft when not given.
         **provenance
-            See :func:`ctlabel.io.mask.mask_provenance`. The source identity and
-            image hash come from the case image; ``created`` is kept from the
-            previous draft.
+            Fields of :class:`~ctlabel.io.mask.MaskFields` to set (:func:`ctlabel.io.mask.mask_fields`).
         """
         target = target or self.draft_path
         image_grid = self.image_grid()
@@ -224,21 +228,22 @@ class Case:
             image_grid.require_match(grid, "the painted grid", target)
         except GeometryError as exc:
             raise GeometryError(f"{exc.reason} (case image {self.image_path})", target) from None
+        f = mask_fields(fields, **provenance)
         img = self.image_record()
-        provenance.setdefault("source", img.get("Source"))
-        provenance.setdefault("image_voxel_sha256", img["VoxelSHA256"])
-        provenance.setdefault("label_table", self.load_labels())
-        if "methods" not in provenance and target.exists():
-            provenance["methods"] = carried_methods(target, provenance.get("painted"))
-        if target.exists() and "created" not in provenance:
+        f = replace(f, source=f.source if f.source is not None else img.get("Source"),
+                    image_voxel_sha256=f.image_voxel_sha256 or img["VoxelSHA256"],
+                    label_table=f.label_table if f.label_table is not None else self.load_labels())
+        if f.methods is None and target.exists():
+            f = replace(f, methods=carried_methods(target, f.edits.painted))
+        if target.exists() and f.created is None:
             try:
-                provenance["created"] = read_sidecar(sidecar_path(target))["Created"]
+                f = replace(f, created=read_sidecar(sidecar_path(target))["Created"])
             except Exception:  # noqa: BLE001 - an unreadable old sidecar must not block a save
                 pass
-        return save_mask(target, labels, image_grid, **provenance)
+        return save_mask(target, labels, image_grid, f)
 
 
-def carried_methods(previous: Path, painted: dict | None) -> dict[int, dict]:
+def carried_methods(previous: Path, painted: Mapping | None) -> dict[int, dict]:
     """The label methods of the previous draft, for a save that does not name them.
 
     A label made by a tool (automatic) that now has hand-painted slices becomes semiautomatic.

@@ -240,8 +240,7 @@ def _withdrawable(case: Case, record: dict, who: str, reader: str | None) -> str
 
 def _draft_from(case: Case, mask: Mask, who: str, target, ev: dict) -> None:
     base = _mask_base(mask)
-    case.save_draft(mask.array, mask.grid, target=target, painted=base["painted"],
-                    interpolated=base["interpolated"], axis=base["axis"], annotator=base["Annotator"] or who,
+    case.save_draft(mask.array, mask.grid, target=target, edits=base["edits"], annotator=base["Annotator"] or who,
                     events=[*base["Events"], dict(ev)], extra={"FromVersion": ev["Version"]},
                     methods=base["methods"])
 

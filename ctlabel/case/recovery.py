@@ -30,6 +30,7 @@ from ctlabel.errors import CaseError, ProvenanceError
 from ctlabel.io.atomic import write_json
 from ctlabel.io.nifti import read_nifti, write_nifti
 from ctlabel.io.provenance import now_utc
+from ctlabel.model import SliceEdits
 from ctlabel.volume import Grid, voxel_hash
 
 #: Longest time (s) between an edit and its journal write.
@@ -71,18 +72,12 @@ class Journal:
 
     labels: np.ndarray
     grid: Grid
-    painted: dict[int, list[int]] = field(default_factory=dict)
-    interpolated: dict[int, list[int]] = field(default_factory=dict)
-    axis: int = 0
+    edits: SliceEdits = field(default_factory=SliceEdits)
     annotator: str | None = None
     events: list[dict] = field(default_factory=list)
     written: str = ""
     sequence: int = 0
     record: dict = field(default_factory=dict)
-
-
-def _int_keys(d: dict | None) -> dict[int, list[int]]:
-    return {int(k): sorted(int(z) for z in v) for k, v in (d or {}).items()}
 
 
 def _journal_files(folder: Path) -> list[Path]:
@@ -97,10 +92,8 @@ class JournalFields:
 
     Attributes
     ----------
-    painted, interpolated : dict of int to list of int, optional
-        Label -> painted (interpolated) slice indices along ``axis``.
-    axis : int
-        The slice axis.
+    edits : SliceEdits
+        The painted and interpolated slices per label, and their axis.
     annotator : str, optional
         Who edits.
     events : list of dict, optional
@@ -109,9 +102,7 @@ class JournalFields:
         The voxel hash of the image the labels were painted on.
     """
 
-    painted: dict | None = None
-    interpolated: dict | None = None
-    axis: int = 0
+    edits: SliceEdits = field(default_factory=SliceEdits)
     annotator: str | None = None
     events: list[dict] | None = None
     image_voxel_sha256: str | None = None
@@ -160,10 +151,10 @@ def write_journal(folder: str | os.PathLike, labels: np.ndarray, grid: Grid,
         "Affine": np.asarray(grid.affine, float).tolist(),
         "VoxelSHA256": voxel_hash(arr, grid.affine),
         "ImageVoxelSHA256": f.image_voxel_sha256,
-        "SliceAxis": int(f.axis),
+        "SliceAxis": f.edits.axis,
         "Annotator": f.annotator,
-        "PaintedSlices": {str(k): sorted(int(z) for z in v) for k, v in (f.painted or {}).items()},
-        "InterpolatedSlices": {str(k): sorted(int(z) for z in v) for k, v in (f.interpolated or {}).items()},
+        "PaintedSlices": {str(k): list(v) for k, v in f.edits.painted.items()},
+        "InterpolatedSlices": {str(k): list(v) for k, v in f.edits.interpolated.items()},
         "Events": list(f.events or []),
     }
     write_json(folder / JOURNAL, record)
@@ -193,6 +184,15 @@ def _read_record(folder: Path) -> dict:
     return record
 
 
+def _journal_edits(record: dict, path: Path) -> SliceEdits:
+    """The slice edits of a journal (its own form: label -> slices, the axis as a number)."""
+    try:
+        return SliceEdits(record.get("PaintedSlices") or {}, {}, record.get("InterpolatedSlices") or {},
+                          int(record.get("SliceAxis", 0)))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ProvenanceError(f"the recovery journal's slices are not valid: {exc}", path) from None
+
+
 def read_journal(folder: str | os.PathLike, grid: Grid | None = None) -> Journal:
     """Read the journal; check its voxels against the recorded hash and against ``grid``."""
     folder = Path(folder)
@@ -207,9 +207,7 @@ def read_journal(folder: str | os.PathLike, grid: Grid | None = None) -> Journal
     return Journal(
         labels=arr,
         grid=jgrid,
-        painted=_int_keys(record.get("PaintedSlices")),
-        interpolated=_int_keys(record.get("InterpolatedSlices")),
-        axis=int(record.get("SliceAxis", 0)),
+        edits=_journal_edits(record, folder / JOURNAL),
         annotator=record.get("Annotator"),
         events=list(record.get("Events", [])),
         written=str(record.get("Written", "")),

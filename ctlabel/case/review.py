@@ -24,8 +24,9 @@ from ctlabel.case.qa_gate import qa_gate
 from ctlabel.case.record import append_event, load_record, reads_under_review, version_event, version_name
 from ctlabel.case.workflow import APPROVED, IN_PROGRESS, REJECTED, SUBMITTED, require
 from ctlabel.errors import CaseError, InputError, LockError, ProvenanceError, StateError
-from ctlabel.io.mask import Mask, edited_slices, save_mask
+from ctlabel.io.mask import Mask, MaskFields, labels_present, save_mask
 from ctlabel.io.provenance import event, sidecar_path
+from ctlabel.model import SliceEdits
 from ctlabel.painting.tracking import changed_slices
 from ctlabel.volume import Grid
 
@@ -77,8 +78,7 @@ def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: dict, ex
         path, labels, grid,
         source=base.get("Source") or img.get("Source"),
         label_table=case.load_labels(),
-        painted=base.get("painted"), interpolated=base.get("interpolated"),
-        axis=base.get("axis", 0),
+        edits=base.get("edits") or SliceEdits(),
         annotator=base.get("Annotator"),
         events=prov_events,
         created=base.get("Created"),
@@ -92,9 +92,8 @@ def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: dict, ex
 
 def _mask_base(mask: Mask) -> dict:
     p = mask.provenance or {}
-    return {"Events": p.get("Events", []), "Source": p.get("Source"), "painted": mask.painted,
-            "interpolated": mask.interpolated, "axis": mask.axis, "Annotator": p.get("Annotator"),
-            "Created": p.get("Created"), "methods": mask.methods}
+    return {"Events": p.get("Events", []), "Source": p.get("Source"), "edits": mask.edits,
+            "Annotator": p.get("Annotator"), "Created": p.get("Created"), "methods": mask.methods}
 
 
 # --------------------------------------------------------------------------
@@ -160,7 +159,7 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
 
 
 def save_draft(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, *, role: str = "annotator",
-               lock: CaseLock | None = None, **provenance) -> dict:
+               lock: CaseLock | None = None, fields: MaskFields | None = None, **provenance) -> dict:
     """Save the case draft under the review rules; every editor's save goes through here.
 
     Refused while the case is submitted (it awaits review: the reviewer corrects
@@ -182,8 +181,10 @@ def save_draft(case: Case, labels: np.ndarray, grid: Grid, who: str | None = Non
         ``annotator`` or ``reviewer``.
     lock : CaseLock, optional
         The caller's case lock (otherwise taken for the save).
+    fields : MaskFields, optional
+        What the draft's provenance records (the slice edits, events, who...).
     **provenance
-        Passed to :meth:`ctlabel.case.folder.Case.save_draft`.
+        Fields to set beside ``fields``; both passed to :meth:`ctlabel.case.folder.Case.save_draft`.
 
     Returns
     -------
@@ -203,7 +204,7 @@ def save_draft(case: Case, labels: np.ndarray, grid: Grid, who: str | None = Non
         if state == SUBMITTED:
             raise StateError("the case is submitted and awaits review; it cannot be saved until a reviewer "
                              "rejects it (or corrects it)", case.draft_path)
-        written = case.save_draft(np.asarray(labels), grid, **provenance)
+        written = case.save_draft(np.asarray(labels), grid, fields=fields, **provenance)
         if state in (APPROVED, REJECTED):
             start_new_draft(case, who, role=role, lock=held)
         log_edit(case, who, "saved", role=role, lock=held)
@@ -293,11 +294,11 @@ def correct(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, 
         if painted is None:
             painted = changed_slices(base_mask.array, labels)
         base = _mask_base(base_mask)
-        merged = {k: sorted(set(base["painted"].get(k, [])) | set(painted.get(k, [])))
-                  for k in set(base["painted"]) | set(painted)}
-        interp = {k: sorted(set(v) - set(merged.get(k, []))) for k, v in base["interpolated"].items()}
-        merged, interp = edited_slices(labels, merged, interp)  # a label corrected away is not painted
-        base.update(painted=merged, interpolated=interp, Annotator=who)
+        was = base["edits"]
+        merged = {k: set(was.painted.get(k, ())) | set(painted.get(k, ())) for k in set(was.painted) | set(painted)}
+        interp = {k: set(v) - merged.get(k, set()) for k, v in was.interpolated.items()}
+        # a label corrected away is not painted
+        base.update(edits=SliceEdits(merged, {}, interp, was.axis).for_present(labels_present(labels)), Annotator=who)
         extra_ev = {"CorrectedFrom": base_name}
         if comment:
             extra_ev["Comment"] = comment
@@ -352,8 +353,7 @@ def start_new_draft(case: Case, who: str | None = None, *, role: str = "annotato
         mask = case.load_version(versions[-1])
         digest = _check_frozen(record, name, mask)
         base = _mask_base(mask)
-        case.save_draft(mask.array, mask.grid, painted=base["painted"], interpolated=base["interpolated"],
-                        axis=base["axis"], annotator=who,
+        case.save_draft(mask.array, mask.grid, edits=base["edits"], annotator=who,
                         events=[*base["Events"], event(who, role, "created", "draft", FromVersion=name)],
                         extra={"FromVersion": name})
         if record["State"] != IN_PROGRESS:

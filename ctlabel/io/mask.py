@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,12 @@ from ctlabel.io.provenance import (
     now_utc,
     read_sidecar,
     sidecar_path,
+    slice_edits,
     software,
     validate,
 )
+from ctlabel.model import SliceEdits
 from ctlabel.volume import Grid, SourceIdentity, Volume, voxel_hash
-
-AXIS_NAMES = ("slice", "row", "column")
 
 
 @dataclass
@@ -60,10 +60,10 @@ class Mask:
         """True when the voxels are those the sidecar recorded (not edited outside ctlabel)."""
         return bool(self.provenance) and self.provenance.get("VoxelSHA256") == self.voxel_hash
 
-    def _slices(self, key: str) -> dict[int, list[int]]:
-        """Label -> slices under ``key``; labels without any (e.g. erased to nothing) are left out."""
-        labels = self.provenance.get("Labels", {})
-        return {int(k): list(v[key]) for k, v in labels.items() if v.get(key)}
+    @property
+    def edits(self) -> SliceEdits:
+        """The painted and interpolated slices the sidecar records (none for a foreign mask)."""
+        return slice_edits(self.provenance) if self.provenance else SliceEdits()
 
     @property
     def methods(self) -> dict[int, dict]:
@@ -73,16 +73,18 @@ class Mask:
 
     @property
     def painted(self) -> dict[int, list[int]]:
-        return self._slices("PaintedSlices")
+        """Label -> painted slices along :attr:`axis` (a view of :attr:`edits`)."""
+        return {k: list(v) for k, v in self.edits.painted.items()}
 
     @property
     def interpolated(self) -> dict[int, list[int]]:
-        return self._slices("InterpolatedSlices")
+        """Label -> interpolated slices along :attr:`axis` (a view of :attr:`edits`)."""
+        return {k: list(v) for k, v in self.edits.interpolated.items()}
 
     @property
     def axis(self) -> int:
         """The axis the slices in ``painted`` and ``interpolated`` run along (0 by default)."""
-        return AXIS_NAMES.index(self.provenance.get("SliceAxis", "slice"))
+        return self.edits.axis
 
 
 def labels_present(labels: np.ndarray) -> list[int]:
@@ -106,40 +108,6 @@ def mask_dtype(labels: np.ndarray) -> np.dtype:
     return np.dtype(np.uint8 if hi <= 255 else np.uint16)
 
 
-def edited_slices(
-    labels: np.ndarray,
-    painted: dict[int, list[int]] | None,
-    interpolated: dict[int, list[int]] | None,
-) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """An editor's painted and interpolated slices, as a saved mask records them.
-
-    An editor counts a slice as painted for a label when the person touched that
-    label there, erasing included. A label erased to zero voxels is not painted
-    any more: its slice lists are emptied (the label stays listed, so the mask
-    records it with ``Present: false`` and no slices). Every editor's save (the
-    napari session, its writer, a reviewer's correction) passes its slices
-    through here.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        The label volume about to be saved.
-    painted, interpolated : dict of int to list of int, optional
-        Label -> slice indices, as the editor tracked them.
-
-    Returns
-    -------
-    tuple of dict
-        ``(painted, interpolated)``.
-    """
-    keep = set(labels_present(np.asarray(labels)))
-
-    def only(slices):
-        return {int(k): (sorted(int(z) for z in v) if int(k) in keep else []) for k, v in (slices or {}).items()}
-
-    return only(painted), only(interpolated)
-
-
 @dataclass(frozen=True)
 class MaskFields:
     """What a mask's provenance records beside its voxels (the keywords of :func:`save_mask`).
@@ -150,10 +118,8 @@ class MaskFields:
         The DICOM series the image came from.
     label_table : LabelTable, optional
         Names and colours of the labels.
-    painted, interpolated : dict of int to list of int, optional
-        Label -> painted (interpolated) slice indices along ``axis``.
-    axis : int
-        The slice axis.
+    edits : SliceEdits
+        The painted and interpolated slices per label, and their axis.
     annotator : str, optional
         Who painted it.
     events : list of dict, optional
@@ -170,15 +136,33 @@ class MaskFields:
 
     source: SourceIdentity | dict | None = None
     label_table: LabelTable | None = None
-    painted: dict[int, list[int]] | None = None
-    interpolated: dict[int, list[int]] | None = None
-    axis: int = 0
+    edits: SliceEdits = field(default_factory=SliceEdits)
     annotator: str | None = None
     events: list[dict] | None = None
     created: str | None = None
     image_voxel_sha256: str | None = None
     extra: dict | None = None
     methods: dict[int, dict] | None = None
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(MaskFields))
+
+
+def mask_fields(base: MaskFields | None = None, **more) -> MaskFields:
+    """``base`` (default: empty) with ``more`` of its fields replaced.
+
+    ``painted``, ``interpolated`` and ``axis`` (label -> slice indices, as a script or a test
+    writes them) are a shorthand for ``edits``: they become one :class:`SliceEdits` here.
+    """
+    shorthand = {k: more.pop(k) for k in ("painted", "interpolated", "axis") if k in more}
+    unknown = sorted(set(more) - _FIELD_NAMES)
+    if unknown:
+        raise TypeError(f"unknown mask field(s): {', '.join(unknown)}")
+    f = replace(base, **more) if base is not None else MaskFields(**more)
+    if shorthand:
+        f = replace(f, edits=SliceEdits(shorthand.get("painted"), {}, shorthand.get("interpolated"),
+                                        int(shorthand.get("axis") or 0)))
+    return f
 
 
 def mask_provenance(labels: np.ndarray, grid: Grid, fields: MaskFields | None = None) -> dict:
@@ -214,8 +198,8 @@ def mask_provenance(labels: np.ndarray, grid: Grid, fields: MaskFields | None = 
         "VoxelSHA256": voxel_hash(labels, grid.affine),
         "Source": f.source.to_dict() if isinstance(f.source, SourceIdentity) else f.source,
         "Annotator": f.annotator,
-        "SliceAxis": AXIS_NAMES[f.axis],
-        "Labels": labels_record(f.label_table, present, f.painted, f.interpolated, f.methods),
+        "SliceAxis": f.edits.slice_axis,
+        "Labels": labels_record(f.label_table, present, f.edits, f.methods),
         "Events": list(f.events or []),
     }
     if f.image_voxel_sha256:
@@ -229,6 +213,7 @@ def save_mask(
     path: str | os.PathLike,
     labels: np.ndarray,
     grid: Grid | Volume,
+    fields: MaskFields | None = None,
     **provenance,
 ) -> dict:
     """Write a label mask on ``grid`` with its provenance sidecar, atomically.
@@ -241,9 +226,11 @@ def save_mask(
         Integer labels in (slice, row, column) order, the shape of ``grid``.
     grid : Grid or Volume
         The geometry the mask was painted on. A shape mismatch is an error.
+    fields : MaskFields, optional
+        What the provenance records beside the voxels.
     **provenance
-        The fields of :class:`MaskFields` (source, label_table, painted, interpolated, axis,
-        annotator, events, created, image_voxel_sha256, extra, methods).
+        Fields of :class:`MaskFields` to set or replace (:func:`mask_fields`; ``painted``,
+        ``interpolated``, ``axis`` are a shorthand for ``edits``).
 
     Returns
     -------
@@ -257,13 +244,15 @@ def save_mask(
     InputError
         Label values outside 0..65535.
     """
+    f = mask_fields(fields, **provenance)
     if isinstance(grid, Volume):
-        provenance.setdefault("source", grid.source)
+        if f.source is None:
+            f = replace(f, source=grid.source)
         grid = grid.grid
     labels = np.asarray(labels)
     grid.require_match(Grid(tuple(labels.shape), grid.affine), "the mask", path)
     arr = labels.astype(mask_dtype(labels), copy=False)
-    record = mask_provenance(arr, grid, MaskFields(**provenance))
+    record = mask_provenance(arr, grid, f)
     validate(record, path)
     # The NIfTI first, then the sidecar: a crash between them leaves a sidecar
     # whose hash does not match, which load_mask and verify report.
@@ -333,5 +322,5 @@ def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, re
     return mask
 
 
-__all__ = ["INTENT_LABEL", "Mask", "MaskFields", "edited_slices", "labels_present", "load_mask", "mask_dtype",
+__all__ = ["INTENT_LABEL", "Mask", "MaskFields", "labels_present", "load_mask", "mask_dtype", "mask_fields",
            "mask_provenance", "save_mask"]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ctlabel.errors import ProvenanceError
 from ctlabel.io.jsonfile import read_json_object, require_types
+from ctlabel.model import SliceEdits
 from ctlabel.volume import SourceIdentity, spacing_from_affine
 
 SCHEMA_VERSION = "1.0"
@@ -97,31 +98,34 @@ def geometry_record(shape_mem, affine, warnings=(), slice_positions=None, missin
     return rec
 
 
-def _slices_list(values) -> list[int]:
-    return sorted({int(v) for v in values})
-
-
-def labels_record(label_table, present, painted, interpolated, methods=None) -> dict:
+def labels_record(label_table, present, edits: SliceEdits, methods=None) -> dict:
     """Per label: name, colour, tissue, painted and interpolated slice indices (k, on disk), method.
 
-    ``methods`` maps a label to how it was made (``{"Kind": "manual" | "semiautomatic" |
-    "automatic", "Name": ..., "Parameters": {...}}``); it is written for present labels only.
+    The one writer of ``Labels``. A label is listed when present or named by ``edits`` (one
+    erased to nothing has ``Present: false``). ``methods`` maps a label to how it was made
+    (``{"Kind": "manual" | "semiautomatic" | "automatic", "Name": ..., "Parameters": {...}}``);
+    it is written for present labels only.
     """
     out = {}
-    indices = sorted(set(present) | set(painted or {}) | set(interpolated or {}))
+    indices = sorted(set(present) | set(edits.painted) | set(edits.interpolated))
     for idx in indices:
         entry: dict = {}
         if label_table is not None and idx in label_table:
             lab = label_table[idx]
             entry.update({"Name": lab.name, "Abbreviation": lab.abbreviation,
                           "Color": lab.color, "Tissue": lab.tissue})
-        entry["PaintedSlices"] = _slices_list((painted or {}).get(idx, ()))
-        entry["InterpolatedSlices"] = _slices_list((interpolated or {}).get(idx, ()))
+        entry["PaintedSlices"] = list(edits.painted.get(idx, ()))
+        entry["InterpolatedSlices"] = list(edits.interpolated.get(idx, ()))
         entry["Present"] = idx in present
         if idx in present and (methods or {}).get(idx):
             entry["Method"] = dict(methods[idx])
         out[str(idx)] = entry
     return out
+
+
+def slice_edits(record: dict) -> SliceEdits:
+    """The painted and interpolated slices a mask's sidecar records (the one reader of them)."""
+    return SliceEdits.from_sidecar(record.get("Labels"), record.get("SliceAxis"))
 
 
 _SCHEMA_CACHE: dict | None = None

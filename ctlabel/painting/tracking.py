@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ctlabel.model import SliceEdits
+
 Touched = dict[int, set[int]]
 
 
@@ -162,28 +164,22 @@ class SliceTracker:
 
     Parameters
     ----------
-    axis : int
-        The axis of the slices loaded with the mask (``painted``, ``interpolated``).
-    painted, interpolated : mapping of label to slice indices, optional
-        What a saved mask recorded; these are not undoable.
+    edits : SliceEdits, optional
+        What a saved mask recorded (its painted and interpolated slices along its axis);
+        these are not undoable.
     history_limit : int
         Undo depth; must equal the editor's (napari keeps 100). Records that
         fall off the end become permanent.
     """
 
-    def __init__(
-        self,
-        axis: int = 0,
-        painted: Mapping[int, Iterable[int]] | None = None,
-        interpolated: Mapping[int, Iterable[int]] | None = None,
-        history_limit: int = 100,
-    ) -> None:
-        self.base_axis = int(axis)
+    def __init__(self, edits: SliceEdits | None = None, *, history_limit: int = 100) -> None:
+        edits = edits if edits is not None else SliceEdits()
+        self.base_axis = edits.axis
         self._base: list[Record] = []
-        if interpolated:
-            self._base.append(Record("fill", self.base_axis, merge({}, interpolated)))
-        if painted:
-            self._base.append(Record("paint", self.base_axis, merge({}, painted)))
+        if edits.interpolated:
+            self._base.append(Record("fill", self.base_axis, merge({}, edits.interpolated)))
+        if edits.painted:
+            self._base.append(Record("paint", self.base_axis, merge({}, edits.painted)))
         self.history_limit = int(history_limit)
         self._done: deque[Record] = deque()
         self._undone: list[Record] = []
@@ -283,6 +279,11 @@ class SliceTracker:
         painted = self.painted(ax)
         out = {k: sorted(set(v) - set(painted.get(k, ()))) for k, v in filled.items()}
         return {k: v for k, v in sorted(out.items()) if v}
+
+    def edits(self, axis: int | None = None) -> SliceEdits:
+        """The painted and interpolated slices along ``axis`` (default :attr:`axis`), as a save records them."""
+        ax = self.axis if axis is None else axis
+        return SliceEdits(self.painted(ax), {}, self.interpolated(ax), ax)
 
     def painted_slices(self, label: int, axis: int | None = None) -> list[int]:
         return self.painted(axis).get(int(label), [])

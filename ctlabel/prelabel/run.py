@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ctlabel.errors import InputError, StateError
+from ctlabel.model import SliceEdits
 from ctlabel.prelabel.clean import clean_label
 from ctlabel.prelabel.grid import _inner, _refined, _setup, fill_holes_2d
 from ctlabel.prelabel.methods import (
@@ -257,9 +258,7 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
                    Labels=[table[v].name for v in written])
         record = review.save_draft(
             case, labels, grid, who, lock=held,
-            painted=base.painted if base is not None else None,
-            interpolated=base.interpolated if base is not None else None,
-            axis=base.axis if base is not None else 0,
+            edits=base.edits if base is not None else SliceEdits(),
             annotator=prov.get("Annotator") or who,
             events=[*prov.get("Events", []), ev],
             methods=methods,

@@ -29,6 +29,7 @@ from ctlabel.errors import GeometryError, InputError
 from ctlabel.io.labels import read_label_table
 from ctlabel.io.mask import Mask, labels_present
 from ctlabel.io.nifti import read_nifti
+from ctlabel.model import SliceEdits
 from ctlabel.painting.tracking import changed_slices
 from ctlabel.team import project as layout
 from ctlabel.team.db import CaseRow, Upload, User
@@ -111,11 +112,12 @@ def check_mask(svc: Service, case: Case, path: Path) -> Mask:
     return mask
 
 
-def _slices(mask: Mask) -> dict:
+def _edits(mask: Mask) -> SliceEdits:
+    """The slice edits an upload's header extension records; none when it records none or nonsense."""
     try:
-        return {"painted": mask.painted, "interpolated": mask.interpolated, "axis": mask.axis}
+        return mask.edits
     except (KeyError, TypeError, ValueError, AttributeError):
-        return {"painted": {}, "interpolated": {}, "axis": 0}
+        return SliceEdits()
 
 
 def _uploader(svc: Service, user: User, name: str, kind: str) -> tuple[CaseRow, str | None]:
@@ -168,15 +170,14 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
     with svc.case_lock(case_id):
         base = current_etag(case, reader)
         _require_base(if_match, base)
-        sl = _slices(mask)
+        edits = _edits(mask)
         if reader is not None:
             written = svc.change(reads.save_read, case, reader, mask.array, mask.grid, user.name, annotator=user.name,
-                               painted=sl["painted"], interpolated=sl["interpolated"], axis=sl["axis"])
+                                 edits=edits)
             new = written["VoxelSHA256"]
         elif kind == "draft":
             written = svc.change(review.save_draft, case, mask.array, mask.grid, user.name, role="annotator",
-                               annotator=user.name, painted=sl["painted"], interpolated=sl["interpolated"],
-                               axis=sl["axis"])
+                                 annotator=user.name, edits=edits)
             new = written["VoxelSHA256"]
         else:
             painted = changed_slices(case.load_version(case.versions()[-1]).array, mask.array)

@@ -22,7 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ctlabel import Grid, LabelTable, Mask, Volume, default_label_table, read_label_table, spacing_from_affine
+from ctlabel import (
+    Grid,
+    LabelTable,
+    Mask,
+    SliceEdits,
+    Volume,
+    default_label_table,
+    read_label_table,
+    spacing_from_affine,
+)
 
 KEY = "ctlabel"
 #: Initial window (soft tissue) for CT images.
@@ -141,18 +150,13 @@ def labels_layer_data(
     image_voxel_sha256: str | None = None,
 ) -> tuple:
     table = table or default_label_table()
-    painted = mask.painted if mask is not None else {}
-    interpolated = mask.interpolated if mask is not None else {}
-    axis = mask.axis if mask is not None else 0
     meta = {
         KEY: {
             "role": "labels",
             "grid": grid_to_meta(grid),
             "case": None if case is None else str(case),
             "label_table": table.to_tsv(),
-            "painted": {int(k): list(v) for k, v in painted.items() if v},
-            "interpolated": {int(k): list(v) for k, v in interpolated.items() if v},
-            "axis": int(axis),
+            "edits": mask.edits if mask is not None else SliceEdits(),  # painted/interpolated slices, axis
             "provenance": dict(mask.provenance) if mask is not None else {},
             "mask_path": str(mask.path) if mask is not None and mask.path else None,
             "image_voxel_sha256": image_voxel_sha256,

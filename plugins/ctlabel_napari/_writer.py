@@ -12,7 +12,7 @@ itself, or any path inside its ``masks/`` folder) saves the case draft:
 
 Either way it is refused while the case awaits review, checked against the case image
 grid, and records the ``saved`` event. A label erased to nothing is saved as not present
-(:func:`ctlabel.io.mask.edited_slices`).
+(:meth:`ctlabel.SliceEdits.for_present`).
 """
 
 from __future__ import annotations
@@ -77,16 +77,14 @@ def save_labels_layer(path, data, meta: dict) -> Path:
                                 "save that layer", case.root)
             return session.save()
     edits = Edits(labels, grid, info.get("annotator") or "",
-                  tracker=SliceTracker(int(info.get("axis", 0)), info.get("painted"), info.get("interpolated")),
+                  tracker=SliceTracker(info.get("edits")),
                   events=info.get("events"), table=table_from_meta(metadata))
     prov = edits.provenance()  # with the saved event
     if case is not None:
-        save_draft(case, labels, grid, edits.who or None, **prov)  # takes the case lock for the save
+        save_draft(case, labels, grid, edits.who or None, fields=prov)  # takes the case lock for the save
         clear_journal(case.recovery_dir)
         return case.draft_path
     if not p.name.endswith((".nii", ".nii.gz")):
         p = p.with_name(p.name + ".nii.gz")
-    if info.get("image_voxel_sha256"):
-        prov["image_voxel_sha256"] = info["image_voxel_sha256"]
-    save_mask(p, labels, grid, **prov)
+    save_mask(p, labels, grid, prov, image_voxel_sha256=info.get("image_voxel_sha256") or None)
     return p

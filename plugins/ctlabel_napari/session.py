@@ -89,8 +89,7 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
             raise GeometryError(f"layer {layer.name!r} has shape {layer.data.shape}, its grid {grid.shape}")
         prov = meta.get("provenance") or {}
         self.core: Edits = Edits(self._layer_array(), grid, self.annotator,
-                                 tracker=SliceTracker(meta.get("axis", 0), meta.get("painted"),
-                                                      meta.get("interpolated")),
+                                 tracker=SliceTracker(meta.get("edits")),
                                  events=prov.get("Events"), table=table_from_meta(layer.metadata),
                                  created=prov.get("Created"))
         self._init_autosave()
@@ -224,10 +223,7 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
 
     def _sync_meta(self) -> None:
         meta = self.layer.metadata[KEY]
-        axis = self.tracker.axis
-        meta["painted"] = self.tracker.painted(axis)
-        meta["interpolated"] = self.tracker.interpolated(axis)
-        meta["axis"] = axis
+        meta["edits"] = self.tracker.edits()
         meta["annotator"] = self.annotator
         meta["events"] = list(self.events)
 
@@ -237,7 +233,7 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
         if self.on_change is not None:
             self.on_change()
 
-    def provenance_kwargs(self, action_event: bool = True) -> dict:
+    def provenance_fields(self, action_event: bool = True):  # -> ctlabel.io.mask.MaskFields
         """The provenance a save would write (:meth:`ctlabel.case.editing.Edits.provenance`)."""
         self._sync_who()
         return self.core.provenance(saved_event=action_event)

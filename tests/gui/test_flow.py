@@ -101,7 +101,7 @@ def test_paint_interpolate_save_reload(make_napari_viewer, philips, tmp_path):
     filled = widget.interpolate(all_labels=False)
     assert filled == {1: list(range(9, 16))}
     assert all(layer.data[z].any() for z in range(9, 16))
-    assert layer.metadata["ctlabel"]["interpolated"] == {1: list(range(9, 16))}
+    assert layer.metadata["ctlabel"]["edits"].interpolated == {1: tuple(range(9, 16))}
     layer.undo()
     assert not any(layer.data[z].any() for z in range(9, 16))
     assert session.tracker.interpolated() == {}
@@ -148,8 +148,8 @@ def test_paint_interpolate_save_reload(make_napari_viewer, philips, tmp_path):
     back = _labels(viewer)[-1]
     np.testing.assert_array_equal(np.asarray(back.data), saved)
     meta = back.metadata["ctlabel"]
-    assert meta["painted"] == {1: [8, 12, 16]}
-    assert meta["interpolated"] == {1: [9, 10, 11, 13, 14, 15]}
+    assert meta["edits"].painted == {1: (8, 12, 16)}
+    assert meta["edits"].interpolated == {1: (9, 10, 11, 13, 14, 15)}
     assert meta["provenance"]["Annotator"] == "test-annotator"
     # the label table and its colours came back
     assert back.colormap.map(np.array([1]))[0][:3] == pytest.approx(

@@ -19,6 +19,7 @@ import pytest
 from ctlabel.case import record as case_record
 from ctlabel.case import review, workflow
 from ctlabel.case.folder import Case
+from ctlabel.model import SliceEdits
 
 SAMPLE_5MM = Path(__file__).resolve().parents[2] / "sample_data" / "philips_ct_5mm"
 
@@ -197,7 +198,7 @@ def test_napari_writer_without_a_session_takes_the_lock_itself(case, volume):
     r, c = _centre(volume, 9)
     labels[9, r - 3:r + 3, c - 3:c + 3] = label
     _, kwargs, _ = labels_layer_data(labels, case.image_grid(), "x", table=case.load_labels(), case=case.root)
-    kwargs["metadata"]["ctlabel"]["painted"] = {label: [9]}
+    kwargs["metadata"]["ctlabel"]["edits"] = SliceEdits({label: [9]})
     with acquire_lock(case.root, "somebody-else"):
         with pytest.raises(LockError):
             save_labels_layer(case.root, labels, kwargs)

@@ -76,7 +76,7 @@ def test_reader_nifti_image_and_mask_with_sidecar(make_napari_viewer, tmp_path):
     np.testing.assert_allclose(image.scale, volume.spacing)
     np.testing.assert_array_equal(labels.data, mask)
     meta = labels.metadata["ctlabel"]
-    assert meta["painted"] == {1: [5, 9]} and meta["interpolated"] == {1: [6, 7, 8]}
+    assert meta["edits"].painted == {1: (5, 9)} and meta["edits"].interpolated == {1: (6, 7, 8)}
     assert "spine" in meta["label_table"]
     rgba = labels.colormap.map(np.array([4]))[0]
     assert tuple(np.round(rgba[:3] * 255)) == (0x10, 0xF0, 0xDC)

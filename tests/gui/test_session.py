@@ -38,7 +38,7 @@ def test_autosave_writes_journal_in_background(make_napari_viewer, tmp_path, mon
     qtbot.waitUntil(lambda: session.journal_writes == 1, timeout=5000)
     assert "ctlabel-autosave" in threads
     j = read_journal(case.recovery_dir, case.image_grid())
-    assert j.painted == {2: [4]} and j.annotator == "test-annotator"
+    assert j.edits.painted == {2: (4,)} and j.annotator == "test-annotator"
     np.testing.assert_array_equal(j.labels, np.asarray(session.layer.data))
     # Saving the draft clears the journal.
     widget.save()

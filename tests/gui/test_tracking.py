@@ -97,7 +97,7 @@ def test_painting_on_sagittal_view_interpolates_along_columns(phantom_viewer):
     filled = widget.interpolate(all_labels=False)
     assert filled == {1: list(range(61, 70))}
     assert all(layer.data[:, :, x].any() for x in range(61, 70))
-    assert session.provenance_kwargs()["axis"] == 2
+    assert session.provenance_fields().edits.axis == 2
 
 
 def test_interpolate_all_labels_one_undo_step(phantom_viewer):

@@ -56,7 +56,8 @@ def test_default_is_image_aware_refined_in_a_worker_as_the_same_undo_step(make_n
     assert len(layer._undo_history) == history + 1  # the same undo step
     assert "Image-refined" in widget.status.text()
     assert session.tracker.interpolated() == shape.filled
-    assert layer.metadata["ctlabel"]["interpolated"] == shape.filled
+    assert layer.metadata["ctlabel"]["edits"] == session.tracker.edits()
+    assert session.tracker.edits().interpolated == {k: tuple(v) for k, v in shape.filled.items()}
     np.testing.assert_array_equal(session._shadow, layer.data)  # the paint tracking's copy follows
 
     layer.undo()  # one Ctrl+Z takes the whole interpolation back
