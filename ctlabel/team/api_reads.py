@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from ctlabel.io.provenance import sidecar_path
 from ctlabel.team.api_deps import Me, Svc
+from ctlabel.team.api_models import BINARY_ANSWER, CaseAgreement, CaseSummary, Reads
 from ctlabel.team.errors import NotFound
 
 router = APIRouter()
@@ -22,13 +23,13 @@ class ApproveReadBody(BaseModel):
     comment: str | None = None
 
 
-@router.get("/cases/{name}/reads")
+@router.get("/cases/{name}/reads", response_model=Reads)
 def reads(name: str, user: Me, svc: Svc) -> dict:
     """The reads of a case (slot, reader, status, version) and their agreement (Dice, HD95 per label)."""
     return svc.double_reads.reads_info(user, name)
 
 
-@router.get("/cases/{name}/agreement")
+@router.get("/cases/{name}/agreement", response_model=CaseAgreement)
 def agreement(name: str, user: Me, svc: Svc) -> dict:
     """The agreement of the two reads of a case; 404 before both are in."""
     out = svc.double_reads.reads_info(user, name)["agreement"]
@@ -37,7 +38,7 @@ def agreement(name: str, user: Me, svc: Svc) -> dict:
     return {"case": name, **out}
 
 
-@router.get("/cases/{name}/reads/{which}")
+@router.get("/cases/{name}/reads/{which}", response_class=Response, responses=BINARY_ANSWER)
 def read_file(name: str, which: str, user: Me, svc: Svc) -> Response:
     """The mask of read ``A`` or ``B`` (``A.json``, ``B.json``: its provenance sidecar); ETag: its voxel hash."""
     slot, _, ext = which.partition(".")
@@ -52,7 +53,7 @@ def read_file(name: str, which: str, user: Me, svc: Svc) -> Response:
     return Response(data, media_type="application/octet-stream", headers={"ETag": f'"{mask_hash}"'})
 
 
-@router.post("/cases/{name}/reads/approve")
+@router.post("/cases/{name}/reads/approve", response_model=CaseSummary, response_model_exclude_unset=True)
 def approve_read(name: str, body: ApproveReadBody, user: Me, svc: Svc) -> dict:
     """Approve read A or B, or a version (the reviewer's corrected merge): the delivered version."""
     return svc.reviews.approve_read(user, name, body.version, body.comment)
