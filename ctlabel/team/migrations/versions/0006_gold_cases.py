@@ -27,7 +27,7 @@ depends_on = None
 TS = sa.DateTime(timezone=True)
 #: table -> column -> the values it may hold from this revision on (0005's lists, changed)
 CHECKS: dict[str, dict[str, tuple[str, ...]]] = {"rates": {"kind": ("annotation", "review", "rework", "gold")}}
-_BEFORE = {"rates": {"kind": ("annotation", "review", "rework")}}
+_BEFORE: dict[str, dict[str, tuple[str, ...]]] = {"rates": {"kind": ("annotation", "review", "rework")}}
 
 
 def _sql(column: str, values: tuple[str, ...]) -> str:
