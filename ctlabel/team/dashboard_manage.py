@@ -32,6 +32,9 @@ router = APIRouter(include_in_schema=False)
 #: The guidelines' form: 1 MiB of text, URL-encoded (up to three bytes each).
 GUIDELINES_FORM_LIMIT = 3 * admin.MAX_GUIDELINES + 64 * 1024
 _UIDS = re.compile(r"[\s,;]+")
+#: The export form's names of the options a refusal may name (``CtlabelError.options``).
+_OPTION_LABELS = {"include_unapproved": "include unapproved cases", "resample_tilted": "resample tilted cases",
+                  "split": "nnU-Net folds", "validation_fraction": "MONAI validation fraction", "format": "format"}
 
 
 def _board(request: Request) -> JobBoard:
@@ -140,8 +143,8 @@ def _start_export(s: Session, board: JobBoard, form: dict[str, str]) -> jobs.Job
 
     def work(listener) -> dict:
         report, archive = exports.export_project(s.svc, name, options, listener)
-        refused = [f"{r['case']}: {r['reason']}" + (f" (option: {', '.join(r['options'])})" if r.get("options")
-                                                    else "") for r in report.refused]
+        refused = [r["reason"] + (f" (on this page: {', '.join(_OPTION_LABELS.get(o, o) for o in r['options'])})"
+                                  if r.get("options") else "") for r in report.refused]  # the reason names the file
         return {"name": name if archive else None, "archive": archive.name if archive else None,
                 "archive_mb": archive.stat().st_size / 1e6 if archive else 0, "ok": report.ok,
                 "notes": refused + report.problems, "exported": len(report.exported),

@@ -234,7 +234,7 @@ def test_export_job_download_and_failure(site):
     assert j["state"] == "done" and j["result"]["exported"] == 1, j
     assert j["stage"] == "files packed" and j["done"] == j["total"]
     # the unapproved cases are refused, named with the reason
-    assert any("not approved" in n for n in j["result"]["notes"])
+    assert any("not approved" in n and "(on this page: include unapproved cases)" in n for n in j["result"]["notes"])
     page = web.get(f"/manage/jobs/{j['id']}").text
     assert 'id="download" href="/manage/exports/first.zip"' in page
     r = web.get("/manage/exports/first.zip")
