@@ -251,56 +251,6 @@ class PayLine(Base):
     owed_cents: Mapped[int] = mapped_column(Integer)
 
 
-class GoldCase(Base):
-    """An approved case the lead marked as gold: its approved version is the reference (:mod:`ctlabel.team.gold`).
-
-    ``author`` and ``approver`` made and approved the reference; neither is ever served it.
-    Removing a gold case only ends its use (``removed``): its servings and scores stay.
-    """
-
-    __tablename__ = "gold_cases"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
-    version: Mapped[str] = mapped_column(String(20))
-    voxel_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    author: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    approver: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    added: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    added_by: Mapped[str] = mapped_column(String(100), default="")
-    removed: Mapped[dt.datetime | None] = mapped_column(nullable=True)
-
-
-class GoldServing(Base):
-    """One serving of a gold case: a fresh case folder (``case_id``) given to one annotator."""
-
-    __tablename__ = "gold_servings"
-    __table_args__ = (UniqueConstraint("gold_id", "user_id", name="uq_gold_servings_gold_user"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    gold_id: Mapped[int] = mapped_column(ForeignKey("gold_cases.id"), index=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    served: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    version: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    submitted: Mapped[dt.datetime | None] = mapped_column(nullable=True)
-    scored: Mapped[dt.datetime | None] = mapped_column(nullable=True)
-
-
-class GoldScore(Base):
-    """How one gold serving scored on one label against the reference (:mod:`ctlabel.measure.gold_score`)."""
-
-    __tablename__ = "gold_scores"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    serving_id: Mapped[int] = mapped_column(ForeignKey("gold_servings.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    label: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(100), default="")
-    dice: Mapped[float] = mapped_column(Float)
-    hd95_mm: Mapped[float | None] = mapped_column(Float, nullable=True)
-    volume_ref_ml: Mapped[float] = mapped_column(Float)
-    volume_ml: Mapped[float] = mapped_column(Float)
-    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-
-
 class DashboardSession(Base):
     """A log-in to the lead's dashboard: only the SHA-256 of its random id (the cookie) is stored.
 
@@ -419,6 +369,6 @@ def migrate(url_or_engine: str | Engine) -> None:
 
 __all__ = ["ASSIGNMENT_KINDS", "ASSIGNMENT_STATUSES", "CASE_STATES", "PAY_STATUSES", "READ_SLOTS", "READ_STATUSES",
            "ROLES", "RATE_KINDS", "SESSION_ENDS", "UPLOAD_KINDS", "Agreement", "Assignment", "Base", "CaseRow",
-           "DashboardSession", "Event", "GoldCase", "GoldScore", "GoldServing", "PayLine",
+           "DashboardSession", "Event", "PayLine",
            "PayPeriod", "Project", "Rate", "Read", "Upload", "User",
            "default_url", "make_engine", "make_sessionmaker", "migrate", "one_of", "read_only_engine", "utcnow"]

@@ -30,7 +30,8 @@ from ctlabel.case import review, workflow
 from ctlabel.io.atomic import write_json
 from ctlabel.measure.gold_score import score_mask
 from ctlabel.team.core import ProjectCore
-from ctlabel.team.db import Assignment, CaseRow, GoldCase, GoldScore, GoldServing, Read, User, utcnow
+from ctlabel.team.db import Assignment, CaseRow, Read, User, utcnow
+from ctlabel.team.db_gold import GoldCase, GoldScore, GoldServing
 from ctlabel.team.errors import Conflict, Invalid, NotFound
 from ctlabel.team.gold_folder import MARKER, make_serving
 from ctlabel.team.qa_note import submit_note

@@ -15,7 +15,8 @@ from collections import defaultdict
 from sqlalchemy import select
 
 from ctlabel.team.core import ProjectCore
-from ctlabel.team.db import CaseRow, GoldCase, GoldScore, GoldServing, User
+from ctlabel.team.db import CaseRow, User
+from ctlabel.team.db_gold import GoldCase, GoldScore, GoldServing
 from ctlabel.team.errors import as_utc
 
 
