@@ -25,6 +25,7 @@ from ctlabel.errors import InputError
 from ctlabel.progress import duration_text
 from ctlabel.team.db import Event, Rate, User
 from ctlabel.team.errors import as_utc
+from ctlabel.team.pay_events import COUNTED, PayEvent, PayKind
 from ctlabel.team.service import Service
 
 
@@ -51,10 +52,6 @@ def active_seconds(times: list[dt.datetime], idle_limit_s: float) -> float:
     return total
 
 
-#: The event kinds the report counts (besides heartbeats).
-COUNTED = ("submit", "withdraw_submit", "approve", "reject", "correct", "upload", "gold_score")
-
-
 def _person() -> dict:
     return {"submitted": 0, "resubmitted": 0, "uploads": 0, "approved": 0, "rejected": 0, "reviews": 0,
             "items": {"annotation": 0, "review": 0, "rework": 0, "gold": 0}}
@@ -63,37 +60,37 @@ def _person() -> dict:
 def tally(events, beats, idle_limit_s: float) -> tuple[dict, dict]:
     """Count per person from plain rows; returns the per-person counts and active seconds.
 
-    ``events`` are ``(user_id, kind, detail)`` rows in time order, ``beats`` ``(user_id,
-    case_id, at)`` rows of heartbeats. A withdrawn submission (``withdraw_submit``) takes its
-    submit back. An approval pays the case's annotator, or each reader of a double-read case
-    (``readers``), one annotation item.
+    ``events`` are ``(user_id, kind, detail)`` rows in time order, read as :class:`PayEvent`;
+    ``beats`` ``(user_id, case_id, at)`` rows of heartbeats. A withdrawn submission
+    (``withdraw_submit``) takes its submit back. An approval pays the case's annotator, or each
+    reader of a case read by several people (``readers``), one annotation item.
     """
     rows: dict = defaultdict(_person)
-    for uid, kind, d in events:
-        d = d or {}
-        if kind == "submit":
+    for ev in (PayEvent.from_row(*row) for row in events):
+        uid = ev.user_id
+        if ev.kind is PayKind.SUBMIT:
             rows[uid]["submitted"] += 1
-            rows[uid]["resubmitted"] += bool(d.get("resubmission"))
-        elif kind == "withdraw_submit":
+            rows[uid]["resubmitted"] += ev.resubmission
+        elif ev.kind is PayKind.WITHDRAW_SUBMIT:
             rows[uid]["submitted"] -= 1
-            rows[uid]["resubmitted"] -= bool(d.get("resubmission"))
-        elif kind == "upload":
+            rows[uid]["resubmitted"] -= ev.resubmission
+        elif ev.kind is PayKind.UPLOAD:
             rows[uid]["uploads"] += 1
-        elif kind == "gold_score":
+        elif ev.kind is PayKind.GOLD_SCORE:
             rows[uid]["items"]["gold"] += 1
-        elif kind in ("reject", "correct"):
+        elif ev.kind in (PayKind.REJECT, PayKind.CORRECT):
             rows[uid]["reviews"] += 1
-            if kind == "reject" and d.get("annotator_id"):
-                rows[d["annotator_id"]]["rejected"] += 1
-        elif kind == "approve":
+            if ev.kind is PayKind.REJECT and ev.annotator_id:
+                rows[ev.annotator_id]["rejected"] += 1
+        elif ev.kind is PayKind.APPROVE:
             rows[uid]["reviews"] += 1
             rows[uid]["items"]["review"] += 1
-            for reviewer, n in (d.get("reviews") or {}).items():
-                rows[int(reviewer)]["items"]["review"] += int(n)
-            for ann in ([d["annotator_id"]] if d.get("annotator_id") else []) + list(d.get("readers") or []):
+            for reviewer, n in ev.reviews.items():
+                rows[reviewer]["items"]["review"] += n
+            for ann in ev.paid_annotators:
                 rows[ann]["approved"] += 1
                 rows[ann]["items"]["annotation"] += 1
-                rows[ann]["items"]["rework"] += int(d.get("resubmissions") or 0) if ann == d.get("annotator_id") else 0
+                rows[ann]["items"]["rework"] += ev.resubmissions if ann == ev.annotator_id else 0
     times: dict[tuple[int, int], list[dt.datetime]] = defaultdict(list)
     for uid, cid, at in beats:
         if uid is not None and cid is not None:
