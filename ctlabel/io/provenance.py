@@ -18,18 +18,15 @@ import numpy as np
 
 from ctlabel.errors import ProvenanceError
 from ctlabel.io.jsonfile import read_json_object, require_types
-from ctlabel.model import SliceEdits
+from ctlabel.model import Action, Event, Role, SliceEdits
 from ctlabel.volume import SourceIdentity, spacing_from_affine
 
 SCHEMA_VERSION = "1.0"
 SOFTWARE_NAME = "ctlabel"
 
-ROLES = ("annotator", "reviewer", "system")
-ACTIONS = (
-    "converted", "created", "painted", "interpolated", "saved", "submitted", "approved",
-    "rejected", "corrected", "imported", "restored", "image_replaced", "labels_changed",
-    "read", "withdrawn",
-)
+#: The roles and actions an event may name (the enums of :mod:`ctlabel.model`, as stored).
+ROLES = tuple(str(r) for r in Role)
+ACTIONS = tuple(str(a) for a in Action)
 
 
 def now_utc() -> str:
@@ -50,14 +47,17 @@ def software() -> dict:
 
 
 def event(who: str, role: str, action: str, version: str | None = None, **extra) -> dict:
-    """One provenance event: who (id and role), when (UTC), what, on which version."""
+    """One provenance event: who (id and role), when (UTC), what, on which version.
+
+    Built and checked as a :class:`ctlabel.model.Event` (its ``to_dict`` is the stored form).
+    """
     if role not in ROLES:
         raise ProvenanceError(f"role must be one of {ROLES}, not {role!r}")
     if action not in ACTIONS:
         raise ProvenanceError(f"action must be one of {ACTIONS}, not {action!r}")
-    ev = {"Who": str(who), "Role": role, "When": now_utc(), "Action": action, "Version": version}
-    ev.update(extra)
-    return ev
+    if not str(who).strip():
+        raise ProvenanceError("an event needs who acted")
+    return Event(str(who), Role(role), now_utc(), Action(action), version, extra).to_dict()
 
 
 def pseudonymize_uid(uid: str, salt: str) -> str:
