@@ -38,7 +38,10 @@ def cmd_init(args) -> int:
 
 def cmd_user(args) -> int:
     from ctlabel.team import admin
+    from ctlabel.team import project as layout
 
+    if (Path(args.name) / layout.CONFIG).is_file() and not (Path(args.project) / layout.CONFIG).is_file():
+        args.name, args.project = args.project, args.name  # PROJECT first, as in add-cases and readers
     svc = _service(args)
     if args.action == "add":
         if not args.role:
@@ -115,8 +118,8 @@ def cmd_report(args) -> int:
 def cmd_rates(args) -> int:
     from ctlabel.team import admin
 
-    cents = {k: v for k, v in (("annotation", args.annotation), ("review", args.review), ("rework", args.rework))
-             if v is not None}
+    cents = {k: v for k, v in (("annotation", args.annotation), ("review", args.review), ("rework", args.rework),
+                               ("gold", args.gold)) if v is not None}
     out = admin.set_rates(_service(args), cents, args.currency) if cents or args.currency else admin.rates(
         _service(args))
     return _out(args, out, ", ".join(f"{k} {v / 100:.2f}" for k, v in out.items()))
@@ -264,7 +267,7 @@ def register(sub) -> None:
     p = add("user", cmd_user, "add a user (prints the token once), rotate or revoke a token")
     p.add_argument("action", choices=("add", "rotate", "revoke"),
                    help="add a user, give them a new token (rotate), or revoke their token")
-    p.add_argument("name", metavar="NAME", help="the user's name (their login)")
+    p.add_argument("name", metavar="NAME", help="the user's name (their login); PROJECT NAME works too")
     p.add_argument("project", metavar="PROJECT", help="the team project folder")
     p.add_argument("--role", choices=("annotator", "reviewer", "lead"), help="the new user's role (needed by add)")
 
@@ -308,6 +311,8 @@ def register(sub) -> None:
     p.add_argument("project", metavar="PROJECT", help="the team project folder")
     for k in ("annotation", "review", "rework"):
         p.add_argument(f"--{k}", type=int, metavar="CENTS", help=f"what one {k} item pays, in cents")
+    p.add_argument("--gold", type=int, metavar="CENTS", help="what a scored gold case pays, in cents (never set: "
+                   "the annotation rate)")
     p.add_argument("--currency", help="the currency of the rates, e.g. EUR")
 
     from ctlabel.team import demo  # ctlabel team demo: a local demo team on the sample data
@@ -317,6 +322,9 @@ def register(sub) -> None:
 
     team_reads.register(add)  # readers, reads: double reading
     team_pay.register(add)  # pay close | list | show | mark-paid: pay periods
+    from ctlabel.cli import team_gold
+
+    team_gold.register(add)  # gold add | remove | list | rate | scores: gold-standard cases
 
     p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")
     p.add_argument("project", metavar="PROJECT", help="the team project folder")

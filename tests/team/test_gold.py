@@ -181,3 +181,31 @@ def test_gold_is_served_at_the_rate_never_twice_never_to_those_who_made_it(tmp_p
     got = len([s for s in served if s[0] not in ("ann0", "ann1")])
     assert abs(got - rate * others) <= 3 * (others * rate * (1 - rate)) ** 0.5, (got, others, n)
     assert len(served) > 0
+
+
+def test_the_gold_commands_and_user_with_project_first(tmp_path, philips_template, capsys):
+    from ctlabel.cli.main import main
+
+    svc = make_project(tmp_path / "p", None, philips_template, n_cases=1)
+    project = str(svc.root)
+
+    def cli(*argv) -> tuple[int, str]:
+        capsys.readouterr()
+        rc = main(list(argv))
+        got = capsys.readouterr()
+        return rc, got.out if rc == 0 else got.out + got.err
+
+    assert cli("team", "user", "add", project, "bob", "--role", "annotator")[0] == 0  # PROJECT first
+    assert cli("team", "user", "add", "eve", project, "--role", "annotator")[0] == 0  # PROJECT last
+    assert sorted(_user(svc, n).name for n in ("bob", "eve")) == ["bob", "eve"]
+    rc, text = cli("team", "gold", "rate", project, "0.05", "--json")
+    assert rc == 0 and json.loads(text) == {"rate": 0.05} and svc.gold.rate() == 0.05
+    case = next(p.name for p in svc.cases_dir.iterdir() if not p.name.startswith("."))
+    rc, text = cli("team", "gold", "add", project, case)
+    assert rc == 1 and "only an approved case can be gold" in text
+    rc, text = cli("team", "gold", "list", project, "--json")
+    assert rc == 0 and json.loads(text) == {"gold": [], "rate": 0.05}
+    rc, text = cli("team", "rates", project, "--annotation", "400", "--json")
+    assert json.loads(text)["gold"] == 400  # never set: the annotation rate
+    rc, text = cli("team", "rates", project, "--gold", "900", "--json")
+    assert json.loads(text) == {"annotation": 400, "review": 0, "rework": 0, "gold": 900}
