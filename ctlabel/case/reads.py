@@ -1,10 +1,13 @@
-"""Reads and withdrawals: a reader's draft and read of a double-read case; withdrawing a submission.
+"""Reads and withdrawals: a reader's draft and read of a case read several times; withdrawing a submission.
 
-**Double reading**: each reader edits their own draft (``masks/draft-<reader>_dseg.nii.gz``,
-:meth:`ctlabel.case.folder.Case.reader_draft_path`) and submits it as a frozen version (action
-``read``, the state stays in_progress). When the last of the readers needed has submitted, a
-``submitted`` event (``Creates: false``) names every read in ``Reads`` and the case awaits
-review; the reviewer approves one of the reads or corrects (a merge) and approves that
+**Reading by N readers**: each reader edits their own draft (``masks/draft-<reader>_dseg.nii.gz``,
+:meth:`ctlabel.case.folder.Case.reader_draft_path`, named by the reader, never by a slot) and
+submits it as a frozen version (action ``read``, the state stays in_progress). When the last of
+the readers needed has submitted, the reads are fused (a ``fuse`` given by the caller, e.g.
+:func:`ctlabel.measure.fusion.fuse`) into a new version, the submission under review: its
+``submitted`` event names every read in ``Reads`` and records the per-reader figures in
+``Fusion``. Without a fuser the ``submitted`` event makes no version (``Creates: false``, as
+before). The reviewer approves the fusion, one of the reads, or corrects and approves that
 (:func:`ctlabel.case.review.approve` accepts the versions in ``Reads``).
 
 **Withdrawing** (action ``withdrawn``): the annotator takes their submission back while no
@@ -16,6 +19,8 @@ read (their draft comes back), before or after the other reader submitted.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -28,7 +33,26 @@ from ctlabel.case.workflow import SUBMITTED, require
 from ctlabel.errors import ProvenanceError, StateError
 from ctlabel.io.mask import Mask
 from ctlabel.io.provenance import event, sidecar_path
+from ctlabel.model import SliceEdits
 from ctlabel.volume import Grid
+
+
+class FusedProposal(Protocol):
+    """What a fuser returns (:class:`ctlabel.measure.fusion.Fusion` is one).
+
+    The fused labels, and the figures recorded in the ``submitted`` event (``Fusion``).
+    """
+
+    @property
+    def labels(self) -> np.ndarray: ...
+
+    def record(self) -> dict: ...
+
+
+#: Fuses the reads (their masks, in version order, and their readers) into the proposal under review.
+Fuser = Callable[[Sequence[Mask], Sequence[str]], FusedProposal]
+#: Adaptive reading: given the first two reads, whether they are enough (no further read needed).
+Enough = Callable[[Sequence[Mask]], bool]
 
 #: Events after which no read stands any more (the case was decided, or a new draft started).
 _ROUND_ENDS = ("approved", "rejected", "created", "imported")
@@ -104,7 +128,7 @@ def save_read(case: Case, reader: str, labels: np.ndarray, grid: Grid, who: str 
 
 
 def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int = 2, force: bool = False,
-                lock: CaseLock | None = None) -> int:
+                lock: CaseLock | None = None, fuse: Fuser | None = None, enough: Enough | None = None) -> int:
     """Freeze one reader's draft as a version (``read``); the last read needed submits the case.
 
     Parameters
@@ -122,11 +146,18 @@ def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int 
         Submit although QA finds errors (recorded as for :func:`ctlabel.case.review.submit`).
     lock : CaseLock, optional
         The caller's case lock.
+    fuse : callable, optional
+        Fuses the reads when the last is in: the fused mask is frozen as a new version, the
+        submission under review, its ``submitted`` event naming the ``Reads`` and recording the
+        proposal's figures (``Fusion``). Without it the ``submitted`` event makes no version.
+    enough : callable, optional
+        Adaptive reading: called with the first two reads when the second is in (and ``needed``
+        is more); True submits the case with those two.
 
     Returns
     -------
     int
-        The number of the version made.
+        The number of the read's version.
 
     Raises
     ------
@@ -157,13 +188,33 @@ def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int 
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
         reads = standing_reads(record)
-        if len(reads) >= needed:
-            names = sorted(reads.values(), key=lambda v: version_number(v) or 0)
+        names = sorted(reads.values(), key=lambda v: version_number(v) or 0)
+        masks = [case.load_version(version_number(v) or 0) for v in names] if fuse or enough else []
+        early = len(reads) == 2 < needed and enough is not None and enough(masks)
+        if len(reads) >= needed or early:
             record.pop("Comment", None)
             record["ApprovedVersion"] = None
-            append_event(case, record, event(who, "annotator", "submitted", version_name(n),
-                                             VoxelSHA256=frozen["VoxelSHA256"], Creates=False, Reads=names))
+            if fuse is None:
+                append_event(case, record, event(who, "annotator", "submitted", version_name(n),
+                                                 VoxelSHA256=frozen["VoxelSHA256"], Creates=False, Reads=names))
+            else:
+                _submit_fused(case, record, who, masks, names, fuse)
         return n
+
+
+def _submit_fused(case: Case, record: dict, who: str, masks: list[Mask], names: list[str], fuse: Fuser) -> None:
+    """Freeze the fusion of the reads as the version under review (a ``submitted`` event with ``Fusion``)."""
+    readers = [str((m.provenance or {}).get("Reader") or name) for m, name in zip(masks, names, strict=True)]
+    proposal = fuse(masks, readers)
+    ev = event(who, "annotator", "submitted", None, Reads=names, Fusion=proposal.record())
+    base = {**_mask_base(masks[0]), "Events": [], "Annotator": ",".join(readers), "Created": None, "methods": None}
+    for key in ("painted", "interpolated"):  # nobody painted the fusion
+        if key in base:
+            base[key] = {}
+    if "edits" in base:
+        base["edits"] = SliceEdits(axis=base["edits"].axis)
+    _freeze(case, np.asarray(proposal.labels), masks[0].grid, base, ev, {"FusedFrom": names, "Role": "annotator"})
+    append_event(case, record, ev)
 
 
 def withdraw(case: Case, who: str | None = None, *, reader: str | None = None,
@@ -245,4 +296,4 @@ def _draft_from(case: Case, mask: Mask, who: str, target, ev: dict) -> None:
                     methods=base["methods"])
 
 
-__all__ = ["save_read", "standing_reads", "submit_read", "withdraw"]
+__all__ = ["Enough", "FusedProposal", "Fuser", "save_read", "standing_reads", "submit_read", "withdraw"]

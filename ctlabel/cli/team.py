@@ -31,7 +31,8 @@ def cmd_init(args) -> int:
 
     svc = init_project(args.project, url=args.db, labels=args.labels, time_zone=args.time_zone,
                        idle_limit_s=args.idle_limit, open_limit=args.open_limit,
-                       upload_limit=int(args.upload_limit_mib * 1024 * 1024), readers=args.readers)
+                       upload_limit=int(args.upload_limit_mib * 1024 * 1024), readers=args.readers,
+                       more_reads_below=args.more_reads_below, fusion=args.fusion)
     return _out(args, {"project": str(svc.root), "database": svc.url.split("@")[-1]},
                 f"team project {svc.root} ready (database {svc.url.split('@')[-1]})")
 
@@ -262,7 +263,11 @@ def register(sub) -> None:
     p.add_argument("--idle-limit", type=int, default=60, help="seconds between heartbeats still counted as active")
     p.add_argument("--open-limit", type=int, default=2, help="cases an annotator may hold at once (default 2)")
     p.add_argument("--upload-limit-mib", type=float, default=512, help="largest upload in MiB (default 512)")
-    p.add_argument("--readers", type=int, choices=(1, 2), default=1, help="annotators per case (2: double reading)")
+    p.add_argument("--readers", type=int, default=1, metavar="N", help="annotators per case (N >= 2: each case is "
+                   "read N times and the reads fused)")
+    p.add_argument("--more-reads-below", type=float, metavar="DICE", help="adaptive reading: two reads per case, "
+                   "the rest of the N only when the two reads' lowest per-label Dice is below DICE")
+    p.add_argument("--fusion", choices=("staple", "vote"), default="staple", help="how the reads are fused")
 
     p = add("user", cmd_user, "add a user (prints the token once), rotate or revoke a token")
     p.add_argument("action", choices=("add", "rotate", "revoke"),

@@ -1,8 +1,9 @@
 """``ctlabel team readers`` and ``ctlabel team reads``: double reading on the command line.
 
-``readers PROJECT [1|2]`` shows or sets the project's readers per case (the lead, on the
-project folder); ``reads CASE [--dir D]`` shows a double-read case's reads A and B and their
-agreement (Dice, HD95 per label), and with ``--dir`` downloads both (a reviewer). :func:`beat`:
+``readers PROJECT [N] [--more-reads-below DICE] [--fusion M]`` shows or sets the project's readers
+per case (the lead, on the project folder); ``reads CASE [--dir D]`` shows a case's reads 1..N,
+the agreement of the first two (Dice, HD95 per label) and the fused proposal's per-reader figures,
+and with ``--dir`` downloads the reads (a reviewer). :func:`beat`:
 the heartbeat the review commands send.
 """
 
@@ -31,15 +32,28 @@ def cmd_readers(args) -> int:
     svc = _service(args)
     if args.readers is None:
         with svc.tx() as db:
-            n = svc.settings(db).readers or 1
+            s = svc.settings(db)
+            now = {"readers": s.readers or 1, "more_reads_below": s.more_reads_below, "fusion": s.fusion}
     else:
-        n = set_readers(svc, args.readers)
-    return _out(args, {"readers": n}, f"{n} reader(s) per case" + (" (double reading)" if n == 2 else ""))
+        now = set_readers(svc, args.readers, more_reads_below=args.more_reads_below, fusion=args.fusion)
+    n, below = now["readers"], now["more_reads_below"]
+    text = f"{n} reader(s) per case"
+    if n >= 2:
+        text += (f", fused by {now['fusion']}" + (f"; two reads first, the rest only when their lowest label Dice "
+                                                  f"is below {below}" if below is not None and n > 2 else ""))
+    return _out(args, now, text)
 
 
 def _agreement_text(info: dict) -> str:
     lines = [f"{info['case']}: {info['state']}, {info['readers']} reader(s)"]
     lines += [f"  {r['slot']}: {r['reader']} {r['status']} {r['version'] or ''}".rstrip() for r in info["reads"]]
+    fused = info.get("fusion")
+    if fused:
+        lines.append(f"  fused ({fused['method']}) as {fused['version']}, readers differ on "
+                     f"{fused['disagreement_voxels']} voxels:")
+        for r in fused["readers"]:
+            md = "-" if r["mean_dice"] is None else f"{r['mean_dice']:.3f}"
+            lines.append(f"  {r['reader']:<16} dice with the fusion {md}")
     ag = info.get("agreement")
     if ag:
         lines.append(f"  agreement {ag['a']} vs {ag['b']}:")
@@ -68,10 +82,13 @@ def cmd_reads(args) -> int:
 
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """Add ``readers`` and ``reads`` to ``ctlabel team`` (``add(name, fn, help)`` of :mod:`ctlabel.cli.team`)."""
-    p = add("readers", cmd_readers, "show or set the readers per case (2: double reading)")
+    p = add("readers", cmd_readers, "show or set the readers per case (N >= 2: reads fused for review)")
     p.add_argument("project", metavar="PROJECT", help="the team project folder")
-    p.add_argument("readers", nargs="?", type=int, choices=(1, 2), help="set annotators per case (default: show)")
-    p = add("reads", cmd_reads, "reviewer: the reads A and B of a double-read case and their agreement")
+    p.add_argument("readers", nargs="?", type=int, metavar="N", help="set annotators per case (default: show)")
+    p.add_argument("--more-reads-below", type=float, metavar="DICE", help="adaptive reading: two reads first, the "
+                   "rest of the N only when the two reads' lowest per-label Dice is below DICE")
+    p.add_argument("--fusion", choices=("staple", "vote"), help="how the reads are fused (default: unchanged)")
+    p = add("reads", cmd_reads, "reviewer: the reads of a case, their agreement and fused proposal")
     p.add_argument("case", metavar="CASE", help="the case's name, or its downloaded folder")
     p.add_argument("--dir", help="download both reads into DIR/CASE/masks (as their versions)")
 

@@ -23,6 +23,7 @@ from ctlabel.io.labels import default_label_table, read_label_table, write_label
 from ctlabel.team import auth
 from ctlabel.team import project as layout
 from ctlabel.team.db import RATE_KINDS, CaseRow, Project, Rate, User, default_url, make_engine, migrate
+from ctlabel.team.double_read import check_readers
 from ctlabel.team.service import Service
 
 MAX_GUIDELINES = 1024 * 1024
@@ -45,7 +46,11 @@ class ProjectSettings:
     lease_s : int
         How long a claim lasts without a heartbeat or upload.
     readers : int
-        Annotators per case: 1, or 2 for double reading (:mod:`ctlabel.team.double_read`).
+        Annotators per case: 1, or N >= 2 readers (:mod:`ctlabel.team.double_read`).
+    more_reads_below : float, optional
+        Adaptive reading: two reads first, the rest of the N only below this lowest per-label Dice.
+    fusion : str
+        How the reads are fused: ``staple`` or ``vote``.
     """
 
     time_zone: str = "UTC"
@@ -54,6 +59,8 @@ class ProjectSettings:
     upload_limit: int = 512 * 1024 * 1024
     lease_s: int = 4 * 3600
     readers: int = 1
+    more_reads_below: float | None = None
+    fusion: str = "staple"
 
 
 def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str | os.PathLike | None = None,
@@ -87,8 +94,7 @@ def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str
         A setting that :class:`ProjectSettings` does not have.
     """
     cfg = ProjectSettings(**settings)
-    if cfg.readers not in (1, 2):
-        raise InputError(f"a case is read by 1 or 2 annotators, not {cfg.readers}")
+    check_readers(cfg.readers, cfg.more_reads_below, cfg.fusion)
     time_zone = cfg.time_zone
     root = Path(root).resolve()
     try:
@@ -107,7 +113,7 @@ def init_project(root: str | os.PathLike, *, url: str | None = None, labels: str
         if db.scalar(select(Project)) is None:
             db.add(Project(name=name, time_zone=time_zone, idle_limit_s=cfg.idle_limit_s, open_limit=cfg.open_limit,
                            upload_limit=cfg.upload_limit, lease_s=cfg.lease_s, currency="EUR",
-                           readers=cfg.readers))
+                           readers=cfg.readers, more_reads_below=cfg.more_reads_below, fusion=cfg.fusion))
             for kind in RATE_KINDS[:3]:  # gold: unset, paid at the annotation rate (ctlabel.team.gold)
                 db.add(Rate(kind=kind, cents=0))
     engine.dispose()

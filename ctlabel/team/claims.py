@@ -50,7 +50,7 @@ class Claims:
         """The caller holds this case for annotation (a lead may act on any case)."""
         if user.role == "lead":
             return
-        if row.readers == 2:
+        if (row.readers or 1) >= 2:
             self.double_reads.require_reader_of(db, user, row)
             return
         self.core.require_role(user, "annotator")
@@ -152,7 +152,7 @@ class Claims:
             row = self.core.get_case(db, name)
             self.require_annotator_of(db, user, row)
             gold = self.gold.serving_of(db, row) is not None
-            case_id, double = row.id, row.readers == 2
+            case_id, double = row.id, (row.readers or 1) >= 2
         if gold:
             return self.gold.submit(user, name, force)
         if double:
@@ -187,7 +187,7 @@ class Claims:
         with self.core.tx() as db:
             row = self.core.get_case(db, name, lock=True)
             self.require_annotator_of(db, user, row)
-            later = "read" if row.readers == 2 else "submission" if row.state == workflow.SUBMITTED else None
+            later = "read" if (row.readers or 1) >= 2 else "submission" if row.state == workflow.SUBMITTED else None
             if later == "submission":
                 require_no_reviewer(row)
             elif later is None:
@@ -245,7 +245,7 @@ class Claims:
                 self.core.renew(db, row)
             elif row.reviewer_id == user.id and row.state == workflow.SUBMITTED:  # a reviewer at work keeps the case
                 row.review_lease_until = utcnow() + dt.timedelta(seconds=self.core.settings(db).lease_s)
-            elif row.readers == 2:
+            elif (row.readers or 1) >= 2:
                 self.double_reads.renew_read(db, user, row)
             self.core.log(db, user, row, "heartbeat", at=at)
             return {"case": row.name, "ok": True}

@@ -256,7 +256,7 @@ class Client:
         return self._json("POST", "/review/next")
 
     def approve(self, name: str, comment: str | None = None, version: str | None = None) -> dict:
-        """Approve the submitted version; ``version`` ``A``/``B`` (double reading) or ``vNNN`` picks one.
+        """Approve the submitted version; ``version`` picks one: ``fusion``, a read's slot ``1``.. or ``vNNN``.
 
         Parameters
         ----------
@@ -265,7 +265,7 @@ class Client:
         comment : str, optional
             Kept with the approval.
         version : str, optional
-            A double-read case: read ``A`` or ``B``, or the version of a corrected merge.
+            A case read several times: ``fusion``, a read's slot (``"2"``), or a version (a correction).
 
         Returns
         -------
@@ -277,7 +277,7 @@ class Client:
         return self._json("POST", f"/cases/{name}/approve", json={"comment": comment})
 
     def reads(self, name: str) -> dict:
-        """The reads A and B of a double-read case and their agreement (reviewer or lead).
+        """The reads of a case read several times, their agreement and fused proposal (reviewer or lead).
 
         Parameters
         ----------
@@ -287,12 +287,13 @@ class Client:
         Returns
         -------
         dict
-            ``reads`` (slot, reader, status, version) and ``agreement`` (Dice, HD95 per label, or None).
+            ``reads`` (slot, reader, status, version), ``agreement`` (of the first two: Dice, HD95 per label)
+            and ``fusion`` (method, version, per reader Dice, sensitivity, specificity); None before.
         """
         return self._json("GET", f"/cases/{name}/reads")
 
     def download_reads(self, name: str, folder: str | os.PathLike = ".") -> dict[str, Path]:
-        """Fetch the submitted reads A and B into ``folder/<case>/masks`` as their versions (with sidecars).
+        """Fetch the submitted reads and the fused proposal into ``folder/<case>/masks`` as their versions.
 
         Parameters
         ----------
@@ -304,7 +305,7 @@ class Client:
         Returns
         -------
         dict
-            Slot -> the mask file written.
+            Slot (``"1"``, ``"2"``, ...) or ``"fusion"`` -> the mask file written (with its sidecar).
         """
         from ctlabel.case.folder import Case
         from ctlabel.case.record import version_number
@@ -313,15 +314,15 @@ class Client:
         info = self.reads(name)
         case = Case(Path(folder) / info["case"])
         out = {}
-        for r in info["reads"]:
-            if r["status"] != "submitted" or not r["version"]:
-                continue
-            dest = case.version_path(version_number(r["version"]) or 0)
-            self._get_file(f"/cases/{name}/reads/{r['slot']}", dest)
-            side = self._request("GET", f"/cases/{name}/reads/{r['slot']}.json").content
+        wanted = [(str(r["slot"]), r["version"]) for r in info["reads"] if r["status"] == "submitted" and r["version"]]
+        wanted += [("fusion", info["fusion"]["version"])] if info.get("fusion") else []
+        for key, version in wanted:
+            dest = case.version_path(version_number(version) or 0)
+            self._get_file(f"/cases/{name}/reads/{key}", dest)
+            side = self._request("GET", f"/cases/{name}/reads/{key}.json").content
             with atomic_open(sidecar_path(dest), "wb") as f:
                 f.write(side)
-            out[r["slot"]] = dest
+            out[key] = dest
         return out
 
     def reject(self, name: str, comment: str, marks: list[dict] | None = None) -> dict:

@@ -132,8 +132,8 @@ def reassign(svc: Service, lead: User, name: str, to: str) -> dict:
         user = db.scalar(select(User).where(User.name == to))
         if user is None or not user.active or user.role != "annotator":
             raise Invalid(f"{to!r} is not an active annotator")
-        if row.readers == 2:
-            raise Conflict(f"case {name} is read by two annotators (double reading), each with their own "
+        if (row.readers or 1) >= 2:
+            raise Conflict(f"case {name} is read by several annotators, each with their own "
                            "draft: release its reads instead, and the next claims take the slots")
         if row.flagged is not None or row.state not in (workflow.IN_PROGRESS, workflow.REJECTED):
             raise Conflict(f"case {name} is {row.flagged and 'flagged' or row.state}; only a case in progress "
@@ -151,7 +151,7 @@ def release(svc: Service, lead: User, name: str) -> dict:
     """End the lease on a case: the annotator's or the open reads (not yet submitted), or the reviewer's."""
     with svc.tx() as db:
         row = svc.get_case(db, name, lock=True)
-        reads = [] if row.readers != 2 else list(db.scalars(select(Read).where(
+        reads = [] if (row.readers or 1) < 2 else list(db.scalars(select(Read).where(
             Read.case_id == row.id, Read.status == "open")))
         if row.state == workflow.IN_PROGRESS and reads:
             names = [svc.user(db, r.user_id).name for r in reads]

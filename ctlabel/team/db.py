@@ -21,12 +21,14 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -41,7 +43,11 @@ SESSION_ENDS = ("logout", "token_rotated", "token_revoked")
 CASE_STATES = ("in_progress", "submitted", "approved", "rejected")
 ASSIGNMENT_KINDS = ("annotate", "review")
 ASSIGNMENT_STATUSES = ("open", "done", "withdrawn", "expired", "flagged", "reassigned", "released")
-READ_SLOTS = ("A", "B")
+FUSION_METHODS = ("staple", "vote")
+#: The reads that hold their slot (the partial unique index): open or submitted.
+STANDING_READ = "status IN ('open', 'submitted')"
+#: A read's slot: 1, 2, ... (migration 0007; both bounds, as SQLite lets a text pass ``slot >= 1``)
+READ_SLOT_CHECK = "slot >= 1 AND slot <= 64"
 READ_STATUSES = ("open", "submitted", "done", "withdrawn", "expired", "released")
 UPLOAD_KINDS = ("draft", "correction")
 
@@ -66,6 +72,7 @@ class Project(Base):
     """The one project a database serves, with its settings."""
 
     __tablename__ = "projects"
+    __table_args__ = (one_of("projects", "fusion", FUSION_METHODS),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
@@ -75,7 +82,9 @@ class Project(Base):
     upload_limit: Mapped[int] = mapped_column(Integer, default=512 * 1024 * 1024)
     currency: Mapped[str] = mapped_column(String(8), default="EUR")
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    readers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # 2: double reading
+    readers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # 2 or more: reads per case
+    fusion: Mapped[str] = mapped_column(String(10), default="staple", server_default="staple")  # FUSION_METHODS
+    more_reads_below: Mapped[float | None] = mapped_column(Float, nullable=True)  # adaptive: lowest Dice of 2 reads
     gold_rate: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # claims served a gold case
 
 
@@ -111,6 +120,7 @@ class CaseRow(Base):
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
     readers: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the project's, fixed at a claim
+    readers_max: Mapped[int | None] = mapped_column(Integer, nullable=True)  # adaptive: the most reads it may get
 
 
 class Assignment(Base):
@@ -141,14 +151,19 @@ class Event(Base):
 
 
 class Read(Base):
-    """One reader's part of a double-read case: slot A or B, their lease, their version when submitted."""
+    """One reader's part of a case read several times: slot 1..N, their lease, their version when submitted.
+
+    The standing reads of a case (open or submitted) hold distinct slots (``uq_reads_standing_slot``).
+    """
 
     __tablename__ = "reads"
-    __table_args__ = (one_of("reads", "slot", READ_SLOTS), one_of("reads", "status", READ_STATUSES))
+    __table_args__ = (CheckConstraint(READ_SLOT_CHECK, name="ck_reads_slot"), one_of("reads", "status", READ_STATUSES),
+                      Index("uq_reads_standing_slot", "case_id", "slot", unique=True,
+                            sqlite_where=text(STANDING_READ), postgresql_where=text(STANDING_READ)))
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    slot: Mapped[str] = mapped_column(String(1))  # READ_SLOTS
+    slot: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     version: Mapped[str | None] = mapped_column(String(20), nullable=True)
     lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
@@ -367,7 +382,8 @@ def migrate(url_or_engine: str | Engine) -> None:
         engine.dispose()
 
 
-__all__ = ["ASSIGNMENT_KINDS", "ASSIGNMENT_STATUSES", "CASE_STATES", "PAY_STATUSES", "READ_SLOTS", "READ_STATUSES",
+__all__ = ["ASSIGNMENT_KINDS", "ASSIGNMENT_STATUSES", "CASE_STATES", "PAY_STATUSES", "FUSION_METHODS",
+           "READ_SLOT_CHECK", "READ_STATUSES",
            "ROLES", "RATE_KINDS", "SESSION_ENDS", "UPLOAD_KINDS", "Agreement", "Assignment", "Base", "CaseRow",
            "DashboardSession", "Event", "PayLine",
            "PayPeriod", "Project", "Rate", "Read", "Upload", "User",

@@ -1,16 +1,19 @@
-"""Double reading on the team server: two annotators read a case, the reviewer picks A, B or a merge.
+"""Reading by several annotators on the team server: N readers, their fusion, the reviewer's choice.
 
 :class:`DoubleReads`, a collaborator of :class:`ctlabel.team.service.Service`. A case has
-``readers`` 1 or 2 (the project's setting, ``ctlabel team init --readers 2`` or ``ctlabel team
-readers PROJECT 2``, fixed for a case at its first claim). With 2, each claim gives a reader
-slot (``A`` then ``B``) to a different annotator (a :class:`~ctlabel.team.db.Read` row with its
-own lease); each reader uploads into their own draft (``masks/draft-<reader>_dseg.nii.gz``) and submits it as a read
-(:mod:`ctlabel.case.reads`). When both reads are in, the case is submitted, the two versions are
-compared (:func:`ctlabel.measure.compare.compare_masks`: Dice and HD95 per label) and the agreement is
-stored (:class:`~ctlabel.team.db.Agreement`, and an ``agreement`` event). The reviewer fetches A
-and B and approves one of them, or uploads a corrected merge and approves that; the approved
-version is the delivered one (``ApprovedVersion``). A reader may withdraw their read while no
-reviewer holds the case.
+``readers`` N >= 1 (the project's setting, ``ctlabel team init --readers N`` or ``ctlabel team
+readers PROJECT N``, fixed for a case at its first claim). With N >= 2, each claim gives a reader
+slot (1, 2, ... N, unique among the case's standing reads) to a different annotator (a
+:class:`~ctlabel.team.db.Read` row with its own lease); each reader uploads into their own draft
+(``masks/draft-<reader>_dseg.nii.gz``) and submits it as a read (:mod:`ctlabel.case.reads`).
+When all reads are in, they are fused (:func:`ctlabel.measure.fusion.fuse`, STAPLE or majority
+vote, the project's ``fusion``) into the version under review, the first two are compared
+(:func:`ctlabel.measure.compare.compare_masks`) and the agreement is stored
+(:class:`~ctlabel.team.db.Agreement`, and an ``agreement`` event). **Adaptive reading**
+(``more_reads_below``): a case first gets two reads; when the lowest per-label Dice of those two
+is below the setting it gets the rest of its N reads, otherwise it is submitted with two. The
+reviewer approves the fusion, one read, or a correction. A reader may withdraw their read while
+no reviewer holds the case.
 """
 
 from __future__ import annotations
@@ -25,12 +28,22 @@ from ctlabel.case import record as case_record
 from ctlabel.case import workflow
 from ctlabel.case.folder import Case
 from ctlabel.measure.compare import LabelAgreement, compare_masks
+from ctlabel.measure.fusion import fuse, lowest_dice, recorded_figures
+from ctlabel.model import FusionMethod
 from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import Agreement, CaseRow, Read, User, utcnow
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
 from ctlabel.team.qa_note import submit_note
 
-SLOTS = ("A", "B")
+#: The letters slots had before they became numbers (migration 0007): still accepted where a slot is named.
+OLD_SLOTS = {"A": 1, "B": 2}
+#: The most readers a case may have.
+MAX_READERS = 16
+
+
+def multi_read(row: CaseRow) -> bool:
+    """Whether the case is read by several annotators (its readers were fixed at 2 or more)."""
+    return (row.readers or 1) >= 2
 
 
 def active_read(now: dt.datetime) -> ColumnElement[bool]:
@@ -75,8 +88,8 @@ class DoubleReads:
                                             Read.status.in_(("open", "submitted"))).order_by(Read.id.desc()))
 
     def reader_name(self, db: Session, user: User, row: CaseRow) -> str | None:
-        """The caller's reader name on a double-read case (their drafts are named by it), else None."""
-        if row.readers != 2:
+        """The caller's reader name on a case read several times (their drafts are named by it), else None."""
+        if not multi_read(row):
             return None
         return user.name if self.my_read(db, user, row) is not None else None
 
@@ -101,26 +114,34 @@ class DoubleReads:
 
     # --- claiming a read -----------------------------------------------------------------------
     def double_candidate(self, db: Session, user: User, now: dt.datetime) -> CaseRow | None:
-        """The best double-read case with a free slot that the annotator does not read already."""
-        proj = self.core.settings(db).readers or 1
-        if proj != 2 and db.scalar(select(CaseRow.id).where(CaseRow.readers == 2).limit(1)) is None:
+        """The best multi-read case with a free slot that the annotator does not read already."""
+        settings = self.core.settings(db)
+        proj = settings.readers or 1
+        if proj < 2 and db.scalar(select(CaseRow.id).where(CaseRow.readers >= 2).limit(1)) is None:
             return None
+        first = min(proj, 2) if settings.more_reads_below is not None else proj  # reads of a case not claimed yet
         held = select(func.count(Read.id)).where(Read.case_id == CaseRow.id, active_read(now)).scalar_subquery()
         mine = exists().where(Read.case_id == CaseRow.id, Read.user_id == user.id, active_read(now))
         q = (select(CaseRow).where(CaseRow.state == workflow.IN_PROGRESS, CaseRow.flagged.is_(None),
-                                   func.coalesce(CaseRow.readers, proj) == 2, held < 2, ~mine)
+                                   func.coalesce(CaseRow.readers, proj) >= 2,
+                                   held < func.coalesce(CaseRow.readers, first), ~mine)
              .order_by(CaseRow.priority.desc(), CaseRow.id).limit(1))
         if self.core.postgres:
             q = q.with_for_update(of=CaseRow, skip_locked=True)
         return db.scalar(q)
 
     def claim_read(self, db: Session, user: User, row: CaseRow, now: dt.datetime) -> dict:
-        """Give the annotator the free slot of a double-read case (inside the claim's transaction)."""
+        """Give the annotator the lowest free slot of a multi-read case (inside the claim's transaction)."""
+        if row.readers is None:  # fixed at the first claim
+            settings = self.core.settings(db)
+            n = settings.readers or 1
+            adaptive = settings.more_reads_below is not None and n > 2
+            row.readers, row.readers_max = (2, n) if adaptive else (n, None)
         taken = {r.slot for r in self.reads(db, row)}
-        slot = next(s for s in SLOTS if s not in taken)
+        slot = next(s for s in range(1, (row.readers or 2) + 1) if s not in taken)
         for old in db.scalars(select(Read).where(Read.case_id == row.id, Read.slot == slot, Read.status == "open")):
-            old.status = "expired"
-        row.readers = 2
+            old.status = "expired"  # its lease ran out: the slot is free
+        db.flush()  # before the new read takes the slot (uq_reads_standing_slot)
         lease = now + dt.timedelta(seconds=self.core.settings(db).lease_s)
         db.add(Read(case_id=row.id, user_id=user.id, slot=slot, status="open", lease_until=lease, claimed=now))
         self.core.log(db, user, row, "claim", read=slot)
@@ -141,14 +162,28 @@ class DoubleReads:
             if mine.status == "submitted":
                 raise Conflict(f"your read of case {name} is submitted already")
             case_id, slot = row.id, mine.slot
+            settings = self.core.settings(db)
+            needed, most = row.readers or 2, row.readers_max
+            method, below = FusionMethod(settings.fusion or "staple"), settings.more_reads_below
+        seen: list[float | None] = []
+
+        def enough(masks) -> bool:  # adaptive reading: the first two reads agree well enough
+            seen.append(lowest_dice(masks[0].array, masks[1].array))
+            return below is None or seen[-1] is None or seen[-1] >= below
+
         with self.core.case_lock(case_id):
             case = self.core.folder(row)
-            n = self.core.change(case_reads.submit_read, case, user.name, user.name, needed=2, force=force)
+            n = self.core.change(case_reads.submit_read, case, user.name, user.name, needed=most or needed,
+                                 force=force, enough=enough if most else None,
+                                 fuse=lambda masks, readers: fuse([m.array for m in masks], method, readers))
             record = case_record.load_record(case)
             compared = _compare(case, record) if record["State"] == workflow.SUBMITTED else None
             with self.core.tx() as db:
                 row = db.get_one(CaseRow, case_id)
                 self.core.sync(db, row)
+                if most and seen and record["State"] != workflow.SUBMITTED:
+                    row.readers = most  # the first two disagree: the case gets its further reads
+                    self.core.log(db, None, row, "more_reads", lowest_dice=seen[-1], below=below, readers=most)
                 again = self.my_read(db, user, row)
                 assert again is not None  # held above, under the case lock
                 mine = again
@@ -199,7 +234,7 @@ class DoubleReads:
 
     # --- the reviewer's view ---------------------------------------------------------------------
     def reads_info(self, user: User, name: str) -> dict:
-        """Reviewer or lead: the reads A and B of a case (reader, status, version) and their agreement."""
+        """Reviewer or lead: the reads of a case (slot, reader, status, version), their agreement and fusion."""
         self.core.require_role(user, "reviewer")
         with self.core.tx() as db:
             row = self.core.get_case(db, name)
@@ -208,7 +243,22 @@ class DoubleReads:
                      for r in self.reads(db, row)]
             agreement = self.agreement_of(db, row)
             return {"case": row.name, "state": row.state, "readers": self.readers_of(db, row), "reads": reads,
-                    "agreement": agreement}
+                    "agreement": agreement, "fusion": self.fusion_of(row)}
+
+    def fusion_of(self, row: CaseRow) -> dict | None:
+        """The fused proposal under review: method, version, per reader Dice, sensitivity, specificity."""
+        record = case_record.load_record(self.core.folder(row))
+        if row.state != workflow.SUBMITTED or not case_record.reads_under_review(record):
+            return None
+        ev: dict = next((e for e in reversed(record["Events"]) if e.get("Action") == "submitted"), {})
+        found = recorded_figures({"Events": [ev]})
+        if found is None:
+            return None
+        method, figures = found
+        return {"method": str(method), "version": ev.get("Version"), "reads": ev.get("Reads"),
+                "disagreement_voxels": ev["Fusion"].get("DisagreementVoxels"),
+                "readers": [{"reader": f.reader, "mean_dice": f.mean_dice, "dice": f.dice,
+                             "sensitivity": f.sensitivity, "specificity": f.specificity} for f in figures]}
 
     def agreement_of(self, db: Session, row: CaseRow) -> dict | None:
         """The stored agreement of the case's two reads: per label Dice, HD95 (mm), volumes (ml)."""
@@ -221,7 +271,7 @@ class DoubleReads:
         return {"a": rows[0].version_a, "b": rows[0].version_b, "labels": labels}
 
     def read_version(self, user: User, name: str, which: str) -> tuple[Case, int]:
-        """Reviewer or lead: the case and version number of read ``A``/``B`` (or a ``vNNN`` of the reads)."""
+        """Reviewer or lead: the case and version number of read ``1``.. (``fusion``, or a ``vNNN``)."""
         self.core.require_role(user, "reviewer")
         with self.core.tx() as db:
             row = self.core.get_case(db, name)
@@ -235,17 +285,23 @@ class DoubleReads:
         return made.get("VoxelSHA256") if made else None
 
     def resolve(self, db: Session, row: CaseRow, which: str) -> str:
-        """The version ``which`` names: a submitted read ``A``/``B``, or a ``vNNN``."""
+        """The version ``which`` names: a read's slot (``1``.., ``A``/``B`` as before), ``fusion``, a ``vNNN``."""
         which = (which or "").strip()
         reads = {r.slot: r.version for r in self.reads(db, row) if r.status == "submitted"}
-        if which.upper() in SLOTS:
-            version = reads.get(which.upper())
+        slot = OLD_SLOTS.get(which.upper()) or (int(which) if which.isdigit() else None)
+        if slot is not None:
+            version = reads.get(slot)
             if not version:
-                raise NotFound(f"case {row.name} has no submitted read {which.upper()}")
+                raise NotFound(f"case {row.name} has no submitted read {slot}")
             return version
+        if which.lower() == "fusion":
+            fused = self.fusion_of(row)
+            if not fused:
+                raise NotFound(f"case {row.name} has no fused proposal under review")
+            return str(fused["version"])
         n = case_record.version_number(which)
         if n is None:
-            raise Invalid(f"a read is A, B or a version vNNN, not {which!r}")
+            raise Invalid(f"a read is its slot 1, 2, ..., 'fusion' or a version vNNN, not {which!r}")
         return case_record.version_name(n)
 
     def double_credit(self, db: Session, row: CaseRow) -> dict:
@@ -267,27 +323,46 @@ def _compare(case: Case, record: dict) -> tuple[tuple[str, str], list[LabelAgree
     return (va, vb), compare_masks(a, b, case.load_labels()).rows
 
 
-def set_readers(svc: ProjectCore, readers: int) -> int:
-    """Set the project's readers per case (1, or 2: double reading); cases already claimed keep theirs.
+def check_readers(readers: int, more_reads_below: float | None = None, fusion: str = "staple") -> None:
+    """Invalid unless 1 <= readers <= MAX_READERS, the Dice threshold is in (0, 1] and the fusion is known."""
+    if not isinstance(readers, int) or not 1 <= readers <= MAX_READERS:
+        raise Invalid(f"a case is read by 1 to {MAX_READERS} annotators, not {readers}", options=("readers",))
+    if more_reads_below is not None and not 0 < more_reads_below <= 1:
+        raise Invalid(f"the Dice under which a case gets more reads is in (0, 1], not {more_reads_below}",
+                      options=("more_reads_below",))
+    if fusion not in {m.value for m in FusionMethod}:
+        raise Invalid(f"no fusion {fusion!r}; it is staple or vote", options=("fusion",))
+
+
+def set_readers(svc: ProjectCore, readers: int, *, more_reads_below: float | None = None,
+                fusion: str | None = None) -> dict:
+    """Set the project's readers per case; cases already claimed keep theirs.
 
     Parameters
     ----------
     svc : ProjectCore
         The project.
     readers : int
-        1 or 2.
+        1 (one annotator), or N >= 2 readers.
+    more_reads_below : float, optional
+        Adaptive reading: a case gets two reads, and its further ones (up to N) only when the
+        lowest per-label Dice of those two is below this. None: every case gets N reads.
+    fusion : str, optional
+        ``staple`` or ``vote`` (default: unchanged).
 
     Returns
     -------
-    int
-        The setting now.
+    dict
+        The settings now: ``readers``, ``more_reads_below``, ``fusion``.
     """
-    if readers not in (1, 2):
-        raise Invalid(f"a case is read by 1 or 2 annotators, not {readers}")
     with svc.tx() as db:
-        svc.settings(db).readers = readers
-        svc.log(db, None, None, "readers_set", readers=readers)
-    return readers
+        settings = svc.settings(db)
+        check_readers(readers, more_reads_below, fusion or settings.fusion or "staple")
+        settings.readers, settings.more_reads_below = readers, more_reads_below
+        settings.fusion = fusion or settings.fusion or "staple"
+        svc.log(db, None, None, "readers_set", readers=readers, more_reads_below=more_reads_below,
+                fusion=settings.fusion)
+        return {"readers": readers, "more_reads_below": more_reads_below, "fusion": settings.fusion}
 
 
 def agreement_summary(svc: ProjectCore, db: Session) -> dict:
@@ -305,5 +380,6 @@ def agreement_summary(svc: ProjectCore, db: Session) -> dict:
             "lowest": [{"case": c, "min_dice": float(d)} for c, d in low]}
 
 
-__all__ = ["SLOTS", "DoubleReads", "active_read", "agreement_summary", "require_no_reviewer", "set_readers"]
+__all__ = ["MAX_READERS", "OLD_SLOTS", "DoubleReads", "active_read", "agreement_summary", "check_readers",
+           "multi_read", "require_no_reviewer", "set_readers"]
 

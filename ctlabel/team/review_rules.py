@@ -93,9 +93,9 @@ class Reviews:
         with self.core.tx() as db:
             row = self.core.get_case(db, name)
             self.require_reviewer_of(db, user, row)
-            if kind == "reject" and row.readers == 2:
-                raise Conflict(f"case {name} is a double read: approve read A or B, or correct them (a merge) "
-                               "and approve that")
+            if kind == "reject" and (row.readers or 1) >= 2:
+                raise Conflict(f"case {name} is read by several annotators: approve the fusion or one read, or correct "
+                               "it and approve that")
             case_id = row.id
         with self.core.case_lock(case_id):
             case = self.core.folder(row)
@@ -116,7 +116,7 @@ class Reviews:
                 detail = {"annotator_id": row.annotator_id, **detail}
                 if kind == "approve":
                     detail.update(self._credit(db, row))
-                    if row.readers == 2:
+                    if (row.readers or 1) >= 2:
                         detail.update(self.double_reads.double_credit(db, row))
                 self.core.log(db, user, row, kind, version=case_record.version_name(n), **detail)
                 return self.core.case_summary(db, row)

@@ -34,10 +34,10 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
     a = c["ann1"].next_case()
     b = c["ann2"].next_case()
     name = a["case"]
-    assert b["case"] == name and (a["read"], b["read"]) == ("A", "B") and a["readers"] == 2
+    assert b["case"] == name and (a["read"], b["read"]) == (1, 2) and a["readers"] == 2
     other = c["ann1"].next_case()["case"]  # ann1 never reads one case twice: the next case
     assert other != name
-    assert c["ann3"].next_case()["read"] == "B"
+    assert c["ann3"].next_case()["read"] == 2
     with pytest.raises(ClientError) as e:
         c["ann2"].next_case()  # every slot is taken
     assert e.value.status == 404
@@ -69,10 +69,12 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
     done = c["ann2"].submit(name)
     assert done["state"] == "submitted"
 
-    # the agreement: ctlabel.measure.compare of the two reads, stored and served
+    # the agreement: ctlabel.measure.compare of the two reads, stored and served; their fusion is under review
     info = c["rev"].reads(name)
     va, vb = (r["version"] for r in info["reads"])
-    assert [r["slot"] for r in info["reads"]] == ["A", "B"] and (va, vb) == ("v002", "v003")
+    assert [r["slot"] for r in info["reads"]] == [1, 2] and (va, vb) == ("v002", "v003")
+    assert info["fusion"]["version"] == "v004" and info["fusion"]["reads"] == ["v002", "v003"]
+    assert [r["reader"] for r in info["fusion"]["readers"]] == ["ann1", "ann2"]
     expected = compare_masks(case.load_version(2), case.load_version(3), case.load_labels()).rows
     got = info["agreement"]["labels"]
     assert [g["label"] for g in got] == [r.label for r in expected] == [1]
@@ -82,9 +84,11 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
         c["ann1"].reads(name)
     assert e.value.status == 403  # a reader never sees the other read
     files = c["rev"].download_reads(name, tmp_path / "rev")
-    assert set(files) == {"A", "B"} and files["A"].read_bytes() == case.version_path(2).read_bytes()
+    assert set(files) == {"1", "2", "fusion"} and files["1"].read_bytes() == case.version_path(2).read_bytes()
+    assert files["fusion"].read_bytes() == case.version_path(4).read_bytes()
 
-    # the reviewer approves A; a rejection is not how a double read is decided
+    # the reviewer approves read A (a slot by its old name, as clients sent it before integer slots);
+    # a rejection is not how a double read is decided
     assert c["rev"].review_next()["case"] == name
     with pytest.raises(ClientError) as e:
         c["rev"].reject(name, "no")
@@ -108,9 +112,9 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
     merged.write_bytes(brain_mask_bytes(svc.cases_dir / other, slices=(12, 13, 14)))
     fixed = c["rev"].correct(rdir, "union of A and B", file=merged)
     assert fixed["state"] == "submitted"
-    assert c["rev"].approve(other, version="v003")["state"] == "approved"
+    assert c["rev"].approve(other, version="v004")["state"] == "approved"  # v003 is the fusion
     case2, rec2 = _reads_of(svc, other)
-    assert rec2["ApprovedVersion"] == "v003" and verify_case(case2).ok
+    assert rec2["ApprovedVersion"] == "v004" and verify_case(case2).ok
 
     # pay: every reader one annotation item; the withdrawn submission is no item
     people = {p["user"]: p for p in report(svc)["people"]}
@@ -138,11 +142,15 @@ def test_readers_setting_on_the_command_line(tmp_path, capsys):
     assert main(["team", "init", str(project), "--readers", "2", "--json"]) == 0
     capsys.readouterr()
     assert main(["team", "readers", str(project), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"readers": 2}
+    assert json.loads(capsys.readouterr().out) == {"readers": 2, "more_reads_below": None, "fusion": "staple"}
     assert main(["team", "readers", str(project), "1"]) == 0
     assert "1 reader(s) per case" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["team", "readers", str(project), "3"])  # 1 or 2 only: bad usage
+    assert main(["team", "readers", str(project), "4", "--more-reads-below", "0.9", "--fusion", "vote"]) == 0
+    assert "4 reader(s) per case, fused by vote; two reads first" in capsys.readouterr().out
+    assert main(["team", "readers", str(project), "0"]) == 1  # at least one reader: refused
+    assert "1 to 16 annotators" in capsys.readouterr().err
+    assert main(["team", "readers", str(project), "3", "--more-reads-below", "1.5"]) == 1
+    assert "(--more-reads-below" in capsys.readouterr().err
 
 
 def test_lead_release_and_reassign_of_a_double_read_case(tmp_path, db_url, philips_template):
@@ -163,7 +171,7 @@ def test_lead_release_and_reassign_of_a_double_read_case(tmp_path, db_url, phili
     with svc.read() as db:
         users = {u.name: u for u in db.scalars(select(User))}
     name = svc.claims.claim_next(users["ann1"])["case"]
-    assert svc.claims.claim_next(users["ann2"])["read"] == "B"
+    assert svc.claims.claim_next(users["ann2"])["read"] == 2
     folder = svc.cases_dir / name
     spool = save_stream_to(svc, [brain_mask_bytes(folder)])
     store_upload(svc, users["ann1"], name, spool.path, "none")
@@ -172,7 +180,7 @@ def test_lead_release_and_reassign_of_a_double_read_case(tmp_path, db_url, phili
     kept = draft.read_bytes()
     before = read_json(folder / "case.json")
 
-    with pytest.raises(Conflict, match="read by two annotators"):
+    with pytest.raises(Conflict, match="read by several annotators"):
         dashboard_data.reassign(svc, users["lead"], name, "ann3")
     assert read_json(folder / "case.json") == before
     with pytest.raises(Forbidden):  # nothing was given to ann3
@@ -184,5 +192,5 @@ def test_lead_release_and_reassign_of_a_double_read_case(tmp_path, db_url, phili
         with pytest.raises(Forbidden):
             svc.claims.heartbeat(users[who], name)
     assert draft.read_bytes() == kept  # the released reader's draft stays in the case
-    assert svc.claims.claim_next(users["ann3"])["read"] == "A"  # the slots are free again
+    assert svc.claims.claim_next(users["ann3"])["read"] == 1  # the slots are free again
     assert svc.claims.claim_next(users["ann1"])["case"] == name

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 import ctlabel.team.db as team_db
 from ctlabel.errors import InputError
@@ -43,7 +43,9 @@ BAD = {  # each refused by its constraint
                         " 'open', '2026-01-01')",
     "reads.slot": "INSERT INTO reads (case_id, user_id, slot, status, claimed) VALUES (1, 1, 'C', 'open',"
                   " '2026-01-01')",
-    "reads.status": "INSERT INTO reads (case_id, user_id, slot, status, claimed) VALUES (1, 1, 'B', 'gone',"
+    "reads.slot0": "INSERT INTO reads (case_id, user_id, slot, status, claimed) VALUES (1, 1, 0, 'open',"
+                   " '2026-01-01')",
+    "reads.status": "INSERT INTO reads (case_id, user_id, slot, status, claimed) VALUES (1, 1, 2, 'gone',"
                     " '2026-01-01')",
     "uploads.kind": "INSERT INTO uploads (case_id, user_id, kind, base_sha256, voxel_sha256, size, at) VALUES"
                     " (1, 1, 'mask', 'a', 'b', 1, '2026-01-01')",
@@ -86,11 +88,14 @@ def test_an_old_database_upgrades_with_its_rows_and_then_refuses_bad_values(tmp_
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM assignments JOIN cases ON cases.id = assignments.case_id"
                                     " JOIN users ON users.id = assignments.user_id").scalar() == 2
         assert conn.exec_driver_sql("SELECT state FROM cases").scalar() == "submitted"
+        assert conn.exec_driver_sql("SELECT slot FROM reads").all() == [(1,)]  # read A is slot 1 (0007)
         if engine.dialect.name == "sqlite":  # the rebuild turned foreign keys off only for itself
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
     for what, sql in BAD.items():
-        with pytest.raises(IntegrityError, match=f"ck_{what.replace('.', '_')}|CHECK constraint failed"):
+        # PostgreSQL refuses a text slot by its type (DataError) before any constraint
+        with pytest.raises((IntegrityError, DataError), match=f"ck_{what.replace('.', '_').rstrip('0')}|CHECK "
+                           "constraint failed|invalid input syntax for type integer"):
             with engine.begin() as conn:
                 conn.exec_driver_sql(sql.replace("'2026-01-01'", "'2026-01-01 00:00:00+00'"))
     with engine.begin() as conn:  # the allowed values still go in
@@ -146,10 +151,16 @@ def test_the_lists_are_the_codes_and_the_migrations():
     assert spec is not None and spec.loader is not None
     m0006 = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m0006)
+    spec = importlib.util.spec_from_file_location("m0007", path.with_name("0007_reader_slots.py"))
+    assert spec is not None and spec.loader is not None
+    m0007 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m0007)
     checks = {t: {**cols, **m0006.CHECKS.get(t, {})} for t, cols in m0005.CHECKS.items()}
     models = {t.name: {c.name: c.sqltext.text for c in t.constraints if isinstance(c, sa.CheckConstraint)
                        and c.name == f"ck_{t.name}_{c.sqltext.text.split()[0]}"}
               for t in team_db.Base.metadata.sorted_tables}
-    assert {t: {f"ck_{t}_{c}": m0005._sql(c, v) for c, v in cols.items()} for t, cols in checks.items()} == {
-        t: models[t] for t in checks}
+    expected = {t: {f"ck_{t}_{c}": m0005._sql(c, v) for c, v in cols.items()} for t, cols in checks.items()}
+    expected["reads"]["ck_reads_slot"] = m0007.SLOT_CHECK  # 0007: slots are numbers 1, 2, ...
+    assert expected == {t: models[t] for t in checks}
+    assert team_db.READ_SLOT_CHECK == m0007.SLOT_CHECK
     assert team_db.RATE_KINDS == m0006.CHECKS["rates"]["kind"]
