@@ -40,7 +40,7 @@ def agreement(name: str, user: Me, svc: Svc) -> dict:
 
 @router.get("/cases/{name}/reads/{which}", response_class=Response, responses=BINARY_ANSWER)
 def read_file(name: str, which: str, user: Me, svc: Svc) -> Response:
-    """The mask of read ``A`` or ``B`` (``A.json``, ``B.json``: its provenance sidecar); ETag: its voxel hash."""
+    """The mask of read ``1``, ``2``, ... or of the ``fusion`` (``.json``: its sidecar); ETag: its voxel hash."""
     slot, _, ext = which.partition(".")
     if ext not in ("", "json"):
         raise NotFound(f"no file {which!r}; files are A, B, A.json, B.json")
