@@ -17,7 +17,7 @@ router = APIRouter()
 
 
 class ApproveReadBody(BaseModel):
-    """Which version to approve: ``A``, ``B`` or a version ``vNNN`` (a corrected merge), and a comment."""
+    """Which version to approve (``fusion``, a read's slot ``1``.., ``A``/``B`` as before, a ``vNNN``), a comment."""
 
     version: str
     comment: str | None = None
@@ -43,7 +43,7 @@ def read_file(name: str, which: str, user: Me, svc: Svc) -> Response:
     """The mask of read ``1``, ``2``, ... or of the ``fusion`` (``.json``: its sidecar); ETag: its voxel hash."""
     slot, _, ext = which.partition(".")
     if ext not in ("", "json"):
-        raise NotFound(f"no file {which!r}; files are A, B, A.json, B.json")
+        raise NotFound(f"no file {which!r}; files are a read's slot (1, 2, ...) or fusion, each also as .json")
     case, number = svc.double_reads.read_version(user, name, slot)
     path = case.version_path(number)
     if not path.is_file():
@@ -55,7 +55,7 @@ def read_file(name: str, which: str, user: Me, svc: Svc) -> Response:
 
 @router.post("/cases/{name}/reads/approve", response_model=CaseSummary, response_model_exclude_unset=True)
 def approve_read(name: str, body: ApproveReadBody, user: Me, svc: Svc) -> dict:
-    """Approve read A or B, or a version (the reviewer's corrected merge): the delivered version."""
+    """Approve the fusion, one read (its slot) or a version (the reviewer's correction): the delivered version."""
     return svc.reviews.approve_read(user, name, body.version, body.comment)
 
 
