@@ -46,15 +46,13 @@ def check_sources(sources: list[str], pulling: bool) -> str | None:
         selection without a URL.
     """
     if not sources or not all(s.strip() for s in sources):
-        raise InputError("name a DICOM folder on the server or a DICOMweb URL", options=("sources",))
+        raise InputError("name a DICOM folder on the server or a DICOMweb URL")
     too_long = next((s for s in sources if len(s) > MAX_SOURCE), None)
     if too_long is not None:
-        raise InputError(f"a source is at most {MAX_SOURCE} characters, this one {len(too_long)}",
-                         options=("sources",))
+        raise InputError(f"a source is at most {MAX_SOURCE} characters, this one {len(too_long)}")
     urls = [s.strip() for s in sources if is_url(s)]
     if urls and len(sources) > 1:
-        raise InputError("add-cases takes one DICOMweb URL, or DICOM folders and files, not both",
-                         options=("sources",))
+        raise InputError("add-cases takes one DICOMweb URL, or DICOM folders and files, not both")
     if urls:
         parts = urlsplit(urls[0])
         if not parts.hostname:
@@ -62,7 +60,7 @@ def check_sources(sources: list[str], pulling: bool) -> str | None:
         return urls[0]
     if "://" in sources[0]:
         raise InputError("a DICOMweb URL is http:// or https://; anything else is a folder on the server",
-                         sources[0], options=("sources",))
+                         sources[0])
     if pulling:
         raise InputError("studies, series, UIDs and study dates select what a DICOMweb URL source pulls",
                          options=("study", "series", "uids", "study_date"))
@@ -79,11 +77,11 @@ def check_folder(path: str | os.PathLike) -> Path:
     """
     p = Path(path).expanduser()
     if not p.is_absolute():
-        raise InputError("give the folder's full path on the server (it starts with /)", p, options=("sources",))
+        raise InputError("give the folder's full path on the server (it starts with /)", p)
     if not p.exists():
-        raise InputError("does not exist on the server", p, options=("sources",))
+        raise InputError("does not exist on the server", p)
     if not p.is_dir():
-        raise InputError("is not a folder (a DICOM folder on the server is asked for)", p, options=("sources",))
+        raise InputError("is not a folder (a DICOM folder on the server is asked for)", p)
     return p
 
 
