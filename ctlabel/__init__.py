@@ -25,7 +25,6 @@ _LAZY: dict[str, str] = {
     "Case": "case.folder",
     "find_cases": "case.folder",
     "CaseLock": "case.lock",
-    "describe_finding": "case.qa_gate",
     "submission_qa": "case.qa_gate",
     "describe_event": "case.record",
     "history": "case.record",
@@ -98,10 +97,7 @@ _LAZY: dict[str, str] = {
     "check_mask": "qa",
     "Finding": "qa",
     "QAOptions": "qa",
-    "FindingGroup": "qa.groups",
-    "describe_group": "qa.groups",
-    "group_findings": "qa.groups",
-    "summary_line": "qa.groups",
+    "QAGroups": "qa.groups",
     "make_phantom": "intake.synthetic",
     "Client": "team.client",
     "ClientError": "team.client",
@@ -119,7 +115,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.case.editing import EditingSession, Edits
     from ctlabel.case.folder import Case, find_cases
     from ctlabel.case.lock import CaseLock
-    from ctlabel.case.qa_gate import describe_finding, submission_qa
+    from ctlabel.case.qa_gate import submission_qa
     from ctlabel.case.record import (
         describe_event,
         history,
@@ -165,7 +161,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     )
     from ctlabel.progress import duration_text
     from ctlabel.qa import Finding, QAOptions, check_mask
-    from ctlabel.qa.groups import FindingGroup, describe_group, group_findings, summary_line
+    from ctlabel.qa.groups import QAGroups
     from ctlabel.team.client import Client, ClientError
     from ctlabel.team.login import load_login, save_login
     from ctlabel.volume import Grid, SourceIdentity, Volume, spacing_from_affine
@@ -184,7 +180,6 @@ __all__ = [
     "EditingSession",
     "Edits",
     "Finding",
-    "FindingGroup",
     "GeometryError",
     "Grid",
     "InterpolationResult",
@@ -193,6 +188,7 @@ __all__ = [
     "LockError",
     "Mask",
     "PRELABEL_STRUCTURES",
+    "QAGroups",
     "QAOptions",
     "RELABELLED",
     "REMOVED",
@@ -217,14 +213,11 @@ __all__ = [
     "correct",
     "default_label_table",
     "describe_event",
-    "describe_finding",
-    "describe_group",
     "diff_overlay",
     "diff_summary",
     "duration_text",
     "find_cases",
     "find_series",
-    "group_findings",
     "history",
     "hu_range_mask",
     "interpolate",
@@ -257,7 +250,6 @@ __all__ = [
     "status",
     "structures_for",
     "submission_qa",
-    "summary_line",
     "touched_from_box",
     "touched_from_diff",
     "touched_from_indices",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ctlabel.case.folder import Case
 from ctlabel.errors import StateError
 from ctlabel.io.mask import Mask
+from ctlabel.qa.groups import describe_finding
 
 if TYPE_CHECKING:
     from ctlabel.qa import Finding
@@ -40,12 +41,6 @@ def submission_qa(case: Case, mask: Mask | None = None) -> list[Finding]:
     if mask is None:
         return []
     return check_mask(mask, case.load_image(), case.load_labels(), source=str(mask.path or case.root))
-
-
-def describe_finding(f: Finding) -> str:
-    """One line for a person: level, check, label, slice and the message."""
-    where = "".join(f" {k} {v}" for k, v in (("label", f.label), ("slice", f.slice)) if v is not None)
-    return f"{f.level}: {f.check}{where}: {f.message}"
 
 
 def qa_gate(case: Case, mask: Mask, force: bool, path) -> dict:

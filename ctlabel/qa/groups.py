@@ -10,7 +10,7 @@ show these; the full list stays in each group's ``findings``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ctlabel.qa import ERROR, Finding
@@ -144,4 +144,57 @@ def describe_group(group: FindingGroup, width: int = 160) -> str:
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
-__all__ = ["FindingGroup", "count_levels", "describe_group", "group_findings", "summary_line"]
+def describe_finding(f: Finding) -> str:
+    """One line for a person: level, check, label, slice and the message."""
+    where = "".join(f" {k} {v}" for k, v in (("label", f.label), ("slice", f.slice)) if v is not None)
+    return f"{f.level}: {f.check}{where}: {f.message}"
+
+
+@dataclass(frozen=True)
+class QAGroups:
+    """The findings of a mask grouped for a person: what the plugin, the CLI and the server show.
+
+    One object for the grouping, its summary line and the lines of a group or a finding, so a
+    view needs this name only (:func:`group_findings`, :func:`summary_line`,
+    :func:`describe_group`, :func:`describe_finding`).
+
+    Attributes
+    ----------
+    groups : tuple of FindingGroup
+        As :func:`group_findings` orders them.
+    """
+
+    groups: tuple[FindingGroup, ...]
+
+    @classmethod
+    def of(cls, findings: Iterable[Finding]) -> QAGroups:
+        """Group ``findings`` (:func:`group_findings`)."""
+        return cls(tuple(group_findings(findings)))
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __iter__(self) -> Iterator[FindingGroup]:
+        return iter(self.groups)
+
+    def __getitem__(self, index: int) -> FindingGroup:
+        return self.groups[index]
+
+    @property
+    def summary(self) -> str:
+        """One short line: ``QA: 3 errors, 497 warnings in 4 groups`` (:func:`summary_line`)."""
+        return summary_line(list(self.groups))
+
+    @staticmethod
+    def describe(group: FindingGroup, width: int = 160) -> str:
+        """One line for a group (:func:`describe_group`)."""
+        return describe_group(group, width)
+
+    @staticmethod
+    def describe_finding(finding: Finding) -> str:
+        """One line for a finding (:func:`describe_finding`)."""
+        return describe_finding(finding)
+
+
+__all__ = ["FindingGroup", "QAGroups", "count_levels", "describe_finding", "describe_group", "group_findings",
+           "summary_line"]

@@ -49,7 +49,7 @@ class CaseActionsMixin:
     def submit(self) -> int | None:
         """Save, run QA, ask before submitting past QA errors; the version number, or None if not submitted.
 
-        The findings are grouped by check and label (:func:`ctlabel.group_findings`): the question
+        The findings are grouped by check and label (:class:`ctlabel.QAGroups`): the question
         lists the groups in a dialog that fits the screen, the status line is one short line.
         """
         s = self._require_session()

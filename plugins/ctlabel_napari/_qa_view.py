@@ -1,4 +1,4 @@
-"""Showing QA findings grouped by check and label (:func:`ctlabel.group_findings`), within the screen.
+"""Showing QA findings grouped by check and label (:class:`ctlabel.QAGroups`), within the screen.
 
 * :class:`SubmitQADialog`: *Submit with QA errors?* with a summary line, one row per group (count,
   worst example) whose children are every finding, in a tree whose height is capped by the
@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from ctlabel import Finding, FindingGroup, describe_finding, describe_group, group_findings, summary_line
+from ctlabel import Finding, QAGroups
 
 from ._fit import available_geometry, fit_to_screen
 
@@ -42,9 +42,9 @@ def _brush(level: str) -> QBrush:
 
 def status_text(prefix: str, findings: Sequence[Finding]) -> tuple[str, str]:
     """One short line (``prefix`` + the QA summary) and a tooltip naming the groups (bounded)."""
-    groups = group_findings(findings)
-    line = f"{prefix}. {summary_line(groups)}" if prefix else summary_line(groups)
-    tip = [describe_group(g, 120) for g in groups[:MAX_TOOLTIP_GROUPS]]
+    groups = QAGroups.of(findings)
+    line = f"{prefix}. {groups.summary}" if prefix else groups.summary
+    tip = [groups.describe(g, 120) for g in groups.groups[:MAX_TOOLTIP_GROUPS]]
     if len(groups) > MAX_TOOLTIP_GROUPS:
         tip.append(f"… and {len(groups) - MAX_TOOLTIP_GROUPS} more group(s)")
     return line, "\n".join(tip)
@@ -57,10 +57,10 @@ class SubmitQADialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Submit with QA errors?")
         self.setObjectName("ctlabel_submit_qa")
-        self.groups = group_findings(findings)
+        self.groups = QAGroups.of(findings)
         self._jump = jump
         lay = QVBoxLayout(self)
-        head = QLabel(f"<b>{summary_line(self.groups)}</b> in this draft. Submit anyway? "
+        head = QLabel(f"<b>{self.groups.summary}</b> in this draft. Submit anyway? "
                       "The errors are recorded with the submission.")
         head.setWordWrap(True)
         lay.addWidget(head)
@@ -69,12 +69,12 @@ class SubmitQADialog(QDialog):
         self.tree.setUniformRowHeights(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         for g in self.groups:
-            top = QTreeWidgetItem([describe_group(g)])
+            top = QTreeWidgetItem([self.groups.describe(g)])
             top.setForeground(0, _brush(g.level))
-            top.setToolTip(0, describe_group(g, 1000))
+            top.setToolTip(0, self.groups.describe(g, 1000))
             top.setData(0, Qt.ItemDataRole.UserRole, g.worst)
             for f in g.findings[:MAX_ROWS_PER_GROUP]:
-                child = QTreeWidgetItem([describe_finding(f)])
+                child = QTreeWidgetItem([QAGroups.describe_finding(f)])
                 child.setData(0, Qt.ItemDataRole.UserRole, f)
                 top.addChild(child)
             if g.count > MAX_ROWS_PER_GROUP:
@@ -119,7 +119,7 @@ def ask_submit(parent, findings: Sequence[Finding], jump: Callable[[Finding], ob
 class GroupStepper:
     """A list of groups: the first click on a row gives its worst finding, further clicks the next ones."""
 
-    def __init__(self, groups: list[FindingGroup]) -> None:
+    def __init__(self, groups: QAGroups) -> None:
         self.groups = groups
         self._at: dict[int, int] = {}
 
@@ -137,11 +137,11 @@ class GroupStepper:
 def fill_group_list(widget: QListWidget, findings: Sequence[Finding]) -> GroupStepper:
     """Fill ``widget`` with one row per group (tooltip: its first findings); return the stepper for clicks."""
     widget.clear()
-    groups = group_findings(findings)
+    groups = QAGroups.of(findings)
     for g in groups:
-        item = QListWidgetItem(describe_group(g, 200))
+        item = QListWidgetItem(groups.describe(g, 200))
         item.setForeground(_brush(g.level))
-        lines = [describe_finding(f) for f in g.findings[:10]]
+        lines = [groups.describe_finding(f) for f in g.findings[:10]]
         if g.count > 10:
             lines.append(f"… {g.count - 10} more: click the row again to step through them")
         item.setToolTip("\n".join(lines))
