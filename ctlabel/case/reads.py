@@ -204,7 +204,7 @@ def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int 
 
 def _submit_fused(case: Case, record: dict, who: str, masks: list[Mask], names: list[str], fuse: Fuser) -> None:
     """Freeze the fusion of the reads as the version under review (a ``submitted`` event with ``Fusion``)."""
-    readers = [str((m.provenance or {}).get("Reader") or name) for m, name in zip(masks, names, strict=True)]
+    readers = [str((version_event(record, name) or {}).get("Reader") or name) for name in names]
     proposal = fuse(masks, readers)
     ev = event(who, "annotator", "submitted", None, Reads=names, Fusion=proposal.record())
     base = {**_mask_base(masks[0]), "Events": [], "Annotator": ",".join(readers), "Created": None, "methods": None}
