@@ -166,7 +166,7 @@ def fuse(masks: Sequence[np.ndarray], method: FusionMethod | str = FusionMethod.
         else:
             sens, spec = _from_counts(joint, present)
         figures.append(ReaderFigures(name, dice, sens, spec))
-    return Fusion(method, fused, _disagreement(arrays, fused), tuple(figures))
+    return Fusion(method, fused, disagreement_map(arrays, fused), tuple(figures))
 
 
 def lowest_dice(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -255,7 +255,18 @@ def _from_counts(joint: np.ndarray, present: list[int]) -> tuple[dict[int, float
     return sens, spec
 
 
-def _disagreement(arrays: list[np.ndarray], fused: np.ndarray) -> np.ndarray:
+def disagreement_map(arrays: Sequence[np.ndarray], fused: np.ndarray) -> np.ndarray:
+    """Where the readers differ: uint8, 0 where all agree, else how many readers differ from ``fused``.
+
+    Parameters
+    ----------
+    arrays : sequence of numpy.ndarray
+        The readers' masks (one shape).
+    fused : numpy.ndarray
+        The fusion of them (:func:`fuse`), or any mask to count the readers against.
+    """
+    arrays = [np.asarray(a) for a in arrays]
+    fused = np.asarray(fused)
     differ = np.zeros(fused.shape, dtype=bool)
     for a in arrays[1:]:
         differ |= a != arrays[0]
@@ -265,4 +276,4 @@ def _disagreement(arrays: list[np.ndarray], fused: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["MAX_READERS", "Fusion", "ReaderFigures", "fuse", "lowest_dice", "recorded_figures"]
+__all__ = ["MAX_READERS", "Fusion", "ReaderFigures", "disagreement_map", "fuse", "lowest_dice", "recorded_figures"]
