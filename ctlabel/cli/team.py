@@ -330,6 +330,9 @@ def register(sub) -> None:
     from ctlabel.cli import team_gold
 
     team_gold.register(add)  # gold add | remove | list | rate | scores: gold-standard cases
+    from ctlabel.cli import team_accuracy
+
+    team_accuracy.register(add)  # accuracy PROJECT [--user] [--threshold]: annotators' measured accuracy
 
     p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")
     p.add_argument("project", metavar="PROJECT", help="the team project folder")

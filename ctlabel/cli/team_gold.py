@@ -42,13 +42,13 @@ def cmd_gold(args) -> int:
         return _out(args, {"rate": rate}, f"{rate:g} of the claims are served a gold case" if rate else
                     "no gold case is served (rate 0)")
     if args.action == "scores":
-        from ctlabel.team.gold_scores import accuracy
+        from ctlabel.team.gold_scores import gold_summary
 
-        rows = accuracy(svc, user=args.user)
+        rows = gold_summary(svc, user=args.user)
         lines = [f"{r['user']:<16} {r['label']:>5} {r['name'][:16]:<16} n {r['n']:>3}  dice {r['mean_dice']:.3f} "
                  f"(lowest {r['min_dice']:.3f})  hd95 {'-' if r['mean_hd95_mm'] is None else r['mean_hd95_mm']} mm"
                  for r in rows]
-        return _out(args, {"accuracy": rows}, "\n".join(lines) or "no gold case scored yet")
+        return _out(args, {"scores": rows}, "\n".join(lines) or "no gold case scored yet")
     cases = svc.gold.cases()
     lines = [f"{g['case']}  {g['version']}  by {g['author']}, approved by {g['approver']}; served {g['servings']}, "
              f"scored {g['scored']}" + ("" if g["mean_dice"] is None else f", mean Dice {g['mean_dice']:.3f}")

@@ -2,8 +2,10 @@
 
 What an accuracy figure of an annotator is built from: each scored gold serving
 (:mod:`ctlabel.team.gold`) left one row per label (Dice, HD95, volumes) in ``gold_scores``.
-:func:`gold_scores` lists them (filtered by annotator, label and time), :func:`accuracy`
-aggregates them per annotator and label.
+:func:`gold_scores` lists them (filtered by annotator, label and time), :func:`gold_summary`
+summarises them per annotator and label (counts, mean and lowest Dice, HD95, volumes). The
+annotator's *accuracy* (gold with reader agreement and reviews, with intervals) is
+:func:`ctlabel.team.accuracy.annotator_accuracy`.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def gold_scores(core: ProjectCore, *, user: str | None = None, label: int | None
                        as_utc(s.at) or s.at) for who, gold, serving, ref, s in rows]
 
 
-def accuracy(core: ProjectCore, **filters) -> list[dict]:
+def gold_summary(core: ProjectCore, **filters) -> list[dict]:
     """Per annotator and label: servings scored, mean and lowest Dice, mean HD95, mean |volume difference|.
 
     Parameters
@@ -138,4 +140,4 @@ def accuracy(core: ProjectCore, **filters) -> list[dict]:
     return out
 
 
-__all__ = ["GoldResult", "accuracy", "gold_scores"]
+__all__ = ["GoldResult", "gold_scores", "gold_summary"]

@@ -18,7 +18,7 @@ from ctlabel.case.naming import case_folder_name
 from ctlabel.team import admin, uploads
 from ctlabel.team import report as reporting
 from ctlabel.team.db import User
-from ctlabel.team.gold_scores import accuracy, gold_scores
+from ctlabel.team.gold_scores import gold_scores, gold_summary
 from ctlabel.team.service import NotFound
 
 
@@ -128,7 +128,7 @@ def test_a_gold_case_is_served_unrecognisably_scored_paid_and_kept_out(tmp_path,
     assert row.hd95_mm == pytest.approx(float(np.percentile(d, 95)), abs=1e-3) and row.hd95_mm > 0
     assert row.volume_ref_ml == pytest.approx(ref.sum() * voxel_ml, abs=1e-4)
     assert row.volume_diff_ml == pytest.approx((sub.sum() - ref.sum()) * voxel_ml, abs=1e-4)
-    assert accuracy(svc)[0]["n"] == 1
+    assert gold_summary(svc)[0]["n"] == 1
     rec = json.loads((dst / "case.json").read_text())
     assert rec["GoldServing"]["Source"] == gold and rec["GoldServing"]["Score"]["Labels"][0]["dice"] == \
         pytest.approx(row.dice, abs=1e-4)

@@ -5,6 +5,7 @@ the estimator of ctlabel.measure.accuracy, the threshold and who falls below it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -78,3 +79,41 @@ def test_one_annotator_among_300_is_read_fast(tmp_path, db_url):
     assert everyone["a150"][1].gold.n == 10
     print(f"accuracy of 300 annotators x 20 scores: all {t_all * 1000:.1f} ms, one {t_one * 1000:.1f} ms")
     assert t_one < 0.5
+
+
+def test_the_accuracy_command(tmp_path, capsys):
+    from ctlabel.cli.main import main
+
+    svc = make_project(tmp_path / "p", None)
+    project = str(svc.root)
+
+    def cli(*argv) -> tuple[int, str]:
+        capsys.readouterr()
+        rc = main(list(argv))
+        got = capsys.readouterr()
+        return rc, got.out if rc == 0 else got.out + got.err
+
+    rc, text = cli("team", "accuracy", project)
+    assert rc == 0 and "no accuracy measured yet" in text
+    plant(svc, seed=2)
+    accs = team_accuracy.annotator_accuracy(svc)
+    rc, text = cli("team", "accuracy", project, "--threshold", "0.7", "--json")
+    data = json.loads(text)
+    assert rc == 0 and data["threshold"] == 0.7 and team_accuracy.threshold(svc) == 0.7
+    assert [(r["annotator"], r["label"]) for r in data["accuracy"]] == sorted(
+        ((w, lab) for w, per in accs.items() for lab in per),
+        key=lambda k: (accs[k[0]][k[1]].estimate.mean is None, accs[k[0]][k[1]].estimate.mean or 0, k))
+    for r in data["accuracy"]:
+        assert {k: r[k] for k in ("estimate", "gold", "agreement", "review", "trend")} == \
+            {k: v for k, v in accs[r["annotator"]][r["label"]].as_json().items() if k not in ("annotator", "label")}
+    assert {(b["annotator"], b["label"]) for b in data["below"]} == \
+        {(b.annotator, b.label) for b in team_accuracy.below(accs, 0.7)} != set()
+    rc, text = cli("team", "accuracy", project, "--user", "ann2")
+    lines = text.splitlines()
+    assert rc == 0 and lines[0] == "threshold: 0.7" and all(" BELOW" in ln for ln in lines[2:] if "ann2" in ln
+                                                             and not ln.split()[3].startswith("-"))
+    assert not any(ln.startswith("ann0") for ln in lines)
+    rc, text = cli("team", "accuracy", project, "--threshold", "2")
+    assert rc == 1 and "(0, 1]" in text and "--threshold" in text
+    rc, text = cli("team", "accuracy", project, "--threshold", "off", "--json")
+    assert rc == 0 and json.loads(text)["threshold"] is None and json.loads(text)["below"] == []
