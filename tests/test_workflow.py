@@ -13,11 +13,12 @@ import pytest
 import ctlabel
 from ctlabel.case import reads, review, workflow
 from ctlabel.case import record as case_record
+from ctlabel.case.accept import accept_by_policy
 from ctlabel.errors import StateError
 
 DOCS = Path(__file__).parents[1] / "docs" / "review.md"
 OLD = Path(__file__).parent / "data" / "cases" / "v0.2.0"
-STATES = ("in_progress", "submitted", "approved", "rejected")
+STATES = ("in_progress", "submitted", "approved", "rejected", "accepted")
 
 
 def _documented() -> dict[str, tuple[set[str], str]]:
@@ -40,6 +41,7 @@ ACTIONS = {
     "add_version": ("imported", lambda c, labels, grid: review.add_version(c, labels, grid, "anna")),
     "start_new_draft": ("created", lambda c, labels, grid: review.start_new_draft(c, "anna")),
     "withdraw": ("withdrawn", lambda c, labels, grid: reads.withdraw(c, "anna")),
+    "accept_by_policy": ("accepted", lambda c, labels, grid: accept_by_policy(c, "anna", {}, {"accepted": True})),
 }
 
 
@@ -58,8 +60,10 @@ def _case_in(state: str, tmp_path: Path) -> ctlabel.Case:
     case = ctlabel.Case.open(tmp_path / "cases" / "phantom_case")
     if state != "approved":
         review.start_new_draft(case, "anna")  # -> in_progress, with a draft
-    if state in ("submitted", "rejected"):
+    if state in ("submitted", "rejected", "accepted"):
         review.submit(case, "anna", force=True)
+    if state == "accepted":
+        accept_by_policy(case, "anna", {}, {"accepted": True})
     if state == "rejected":
         review.reject(case, "rita", "not yet")
     assert case_record.state_of(case) == state

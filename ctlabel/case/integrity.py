@@ -26,7 +26,7 @@ from ctlabel.case.heads import HEADS_LOG
 if TYPE_CHECKING:
     from ctlabel.case.folder import Case
 
-_VERSION_ACTIONS = ("submitted", "corrected", "imported", "approved", "rejected", "read", "withdrawn")
+_VERSION_ACTIONS = ("submitted", "corrected", "imported", "approved", "rejected", "read", "withdrawn", "accepted")
 
 
 def file_sha256(path: Path) -> str | None:

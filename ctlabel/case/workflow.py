@@ -7,6 +7,7 @@ States and the only transitions allowed (see ``docs/review.md``)::
          |                      +--correct (reviewer; new version, stays submitted)
          +------ edit (new draft from the latest version) <-- approved / rejected
          +------ withdraw (the annotator, before any reviewer acted) <-- submitted
+    submitted --accept (the review policy, no reviewer)--> accepted --approve/reject/correct (a reviewer)
 
 ``ALLOWED_FROM[action]`` lists the states an action may start from and ``RESULT[action]``
 the state it leads to (an action without a result keeps the state). Nothing else in
@@ -22,15 +23,19 @@ IN_PROGRESS = CaseState.IN_PROGRESS
 SUBMITTED = CaseState.SUBMITTED
 APPROVED = CaseState.APPROVED
 REJECTED = CaseState.REJECTED
-STATES = (IN_PROGRESS, SUBMITTED, APPROVED, REJECTED)
+ACCEPTED = CaseState.ACCEPTED
+STATES = (IN_PROGRESS, SUBMITTED, APPROVED, REJECTED, ACCEPTED)
 
 #: The transition table: action -> (the states it may start from, the state it leads to;
 #: ``None`` keeps the state). Edits of a draft (painted, interpolated, saved) need an open draft.
 TRANSITIONS: dict[str, tuple[tuple[CaseState, ...], CaseState | None]] = {
     "submitted": ((IN_PROGRESS, REJECTED), SUBMITTED),
-    "approved": ((SUBMITTED,), APPROVED),
-    "rejected": ((SUBMITTED,), REJECTED),
-    "corrected": ((SUBMITTED, REJECTED, APPROVED), SUBMITTED),
+    "approved": ((SUBMITTED, ACCEPTED), APPROVED),
+    "rejected": ((SUBMITTED, ACCEPTED), REJECTED),
+    "corrected": ((SUBMITTED, REJECTED, APPROVED, ACCEPTED), SUBMITTED),
+    # the review policy accepts a trusted annotator's submission without review; a reviewer may still
+    # pull it (approve, reject, correct from accepted)
+    "accepted": ((SUBMITTED,), ACCEPTED),
     "imported": ((IN_PROGRESS, REJECTED, APPROVED), IN_PROGRESS),
     "created": ((IN_PROGRESS, REJECTED, APPROVED), IN_PROGRESS),
     "painted": ((IN_PROGRESS,), None),
@@ -66,7 +71,8 @@ def require(record: dict, action: str, path) -> None:
     if state not in ALLOWED_FROM[action]:
         verb = {"approved": "approve", "rejected": "reject", "submitted": "submit", "corrected": "correct",
                 "imported": "import into", "created": "start a new draft of",
-                "read": "submit a read of", "withdrawn": "withdraw a submission of"}.get(action, action)
+                "read": "submit a read of", "withdrawn": "withdraw a submission of",
+                "accepted": "accept"}.get(action, action)
         why = {
             ("approved", IN_PROGRESS): "it was never submitted (or is being edited again)",
             ("rejected", IN_PROGRESS): "it was never submitted (or is being edited again)",
@@ -79,6 +85,9 @@ def require(record: dict, action: str, path) -> None:
             ("withdrawn", IN_PROGRESS): "there is no submission to withdraw",
             ("withdrawn", APPROVED): "a reviewer has decided it already",
             ("withdrawn", REJECTED): "a reviewer has decided it already",
+            ("withdrawn", ACCEPTED): "the review policy accepted it already",
+            ("submitted", ACCEPTED): "the review policy accepted it; a reviewer may still reject it",
+            ("created", ACCEPTED): "the review policy accepted it; a reviewer rejects or corrects it",
         }.get((action, state), f"that is not allowed from state {state!r}")
         raise StateError(f"cannot {verb} the case: it is {state}; {why}", path)
 
@@ -89,7 +98,7 @@ def result_of(action: str, state: str) -> str:
 
 
 __all__ = [
-    "ALLOWED_FROM", "APPROVED", "CREATES_VERSION",
+    "ACCEPTED", "ALLOWED_FROM", "APPROVED", "CREATES_VERSION",
     "IN_PROGRESS", "REJECTED", "RESULT", "STATES", "SUBMITTED", "TRANSITIONS",
     "require", "result_of",
 ]

@@ -25,6 +25,7 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
     from ctlabel.intake.batch import executor
 
     options = ExportOptions(fmt=args.format, include_unapproved=args.include_unapproved, update=args.update,
+                            reviewed_only=args.reviewed_only,
                             resample_tilted=args.resample_tilted, split=args.split,
                             validation_fraction=args.validation_fraction, consecutive=args.consecutive)
     with executor(1, args.scheduler) as pool:
@@ -36,6 +37,8 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     for e in report.exported:
         notes = [] if e["approved"] else ["UNAPPROVED"]
+        if e.get("review") == "accepted-by-policy":
+            notes.append("accepted by the review policy, not reviewed")
         if e["resampled"]:
             notes.append("resampled (gantry tilt)")
         if e["padded_slices"]:
@@ -68,6 +71,9 @@ def register(sub) -> None:
     e.add_argument("--include-unapproved", action="store_true",
                    help="also export cases without an approved version (latest version, else the draft), "
                         "marked unapproved in the manifest")
+    e.add_argument("--reviewed-only", action="store_true",
+                   help="leave out the cases the project's review policy accepted without a reviewer "
+                        "(they are listed as refused)")
     e.add_argument("--update", action="store_true",
                    help="add to or refresh an earlier export in OUT; files it did not write are never touched")
     e.add_argument("--resample-tilted", action="store_true",

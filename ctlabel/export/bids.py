@@ -75,16 +75,18 @@ def write_case_extra(out: Path, cid: str, files: dict, manifest: dict, entry: di
         "PaddedSlices": entry["PaddedSlices"],
     })
     write_json(out / files["label_json"], {
-        "Description": "Manual segmentation exported by ctlabel" + (" (approved by a reviewer)" if entry["Approved"]
-                                                                  else " (NOT approved)"),
+        "Description": "Manual segmentation exported by ctlabel" + {
+            "reviewer": " (approved by a reviewer)", "accepted-by-policy": " (accepted by the project's review policy, "
+            "not seen by a reviewer)"}.get(entry.get("Review") or ("reviewer" if entry["Approved"] else ""),
+                                           " (NOT approved)"),
         "Sources": [f"bids::{image}"],
         "Manual": True,
         "SpatialReference": "orig",
         # the look-up table's extra column, described as BIDS asks of additional TSV columns
         "tissue": {"Description": "ctlabel's tissue class of the label (the HU range its tools expect)",
                    "Levels": {t: t.replace("_", " ") for t in TISSUES}},
-        "ctlabel": {k: entry[k] for k in ("Case", "Version", "Approved", "Annotator", "Reviewer",
-                                          "MaskVoxelSHA256", "LabelTableSHA256")},
+        "ctlabel": {k: entry.get(k) for k in ("Case", "Version", "Approved", "Review", "Annotator", "Reviewer",
+                                              "MaskVoxelSHA256", "LabelTableSHA256")},
     })
 
 

@@ -70,6 +70,18 @@ class Selected:
     def number(self) -> int | None:
         return int(self.version[1:]) if self.version.startswith("v") else None
 
+    @property
+    def decision(self) -> dict | None:
+        """The event that let ``version`` out: a reviewer's approval, else the review policy's acceptance."""
+        return (self.events.get("approved") or self.events.get("accepted")) if self.approved else None
+
+    @property
+    def review(self) -> str | None:
+        """``reviewer``, ``accepted-by-policy`` (never seen by a reviewer), or None (not approved)."""
+        if not self.approved:
+            return None
+        return "reviewer" if "approved" in self.events else "accepted-by-policy"
+
 
 def find_export_cases(paths: list[str | os.PathLike]) -> list[Case]:
     """Case folders named by ``paths`` (cases, or folders holding cases), sorted by name, each once.
@@ -114,6 +126,8 @@ def _version_events(record: dict, name: str) -> dict:
             out["submitted"] = ev
         if action == "approved":
             out["approved"] = ev
+        if action == "accepted":  # by the review policy (ctlabel.case.accept)
+            out["accepted"] = ev
     if name == "draft":
         saves = [ev for ev in record.get("Events", []) if isinstance(ev, dict) and ev.get("Action") == "saved"]
         if saves:
@@ -135,7 +149,7 @@ def refuse_gold_serving(case: Case, record: dict) -> None:
                       "reviewed): not a case of the dataset", case.record_path)
 
 
-def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
+def select_case(case: Case, *, include_unapproved: bool = False, reviewed_only: bool = False) -> Selected:
     """Choose the version of ``case`` to export.
 
     Parameters
@@ -143,23 +157,30 @@ def select_case(case: Case, *, include_unapproved: bool = False) -> Selected:
     case : Case
     include_unapproved : bool
         Take a case that has no approved version: its latest frozen version, else its draft.
+    reviewed_only : bool
+        Refuse a case the review policy accepted without a reviewer (state ``accepted``).
 
     Raises
     ------
     Refused
         The case is not approved (and ``include_unapproved`` is False), or has no mask.
     """
+    from ctlabel.case.accept import accepted_event
     from ctlabel.case.record import load_record, version_number
 
     record = load_record(case)
     refuse_gold_serving(case, record)
     state = record["State"]
     approved_name = record.get("ApprovedVersion")
-    if state == "approved" and approved_name:
-        name, approved = approved_name, True
+    accepted = accepted_event(record)  # by the review policy: exported as an approved case, marked
+    if accepted is not None and reviewed_only:
+        raise Refused(f"{accepted.get('Version')} was accepted by the review policy, never reviewed by a person; "
+                      "left out of an export of reviewed cases only", case.record_path, options=("reviewed_only",))
+    if (state == "approved" and approved_name) or accepted is not None:
+        name, approved = str(approved_name if accepted is None else accepted.get("Version")), True
         number = version_number(name)
         if number is None:
-            raise Refused(f"ApprovedVersion {name!r} is not a version name (vNNN)", case.record_path)
+            raise Refused(f"the approved version {name!r} is not a version name (vNNN)", case.record_path)
         if not case.version_path(number).exists():
             raise Refused(f"the approved version {name} is missing", case.version_path(number))
     else:

@@ -91,8 +91,7 @@ def written_files(manifest: dict | None) -> set[str]:
 def case_entry(sel: Selected, export: str, files: dict, mask_hash: str, exported: dict) -> dict:
     """The manifest entry of one exported case: where it came from and who decided on it."""
     img = sel.image_record
-    created, submitted, approval = (sel.events.get(k) for k in ("created", "submitted", "approved"))
-    mask_side = exported.get("mask_sidecar") or {}
+    created, submitted, approval = sel.events.get("created"), sel.events.get("submitted"), sel.decision
 
     def who(ev):
         return None if ev is None else {k: ev.get(k) for k in ("Who", "Role", "Action", "When")}
@@ -107,10 +106,13 @@ def case_entry(sel: Selected, export: str, files: dict, mask_hash: str, exported
         "Version": sel.version,
         "Approved": sel.approved,
         "State": sel.state,
-        "Annotator": mask_side.get("Annotator") or (created or {}).get("Who"),
+        "Annotator": exported.get("annotator") or (created or {}).get("Who"),
         "CreatedBy": who(created),
         "SubmittedBy": who(submitted),
-        "Reviewer": approval.get("Who") if (approval and sel.approved) else None,
+        "Review": sel.review,  # reviewer, accepted-by-policy (never seen by a reviewer), or None
+        "AcceptedByPolicy": ({k: approval.get(k) for k in ("Annotator", "Policy", "Decision")}
+                             if approval and sel.review == "accepted-by-policy" else None),
+        "Reviewer": approval.get("Who") if (approval and sel.review == "reviewer") else None,
         "ApprovedAt": approval.get("When") if (approval and sel.approved) else None,
         "ApprovalEventSHA256": event_hash(approval) if (approval and sel.approved) else None,
         "Source": {k: (img.get("Source") or {}).get(k) for k in SOURCE_FIELDS},

@@ -45,6 +45,8 @@ class ExportOptions:
         Export cases without an approved version (latest version, else the draft), marked unapproved.
     update : bool
         Add to / refresh an earlier export in OUT instead of requiring an empty folder.
+    reviewed_only : bool
+        Leave out (refuse) the cases the review policy accepted without a reviewer.
     resample_tilted : bool
         Resample a gantry-tilted (sheared) case onto the orthonormal grid instead of refusing it.
     split : int, optional
@@ -59,6 +61,7 @@ class ExportOptions:
     fmt: str
     include_unapproved: bool = False
     update: bool = False
+    reviewed_only: bool = False
     resample_tilted: bool = False
     split: int | None = None
     validation_fraction: float | None = None
@@ -87,7 +90,8 @@ class ExportOptions:
                 self.validation_fraction = DEFAULT_VALIDATION_FRACTION
 
     def to_manifest(self) -> dict:
-        return {"IncludeUnapproved": self.include_unapproved, "ResampleTilted": self.resample_tilted,
+        return {"IncludeUnapproved": self.include_unapproved, "ReviewedOnly": self.reviewed_only,
+                "ResampleTilted": self.resample_tilted,
                 "Split": self.split, "ValidationFraction": self.validation_fraction if self.fmt == "monai" else None,
                 "Consecutive": self.consecutive}
 
@@ -125,12 +129,12 @@ def _load_mask(sel: Selected):
     mask = case.load_draft() if sel.number is None else case.load_version(sel.number)
     assert mask is not None  # a draft is selected only when it exists
     path = mask.path
-    if not mask.provenance:
+    if mask.provenance is None:
         raise Refused("the mask has no provenance sidecar", path)
     if not mask.hash_matches:
         raise Refused("the mask voxels differ from its provenance sidecar (edited outside ctlabel?)", path)
     if sel.number is not None:
-        decided = sel.events.get("approved") if sel.approved else sel.events.get("created")
+        decided = sel.decision if sel.approved else sel.events.get("created")
         if decided is None:
             raise Refused(f"version {sel.version} is not in the case record (run ctlabel verify)", path)
         if decided.get("VoxelSHA256") != mask.voxel_hash:
@@ -185,7 +189,7 @@ def export_case(out: Path, sel: Selected, cid: str, files: dict, labels: LabelMa
         "mask_hash": voxel_hash(array, affine),
         "padded_label_voxels": int(np.count_nonzero(mask.array[padded])) if padded else 0,
         "resampled": resampled,
-        "mask_sidecar": mask.provenance,
+        "annotator": mask.provenance.annotator if mask.provenance is not None else None,
     }
     entry = case_entry(sel, cid, files, mask.voxel_hash, exported)
     fmt.write_case_extra(out, cid, files, manifest, entry)
@@ -250,7 +254,7 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
     ids: dict[str, str] = {}
     for case in cases:
         try:
-            sel = select_case(case, include_unapproved=options.include_unapproved)
+            sel = select_case(case, include_unapproved=options.include_unapproved, reviewed_only=options.reviewed_only)
             cid = export_id(sel.name, options.fmt)
             if cid in ids:
                 raise Refused(f"another case in this export has the id {cid!r}: {ids[cid]}", case.root)
@@ -303,7 +307,7 @@ def export_dataset(sources: list[str | os.PathLike], out: str | os.PathLike, opt
         manifest["Cases"] = [e for e in manifest["Cases"] if e["Id"] != cid] + [entry]
         write_manifest(out, manifest)  # small beside the images; an interrupted export stays traceable
         report.exported.append({"case": str(sel.case.root), "id": cid, "version": sel.version,
-                                "approved": sel.approved, "files": files,
+                                "approved": sel.approved, "review": sel.review, "files": files,
                                 "resampled": entry["Resampled"] is not None,
                                 "padded_slices": entry["PaddedSlices"]})
     manifest["Refused"] = report.refused
