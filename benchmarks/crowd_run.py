@@ -1,0 +1,126 @@
+"""The phases of ``benchmarks/crowd.py`` (see its docstring): gold references, calibration, production, fusion."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import crowd_sim as sim
+import numpy as np
+from crowd import (
+    ACCEPT_DICE,
+    Person,
+    estimated_accuracy,
+    gold_references,
+    gold_score_seconds,
+    spearman,
+    true_accuracy,
+    wait_scored,
+)
+from crowd_project import Project, make_project
+
+GOLD_EACH = 5
+
+
+def _people(project: Project, kinds: list[sim.Kind], seed: int, work: Path, prefix: str = "a") -> list[Person]:
+    from ctlabel.team import admin
+    from ctlabel.team.client import Client
+
+    people = []
+    for i, kind in enumerate(kinds):
+        name = f"{prefix}{i:02d}-{kind.name}"
+        token = admin.add_user(project.svc, name, "annotator")
+        people.append(Person(name, kind, seed * 1000 + i, Client(project.url, token), work))
+    return people
+
+
+def _client(project: Project, name: str, role: str):
+    from ctlabel.team import admin
+    from ctlabel.team.client import Client
+
+    return Client(project.url, admin.add_user(project.svc, name, role))
+
+
+def review_queue(project: Project, reviewer, work: Path, rejected: dict[str, int]) -> int:
+    """The reviewer takes every case waiting: approve at Dice >= ACCEPT_DICE, else reject (third time: correct)."""
+    from ctlabel.case.folder import Case
+    from ctlabel.io.image import load_image
+    from ctlabel.io.mask import load_mask, save_mask
+    from ctlabel.team.client import ClientError
+
+    done = 0
+    while True:
+        try:
+            name = reviewer.review_next()["case"]
+        except ClientError as exc:
+            if exc.status == 404:
+                return done
+            raise
+        folder = reviewer.download(name, work / "reviewer")
+        case = Case(folder)
+        truth = project.truth[project.cases[name]]
+        d = sim.dice(np.asarray(load_mask(case.draft_path).array), truth)
+        if d >= ACCEPT_DICE:
+            reviewer.approve(name, comment="ok")
+        elif rejected.get(name, 0) >= 2:
+            save_mask(case.draft_path, truth, load_image(case.image_path).grid, annotator="reviewer")
+            reviewer.correct(folder, comment="corrected after two rejections")
+            reviewer.approve(name, comment="corrected")
+        else:
+            rejected[name] = rejected.get(name, 0) + 1
+            reviewer.reject(name, comment=f"Dice {d:.2f}: boundaries and missing slices")
+        done += 1
+
+
+def production(project: Project, people: list[Person], reviewer, work: Path) -> dict:
+    """Everybody labels until no case is left; the reviewer keeps the queue empty."""
+    rejected: dict[str, int] = {}
+    submitted: list[str] = []
+    while True:
+        got = [name for person in people if (name := person.work_one(project)) is not None]
+        submitted += got
+        reviewed = review_queue(project, reviewer, work, rejected)
+        if not got and not reviewed:
+            break
+    return {"submits": len(submitted), "rejections": sum(rejected.values())}
+
+
+def run(work: Path, *, quick: bool, seed: int) -> dict:
+    from team_helpers import Server
+
+    n_annot, n_cases, n_gold = (12, 40, 6) if quick else (30, 100, 10)
+    kinds = sim.crowd(n_annot)
+    t0 = time.perf_counter()
+    cases = sim.cut_cases(n_cases + n_gold, seed)
+    truth_acc = true_accuracy(kinds, cases[:20], seed)
+    project = make_project(work, cases, name="crowd")
+    phases = {"setup": round(time.perf_counter() - t0, 1)}
+    server = Server(project.root).start()
+    project.url = server.url
+    result: dict = {"annotators": n_annot, "cases": n_cases, "gold_cases": n_gold,
+                    "kinds": {k.name: sum(1 for x in kinds if x is k) for k in set(kinds)}}
+    try:
+        expert = _client(project, "expert", "annotator")
+        reviewer = _client(project, "reviewer", "reviewer")
+        gold_references(project, expert, reviewer, n_gold)
+        people = _people(project, kinds, seed, work)
+        project.svc.gold.set_rate(1.0)
+        for _ in range(GOLD_EACH):
+            for person in people:
+                person.work_one(project)
+        phases["gold references and calibration"] = round(time.perf_counter() - t0 - sum(phases.values()), 1)
+        scored = wait_scored(project, GOLD_EACH * n_annot)
+        est = estimated_accuracy(project, [p.name for p in people])
+        result["gold_scored"] = scored
+        result["accuracy"] = {p.name: {"estimated": round(e, 4), "true": round(t, 4)}
+                              for p, e, t in zip(people, est, truth_acc, strict=True)}
+        result["rank_spearman"] = spearman(est, truth_acc)
+        project.svc.gold.set_rate(0.05)
+        result["production"] = production(project, people, reviewer, work)
+        phases["production"] = round(time.perf_counter() - t0 - sum(phases.values()), 1)
+    finally:
+        server.stop()
+    result["gold_score_seconds"] = gold_score_seconds(work)
+    result["phases_seconds"] = phases
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
