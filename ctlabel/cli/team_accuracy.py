@@ -25,12 +25,10 @@ def accuracy_rows(svc, user: str | None = None) -> tuple[float | None, list[dict
     limit = team_accuracy.threshold(svc)
     names = team_accuracy.label_names(svc)
     rows = []
-    for per in team_accuracy.annotator_accuracy(svc, user).values():
-        for lab, acc in per.items():
-            mean = acc.estimate.mean
-            rows.append({**acc.as_json(), "name": names.get(lab, ""),
-                         "below": limit is not None and mean is not None and mean < limit})
-    rows.sort(key=lambda r: (r["estimate"]["mean"] is None, r["estimate"]["mean"] or 0.0, r["annotator"], r["label"]))
+    for acc in team_accuracy.worst_first(team_accuracy.annotator_accuracy(svc, user)):
+        mean = acc.estimate.mean
+        rows.append({**acc.as_json(), "name": names.get(acc.label, ""), "measured": team_accuracy.measured(acc),
+                     "below": limit is not None and mean is not None and mean < limit})
     return limit, rows
 
 
@@ -63,10 +61,10 @@ def cmd_accuracy(args) -> int:
     limit, rows = accuracy_rows(svc, args.user)
     head = (f"{'annotator':<16} {'label':>5} {'name':<14} {'estimate [95% interval]':<22} "
             f"{'gold n':>6} {'mean':>6}  {'agr n':>6} {'mean':>6}  {'rev n':>6} {'rate':>6}")
-    measured = [r for r in rows if r["gold"]["n"] or r["agreement"]["n"]]
+    measured = [r for r in rows if r["measured"]]
     review_only: dict[str, dict] = {}
     for r in rows:
-        if not (r["gold"]["n"] or r["agreement"]["n"]):
+        if not r["measured"]:
             review_only.setdefault(r["annotator"], {**r, "label": "*", "name": "(other labels)"})
     text = "\n".join([f"threshold: {'none (nothing is flagged)' if limit is None else f'{limit:g}'}", head,
                       *map(_line, measured), *map(_line, review_only.values())]) if rows else "no accuracy measured yet"

@@ -202,6 +202,17 @@ def set_threshold(core: ProjectCore, value: float | None, by: str = "") -> float
     return None if value is None else float(value)
 
 
+def measured(acc: Accuracy) -> bool:
+    """The label was measured on the Dice scale (gold or agreement), not only by review decisions."""
+    return bool(acc.gold.n or acc.agreement.n)
+
+
+def worst_first(accs: dict[str, dict[int, Accuracy]]) -> list[Accuracy]:
+    """Every annotator-label, lowest combined estimate first (those without an estimate last)."""
+    flat = [a for per in accs.values() for a in per.values()]
+    return sorted(flat, key=lambda a: (a.estimate.mean is None, a.estimate.mean or 0.0, a.annotator, a.label))
+
+
 def below(accs: dict[str, dict[int, Accuracy]], limit: float | None) -> list[Below]:
     """The annotator-labels whose combined estimate is below ``limit``, worst first (none without a limit)."""
     if limit is None:
@@ -211,5 +222,5 @@ def below(accs: dict[str, dict[int, Accuracy]], limit: float | None) -> list[Bel
     return sorted(out, key=lambda b: (b.accuracy.estimate.mean or 0.0, b.annotator, b.label))
 
 
-__all__ = ["THRESHOLD_EVENT", "Below", "annotator_accuracy", "below", "label_names", "project_labels",
-           "set_threshold", "threshold"]
+__all__ = ["THRESHOLD_EVENT", "Below", "annotator_accuracy", "below", "label_names", "measured", "project_labels",
+           "set_threshold", "threshold", "worst_first"]

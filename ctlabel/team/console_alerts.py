@@ -5,7 +5,9 @@
 * ``lease``: a claim or review whose lease ends within :data:`LEASE_WARN` (the case returns to the pool);
 * ``revoked``: a case held by somebody whose token is revoked;
 * ``stalled``: a case held, submitted, under review or rejected with nothing done on it for ``stall_hours``;
-* ``rejected``: a case rejected twice or more and not approved yet.
+* ``rejected``: a case rejected twice or more and not approved yet;
+* ``accuracy``: an annotator whose measured accuracy on a label is below the project's threshold
+  (:mod:`ctlabel.team.accuracy`; linking to the accuracy page, not to a case).
 
 Every query is an aggregate or touches only the cases concerned.
 """
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from sqlalchemy import and_, func, or_, select
 
 from ctlabel.case import workflow
+from ctlabel.team import accuracy as team_accuracy
 from ctlabel.team.console_data import by_kind, latest_at, reading, stage_expr
 from ctlabel.team.db import CaseRow, Event, Read, User, utcnow
 from ctlabel.team.errors import as_utc
@@ -27,17 +31,18 @@ from ctlabel.team.service import Service
 LEASE_WARN = dt.timedelta(minutes=30)
 #: A case with nothing done on it for this many hours is stalled (``/alerts?stall_hours=`` changes it).
 STALL_HOURS = 48.0
-KINDS = ("flagged", "forced", "revoked", "rejected", "stalled", "lease")
+KINDS = ("flagged", "forced", "revoked", "rejected", "accuracy", "stalled", "lease")
 
 
 @dataclass(frozen=True)
 class Alert:
-    """One thing to look at: its kind (:data:`KINDS`), the case, what is wrong, since when."""
+    """One thing to look at: its kind (:data:`KINDS`), the case, what is wrong, since when; or a page to go to."""
 
     kind: str
     case: str
     text: str
     at: dt.datetime | None = None
+    link: str | None = None
 
 
 def _qa_text(detail: dict) -> str:
@@ -130,9 +135,27 @@ def alerts(svc: Service, now: dt.datetime | None = None, stall_hours: float = ST
                 out.append(Alert("lease", name, f"{names.get(holder or -1, '?')}'s {role} lease ends in "
                                                 f"{(end - now).total_seconds() / 60:.0f} min (then the case goes "
                                                 "back to the pool)", end))
+    out.extend(accuracy_alerts(svc))
     rank = {k: i for i, k in enumerate(KINDS)}
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return sorted(out, key=lambda a: (rank[a.kind], a.at or far, a.case))
 
 
-__all__ = ["Alert", "KINDS", "LEASE_WARN", "STALL_HOURS", "alerts"]
+def accuracy_alerts(svc: Service) -> list[Alert]:
+    """One alert per annotator and label whose combined estimate is below the project's threshold (none unset)."""
+    limit = team_accuracy.threshold(svc)
+    if limit is None:
+        return []
+    names = team_accuracy.label_names(svc)
+    out = []
+    for b in team_accuracy.below(team_accuracy.annotator_accuracy(svc), limit):
+        e, a = b.accuracy.estimate, b.accuracy
+        label = f"label {b.label}" + (f" ({names[b.label]})" if b.label in names else "")
+        out.append(Alert("accuracy", "", f"{b.annotator} on {label}: accuracy {e.mean:.3f} [{e.low:.3f}, "
+                                         f"{e.high:.3f}] is below the threshold {limit:g} (gold n {a.gold.n}, "
+                                         f"agreement n {a.agreement.n})", None,
+                         f"/accuracy#acc-{quote(b.annotator)}-{b.label}"))
+    return out
+
+
+__all__ = ["Alert", "KINDS", "LEASE_WARN", "STALL_HOURS", "accuracy_alerts", "alerts"]

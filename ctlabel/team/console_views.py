@@ -20,7 +20,7 @@ COLORS = STAGE_COLORS
 #: The order of the progress bar's segments (done first).
 BAR_ORDER = ("approved", "in_review", "submitted", "rejected", "in_progress", "claimed", "available", "flagged")
 ALERT_NAMES = {"flagged": "flagged", "forced": "forced past QA", "revoked": "revoked holder",
-               "rejected": "rejected twice+", "stalled": "stalled", "lease": "lease ending"}
+               "rejected": "rejected twice+", "stalled": "stalled", "lease": "lease ending", "accuracy": "accuracy low"}
 
 
 def stage_name(stage: str) -> str:
@@ -110,6 +110,7 @@ def alerts_table(items: list[Alert], now: dt.datetime, limit: int | None = None,
     tally = " · ".join(f'<span class="tag tag-{k}">{escape(ALERT_NAMES[k])} {n}</span>' for k, n in counts.items())
     shown = items[:limit] if limit else items
     rows = [[f'<span class="tag tag-{a.kind}">{escape(ALERT_NAMES[a.kind])}</span>',
+             f'<a href="{escape(a.link)}">accuracy page</a>' if a.link else
              case_link(a.case, (labels or {}).get(a.case)),
              escape(a.text), f'<span class="nw">{escape(ago(a.at, now)) if a.at else ""}</span>'] for a in shown]
     more = (f'<p><a id="all-alerts" href="/alerts">All {len(items)} alerts</a></p>'

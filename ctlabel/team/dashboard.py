@@ -61,6 +61,9 @@ def install(app) -> None:
     app.include_router(router)
     app.include_router(dashboard_users.router)
     app.include_router(dashboard_manage.router)
+    from ctlabel.team import dashboard_accuracy  # /accuracy: annotators' accuracy, the threshold, gold cases
+
+    app.include_router(dashboard_accuracy.router)
 
     @app.exception_handler(Refused)
     async def _refused(_request: Request, exc: Refused) -> Response:

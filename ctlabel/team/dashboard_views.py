@@ -52,7 +52,8 @@ def page(title: str, body: str, *, user: str | None = None, csrf: str = "", head
     nav = ""
     if user:
         nav = ('<a href="/">Summary</a><a href="/alerts">Alerts</a><a href="/cases">Cases</a>'
-               '<a href="/people">People</a><a href="/manage" id="manage-link">Manage</a>'
+               '<a href="/people">People</a><a href="/accuracy" id="accuracy-link">Accuracy</a>'
+               '<a href="/manage" id="manage-link">Manage</a>'
                '<a href="/report.csv">Pay report (CSV)</a>'
                f'<span class="who">{escape(user)} (lead)</span>'
                f'<form method="post" action="/logout">{csrf_field(csrf)}<button>Log out</button></form>')
