@@ -19,8 +19,12 @@ A voxel where the vote (or STAPLE's posterior) ties gets no label (0); the disag
 
 from __future__ import annotations
 
+import gzip
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -208,6 +212,42 @@ def recorded_figures(record: dict) -> tuple[FusionMethod, tuple[ReaderFigures, .
     return None
 
 
+def write_disagreement(reads: Sequence[str | os.PathLike], fused: str | os.PathLike,
+                       dest: str | os.PathLike) -> Path:
+    """Write the :func:`disagreement_map` of read mask files against a fused mask file as a NIfTI.
+
+    Parameters
+    ----------
+    reads : sequence of path
+        The readers' masks (NIfTI, one grid).
+    fused : path
+        Their fusion (NIfTI); its affine and header are the output's.
+    dest : path
+        The file written (uint8: 0 where the reads agree, else how many differ from the fusion).
+
+    Returns
+    -------
+    Path
+        ``dest``.
+    """
+    import nibabel as nib
+
+    from ctlabel.io.atomic import atomic_open
+
+    def load(path) -> nib.Nifti1Image:
+        return cast("nib.Nifti1Image", nib.load(os.fspath(path)))
+
+    img = load(fused)
+    counts = disagreement_map([np.asanyarray(load(p).dataobj) for p in reads], np.asanyarray(img.dataobj))
+    out = nib.Nifti1Image(counts, img.affine)
+    out.set_qform(img.affine, code=1)
+    out.set_sform(img.affine, code=1)
+    dest = Path(dest)
+    with atomic_open(dest, "wb") as f:
+        f.write(gzip.compress(out.to_bytes(), compresslevel=1))
+    return dest
+
+
 def _method(method: FusionMethod | str) -> FusionMethod:
     try:
         return FusionMethod(str(method).lower())
@@ -276,4 +316,5 @@ def disagreement_map(arrays: Sequence[np.ndarray], fused: np.ndarray) -> np.ndar
     return out
 
 
-__all__ = ["MAX_READERS", "Fusion", "ReaderFigures", "disagreement_map", "fuse", "lowest_dice", "recorded_figures"]
+__all__ = ["MAX_READERS", "Fusion", "ReaderFigures", "disagreement_map", "fuse",
+           "write_disagreement", "lowest_dice", "recorded_figures"]

@@ -46,17 +46,14 @@ class Client:
     progress : bool
         Show progress of long transfers (``ctlabel.progress.Progress``).
     on_progress : callable(file name, bytes done, bytes total), optional
-        Called after every chunk of a download or upload (e.g. a GUI's progress bar; from the
-        calling thread).
+        Called after every chunk of a download or upload (a GUI's progress bar), from the calling thread.
     """
 
     def __init__(self, url: str, token: str, *, timeout: float = 120.0, progress: bool = False,
                  on_progress: Callable[[str, int, int], None] | None = None) -> None:
         import httpx
 
-        self.url = url.rstrip("/")
-        self.progress = progress
-        self.on_progress = on_progress
+        self.url, self.progress, self.on_progress = url.rstrip("/"), progress, on_progress
         self._http = httpx.Client(base_url=self.url + "/api/v1", timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"})
 
@@ -154,12 +151,15 @@ class Client:
         return self._json("GET", "/me")
 
     def my_stats(self, since: str | None = None, until: str | None = None) -> dict:
-        params = {k: v for k, v in (("since", since), ("until", until)) if v}
-        return self._json("GET", "/me/stats", params=params)
+        return self._json("GET", "/me/stats", params={k: v for k, v in (("since", since), ("until", until)) if v})
 
     def my_cases(self) -> list[dict]:
         """The cases I annotate or review (newest first): state, the reviewer's comment, marks."""
         return self._json("GET", "/me/cases")["cases"]
+
+    def my_accuracy(self) -> dict:
+        """My accuracy per label as of today's start (``/me/accuracy``): estimate, each source, trend; no case."""
+        return self._json("GET", "/me/accuracy")
 
     def guidelines(self) -> str:
         return self._request("GET", "/guidelines").text
@@ -252,8 +252,8 @@ class Client:
         return self._json("POST", f"/cases/{name}/flag", json={"reason": reason})
 
     # --- reviewers ------------------------------------------------------------------------------
-    def review_next(self) -> dict:
-        return self._json("POST", "/review/next")
+    def review_next(self, accepted: bool = False) -> dict:  # accepted: pull a case the review policy accepted
+        return self._json("POST", "/review/next", params={"accepted": "true"} if accepted else {})
 
     def approve(self, name: str, comment: str | None = None, version: str | None = None) -> dict:
         """Approve the submitted version; ``version`` picks one: ``fusion``, a read's slot ``1``.. or ``vNNN``.
@@ -287,13 +287,12 @@ class Client:
         Returns
         -------
         dict
-            ``reads`` (slot, reader, status, version), ``agreement`` (of the first two: Dice, HD95 per label)
-            and ``fusion`` (method, version, per reader Dice, sensitivity, specificity); None before.
+            ``reads`` (slot, reader, status, version), ``agreement`` (the first two's) and ``fusion``.
         """
         return self._json("GET", f"/cases/{name}/reads")
 
     def download_reads(self, name: str, folder: str | os.PathLike = ".") -> dict[str, Path]:
-        """Fetch the submitted reads and the fused proposal into ``folder/<case>/masks`` as their versions.
+        """Fetch the submitted reads, their fusion and disagreement into ``folder/<case>/masks``.
 
         Parameters
         ----------
@@ -305,15 +304,13 @@ class Client:
         Returns
         -------
         dict
-            Slot (``"1"``, ``"2"``, ...) or ``"fusion"`` -> the mask file written (with its sidecar).
+            Slot (``"1"``, ...), ``"fusion"`` or ``"disagreement"`` -> the file written.
         """
-        from ctlabel.case.folder import Case
         from ctlabel.case.record import version_number
-        from ctlabel.io.provenance import sidecar_path
+        from ctlabel.measure.fusion import write_disagreement
 
         info = self.reads(name)
-        case = Case(Path(folder) / info["case"])
-        out = {}
+        case, out = Case(Path(folder) / info["case"]), {}
         wanted = [(str(r["slot"]), r["version"]) for r in info["reads"] if r["status"] == "submitted" and r["version"]]
         wanted += [("fusion", info["fusion"]["version"])] if info.get("fusion") else []
         for key, version in wanted:
@@ -323,6 +320,9 @@ class Client:
             with atomic_open(sidecar_path(dest), "wb") as f:
                 f.write(side)
             out[key] = dest
+        if "fusion" in out and len(out) > 2:  # where the reads differ: measure.fusion.disagreement_map
+            out["disagreement"] = write_disagreement([v for k, v in out.items() if k != "fusion"], out["fusion"],
+                                                     case.masks_dir / "disagreement.nii.gz")
         return out
 
     def reject(self, name: str, comment: str, marks: list[dict] | None = None) -> dict:

@@ -1,16 +1,19 @@
-"""The Worklist's double-reading view: the two reads side by side, their agreement, Approve A/B, Correct.
+"""The Worklist's view of a case read by several annotators: each read, their fusion, where they differ.
 
 :class:`DoubleReadView` belongs to :class:`ctlabel_napari._worklist_review.ReviewFlow`, which
-decides; the view only shows. When a case that the server says has two readers (``readers: 2`` in
-its summary) is opened for review, the reads are fetched with the case (``Client.reads``: slots,
-versions and the stored agreement; ``Client.download_reads`` into ``review-reads/`` of the cache,
-apart from the case folder so the Review widget still shows the server's latest version) and shown
-as two labels layers **read A** and **read B** in napari's grid mode, each over the image. The
-agreement (Dice and HD95 per label, as the server computed it) is listed in the review panel.
-**Approve A** / **Approve B** approve a read through the server (``POST
-/cases/{case}/reads/approve``); **Correct from A** / **from B** copy that read into the review layer
-to paint, and the Review box's *Upload correction* uploads it (a new version, the merge), which
-*Approve* then approves. Which decision is allowed is the server's to say.
+decides; the view only shows. When a case that the server says has several readers (``readers``
+>= 2 in its summary) is opened for review, the reads are fetched with the case (``Client.reads``:
+slots, versions, the agreement of the first two and the fused proposal's figures;
+``Client.download_reads`` into ``review-reads/`` of the cache) and shown over the image as labels
+layers **read 1** ... **read N** (hidden but the first, to toggle), **fusion** (the proposal under
+review, STAPLE or vote as the server fused them) and **disagreement** (the voxels where the reads
+differ, each holding how many readers differ from the fusion: the file ``Client.download_reads``
+writes with ``ctlabel.measure.fusion.write_disagreement``). The
+review panel lists per reader the Dice with the fusion and STAPLE's sensitivity and specificity.
+**Approve fusion** approves the proposal; **Approve read** approves the read chosen in the list;
+**Correct from read** copies that read into the review layer to paint, and the Review box's
+*Upload correction* uploads it (a new version), which *Approve* then approves. Which decision is
+allowed is the server's to say.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton
+from qtpy.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLabel, QPushButton
 
 from ctlabel import load_mask
 
 from ._layers import KEY, labels_layer_data
 
 READ_ROLE = "review_read"
-SLOTS = ("A", "B")
+FUSION = "fusion"
 
 
 def viewer_grid(viewer):
@@ -36,10 +39,10 @@ def viewer_grid(viewer):
 
 
 def describe_agreement(agreement: dict | None) -> str:
-    """The agreement as rich text: one line per label (Dice, HD95 in mm, the two volumes)."""
+    """The first two reads' agreement as rich text: one line per label (Dice, HD95 in mm, the volumes)."""
     if not agreement:
-        return "no agreement yet (both reads are needed)"
-    lines = [f"<b>Agreement</b> of A ({agreement.get('a')}) and B ({agreement.get('b')}):"]
+        return "no agreement yet (all reads are needed)"
+    lines = [f"<b>Agreement</b> of reads 1 ({agreement.get('a')}) and 2 ({agreement.get('b')}):"]
     for r in agreement.get("labels", []):
         hd = "-" if r.get("hd95_mm") is None else f"{r['hd95_mm']:.1f} mm"
         lines.append(f"{r['label']} {r.get('name') or ''}: Dice {r['dice']:.3f}, HD95 {hd} "
@@ -47,8 +50,26 @@ def describe_agreement(agreement: dict | None) -> str:
     return "<br>".join(lines)
 
 
+def describe_fusion(fusion: dict | None) -> str:
+    """The fused proposal as rich text: method, version, and per reader Dice, sensitivity, specificity."""
+    if not fusion:
+        return "no fused proposal (the reads were not fused)"
+    lines = [f"<b>Fusion</b> ({fusion['method']}) {fusion['version']}: the readers differ on "
+             f"{fusion.get('disagreement_voxels', 0)} voxels"]
+    for r in fusion.get("readers", []):
+        md = "-" if r.get("mean_dice") is None else f"{r['mean_dice']:.3f}"
+        per = ", ".join(f"label {lab} sens {_f(r['sensitivity'].get(lab))} spec {_f(r['specificity'].get(lab))}"
+                        for lab in sorted(r.get("sensitivity", {}), key=int))
+        lines.append(f"{r['reader']}: Dice with the fusion {md}; {per}")
+    return "<br>".join(lines)
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def fetch_reads(client, info: dict, folder: Path) -> dict | None:
-    """For a case with two readers: the reads info (``Client.reads``) plus ``files`` (slot -> mask file)."""
+    """For a case with several readers: the reads info (``Client.reads``) plus ``files`` (slot -> mask file)."""
     if int(info.get("readers") or 1) < 2:
         return None
     reads = client.reads(info["case"])
@@ -57,98 +78,101 @@ def fetch_reads(client, info: dict, folder: Path) -> dict | None:
 
 
 class DoubleReadView:
-    """The reads A and B side by side, their agreement, and the buttons Approve A / B, Correct from A / B.
+    """Each read, the fusion and the disagreement, with Approve fusion, Approve read and Correct from read.
 
     Parameters
     ----------
     viewer : napari.Viewer
         Where the reads are shown.
     approve, correct : callable(slot)
-        What Approve A / B and Correct from A / B do (the review flow's decisions).
+        What Approve fusion / Approve read and Correct from read do (the review flow's decisions):
+        ``slot`` is ``"fusion"`` or a read's slot (``"1"``, ``"2"``, ...).
     """
 
     def __init__(self, viewer, approve: Callable[[str], object], correct: Callable[[str], object]) -> None:
         self.viewer = viewer
         self.read_layers: dict = {}
-        self._read_image = None
-        self.box = box = QGroupBox("Double reading")
+        self.box = box = QGroupBox("Reads")
         g = QGridLayout(box)
         self.agreement_label = QLabel("")
         self.agreement_label.setWordWrap(True)
-        g.addWidget(self.agreement_label, 0, 0, 1, 2)
-        self.approve_a_button = QPushButton("Approve A")
-        self.approve_b_button = QPushButton("Approve B")
-        self.correct_a_button = QPushButton("Correct from A")
-        self.correct_b_button = QPushButton("Correct from B")
-        for b, slot in ((self.correct_a_button, "A"), (self.correct_b_button, "B")):
-            b.setToolTip(f"Paint on a copy of read {slot}, then Upload correction (the merge) and Approve it")
-        self.approve_a_button.clicked.connect(lambda: approve("A"))
-        self.approve_b_button.clicked.connect(lambda: approve("B"))
-        self.correct_a_button.clicked.connect(lambda: correct("A"))
-        self.correct_b_button.clicked.connect(lambda: correct("B"))
-        self.buttons = [self.approve_a_button, self.approve_b_button, self.correct_a_button, self.correct_b_button]
-        for i, b in enumerate(self.buttons):
-            g.addWidget(b, 1 + i // 2, i % 2)
+        g.addWidget(self.agreement_label, 0, 0, 1, 3)
+        self.read_choice = QComboBox()
+        self.read_choice.setToolTip("the read that Approve read and Correct from read act on")
+        self.approve_fusion_button = QPushButton("Approve fusion")
+        self.approve_read_button = QPushButton("Approve read")
+        self.correct_read_button = QPushButton("Correct from read")
+        self.correct_read_button.setToolTip("Paint on a copy of the read, then Upload correction and Approve it")
+        self.approve_fusion_button.clicked.connect(lambda: approve(FUSION))
+        self.approve_read_button.clicked.connect(lambda: approve(self.chosen()))
+        self.correct_read_button.clicked.connect(lambda: correct(self.chosen()))
+        self.buttons = [self.approve_fusion_button, self.approve_read_button, self.correct_read_button]
+        g.addWidget(self.approve_fusion_button, 1, 0, 1, 3)
+        g.addWidget(self.read_choice, 2, 0)
+        g.addWidget(self.approve_read_button, 2, 1)
+        g.addWidget(self.correct_read_button, 2, 2)
         box.setVisible(False)
+
+    def chosen(self) -> str:
+        """The slot chosen in the list (``"1"``, ``"2"``, ...)."""
+        return str(self.read_choice.currentData() or "")
 
     def enable(self, ok: bool) -> None:
         for b in self.buttons:
             b.setEnabled(ok)
+        self.approve_fusion_button.setEnabled(ok and FUSION in self.read_layers)
 
     def read_data(self, slot: str) -> np.ndarray | None:
-        """A copy of read ``slot``'s mask as shown, None when it is not shown."""
-        layer = self.read_layers.get(slot)
+        """A copy of read ``slot``'s (or the fusion's) mask as shown, None when it is not shown."""
+        layer = self.read_layers.get(str(slot))
         return None if layer is None else np.array(layer.data, copy=True)
 
     def show(self, reads: dict | None, rw) -> None:
-        """Add the reads as layers in grid mode (A with the review layers of ``rw``, B over a view of the image)."""
+        """Add each read, the fusion and the disagreement as layers over the image of ``rw``."""
         self.clear()
         if reads is None or rw is None or rw.image_layer is None:
             return
-        from napari.layers import Image
-
-        data, meta, _ = rw.image_layer.as_layer_data_tuple()
-        meta = {**meta, "name": f"{rw.image_layer.name} (B)", "metadata": {KEY: {"role": READ_ROLE}}}
-        self._read_image = Image(data, **meta)
         table, grid = rw.case.load_labels(), rw.case.image_grid()
         files = reads.get("files", {})
-        for slot in SLOTS:
-            if slot not in files:
-                continue
-            arr = np.asarray(load_mask(files[slot], grid).array)
-            data, kw, _ = labels_layer_data(arr, grid, f"read {slot}", table=table, case=rw.case.root)
+        slots = sorted((k for k in files if k.isdigit()), key=int)  # and "fusion", "disagreement"
+        arrays = {k: np.asarray(load_mask(files[k], grid).array) for k in [*slots, FUSION] if k in files}
+        for key, arr in arrays.items():
+            name = FUSION if key == FUSION else f"read {key}"
+            data, kw, _ = labels_layer_data(arr, grid, name, table=table, case=rw.case.root)
             kw["metadata"][KEY]["role"] = READ_ROLE
-            self.read_layers[slot] = layer = self.viewer.add_labels(data, **kw)
+            self.read_layers[key] = layer = self.viewer.add_labels(data, **kw)
             layer.editable = False
-        # bottom to top: image (B), read B | image, review layer (hidden), read A; a stride of -3
-        # packs them from the top: A over the image in the first cell, B over its view in the second
-        self.viewer.layers.insert(0, self._read_image)
-        if "B" in self.read_layers:
-            self.viewer.layers.move(self.viewer.layers.index(self.read_layers["B"]), 1)
+            layer.visible = key in (FUSION, slots[0] if slots else None)
+        if "disagreement" in files:  # written by Client.download_reads (ctlabel.measure.fusion)
+            counts = np.asarray(load_mask(files["disagreement"], grid).array)
+            data, kw, _ = labels_layer_data(counts, grid, "disagreement", case=rw.case.root)
+            kw["metadata"][KEY]["role"] = READ_ROLE
+            self.read_layers["disagreement"] = layer = self.viewer.add_labels(data, **kw)
+            layer.editable, layer.opacity = False, 0.8
         if rw.labels_layer is not None:
             rw.labels_layer.visible = False
-        grid = viewer_grid(self.viewer)
-        grid.stride = -3
-        grid.enabled = True
-        by = {r["slot"]: f"{r['slot']}: {r.get('version') or '-'} by {r.get('reader') or '?'}"
-              for r in reads.get("reads", [])}
-        self.agreement_label.setText("; ".join(by.values()) + "<br>" + describe_agreement(reads.get("agreement")))
+        by = {r["slot"]: r for r in reads.get("reads", [])}
+        self.read_choice.clear()
+        for k in slots:
+            r = by.get(int(k), {})
+            self.read_choice.addItem(f"read {k}: {r.get('version') or '-'} by {r.get('reader') or '?'}", k)
+        self.agreement_label.setText(describe_fusion(reads.get("fusion")) + "<br>"
+                                     + describe_agreement(reads.get("agreement")))
         self.box.setVisible(True)
 
     def clear(self) -> None:
-        """Take the read layers away and leave grid mode (the agreement stays shown)."""
-        for ly in (*self.read_layers.values(), self._read_image):
-            if ly is not None and ly in self.viewer.layers:
+        """Take the read layers away (the figures stay shown)."""
+        for ly in self.read_layers.values():
+            if ly in self.viewer.layers:
                 self.viewer.layers.remove(ly)
-        if self.read_layers or self._read_image is not None:
-            viewer_grid(self.viewer).enabled = False
-        self.read_layers, self._read_image = {}, None
+        self.read_layers = {}
 
     def hide(self) -> None:
-        """The case under review is gone: no layers, no agreement, no box."""
+        """The case under review is gone: no layers, no figures, no box."""
         self.clear()
+        self.read_choice.clear()
         self.agreement_label.setText("")
         self.box.setVisible(False)
 
 
-__all__ = ["DoubleReadView", "describe_agreement", "fetch_reads", "viewer_grid"]
+__all__ = ["FUSION", "DoubleReadView", "describe_agreement", "describe_fusion", "fetch_reads", "viewer_grid"]

@@ -8,10 +8,10 @@ to the server (its rules: no self-review, the transition table); the Review widg
 buttons are hidden meanwhile. A correction is painted on the review layer and uploaded as the
 reviewer's version (``PUT /correction``, If-Match as for drafts).
 
-Double reading: a case the server reads twice comes with its reads A and B, shown side by side
-with their agreement by the flow's :class:`~._worklist_double.DoubleReadView`, and Approve A / B,
-Correct from A / B. The ``hooks`` are called with (the flow, case info, case folder) after a
-case opens for review.
+Several readers: a case the server has read N times comes with its reads, their fusion and where
+they differ, shown with each reader's figures by the flow's :class:`~._worklist_double.DoubleReadView`,
+and Approve fusion, Approve read, Correct from read. The ``hooks`` are called with (the flow, case
+info, case folder) after a case opens for review.
 
 Keys (napari's own bindings use none of them): Ctrl+Shift+A approve, Ctrl+Shift+R reject,
 Ctrl+Shift+N review next.
@@ -226,7 +226,7 @@ class ReviewFlow:
     def start_correction(self) -> None:
         """Make the review layer editable (the server has the case: nobody else edits it meanwhile)."""
         self._require()
-        self.double.clear()  # a double-read case: the reads' grid gives way to the review layer
+        self.double.clear()  # a case read several times: the reads give way to the review layer
         layer = self.review_widget.labels_layer
         layer.visible = layer.editable = True
         layer.mode = "paint"
@@ -260,15 +260,16 @@ class ReviewFlow:
 
     # --- double reading ----------------------------------------------------------------------------------
     def approve_read(self, slot: str):
-        """Approve read ``A`` or ``B`` on the server (it decides whether that is allowed)."""
+        """Approve the ``fusion`` or read ``slot`` (``"2"``) on the server (it decides whether that is allowed)."""
         name = self._require()
         client, comment = self.ctx.require_client(), self.comment.text().strip() or None
+        what = "the fusion" if slot == "fusion" else f"read {slot}"
         return self.ctx.run(client.approve, name, comment, slot,
-                            done=lambda _r: self._decided(f"approved read {slot} of {name}"),
+                            done=lambda _r: self._decided(f"approved {what} of {name}"),
                             failed=self.ctx.network_failed)
 
     def correct_from(self, slot: str) -> None:
-        """Start a correction from read ``slot``: its mask in the review layer, editable; grid mode off."""
+        """Start a correction from read ``slot``: its mask in the review layer, editable."""
         self._require()
         data = self.double.read_data(slot)
         if data is None:

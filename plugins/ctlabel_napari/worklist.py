@@ -326,7 +326,8 @@ class WorklistWidget(QWidget):
         self.review_label, self.review_comment, self.mark_note = r.label, r.comment, r.mark_note
         self.review_marks_list, self.double_read_hooks = r.marks_list, r.hooks
         self.double_box, self.agreement_label = d.box, d.agreement_label
-        self.approve_a_button, self.approve_b_button, self.correct_a_button, self.correct_b_button = d.buttons
+        self.approve_fusion_button, self.approve_read_button, self.correct_read_button = d.buttons
+        self.read_choice = d.read_choice
         self.heartbeats = self.ctx.heartbeats
         # the annotator's actions
         self.next_case, self.submit, self.flag, self.withdraw = a.next_case, a.submit, a.flag, a.withdraw

@@ -1,9 +1,10 @@
-"""The Worklist's double-reading review against a real team server (readers=2).
+"""The Worklist's review of a case read by three annotators, against a real team server (readers=3).
 
-Two annotators submit their reads of a case through ``ctlabel.Client``; the reviewer's Review next
-shows both reads as the layers "read A" and "read B" side by side (grid mode) and their Dice in
-the review panel; Approve B approves read B on the server (``ApprovedVersion`` is B's version).
-The next case: Correct from A, paint, upload the merge and approve it.
+Three annotators submit their reads of a case through ``ctlabel.Client``; the server fuses them
+(STAPLE). The reviewer's Review next shows the layers "read 1" .. "read 3", "fusion" and
+"disagreement" (where the reads differ: ``ctlabel.measure.fusion.disagreement_map``) and each reader's Dice with
+the fusion, sensitivity and specificity; Approve fusion approves the fused version on the server.
+The next case: Approve read with read 2 chosen.
 """
 
 from __future__ import annotations
@@ -14,20 +15,25 @@ import json
 import numpy as np
 import pytest
 
+from ctlabel.measure.fusion import disagreement_map
 from ctlabel.team.client import Client
-from ctlabel_napari._worklist_double import viewer_grid
 
 from ._worklist_team import make_team
 from .test_worklist import _login, _viewer, _wait
 
+READERS = ("ann", "ann_laptop", "ann3")
+SLICES = {"ann": (5, 6, 7, 8), "ann_laptop": (6, 7, 8, 9), "ann3": (5, 6, 7, 8, 9)}
+
 
 @pytest.fixture
 def team(tmp_path, monkeypatch):
+    from ctlabel.team import admin
     from ctlabel.team.double_read import set_readers
 
     monkeypatch.setenv("CTLABEL_CACHE_DIR", str(tmp_path / "cache"))
     t = make_team(tmp_path)
-    set_readers(t.svc, 2)
+    t.tokens["ann3"] = admin.add_user(t.svc, "ann3", "annotator")
+    set_readers(t.svc, 3)
     yield t
     t.server.stop()
 
@@ -44,76 +50,61 @@ def _read_mask(case_dir, slices, dest):
     return dest
 
 
-def test_double_read_review_side_by_side_approve_b(make_napari_viewer, qtbot, team, tmp_path):
-    # two annotators read the same case and submit through the client
-    clients = {who: Client(team.url, team.tokens[who]) for who in ("ann", "ann_laptop", "rev")}
-    a = clients["ann"].next_case()
-    b = clients["ann_laptop"].next_case()
-    name = a["case"]
-    assert b["case"] == name and (a["read"], b["read"]) == ("A", "B")
-    for who, slices in (("ann", (5, 6, 7, 8)), ("ann_laptop", (6, 7, 8, 9))):
-        d = clients[who].download(name, tmp_path / who)
-        clients[who].upload_draft(d, _read_mask(d, slices, tmp_path / f"{who}.nii.gz"))
+def _three_reads(clients, tmp_path, tag: str) -> str:
+    got = [clients[who].next_case() for who in READERS]
+    name = got[0]["case"]
+    assert {g["case"] for g in got} == {name} and [g["read"] for g in got] == [1, 2, 3]
+    for who in READERS:
+        d = clients[who].download(name, tmp_path / f"{who}-{tag}")
+        clients[who].upload_draft(d, _read_mask(d, SLICES[who], tmp_path / f"{who}-{tag}.nii.gz"))
         clients[who].submit(name)
-    reads = clients["rev"].reads(name)
-    version_b = next(r["version"] for r in reads["reads"] if r["slot"] == "B")
-    dice = reads["agreement"]["labels"][0]["dice"]
-    assert 0.5 < dice < 1.0
+    return name
 
-    # the reviewer: Review next shows read A and read B side by side, and their Dice
+
+def test_three_reads_fusion_shown_and_approved(make_napari_viewer, qtbot, team, tmp_path):
+    clients = {who: Client(team.url, team.tokens[who]) for who in (*READERS, "rev")}
+    name = _three_reads(clients, tmp_path, "1")
+    reads = clients["rev"].reads(name)
+    fused = reads["fusion"]
+    assert fused["method"] == "staple" and len(fused["readers"]) == 3
+
+    # the reviewer: Review next shows each read, the fusion, the disagreement and the figures
     viewer, _lw, wl = _viewer(make_napari_viewer)
     _login(qtbot, wl, team, "rev")
     wl.review_next()
     _wait(qtbot, wl)
     assert wl.review_info["case"] == name
     names = [ly.name for ly in viewer.layers]
-    grid = viewer_grid(viewer)
-    assert "read A" in names and "read B" in names and grid.enabled
+    assert {"read 1", "read 2", "read 3", "fusion", "disagreement"} <= set(names)
+    arrays = [np.asarray(viewer.layers[f"read {k}"].data) for k in (1, 2, 3)]
+    fusion = np.asarray(viewer.layers["fusion"].data)
+    assert np.array_equal(np.asarray(viewer.layers["disagreement"].data), disagreement_map(arrays, fusion))
+    assert np.asarray(viewer.layers["disagreement"].data).any()  # the reads differ on slices 5 and 9
+    text = wl.agreement_label.text()
+    assert wl.double_box.isVisibleTo(wl) and "Fusion</b> (staple)" in text
+    assert f"ann_laptop: Dice with the fusion {fused['readers'][1]['mean_dice']:.3f}" in text and "sens" in text
+    assert [wl.read_choice.itemData(i) for i in range(wl.read_choice.count())] == ["1", "2", "3"]
+    assert wl.approve_fusion_button.isEnabled() and wl.approve_read_button.isEnabled()
 
-    def cell(layer_name):
-        return grid.position(names.index(layer_name), viewer.layers)
-
-    image = wl.review_widget.image_layer.name
-    assert cell("read A") == cell(image) != cell("read B") == cell(f"{image} (B)")  # side by side, each on the CT
-    assert wl.double_box.isVisibleTo(wl) and f"Dice {dice:.3f}" in wl.agreement_label.text()
-    la, lb = (np.asarray(viewer.layers[f"read {s}"].data) for s in "AB")
-    assert la.any() and lb.any() and not np.array_equal(la, lb)
-    assert wl.approve_b_button.isEnabled() and wl.correct_a_button.isEnabled()
-
-    # Approve B: read B is the approved version on the server
-    wl.approve_b_button.click()
+    # Approve fusion: the fused version is the approved one on the server
+    wl.approve_fusion_button.click()
     _wait(qtbot, wl)
-    assert wl.review_info is None and not grid.enabled
-    assert "read A" not in [ly.name for ly in viewer.layers]
-    assert clients["rev"].case(name)["state"] == "approved"
+    assert wl.review_info is None and "fusion" not in [ly.name for ly in viewer.layers]
     record = json.loads((team.project / "cases" / name / "case.json").read_text())
-    assert record["ApprovedVersion"] == version_b
+    assert record["State"] == "approved" and record["ApprovedVersion"] == fused["version"]
 
-    # the other case: Correct from A, paint, upload the merge, approve it (a plain approve of the latest)
-    other = clients["ann"].next_case()["case"]
-    assert other != name and clients["ann_laptop"].next_case()["case"] == other
-    for who, slices in (("ann", (5, 6)), ("ann_laptop", (6, 7))):
-        d = clients[who].download(other, tmp_path / f"{who}-2")
-        clients[who].upload_draft(d, _read_mask(d, slices, tmp_path / f"{who}-2.nii.gz"))
-        clients[who].submit(other)
+    # the other case: read 2 chosen, Approve read
+    other = _three_reads(clients, tmp_path, "2")
+    assert other != name
     wl.review_next()
     _wait(qtbot, wl)
-    assert wl.review_info["case"] == other and grid.enabled
-    read_a = np.asarray(viewer.layers["read A"].data).copy()
-    wl.correct_a_button.click()
-    layer = wl.review_widget.labels_layer
-    assert not grid.enabled and layer.editable and layer.visible and np.array_equal(np.asarray(layer.data), read_a)
-    z = int(np.nonzero(read_a.any(axis=(1, 2)))[0].max()) + 2  # a slice read A left empty
-    layer.brush_size = 5
-    layer.paint((z, 24, 24), 1)
-    wl.upload_correction()
-    _wait(qtbot, wl)
-    assert wl.review_info["case"] == other and "read B" in [ly.name for ly in viewer.layers]  # shown again
-    wl.approve()
+    assert wl.review_info["case"] == other
+    read2 = next(r["version"] for r in clients["rev"].reads(other)["reads"] if r["slot"] == 2)
+    wl.read_choice.setCurrentIndex(1)
+    assert wl.read_choice.currentData() == "2"
+    wl.approve_read_button.click()
     _wait(qtbot, wl)
     record = json.loads((team.project / "cases" / other / "case.json").read_text())
-    read_versions = {r["version"] for r in clients["rev"].reads(other)["reads"]}
-    merge = clients["rev"].case(other)["versions"][-1]
-    assert record["State"] == "approved" and record["ApprovedVersion"] == merge and merge not in read_versions
+    assert record["State"] == "approved" and record["ApprovedVersion"] == read2
     for c in clients.values():
         c.close()

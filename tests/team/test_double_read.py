@@ -84,7 +84,8 @@ def test_double_read(tmp_path, db_url, serve, philips_template):
         c["ann1"].reads(name)
     assert e.value.status == 403  # a reader never sees the other read
     files = c["rev"].download_reads(name, tmp_path / "rev")
-    assert set(files) == {"1", "2", "fusion"} and files["1"].read_bytes() == case.version_path(2).read_bytes()
+    assert set(files) == {"1", "2", "fusion", "disagreement"}
+    assert files["1"].read_bytes() == case.version_path(2).read_bytes()
     assert files["fusion"].read_bytes() == case.version_path(4).read_bytes()
 
     # the reviewer approves read A (a slot by its old name, as clients sent it before integer slots);
