@@ -3,7 +3,8 @@
 The real server (``ctlabel team serve``, SQLite, a subprocess on loopback) is driven through the
 real client (``ctlabel.team.Client``) by simulated annotators whose error models are fixed in
 ``benchmarks/crowd_sim.py``; the cases are cut from the shared TotalSegmentator CT
-(``../shared/data/anatomy``, read by this benchmark, not by the tests) and the truth is its mask.
+(``../shared/data/anatomy``; the repository's identical copy in ``tests/data/anatomy`` is read, so
+a fresh clone runs it) and the truth is its masks.
 Seed 0.
 
     python benchmarks/crowd.py                 # 30 annotators, 110 cases (10 of them gold references)

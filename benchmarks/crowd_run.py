@@ -85,10 +85,46 @@ def production(project: Project, people: list[Person], reviewer, work: Path) -> 
     return {"submits": len(submitted), "rejections": sum(rejected.values())}
 
 
+def fusion(work: Path, cases: list, kinds: list[sim.Kind], seed: int) -> dict:
+    """A project read three times per case (STAPLE): the fused proposal against the truth, against its readers."""
+    from team_helpers import Server
+
+    from ctlabel.case.folder import Case
+    from ctlabel.case.record import load_record, version_number
+
+    project = make_project(work, cases, name="fusion", readers=3, fusion="staple")
+    server = Server(project.root).start()
+    project.url = server.url
+    people = _people(project, kinds, seed + 7, work / "fusion-readers", prefix="f")
+    try:
+        while [name for person in people if (name := person.work_one(project)) is not None]:
+            pass
+    finally:
+        server.stop()
+    gain, vs_best, fused_dice, reader_dice = [], [], [], []
+    for name, key in project.cases.items():
+        case = Case(project.svc.cases_dir / name)
+        events = [e for e in load_record(case)["Events"] if e.get("Action") == "submitted" and e.get("Reads")]
+        if not events:
+            continue
+        truth = project.truth[key]
+        reads = [sim.dice(np.asarray(case.load_version(version_number(v) or 0).array), truth)
+                 for v in events[-1]["Reads"]]
+        fused = sim.dice(np.asarray(case.load_version(max(case.versions())).array), truth)
+        gain.append(fused - float(np.mean(reads)))
+        vs_best.append(fused - max(reads))
+        fused_dice.append(fused)
+        reader_dice += reads
+    return {"cases_read_three_times": len(gain), "fused_mean_dice": float(np.mean(fused_dice)) if gain else None,
+            "reader_mean_dice": float(np.mean(reader_dice)) if gain else None,
+            "fusion_gain": float(np.mean(gain)) if gain else None,
+            "fusion_vs_best": float(np.mean(vs_best)) if gain else None}
+
+
 def run(work: Path, *, quick: bool, seed: int) -> dict:
     from team_helpers import Server
 
-    n_annot, n_cases, n_gold = (12, 40, 6) if quick else (30, 100, 10)
+    n_annot, n_cases, n_gold, n_fusion = (12, 40, 6, 6) if quick else (30, 100, 10, 30)
     kinds = sim.crowd(n_annot)
     t0 = time.perf_counter()
     cases = sim.cut_cases(n_cases + n_gold, seed)
@@ -120,6 +156,11 @@ def run(work: Path, *, quick: bool, seed: int) -> dict:
         phases["production"] = round(time.perf_counter() - t0 - sum(phases.values()), 1)
     finally:
         server.stop()
+    t1 = time.perf_counter()
+    fused = fusion(work, cases[:n_fusion], kinds, seed)
+    result["fusion"] = fused
+    result["fusion_gain"], result["fusion_vs_best"] = fused["fusion_gain"], fused["fusion_vs_best"]
+    phases["fusion"] = round(time.perf_counter() - t1, 1)
     result["gold_score_seconds"] = gold_score_seconds(work)
     result["phases_seconds"] = phases
     result["seconds"] = round(time.perf_counter() - t0, 1)

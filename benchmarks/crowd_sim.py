@@ -17,7 +17,8 @@ Each case, each label: the boundary moves by a whole number of voxels drawn unif
 range, outwards or inwards with equal chance; a skipped slice is one where the label is present
 in the truth and the annotator left it empty.
 
-Cases: crops of the shared TotalSegmentator example CT (3 mm, ``../shared/data/anatomy``) around
+Cases: crops of the shared TotalSegmentator example CT (3 mm, ``../shared/data/anatomy``, read from
+the repository's identical copy in ``tests/data/anatomy``) around
 abdominal organs, with their masks as the truth (labels 1 liver, 2 spleen, 3 kidney left,
 4 kidney right, 5 aorta). A crop is resampled in plane to 1 mm (linear for the CT, each label's
 mask linear then thresholded at 0.5), so that a voxel is what it is on a clinical CT (1 x 1 x
@@ -34,7 +35,9 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
-ANATOMY = Path(__file__).resolve().parents[2] / "shared" / "data" / "anatomy" / "totalseg_example_ct"
+#: The repository's copy of ``../shared/data/anatomy/totalseg_example_ct`` (byte for byte), so that
+#: the benchmark and its test run in a fresh clone.
+ANATOMY = Path(__file__).resolve().parents[1] / "tests" / "data" / "anatomy" / "totalseg_example_ct"
 ORGANS = {1: "liver", 2: "spleen", 3: "kidney_left", 4: "kidney_right", 5: "aorta"}
 CROP = (40, 48, 48)  # slices, rows, columns (3 mm voxels: 12 x 14.4 x 14.4 cm)
 UPSAMPLE = 3  # in plane: 48 x 48 at 3 mm becomes 144 x 144 at 1 mm
