@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, or_, select
 
@@ -170,6 +171,50 @@ def label_names(core: ProjectCore) -> dict[int, str]:
     return {lab.index: lab.name for lab in read_label_table(path)}
 
 
+def own_accuracy(core: ProjectCore, user: str, now: dt.datetime | None = None) -> dict:
+    """What an annotator is shown of their own accuracy: per label, as of the start of today.
+
+    Only what was measured before today began (the project's time zone), and the trend one point
+    per day: a figure never moves right after a submit, so it does not tell which case was gold.
+    No case is named.
+
+    Parameters
+    ----------
+    core : ProjectCore
+        The project.
+    user : str
+        The annotator (the caller).
+    now : datetime, optional
+        Default: now.
+
+    Returns
+    -------
+    dict
+        ``user``, ``as_of`` (ISO date: figures up to the start of that day), ``threshold`` and
+        ``labels``: per label ``label``, ``name``, ``estimate``, ``gold``, ``agreement``, ``review``
+        (each ``n``, ``mean``, ``low``, ``high``) and ``trend`` (``[date, running mean]``, one per day).
+    """
+    with core.read() as db:
+        tz_name = core.settings(db).time_zone or "UTC"
+    try:
+        tz: dt.tzinfo = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = dt.UTC
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(tz).date()
+    start = dt.datetime.combine(today, dt.time(0), tzinfo=tz)
+    names = label_names(core)
+    labels = []
+    for lab, acc in sorted(annotator_accuracy(core, user, until=start).get(user, {}).items()):
+        days: dict[str, float] = {}
+        for when, value in acc.trend:
+            days[dt.datetime.fromisoformat(when).astimezone(tz).date().isoformat()] = round(value, 4)
+        figures = acc.as_json()
+        labels.append({"label": lab, "name": names.get(lab, ""), "measured": measured(acc),
+                       **{k: figures[k] for k in ("estimate", "gold", "agreement", "review")},
+                       "trend": [[d, v] for d, v in days.items()]})
+    return {"user": user, "as_of": today.isoformat(), "threshold": threshold(core), "labels": labels}
+
+
 def threshold(core: ProjectCore) -> float | None:
     """The project's accuracy threshold (None: never set, so nothing is flagged)."""
     with core.read() as db:
@@ -222,5 +267,6 @@ def below(accs: dict[str, dict[int, Accuracy]], limit: float | None) -> list[Bel
     return sorted(out, key=lambda b: (b.accuracy.estimate.mean or 0.0, b.annotator, b.label))
 
 
-__all__ = ["THRESHOLD_EVENT", "Below", "annotator_accuracy", "below", "label_names", "measured", "project_labels",
+__all__ = ["THRESHOLD_EVENT", "Below", "annotator_accuracy", "below", "label_names", "measured", "own_accuracy",
+           "project_labels",
            "set_threshold", "threshold", "worst_first"]

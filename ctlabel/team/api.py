@@ -146,6 +146,9 @@ def create_app(svc: Service, volume: VolumeWorkers | None = None, *, docs: bool 
     app.include_router(api_cases.router, prefix=PREFIX)
     app.include_router(api_lead.router, prefix=PREFIX)
     app.include_router(api_reads.router, prefix=PREFIX)
+    from ctlabel.team import api_accuracy  # GET /me/accuracy: the caller's own accuracy
+
+    app.include_router(api_accuracy.router, prefix=PREFIX)
 
     from ctlabel.team import dashboard  # the lead's pages at / (docs/team.md, "The lead's dashboard")
 
