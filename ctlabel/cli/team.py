@@ -201,7 +201,7 @@ def cmd_simple(args) -> int:
 
 def cmd_review_next(args) -> int:
     with _client(args) as c:
-        info = c.review_next()
+        info = c.review_next(accepted=getattr(args, "accepted", False))
         _beat(c, info["case"])
         root = c.download(info["case"], args.dir)
     return _out(args, {**info, "folder": str(root)}, f"review {info['case']} ({info['versions'][-1]}) in {root}\n"
@@ -333,6 +333,9 @@ def register(sub) -> None:
     from ctlabel.cli import team_accuracy
 
     team_accuracy.register(add)  # accuracy PROJECT [--user] [--threshold]: annotators' measured accuracy
+    from ctlabel.cli import team_policy
+
+    team_policy.register(add)  # review-policy PROJECT [...]: review where it is needed
 
     p = add("guidelines", cmd_guidelines, "show the labeling guidelines, or set them from a Markdown file")
     p.add_argument("project", metavar="PROJECT", help="the team project folder")
@@ -347,6 +350,9 @@ def register(sub) -> None:
                       ("review-next", "claim the next submitted case to review and download it")):
         p = add(name, cmd_next if name == "next" else cmd_review_next, hlp)
         p.add_argument("--dir", default=".", help="where case folders go (default: here)")
+        if name == "review-next":
+            p.add_argument("--accepted", action="store_true", help="pull a case the review policy accepted "
+                           "without review instead (approve, reject or correct it as a submitted case)")
 
     p = add("upload", cmd_upload, "upload the draft of a downloaded case")
     p.add_argument("case_dir", metavar="CASE_DIR", help="the downloaded case folder")

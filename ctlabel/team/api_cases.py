@@ -216,9 +216,9 @@ def heartbeat(name: str, user: Me, svc: Svc) -> dict:
 
 
 @router.post("/review/next", response_model=CaseSummary, response_model_exclude_unset=True)
-def review_next(user: Me, svc: Svc) -> dict:
-    """Take the next submitted case to review."""
-    return svc.reviews.review_next(user)
+def review_next(user: Me, svc: Svc, accepted: bool = False) -> dict:
+    """Take the next submitted case to review (``accepted``: a case the review policy accepted, to pull it)."""
+    return svc.reviews.review_next(user, accepted=accepted)
 
 
 @router.post("/cases/{name}/approve", response_model=CaseSummary, response_model_exclude_unset=True)

@@ -25,6 +25,7 @@ from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
 from ctlabel.team.double_read import DoubleReads, require_no_reviewer
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
 from ctlabel.team.gold import Gold
+from ctlabel.team.policy import Policies
 from ctlabel.team.qa_note import submit_note
 
 
@@ -39,12 +40,16 @@ class Claims:
         The double-reading rules (a claim may give a reader slot; a reader submits a read).
     gold : Gold, optional
         The gold-standard rules (a claim may serve a gold case; its submit is scored).
+    policy : Policies, optional
+        The review policy (a trusted annotator's single read may be accepted without review).
     """
 
-    def __init__(self, core: ProjectCore, double_reads: DoubleReads, gold: Gold | None = None) -> None:
+    def __init__(self, core: ProjectCore, double_reads: DoubleReads, gold: Gold | None = None,
+                 policy: Policies | None = None) -> None:
         self.core = core
         self.double_reads = double_reads
         self.gold = gold or Gold(core)
+        self.policy = policy or Policies(core)
 
     def require_annotator_of(self, db: Session, user: User, row: CaseRow) -> None:
         """The caller holds this case for annotation (a lead may act on any case)."""
@@ -160,6 +165,7 @@ class Claims:
         with self.core.case_lock(case_id):
             case = self.core.folder(row)
             n = self.core.change(review.submit, case, user.name, force=force)
+            decision = self.policy.decide(user, case, n)  # None: the policy is off (every case is reviewed)
             with self.core.tx() as db:
                 row = db.get_one(CaseRow, case_id)
                 since = db.scalar(select(func.max(Event.id)).where(Event.case_id == case_id,
@@ -174,8 +180,12 @@ class Claims:
                                                              Assignment.status == "open")):
                     a.status, a.ended = "done", utcnow()
                 self.core.log(db, user, row, "submit", version=case_record.version_name(n),
-                         resubmission=bool(before), **submit_note(case_record.load_record(case)["Events"]))
-                return self.core.case_summary(db, row)
+                         resubmission=bool(before), **submit_note(case_record.load_record(case)["Events"]),
+                         **self.policy.note(decision))
+            if decision is not None and decision.accepted:
+                self.policy.accept(user, case_id, decision)
+            with self.core.read() as db:
+                return self.core.case_summary(db, db.get_one(CaseRow, case_id))
 
     def withdraw(self, user: User, name: str) -> dict:
         """Give a case back, or take a submission back while no reviewer holds it.
@@ -243,7 +253,7 @@ class Claims:
             self.require_access(db, user, row)
             if row.annotator_id == user.id and row.state == workflow.IN_PROGRESS:
                 self.core.renew(db, row)
-            elif row.reviewer_id == user.id and row.state == workflow.SUBMITTED:  # a reviewer at work keeps the case
+            elif row.reviewer_id == user.id and row.state in (workflow.SUBMITTED, workflow.ACCEPTED):  # at work
                 row.review_lease_until = utcnow() + dt.timedelta(seconds=self.core.settings(db).lease_s)
             elif (row.readers or 1) >= 2:
                 self.double_reads.renew_read(db, user, row)

@@ -32,7 +32,8 @@ from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
 from ctlabel.team.errors import as_utc
 from ctlabel.team.service import Service
 
-STAGES = ("available", "claimed", "in_progress", "submitted", "in_review", "rejected", "approved", "flagged")
+STAGES = ("available", "claimed", "in_progress", "submitted", "in_review", "rejected", "approved", "accepted",
+          "flagged")  # accepted: by the review policy, no reviewer has it (a reviewer who pulls it: in_review)
 #: Approvals per day are averaged over this many days for the projected finish.
 RATE_DAYS = 7
 #: Event kinds that show somebody worked on a claimed case.
@@ -108,7 +109,8 @@ def stage_expr(now: dt.datetime) -> ColumnElement[str]:
     return case(
         (CaseRow.flagged.is_not(None), "flagged"),
         (CaseRow.state == workflow.APPROVED, "approved"),
-        (and_(CaseRow.state == workflow.SUBMITTED, reviewing), "in_review"),
+        (and_(CaseRow.state.in_((workflow.SUBMITTED, workflow.ACCEPTED)), reviewing), "in_review"),
+        (CaseRow.state == workflow.ACCEPTED, "accepted"),
         (CaseRow.state == workflow.SUBMITTED, "submitted"),
         (CaseRow.state == workflow.REJECTED, "rejected"),
         (and_(held, worked), "in_progress"),
@@ -132,8 +134,8 @@ class Progress:
 
     @property
     def remaining(self) -> int:
-        """Cases still to approve (flagged ones are not counted)."""
-        return self.total - self.stages["flagged"] - self.stages["approved"]
+        """Cases still to approve (flagged ones and those the review policy accepted are not counted)."""
+        return self.total - self.stages["flagged"] - self.stages["approved"] - self.stages.get("accepted", 0)
 
 
 def progress(svc: Service, now: dt.datetime | None = None) -> Progress:

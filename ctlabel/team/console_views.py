@@ -18,14 +18,15 @@ from ctlabel.team.dashboard_views import STAGE_COLORS, table
 
 COLORS = STAGE_COLORS
 #: The order of the progress bar's segments (done first).
-BAR_ORDER = ("approved", "in_review", "submitted", "rejected", "in_progress", "claimed", "available", "flagged")
+BAR_ORDER = ("approved", "accepted", "in_review", "submitted", "rejected", "in_progress", "claimed", "available",
+             "flagged")
 ALERT_NAMES = {"flagged": "flagged", "forced": "forced past QA", "revoked": "revoked holder",
                "rejected": "rejected twice+", "stalled": "stalled", "lease": "lease ending", "accuracy": "accuracy low"}
 
 
 def stage_name(stage: str) -> str:
-    """``in_review`` as ``in review``."""
-    return stage.replace("_", " ")
+    """``in_review`` as ``in review``; ``accepted`` as ``accepted by policy``."""
+    return "accepted by policy" if stage == "accepted" else stage.replace("_", " ")
 
 
 def case_link(name: str, label: str | None = None) -> str:

@@ -42,8 +42,9 @@ img.big{width:240px;height:240px;object-fit:contain;background:#000;border-radiu
 progress{width:22rem;height:1.1rem}textarea{font:.9rem ui-monospace,monospace;width:100%;box-sizing:border-box}
 """
 #: The colours of the case stages (progress bar, swatches), ``ctlabel.team.console_views``.
-STAGE_COLORS = {"approved": "#2e7d4f", "in_review": "#3f6fb0", "submitted": "#7aa6d8", "rejected": "#e39b3b",
-                "in_progress": "#9fc5e8", "claimed": "#cfe2f3", "available": "#e3e6ea", "flagged": "#c0392b"}
+STAGE_COLORS = {"approved": "#2e7d4f", "accepted": "#7fbf8f", "in_review": "#3f6fb0", "submitted": "#7aa6d8",
+                "rejected": "#e39b3b", "in_progress": "#9fc5e8", "claimed": "#cfe2f3", "available": "#e3e6ea",
+                "flagged": "#c0392b"}
 STYLE += "".join(f'.count i.sw[data-stage="{s}"]{{background:{c}}}' for s, c in STAGE_COLORS.items())
 
 

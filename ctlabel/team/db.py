@@ -40,7 +40,7 @@ PAY_STATUSES = ("closed", "paid")
 SESSION_ENDS = ("logout", "token_rotated", "token_revoked")
 #: The values the enum-like columns may hold (CHECK constraints, migration 0005): a case's state mirrors
 #: ``case.json`` (:class:`ctlabel.model.CaseState`); claims, reads and uploads as the team code writes them.
-CASE_STATES = ("in_progress", "submitted", "approved", "rejected")
+CASE_STATES = ("in_progress", "submitted", "approved", "rejected", "accepted")  # accepted: by the review policy (0008)
 ASSIGNMENT_KINDS = ("annotate", "review")
 ASSIGNMENT_STATUSES = ("open", "done", "withdrawn", "expired", "flagged", "reassigned", "released")
 FUSION_METHODS = ("staple", "vote")

@@ -38,18 +38,22 @@ class Reviews:
         self.core = core
         self.double_reads = double_reads
 
-    def review_next(self, user: User) -> dict:
-        """Give the reviewer a submitted case nobody reviews (never one they annotated, never a gold serving)."""
+    def review_next(self, user: User, accepted: bool = False) -> dict:
+        """Give the reviewer a submitted case nobody reviews (never one they annotated, never a gold serving).
+
+        ``accepted``: a case the review policy accepted without review instead (a reviewer may pull any).
+        """
         self.core.require_role(user, "reviewer")
+        state = workflow.ACCEPTED if accepted else workflow.SUBMITTED
         with self.core.tx() as db:
             now = utcnow()
             held = db.scalar(select(CaseRow).where(CaseRow.reviewer_id == user.id,
-                                                   CaseRow.state == workflow.SUBMITTED,
+                                                   CaseRow.state.in_((workflow.SUBMITTED, workflow.ACCEPTED)),
                                                    CaseRow.review_lease_until >= now).limit(1))
             if held is not None:
                 return self.core.case_summary(db, held, reason="held")
             q = (select(CaseRow).where(
-                CaseRow.state == workflow.SUBMITTED, CaseRow.flagged.is_(None), Gold.not_serving(),
+                CaseRow.state == state, CaseRow.flagged.is_(None), Gold.not_serving(),
                 or_(CaseRow.annotator_id.is_(None), CaseRow.annotator_id != user.id),
                 ~exists().where(Read.case_id == CaseRow.id, Read.user_id == user.id),  # never a case they read
                 or_(CaseRow.reviewer_id.is_(None), CaseRow.review_lease_until < now))
@@ -58,17 +62,21 @@ class Reviews:
                 q = q.with_for_update(skip_locked=True)
             row = db.scalar(q)
             if row is None:
-                raise NotFound("no submitted case awaits review")
+                raise NotFound("no case accepted by the review policy is left to pull" if accepted
+                               else "no submitted case awaits review")
             row.reviewer_id = user.id
             row.review_lease_until = now + dt.timedelta(seconds=self.core.settings(db).lease_s)
             db.add(Assignment(case_id=row.id, user_id=user.id, kind="review", status="open", claimed=now))
-            self.core.log(db, user, row, "review_claim")
+            if accepted:  # pulled from the cases the review policy accepted
+                self.core.log(db, user, row, "review_claim", accepted=True)
+            else:
+                self.core.log(db, user, row, "review_claim")
             return self.core.case_summary(db, row, reason="new")
 
     def require_reviewer_of(self, db: Session, user: User, row: CaseRow) -> None:
         """The caller may decide this submitted case: no other reviewer holds it."""
         self.core.require_role(user, "reviewer")
-        if row.state != workflow.SUBMITTED:
+        if row.state not in (workflow.SUBMITTED, workflow.ACCEPTED):  # accepted: by the policy, pulled by a reviewer
             raise Conflict(f"case {row.name} is {row.state}, not submitted")
         if (row.reviewer_id not in (None, user.id) and user.role != "lead"
                 and row.review_lease_until is not None and as_utc(row.review_lease_until) >= utcnow()):

@@ -12,6 +12,7 @@ it needs:
 * :attr:`Service.double_reads` (:class:`~ctlabel.team.double_read.DoubleReads`): reader slots,
   reads and their agreement;
 * :attr:`Service.gold` (:class:`~ctlabel.team.gold.Gold`): gold-standard cases, served among claims and scored;
+* :attr:`Service.policy` (:class:`~ctlabel.team.policy.Policies`): the review policy, applied at submit;
 * pay periods: the functions of :mod:`ctlabel.team.pay`, given the service.
 
 Errors are :class:`TeamError` subclasses carrying the HTTP status the API answers with.
@@ -28,6 +29,7 @@ from ctlabel.team.db import User
 from ctlabel.team.double_read import DoubleReads
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, TeamError, TooLarge, Unauthorized
 from ctlabel.team.gold import Gold
+from ctlabel.team.policy import Policies
 from ctlabel.team.review_rules import Reviews
 
 
@@ -51,13 +53,16 @@ class Service(ProjectCore):
         The reviewer's rules (review-next, approve, reject, reopen).
     gold : Gold
         The gold-standard cases (served among claims, scored on submit).
+    policy : Policies
+        The review policy (``docs/quality.md``; off by default).
     """
 
     def __init__(self, root: str | Path, url: str | None = None) -> None:
         super().__init__(root, url)
         self.double_reads = DoubleReads(self)
         self.gold = Gold(self)
-        self.claims = Claims(self, self.double_reads, self.gold)
+        self.policy = Policies(self)
+        self.claims = Claims(self, self.double_reads, self.gold, self.policy)
         self.reviews = Reviews(self, self.double_reads)
 
     # --- kept for the lead's console (ctlabel/team/dashboard*.py) -------------------------

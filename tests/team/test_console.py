@@ -136,7 +136,8 @@ def test_fresh_project_is_available_not_in_progress(tmp_path, db_url, philips_te
 def test_stages_queue_and_forecast(scene):
     svc, _server, _tokens, c = scene
     prog = console_data.progress(svc)
-    assert prog.stages == {s: 1 for s in console_data.STAGES}, prog.stages
+    # one case in each stage but 'accepted' (by the review policy: tests/team/test_review_policy.py)
+    assert prog.stages == {**{s: 1 for s in console_data.STAGES}, "accepted": 0}, prog.stages
     assert prog.never_claimed == 1 and prog.total == 8 and prog.remaining == 6
     fc = console_data.forecast(svc, prog)
     # one approval in the last 7 days: 1/7 a day, 6 cases left: 42 days
@@ -150,7 +151,8 @@ def test_stages_queue_and_forecast(scene):
     # the case table filters by stage
     from ctlabel.team import dashboard_data
 
-    for stage in console_data.STAGES:
+    assert dashboard_data.case_page(svc, stage="accepted")["rows"] == []
+    for stage in (s for s in console_data.STAGES if s != "accepted"):
         rows = dashboard_data.case_page(svc, stage=stage)["rows"]
         assert [r["case"] for r in rows] == [c[stage]]
         assert rows[0]["stage"] == stage
@@ -286,7 +288,7 @@ def test_console_in_chromium(scene):
         wait(driver, "progress")
         counts = {el.get_attribute("id")[6:]: int(el.find_element(By.TAG_NAME, "b").text)
                   for el in driver.find_elements(By.CSS_SELECTOR, ".count")}
-        assert counts == {**{s: 1 for s in console_data.STAGES}, "total": 8}
+        assert counts == {**{s: 1 for s in console_data.STAGES}, "accepted": 0, "total": 8}
         assert driver.find_element(By.ID, "never-claimed").text == "1 never claimed"
         segs = driver.find_elements(By.CSS_SELECTOR, "svg#progress rect.seg")
         assert len(segs) == 8

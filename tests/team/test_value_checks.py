@@ -161,6 +161,11 @@ def test_the_lists_are_the_codes_and_the_migrations():
               for t in team_db.Base.metadata.sorted_tables}
     expected = {t: {f"ck_{t}_{c}": m0005._sql(c, v) for c, v in cols.items()} for t, cols in checks.items()}
     expected["reads"]["ck_reads_slot"] = m0007.SLOT_CHECK  # 0007: slots are numbers 1, 2, ...
+    spec = importlib.util.spec_from_file_location("m0008", path.with_name("0008_review_policy.py"))
+    assert spec is not None and spec.loader is not None
+    m0008 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m0008)
+    expected["cases"]["ck_cases_state"] = m0005._sql("state", m0008.STATES)  # 0008: 'accepted' (the review policy)
     assert expected == {t: models[t] for t in checks}
     assert team_db.READ_SLOT_CHECK == m0007.SLOT_CHECK
     assert team_db.RATE_KINDS == m0006.CHECKS["rates"]["kind"]
