@@ -152,24 +152,28 @@ def cut_cases(n: int, seed: int = 0, anatomy: Path = ANATOMY) -> list[tuple[np.n
 
 
 def _upsample(ct: np.ndarray, truth: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The crop resampled in plane by :data:`UPSAMPLE` (voxel centres kept consistent with the affine)."""
+    """The crop resampled in plane by :data:`UPSAMPLE` (voxel centres kept consistent with the affine).
+
+    New voxel ``j`` sits at old index ``(j - (f - 1) / 2) / f`` in rows and columns (``grid_mode``);
+    each label is interpolated within its bounding box (a voxel of margin), which is the cost.
+    """
     f = UPSAMPLE
-    # new voxel j sits at old index (j - (f - 1) / 2) / f in rows and columns
-    coords = (np.arange(ct.shape[1] * f) - (f - 1) / 2) / f
-    zoomed_ct = ndi.map_coordinates(
-        ct.astype(np.float32),
-        np.meshgrid(np.arange(ct.shape[0]), coords, coords, indexing="ij"), order=1, mode="nearest")
-    grid = np.meshgrid(np.arange(ct.shape[0]), coords, coords, indexing="ij")
-    best = np.full(zoomed_ct.shape, 0.5, np.float32)
-    labels = np.zeros(zoomed_ct.shape, np.uint8)
+    zoom = (1, f, f)
+    big_ct = ndi.zoom(ct.astype(np.float32), zoom, order=1, grid_mode=True, mode="nearest")
+    best = np.full(big_ct.shape, 0.5, np.float32)
+    labels = np.zeros(big_ct.shape, np.uint8)
     for value in [int(v) for v in np.unique(truth) if v]:
-        p = ndi.map_coordinates((truth == value).astype(np.float32), grid, order=1, mode="nearest")
-        take = p > best
-        labels[take], best[take] = value, p[take]
+        m = truth == value
+        (z0, y0, x0), (z1, y1, x1) = np.argwhere(m).min(0), np.argwhere(m).max(0) + 1
+        y0, x0, y1, x1 = max(y0 - 1, 0), max(x0 - 1, 0), min(y1 + 1, m.shape[1]), min(x1 + 1, m.shape[2])
+        p = ndi.zoom(m[z0:z1, y0:y1, x0:x1].astype(np.float32), zoom, order=1, grid_mode=True, mode="nearest")
+        box = (slice(z0, z1), slice(f * y0, f * y1), slice(f * x0, f * x1))
+        take = p > best[box]
+        labels[box][take], best[box][take] = value, p[take]
     scaled = affine.copy()
     scaled[:3, 1:3] = affine[:3, 1:3] / f
     scaled[:3, 3] = affine[:3, 3] + affine[:3, 1:3] @ np.full(2, -(f - 1) / (2 * f))
-    return np.round(zoomed_ct).astype(np.int16), labels, scaled
+    return np.round(big_ct).astype(np.int16), labels, scaled
 
 
 def _move_boundary(m: np.ndarray, voxels: int, outward: bool) -> np.ndarray:
