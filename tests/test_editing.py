@@ -141,7 +141,7 @@ def test_edits_without_a_case_then_save_as_case(tmp_path):
         assert s.tracker.interpolated(0) == {} and s.dirty
     draft = ctlabel.Case.open(tmp_path / "case").load_draft()
     assert draft.painted == {1: [2, 8]} and draft.interpolated == {1: [3, 4, 5, 6, 7]}
-    assert [e["Action"] for e in draft.provenance["Events"]] == ["painted", "interpolated", "saved"]
+    assert [e.action for e in draft.provenance.events] == ["painted", "interpolated", "saved"]
 
 
 def test_records_undo_redo_and_amend(case_root):
@@ -163,7 +163,7 @@ def test_open_edits_the_callers_mask_and_read_only_says_so(case_root):
     shown = ctlabel.Case.open(case_root).load_draft()  # what an editor read and shows
     with EditingSession.open(case_root, "ann1", start=shown) as s:
         assert s.labels is shown.array and s.tracker.painted(0) == {1: [10]}
-        assert s.created == shown.provenance["Created"]
+        assert s.created == shown.provenance.created
         other = EditingSession.open(case_root, "ann2")
         with pytest.raises(LockError, match="read-only.*ann1"):
             other.interpolation()

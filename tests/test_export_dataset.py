@@ -111,7 +111,7 @@ def _check_entry(entry: dict, case: Case, approved: bool = True) -> None:
     mask = case.load_draft() if version == "draft" else case.load_version(int(version[1:]))
     img = case.image_record()
     assert entry["Case"] == case.root.name and entry["Version"] == version and entry["Approved"] is approved
-    assert entry["MaskVoxelSHA256"] == mask.voxel_hash == mask.provenance["VoxelSHA256"]
+    assert entry["MaskVoxelSHA256"] == mask.voxel_hash == mask.provenance.voxel_sha256
     assert entry["ImageVoxelSHA256"] == img["VoxelSHA256"] == record["ImageVoxelSHA256"]
     assert entry["LabelTableSHA256"] == hashlib.sha256(case.labels_path.read_bytes()).hexdigest()
     assert entry["Source"]["SeriesInstanceUID"] == img["Source"]["SeriesInstanceUID"]

@@ -95,7 +95,7 @@ def _import_round_trip(case: Case, seg_path: Path, tmp: Path, number: int) -> np
     assert r.returncode == 0, r.stderr
     imported = Case.open(copy)
     v = imported.versions()[-1]
-    info = imported.load_version(v).provenance["ImportedFrom"]
+    info = imported.load_version(v).provenance.imported_from
     assert info["FramesMatchedByUID"] >= 1 and info["FramesMatchedByPosition"] == 0
     return imported.load_version(v).array
 
@@ -150,7 +150,7 @@ def test_segments_named_coloured_coded_and_typed(cases, tmp_path):
     rep = export_seg(str(case.root), out, dicom=PHILIPS_5MM)
     seg = hd.seg.segread(out)
     mask = case.load_version(int(rep.version[1:]))
-    entries = mask.provenance["Labels"]
+    entries = mask.provenance.labels
     present = sorted(int(v) for v in np.unique(mask.array) if v)
     assert [s["Label"] for s in rep.segments] == present
     for row in rep.segments:

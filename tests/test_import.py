@@ -42,7 +42,7 @@ def test_dicom_seg_liver_matches_nrrd_ground_truth(ct3):
     n = import_mask(ct3, GT / "liver.dcm", "importer")
     m = ct3.load_version(n)
     assert np.array_equal(m.array == 1, _nrrd_mem(GT / "liver_seg.nrrd") == 1)
-    src = m.provenance["ImportedFrom"]
+    src = m.provenance.imported_from
     assert src["Format"] == "dicom-seg" and src["FileName"] == "liver.dcm" and src["FramesMatchedByUID"] == 3
     assert len(src["FileSHA256"]) == 64 and src["Segments"][0]["Name"] == "Liver" and src["Segments"][0]["Label"] == 1
     ev = case_record.load_record(ct3)["Events"][-1]
@@ -73,14 +73,14 @@ def test_dicom_seg_irregular_series_and_fractional(ct2):
         assert np.array_equal(got[real], (ref > 0).astype(np.uint8)), name
         assert not np.delete(got, real, axis=0).any()
     n = import_mask(ct2, CT2 / "highdicom_seg" / "seg_image_ct_true_fractional.dcm", "imp")
-    assert ct2.load_version(n).provenance["ImportedFrom"]["FractionalThreshold"] == 0.5
+    assert ct2.load_version(n).provenance.imported_from["FractionalThreshold"] == 0.5
 
 
 def test_dicom_seg_by_position_when_uids_differ(tmp_path, ct3_volume):
     """A case with pseudonymized UIDs still gets the SEG frames, matched by plane position."""
     case = Case.create(tmp_path / "pseudo", ct3_volume, label_table=CT3_TABLE, pseudonymize_salt="s")
     n = import_mask(case, GT / "liver.dcm", "imp")
-    info = case.load_version(n).provenance["ImportedFrom"]
+    info = case.load_version(n).provenance.imported_from
     assert info["FramesMatchedByPosition"] == 3 and info["FramesMatchedByUID"] == 0
     assert np.array_equal(case.load_version(n).array == 1, _nrrd_mem(GT / "liver_seg.nrrd") == 1)
 
@@ -118,7 +118,7 @@ def test_nrrd_label_maps(ct3):
         m = ct3.load_version(n)
         assert set(np.unique(m.array)) - {0} == values
         assert np.array_equal(m.array, _nrrd_mem(GT / name))
-        assert m.provenance["ImportedFrom"]["Format"] == "nrrd"
+        assert m.provenance.imported_from["Format"] == "nrrd"
 
 
 def test_nrrd_wrong_geometry_is_refused(ct3, tmp_path):
@@ -184,7 +184,7 @@ def test_relabel_maps_label_map_values_onto_the_case_table(tmp_path, ct3_volume,
     assert main(["import", str(GT / "liver_seg.nrrd"), "--case", str(case.root), "--user", "b",
                  "--relabel", "1=4"]) == 0
     assert set(np.unique(case.load_version(2).array)) == {0, 4}
-    assert case.load_version(2).provenance["ImportedFrom"]["Segments"][0]["Label"] == 4
+    assert case.load_version(2).provenance.imported_from["Segments"][0]["Label"] == 4
     capsys.readouterr()
     assert main(["compare", f"{case.root}@v1", f"{case.root}@v2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["labels"][0]["dice"] == 1.0

@@ -96,7 +96,7 @@ def _highdicom_masks(path: Path, uids: list[str | None]) -> dict[int, np.ndarray
 
 def _imported_masks(case: Case, version: int) -> dict[int, np.ndarray]:
     m = case.load_version(version)
-    return {s["Segment"]: m.array == s["Label"] for s in m.provenance["ImportedFrom"]["Segments"]}
+    return {s["Segment"]: m.array == s["Label"] for s in m.provenance.imported_from["Segments"]}
 
 
 def _assert_same_as_highdicom(case: Case, version: int, path: Path) -> dict[int, np.ndarray]:
@@ -130,7 +130,7 @@ def test_labelmap_with_background_segment_zero(ct3, truth, tmp_path):
     m = ct3.load_version(n)
     # segment 7 'Liver' -> label 1, segment 3 'Spine' -> label 2 of the case table: the ground truth itself
     assert np.array_equal(m.array, truth)
-    info = m.provenance["ImportedFrom"]
+    info = m.provenance.imported_from
     assert info["SegmentationType"] == "LABELMAP"
     assert {s["Segment"]: (s["Name"], s["Label"]) for s in info["Segments"]} == {3: ("Spine", 2), 7: ("Liver", 1)}
     _assert_same_as_highdicom(ct3, n, path)
@@ -185,7 +185,7 @@ def test_dcmqi_sparse_labelmaps_match_highdicom_and_dcmqi(tmp_path):
         assert list(got) == [1]
         assert np.array_equal(got[1], _nrrd_mem(DCMQI / expected) == 1), name  # dcmqi's own reading
         assert not got[1][1].any() and got[1][0].any() and got[1][2].any()
-        info = case.load_version(n).provenance["ImportedFrom"]
+        info = case.load_version(n).provenance.imported_from
         assert [s["Name"] for s in info["Segments"]] == ["Liver"]
         ppv = pydicom.dcmread(DCMQI / name).get("PixelPaddingValue")
         assert info["BackgroundPixelValues"] == sorted({0} | ({int(ppv)} if ppv is not None else set()))
@@ -243,7 +243,7 @@ def test_fractional_thresholded_at_half_of_maximum_fractional_value(ct3, truth, 
     assert not got[1][1].any() and not got[2][1].any()
     assert np.array_equal(got[1][0], liver[0] & left[0])  # 0.7 kept, 0.4 not
     assert np.array_equal(got[1][2], liver[2]) and np.array_equal(got[2][0], spine[0])
-    info = ct3.load_version(n).provenance["ImportedFrom"]
+    info = ct3.load_version(n).provenance.imported_from
     assert info["FractionalThreshold"] == 0.5 and info["MaximumFractionalValue"] == 200
 
 

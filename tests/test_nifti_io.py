@@ -100,7 +100,7 @@ def test_mask_identity_survives_a_header_rewrite(tmp_path, philips):
     fresh.header["descrip"] = b"rewritten by another tool"
     nib.save(fresh, tmp_path / "m_dseg.nii.gz")
     back = ctlabel.load_mask(tmp_path / "m_dseg.nii.gz", philips)
-    assert back.voxel_hash == record["VoxelSHA256"] and back.hash_matches
+    assert back.voxel_hash == record.voxel_sha256 and back.hash_matches
     # an edit of one voxel does change it
     data[0, 0, 0] = 1
     nib.save(nib.Nifti1Image(data, img.affine), tmp_path / "m_dseg.nii.gz")

@@ -45,7 +45,7 @@ def test_old_versions_load_with_their_slices_and_valid_provenance(old_case):
     assert {k: list(v) for k, v in v1.painted.items()} and all(list(v) == [2, 5, 8] for v in v1.painted.values())
     assert all(9 in v for v in v2.painted.values())
     assert v1.hash_matches and v2.hash_matches
-    validate(v2.provenance)
+    validate(v2.provenance.to_dict())
     assert (v2.array[9] > 0).any() and not (v1.array[9] > 0).any()
 
 

@@ -240,4 +240,4 @@ def test_the_method_of_a_prelabel_survives_saves_and_freezing_and_hand_edits_mak
     review.submit(case, "ann1", force=True)
     frozen = case.load_version(1).methods
     assert frozen == methods
-    jsonschema.validate(case.load_version(1).provenance, schema())
+    jsonschema.validate(case.load_version(1).provenance.to_dict(), schema())

@@ -20,7 +20,7 @@ def _noisy_mask(n_islands: int, unknown: tuple[int, ...] = ()):
         arr[z, r, c] = 1
     for i, value in enumerate(unknown):
         arr[2 + 4 * i: 4 + 4 * i, 2:6, 2:6] = value
-    return Mask(arr, volume.affine, {}), volume, table
+    return Mask(arr, volume.affine, None), volume, table
 
 
 def test_500_findings_fold_into_a_few_groups_errors_first():

@@ -41,7 +41,7 @@ def test_submit_freezes_draft_as_version(case):
     assert ev["VoxelSHA256"] == case.load_version(1).voxel_hash
     assert ev["When"].endswith("Z")
     prov = case_record.version_provenance(case, 1)
-    assert prov["Version"] == "v001" and prov["Events"][-1]["Action"] == "submitted"
+    assert prov.version == "v001" and prov.events[-1].action == "submitted"
     assert case.load_version(1).painted[1] == [3, 9]
     assert case_verify.verify_case(case).ok
 
@@ -109,7 +109,7 @@ def test_reviewer_correction_is_a_new_version(case):
     ev = case_record.load_record(case)["Events"][-1]
     assert (ev["Action"], ev["Role"], ev["Version"], ev["CorrectedFrom"]) == ("corrected", "reviewer", "v002", "v001")
     prov = case_record.version_provenance(case, 2)
-    assert prov["Role"] == "reviewer" and 5 in {int(k) for k in prov["Labels"]}  # lesion slices touched
+    assert prov.extra["Role"] == "reviewer" and 5 in {int(k) for k in prov.labels}  # lesion slices touched
     rv.approve(case, "rev")  # a reviewer may approve the correction
     assert case_record.status(case).approved_version == "v002"
 
@@ -248,8 +248,8 @@ def test_two_annotators_versions_side_by_side(case):
     other[other == 1] = 0
     rv.add_version(case, other, v.grid, "ann_b", imported_from={"Path": "b.nii.gz", "Format": "nifti"})
     assert case.versions() == [1, 2]
-    assert case_record.version_provenance(case, 1)["Annotator"] == "ann_a"
-    assert case_record.version_provenance(case, 2)["Annotator"] == "ann_b"
+    assert case_record.version_provenance(case, 1).annotator == "ann_a"
+    assert case_record.version_provenance(case, 2).annotator == "ann_b"
     res = compare_masks(case.load_version(1), case.load_version(2))
     by = {r.label: r for r in res.rows}
     assert by[1].dice == 0.0 and by[4].dice == 1.0
@@ -385,7 +385,7 @@ def test_submit_refuses_qa_errors_unless_forced(real_case, philips_volume):
     assert ev["Action"] == "submitted" and ev["Forced"] is True
     assert [(q["check"], q["label"], q["slice"]) for q in ev["QAErrors"]] == \
         [(f.check, f.label, f.slice) for f in expected]
-    assert case_record.version_provenance(real_case, 1)["Events"][-1]["Forced"] is True
+    assert case_record.version_provenance(real_case, 1).events[-1].extra["Forced"] is True
     assert case_verify.verify_case(real_case).ok
 
 
@@ -435,7 +435,7 @@ def test_erased_label_is_saved_absent_without_slices(real_case, philips_volume):
     # what an editor tracked: both labels touched; the erased one painted on 12-13, filled on 11
     edits = SliceEdits({kept: [10], erased: [12, 13]}, {}, {erased: [11]}).for_present(labels_present(labels))
     assert (edits.painted, edits.interpolated) == ({kept: (10,), erased: ()}, {erased: ()})
-    record = real_case.save_draft(labels, philips_volume.grid, edits=edits)
+    record = real_case.save_draft(labels, philips_volume.grid, edits=edits).to_dict()  # the sidecar as written
     assert record["Labels"][str(kept)]["PaintedSlices"] == [10] and record["Labels"][str(kept)]["Present"]
     gone = record["Labels"][str(erased)]
     assert (gone["Present"], gone["PaintedSlices"], gone["InterpolatedSlices"]) == (False, [], [])
@@ -458,7 +458,7 @@ def test_reviewer_correcting_a_label_away_does_not_paint_it(real_case, philips_v
     rv.correct(real_case, corrected, philips_volume.grid, "rev")
     v2 = real_case.load_version(2)
     assert v2.painted == {a: [10]}
-    assert v2.provenance["Labels"][str(b)]["Present"] is False
+    assert v2.provenance.labels[str(b)]["Present"] is False
 
 
 def test_cli_submit_needs_force_for_qa_errors(real_case, philips_volume, capsys):

@@ -32,6 +32,7 @@ from ctlabel.case.lock import CaseLock, acquire_lock
 from ctlabel.case.recovery import JournalFields, clear_journal, pending_recovery, read_journal, write_journal
 from ctlabel.errors import CaseError, CtlabelError, LockError, StateError
 from ctlabel.io.mask import Mask
+from ctlabel.model import MaskProvenance
 from ctlabel.painting.tracking import SliceTracker
 from ctlabel.volume import Grid, Volume
 
@@ -91,7 +92,7 @@ class EditingSession(Edits):
         self.case = case
         self.lock = lock
         self.lock_message = lock_message
-        self.saved_record: dict | None = None
+        self.saved_record: MaskProvenance | None = None
         self._seen = _disk_marker(case)
 
     # --- opening ------------------------------------------------------------------
@@ -145,13 +146,15 @@ class EditingSession(Edits):
             mask = start if start is not None else case.latest_mask()
             labels = np.zeros(case.image_grid().shape, np.uint8) if mask is None else \
                 mask.array if start is not None else np.array(mask.array)
-            prov = mask.provenance if mask is not None else {}
+            prov = mask.provenance if mask is not None else None
             tracker = SliceTracker(mask.edits if mask is not None else None)
             grid = case.image_grid()
             grid.require_match(Grid(tuple(labels.shape), grid.affine), "the labels", case.root)
-            edits = Edits(labels, grid, who, role=role, tracker=tracker, events=prov.get("Events"),
+            edits = Edits(labels, grid, who, role=role, tracker=tracker,
+                          events=[e.to_dict() for e in prov.events] if prov is not None else None,
                           table=case.load_labels(),
-                          created=prov.get("Created") if mask is not None and mask.path == case.draft_path else None)
+                          created=prov.created if prov is not None and mask is not None
+                          and mask.path == case.draft_path else None)
             session = cls(case, edits, lock, lock_message=message)
             session._seen = seen
         except BaseException:
@@ -287,7 +290,7 @@ class EditingSession(Edits):
         record = review.save_draft(self.case, self.labels, self.grid, self.who, role=self.role, lock=self.lock,
                                    fields=fields)
         self.events = list(fields.events or [])
-        self.created = record.get("Created")
+        self.created = record.created
         self.saved_record = record
         self.dirty = False
         clear_journal(self.case.recovery_dir)

@@ -30,7 +30,8 @@ from ctlabel.io.atomic import write_json
 from ctlabel.io.image import load_image, save_image
 from ctlabel.io.labels import LabelTable, default_label_table, read_label_table, write_label_table
 from ctlabel.io.mask import Mask, MaskFields, load_mask, mask_fields, save_mask
-from ctlabel.io.provenance import read_sidecar, sidecar_path
+from ctlabel.io.provenance import read_mask_sidecar, read_sidecar, sidecar_path
+from ctlabel.model import MaskProvenance
 from ctlabel.volume import Grid, Volume
 
 IMAGE = "ct.nii.gz"
@@ -204,7 +205,7 @@ class Case:
 
     # --- writes ---------------------------------------------------------------
     def save_draft(self, labels: np.ndarray, grid: Grid, *, target: Path | None = None,
-                   fields: MaskFields | None = None, **provenance) -> dict:
+                   fields: MaskFields | None = None, **provenance) -> MaskProvenance:
         """Save the working mask atomically, only if ``grid`` is this case's image grid.
 
         Parameters
@@ -237,7 +238,7 @@ class Case:
             f = replace(f, methods=carried_methods(target, f.edits.painted))
         if target.exists() and f.created is None:
             try:
-                f = replace(f, created=read_sidecar(sidecar_path(target))["Created"])
+                f = replace(f, created=read_mask_sidecar(sidecar_path(target)).created)
             except Exception:  # noqa: BLE001 - an unreadable old sidecar must not block a save
                 pass
         return save_mask(target, labels, image_grid, f)
@@ -249,17 +250,14 @@ def carried_methods(previous: Path, painted: Mapping | None) -> dict[int, dict]:
     A label made by a tool (automatic) that now has hand-painted slices becomes semiautomatic.
     """
     try:
-        labels = read_sidecar(sidecar_path(previous)).get("Labels", {})
+        methods = read_mask_sidecar(sidecar_path(previous)).methods
     except CtlabelError:
         return {}
     out = {}
-    for k, v in labels.items():
-        method = v.get("Method")
-        if isinstance(method, dict):
-            method = dict(method)
-            if method.get("Kind") == "automatic" and (painted or {}).get(int(k)):
-                method["Kind"] = "semiautomatic"
-            out[int(k)] = method
+    for k, method in methods.items():
+        if method.get("Kind") == "automatic" and (painted or {}).get(k):
+            method["Kind"] = "semiautomatic"
+        out[k] = method
     return out
 
 

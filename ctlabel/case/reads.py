@@ -33,7 +33,7 @@ from ctlabel.case.workflow import SUBMITTED, require
 from ctlabel.errors import ProvenanceError, StateError
 from ctlabel.io.mask import Mask
 from ctlabel.io.provenance import event, sidecar_path
-from ctlabel.model import SliceEdits
+from ctlabel.model import MaskProvenance, SliceEdits
 from ctlabel.volume import Grid
 
 
@@ -84,7 +84,7 @@ def standing_reads(record: dict) -> dict[str, str]:
 
 
 def save_read(case: Case, reader: str, labels: np.ndarray, grid: Grid, who: str | None = None, *,
-              lock: CaseLock | None = None, **provenance) -> dict:
+              lock: CaseLock | None = None, **provenance) -> MaskProvenance:
     """Save one reader's draft of a double-read case (a ``saved`` event naming the reader).
 
     Parameters
@@ -123,7 +123,7 @@ def save_read(case: Case, reader: str, labels: np.ndarray, grid: Grid, who: str 
             raise StateError(f"the read of {reader} is submitted; withdraw it before editing again", target)
         written = case.save_draft(np.asarray(labels), grid, target=target, **provenance)
         append_event(case, record, event(who, "annotator", "saved", f"draft-{reader}",
-                                         VoxelSHA256=written["VoxelSHA256"], Reader=reader))
+                                         VoxelSHA256=written.voxel_sha256, Reader=reader))
         return written
 
 
@@ -196,7 +196,7 @@ def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int 
             record["ApprovedVersion"] = None
             if fuse is None:
                 append_event(case, record, event(who, "annotator", "submitted", version_name(n),
-                                                 VoxelSHA256=frozen["VoxelSHA256"], Creates=False, Reads=names))
+                                                 VoxelSHA256=frozen.voxel_sha256, Creates=False, Reads=names))
             else:
                 _submit_fused(case, record, who, masks, names, fuse)
         return n

@@ -23,8 +23,8 @@ from ctlabel.errors import ProvenanceError
 from ctlabel.io.atomic import write_json
 from ctlabel.io.jsonfile import read_json_object, require_types, type_name
 from ctlabel.io.mask import Mask
-from ctlabel.io.provenance import SCHEMA_VERSION, read_sidecar, sidecar_path
-from ctlabel.model import CaseRecord
+from ctlabel.io.provenance import SCHEMA_VERSION, read_mask_sidecar, sidecar_path
+from ctlabel.model import CaseRecord, MaskProvenance
 
 _VERSION_NAME = re.compile(r"^v(\d{3,})$")
 _TEXT = (str, type(None))
@@ -246,7 +246,7 @@ def describe_event(ev: dict) -> str:
     return text
 
 
-def version_provenance(case: Case, number: int) -> dict:
+def version_provenance(case: Case, number: int) -> MaskProvenance:
     """The provenance sidecar of frozen version ``number`` of a case.
 
     Parameters
@@ -258,10 +258,10 @@ def version_provenance(case: Case, number: int) -> dict:
 
     Returns
     -------
-    dict
+    MaskProvenance
         The sidecar as read.
     """
-    return read_sidecar(sidecar_path(case.version_path(number)))
+    return read_mask_sidecar(sidecar_path(case.version_path(number)))
 
 
 def history(case: Case) -> list[dict]:

@@ -26,7 +26,7 @@ from ctlabel.case.workflow import APPROVED, IN_PROGRESS, REJECTED, SUBMITTED, re
 from ctlabel.errors import CaseError, InputError, LockError, ProvenanceError, StateError
 from ctlabel.io.mask import Mask, MaskFields, labels_present, save_mask
 from ctlabel.io.provenance import event, sidecar_path
-from ctlabel.model import SliceEdits
+from ctlabel.model import MaskProvenance, SliceEdits
 from ctlabel.painting.tracking import changed_slices
 from ctlabel.volume import Grid
 
@@ -64,7 +64,8 @@ def _next_version(case: Case) -> int:
     return (v[-1] + 1) if v else 1
 
 
-def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: dict, extra: dict) -> tuple[int, dict]:
+def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: dict,
+            extra: dict) -> tuple[int, MaskProvenance]:
     """Write a new frozen version with ``ev`` appended to the base provenance events."""
     n = _next_version(case)
     path = case.version_path(n)
@@ -86,14 +87,14 @@ def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: dict, ex
         extra={"Version": name, **extra},
         methods=base.get("methods"),
     )
-    ev["VoxelSHA256"] = record["VoxelSHA256"]
+    ev["VoxelSHA256"] = record.voxel_sha256
     return n, record
 
 
 def _mask_base(mask: Mask) -> dict:
-    p = mask.provenance or {}
-    return {"Events": p.get("Events", []), "Source": p.get("Source"), "edits": mask.edits,
-            "Annotator": p.get("Annotator"), "Created": p.get("Created"), "methods": mask.methods}
+    p = mask.provenance or MaskProvenance("0" * 64)  # a foreign mask: no events, source, author, creation time
+    return {"Events": [e.to_dict() for e in p.events], "Source": p.source, "edits": mask.edits,
+            "Annotator": p.annotator, "Created": p.created, "methods": mask.methods}
 
 
 # --------------------------------------------------------------------------
@@ -159,7 +160,7 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
 
 
 def save_draft(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, *, role: str = "annotator",
-               lock: CaseLock | None = None, fields: MaskFields | None = None, **provenance) -> dict:
+               lock: CaseLock | None = None, fields: MaskFields | None = None, **provenance) -> MaskProvenance:
     """Save the case draft under the review rules; every editor's save goes through here.
 
     Refused while the case is submitted (it awaits review: the reviewer corrects

@@ -167,7 +167,7 @@ def _check_versions(case: Case, record: dict, events: list, add: Callable[[Probl
                 try:
                     m = load_mask(p)
                     cache[name] = m.voxel_hash
-                    if m.provenance and m.provenance.get("VoxelSHA256") != cache[name]:
+                    if m.provenance is not None and not m.hash_matches:
                         add(Problem("error", "version", f"{name} voxels do not match its provenance sidecar "
                                     "(edited outside ctlabel)", str(p)))
                 except Exception as exc:  # noqa: BLE001

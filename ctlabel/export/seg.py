@@ -136,12 +136,12 @@ def _person_name(name: str | None) -> str | None:
     return name if "^" in name else f"{name}^"
 
 
-def _people(record: dict, name: str, provenance: dict) -> tuple[str | None, str | None]:
+def _people(record: dict, name: str, annotator: str | None) -> tuple[str | None, str | None]:
     """The annotator (sidecar, else the event that created the version) and the approving reviewer."""
     events = [ev for ev in record.get("Events", []) if ev.get("Version") == name]
     made = [ev.get("Who") for ev in events if ev.get("Action") in ("submitted", "corrected", "imported", "read")]
     approved = [ev.get("Who") for ev in events if ev.get("Action") == "approved"]
-    return provenance.get("Annotator") or (made[0] if made else None), approved[-1] if approved else None
+    return annotator or (made[0] if made else None), approved[-1] if approved else None
 
 
 def algorithm_type(entry: dict) -> str:
@@ -281,9 +281,9 @@ def export_seg(spec: str, out: str | os.PathLike, *, dicom: str | os.PathLike | 
     for number, lab in enumerate(labels, 1):
         lut[lab.index] = number
     pixels = lut[mask.array[real]]
-    entries = {k: dict(v) for k, v in (mask.provenance.get("Labels") or {}).items()}
+    entries = {k: dict(v) for k, v in (mask.provenance.labels if mask.provenance is not None else {}).items()}
     descriptions, rows = segment_descriptions(labels, entries, name)
-    annotator, reviewer = _people(record, name, mask.provenance)
+    annotator, reviewer = _people(record, name, mask.provenance.annotator if mask.provenance is not None else None)
     description = f"ctlabel {name} " + (f"approved by {reviewer}" if reviewer else "not approved")
     sources = [files[k] for k in real]
     if deidentify:

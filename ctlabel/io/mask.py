@@ -17,13 +17,12 @@ from ctlabel.io.provenance import (
     geometry_record,
     labels_record,
     now_utc,
-    read_sidecar,
+    read_mask_sidecar,
     sidecar_path,
-    slice_edits,
     software,
     validate,
 )
-from ctlabel.model import SliceEdits
+from ctlabel.model import MASK_KEYS, Event, MaskProvenance, SliceEdits
 from ctlabel.volume import Grid, SourceIdentity, Volume, voxel_hash
 
 
@@ -37,14 +36,14 @@ class Mask:
         Labels in (slice, row, column) order, uint8 or uint16.
     affine : numpy.ndarray
         The on-disk affine.
-    provenance : dict
-        The sidecar record (authoritative), or an empty dict for a foreign mask.
+    provenance : MaskProvenance or None
+        The sidecar (authoritative), or None for a foreign mask.
     path : pathlib.Path
     """
 
     array: np.ndarray
     affine: np.ndarray
-    provenance: dict = field(default_factory=dict)
+    provenance: MaskProvenance | None = None
     path: Path | None = None
 
     @property
@@ -58,18 +57,17 @@ class Mask:
     @property
     def hash_matches(self) -> bool:
         """True when the voxels are those the sidecar recorded (not edited outside ctlabel)."""
-        return bool(self.provenance) and self.provenance.get("VoxelSHA256") == self.voxel_hash
+        return self.provenance is not None and self.provenance.voxel_sha256 == self.voxel_hash
 
     @property
     def edits(self) -> SliceEdits:
         """The painted and interpolated slices the sidecar records (none for a foreign mask)."""
-        return slice_edits(self.provenance) if self.provenance else SliceEdits()
+        return self.provenance.edits if self.provenance is not None else SliceEdits()
 
     @property
     def methods(self) -> dict[int, dict]:
         """Label -> how it was made (``Labels[k].Method``), for the labels that record one."""
-        labels = self.provenance.get("Labels", {})
-        return {int(k): dict(v["Method"]) for k, v in labels.items() if isinstance(v.get("Method"), dict)}
+        return self.provenance.methods if self.provenance is not None else {}
 
     @property
     def painted(self) -> dict[int, list[int]]:
@@ -165,7 +163,7 @@ def mask_fields(base: MaskFields | None = None, **more) -> MaskFields:
     return f
 
 
-def mask_provenance(labels: np.ndarray, grid: Grid, fields: MaskFields | None = None) -> dict:
+def mask_provenance(labels: np.ndarray, grid: Grid, fields: MaskFields | None = None) -> MaskProvenance:
     """Build the provenance record of a mask (see docs/provenance.md).
 
     Parameters
@@ -179,13 +177,15 @@ def mask_provenance(labels: np.ndarray, grid: Grid, fields: MaskFields | None = 
 
     Returns
     -------
-    dict
-        The record, as written to the sidecar.
+    MaskProvenance
+        The record; its ``to_dict`` is what the sidecar holds.
     """
     f = fields if fields is not None else MaskFields()
     present = labels_present(labels)
     t = now_utc()
-    record = {
+    more = dict(f.extra or {})
+    version = more.pop("Version", None)
+    extra = {
         "SchemaVersion": SCHEMA_VERSION,
         "Kind": "mask",
         "Software": software(),
@@ -195,18 +195,15 @@ def mask_provenance(labels: np.ndarray, grid: Grid, fields: MaskFields | None = 
         "Sources": ["bids::ct.nii.gz"],
         "SpatialReference": "orig",
         "Geometry": geometry_record(labels.shape, grid.affine),
-        "VoxelSHA256": voxel_hash(labels, grid.affine),
         "Source": f.source.to_dict() if isinstance(f.source, SourceIdentity) else f.source,
-        "Annotator": f.annotator,
-        "SliceAxis": f.edits.slice_axis,
         "Labels": labels_record(f.label_table, present, f.edits, f.methods),
-        "Events": list(f.events or []),
     }
     if f.image_voxel_sha256:
-        record["ImageVoxelSHA256"] = f.image_voxel_sha256
-    if f.extra:
-        record.update(f.extra)
-    return record
+        extra["ImageVoxelSHA256"] = f.image_voxel_sha256
+    extra.update(more)
+    events = tuple(Event.from_dict(e) for e in f.events or ())
+    return MaskProvenance(voxel_hash(labels, grid.affine), f.edits, f.annotator, version, events, extra,
+                          (*MASK_KEYS, *(f.extra or {})))
 
 
 def save_mask(
@@ -215,7 +212,7 @@ def save_mask(
     grid: Grid | Volume,
     fields: MaskFields | None = None,
     **provenance,
-) -> dict:
+) -> MaskProvenance:
     """Write a label mask on ``grid`` with its provenance sidecar, atomically.
 
     Parameters
@@ -234,8 +231,8 @@ def save_mask(
 
     Returns
     -------
-    dict
-        The provenance record written.
+    MaskProvenance
+        The provenance written (the sidecar holds its ``to_dict``).
 
     Raises
     ------
@@ -252,17 +249,18 @@ def save_mask(
     labels = np.asarray(labels)
     grid.require_match(Grid(tuple(labels.shape), grid.affine), "the mask", path)
     arr = labels.astype(mask_dtype(labels), copy=False)
-    record = mask_provenance(arr, grid, f)
+    prov = mask_provenance(arr, grid, f)
+    record = prov.to_dict()
     validate(record, path)
     # The NIfTI first, then the sidecar: a crash between them leaves a sidecar
     # whose hash does not match, which load_mask and verify report.
     write_nifti(path, arr, grid.affine, intent_label=True, extension=record, descrip="ctlabel dseg")
     write_json(sidecar_path(path), record)
-    return record
+    return prov
 
 
-def _settle_torn_pair(path, side: Path, arr: np.ndarray, affine: np.ndarray, record: dict,
-                      embedded: dict | None) -> dict:
+def _settle_torn_pair(path, side: Path, arr: np.ndarray, affine: np.ndarray, record: MaskProvenance | None,
+                      embedded: dict | None) -> MaskProvenance | None:
     """The sidecar of a save interrupted between its two renames, restored from the mask itself.
 
     A save writes the NIfTI (which carries a copy of its provenance in its header extension)
@@ -271,16 +269,20 @@ def _settle_torn_pair(path, side: Path, arr: np.ndarray, affine: np.ndarray, rec
     the embedded copy vouches for the voxels, the sidecar is rewritten from it (atomically),
     so mask and sidecar agree again; anything else is left for ``verify`` to report.
     """
-    if not embedded or embedded == record or embedded.get("Kind") != "mask":
-        return record
-    if embedded.get("VoxelSHA256") != voxel_hash(arr, affine):
+    if not embedded or (record is not None and embedded == record.to_dict()):
         return record
     try:
         validate(embedded, path)
-        write_json(side, embedded)
+        copy = MaskProvenance.from_dict(embedded)
+    except (CtlabelError, ValueError, KeyError, TypeError):
+        return record
+    if copy.voxel_sha256 != voxel_hash(arr, affine):
+        return record
+    try:
+        write_json(side, copy.to_dict())
     except CtlabelError:
         return record
-    return embedded
+    return copy
 
 
 def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, require_sidecar: bool = False,
@@ -308,12 +310,10 @@ def load_mask(path: str | os.PathLike, image: Grid | Volume | None = None, *, re
             raise InputError("a mask must hold whole-number labels", path)
         arr = arr.astype(mask_dtype(arr))
     side = sidecar_path(path)
-    record: dict = {}
-    if Path(side).exists():
-        record = read_sidecar(side)
+    record = read_mask_sidecar(side) if Path(side).exists() else None
     if repair_torn:
         record = _settle_torn_pair(path, side, arr, data.affine, record, data.extension_json)
-    if not record and require_sidecar:
+    if record is None and require_sidecar:
         raise ProvenanceError("the provenance sidecar is missing", side)
     mask = Mask(arr, data.affine, record, Path(path))
     if image is not None:

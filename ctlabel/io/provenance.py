@@ -18,7 +18,7 @@ import numpy as np
 
 from ctlabel.errors import ProvenanceError
 from ctlabel.io.jsonfile import read_json_object, require_types
-from ctlabel.model import Action, Event, Role, SliceEdits
+from ctlabel.model import Action, Event, MaskProvenance, Role, SliceEdits
 from ctlabel.volume import SourceIdentity, spacing_from_affine
 
 SCHEMA_VERSION = "1.0"
@@ -123,11 +123,6 @@ def labels_record(label_table, present, edits: SliceEdits, methods=None) -> dict
     return out
 
 
-def slice_edits(record: dict) -> SliceEdits:
-    """The painted and interpolated slices a mask's sidecar records (the one reader of them)."""
-    return SliceEdits.from_sidecar(record.get("Labels"), record.get("SliceAxis"))
-
-
 _SCHEMA_CACHE: dict | None = None
 #: The types of the sidecar fields ctlabel reads back (others ride along unchecked).
 _SIDECAR_TYPES = {"SchemaVersion": (str,), "Kind": (str,), "Events": (list,),
@@ -192,6 +187,21 @@ def read_sidecar(path: str | Path) -> dict:
         raise ProvenanceError("the provenance sidecar is missing", path) from None
     validate(record, path)
     return record
+
+
+def read_mask_sidecar(path: str | Path) -> MaskProvenance:
+    """Read and validate a mask's sidecar, as a :class:`~ctlabel.model.MaskProvenance`.
+
+    Raises
+    ------
+    ProvenanceError
+        The sidecar is missing, not valid, or not a mask's (the message names the file).
+    """
+    record = read_sidecar(path)
+    try:
+        return MaskProvenance.from_dict(record)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProvenanceError(f"the mask's provenance is not valid: {exc}", path) from None
 
 
 def sidecar_path(nifti_path: str | os.PathLike) -> Path:

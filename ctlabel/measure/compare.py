@@ -186,7 +186,7 @@ def diff_summary(overlay: np.ndarray, voxel_ml: float = 0.0) -> dict:
 def _names(*masks: Mask, table: LabelTable | None = None) -> dict[int, str]:
     out: dict[int, str] = {}
     for m in masks:
-        for k, v in (m.provenance.get("Labels") or {}).items():
+        for k, v in (m.provenance.labels if m.provenance is not None else {}).items():
             if v.get("Name"):
                 out.setdefault(int(k), v["Name"])
     if table is not None:

@@ -251,7 +251,7 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
         written = prelabel_volume(vol.array, vol.spacing, targets, labels,
                                   left_is_high_column=bool(vol.affine[0, 0] < 0))
         del vol
-        prov = base.provenance if base is not None else {}
+        prov = base.provenance if base is not None else None
         methods = base.methods if base is not None else {}
         methods.update({v: method_record(s) for v, s in written.items()})
         ev = event(who, "annotator", "painted", "draft", Tool="ctlabel prelabel",
@@ -259,15 +259,15 @@ def prelabel_case(case, structures, who: str | None = None, *, lock=None) -> dic
         record = review.save_draft(
             case, labels, grid, who, lock=held,
             edits=base.edits if base is not None else SliceEdits(),
-            annotator=prov.get("Annotator") or who,
-            events=[*prov.get("Events", []), ev],
+            annotator=(prov.annotator if prov is not None else None) or who,
+            events=[*(e.to_dict() for e in (prov.events if prov is not None else ())), ev],
             methods=methods,
         )
     finally:
         if own:
             held.release()
     counts = {v: int(np.count_nonzero(labels == v)) for v in written}
-    return {"draft": str(case.draft_path), "voxel_sha256": record["VoxelSHA256"],
+    return {"draft": str(case.draft_path), "voxel_sha256": record.voxel_sha256,
             "labels": {v: {"name": table[v].name, "structure": written[v], "voxels": counts[v]} for v in written}}
 
 

@@ -109,7 +109,7 @@ def table_from_provenance(mask: Mask) -> LabelTable | None:
         None when the sidecar names no label.
     """
     labels = []
-    for k, v in (mask.provenance.get("Labels") or {}).items():
+    for k, v in (mask.provenance.labels if mask.provenance is not None else {}).items():
         if v.get("Name"):
             labels.append(Label(int(k), v["Name"], v.get("Abbreviation", ""), v.get("Color") or "#ff0000",
                                 v.get("Tissue") or "other"))

@@ -196,7 +196,7 @@ def empty_label(ctx: Context) -> None:
     """A label the provenance lists (painted, interpolated, or painted then erased) that has no voxels."""
     painted, interpolated = ctx.mask.painted, ctx.mask.interpolated
     listed = set(painted) | set(interpolated)
-    for lab, info in (ctx.mask.provenance.get("Labels") or {}).items():
+    for lab, info in (ctx.mask.provenance.labels if ctx.mask.provenance is not None else {}).items():
         if info.get("PaintedSlices") or info.get("InterpolatedSlices") or info.get("Present") is False:
             listed.add(int(lab))  # Present: false is a label painted, then erased to nothing
     for lab in sorted(listed - set(ctx.present)):

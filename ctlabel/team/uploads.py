@@ -29,7 +29,7 @@ from ctlabel.errors import GeometryError, InputError
 from ctlabel.io.labels import read_label_table
 from ctlabel.io.mask import Mask, labels_present
 from ctlabel.io.nifti import read_nifti
-from ctlabel.model import SliceEdits
+from ctlabel.model import MaskProvenance, SliceEdits
 from ctlabel.painting.tracking import changed_slices
 from ctlabel.team import project as layout
 from ctlabel.team.db import CaseRow, Upload, User
@@ -102,7 +102,7 @@ def check_mask(svc: Service, case: Case, path: Path) -> Mask:
         arr = arr.astype(np.uint16 if arr.max(initial=0) > 255 else np.uint8)
     if arr.min(initial=0) < 0:
         raise Invalid("a mask holds no negative labels")
-    mask = Mask(arr, data.affine, data.extension_json if isinstance(data.extension_json, dict) else {}, path)
+    mask = Mask(arr, data.affine, _embedded(data.extension_json), path)
     table = read_label_table(svc.root / layout.LABELS)
     values = set(labels_present(arr))  # the non-zero voxels only: no sort of the whole volume
     unknown = sorted(values - set(table.indices))
@@ -110,6 +110,14 @@ def check_mask(svc: Service, case: Case, path: Path) -> Mask:
         raise Invalid(f"label value(s) {unknown} are not in the project's label table "
                       f"({', '.join(f'{lab.index} {lab.name}' for lab in table)})")
     return mask
+
+
+def _embedded(extension) -> MaskProvenance | None:
+    """The provenance copy in an upload's header extension; none when there is none or nonsense."""
+    try:
+        return MaskProvenance.from_dict(extension) if isinstance(extension, dict) else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _edits(mask: Mask) -> SliceEdits:
@@ -174,11 +182,11 @@ def store_upload(svc: Service, user: User, name: str, path: Path, if_match: str 
         if reader is not None:
             written = svc.change(reads.save_read, case, reader, mask.array, mask.grid, user.name, annotator=user.name,
                                  edits=edits)
-            new = written["VoxelSHA256"]
+            new = written.voxel_sha256
         elif kind == "draft":
             written = svc.change(review.save_draft, case, mask.array, mask.grid, user.name, role="annotator",
                                  annotator=user.name, edits=edits)
-            new = written["VoxelSHA256"]
+            new = written.voxel_sha256
         else:
             painted = changed_slices(case.load_version(case.versions()[-1]).array, mask.array)
             svc.change(review.correct, case, mask.array, mask.grid, user.name, painted=painted, comment=comment)

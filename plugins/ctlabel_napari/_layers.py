@@ -157,7 +157,7 @@ def labels_layer_data(
             "case": None if case is None else str(case),
             "label_table": table.to_tsv(),
             "edits": mask.edits if mask is not None else SliceEdits(),  # painted/interpolated slices, axis
-            "provenance": dict(mask.provenance) if mask is not None else {},
+            "provenance": mask.provenance if mask is not None else None,  # a MaskProvenance, or None
             "mask_path": str(mask.path) if mask is not None and mask.path else None,
             "image_voxel_sha256": image_voxel_sha256,
         }

@@ -207,23 +207,24 @@ def mask_layer(p: Path) -> tuple:
         case = Case(root)
         mask = load_mask(p, case.image_grid())
         table = case.load_labels()
-    if table is None and mask.provenance.get("Labels"):
-        table = _table_from_provenance(mask.provenance)
+    prov = mask.provenance
+    if table is None and prov is not None and prov.labels:
+        table = _table_from_provenance(prov.labels)
     if table is None:
         tsv = p.with_name(p.name.split("_dseg")[0] + "_dseg.tsv")
         if tsv.exists():
             table = read_label_table(tsv)
     name = p.name.removesuffix(".gz").removesuffix(".nii")
     return labels_layer_data(mask.array, mask.grid, name, table=table, case=None if case is None else case.root,
-                             mask=mask, image_voxel_sha256=mask.provenance.get("ImageVoxelSHA256"))
+                             mask=mask, image_voxel_sha256=prov.image_voxel_sha256 if prov is not None else None)
 
 
-def _table_from_provenance(record: dict):
+def _table_from_provenance(labels):
     from ctlabel import Label, LabelTable, default_label_table
 
     default = default_label_table()
     rows = []
-    for k, v in record.get("Labels", {}).items():
+    for k, v in labels.items():
         idx = int(k)
         d = default[idx] if idx in default else None
         rows.append(Label(idx, v.get("Name") or (d.name if d else f"label_{idx}"),

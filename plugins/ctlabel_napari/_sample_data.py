@@ -34,7 +34,7 @@ def sample_ct() -> list:
 def phantom() -> list:
     """The phantom image, its ground-truth masks (with names and colours) and an empty layer to paint."""
     volume, mask, table = make_phantom()
-    truth = Mask(mask, volume.affine, {}, None)
+    truth = Mask(mask, volume.affine, None, None)
     gt = labels_layer_data(mask, volume.grid, "phantom ground truth", table=table, mask=truth)
     gt[1]["visible"] = False
     return [

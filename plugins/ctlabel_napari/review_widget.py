@@ -246,13 +246,14 @@ class ReviewWidget(QWidget):
             text += f"; approved {st.approved_version}"
         if st.comment:
             text += f"; comment: {st.comment}"
-        if self.mask is not None and self.mask.provenance.get("Annotator"):
-            text += f"; by {self.mask.provenance['Annotator']}"
+        prov = self.mask.provenance if self.mask is not None else None
+        if prov is not None and prov.annotator:
+            text += f"; by {prov.annotator}"
         self.state_label.setText(text)
         events = history(self.case)
         lines = [describe_event(e) for e in events]
-        if self.mask is not None and self.mask.provenance.get("ImportedFrom"):
-            src = self.mask.provenance["ImportedFrom"]
+        if prov is not None and prov.imported_from:
+            src = prov.imported_from
             lines.append(f"(latest version imported from {src.get('FileName')} [{src.get('Format')}])")
         self.history.setPlainText("\n".join(lines) or "no events yet")
         self._update_buttons()

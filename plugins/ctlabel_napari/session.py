@@ -87,11 +87,12 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
         grid: Grid = grid_from_meta(layer.metadata)
         if tuple(layer.data.shape) != tuple(grid.shape):
             raise GeometryError(f"layer {layer.name!r} has shape {layer.data.shape}, its grid {grid.shape}")
-        prov = meta.get("provenance") or {}
+        prov = meta.get("provenance")  # a MaskProvenance, or None
         self.core: Edits = Edits(self._layer_array(), grid, self.annotator,
                                  tracker=SliceTracker(meta.get("edits")),
-                                 events=prov.get("Events"), table=table_from_meta(layer.metadata),
-                                 created=prov.get("Created"))
+                                 events=[e.to_dict() for e in prov.events] if prov is not None else None,
+                                 table=table_from_meta(layer.metadata),
+                                 created=prov.created if prov is not None else None)
         self._init_autosave()
         restored = self._open_case(meta["case"], confirm_restore or _ask_restore) if meta.get("case") else None
         self._init_paint_events()
@@ -114,7 +115,7 @@ class LabelSession(PaintEventsMixin, AutosaveMixin):
             return asked[-1][1]
 
         meta = self.layer.metadata[KEY]
-        shown = Mask(self.core.labels, self.core.grid.affine, dict(meta.get("provenance") or {}),
+        shown = Mask(self.core.labels, self.core.grid.affine, meta.get("provenance"),
                      Path(meta["mask_path"]) if meta.get("mask_path") else None)  # as the reader read it
         core = EditingSession.open(root, self.annotator or getpass.getuser(), start=shown, restore=restore)
         core.who = self.annotator

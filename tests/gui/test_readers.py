@@ -95,7 +95,7 @@ def test_writer_save_selected_layers(make_napari_viewer, tmp_path):
     written = viewer.layers.save(str(case.draft_path), selected=True, plugin="ctlabel")
     assert written == [str(case.draft_path)]
     m = case.load_draft()
-    assert m.painted == {2: [3]} and m.provenance["Annotator"] == "test-annotator"
+    assert m.painted == {2: [3]} and m.provenance.annotator == "test-annotator"
     out = tmp_path / "elsewhere_dseg.nii.gz"
     viewer.layers.save(str(out), selected=True, plugin="ctlabel")
     np.testing.assert_array_equal(load_mask(out, volume.grid).array, np.asarray(layer.data))

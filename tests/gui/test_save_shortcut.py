@@ -64,7 +64,7 @@ def test_ctrl_s_on_a_series_saves_it_as_a_case(make_napari_viewer, qtbot, tmp_pa
     case = Case(target)
     draft = case.load_draft()
     np.testing.assert_array_equal(draft.array, np.asarray(session.layer.data))
-    assert draft.painted == {label: [12]} and draft.provenance["Annotator"] == "test-annotator"
+    assert draft.painted == {label: [12]} and draft.provenance.annotator == "test-annotator"
     assert widget.session.case is not None and widget.session.case.root == target
 
     # painted again, Ctrl+S now saves the case's draft, without asking for a folder

@@ -80,7 +80,7 @@ def test_restore_marks_event(make_napari_viewer, tmp_path):
     from ctlabel.io.mask import load_mask
 
     m = load_mask(path)
-    assert [e["Action"] for e in m.provenance["Events"]] == ["painted", "restored", "saved"]
+    assert [e.action for e in m.provenance.events] == ["painted", "restored", "saved"]
     widget.close_sessions()
 
 

@@ -241,7 +241,7 @@ def test_worklist_conflict_keeps_the_local_version(make_napari_viewer, qtbot, te
     assert "kept as v001" in wl.status.text() and "changed on the server" in wl.status.text()
     kept = Case(case_dir)
     assert kept.versions() == [1] and kept.load_version(1).voxel_hash == mine
-    assert kept.load_version(1).provenance.get("ImportedFrom", {}).get("StartedFromETag")
+    assert kept.load_version(1).provenance.imported_from.get("StartedFromETag")
     # the server's case is the authority: unchanged there, and what is open now
     assert _server_etag(team, "ann", case) == theirs == read_state(case_dir)["ETag"]
     reopened = wl.case_session()
