@@ -50,6 +50,7 @@ from qtpy.QtWidgets import (
 
 from ctlabel import Client, CtlabelError, load_login, save_login
 
+from ._accuracy_view import describe_accuracy, fetch_accuracy
 from ._fit import scrolled_layout
 from ._team_sync import Heartbeats, describe_case, describe_stats
 from ._worklist_activity import WorkTimer
@@ -151,6 +152,8 @@ class WorklistWidget(QWidget):
         self.guidelines = QTextBrowser()
         self.guidelines.setOpenExternalLinks(True)
         tabs.addTab(self.guidelines, "Guidelines")
+        self.accuracy_text = QTextBrowser()  # my own accuracy per label (_accuracy_view)
+        tabs.addTab(self.accuracy_text, "My accuracy")
         self.tabs = tabs
         lay.addWidget(tabs, 1)
 
@@ -289,16 +292,16 @@ class WorklistWidget(QWidget):
         self.link_label.setStyleSheet("color: #e0a030;" if state in ("offline", "conflict") else "")
 
     def refresh(self):
-        """Fetch my cases, my stats and the guidelines (in the background)."""
+        """Fetch my cases, my stats, the guidelines and my accuracy (in the background)."""
         client = self.client
         if client is None:
             return None
 
         def fetch() -> tuple:
-            return client.my_cases(), client.my_stats(), client.guidelines()
+            return client.my_cases(), client.my_stats(), client.guidelines(), fetch_accuracy(client)
 
         def done(result: tuple) -> None:
-            cases, stats, guidelines = result
+            cases, stats, guidelines, accuracy = result
             self.my_cases = cases
             self.cases_list.clear()
             for info in cases:
@@ -307,6 +310,7 @@ class WorklistWidget(QWidget):
                 self.cases_list.addItem("no cases yet: press Next case")
             self.stats_label.setText(describe_stats(stats))
             self.guidelines.setMarkdown(guidelines or "*The lead has not written guidelines yet.*")
+            self.accuracy_text.setPlainText(describe_accuracy(accuracy))
 
         return self.tasks.run(fetch, done=done, failed=self.ctx.network_failed, busy=False)
 
