@@ -205,9 +205,14 @@ class SliceEdits:
                    AXIS_NAMES.index(axis))
 
 
+def _ordered(values: dict, keys: tuple[str, ...]) -> dict:
+    """``values`` with those named in ``keys`` first, in that order (the order a record was read in)."""
+    return {k: values[k] for k in (*(k for k in keys if k in values), *(k for k in values if k not in keys))}
+
+
 @dataclass(frozen=True)
 class Event:
-    """One event of a provenance sidecar or a case record."""
+    """One event of a provenance sidecar or a case record; ``keys``: its fields' order as read."""
 
     who: str
     role: Role
@@ -215,6 +220,7 @@ class Event:
     action: Action
     version: str | None = None
     extra: Mapping = field(default_factory=dict)
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not str(self.who).strip():
@@ -223,14 +229,18 @@ class Event:
         object.__setattr__(self, "action", Action(self.action))
 
     def to_dict(self) -> dict:
-        return {"Who": self.who, "Role": str(self.role), "When": self.when, "Action": str(self.action),
-                "Version": self.version, **dict(self.extra)}
+        """The stored form: the fields as read (a fresh event: ``Who`` ... ``Version``, then the rest)."""
+        out = {"Who": self.who, "Role": str(self.role), "When": self.when, "Action": str(self.action),
+               "Version": self.version, **dict(self.extra)}
+        if self.keys and self.version is None and "Version" not in self.keys:
+            del out["Version"]
+        return _ordered(out, self.keys)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Event:
         core = {"Who", "Role", "When", "Action", "Version"}
         return cls(d["Who"], d["Role"], d["When"], d["Action"], d.get("Version"),
-                   {k: v for k, v in d.items() if k not in core})
+                   {k: v for k, v in d.items() if k not in core}, tuple(d))
 
 
 def _events(items, what: str) -> tuple[Event, ...]:
@@ -252,6 +262,7 @@ class CaseRecord:
     image_voxel_sha256: str | None = None
     schema_version: str = "1.0"
     extra: Mapping = field(default_factory=dict)
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", CaseState(self.state))
@@ -264,35 +275,40 @@ class CaseRecord:
 
     def to_dict(self) -> dict:
         """The JSON form of ``docs/review.md``."""
-        return {"SchemaVersion": self.schema_version, "State": str(self.state),
-                "ImageVoxelSHA256": self.image_voxel_sha256, "Events": [e.to_dict() for e in self.events],
-                **dict(self.extra)}
+        return _ordered({"SchemaVersion": self.schema_version, "State": str(self.state),
+                         "ImageVoxelSHA256": self.image_voxel_sha256, "Events": [e.to_dict() for e in self.events],
+                         **dict(self.extra)}, self.keys)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> CaseRecord:
         """Build (and validate) a record from its JSON form; ``ValueError`` names what is wrong."""
-        if not isinstance(d, Mapping) or "State" not in d:
-            raise ValueError("a case record needs a State")
+        if not isinstance(d, Mapping) or d.get("State") not in set(CaseState):
+            raise ValueError(f"unknown case State {d.get('State')!r}")
         core = {"SchemaVersion", "State", "ImageVoxelSHA256", "Events"}
-        try:
-            state = CaseState(d["State"])
-        except ValueError:
-            raise ValueError(f"unknown case State {d['State']!r}") from None
-        return cls(state, d.get("Events", []), d.get("ImageVoxelSHA256"), str(d.get("SchemaVersion", "1.0")),
-                   {k: v for k, v in d.items() if k not in core})
+        return cls(CaseState(d["State"]), d.get("Events", []), d.get("ImageVoxelSHA256"),
+                   str(d.get("SchemaVersion", "1.0")), {k: v for k, v in d.items() if k not in core}, tuple(d))
 
 
 #: The sidecar's name of each array axis (``SliceAxis``).
 AXIS_NAMES = ("slice", "row", "column")
 
 
+#: The order of a mask sidecar's fields as written (``docs/provenance.md``); others follow as given.
+MASK_KEYS = ("SchemaVersion", "Kind", "Software", "Created", "Modified", "Description", "Sources",
+             "SpatialReference", "Geometry", "VoxelSHA256", "Source", "Annotator", "SliceAxis", "Labels",
+             "Events", "ImageVoxelSHA256")
+
+
 @dataclass(frozen=True)
 class MaskProvenance:
-    """The provenance sidecar of a mask (``docs/provenance.md``), typed where ctlabel reads it.
+    """The provenance sidecar of a mask (``docs/provenance.md``): its one reader and writer.
 
-    ``edits`` comes from the per-label ``PaintedSlices`` / ``InterpolatedSlices`` and
-    ``SliceAxis``; everything else (software, geometry, label names, fields of newer
-    versions) rides in ``extra`` and is written back unchanged.
+    ``edits`` is read from ``Labels[k].PaintedSlices`` / ``InterpolatedSlices`` and ``SliceAxis``;
+    the rest (software, geometry, label names, newer fields) rides in ``extra``, written back
+    unchanged. ``keys`` is the fields' order as read (fresh: :data:`MASK_KEYS`); a typed field with
+    no value is written (null) only when named there, so ``from_dict(d).to_dict()`` is ``d``, in order.
+    The properties read ``extra``: ``Created``, ``Source``, ``ImageVoxelSHA256``, ``ImportedFrom``,
+    ``Reader``, ``Labels`` (and their methods).
     """
 
     voxel_sha256: str
@@ -301,25 +317,55 @@ class MaskProvenance:
     version: str | None = None
     events: tuple[Event, ...] = ()
     extra: Mapping = field(default_factory=dict)
+    keys: tuple[str, ...] = field(default=MASK_KEYS, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.voxel_sha256, str) and len(self.voxel_sha256) == 64):
             raise ValueError("a mask's provenance needs its VoxelSHA256 (64 hex digits)")
         object.__setattr__(self, "events", _events(self.events, "mask provenance"))
 
+    @property
+    def labels(self) -> Mapping:
+        """``Labels``: label value (a string) -> its entry (name, colour, tissue, slices, ``Present``, ``Method``)."""
+        return self.extra.get("Labels") or {}
+
+    @property
+    def methods(self) -> dict[int, dict]:
+        """Label -> how it was made (``Labels[k].Method``), for the labels that record one."""
+        return {int(k): dict(v["Method"]) for k, v in self.labels.items()
+                if isinstance(v, Mapping) and isinstance(v.get("Method"), Mapping)}
+
+    @property
+    def created(self) -> str | None:
+        return self.extra.get("Created")
+
+    @property
+    def source(self) -> Mapping | None:
+        return self.extra.get("Source")
+
+    @property
+    def image_voxel_sha256(self) -> str | None:
+        return self.extra.get("ImageVoxelSHA256")
+
+    @property
+    def imported_from(self) -> Mapping | None:
+        return self.extra.get("ImportedFrom")
+
+    @property
+    def reader(self) -> str | None:
+        return self.extra.get("Reader")
+
     def to_dict(self) -> dict:
-        """The sidecar's JSON form."""
-        out = dict(self.extra)
-        labels = {k: dict(v) for k, v in out.get("Labels", {}).items()}
+        """The sidecar's JSON form, its fields in the order of ``keys``."""
+        labels = {k: dict(v) for k, v in self.labels.items()}
         for lab, entry in labels.items():
-            entry["PaintedSlices"] = list(self.edits.painted.get(int(lab), ()))
-            entry["InterpolatedSlices"] = list(self.edits.interpolated.get(int(lab), ()))
-        out.update({"VoxelSHA256": self.voxel_sha256, "SliceAxis": self.edits.slice_axis,
-                    "Labels": labels, "Events": [e.to_dict() for e in self.events]})
-        for key, value in (("Annotator", self.annotator), ("Version", self.version)):
-            if value is not None:
-                out[key] = value
-        return out
+            for key, slices in (("PaintedSlices", self.edits.painted), ("InterpolatedSlices", self.edits.interpolated)):
+                if key in entry or slices.get(int(lab)):
+                    entry[key] = list(slices.get(int(lab), ()))
+        typed = {"VoxelSHA256": self.voxel_sha256, "Annotator": self.annotator, "SliceAxis": self.edits.slice_axis,
+                 "Labels": labels, "Events": [e.to_dict() for e in self.events], "Version": self.version}
+        out = _ordered({**self.extra, **typed}, self.keys)
+        return {k: v for k, v in out.items() if v is not None or k in self.keys or k in self.extra}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> MaskProvenance:
@@ -327,15 +373,16 @@ class MaskProvenance:
         if d.get("Kind", "mask") != "mask":
             raise ValueError(f"not a mask's provenance (Kind {d.get('Kind')!r})")
         edits = SliceEdits.from_sidecar(d.get("Labels"), d.get("SliceAxis"))
-        core = {"VoxelSHA256", "Annotator", "Version", "Events"}
+        core = {"VoxelSHA256", "Annotator", "Version", "Events", "SliceAxis"}
         return cls(d.get("VoxelSHA256", ""), edits, d.get("Annotator"), d.get("Version"), d.get("Events", []),
-                   {k: v for k, v in d.items() if k not in core})
+                   {k: v for k, v in d.items() if k not in core}, tuple(d))
 
 
 __all__ = [
     "AXIS_NAMES",
     "IMAGE_KINDS",
     "IRREGULAR_CODES",
+    "MASK_KEYS",
     "Action",
     "CaseRecord",
     "CaseState",

@@ -92,7 +92,6 @@ def case_entry(sel: Selected, export: str, files: dict, mask_hash: str, exported
     """The manifest entry of one exported case: where it came from and who decided on it."""
     img = sel.image_record
     created, submitted, approval = sel.events.get("created"), sel.events.get("submitted"), sel.decision
-    mask_side = exported.get("mask_sidecar") or {}
 
     def who(ev):
         return None if ev is None else {k: ev.get(k) for k in ("Who", "Role", "Action", "When")}
@@ -107,7 +106,7 @@ def case_entry(sel: Selected, export: str, files: dict, mask_hash: str, exported
         "Version": sel.version,
         "Approved": sel.approved,
         "State": sel.state,
-        "Annotator": mask_side.get("Annotator") or (created or {}).get("Who"),
+        "Annotator": exported.get("annotator") or (created or {}).get("Who"),
         "CreatedBy": who(created),
         "SubmittedBy": who(submitted),
         "Review": sel.review,  # reviewer, accepted-by-policy (never seen by a reviewer), or None

@@ -129,7 +129,7 @@ def _load_mask(sel: Selected):
     mask = case.load_draft() if sel.number is None else case.load_version(sel.number)
     assert mask is not None  # a draft is selected only when it exists
     path = mask.path
-    if not mask.provenance:
+    if mask.provenance is None:
         raise Refused("the mask has no provenance sidecar", path)
     if not mask.hash_matches:
         raise Refused("the mask voxels differ from its provenance sidecar (edited outside ctlabel?)", path)
@@ -189,7 +189,7 @@ def export_case(out: Path, sel: Selected, cid: str, files: dict, labels: LabelMa
         "mask_hash": voxel_hash(array, affine),
         "padded_label_voxels": int(np.count_nonzero(mask.array[padded])) if padded else 0,
         "resampled": resampled,
-        "mask_sidecar": mask.provenance,
+        "annotator": mask.provenance.annotator if mask.provenance is not None else None,
     }
     entry = case_entry(sel, cid, files, mask.voxel_hash, exported)
     fmt.write_case_extra(out, cid, files, manifest, entry)
