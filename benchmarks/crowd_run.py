@@ -20,6 +20,9 @@ from crowd import (
 from crowd_project import Project, make_project
 
 GOLD_EACH = 5
+#: The lead's review policy in the benchmark: trusted after 5 gold cases since the last failure with
+#: every label's lower 95% bound >= 0.93; a tenth of a trusted annotator's work still reviewed.
+POLICY = {"min_gold": 5, "min_accuracy": 0.93, "review_rate": 0.1, "fail_below": 0.85}
 
 
 def _people(project: Project, kinds: list[sim.Kind], seed: int, work: Path, prefix: str = "a") -> list[Person]:
@@ -72,6 +75,16 @@ def review_queue(project: Project, reviewer, work: Path, rejected: dict[str, int
         done += 1
 
 
+def _submitted(project: Project) -> set[str]:
+    """The cases submitted so far (gold references and calibration), by name."""
+    from sqlalchemy import select
+
+    from ctlabel.team.db import CaseRow
+
+    with project.svc.read() as db:
+        return {r.name for r in db.scalars(select(CaseRow).where(CaseRow.state != "in_progress"))}
+
+
 def production(project: Project, people: list[Person], reviewer, work: Path) -> dict:
     """Everybody labels until no case is left; the reviewer keeps the queue empty."""
     rejected: dict[str, int] = {}
@@ -121,6 +134,48 @@ def fusion(work: Path, cases: list, kinds: list[sim.Kind], seed: int) -> dict:
             "fusion_vs_best": float(np.mean(vs_best)) if gain else None}
 
 
+def policy_figures(project: Project, names_before: set[str]) -> dict:
+    """``review_saved`` and ``escaped_error_rate``, from the server's database and the case records.
+
+    The cases counted are those of production: registered cases (not gold servings, not gold
+    references) first submitted after calibration. Accepted: the case record has an ``accepted``
+    event; its mask is the version that event names, read from the case folder.
+    """
+    from sqlalchemy import select
+
+    from ctlabel.case.folder import Case
+    from ctlabel.case.record import load_record, version_number
+    from ctlabel.team.db import CaseRow
+    from ctlabel.team.db_gold import GoldCase, GoldServing
+
+    with project.svc.read() as db:
+        gold = set(db.scalars(select(GoldServing.case_id))) | set(db.scalars(select(GoldCase.case_id)))
+        rows = [r for r in db.scalars(select(CaseRow)) if r.id not in gold and r.name not in names_before]
+    counted, accepted, escaped, by_kind = 0, 0, 0, {}
+    for row in rows:
+        case = Case(project.svc.cases_dir / row.path)
+        events = load_record(case)["Events"]
+        submits = [e for e in events if e.get("Action") == "submitted"]
+        if not submits:
+            continue
+        counted += 1
+        kind = str(submits[0].get("Who", "")).split("-", 1)[-1]
+        stats = by_kind.setdefault(kind, {"cases": 0, "accepted": 0, "escaped": 0})
+        stats["cases"] += 1
+        acc = [e for e in events if e.get("Action") == "accepted"]
+        if not acc:
+            continue
+        accepted += 1
+        stats["accepted"] += 1
+        mask = case.load_version(version_number(acc[0]["Version"]) or 0)
+        if sim.dice(np.asarray(mask.array), project.truth[project.cases[row.name]]) < ACCEPT_DICE:
+            escaped += 1
+            stats["escaped"] += 1
+    return {"production_cases": counted, "accepted_by_policy": accepted, "escaped": escaped,
+            "review_saved": accepted / counted if counted else None,
+            "escaped_error_rate": escaped / accepted if accepted else None, "by_kind": by_kind}
+
+
 def run(work: Path, *, quick: bool, seed: int) -> dict:
     from team_helpers import Server
 
@@ -152,7 +207,13 @@ def run(work: Path, *, quick: bool, seed: int) -> dict:
                               for p, e, t in zip(people, est, truth_acc, strict=True)}
         result["rank_spearman"] = spearman(est, truth_acc)
         project.svc.gold.set_rate(0.05)
+        project.svc.policy.set(enabled=True, by="lead (crowd benchmark)", **POLICY)
+        result["policy"] = POLICY
+        before = _submitted(project)
         result["production"] = production(project, people, reviewer, work)
+        figures = policy_figures(project, before)
+        result["policy_figures"] = figures
+        result["review_saved"], result["escaped_error_rate"] = figures["review_saved"], figures["escaped_error_rate"]
         phases["production"] = round(time.perf_counter() - t0 - sum(phases.values()), 1)
     finally:
         server.stop()
