@@ -160,10 +160,10 @@ def test_every_answer_fits_its_model(tmp_path, db_url, philips_template):
     assert call("POST", "/cases/next", "ann2")["case"] == other
     assert call("POST", f"/cases/{other}/flag", "ann2", json={"reason": "motion"})["flagged"] == "motion"
 
-    # a double read: both reads in, their agreement, read A approved
+    # a double read: both reads in, their agreement, read 1 approved
     set_readers(svc, 2)
     a, b = call("POST", "/cases/next", "ann"), call("POST", "/cases/next", "ann2")
-    assert (a["case"], a["read"], b["read"]) == (b["case"], "A", "B")
+    assert (a["case"], a["read"], b["read"]) == (b["case"], 1, 2)
     double = a["case"]
     upload("ann", double, a["etag"])
     upload("ann2", double, b["etag"], slices=(11, 12, 13, 14, 15))
@@ -171,11 +171,12 @@ def test_every_answer_fits_its_model(tmp_path, db_url, philips_template):
     call("POST", f"/cases/{double}/submit", "ann2", json={})
     assert call("GET", f"/cases/{double}/reads", "rev")["agreement"]["labels"][0]["label"] == 1
     call("GET", f"/cases/{double}/agreement", "rev")
-    call("POST", f"/cases/{double}/reads/approve", "rev", json={"version": "A"})
+    call("POST", f"/cases/{double}/reads/approve", "rev", json={"version": "1"})
     call("POST", "/cases/next", "ann3")  # a read ann3 holds when revoked
 
     # the report, a pay period closed and paid, a user revoked
     assert call("GET", "/me/stats", "ann")["me"]["user"] == "ann"
+    call("GET", "/me/accuracy", "ann")
     tz = call("GET", "/report", "boss")["time_zone"]
     call("GET", "/pay", "boss")
     yesterday = dt.datetime.now(ZoneInfo(tz)).date() - dt.timedelta(days=1)
