@@ -25,7 +25,7 @@ from pydantic import BaseModel, RootModel
 from starlette.routing import Match
 from team_helpers import brain_mask_bytes, make_project
 
-from ctlabel.team import admin, api_cases, api_lead, api_reads
+from ctlabel.team import admin, api_accuracy, api_cases, api_lead, api_reads
 from ctlabel.team.api import PREFIX, create_app
 from ctlabel.team.double_read import set_readers
 
@@ -81,7 +81,7 @@ class _Recorder:
     """Checks each JSON answer against the model of the route that gave it; remembers the routes answered."""
 
     def __init__(self) -> None:
-        self.routes = [r for m in (api_cases, api_lead, api_reads) for r in m.router.routes
+        self.routes = [r for m in (api_cases, api_lead, api_reads, api_accuracy) for r in m.router.routes
                        if isinstance(r, APIRoute)]
         self.answered: set[str] = set()
         self.problems: list[str] = []
