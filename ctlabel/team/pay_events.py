@@ -24,6 +24,7 @@ class PayKind(StrEnum):
     CORRECT = "correct"
     UPLOAD = "upload"
     GOLD_SCORE = "gold_score"
+    POLICY_ACCEPT = "policy_accept"
 
 
 #: The stored kinds the report selects.
@@ -48,7 +49,11 @@ class PayEvent:
     reviews : mapping of int to int
         An approval's earlier review decisions per reviewer since the last approval.
     resubmissions : int
-        An approval's resubmissions since the last approval (rework owed to the annotator).
+        An approval's (or a policy acceptance's) resubmissions since the case was last paid (rework
+        owed to the annotator).
+    annotation_paid : bool
+        An approval of a case the review policy accepted (and paid) since its last approval: the
+        annotation is not owed again.
     """
 
     user_id: int | None
@@ -58,6 +63,7 @@ class PayEvent:
     readers: tuple[int, ...] = ()
     reviews: Mapping[int, int] = field(default_factory=dict)
     resubmissions: int = 0
+    annotation_paid: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", PayKind(self.kind))
@@ -72,11 +78,17 @@ class PayEvent:
                    annotator_id=d.get("annotator_id") or None,
                    readers=tuple(int(r) for r in d.get("readers") or ()),
                    reviews={int(u): int(n) for u, n in (d.get("reviews") or {}).items()},
-                   resubmissions=int(d.get("resubmissions") or 0))
+                   resubmissions=int(d.get("resubmissions") or 0),
+                   annotation_paid=bool(d.get("annotation_paid")))
 
     @property
     def paid_annotators(self) -> tuple[int, ...]:
-        """Who an approval owes an annotation item: the case's annotator, then each reader."""
+        """Who an approval owes an annotation item: the case's annotator, then each reader.
+
+        None when the review policy's acceptance paid the annotation already.
+        """
+        if self.annotation_paid:
+            return ()
         return ((self.annotator_id,) if self.annotator_id else ()) + self.readers
 
 

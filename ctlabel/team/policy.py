@@ -28,6 +28,7 @@ from ctlabel.case.folder import Case
 from ctlabel.io.mask import labels_present
 from ctlabel.measure.review_policy import PolicyDecision, ReviewPolicy, decide, gold_failed
 from ctlabel.team.core import ProjectCore
+from ctlabel.team.credit import credit
 from ctlabel.team.db import CaseRow, Event, User, utcnow
 from ctlabel.team.db_gold import GoldScore
 from ctlabel.team.db_policy import ReviewPolicyRow
@@ -169,8 +170,10 @@ class Policies:
             row = db.get_one(CaseRow, case_id)
             self.core.sync(db, row)
             row.reviewer_id, row.review_lease_until = None, None
+            paid = credit(db, case_id)  # the rework before the acceptance is owed to the annotator
             self.core.log(db, None, row, "policy_accept", version=case_record.version_name(n),
-                          annotator_id=user.id, policy=policy.as_json(), decision=decision.as_json())
+                          annotator_id=user.id, resubmissions=paid["resubmissions"], policy=policy.as_json(),
+                          decision=decision.as_json())
 
 
 __all__ = ["PolicySetting", "Policies"]

@@ -57,13 +57,37 @@ def _person() -> dict:
             "items": {"annotation": 0, "review": 0, "rework": 0, "gold": 0}}
 
 
+def _decision(rows: dict, ev: PayEvent) -> None:
+    """Count a review decision or the policy's acceptance (what it pays: :mod:`ctlabel.team.credit`)."""
+    uid = ev.user_id
+    if ev.kind in (PayKind.REJECT, PayKind.CORRECT):
+        rows[uid]["reviews"] += 1
+        if ev.kind is PayKind.REJECT and ev.annotator_id:
+            rows[ev.annotator_id]["rejected"] += 1
+    elif ev.kind is PayKind.APPROVE:
+        rows[uid]["reviews"] += 1
+        rows[uid]["items"]["review"] += 1
+        for reviewer, n in ev.reviews.items():
+            rows[reviewer]["items"]["review"] += n
+        for ann in ev.paid_annotators:
+            rows[ann]["approved"] += 1
+            rows[ann]["items"]["annotation"] += 1
+        if ev.annotator_id and (ev.annotator_id in ev.paid_annotators or ev.annotation_paid):
+            rows[ev.annotator_id]["items"]["rework"] += ev.resubmissions
+    elif ev.kind is PayKind.POLICY_ACCEPT and ev.annotator_id:  # accepted without review: paid as approved
+        rows[ev.annotator_id]["items"]["annotation"] += 1
+        rows[ev.annotator_id]["items"]["rework"] += ev.resubmissions
+
+
 def tally(events, beats, idle_limit_s: float) -> tuple[dict, dict]:
     """Count per person from plain rows; returns the per-person counts and active seconds.
 
     ``events`` are ``(user_id, kind, detail)`` rows in time order, read as :class:`PayEvent`;
     ``beats`` ``(user_id, case_id, at)`` rows of heartbeats. A withdrawn submission
     (``withdraw_submit``) takes its submit back. An approval pays the case's annotator, or each
-    reader of a case read by several people (``readers``), one annotation item.
+    reader of a case read by several people (``readers``), one annotation item; so does the review
+    policy's acceptance (``policy_accept``), and a reviewer's later approval of that case then pays
+    the review and any rework, not the annotation again (:mod:`ctlabel.team.credit`).
     """
     rows: dict = defaultdict(_person)
     for ev in (PayEvent.from_row(*row) for row in events):
@@ -78,19 +102,8 @@ def tally(events, beats, idle_limit_s: float) -> tuple[dict, dict]:
             rows[uid]["uploads"] += 1
         elif ev.kind is PayKind.GOLD_SCORE:
             rows[uid]["items"]["gold"] += 1
-        elif ev.kind in (PayKind.REJECT, PayKind.CORRECT):
-            rows[uid]["reviews"] += 1
-            if ev.kind is PayKind.REJECT and ev.annotator_id:
-                rows[ev.annotator_id]["rejected"] += 1
-        elif ev.kind is PayKind.APPROVE:
-            rows[uid]["reviews"] += 1
-            rows[uid]["items"]["review"] += 1
-            for reviewer, n in ev.reviews.items():
-                rows[reviewer]["items"]["review"] += n
-            for ann in ev.paid_annotators:
-                rows[ann]["approved"] += 1
-                rows[ann]["items"]["annotation"] += 1
-                rows[ann]["items"]["rework"] += ev.resubmissions if ann == ev.annotator_id else 0
+        else:
+            _decision(rows, ev)
     times: dict[tuple[int, int], list[dt.datetime]] = defaultdict(list)
     for uid, cid, at in beats:
         if uid is not None and cid is not None:

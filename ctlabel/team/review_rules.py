@@ -10,14 +10,15 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from ctlabel.case import record as case_record
 from ctlabel.case import review, workflow
 from ctlabel.case.folder import Case
 from ctlabel.team.core import ProjectCore
-from ctlabel.team.db import Assignment, CaseRow, Event, Read, User, utcnow
+from ctlabel.team.credit import credit
+from ctlabel.team.db import Assignment, CaseRow, Read, User, utcnow
 from ctlabel.team.double_read import DoubleReads
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
 from ctlabel.team.gold import Gold
@@ -123,26 +124,11 @@ class Reviews:
                     a.status, a.ended = "done", utcnow()
                 detail = {"annotator_id": row.annotator_id, **detail}
                 if kind == "approve":
-                    detail.update(self._credit(db, row))
+                    detail.update(credit(db, row.id))
                     if (row.readers or 1) >= 2:
                         detail.update(self.double_reads.double_credit(db, row))
                 self.core.log(db, user, row, kind, version=case_record.version_name(n), **detail)
                 return self.core.case_summary(db, row)
-
-    def _credit(self, db: Session, row: CaseRow) -> dict:
-        """What an approval pays for: resubmissions and review decisions since the last approval (or reopening)."""
-        last = db.scalar(select(func.max(Event.id)).where(Event.case_id == row.id,
-                                                          Event.kind.in_(("approve", "reopen"))))
-        evs = db.scalars(select(Event).where(Event.case_id == row.id, Event.id > (last or 0),
-                                             Event.kind.in_(("submit", "reject", "correct"))).order_by(Event.id))
-        reviews: dict[str, int]
-        resub, reviews = 0, {}
-        for ev in evs:
-            if ev.kind == "submit" and (ev.detail or {}).get("resubmission"):
-                resub += 1
-            elif ev.kind in ("reject", "correct"):
-                reviews[str(ev.user_id)] = reviews.get(str(ev.user_id), 0) + 1
-        return {"resubmissions": resub, "reviews": reviews}
 
     def approve(self, user: User, name: str, comment: str | None = None, version: str | None = None) -> dict:
         """Approve the version under review (``version``: one of a double read's, or its merge)."""

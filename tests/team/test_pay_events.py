@@ -14,7 +14,8 @@ def test_a_row_is_read_into_a_typed_event():
     assert ev.kind is PayKind.APPROVE and ev.paid_annotators == (3, 4, 5)
     assert ev.reviews == {7: 1, 8: 2} and ev.resubmissions == 2
     assert PayEvent.from_row(3, "submit", None) == PayEvent(3, PayKind.SUBMIT)
-    assert set(COUNTED) == {"submit", "withdraw_submit", "approve", "reject", "correct", "upload", "gold_score"}
+    assert set(COUNTED) == {"submit", "withdraw_submit", "approve", "reject", "correct", "upload", "gold_score",
+                            "policy_accept"}
     with pytest.raises(ValueError):
         PayEvent.from_row(3, "heartbeat", {})
     with pytest.raises(ValueError, match="negative"):

@@ -20,6 +20,7 @@ from ctlabel.case.verify import verify_case
 from ctlabel.export.run import ExportOptions, export_dataset
 from ctlabel.team import admin, console_data, uploads
 from ctlabel.team.db import Event, User
+from ctlabel.team.report import report
 from ctlabel.team.service import Invalid, NotFound
 
 
@@ -126,6 +127,18 @@ def test_trust_acceptance_sampling_and_losing_trust(tmp_path, db_url, philips_te
     out = _work(svc, tmp_path, ann1)  # the rework, resubmitted
     assert out["case"] == accepted and out["state"] == "submitted"
     assert "0 of 2 gold cases since the last failure" in _last_submit(svc, accepted)["policy"]["reason"]
+
+    # paid once: the acceptance paid ann1's annotation; the approval after the rework pays the rework, not it again
+    def items(name: str) -> dict:
+        return next(p["items"] for p in report(svc)["people"] if p["user"] == name)
+
+    assert items("ann1") == {"annotation": 1, "review": 0, "rework": 0, "gold": 2}
+    while (waiting := svc.reviews.review_next(rev)["case"]) != accepted:
+        svc.reviews.approve(rev, waiting)
+    reviewed_before = items("rev")["review"]
+    svc.reviews.approve(rev, accepted)
+    assert items("ann1") == {"annotation": 1, "review": 0, "rework": 1, "gold": 2}
+    assert items("rev")["review"] == reviewed_before + 2  # the approval and the rejection before it
 
     # ann2 fails a gold case (brain on other slices): no longer trusted either
     svc.gold.set_rate(1.0)
