@@ -219,3 +219,15 @@ def test_core_errors_get_the_flags_of_the_command_that_ran(tmp_path, capsys):
     assert capsys.readouterr().err.rstrip().endswith("(--study-date FROM-TO)")
     assert main(["export-dataset", str(tmp_path), str(tmp_path / "out"), "--format", "monai", "--split", "2"]) == 2
     assert capsys.readouterr().err.rstrip().endswith("(--split K, --format FORMAT)")
+
+
+def test_a_refused_positional_argument_is_named_as_the_usage_names_it(tmp_path, capsys):
+    """``team readers PROJECT 0``: N is positional, so the hint is ``(N)``, not a flag the command lacks."""
+    from ctlabel.cli.main import main
+
+    assert main(["team", "init", str(tmp_path / "p")]) == 0
+    capsys.readouterr()
+    assert main(["team", "readers", str(tmp_path / "p"), "0"]) != 0
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert "not 0" in text and "(N)" in text and "--readers" not in text

@@ -35,7 +35,8 @@ def flag(option: str, args: argparse.Namespace | None = None) -> str:
         A parameter name from :attr:`~ctlabel.errors.CtlabelError.options` (``"dicom"``).
     args : argparse.Namespace, optional
         The parsed arguments; with the parser ``main`` put in them, the flag is the one that
-        command defines (``--dicom DIR``), else the parameter's name as a flag (``--dicom``).
+        command defines (``--dicom DIR``; a positional argument by its name in the usage, ``N``),
+        else the parameter's name as a flag (``--dicom``).
 
     Returns
     -------
@@ -49,6 +50,8 @@ def flag(option: str, args: argparse.Namespace | None = None) -> str:
                 if a.dest == option and longs:
                     takes = a.nargs != 0
                     return longs[0] + (f" {a.metavar or a.dest.upper()}" if takes else "")
+                if a.dest == option and not a.option_strings:  # a positional: named as the usage names it
+                    return str(a.metavar or a.dest.upper())
     return "--" + option.replace("_", "-")
 
 
