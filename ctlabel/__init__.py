@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "diff_summary": "measure.compare",
     "RELABELLED": "measure.compare",
     "REMOVED": "measure.compare",
+    "VersionDiff": "measure.version_diff",
     "convert": "intake.convert",
     "ConvertOptions": "intake.convert",
     "ConvertReport": "intake.convert",
@@ -141,6 +142,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.io.mask import Mask, labels_present, load_mask, save_mask
     from ctlabel.io.provenance import read_sidecar, sidecar_path
     from ctlabel.measure.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
+    from ctlabel.measure.version_diff import VersionDiff
     from ctlabel.model import CaseState, SliceEdits
     from ctlabel.painting.hu_stroke import close_stroke_holes
     from ctlabel.painting.region_grow import hu_range_mask, region_grow
@@ -201,6 +203,7 @@ __all__ = [
     "SourceIdentity",
     "Stack",
     "TISSUES",
+    "VersionDiff",
     "Volume",
     "__version__",
     "add_version",

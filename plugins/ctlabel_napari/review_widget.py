@@ -1,6 +1,7 @@
 """The review widget: open a case, read its QA and provenance, see changes, approve / reject / correct.
 
-A thin view over :mod:`ctlabel.case.review`, :mod:`ctlabel.qa` and :mod:`ctlabel.measure.compare`.
+A thin view over :class:`ctlabel.ReviewSession` (state, history, versions, QA, the decisions and the
+correction's lock) and :class:`ctlabel.VersionDiff` (what changed between two versions).
 The mask is read-only until the reviewer presses *Correct*, which takes the case
 lock (or says who holds it) and makes the labels layer editable; *Save correction*
 stores the edited mask as a reviewer version.
@@ -26,42 +27,17 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ctlabel import (
-    ADDED,
-    RELABELLED,
-    REMOVED,
-    Case,
-    CaseState,
-    CtlabelError,
-    Finding,
-    QAOptions,
-    ReviewSession,
-    approve,
-    check_mask,
-    correct,
-    describe_event,
-    diff_overlay,
-    diff_summary,
-    history,
-    open_case,
-    reject,
-    slice_sources,
-    spacing_from_affine,
-    state_of,
-    status,
-    version_name,
-)
+from ctlabel import Case, CtlabelError, Finding, ReviewSession, VersionDiff, version_name
 
 from . import _review_team
-from ._case_ui import version_array
 from ._fit import scrolled_layout
 from ._layers import KEY, image_layer_data, labels_layer_data
 from ._loading import Loading
 from ._qa_view import GroupStepper, fill_group_list
 
 ENV_REVIEWER = "CTLABEL_REVIEWER"
-DIFF_COLORS = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0), ADDED: (0.1, 0.9, 0.2, 1.0),
-               REMOVED: (1.0, 0.15, 0.15, 1.0), RELABELLED: (1.0, 0.85, 0.1, 1.0)}
+DIFF_COLORS = {None: (0, 0, 0, 0), VersionDiff.UNCHANGED: (0, 0, 0, 0), VersionDiff.ADDED: (0.1, 0.9, 0.2, 1.0),
+               VersionDiff.REMOVED: (1.0, 0.15, 0.15, 1.0), VersionDiff.RELABELLED: (1.0, 0.85, 0.1, 1.0)}
 
 
 class ReviewWidget(QWidget):
@@ -74,7 +50,7 @@ class ReviewWidget(QWidget):
         self.mask = None
         self.version: int | None = None
         self.findings: list[Finding] = []
-        self.session: ReviewSession | None = None
+        self.session: ReviewSession | None = None  # the open case: read-only, with the lock while correcting
         self.image_layer = None
         self.labels_layer = None
         self.diff_layer = None
@@ -173,31 +149,28 @@ class ReviewWidget(QWidget):
             self.open_case(path)
 
     def _update_buttons(self) -> None:
-        state = state_of(self.case) if self.case is not None else None
-        has_case = self.case is not None
+        s = self.session
         correcting = not self.read_only
-        self.approve_button.setEnabled(state == CaseState.SUBMITTED and not correcting)
-        self.reject_button.setEnabled(state == CaseState.SUBMITTED and not correcting)
-        self.correct_button.setEnabled(has_case and state != CaseState.IN_PROGRESS and not correcting
-                                       and bool(self.case.versions()))
+        self.approve_button.setEnabled(s is not None and not correcting and s.allows("approved"))
+        self.reject_button.setEnabled(s is not None and not correcting and s.allows("rejected"))
+        self.correct_button.setEnabled(s is not None and not correcting and s.allows("corrected"))
         self.save_button.setEnabled(correcting)
-        self.diff_button.setEnabled(has_case and self.from_combo.count() > 0)
+        self.diff_button.setEnabled(s is not None and self.from_combo.count() > 0)
 
     # ------------------------------------------------------------------ open
     def open_case(self, path: str | os.PathLike) -> None:
         """Show a case: image, latest version (read-only), QA, slices, provenance."""
         self._end_correction()
         try:
-            case = Case.open(path)
+            session = ReviewSession.open(path, self.reviewer or None)
+            case = session.case
             with Loading(self.viewer, case.root.name) as loading:
                 volume = loading.run(case.load_image, progress=False)
-            versions = case.versions()
-            mask = case.load_version(versions[-1]) if versions else case.load_draft()
+            self.version, mask = session.latest()
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return
-        self.case, self.mask = case, mask
-        self.version = versions[-1] if versions else None
+        self.session, self.case, self.mask = session, case, mask
         self.path_edit.setText(str(case.root))
         for ly in (self.image_layer, self.labels_layer, self.diff_layer):
             if ly is not None and ly in self.viewer.layers:
@@ -213,18 +186,13 @@ class ReviewWidget(QWidget):
         kw["metadata"][KEY]["role"] = "review_labels"  # the labeling widget leaves it alone
         self.labels_layer = self.viewer.add_labels(data, **kw)
         self.labels_layer.editable = False
-        self.findings = check_mask(mask, volume, table, QAOptions(), str(case.root)) if mask is not None else []
+        self.findings = session.findings(mask, volume) if mask is not None else []
         self._qa_steps = fill_group_list(self.qa_list, self.findings)
         self.slice_list.clear()
-        self._slices = []
-        if mask is not None:
-            for k, kinds in slice_sources(mask).items():
-                text = f"slice {k}: " + "; ".join(
-                    f"{'P' if kind == 'painted' else 'I'} {','.join(map(str, labs))}"
-                    for kind, labs in kinds.items() if labs)
-                self._slices.append(k)
-                self.slice_list.addItem(text)
-        names = [version_name(n) for n in versions] + (["draft"] if case.draft_path.exists() else [])
+        rows = session.slice_lines(mask) if mask is not None else []
+        self._slices = [k for k, _ in rows]
+        self.slice_list.addItems([text for _, text in rows])
+        names = session.version_names()
         self.from_combo.clear()
         self.to_combo.clear()
         self.from_combo.addItems(names)
@@ -234,28 +202,14 @@ class ReviewWidget(QWidget):
             self.to_combo.setCurrentIndex(len(names) - 1)
         self._refresh_state()
         self.team_beats = _review_team.follow_widget(self)  # a case from a team server: the reviewer's time
-        holder = status(case).locked_by
+        holder = session.status().locked_by
         self._say(f"opened {case.root.name} read-only" + (f"; being edited by {holder}" if holder else ""))
 
     def _refresh_state(self) -> None:
-        if self.case is None:
+        if self.session is None:
             return
-        st = status(self.case)
-        text = f"{st.state}; latest {st.latest or '-'}"
-        if st.approved_version:
-            text += f"; approved {st.approved_version}"
-        if st.comment:
-            text += f"; comment: {st.comment}"
-        prov = self.mask.provenance if self.mask is not None else None
-        if prov is not None and prov.annotator:
-            text += f"; by {prov.annotator}"
-        self.state_label.setText(text)
-        events = history(self.case)
-        lines = [describe_event(e) for e in events]
-        if prov is not None and prov.imported_from:
-            src = prov.imported_from
-            lines.append(f"(latest version imported from {src.get('FileName')} [{src.get('Format')}])")
-        self.history.setPlainText("\n".join(lines) or "no events yet")
+        self.state_label.setText(self.session.summary(self.mask))
+        self.history.setPlainText("\n".join(self.session.history_lines(self.mask)) or "no events yet")
         self._update_buttons()
 
     # ------------------------------------------------------------------ navigation
@@ -291,38 +245,33 @@ class ReviewWidget(QWidget):
     # ------------------------------------------------------------------ changes
     def show_changes(self, a: str | None = None, b: str | None = None):
         """Overlay what changed from version ``a`` to ``b``: green added, red removed, yellow relabelled."""
-        if self.case is None:
+        if self.session is None:
             return None
         a = a or self.from_combo.currentText()
         b = b or self.to_combo.currentText()
         try:
-            ov = diff_overlay(version_array(self.case, a), version_array(self.case, b))
+            diff = VersionDiff.between(self.session, a, b)
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return None
-        voxel_ml = float(np.prod(spacing_from_affine(self.mask.affine))) / 1000.0 if self.mask is not None else 0.0
-        summary = diff_summary(ov, voxel_ml)
-        name = f"changes {a}→{b}"
         if self.diff_layer is not None and self.diff_layer in self.viewer.layers:
             self.viewer.layers.remove(self.diff_layer)
         self.diff_layer = self.viewer.add_labels(
-            ov, name=name, scale=self.labels_layer.scale, translate=self.labels_layer.translate, opacity=0.8,
-            colormap=DIFF_COLORS, metadata={KEY: {"role": "review_diff", "summary": summary}})
+            diff.overlay, name=f"changes {a}→{b}", scale=self.labels_layer.scale,
+            translate=self.labels_layer.translate, opacity=0.8, colormap=DIFF_COLORS,
+            metadata={KEY: {"role": "review_diff", "summary": diff.summary}})
         self.diff_layer.editable = False
-        ks = summary["slices"]
-        self.diff_label.setText(
-            f"{a}→{b}: +{summary['added']} added, -{summary['removed']} removed, {summary['relabelled']} relabelled "
-            f"voxels; slices {ks[0]}-{ks[-1]}" if ks else f"{a}→{b}: no change")
-        if ks:
-            self.jump_to(ks[len(ks) // 2])
-        return summary
+        self.diff_label.setText(diff.describe())
+        if diff.slices:
+            self.jump_to(diff.slices[len(diff.slices) // 2])
+        return diff.summary
 
     # ------------------------------------------------------------------ decisions
     def approve(self) -> bool:
-        if self.case is None:
+        if self.session is None:
             return False
         try:
-            n = approve(self.case, self.reviewer, comment=self.comment_edit.text().strip() or None)
+            n = self.session.approve(self.comment_edit.text().strip(), who=self.reviewer)
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return False
@@ -331,12 +280,12 @@ class ReviewWidget(QWidget):
         return True
 
     def reject(self, comment: str | None = None) -> bool:
-        if self.case is None:
+        if self.session is None:
             return False
         if comment is not None:
             self.comment_edit.setText(comment)
         try:
-            n = reject(self.case, self.reviewer, self.comment_edit.text())
+            n = self.session.reject(self.comment_edit.text(), who=self.reviewer)
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return False
@@ -346,17 +295,13 @@ class ReviewWidget(QWidget):
 
     def start_correction(self) -> bool:
         """Take the case lock and make the mask editable; read-only with a message if somebody holds it."""
-        if self.case is None or self.labels_layer is None:
+        if self.session is None or self.labels_layer is None:
             return False
-        state = state_of(self.case)
-        if state == CaseState.IN_PROGRESS:
-            self._say("the case is not submitted; the annotator is still editing it", error=True)
+        try:
+            self.session.start_correction(self.reviewer)
+        except CtlabelError as exc:
+            self._say(exc.reason, error=True)
             return False
-        session = open_case(self.case.root, self.reviewer, edit=True)
-        if session.read_only:
-            self._say(session.message, error=True)
-            return False
-        self.session = session
         self.labels_layer.editable = True
         self.labels_layer.mode = "paint"
         self.viewer.layers.selection.active = self.labels_layer
@@ -365,11 +310,11 @@ class ReviewWidget(QWidget):
         return True
 
     def save_correction(self) -> int | None:
-        if self.session is None or self.case is None:
+        if self.session is None or self.session.read_only or self.case is None:
             return None
         try:
-            n = correct(self.case, np.asarray(self.labels_layer.data), self.mask.grid, self.reviewer,
-                           comment=self.comment_edit.text().strip() or None, lock=self.session.lock)
+            n = self.session.correct(np.asarray(self.labels_layer.data), self.mask.grid,
+                                     self.comment_edit.text().strip())
         except CtlabelError as exc:
             self._say(str(exc), error=True)
             return None
@@ -380,8 +325,7 @@ class ReviewWidget(QWidget):
 
     def _end_correction(self) -> None:
         if self.session is not None:
-            self.session.close()
-            self.session = None
+            self.session.close()  # the lock is released; the case stays open read-only
         if self.labels_layer is not None:
             self.labels_layer.editable = False
 
