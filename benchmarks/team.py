@@ -12,6 +12,12 @@ without errors.
     python benchmarks/team.py                       # 300 annotators, 240 s, SQLite and PostgreSQL (~13 min)
     python benchmarks/team.py --annotators 50 --duration 20 --think 2 --db sqlite
     python benchmarks/team.py --json results.json
+    python benchmarks/team.py --db sqlite --duration 90 --gold-rates 0,0.05   # p95 with and without gold cases
+
+With ``--gold-rates``, each rate is a run of its own; above 0, ``--gold-cases`` cases are first
+approved and made gold (an expert's mask), so that claims are served gold cases at that rate and
+their submits are scored in the server: the p95 of each endpoint is printed as a ratio to the run
+without gold.
 
 The cases are copies of the 5 mm Philips head CT (28 x 512 x 512; the image is hard-linked),
 so the machine needs ~1 MB of disk per case. The machine is shared with other work: the
@@ -58,6 +64,33 @@ def prepare(workdir: Path, url: str | None, n: int, template: Path, n_reviewers:
     tokens = [admin.add_user(svc, f"a{i:04d}", "annotator") for i in range(n)]
     reviewers = [admin.add_user(svc, f"r{i:03d}", "reviewer") for i in range(n_reviewers)]
     return svc, tokens, reviewers
+
+
+def make_gold(svc, n: int, body: bytes, tmp: Path, rate: float) -> list[str]:
+    """``n`` approved cases made gold (an expert's mask, approved), and the gold rate set."""
+    from sqlalchemy import select
+
+    from ctlabel.team import admin, uploads
+    from ctlabel.team.db import User
+
+    admin.add_user(svc, "expert", "annotator")
+    admin.add_user(svc, "gold-reviewer", "reviewer")
+    with svc.read() as db:
+        expert, rev = (db.scalar(select(User).where(User.name == n_)) for n_ in ("expert", "gold-reviewer"))
+        db.expunge_all()
+    names = []
+    for i in range(n):
+        info = svc.claims.claim_next(expert)
+        f = tmp / f"gold{i}.nii.gz"
+        f.write_bytes(body)
+        uploads.store_upload(svc, expert, info["case"], f, info["etag"])
+        svc.claims.submit(expert, info["case"], force=True)
+        svc.reviews.review_next(rev)
+        svc.reviews.approve(rev, info["case"])
+        names.append(info["case"])
+    svc.gold.add(names, by="lead (benchmark)")
+    svc.gold.set_rate(rate)
+    return names
 
 
 def raw_mask(template: Path, body: bytes) -> bytes:
@@ -227,6 +260,7 @@ def transfers(url: str, token: str, case: str, upload: bytes, repeats: int = 5) 
                     size = len(r.content)
                 else:  # each upload starts from the previous one's ETag
                     r = c.put(f"/cases/{case}/draft", content=upload, headers={"If-Match": f'"{etag}"'})
+                    r.raise_for_status()
                     etag = r.json().get("etag", etag)
                 dt = time.perf_counter() - t
                 r.raise_for_status()
@@ -236,14 +270,19 @@ def transfers(url: str, token: str, case: str, upload: bytes, repeats: int = 5) 
     return out
 
 
-def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> dict:
+def run_one(label: str, url: str | None, args, template: Path, body: bytes, gold_rate: float = 0.0) -> dict:
     import psutil
     from team_helpers import Server
 
     with tempfile.TemporaryDirectory(prefix="ctlabel-bench-") as tmp:
         t = time.perf_counter()
-        svc, tokens, reviewers = prepare(Path(tmp), url, args.annotators, template, args.reviewers)
+        n_gold = args.gold_cases if gold_rate > 0 else 0
+        svc, tokens, reviewers = prepare(Path(tmp), url, args.annotators + n_gold, template, args.reviewers)
+        tokens = tokens[:args.annotators]
         from ctlabel.team import admin
+
+        if n_gold:
+            make_gold(svc, n_gold, body, Path(tmp), gold_rate)
 
         lead = admin.add_user(svc, "lead", "lead")
         spare = "spare"
@@ -285,7 +324,7 @@ def run_one(label: str, url: str | None, args, template: Path, body: bytes) -> d
             done.set()
             server.stop()
         ops = sum(len(s["lat"]) for s in stats.values())
-        out = {"db": label, "annotators": args.annotators, "reviewers": args.reviewers,
+        out = {"db": label, "gold_rate": gold_rate, "annotators": args.annotators, "reviewers": args.reviewers,
                "volume_workers": args.volume_workers,
                "think_s": args.think, "duration_s": args.duration,
                "setup_s": round(setup_s, 1), "wall_s": round(wall, 1),
@@ -323,8 +362,12 @@ def main() -> int:
                     help="simulated reviewers: review-next, fetch the draft, think, approve (1 in 5: reject)")
     ap.add_argument("--volume-workers", type=int, default=2, help="the server's volume worker processes")
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--gold-rates", default="0", metavar="R[,R...]",
+                    help="gold rates to run, each a run of its own (e.g. 0,0.05: p95 with and without gold)")
+    ap.add_argument("--gold-cases", type=int, default=10, help="gold cases made when a gold rate is above 0")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
+    rates = [float(r) for r in args.gold_rates.split(",")]
 
     from team_helpers import PHILIPS_5MM, PgCluster, _initdb, brain_mask_bytes
 
@@ -338,19 +381,21 @@ def main() -> int:
         cluster = None
         try:
             if args.db in ("sqlite", "both"):
-                results.append(run_one("sqlite", None, args, template, body))
+                results += [run_one("sqlite", None, args, template, body, rate) for rate in rates]
             if args.db in ("postgresql", "both"):
                 initdb = _initdb()
                 if initdb is None:
                     print("PostgreSQL (initdb) is not installed; skipped", file=sys.stderr)
                 else:
                     cluster = PgCluster(initdb.parent)
-                    results.append(run_one("postgresql", cluster.create_database(), args, template, body))
+                    results += [run_one("postgresql", cluster.create_database(), args, template, body, rate)
+                                for rate in rates]
         finally:
             if cluster is not None:
                 cluster.stop()
     for r in results:
-        print(f"== {r['db']}: {r['annotators']} annotators, {r['reviewers']} reviewers (think {r['think_s']} s), "
+        print(f"== {r['db']}, gold rate {r['gold_rate']}: {r['annotators']} annotators, "
+              f"{r['reviewers']} reviewers (think {r['think_s']} s), "
               f"{r['ops']} requests in "
               f"{r['wall_s']} s = "
               f"{r['ops_per_s']} ops/s; server peak RSS {r['server_peak_rss_mb']} MB with its workers "
@@ -370,6 +415,18 @@ def main() -> int:
         for name, t in r["idle_transfers"].items():
             print(f"   idle server, {name}: {t['mb']} MB in {t['best_ms']} ms = {t['mb_s']} MB/s "
                   f"({t['mb_s'] / lo:.3f} x loopback TCP, {lo} MB/s)")
+    for db in {r["db"] for r in results}:
+        runs = [r for r in results if r["db"] == db]
+        base = next((r for r in runs if r["gold_rate"] == 0), None)
+        for r in runs:
+            if base is None or r is base:
+                continue
+            print(f"== {db}: p95 with gold rate {r['gold_rate']} / without, per endpoint (same machine, one after"
+                  " the other):")
+            for name, e in r["endpoints"].items():
+                b = base["endpoints"].get(name)
+                if b and b["p95_ms"]:
+                    print(f"   {name:<22} {e['p95_ms']:>8} / {b['p95_ms']:>8} ms = {e['p95_ms'] / b['p95_ms']:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 1 if any(r["not_run"] for r in results) else 0
