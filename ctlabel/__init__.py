@@ -82,6 +82,7 @@ _LAZY: dict[str, str] = {
     "CaseState": "model",
     "SliceEdits": "model",
     "PRELABEL_STRUCTURES": "prelabel.run",
+    "Prelabeler": "prelabel.prelabeler",
     "method_record": "prelabel.run",
     "prelabel_volume": "prelabel.run",
     "require_empty_targets": "prelabel.run",
@@ -153,6 +154,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
         touched_from_diff,
         touched_from_indices,
     )
+    from ctlabel.prelabel.prelabeler import Prelabeler
     from ctlabel.prelabel.run import (
         PRELABEL_STRUCTURES,
         method_record,
@@ -190,6 +192,7 @@ __all__ = [
     "LockError",
     "Mask",
     "PRELABEL_STRUCTURES",
+    "Prelabeler",
     "QAGroups",
     "QAOptions",
     "RELABELLED",

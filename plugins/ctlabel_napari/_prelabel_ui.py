@@ -1,4 +1,4 @@
-"""The *Pre-label* action: classical pre-labels (:func:`ctlabel.prelabel_volume`) of the open case.
+"""The *Pre-label* action: classical pre-labels (:class:`ctlabel.Prelabeler`) of the open case.
 
 It runs in a worker thread with a progress bar and writes into the layer as one napari undo
 step (Ctrl+Z takes it all back). The core's rules hold as in ``ctlabel prelabel``: every
@@ -15,15 +15,7 @@ import numpy as np
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QCheckBox, QGridLayout, QGroupBox, QLabel, QProgressBar, QPushButton
 
-from ctlabel import (
-    PRELABEL_STRUCTURES,
-    CtlabelError,
-    method_record,
-    prelabel_volume,
-    require_empty_targets,
-    resolve_labels,
-    structures_for,
-)
+from ctlabel import CtlabelError, Prelabeler
 
 
 class _Signals(QObject):
@@ -42,7 +34,7 @@ class PrelabelBox(QGroupBox):
         self._signals.progress.connect(self._on_progress)
         g = QGridLayout(self)
         self.checks: dict[str, QCheckBox] = {}
-        for i, name in enumerate(PRELABEL_STRUCTURES):
+        for i, name in enumerate(Prelabeler.STRUCTURES):
             box = QCheckBox(name)
             box.setChecked(name in ("lungs", "bone"))
             self.checks[name] = box
@@ -62,8 +54,8 @@ class PrelabelBox(QGroupBox):
         g.addWidget(self.info, 2, 0, 1, n)
 
     def offer(self, table) -> None:
-        """Show only the structures that have a label in ``table`` (:func:`ctlabel.structures_for`)."""
-        offered = set(structures_for(table)) if table is not None else set(PRELABEL_STRUCTURES)
+        """Show only the structures that have a label in ``table`` (:meth:`ctlabel.Prelabeler.offered`)."""
+        offered = set(Prelabeler.offered(table))
         for name, box in self.checks.items():
             box.setVisible(name in offered)
         if table is not None and not offered:
@@ -95,18 +87,17 @@ class PrelabelBox(QGroupBox):
         if not structures:
             raise CtlabelError("tick at least one structure to pre-label")
         try:
-            targets = resolve_labels(s.table, structures)
-            require_empty_targets(s.layer.data, targets, s.table)
+            labeler = Prelabeler(s.table, structures)
+            labeler.require_empty(s.layer.data)
         except CtlabelError as exc:
             self._refused(str(exc))
             return None
-        # a copy of the labels: the pre-label fills only its background, and is cleaned (holes, specks)
+        # on a copy of the labels: the pre-label fills only its background, and is cleaned (holes, specks)
         # around the labels already there, as in ``ctlabel prelabel``
-        out = np.array(s.layer.data)
-        self.worker = create_worker(prelabel_volume, np.asarray(image.data), s.core.spacing, targets, out,
+        self.worker = create_worker(labeler.run, np.asarray(image.data), s.core.spacing, s.layer.data,
                                     left_is_high_column=bool(s.grid.affine[0, 0] < 0),
                                     progress=self._signals.progress.emit)
-        self.worker.returned.connect(lambda written: self._finish(s, targets, out, written))
+        self.worker.returned.connect(lambda result: self._finish(s, labeler, *result))
         self.worker.errored.connect(lambda exc: self._failed(exc))
         self.worker.finished.connect(self._done)
         self.run_button.setEnabled(False)
@@ -121,21 +112,15 @@ class PrelabelBox(QGroupBox):
         if message:
             self.info.setText(f"Pre-labelling: {message}…")
 
-    def _finish(self, session, targets: dict, out: np.ndarray, written: dict[int, str]) -> None:
+    def _finish(self, session, labeler: Prelabeler, out: np.ndarray, written: dict[int, str]) -> None:
         try:
             if session not in self.widget.sessions.values():
                 return  # the layer was closed meanwhile
-            # The annotator may have painted a target label while it ran: refuse then too.
-            require_empty_targets(session.layer.data, targets, session.table)
-            data = np.asarray(session.layer.data)
-            indices = np.nonzero((out != data) & (data == 0))
-            values = out[indices]
+            # The annotator may have painted a target label while it ran: refused then too.
+            indices, values = labeler.changes(out, session.layer.data)
             session.write(indices, values, fill={})  # one undo step; no slice counts as painted
-            session.core.mark_prelabelled({v: method_record(name) for v, name in written.items()})
-            names = ", ".join(f"{session.table[v].name if v in session.table else v} ({written[v]})"
-                              for v in sorted(written))
-            text = (f"Pre-labelled {names}: {values.size} voxel(s) — Ctrl+Z undoes it" if written
-                    else "Pre-label found nothing to write")
+            session.core.mark_prelabelled(labeler.methods(written))
+            text = labeler.describe(written, int(values.size))
             self.last = {"labels": dict(written), "voxels": int(values.size)}
             self.info.setText(text)
             self.widget.status.setText(text)
