@@ -26,29 +26,15 @@ _LAZY: dict[str, str] = {
     "find_cases": "case.folder",
     "CaseLock": "case.lock",
     "submission_qa": "case.qa_gate",
-    "describe_event": "case.record",
-    "history": "case.record",
     "load_record": "case.record",
-    "slice_sources": "case.record",
-    "state_of": "case.record",
-    "status": "case.record",
     "version_name": "case.record",
     "version_number": "case.record",
     "autosave_interval": "case.recovery",
     "clear_journal": "case.recovery",
     "add_version": "case.review",
-    "approve": "case.review",
-    "correct": "case.review",
-    "open_case": "case.access",
-    "reject": "case.review",
     "ReviewSession": "case.access",
     "save_draft": "case.review",
     "save_label_table": "case.review",
-    "ADDED": "measure.compare",
-    "diff_overlay": "measure.compare",
-    "diff_summary": "measure.compare",
-    "RELABELLED": "measure.compare",
-    "REMOVED": "measure.compare",
     "VersionDiff": "measure.version_diff",
     "convert": "intake.convert",
     "ConvertOptions": "intake.convert",
@@ -81,13 +67,7 @@ _LAZY: dict[str, str] = {
     "sidecar_path": "io.provenance",
     "CaseState": "model",
     "SliceEdits": "model",
-    "PRELABEL_STRUCTURES": "prelabel.run",
     "Prelabeler": "prelabel.prelabeler",
-    "method_record": "prelabel.run",
-    "prelabel_volume": "prelabel.run",
-    "require_empty_targets": "prelabel.run",
-    "resolve_labels": "prelabel.run",
-    "structures_for": "prelabel.run",
     "close_stroke_holes": "painting.hu_stroke",
     "hu_range_mask": "painting.region_grow",
     "region_grow": "painting.region_grow",
@@ -96,9 +76,7 @@ _LAZY: dict[str, str] = {
     "touched_from_box": "painting.tracking",
     "touched_from_diff": "painting.tracking",
     "touched_from_indices": "painting.tracking",
-    "check_mask": "qa",
     "Finding": "qa",
-    "QAOptions": "qa",
     "QAGroups": "qa.groups",
     "make_phantom": "intake.synthetic",
     "Client": "team.client",
@@ -113,23 +91,14 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
-    from ctlabel.case.access import ReviewSession, open_case
+    from ctlabel.case.access import ReviewSession
     from ctlabel.case.editing import EditingSession, Edits
     from ctlabel.case.folder import Case, find_cases
     from ctlabel.case.lock import CaseLock
     from ctlabel.case.qa_gate import submission_qa
-    from ctlabel.case.record import (
-        describe_event,
-        history,
-        load_record,
-        slice_sources,
-        state_of,
-        status,
-        version_name,
-        version_number,
-    )
+    from ctlabel.case.record import load_record, version_name, version_number
     from ctlabel.case.recovery import autosave_interval, clear_journal
-    from ctlabel.case.review import add_version, approve, correct, reject, save_draft, save_label_table
+    from ctlabel.case.review import add_version, save_draft, save_label_table
     from ctlabel.dicom.read import load_series
     from ctlabel.dicom.scan import find_series
     from ctlabel.dicom.stacks import ScanResult, Stack
@@ -142,7 +111,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.io.labels import TISSUES, Label, LabelTable, default_label_table, read_label_table
     from ctlabel.io.mask import Mask, labels_present, load_mask, save_mask
     from ctlabel.io.provenance import read_sidecar, sidecar_path
-    from ctlabel.measure.compare import ADDED, RELABELLED, REMOVED, diff_overlay, diff_summary
     from ctlabel.measure.version_diff import VersionDiff
     from ctlabel.model import CaseState, SliceEdits
     from ctlabel.painting.hu_stroke import close_stroke_holes
@@ -155,23 +123,14 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
         touched_from_indices,
     )
     from ctlabel.prelabel.prelabeler import Prelabeler
-    from ctlabel.prelabel.run import (
-        PRELABEL_STRUCTURES,
-        method_record,
-        prelabel_volume,
-        require_empty_targets,
-        resolve_labels,
-        structures_for,
-    )
     from ctlabel.progress import duration_text
-    from ctlabel.qa import Finding, QAOptions, check_mask
+    from ctlabel.qa import Finding
     from ctlabel.qa.groups import QAGroups
     from ctlabel.team.client import Client, ClientError
     from ctlabel.team.login import load_login, save_login
     from ctlabel.volume import Grid, SourceIdentity, Volume, spacing_from_affine
 
 __all__ = [
-    "ADDED",
     "Case",
     "CaseError",
     "CaseLock",
@@ -191,12 +150,8 @@ __all__ = [
     "LabelTable",
     "LockError",
     "Mask",
-    "PRELABEL_STRUCTURES",
     "Prelabeler",
     "QAGroups",
-    "QAOptions",
-    "RELABELLED",
-    "REMOVED",
     "Record",
     "ReviewSession",
     "ScanResult",
@@ -210,21 +165,14 @@ __all__ = [
     "Volume",
     "__version__",
     "add_version",
-    "approve",
     "autosave_interval",
-    "check_mask",
     "clear_journal",
     "close_stroke_holes",
     "convert",
-    "correct",
     "default_label_table",
-    "describe_event",
-    "diff_overlay",
-    "diff_summary",
     "duration_text",
     "find_cases",
     "find_series",
-    "history",
     "hu_range_mask",
     "interpolate",
     "interpolate_with_report",
@@ -235,26 +183,16 @@ __all__ = [
     "load_record",
     "load_series",
     "make_phantom",
-    "method_record",
-    "open_case",
-    "prelabel_volume",
     "read_label_table",
     "read_sidecar",
     "region_grow",
-    "reject",
-    "require_empty_targets",
-    "resolve_labels",
     "save_draft",
     "save_image",
     "save_label_table",
     "save_login",
     "save_mask",
     "sidecar_path",
-    "slice_sources",
     "spacing_from_affine",
-    "state_of",
-    "status",
-    "structures_for",
     "submission_qa",
     "touched_from_box",
     "touched_from_diff",

@@ -10,6 +10,7 @@ import ctlabel
 from ctlabel.case.editing import EditingSession, Edits
 from ctlabel.errors import InputError
 from ctlabel.intake.synthetic import make_phantom
+from ctlabel.prelabel import run as prelabel_run
 
 
 def _edits():
@@ -47,7 +48,7 @@ def test_prelabel_methods_follow_undo_and_become_semiautomatic_when_painted(tmp_
     volume, e = _edits()
     e.labels[2:6, 5:9, 5:9] = 2
     e.record_edit("fill", {}, axis=0)  # how the viewer records a pre-label write: no slice painted
-    e.mark_prelabelled({2: ctlabel.method_record("bone")})
+    e.mark_prelabelled({2: prelabel_run.method_record("bone")})
     assert e.methods[2]["Kind"] == "automatic" and e.events[-1]["Tool"] == "ctlabel prelabel"
     assert e.tracker.painted() == {} and e.provenance().methods[2]["Name"] == "ctlabel.prelabel.bone"
     e.undo()
@@ -71,14 +72,14 @@ def test_prelabel_methods_follow_undo_and_become_semiautomatic_when_painted(tmp_
 def test_prelabel_volume_reports_progress_and_refusals_name_the_labels():
     volume, _, _ = make_phantom(shape=(24, 48, 48))
     table = ctlabel.default_label_table()
-    targets = ctlabel.resolve_labels(table, ["lungs", "bone"])
+    targets = prelabel_run.resolve_labels(table, ["lungs", "bone"])
     seen = []
     out = np.zeros(volume.shape, np.uint8)
-    ctlabel.prelabel_volume(volume.array, volume.spacing, targets, out, progress=lambda f, m: seen.append((f, m)))
+    prelabel_run.prelabel_volume(volume.array, volume.spacing, targets, out, progress=lambda f, m: seen.append((f, m)))
     assert seen[0] == (0.0, "body outline") and [m for _, m in seen[1:3]] == ["lungs", "bone"]
     assert seen[-1][0] == 1.0 and [f for f, _ in seen] == sorted(f for f, _ in seen)
     busy = np.zeros_like(out)
-    ctlabel.require_empty_targets(busy, targets, table)
+    prelabel_run.require_empty_targets(busy, targets, table)
     busy[0, 0, 0] = targets["bone"][0]
     with pytest.raises(InputError, match=r"bone \(14\) already hold voxels"):
-        ctlabel.require_empty_targets(busy, targets, table)
+        prelabel_run.require_empty_targets(busy, targets, table)

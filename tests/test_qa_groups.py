@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctlabel import Finding, check_mask
+from ctlabel import Finding
 from ctlabel.intake.synthetic import make_phantom
 from ctlabel.io.mask import Mask
+from ctlabel.qa import check_mask
 from ctlabel.qa.groups import describe_group, group_findings, summary_line
 
 

@@ -47,7 +47,7 @@ ALIASES: dict[str, tuple] = {
 STRUCTURES = tuple(ALIASES)
 #: structure -> its method's parameters (the provenance records them).
 PARAMETERS: dict[str, dict[str, Any]] = {"body": BODY, "lungs": LUNGS, "bone": BONE, "air": AIR}
-PRELABEL_STRUCTURES = STRUCTURES  #: the name in the package root (``ctlabel.PRELABEL_STRUCTURES``)
+PRELABEL_STRUCTURES = STRUCTURES  #: the former name in the package root (``Prelabeler.STRUCTURES`` since)
 
 
 def method_record(structure: str, **overrides) -> dict:

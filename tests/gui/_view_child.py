@@ -19,8 +19,8 @@ import sys
 def main(case_root: str) -> None:
     from qtpy.QtWidgets import QApplication
 
-    from ctlabel import state_of
     from ctlabel.case.lock import lock_holder
+    from ctlabel.case.record import state_of
     from ctlabel_napari import _case_ui
     from ctlabel_napari.launch import make_viewer
 
