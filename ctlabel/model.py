@@ -7,9 +7,13 @@ JSON need no change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Generic, TypeVar, cast
+
+T = TypeVar("T")
 
 
 class StackKind(StrEnum):
@@ -205,6 +209,17 @@ class SliceEdits:
                    AXIS_NAMES.index(axis))
 
 
+class _Extra(Generic[T]):
+    """A read-only field that rides in ``extra`` (untyped on disk): ``extra[key]``, else ``default``."""
+
+    def __init__(self, key: str, default: T | None = None) -> None:  # no default: T includes None
+        self.key, self.default = key, default
+
+    def __get__(self, obj, owner=None) -> T:
+        value = None if obj is None else obj.extra.get(self.key)  # on the class: the default
+        return cast(T, self.default if value is None else value)
+
+
 def _ordered(values: dict, keys: tuple[str, ...]) -> dict:
     """``values`` with those named in ``keys`` first, in that order (the order a record was read in)."""
     return {k: values[k] for k in (*(k for k in keys if k in values), *(k for k in values if k not in keys))}
@@ -221,6 +236,13 @@ class Event:
     version: str | None = None
     extra: Mapping = field(default_factory=dict)
     keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    voxel_sha256 = _Extra[str | None]("VoxelSHA256")  #: the voxel hash of the version (or draft) it speaks of
+    comment = _Extra[str | None]("Comment")  #: what the person wrote
+    reader = _Extra[str | None]("Reader")  #: the reader of a read (N readers)
+    creates = _Extra[bool]("Creates", True)  #: False: it submitted a version made before (imported)
+    files = _Extra[Mapping[str, str | None]]("Files", MappingProxyType({}))  #: the files it vouches for (path: SHA-256)
+    reads = _Extra[Sequence[str]]("Reads", ())  #: the versions a submission of N reads fused
 
     def __post_init__(self) -> None:
         if not str(self.who).strip():
@@ -268,16 +290,20 @@ class CaseRecord:
         object.__setattr__(self, "state", CaseState(self.state))
         object.__setattr__(self, "events", _events(self.events, "case record"))
 
-    @property
-    def approved_version(self) -> str | None:
-        """The version approved last (``ApprovedVersion``), if any."""
-        return self.extra.get("ApprovedVersion")
+    approved_version = _Extra[str | None]("ApprovedVersion")  #: the version approved last, if any
+    comment = _Extra[str | None]("Comment")  #: the comment of the rejection that stands
+    head_event_sha256 = _Extra[str | None]("HeadEventSHA256")  #: the hash of the last event (the head of the chain)
+
+    def last(self, *actions: Action) -> Event | None:
+        """The last event of one of ``actions`` (any action when none is given), or None."""
+        return next((ev for ev in reversed(self.events) if not actions or ev.action in actions), None)
 
     def to_dict(self) -> dict:
-        """The JSON form of ``docs/review.md``."""
-        return _ordered({"SchemaVersion": self.schema_version, "State": str(self.state),
-                         "ImageVoxelSHA256": self.image_voxel_sha256, "Events": [e.to_dict() for e in self.events],
-                         **dict(self.extra)}, self.keys)
+        """The JSON form of ``docs/review.md``; a field the file did not have is left out (a fresh record has all)."""
+        out = _ordered({"SchemaVersion": self.schema_version, "State": str(self.state),
+                        "ImageVoxelSHA256": self.image_voxel_sha256, "Events": [e.to_dict() for e in self.events],
+                        **dict(self.extra)}, self.keys)
+        return {k: v for k, v in out.items() if not self.keys or k in self.keys or k in self.extra or k == "Events"}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> CaseRecord:
@@ -335,25 +361,11 @@ class MaskProvenance:
         return {int(k): dict(v["Method"]) for k, v in self.labels.items()
                 if isinstance(v, Mapping) and isinstance(v.get("Method"), Mapping)}
 
-    @property
-    def created(self) -> str | None:
-        return self.extra.get("Created")
-
-    @property
-    def source(self) -> Mapping | None:
-        return self.extra.get("Source")
-
-    @property
-    def image_voxel_sha256(self) -> str | None:
-        return self.extra.get("ImageVoxelSHA256")
-
-    @property
-    def imported_from(self) -> Mapping | None:
-        return self.extra.get("ImportedFrom")
-
-    @property
-    def reader(self) -> str | None:
-        return self.extra.get("Reader")
+    created = _Extra[str | None]("Created")  #: when the mask was first saved (UTC)
+    source = _Extra[Mapping | None]("Source")  #: the image's DICOM source
+    image_voxel_sha256 = _Extra[str | None]("ImageVoxelSHA256")  #: the voxel hash of the image it was painted on
+    imported_from = _Extra[Mapping | None]("ImportedFrom")  #: where an imported mask came from
+    reader = _Extra[str | None]("Reader")  #: the reader of a read (N readers)
 
     def to_dict(self) -> dict:
         """The sidecar's JSON form, its fields in the order of ``keys``."""
@@ -379,22 +391,7 @@ class MaskProvenance:
 
 
 __all__ = [
-    "AXIS_NAMES",
-    "IMAGE_KINDS",
-    "IRREGULAR_CODES",
-    "MASK_KEYS",
-    "Action",
-    "CaseRecord",
-    "CaseState",
-    "Event",
-    "FusionMethod",
-    "MaskProvenance",
-    "GeometryWarning",
-    "Role",
-    "SliceEdits",
-    "StackKind",
-    "WarningCode",
-    "as_warnings",
-    "without_code",
-    "warning_codes",
+    "AXIS_NAMES", "IMAGE_KINDS", "IRREGULAR_CODES", "MASK_KEYS", "Action", "CaseRecord", "CaseState", "Event",
+    "FusionMethod", "MaskProvenance", "GeometryWarning", "Role", "SliceEdits", "StackKind", "WarningCode",
+    "as_warnings", "without_code", "warning_codes",
 ]

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from ctlabel.errors import InputError
 from ctlabel.measure.fusion import ReaderFigures, fuse, lowest_dice, recorded_figures
-from ctlabel.model import FusionMethod
+from ctlabel.model import CaseRecord, Event, FusionMethod
 
 MASKS = ANATOMY / "totalseg_example_ct" / "masks"
 
@@ -135,10 +135,11 @@ def test_lowest_dice_is_the_worst_label(truth):
 def test_figures_round_trip_through_an_event(reads):
     masks, _ = reads
     got = fuse(masks, "staple", readers=["a", "b", "c"])
-    record = {"Events": [{"Action": "read"}, {"Action": "submitted", "Fusion": got.record()}, {"Action": "saved"}]}
+    ev = lambda action, **extra: Event("a", "annotator", "2026-01-01T00:00:00.000Z", action, extra=extra)  # noqa: E731
+    record = CaseRecord("submitted", (ev("read"), ev("submitted", Fusion=got.record()), ev("saved")))
     found = recorded_figures(record)
     assert found is not None
     method, figures = found
     assert method is FusionMethod.STAPLE and [f.reader for f in figures] == ["a", "b", "c"]
     assert figures[1].dice[2] == pytest.approx(got.readers[1].dice[2], abs=1e-4)
-    assert isinstance(figures[0], ReaderFigures) and recorded_figures({"Events": []}) is None
+    assert isinstance(figures[0], ReaderFigures) and recorded_figures(CaseRecord("in_progress")) is None

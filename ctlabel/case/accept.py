@@ -16,20 +16,19 @@ from collections.abc import Mapping
 
 from ctlabel.case.folder import Case
 from ctlabel.case.lock import CaseLock, decision_lock
-from ctlabel.case.record import append_event, load_record, version_event, version_name
+from ctlabel.case.record import append_event, load_case_record, version_event, version_name
 from ctlabel.case.workflow import require
 from ctlabel.errors import InputError, ProvenanceError, StateError
 from ctlabel.io.provenance import event
+from ctlabel.model import Action, CaseRecord, CaseState, Event
 
 #: Who an acceptance is recorded as (role ``system``): the policy, not a person.
 POLICY_ACTOR = "review-policy"
 
 
-def accepted_event(record: Mapping) -> dict | None:
+def accepted_event(record: CaseRecord) -> Event | None:
     """The ``accepted`` event of the standing acceptance (the case is accepted), else None."""
-    if record.get("State") != "accepted":
-        return None
-    return next((ev for ev in reversed(record.get("Events", [])) if ev.get("Action") == "accepted"), None)
+    return record.last(Action.ACCEPTED) if record.state is CaseState.ACCEPTED else None
 
 
 def accept_by_policy(case: Case, annotator: str, policy: Mapping, decision: Mapping, *,
@@ -61,25 +60,24 @@ def accept_by_policy(case: Case, annotator: str, policy: Mapping, decision: Mapp
         raise InputError("the policy's decision does not accept this submission", options=("decision",))
     del lock  # a decision, like approve: only the decision lock (nobody edits a submitted case)
     with decision_lock(case.root, POLICY_ACTOR):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "accepted", case.record_path)
         versions = case.versions()
         if not versions:
             raise StateError("the case has no version to accept", case.masks_dir)
         name = version_name(versions[-1])
-        made = version_event(record, name) or {}
-        submit: dict = next((ev for ev in reversed(record["Events"]) if ev.get("Action") == "submitted"), {})
-        if submit.get("Version") != name or submit.get("Who") != annotator or submit.get("Reads"):
+        made = version_event(record, name)
+        submit = record.last(Action.SUBMITTED)
+        if submit is None or submit.version != name or submit.who != annotator or submit.reads:
             raise StateError(f"{name} is not a single submission by {annotator}; only that is accepted by the policy",
                              case.record_path)
         mask = case.load_version(versions[-1])
         digest = mask.voxel_hash
-        if made.get("VoxelSHA256") != digest:
+        if made is None or made.voxel_sha256 != digest:
             raise ProvenanceError(f"version {name} was changed after it was frozen (voxel hash differs)", mask.path)
         ev = event(POLICY_ACTOR, "system", "accepted", name, VoxelSHA256=digest, Annotator=annotator,
                    Policy=dict(policy), Decision=dict(decision))
-        record.pop("Comment", None)
-        append_event(case, record, ev)
+        append_event(case, record, ev, comment=None)
         return versions[-1]
 
 

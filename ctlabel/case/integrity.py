@@ -16,17 +16,20 @@ were written with: only the events that vouch for files are checked against them
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ctlabel.case import heads
 from ctlabel.case.heads import HEADS_LOG
+from ctlabel.model import Action, CaseRecord, Event
 
 if TYPE_CHECKING:
     from ctlabel.case.folder import Case
 
-_VERSION_ACTIONS = ("submitted", "corrected", "imported", "approved", "rejected", "read", "withdrawn", "accepted")
+_VERSION_ACTIONS = (Action.SUBMITTED, Action.CORRECTED, Action.IMPORTED, Action.APPROVED, Action.REJECTED, Action.READ,
+                    Action.WITHDRAWN, Action.ACCEPTED)
 
 
 def file_sha256(path: Path) -> str | None:
@@ -38,34 +41,31 @@ def file_sha256(path: Path) -> str | None:
         return None
 
 
-def vouched_files(case: Case, ev: dict) -> dict[str, str | None]:
+def vouched_files(case: Case, ev: Event) -> dict[str, str | None]:
     """The files an event vouches for, by path relative to the case folder, with their hashes now."""
     from ctlabel.io.provenance import sidecar_path
 
     paths = [case.labels_path, case.image_sidecar]
-    version = ev.get("Version") or ""
-    if version.startswith("v") and version[1:].isdigit() and ev.get("Action") in _VERSION_ACTIONS:
+    version = ev.version or ""
+    if version.startswith("v") and version[1:].isdigit() and ev.action in _VERSION_ACTIONS:
         mask = case.version_path(int(version[1:]))
         paths += [mask, sidecar_path(mask)]
     return {p.relative_to(case.root).as_posix(): file_sha256(p) for p in paths}
 
 
-def derived_summary(events: list) -> dict:
+def derived_summary(events: Sequence[Event]) -> tuple[str | None, str | None]:
     """``ApprovedVersion`` and ``Comment`` as the events set them (the transitions of ``review``)."""
     approved, comment = None, None
     for ev in events:
-        if not isinstance(ev, dict):
-            continue
-        action = ev.get("Action")
-        if action == "approved":
-            approved, comment = ev.get("Version"), None
-        elif action == "rejected":
-            approved, comment = None, ev.get("Comment")
-        elif action == "submitted":
+        if ev.action is Action.APPROVED:
+            approved, comment = ev.version, None
+        elif ev.action is Action.REJECTED:
+            approved, comment = None, ev.comment
+        elif ev.action is Action.SUBMITTED:
             approved, comment = None, None
-        elif action in ("corrected", "imported"):
+        elif ev.action in (Action.CORRECTED, Action.IMPORTED):
             approved = None
-    return {"ApprovedVersion": approved, "Comment": comment}
+    return approved, comment
 
 
 def append_head(case: Case, head: str, count: int) -> None:
@@ -91,37 +91,39 @@ class IntegrityProblem:
     path: str
 
 
-def check_integrity(case: Case, record: dict, event_hash) -> list[IntegrityProblem]:
+def check_integrity(case: Case, record: CaseRecord, event_hash) -> list[IntegrityProblem]:
     """Vouched files, summary fields and the outside chain head of a case record.
 
     Parameters
     ----------
     case : Case
         The case.
-    record : dict
+    record : CaseRecord
         Its ``case.json``.
     event_hash : callable
         The chain's event hash (``ctlabel.case.record.event_hash``).
     """
     out: list[IntegrityProblem] = []
-    events = [e for e in record.get("Events", []) if isinstance(e, dict)]
+    events = record.events
     # 1. every file as the last event that vouched for it saw it
-    expected: dict[str, tuple[str | None, int, dict]] = {}
+    expected: dict[str, tuple[str | None, int, Event]] = {}
     for i, ev in enumerate(events):
-        for rel, digest in (ev.get("Files") or {}).items():
+        for rel, digest in ev.files.items():
             expected[rel] = (digest, i, ev)
     for rel, (digest, i, ev) in sorted(expected.items()):
         path = case.root / rel
         now = file_sha256(path)
         if now != digest:
             how = "is missing" if now is None else "was changed"
-            out.append(IntegrityProblem("error", "file", f"{rel} {how} after event {i} ({ev.get('Action')} "
-                                        f"by {ev.get('Who')} at {ev.get('When')}) vouched for it", str(path)))
+            out.append(IntegrityProblem("error", "file", f"{rel} {how} after event {i} ({ev.action} "
+                                        f"by {ev.who} at {ev.when}) vouched for it", str(path)))
     # 2. the summary fields are what the events say
     if events:
-        for key, value in derived_summary(events).items():
-            if record.get(key) != value:
-                out.append(IntegrityProblem("error", "record", f"{key} is {record.get(key)!r} but the events say "
+        approved, comment = derived_summary(events)
+        for key, now, value in (("ApprovedVersion", record.approved_version, approved),
+                                ("Comment", record.comment, comment)):
+            if now != value:
+                out.append(IntegrityProblem("error", "record", f"{key} is {now!r} but the events say "
                                             f"{value!r}", str(case.record_path)))
     # 3. rollback: the chain head kept outside the case folder
     log = heads.read_heads(case.root.parent, case.root.name)
@@ -143,19 +145,16 @@ def check_integrity(case: Case, record: dict, event_hash) -> list[IntegrityProbl
             out.append(IntegrityProblem("error", "rollback", f"the case record holds {len(events)} events but "
                                         f"{HEADS_LOG} recorded {n} at {last.get('When')}: it was rolled back or cut",
                                         str(case.record_path)))
-        elif n and event_hash(events[n - 1]) != last.get("HeadEventSHA256"):
+        elif n and event_hash(events[n - 1].to_dict()) != last.get("HeadEventSHA256"):
             out.append(IntegrityProblem("error", "rollback", f"event {n - 1} is not the head {HEADS_LOG} recorded "
                                         "for it: the record was rewritten", str(case.record_path)))
     return out
 
 
-def expected_image_hash(record: dict) -> str | None:
+def expected_image_hash(record: CaseRecord) -> str | None:
     """The image voxel hash a case record vouches for: the last ``image_replaced`` event's, else the first."""
-    expected = record.get("ImageVoxelSHA256")
-    for ev in record.get("Events", []):
-        if isinstance(ev, dict) and ev.get("Action") == "image_replaced":
-            expected = ev.get("NewImageVoxelSHA256")
-    return expected
+    replaced = record.last(Action.IMAGE_REPLACED)
+    return record.image_voxel_sha256 if replaced is None else replaced.extra.get("NewImageVoxelSHA256")
 
 
 __all__ = ["HEADS_LOG", "IntegrityProblem", "append_head", "check_integrity", "derived_summary",

@@ -27,13 +27,13 @@ import numpy as np
 from ctlabel.case.folder import Case, check_reader
 from ctlabel.case.lock import CaseLock, decision_lock
 from ctlabel.case.qa_gate import qa_gate
-from ctlabel.case.record import append_event, load_record, version_event, version_name, version_number
+from ctlabel.case.record import append_event, load_case_record, version_event, version_name, version_number
 from ctlabel.case.review import _freeze, _locked, _mask_base, _who
 from ctlabel.case.workflow import SUBMITTED, require
 from ctlabel.errors import ProvenanceError, StateError
 from ctlabel.io.mask import Mask
 from ctlabel.io.provenance import event, sidecar_path
-from ctlabel.model import MaskProvenance, SliceEdits
+from ctlabel.model import Action, CaseRecord, MaskProvenance, SliceEdits
 from ctlabel.volume import Grid
 
 
@@ -55,15 +55,15 @@ Fuser = Callable[[Sequence[Mask], Sequence[str]], FusedProposal]
 Enough = Callable[[Sequence[Mask]], bool]
 
 #: Events after which no read stands any more (the case was decided, or a new draft started).
-_ROUND_ENDS = ("approved", "rejected", "created", "imported")
+_ROUND_ENDS = (Action.APPROVED, Action.REJECTED, Action.CREATED, Action.IMPORTED)
 
 
-def standing_reads(record: dict) -> dict[str, str]:
+def standing_reads(record: CaseRecord) -> dict[str, str]:
     """The reads of the current round: reader -> version name, in the order submitted.
 
     Parameters
     ----------
-    record : dict
+    record : CaseRecord
         The case record.
 
     Returns
@@ -72,14 +72,13 @@ def standing_reads(record: dict) -> dict[str, str]:
         Every reader whose ``read`` was neither withdrawn nor followed by a decision.
     """
     reads: dict[str, str] = {}
-    for ev in record["Events"]:
-        action = ev.get("Action")
-        if action in _ROUND_ENDS:
+    for ev in record.events:
+        if ev.action in _ROUND_ENDS:
             reads = {}
-        elif action == "read" and ev.get("Reader"):
-            reads[ev["Reader"]] = ev["Version"]
-        elif action == "withdrawn" and ev.get("Reader"):
-            reads.pop(ev["Reader"], None)
+        elif ev.action is Action.READ and ev.reader:
+            reads[ev.reader] = str(ev.version)
+        elif ev.action is Action.WITHDRAWN and ev.reader:
+            reads.pop(ev.reader, None)
     return reads
 
 
@@ -117,7 +116,7 @@ def save_read(case: Case, reader: str, labels: np.ndarray, grid: Grid, who: str 
     who = _who(who)
     target = case.reader_draft_path(reader)
     with _locked(case, who, lock):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "saved", target)
         if reader in standing_reads(record):
             raise StateError(f"the read of {reader} is submitted; withdraw it before editing again", target)
@@ -168,7 +167,7 @@ def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int 
     who = _who(who)
     check_reader(reader)
     with _locked(case, who, lock):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "read", case.record_path)
         if reader in standing_reads(record):
             raise StateError(f"the read of {reader} is submitted already", case.record_path)
@@ -182,7 +181,7 @@ def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int 
         base["Annotator"] = base["Annotator"] or who
         n, frozen = _freeze(case, draft.array, draft.grid, base, ev,
                             {"FrozenFrom": f"draft-{reader}", "Role": "annotator", "Reader": reader})
-        append_event(case, record, ev)
+        record = append_event(case, record, ev)
         assert draft.path is not None  # read from its file
         for p in (draft.path, sidecar_path(draft.path)):
             with contextlib.suppress(FileNotFoundError):
@@ -192,19 +191,19 @@ def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int 
         masks = [case.load_version(version_number(v) or 0) for v in names] if fuse or enough else []
         early = len(reads) == 2 < needed and enough is not None and enough(masks)
         if len(reads) >= needed or early:
-            record.pop("Comment", None)
-            record["ApprovedVersion"] = None
             if fuse is None:
                 append_event(case, record, event(who, "annotator", "submitted", version_name(n),
-                                                 VoxelSHA256=frozen.voxel_sha256, Creates=False, Reads=names))
+                                                 VoxelSHA256=frozen.voxel_sha256, Creates=False, Reads=names),
+                             approved_version=None, comment=None)
             else:
                 _submit_fused(case, record, who, masks, names, fuse)
         return n
 
 
-def _submit_fused(case: Case, record: dict, who: str, masks: list[Mask], names: list[str], fuse: Fuser) -> None:
+def _submit_fused(case: Case, record: CaseRecord, who: str, masks: list[Mask], names: list[str], fuse: Fuser) -> None:
     """Freeze the fusion of the reads as the version under review (a ``submitted`` event with ``Fusion``)."""
-    readers = [str((version_event(record, name) or {}).get("Reader") or name) for name in names]
+    made = [version_event(record, name) for name in names]
+    readers = [str((ev.reader if ev else None) or name) for ev, name in zip(made, names)]
     proposal = fuse(masks, readers)
     ev = event(who, "annotator", "submitted", None, Reads=names, Fusion=proposal.record())
     base = {**_mask_base(masks[0]), "Events": [], "Annotator": ",".join(readers), "Created": None, "methods": None}
@@ -214,7 +213,7 @@ def _submit_fused(case: Case, record: dict, who: str, masks: list[Mask], names: 
     if "edits" in base:
         base["edits"] = SliceEdits(axis=base["edits"].axis)
     _freeze(case, np.asarray(proposal.labels), masks[0].grid, base, ev, {"FusedFrom": names, "Role": "annotator"})
-    append_event(case, record, ev)
+    append_event(case, record, ev, approved_version=None, comment=None)
 
 
 def withdraw(case: Case, who: str | None = None, *, reader: str | None = None,
@@ -243,8 +242,8 @@ def withdraw(case: Case, who: str | None = None, *, reader: str | None = None,
     """
     who = _who(who)
     with _locked(case, who, lock), decision_lock(case.root, who):
-        record = load_record(case)
-        pending_read = reader is not None and record["State"] != SUBMITTED
+        record = load_case_record(case)
+        pending_read = reader is not None and record.state != SUBMITTED
         require(record, "read" if pending_read else "withdrawn", case.record_path)
         name = _withdrawable(case, record, who, reader)
         target = case.draft_path if reader is None else case.reader_draft_path(reader)
@@ -252,41 +251,40 @@ def withdraw(case: Case, who: str | None = None, *, reader: str | None = None,
             raise StateError("a draft is open already; the submission cannot come back over it", target)
         mask = case.load_version(version_number(name) or 0)
         frozen_event = version_event(record, name)
-        if frozen_event is not None and frozen_event.get("VoxelSHA256") != mask.voxel_hash:
+        if frozen_event is not None and frozen_event.voxel_sha256 != mask.voxel_hash:
             raise ProvenanceError(f"version {name} was changed after it was frozen (voxel hash differs)", mask.path)
         extra = {"Reader": reader} if reader else {}
         ev = event(who, "annotator", "withdrawn", name, VoxelSHA256=mask.voxel_hash, **extra)
         _draft_from(case, mask, who, target, ev)
-        record["ApprovedVersion"] = None
-        append_event(case, record, ev)
+        append_event(case, record, ev, approved_version=None)
         return version_number(name) or 0
 
 
-def _withdrawable(case: Case, record: dict, who: str, reader: str | None) -> str:
+def _withdrawable(case: Case, record: CaseRecord, who: str, reader: str | None) -> str:
     """The version ``who`` may withdraw, or StateError saying why not."""
-    events = record["Events"]
+    events = record.events
     if reader is not None:
         name = standing_reads(record).get(check_reader(reader))
         made = version_event(record, name) if name else None
-        if made is None or made.get("Who") != who:
+        if made is None or made.who != who:
             raise StateError(f"{who} has no submitted read to withdraw", case.record_path)
-        last_submit = max((i for i, e in enumerate(events) if e.get("Action") == "submitted"), default=-1)
-        if record["State"] == SUBMITTED and any(e.get("Action") == "corrected" for e in events[last_submit:]):
+        last_submit = max((i for i, e in enumerate(events) if e.action is Action.SUBMITTED), default=-1)
+        if record.state == SUBMITTED and any(e.action is Action.CORRECTED for e in events[last_submit:]):
             raise StateError("a reviewer has corrected the reads already; it can no longer be withdrawn",
                              case.record_path)
         assert name is not None  # its event was found above
         return name
-    if record["State"] != SUBMITTED:
-        raise StateError(f"the case is {record['State']}; there is no submission to withdraw", case.record_path)
+    if record.state != SUBMITTED:
+        raise StateError(f"the case is {record.state}; there is no submission to withdraw", case.record_path)
     versions = case.versions()
-    last = next((e for e in reversed(events) if e.get("Action") in ("submitted", "corrected")), None)
-    if last is None or last.get("Action") != "submitted" or last.get("Reads"):
+    last = record.last(Action.SUBMITTED, Action.CORRECTED)
+    if last is None or last.action is not Action.SUBMITTED or last.reads:
         raise StateError("a reviewer has corrected it already; it can no longer be withdrawn"
-                         if last is not None and last.get("Action") == "corrected"
+                         if last is not None and last.action is Action.CORRECTED
                          else "the submission is a double read: each reader withdraws their read", case.record_path)
-    if last.get("Who") != who or not versions or last.get("Version") != version_name(versions[-1]):
+    if last.who != who or not versions or last.version != version_name(versions[-1]):
         raise StateError(f"{who} did not submit the version under review", case.record_path)
-    return last["Version"]
+    return str(last.version)
 
 
 def _draft_from(case: Case, mask: Mask, who: str, target, ev: dict) -> None:

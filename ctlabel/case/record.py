@@ -13,18 +13,19 @@ import copy
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ctlabel.case.folder import Case
 from ctlabel.case.lock import lock_holder
-from ctlabel.case.workflow import IN_PROGRESS, RESULT, STATES
+from ctlabel.case.workflow import RESULT, STATES
 from ctlabel.errors import ProvenanceError
 from ctlabel.io.atomic import write_json
 from ctlabel.io.jsonfile import read_json_object, require_types, type_name
 from ctlabel.io.mask import Mask
 from ctlabel.io.provenance import SCHEMA_VERSION, read_mask_sidecar, sidecar_path
-from ctlabel.model import CaseRecord, MaskProvenance
+from ctlabel.model import Action, CaseRecord, CaseState, Event, MaskProvenance
 
 _VERSION_NAME = re.compile(r"^v(\d{3,})$")
 _TEXT = (str, type(None))
@@ -74,18 +75,33 @@ def event_hash(ev: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def genesis_hash(record: dict) -> str:
+def genesis_hash(record: CaseRecord) -> str:
     """The 'previous event' hash of the first event: the image voxel hash."""
-    return record.get("ImageVoxelSHA256") or "0" * 64
+    return record.image_voxel_sha256 or "0" * 64
 
 
-def load_record(case: Case) -> dict:
-    """Read ``case.json``; a case without one gets a fresh in-progress record (not written)."""
+def load_case_record(case: Case) -> CaseRecord:
+    """Read ``case.json`` into a :class:`CaseRecord`; a case without one gets a fresh in-progress record.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+
+    Returns
+    -------
+    CaseRecord
+        As read (``to_dict()`` gives the file's JSON back, in order); a fresh one is not written.
+
+    Raises
+    ------
+    ProvenanceError
+        The record is unreadable or invalid (names the file and what is wrong).
+    """
     path = case.record_path
     if not path.exists():
         img = case.image_record() if case.image_sidecar.exists() else {}
-        return {"SchemaVersion": SCHEMA_VERSION, "State": IN_PROGRESS,
-                "ImageVoxelSHA256": img.get("VoxelSHA256"), "Events": []}
+        return CaseRecord(CaseState.IN_PROGRESS, (), img.get("VoxelSHA256"), SCHEMA_VERSION)
     try:
         record = read_json_object(path, "the case record")
     except FileNotFoundError:
@@ -105,10 +121,14 @@ def load_record(case: Case) -> dict:
         if not all(isinstance(r, str) for r in ev.get("Reads") or []):
             raise ProvenanceError(f"event {i}: Reads must list version names", path)
     try:
-        CaseRecord.from_dict(record)  # every event: who, a known role and action
+        return CaseRecord.from_dict(record)  # every event: who, a known role and action
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ProvenanceError(f"the case record is not valid: {exc}", path) from None
-    return record
+
+
+def load_record(case: Case) -> dict:
+    """``case.json`` as JSON (:func:`load_case_record`'s ``to_dict()``), for the writers that still change a dict."""
+    return load_case_record(case).to_dict()
 
 
 def state_of(case: Case) -> str:
@@ -178,47 +198,72 @@ def status(case: Case) -> Status:
     )
 
 
-def append_event(case: Case, record: dict, ev: dict) -> dict:
-    """Chain ``ev`` to the record, set the resulting state, write atomically.
+#: ``append_event``'s summary fields left as they are.
+KEEP: Any = object()
+
+
+def append_event(case: Case, record: CaseRecord, ev: Event | dict, *, approved_version: str | None = KEEP,
+                 comment: str | None = KEEP) -> CaseRecord:
+    """Chain ``ev`` to the record, set the resulting state and summary fields, write atomically.
 
     The event vouches for the files it concerns (their hashes go into ``Files``, so into
     the chain), and the new chain head is also logged beside the case folder
     (:mod:`ctlabel.case.integrity`).
+
+    Parameters
+    ----------
+    case : Case
+        The case (its lock held by the caller).
+    record : CaseRecord
+        The record as read under that lock.
+    ev : Event or dict
+        The event (a dict: its stored form, as :func:`ctlabel.io.provenance.event` builds it).
+    approved_version : str or None, optional
+        ``ApprovedVersion`` from now on (None: no approved version); left as it is by default.
+    comment : str or None, optional
+        ``Comment`` from now on (None: removed); left as it is by default.
+
+    Returns
+    -------
+    CaseRecord
+        The record as written; its last event is ``ev`` with ``Files`` and ``PreviousEventSHA256``.
     """
     from ctlabel.case.integrity import append_head, vouched_files
 
-    events = record["Events"]
+    ev = ev if isinstance(ev, Event) else Event.from_dict(ev)
+    chained = dict(ev.extra)
     files = vouched_files(case, ev)
     if files:
-        ev["Files"] = files
-    ev["PreviousEventSHA256"] = event_hash(events[-1]) if events else genesis_hash(record)
-    events.append(ev)
-    record["HeadEventSHA256"] = event_hash(ev)
-    new_state = RESULT.get(ev["Action"])
-    if new_state:
-        record["State"] = new_state
-    write_json(case.record_path, record)
-    append_head(case, record["HeadEventSHA256"], len(events))
-    return ev
+        chained["Files"] = files
+    chained["PreviousEventSHA256"] = event_hash(record.events[-1].to_dict()) if record.events else genesis_hash(record)
+    ev = replace(ev, extra=chained)
+    extra = dict(record.extra)
+    if comment is not KEEP:  # Comment before ApprovedVersion: a rejection writes both, in this order
+        if comment is None:
+            extra.pop("Comment", None)
+        else:
+            extra["Comment"] = comment
+    if approved_version is not KEEP:
+        extra["ApprovedVersion"] = approved_version
+    extra["HeadEventSHA256"] = event_hash(ev.to_dict())
+    new = replace(record, state=RESULT.get(ev.action) or record.state, events=(*record.events, ev), extra=extra)
+    write_json(case.record_path, new.to_dict())
+    append_head(case, extra["HeadEventSHA256"], len(new.events))
+    return new
 
 
-def version_event(record: dict, name: str) -> dict | None:
-    """The event that created version ``name`` (submitted/corrected/imported/read)."""
-    for ev in record["Events"]:
-        if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported", "read") \
-                and ev.get("Creates", True):
-            return ev
-    return None
+def version_event(record: CaseRecord, name: str) -> Event | None:
+    """The event that created version ``name`` (submitted, corrected, imported or read)."""
+    return next((ev for ev in record.events if ev.version == name and ev.creates and ev.action in (
+        Action.SUBMITTED, Action.CORRECTED, Action.IMPORTED, Action.READ)), None)
 
 
-def reads_under_review(record: dict) -> list[str]:
-    """The versions of a double read awaiting review (the ``Reads`` of the standing submission), else []."""
-    for ev in reversed(record["Events"]):
-        if ev.get("Action") == "submitted":
-            return list(ev.get("Reads") or []) if record["State"] == "submitted" else []
-        if ev.get("Action") in ("withdrawn", "approved", "rejected"):
-            return []
-    return []
+def reads_under_review(record: CaseRecord) -> list[str]:
+    """The versions of a reading by N readers awaiting review (the ``Reads`` of the standing submission), else []."""
+    last = record.last(Action.SUBMITTED, Action.WITHDRAWN, Action.APPROVED, Action.REJECTED)
+    if last is None or last.action is not Action.SUBMITTED or record.state is not CaseState.SUBMITTED:
+        return []
+    return list(last.reads)
 
 
 def slice_sources(mask: Mask) -> dict[int, dict[str, list[int]]]:
@@ -270,7 +315,7 @@ def history(case: Case) -> list[dict]:
 
 
 __all__ = [
-    "Status", "append_event", "describe_event", "event_hash", "genesis_hash", "history", "load_record",
-    "reads_under_review",
+    "KEEP", "Status", "append_event", "describe_event", "event_hash", "genesis_hash", "history", "load_case_record",
+    "load_record", "reads_under_review",
     "slice_sources", "state_of", "status", "version_event", "version_name", "version_number", "version_provenance",
 ]

@@ -21,12 +21,12 @@ import numpy as np
 from ctlabel.case.folder import Case
 from ctlabel.case.lock import CaseLock, acquire_lock, decision_lock, lock_holder
 from ctlabel.case.qa_gate import qa_gate
-from ctlabel.case.record import append_event, load_record, reads_under_review, version_event, version_name
+from ctlabel.case.record import append_event, load_case_record, reads_under_review, version_event, version_name
 from ctlabel.case.workflow import APPROVED, IN_PROGRESS, REJECTED, SUBMITTED, require
 from ctlabel.errors import CaseError, InputError, LockError, ProvenanceError, StateError
 from ctlabel.io.mask import Mask, MaskFields, labels_present, save_mask
 from ctlabel.io.provenance import event, sidecar_path
-from ctlabel.model import MaskProvenance, SliceEdits
+from ctlabel.model import Action, CaseRecord, MaskProvenance, SliceEdits
 from ctlabel.painting.tracking import changed_slices
 from ctlabel.volume import Grid
 
@@ -127,7 +127,7 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
     """
     who = _who(who)
     with _locked(case, who, lock):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "submitted", case.record_path)
         draft = case.load_draft()
         if draft is not None:
@@ -138,9 +138,7 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
             base = _mask_base(draft)
             base["Annotator"] = base["Annotator"] or who
             n, _ = _freeze(case, draft.array, draft.grid, base, ev, {"FrozenFrom": "draft", "Role": "annotator"})
-            record.pop("Comment", None)
-            record["ApprovedVersion"] = None
-            append_event(case, record, ev)
+            append_event(case, record, ev, approved_version=None, comment=None)
             for p in (case.draft_path, sidecar_path(case.draft_path)):
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
@@ -148,8 +146,8 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
         versions = case.versions()
         if versions:
             name = version_name(versions[-1])
-            last = [e for e in record["Events"] if e.get("Version") == name]
-            if last and all(e["Action"] == "imported" for e in last):
+            last = [e for e in record.events if e.version == name]
+            if last and all(e.action is Action.IMPORTED for e in last):
                 mask = case.load_version(versions[-1])
                 digest = _check_frozen(record, name, mask)
                 gate = qa_gate(case, mask, force, mask.path)
@@ -201,7 +199,7 @@ def save_draft(case: Case, labels: np.ndarray, grid: Grid, who: str | None = Non
     """
     who = _who(who)
     with _locked(case, who, lock) as held:
-        state = load_record(case)["State"]
+        state = load_case_record(case).state
         if state in (SUBMITTED, "accepted"):  # accepted by the review policy: a reviewer may still pull it
             raise StateError(f"the case is {state} and awaits review; it cannot be saved until a reviewer "
                              "rejects it (or corrects it)", case.draft_path)
@@ -212,18 +210,18 @@ def save_draft(case: Case, labels: np.ndarray, grid: Grid, who: str | None = Non
         return written
 
 
-def _check_frozen(record: dict, name: str, mask: Mask) -> str:
+def _check_frozen(record: CaseRecord, name: str, mask: Mask) -> str:
     """The version's voxel hash, checked against the one recorded when it was frozen (hashed once)."""
     created = version_event(record, name)
     if created is None:
         raise ProvenanceError(f"version {name} is not in the case record", mask.path)
     digest = mask.voxel_hash
-    if created.get("VoxelSHA256") != digest:
+    if created.voxel_sha256 != digest:
         raise ProvenanceError(f"version {name} was changed after it was frozen (voxel hash differs)", mask.path)
     return digest
 
 
-def _review_target(case: Case, record: dict, version: int | None) -> tuple[int, Mask, str]:
+def _review_target(case: Case, record: CaseRecord, version: int | None) -> tuple[int, Mask, str]:
     versions = case.versions()
     if not versions:
         raise StateError("the case has no version to review", case.masks_dir)
@@ -240,17 +238,16 @@ def approve(case: Case, who: str | None = None, *, version: int | None = None,
     """Approve the submitted (latest) version; return its number."""
     who = _who(who)
     with _locked(case, who, lock) if lock else contextlib.nullcontext(), decision_lock(case.root, who):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "approved", case.record_path)
         n, _mask, digest = _review_target(case, record, version)
         name = version_name(n)
         author = version_event(record, name)
-        if author and author.get("Who") == who and author.get("Role") == "annotator":
+        if author and author.who == who and author.role == "annotator":
             raise StateError(f"{who} submitted {name} and cannot also approve it", case.record_path)
         extra = {"Comment": comment} if comment else {}
-        record["ApprovedVersion"] = name
-        record.pop("Comment", None)
-        append_event(case, record, event(who, "reviewer", "approved", name, VoxelSHA256=digest, **extra))
+        append_event(case, record, event(who, "reviewer", "approved", name, VoxelSHA256=digest, **extra),
+                     approved_version=name, comment=None)
         return n
 
 
@@ -262,14 +259,12 @@ def reject(case: Case, who: str | None = None, comment: str = "", *, version: in
     if not comment:
         raise InputError("a rejection needs a comment saying what to fix")
     with _locked(case, who, lock) if lock else contextlib.nullcontext(), decision_lock(case.root, who):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "rejected", case.record_path)
         n, _mask, digest = _review_target(case, record, version)
         name = version_name(n)
-        record["Comment"] = comment
-        record["ApprovedVersion"] = None
-        append_event(case, record, event(who, "reviewer", "rejected", name, VoxelSHA256=digest,
-                                    Comment=comment))
+        append_event(case, record, event(who, "reviewer", "rejected", name, VoxelSHA256=digest, Comment=comment),
+                     approved_version=None, comment=comment)
         return n
 
 
@@ -282,7 +277,7 @@ def correct(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, 
     """
     who = _who(who)
     with _locked(case, who, lock), decision_lock(case.root, who):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "corrected", case.record_path)
         versions = case.versions()
         if not versions:
@@ -305,8 +300,7 @@ def correct(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, 
             extra_ev["Comment"] = comment
         ev = event(who, "reviewer", "corrected", None, **extra_ev)
         n, _ = _freeze(case, labels, grid, base, ev, {"CorrectedFrom": base_name, "Role": "reviewer"})
-        record["ApprovedVersion"] = None
-        append_event(case, record, ev)
+        append_event(case, record, ev, approved_version=None)
         return n
 
 
@@ -315,15 +309,14 @@ def add_version(case: Case, labels: np.ndarray, grid: Grid, who: str, *, role: s
     """Store a mask from another tool as a new version (action ``imported``, state in_progress)."""
     who = _who(who)
     with _locked(case, who, lock):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "imported", case.record_path)
         source = (imported_from or {}).get("Path") or (imported_from or {}).get("FileName")
         case.image_grid().require_match(grid, "the imported mask", source)
         ev = event(who, role, "imported", None, Source=source)
         base = {"Annotator": who}
         n, _ = _freeze(case, labels, grid, base, ev, {"ImportedFrom": imported_from or {}, "Role": role})
-        record["ApprovedVersion"] = None
-        append_event(case, record, ev)
+        append_event(case, record, ev, approved_version=None)
         return n
 
 
@@ -338,13 +331,13 @@ def start_new_draft(case: Case, who: str | None = None, *, role: str = "annotato
     """
     who = _who(who)
     with _locked(case, who, lock):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "created", case.record_path)
         draft = case.load_draft()
         versions = case.versions()
         if draft is not None:
             # a draft saved outside this call (e.g. by an editor) is the new draft
-            if record["State"] != IN_PROGRESS:
+            if record.state != IN_PROGRESS:
                 append_event(case, record, event(who, role, "created", "draft", VoxelSHA256=draft.voxel_hash,
                                             FromVersion=version_name(versions[-1]) if versions else None))
             return draft
@@ -357,7 +350,7 @@ def start_new_draft(case: Case, who: str | None = None, *, role: str = "annotato
         case.save_draft(mask.array, mask.grid, edits=base["edits"], annotator=who,
                         events=[*base["Events"], event(who, role, "created", "draft", FromVersion=name)],
                         extra={"FromVersion": name})
-        if record["State"] != IN_PROGRESS:
+        if record.state != IN_PROGRESS:
             append_event(case, record, event(who, role, "created", "draft", FromVersion=name,
                                         VoxelSHA256=digest))
         return case.load_draft()
@@ -370,11 +363,12 @@ def log_edit(case: Case, who: str, action: str, *, role: str = "annotator", lock
         raise InputError(f"log_edit records painted, interpolated or saved, not {action!r}")
     who = _who(who)
     with _locked(case, who, lock):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, action, case.record_path)
         draft = case.load_draft()
         h = draft.voxel_hash if draft is not None else None
-        return append_event(case, record, event(who, role, action, "draft", VoxelSHA256=h, **extra))
+        ev = event(who, role, action, "draft", VoxelSHA256=h, **extra)
+        return append_event(case, record, ev).events[-1].to_dict()
 
 
 def save_label_table(case: Case, table, who: str | None = None, *, role: str = "annotator",
@@ -385,11 +379,11 @@ def save_label_table(case: Case, table, who: str | None = None, *, role: str = "
     """
     who = _who(who)
     with _locked(case, who, lock):
-        record = load_record(case)
+        record = load_case_record(case)
         require(record, "labels_changed", case.labels_path)
         case.save_labels(table)
-        return append_event(case, record, event(who, role, "labels_changed", None,
-                                           Labels=[lab.name for lab in table]))
+        ev = event(who, role, "labels_changed", None, Labels=[lab.name for lab in table])
+        return append_event(case, record, ev).events[-1].to_dict()
 
 
 __all__ = [

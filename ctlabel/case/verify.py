@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ctlabel.case.folder import Case
 from ctlabel.case.integrity import check_integrity, expected_image_hash
-from ctlabel.case.record import event_hash, genesis_hash, load_record, version_event, version_name, version_number
+from ctlabel.case.record import event_hash, genesis_hash, load_case_record, version_event, version_name, version_number
 from ctlabel.case.workflow import IN_PROGRESS, RESULT
 from ctlabel.errors import ProvenanceError
 from ctlabel.io.mask import load_mask
+from ctlabel.model import CaseRecord, Event
 from ctlabel.volume import voxel_hash
 
 
@@ -91,17 +92,17 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
     rep = VerifyReport(str(case.root))
     add = rep.problems.append
     try:
-        record = load_record(case)
+        record = load_case_record(case)
     except ProvenanceError as exc:
         add(Problem("error", "record", exc.reason, str(case.record_path)))
         return rep
     if not case.record_path.exists():
         add(Problem("warning", "record", "the case has no case.json yet", str(case.record_path)))
-    events = record["Events"]
+    events = record.events
     rep.events = len(events)
     _check_chain(case, record, events, add)
     _check_state(case, record, events, add)
-    if check_image and record.get("ImageVoxelSHA256"):
+    if check_image and record.image_voxel_sha256:
         _check_image(case, record, add)
     _check_versions(case, record, events, add)
     rep.versions = len(case.versions())
@@ -113,36 +114,31 @@ def verify_case(case: Case, *, check_image: bool = True) -> VerifyReport:
     return rep
 
 
-def _check_chain(case: Case, record: dict, events: list, add: Callable[[Problem], None]) -> None:
+def _check_chain(case: Case, record: CaseRecord, events: Sequence[Event], add: Callable[[Problem], None]) -> None:
     """Each event chains to the one before it, and the last is the recorded head."""
     prev: str | None = genesis_hash(record)
     for i, ev in enumerate(events):
-        if not isinstance(ev, dict):
-            add(Problem("error", "event", f"event {i} is not an object", str(case.record_path), i))
-            prev = None
-            continue
-        if ev.get("PreviousEventSHA256") != prev:
-            add(Problem("error", "event", f"event {i} ({ev.get('Action')} {ev.get('Version')} by {ev.get('Who')}) "
+        if ev.extra.get("PreviousEventSHA256") != prev:
+            add(Problem("error", "event", f"event {i} ({ev.action} {ev.version} by {ev.who}) "
                         "does not chain to the event before it: an event was changed, removed or inserted",
                         str(case.record_path), i))
-        prev = event_hash(ev)
-    if events and record.get("HeadEventSHA256") != prev:
+        prev = event_hash(ev.to_dict())
+    if events and record.head_event_sha256 != prev:
         add(Problem("error", "record", "the last event is not the recorded head of the chain: "
                     "events were removed from or added to the end", str(case.record_path)))
 
 
-def _check_state(case: Case, record: dict, events: list, add: Callable[[Problem], None]) -> None:
+def _check_state(case: Case, record: CaseRecord, events: Sequence[Event], add: Callable[[Problem], None]) -> None:
     """The recorded state is the one the events lead to."""
     expected = IN_PROGRESS
     for ev in events:
-        if isinstance(ev, dict):
-            expected = RESULT.get(ev.get("Action", ""), expected)
-    if events and record.get("State") != expected:
-        add(Problem("error", "record", f"State is {record.get('State')!r} but the events say {expected!r}",
+        expected = RESULT.get(ev.action, expected)
+    if events and record.state != expected:
+        add(Problem("error", "record", f"State is {str(record.state)!r} but the events say {expected!r}",
                     str(case.record_path)))
 
 
-def _check_image(case: Case, record: dict, add: Callable[[Problem], None]) -> None:
+def _check_image(case: Case, record: CaseRecord, add: Callable[[Problem], None]) -> None:
     """The image voxels still match the case record."""
     try:
         vol = case.load_image()
@@ -153,7 +149,7 @@ def _check_image(case: Case, record: dict, add: Callable[[Problem], None]) -> No
         add(Problem("error", "image", f"cannot read the image ({exc})", str(case.image_path)))
 
 
-def _check_versions(case: Case, record: dict, events: list, add: Callable[[Problem], None]) -> None:
+def _check_versions(case: Case, record: CaseRecord, events: Sequence[Event], add: Callable[[Problem], None]) -> None:
     """Every version an event speaks of exists with its voxels, and every version is in the record."""
     cache: dict[str, str | None] = {}
 
@@ -176,19 +172,17 @@ def _check_versions(case: Case, record: dict, events: list, add: Callable[[Probl
         return cache[name]
 
     for i, ev in enumerate(events):
-        if not isinstance(ev, dict):
-            continue
-        name = ev.get("Version") or ""
+        name = ev.version or ""
         n = version_number(name)
-        if n is None or not ev.get("VoxelSHA256"):
+        if n is None or not ev.voxel_sha256:
             continue
         h = current_hash(name)
         if h is None:
-            add(Problem("error", "version", f"{name} is missing but event {i} ({ev.get('Action')}) speaks of it",
+            add(Problem("error", "version", f"{name} is missing but event {i} ({ev.action}) speaks of it",
                         str(case.version_path(n)), i))
-        elif h != ev["VoxelSHA256"] and h != "unreadable":
-            add(Problem("error", "version", f"{name} no longer matches event {i} ({ev.get('Action')} by "
-                        f"{ev.get('Who')} at {ev.get('When')}): its voxels changed", str(case.version_path(n)), i))
+        elif h != ev.voxel_sha256 and h != "unreadable":
+            add(Problem("error", "version", f"{name} no longer matches event {i} ({ev.action} by "
+                        f"{ev.who} at {ev.when}): its voxels changed", str(case.version_path(n)), i))
     for n in case.versions():
         name = version_name(n)
         current_hash(name)

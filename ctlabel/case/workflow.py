@@ -17,7 +17,7 @@ ctlabel decides whether an action is allowed: :func:`require` is the only check.
 from __future__ import annotations
 
 from ctlabel.errors import StateError
-from ctlabel.model import CaseState
+from ctlabel.model import CaseRecord, CaseState
 
 IN_PROGRESS = CaseState.IN_PROGRESS
 SUBMITTED = CaseState.SUBMITTED
@@ -55,19 +55,19 @@ ALLOWED_FROM = {action: starts for action, (starts, _) in TRANSITIONS.items()}
 RESULT = {action: result for action, (_, result) in TRANSITIONS.items() if result is not None}
 
 
-def require(record: dict, action: str, path) -> None:
+def require(record: CaseRecord, action: str, path) -> None:
     """Raise :class:`StateError` unless ``action`` is allowed from the record's state.
 
     Parameters
     ----------
-    record : dict
+    record : CaseRecord
         The case record.
     action : str
         The event's action (a key of ``ALLOWED_FROM``).
     path : path
         Named in the error.
     """
-    state = record["State"]
+    state = record.state
     if state not in ALLOWED_FROM[action]:
         verb = {"approved": "approve", "rejected": "reject", "submitted": "submit", "corrected": "correct",
                 "imported": "import into", "created": "start a new draft of",
@@ -88,7 +88,7 @@ def require(record: dict, action: str, path) -> None:
             ("withdrawn", ACCEPTED): "the review policy accepted it already",
             ("submitted", ACCEPTED): "the review policy accepted it; a reviewer may still reject it",
             ("created", ACCEPTED): "the review policy accepted it; a reviewer rejects or corrects it",
-        }.get((action, state), f"that is not allowed from state {state!r}")
+        }.get((action, state), f"that is not allowed from state {str(state)!r}")
         raise StateError(f"cannot {verb} the case: it is {state}; {why}", path)
 
 

@@ -166,18 +166,19 @@ def select_case(case: Case, *, include_unapproved: bool = False, reviewed_only: 
         The case is not approved (and ``include_unapproved`` is False), or has no mask.
     """
     from ctlabel.case.accept import accepted_event
-    from ctlabel.case.record import load_record, version_number
+    from ctlabel.case.record import load_case_record, version_number
 
-    record = load_record(case)
+    typed = load_case_record(case)
+    record = typed.to_dict()
     refuse_gold_serving(case, record)
     state = record["State"]
     approved_name = record.get("ApprovedVersion")
-    accepted = accepted_event(record)  # by the review policy: exported as an approved case, marked
+    accepted = accepted_event(typed)  # by the review policy: exported as an approved case, marked
     if accepted is not None and reviewed_only:
-        raise Refused(f"{accepted.get('Version')} was accepted by the review policy, never reviewed by a person; "
+        raise Refused(f"{accepted.version} was accepted by the review policy, never reviewed by a person; "
                       "left out of an export of reviewed cases only", case.record_path, options=("reviewed_only",))
     if (state == "approved" and approved_name) or accepted is not None:
-        name, approved = str(approved_name if accepted is None else accepted.get("Version")), True
+        name, approved = str(approved_name if accepted is None else accepted.version), True
         number = version_number(name)
         if number is None:
             raise Refused(f"the approved version {name!r} is not a version name (vNNN)", case.record_path)

@@ -155,13 +155,14 @@ def export_case(out: Path, sel: Selected, cid: str, files: dict, labels: LabelMa
         without ``resample_tilted``.
     """
     from ctlabel.case.integrity import expected_image_hash
+    from ctlabel.model import CaseRecord
 
     case = sel.case
     image = read_nifti(case.image_path)
     image_hash = voxel_hash(image.array, image.affine)
     if image_hash != sel.image_record.get("VoxelSHA256"):
         raise Refused("the image voxels differ from ct.json (changed outside ctlabel?)", case.image_path)
-    vouched = expected_image_hash(sel.record)
+    vouched = expected_image_hash(CaseRecord.from_dict(sel.record))
     if vouched and vouched != image_hash:
         raise Refused("the image voxels differ from the hash in case.json (run ctlabel verify)", case.image_path)
     mask = _load_mask(sel)

@@ -46,7 +46,7 @@ def replace_image(root: Path, stack: Stack, options: ConvertOptions) -> tuple[st
     LockError
         Somebody edits the case.
     """
-    from ctlabel.case.record import append_event, load_record
+    from ctlabel.case.record import append_event, load_case_record
 
     case = Case.open(root)
     volume = load_series(stack, irregular=options.irregular, digest=True)
@@ -58,8 +58,7 @@ def replace_image(root: Path, stack: Stack, options: ConvertOptions) -> tuple[st
             return "skipped", {"path": stack.files[0], "case": str(root),
                                "reason": "case exists (same source) and its image is unchanged"}
         save_image(case.image_path, volume, pseudonymize_salt=options.pseudonymize_salt)
-        record = load_record(case)
-        append_event(case, record, event(WHO, "system", "image_replaced",
+        append_event(case, load_case_record(case), event(WHO, "system", "image_replaced",
                                     OldImageVoxelSHA256=old, NewImageVoxelSHA256=new))
     entry = report_entry(root, stack, volume)
     entry["replaced_image"] = {"old": old, "new": new}

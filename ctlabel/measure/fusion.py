@@ -29,7 +29,7 @@ from typing import cast
 import numpy as np
 
 from ctlabel.errors import InputError
-from ctlabel.model import FusionMethod
+from ctlabel.model import Action, CaseRecord, FusionMethod
 
 #: Readers are at most this many (the confusion matrices and the votes grow with it).
 MAX_READERS = 64
@@ -192,21 +192,21 @@ def lowest_dice(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(min(2 * joint[lab, lab] / (rows[lab] + cols[lab]) for lab in present))
 
 
-def recorded_figures(record: dict) -> tuple[FusionMethod, tuple[ReaderFigures, ...]] | None:
+def recorded_figures(record: CaseRecord) -> tuple[FusionMethod, tuple[ReaderFigures, ...]] | None:
     """The fusion figures of the case's latest fused submission (from ``case.json``), or None.
 
     Parameters
     ----------
-    record : dict
-        The case record (:func:`ctlabel.case.record.load_record`).
+    record : CaseRecord
+        The case record (:func:`ctlabel.case.record.load_case_record`).
 
     Returns
     -------
     tuple or None
         The method and the figures of each reader (named by reader), None if no submission was fused.
     """
-    for ev in reversed(record.get("Events", [])):
-        fusion = ev.get("Fusion") if ev.get("Action") == "submitted" else None
+    for ev in reversed(record.events):
+        fusion = ev.extra.get("Fusion") if ev.action is Action.SUBMITTED else None
         if fusion:
             return _method(fusion["Method"]), tuple(ReaderFigures.from_record(r) for r in fusion.get("Readers", []))
     return None

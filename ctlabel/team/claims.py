@@ -180,7 +180,7 @@ class Claims:
                                                              Assignment.status == "open")):
                     a.status, a.ended = "done", utcnow()
                 self.core.log(db, user, row, "submit", version=case_record.version_name(n),
-                         resubmission=bool(before), **submit_note(case_record.load_record(case)["Events"]),
+                         resubmission=bool(before), **submit_note(case_record.load_case_record(case)),
                          **self.policy.note(decision))
             if decision is not None and decision.accepted:
                 self.policy.accept(user, case_id, decision)

@@ -19,6 +19,7 @@ no reviewer holds the case.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ from ctlabel.case import workflow
 from ctlabel.case.folder import Case
 from ctlabel.measure.compare import LabelAgreement, compare_masks
 from ctlabel.measure.fusion import fuse, lowest_dice, recorded_figures
-from ctlabel.model import FusionMethod
+from ctlabel.model import Action, CaseRecord, FusionMethod
 from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import Agreement, CaseRow, Read, User, utcnow
 from ctlabel.team.errors import Conflict, Forbidden, Invalid, NotFound, as_utc
@@ -176,12 +177,12 @@ class DoubleReads:
             n = self.core.change(case_reads.submit_read, case, user.name, user.name, needed=most or needed,
                                  force=force, enough=enough if most else None,
                                  fuse=lambda masks, readers: fuse([m.array for m in masks], method, readers))
-            record = case_record.load_record(case)
-            compared = _compare(case, record) if record["State"] == workflow.SUBMITTED else None
+            record = case_record.load_case_record(case)
+            compared = _compare(case, record) if record.state == workflow.SUBMITTED else None
             with self.core.tx() as db:
                 row = db.get_one(CaseRow, case_id)
                 self.core.sync(db, row)
-                if most and seen and record["State"] != workflow.SUBMITTED:
+                if most and seen and record.state != workflow.SUBMITTED:
                     row.readers = most  # the first two disagree: the case gets its further reads
                     self.core.log(db, None, row, "more_reads", lowest_dice=seen[-1], below=below, readers=most)
                 again = self.my_read(db, user, row)
@@ -189,7 +190,7 @@ class DoubleReads:
                 mine = again
                 mine.status, mine.version, mine.lease_until = "submitted", case_record.version_name(n), None
                 self.core.log(db, user, row, "submit", version=mine.version, read=slot, resubmission=False,
-                         **submit_note(record["Events"], "read"))
+                         **submit_note(record, Action.READ))
                 if compared is not None:
                     self._store_agreement(db, row, compared)
                 return {**self.core.case_summary(db, row, reader=user.name), "read": slot}
@@ -247,16 +248,16 @@ class DoubleReads:
 
     def fusion_of(self, row: CaseRow) -> dict | None:
         """The fused proposal under review: method, version, per reader Dice, sensitivity, specificity."""
-        record = case_record.load_record(self.core.folder(row))
+        record = case_record.load_case_record(self.core.folder(row))
         if row.state != workflow.SUBMITTED or not case_record.reads_under_review(record):
             return None
-        ev: dict = next((e for e in reversed(record["Events"]) if e.get("Action") == "submitted"), {})
-        found = recorded_figures({"Events": [ev]})
-        if found is None:
+        ev = record.last(Action.SUBMITTED)
+        found = recorded_figures(replace(record, events=(ev,))) if ev else None
+        if ev is None or found is None:
             return None
         method, figures = found
-        return {"method": str(method), "version": ev.get("Version"), "reads": ev.get("Reads"),
-                "disagreement_voxels": ev["Fusion"].get("DisagreementVoxels"),
+        return {"method": str(method), "version": ev.version, "reads": list(ev.reads),
+                "disagreement_voxels": ev.extra["Fusion"].get("DisagreementVoxels"),
                 "readers": [{"reader": f.reader, "mean_dice": f.mean_dice, "dice": f.dice,
                              "sensitivity": f.sensitivity, "specificity": f.specificity} for f in figures]}
 
@@ -281,8 +282,8 @@ class DoubleReads:
     @staticmethod
     def version_hash(case: Case, number: int) -> str | None:
         """The voxel hash a version's creating event recorded."""
-        made = case_record.version_event(case_record.load_record(case), case_record.version_name(number))
-        return made.get("VoxelSHA256") if made else None
+        made = case_record.version_event(case_record.load_case_record(case), case_record.version_name(number))
+        return made.voxel_sha256 if made else None
 
     def resolve(self, db: Session, row: CaseRow, which: str) -> str:
         """The version ``which`` names: a read's slot (``1``.., ``A``/``B`` as before), ``fusion``, a ``vNNN``."""
@@ -312,7 +313,7 @@ class DoubleReads:
         return {"readers": ids, "annotator_id": None}
 
 
-def _compare(case: Case, record: dict) -> tuple[tuple[str, str], list[LabelAgreement]] | None:
+def _compare(case: Case, record: CaseRecord) -> tuple[tuple[str, str], list[LabelAgreement]] | None:
     """Dice and HD95 per label of the two reads under review (``ctlabel.measure.compare``)."""
     names = case_record.reads_under_review(record)
     if len(names) < 2:

@@ -29,6 +29,7 @@ from ctlabel.case import record as case_record
 from ctlabel.case import review, workflow
 from ctlabel.io.atomic import write_json
 from ctlabel.measure.gold_score import score_mask
+from ctlabel.model import Action
 from ctlabel.team.core import ProjectCore
 from ctlabel.team.db import Assignment, CaseRow, Read, User, utcnow
 from ctlabel.team.db_gold import GoldCase, GoldScore, GoldServing
@@ -67,19 +68,20 @@ class Gold:
                 row = self.core.get_case(db, name)
                 if self.serving_of(db, row) is not None:
                     raise Invalid(f"case {name} is a serving of a gold case, not a case of the project")
-                rec = case_record.load_record(self.core.folder(row))
-                version = rec.get("ApprovedVersion")
-                if rec["State"] != workflow.APPROVED or not version:
-                    raise Conflict(f"case {name} is {rec['State']}; only an approved case can be gold (its approved "
+                rec = case_record.load_case_record(self.core.folder(row))
+                version = rec.approved_version
+                if rec.state != workflow.APPROVED or not version:
+                    raise Conflict(f"case {name} is {rec.state}; only an approved case can be gold (its approved "
                                    "version is the reference)")
-                made = case_record.version_event(rec, version) or {}
-                approval: dict = next((ev for ev in reversed(rec["Events"]) if ev.get("Action") == "approved"), {})
+                made = case_record.version_event(rec, version)
+                approval = rec.last(Action.APPROVED)
                 gold = db.scalar(select(GoldCase).where(GoldCase.case_id == row.id))
                 if gold is None:
                     gold = GoldCase(case_id=row.id, added_by=by[:100])
                     db.add(gold)
-                gold.version, gold.voxel_sha256, gold.removed = version, made.get("VoxelSHA256"), None
-                gold.author, gold.approver, gold.added = made.get("Who"), approval.get("Who"), utcnow()
+                gold.version, gold.voxel_sha256, gold.removed = version, made.voxel_sha256 if made else None, None
+                gold.author, gold.added = made.who if made else None, utcnow()
+                gold.approver = approval.who if approval else None
                 self.core.log(db, None, row, "gold_add", version=version, by=by[:100])
                 out.append({"case": name, "version": version, "author": gold.author, "approver": gold.approver})
         return out
@@ -205,7 +207,7 @@ class Gold:
                     a.status, a.ended = "done", utcnow()
                 serving.version, serving.submitted = case_record.version_name(n), utcnow()
                 self.core.log(db, user, row, "gold_submit", version=serving.version,
-                              **submit_note(case_record.load_record(case)["Events"]))
+                              **submit_note(case_record.load_case_record(case)))
                 summary = self.core.case_summary(db, row)
                 serving_id = serving.id
         if wait:

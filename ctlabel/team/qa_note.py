@@ -7,6 +7,8 @@ or ``read`` event, :func:`ctlabel.case.qa_gate.qa_gate`); the server copies it i
 
 from __future__ import annotations
 
+from ctlabel.model import Action, CaseRecord
+
 
 def _finding(f: object) -> str:
     if not isinstance(f, dict):
@@ -15,27 +17,25 @@ def _finding(f: object) -> str:
     return (f"{f.get('message') or f.get('check') or '?'}" + (f" ({where})" if where else ""))[:300]
 
 
-def submit_note(record_events: list[dict], action: str = "submitted") -> dict:
-    """The server event detail of a forced submit, from the case's ``case.json`` events.
+def submit_note(record: CaseRecord, action: Action = Action.SUBMITTED) -> dict:
+    """The server event detail of a forced submit, from the case's ``case.json``.
 
     Parameters
     ----------
-    record_events : list of dict
-        ``case.json``'s ``Events`` after the submit.
-    action : str
-        The core action of the submit: ``submitted``, or ``read`` (a read of a double-read case).
+    record : CaseRecord
+        ``case.json`` after the submit.
+    action : Action
+        The core action of the submit: ``submitted``, or ``read`` (a read of a case read by N readers).
 
     Returns
     -------
     dict
         ``{"forced": True, "qa_errors": [...]}`` (at most 20 findings as text) for a forced submit, else ``{}``.
     """
-    for ev in reversed(record_events):
-        if ev.get("Action") == action:
-            if ev.get("Forced"):
-                return {"forced": True, "qa_errors": [_finding(f) for f in (ev.get("QAErrors") or [])][:20]}
-            return {}
-    return {}
+    ev = record.last(action)
+    if ev is None or not ev.extra.get("Forced"):
+        return {}
+    return {"forced": True, "qa_errors": [_finding(f) for f in (ev.extra.get("QAErrors") or [])][:20]}
 
 
 __all__ = ["submit_note"]
