@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ctlabel.case.folder import Case, find_cases
+from ctlabel.case.record import version_event
 from ctlabel.errors import CtlabelError, InputError
 from ctlabel.io.labels import Label, LabelTable
+from ctlabel.model import Action, CaseRecord, Event
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -46,7 +48,7 @@ class Selected:
         The case's label table.
     table_sha256 : str
         SHA-256 of the bytes of ``labels.tsv``.
-    record : dict
+    record : CaseRecord
         The case record.
     image_record : dict
         The image sidecar ``ct.json``.
@@ -58,9 +60,9 @@ class Selected:
     state: str
     table: LabelTable
     table_sha256: str
-    record: dict
+    record: CaseRecord
     image_record: dict
-    events: dict = field(default_factory=dict)
+    events: dict[str, Event] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -71,7 +73,7 @@ class Selected:
         return int(self.version[1:]) if self.version.startswith("v") else None
 
     @property
-    def decision(self) -> dict | None:
+    def decision(self) -> Event | None:
         """The event that let ``version`` out: a reviewer's approval, else the review policy's acceptance."""
         return (self.events.get("approved") or self.events.get("accepted")) if self.approved else None
 
@@ -112,26 +114,19 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _version_events(record: dict, name: str) -> dict:
+def _version_events(record: CaseRecord, name: str) -> dict[str, Event]:
     """The events that speak for version ``name``: who created, submitted and approved it."""
-    out: dict = {}
-    for ev in record.get("Events", []):
-        if not isinstance(ev, dict) or ev.get("Version") != name:
-            continue
-        action = ev.get("Action")
-        creates = action in ("submitted", "corrected", "imported", "read") and ev.get("Creates", True)
-        if creates and "created" not in out:
-            out["created"] = ev
-        if action == "submitted":
-            out["submitted"] = ev
-        if action == "approved":
-            out["approved"] = ev
-        if action == "accepted":  # by the review policy (ctlabel.case.accept)
-            out["accepted"] = ev
-    if name == "draft":
-        saves = [ev for ev in record.get("Events", []) if isinstance(ev, dict) and ev.get("Action") == "saved"]
-        if saves:
-            out["created"] = saves[-1]
+    out: dict[str, Event] = {}
+    made = version_event(record, name)
+    if made is not None:
+        out["created"] = made
+    for ev in record.events:
+        # accepted: by the review policy (ctlabel.case.accept)
+        if ev.version == name and ev.action in (Action.SUBMITTED, Action.APPROVED, Action.ACCEPTED):
+            out[str(ev.action)] = ev
+    saved = record.last(Action.SAVED) if name == "draft" else None
+    if saved is not None:
+        out["created"] = saved
     return out
 
 
@@ -140,9 +135,9 @@ def _version_events(record: dict, name: str) -> dict:
 GOLD_SERVING = "GoldServing"
 
 
-def refuse_gold_serving(case: Case, record: dict) -> None:
+def refuse_gold_serving(case: Case, record: CaseRecord) -> None:
     """Refuse a gold serving (:data:`GOLD_SERVING`): it is not a case of the dataset, whatever its state."""
-    marker = record.get(GOLD_SERVING)
+    marker = record.extra.get(GOLD_SERVING)
     if marker:
         source = marker.get("Source") if isinstance(marker, dict) else None
         raise Refused(f"a serving of the gold-standard case {source or '?'} (scored against its reference, never "
@@ -168,12 +163,11 @@ def select_case(case: Case, *, include_unapproved: bool = False, reviewed_only: 
     from ctlabel.case.accept import accepted_event
     from ctlabel.case.record import load_case_record, version_number
 
-    typed = load_case_record(case)
-    record = typed.to_dict()
+    record = load_case_record(case)
     refuse_gold_serving(case, record)
-    state = record["State"]
-    approved_name = record.get("ApprovedVersion")
-    accepted = accepted_event(typed)  # by the review policy: exported as an approved case, marked
+    state = str(record.state)
+    approved_name = record.approved_version
+    accepted = accepted_event(record)  # by the review policy: exported as an approved case, marked
     if accepted is not None and reviewed_only:
         raise Refused(f"{accepted.version} was accepted by the review policy, never reviewed by a person; "
                       "left out of an export of reviewed cases only", case.record_path, options=("reviewed_only",))

@@ -18,6 +18,7 @@ from ctlabel.io.provenance import now_utc, software
 
 if TYPE_CHECKING:
     from ctlabel.export.dataset import Selected
+    from ctlabel.model import Event
 
 MANIFEST = "ctlabel_manifest.json"
 MANIFEST_KIND = "ctlabel-export-manifest"
@@ -93,8 +94,8 @@ def case_entry(sel: Selected, export: str, files: dict, mask_hash: str, exported
     img = sel.image_record
     created, submitted, approval = sel.events.get("created"), sel.events.get("submitted"), sel.decision
 
-    def who(ev):
-        return None if ev is None else {k: ev.get(k) for k in ("Who", "Role", "Action", "When")}
+    def who(ev: Event | None) -> dict | None:
+        return None if ev is None else {"Who": ev.who, "Role": str(ev.role), "Action": str(ev.action), "When": ev.when}
 
     from ctlabel.case.record import event_hash
 
@@ -106,15 +107,15 @@ def case_entry(sel: Selected, export: str, files: dict, mask_hash: str, exported
         "Version": sel.version,
         "Approved": sel.approved,
         "State": sel.state,
-        "Annotator": exported.get("annotator") or (created or {}).get("Who"),
+        "Annotator": exported.get("annotator") or (created.who if created else None),
         "CreatedBy": who(created),
         "SubmittedBy": who(submitted),
         "Review": sel.review,  # reviewer, accepted-by-policy (never seen by a reviewer), or None
-        "AcceptedByPolicy": ({k: approval.get(k) for k in ("Annotator", "Policy", "Decision")}
+        "AcceptedByPolicy": ({k: approval.extra.get(k) for k in ("Annotator", "Policy", "Decision")}
                              if approval and sel.review == "accepted-by-policy" else None),
-        "Reviewer": approval.get("Who") if (approval and sel.review == "reviewer") else None,
-        "ApprovedAt": approval.get("When") if (approval and sel.approved) else None,
-        "ApprovalEventSHA256": event_hash(approval) if (approval and sel.approved) else None,
+        "Reviewer": approval.who if (approval and sel.review == "reviewer") else None,
+        "ApprovedAt": approval.when if (approval and sel.approved) else None,
+        "ApprovalEventSHA256": event_hash(approval.to_dict()) if (approval and sel.approved) else None,
         "Source": {k: (img.get("Source") or {}).get(k) for k in SOURCE_FIELDS},
         "ImageVoxelSHA256": img.get("VoxelSHA256"),
         "MaskVoxelSHA256": mask_hash,

@@ -137,7 +137,7 @@ def _load_mask(sel: Selected):
         decided = sel.decision if sel.approved else sel.events.get("created")
         if decided is None:
             raise Refused(f"version {sel.version} is not in the case record (run ctlabel verify)", path)
-        if decided.get("VoxelSHA256") != mask.voxel_hash:
+        if decided.voxel_sha256 != mask.voxel_hash:
             what = "approved" if sel.approved else "frozen"
             raise Refused(f"version {sel.version} was changed after it was {what} (voxel hash differs from "
                           "case.json; run ctlabel verify)", path)
@@ -155,14 +155,13 @@ def export_case(out: Path, sel: Selected, cid: str, files: dict, labels: LabelMa
         without ``resample_tilted``.
     """
     from ctlabel.case.integrity import expected_image_hash
-    from ctlabel.model import CaseRecord
 
     case = sel.case
     image = read_nifti(case.image_path)
     image_hash = voxel_hash(image.array, image.affine)
     if image_hash != sel.image_record.get("VoxelSHA256"):
         raise Refused("the image voxels differ from ct.json (changed outside ctlabel?)", case.image_path)
-    vouched = expected_image_hash(CaseRecord.from_dict(sel.record))
+    vouched = expected_image_hash(sel.record)
     if vouched and vouched != image_hash:
         raise Refused("the image voxels differ from the hash in case.json (run ctlabel verify)", case.image_path)
     mask = _load_mask(sel)

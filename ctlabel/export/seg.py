@@ -27,6 +27,7 @@ from ctlabel.errors import CaseError, CtlabelError, InputError, ProvenanceError
 from ctlabel.export.seg_sources import _deidentified_uids, deidentified_sources, match_sources, source_datasets
 from ctlabel.geometry import is_sheared
 from ctlabel.io.labels import Label
+from ctlabel.model import Action, CaseRecord
 
 SEG_SERIES_NUMBER_BASE = 9000
 #: The Enhanced General Equipment module makes DeviceSerialNumber type 1 (an empty one is an error to
@@ -98,7 +99,7 @@ def parse_spec(spec: str) -> tuple[Case, int | None]:
     return case, int(m.group(1))
 
 
-def choose_version(case: Case, number: int | None, record: dict) -> tuple[int, bool]:
+def choose_version(case: Case, number: int | None, record: CaseRecord) -> tuple[int, bool]:
     """The version to export and whether a reviewer approved it.
 
     Default: ``ApprovedVersion``; else the version approved last (the case was edited again
@@ -108,8 +109,8 @@ def choose_version(case: Case, number: int | None, record: dict) -> tuple[int, b
     from ctlabel.export.dataset import refuse_gold_serving
 
     refuse_gold_serving(case, record)
-    approvals = [ev.get("Version") for ev in record.get("Events", []) if ev.get("Action") == "approved"]
-    approved_name = record.get("ApprovedVersion") or (approvals[-1] if approvals else None)
+    approvals = [ev.version for ev in record.events if ev.action is Action.APPROVED]
+    approved_name = record.approved_version or (approvals[-1] if approvals else None)
     if number is None:
         n = version_number(approved_name or "")
         if n is None or not case.version_path(n).exists():
@@ -136,11 +137,11 @@ def _person_name(name: str | None) -> str | None:
     return name if "^" in name else f"{name}^"
 
 
-def _people(record: dict, name: str, annotator: str | None) -> tuple[str | None, str | None]:
+def _people(record: CaseRecord, name: str, annotator: str | None) -> tuple[str | None, str | None]:
     """The annotator (sidecar, else the event that created the version) and the approving reviewer."""
-    events = [ev for ev in record.get("Events", []) if ev.get("Version") == name]
-    made = [ev.get("Who") for ev in events if ev.get("Action") in ("submitted", "corrected", "imported", "read")]
-    approved = [ev.get("Who") for ev in events if ev.get("Action") == "approved"]
+    events = [ev for ev in record.events if ev.version == name]
+    made = [ev.who for ev in events if ev.action in (Action.SUBMITTED, Action.CORRECTED, Action.IMPORTED, Action.READ)]
+    approved = [ev.who for ev in events if ev.action is Action.APPROVED]
     return annotator or (made[0] if made else None), approved[-1] if approved else None
 
 
@@ -236,11 +237,11 @@ def export_seg(spec: str, out: str | os.PathLike, *, dicom: str | os.PathLike | 
     """
     import highdicom as hd
 
-    from ctlabel.case.record import load_record, version_name
+    from ctlabel.case.record import load_case_record, version_name
     from ctlabel.io.atomic import atomic_path
 
     case, number = parse_spec(spec)
-    record = load_record(case)
+    record = load_case_record(case)
     n, approved = choose_version(case, number, record)
     name = version_name(n)
     img = case.image_record()
