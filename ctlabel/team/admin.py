@@ -128,7 +128,7 @@ def register_case(svc: Service, folder: Path, priority: int = 0) -> tuple[str, b
         raise InputError(f"a case of the project lives directly in {cases}", folder)
     name = layout.check_case_name(folder.name)
     case = Case.open(folder)
-    state = case_record.load_record(case)["State"]
+    state = str(case_record.load_case_record(case).state)
     with svc.tx() as db:
         if db.scalar(select(CaseRow).where(CaseRow.name == name)) is not None:
             return name, False

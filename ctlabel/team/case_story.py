@@ -8,8 +8,10 @@ each becomes a sentence with names, and the comment, reason or marks of the even
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ctlabel.model import Event as RecordEvent
 from ctlabel.team.errors import as_utc
 
 
@@ -129,17 +131,14 @@ def _parse(text: object) -> dt.datetime | None:
         return None
 
 
-def record_rows(events: list[dict]) -> list[StoryRow]:
-    """Rows of ``case.json``'s events (the core's record: ``When``, ``Who``, ``Role``, ``Action``, ...)."""
+def record_rows(events: Sequence[RecordEvent]) -> list[StoryRow]:
+    """Rows of ``case.json``'s events (the core's record: when, who, role, action, version, comment)."""
     out = []
     for ev in events:
-        who = str(ev.get("Who") or "")
-        if ev.get("Role"):
-            who += f" ({ev['Role']})"
-        what = str(ev.get("Action") or "") + (f" {ev['Version']}" if ev.get("Version") else "")
-        if ev.get("Forced"):
-            what += f", forced past {len(ev.get('QAErrors') or [])} QA error(s)"
-        out.append(StoryRow(_parse(ev.get("When") or ev.get("Time")), who, what, str(ev.get("Comment") or "")))
+        what = str(ev.action) + (f" {ev.version}" if ev.version else "")
+        if ev.extra.get("Forced"):
+            what += f", forced past {len(ev.extra.get('QAErrors') or [])} QA error(s)"
+        out.append(StoryRow(_parse(ev.when), f"{ev.who} ({ev.role})", what, str(ev.comment or "")))
     return out
 
 

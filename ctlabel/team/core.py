@@ -138,9 +138,9 @@ class ProjectCore:
     def sync(self, db: Session, row: CaseRow) -> str:
         """Refresh the state mirror and chain head of a case row from its ``case.json``."""
         case = self.folder(row)
-        rec = case_record.load_record(case)
-        row.state = rec["State"]
-        row.head_sha256 = rec.get("HeadEventSHA256")
+        rec = case_record.load_case_record(case)
+        row.state = str(rec.state)
+        row.head_sha256 = rec.head_event_sha256
         row.updated = utcnow()
         return row.state
 
@@ -179,15 +179,15 @@ class ProjectCore:
     def case_summary(self, db: Session, row: CaseRow, reason: str | None = None, reader: str | None = None) -> dict:
         """What a client is told about a case (``reader``: the calling reader of a double-read case)."""
         case = self.folder(row)
-        rec = case_record.load_record(case)
+        rec = case_record.load_case_record(case)
         ids = {i for i in (row.annotator_id, row.reviewer_id) if i}
         names = {i: n for i, n in db.execute(select(User.id, User.name).where(User.id.in_(ids)))} if ids else {}
-        out = {"case": row.name, "state": rec["State"], "priority": row.priority, "flagged": row.flagged,
+        out = {"case": row.name, "state": str(rec.state), "priority": row.priority, "flagged": row.flagged,
                "annotator": names.get(row.annotator_id or 0), "reviewer": names.get(row.reviewer_id or 0),
-               "comment": rec.get("Comment"), "etag": current_etag(case, reader), "readers": row.readers or 1,
+               "comment": rec.comment, "etag": current_etag(case, reader), "readers": row.readers or 1,
                "versions": [case_record.version_name(n) for n in case.versions()],
                "lease_until": as_utc(row.lease_until).isoformat() if row.lease_until else None}
-        if rec["State"] == workflow.REJECTED:
+        if rec.state == workflow.REJECTED:
             marks = db.scalar(select(Event).where(Event.case_id == row.id, Event.kind == "reject")
                               .order_by(Event.id.desc()).limit(1))
             if marks is not None:

@@ -9,11 +9,13 @@ the database (who holds a case), never a case folder; reopening goes through
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, func, select
 
 from ctlabel.case import record as case_record
 from ctlabel.case import workflow
+from ctlabel.model import Event as RecordEvent
 from ctlabel.team import case_labels
 from ctlabel.team import report as reporting
 from ctlabel.team.console_data import stage_expr
@@ -113,9 +115,9 @@ def case_history(svc: Service, name: str) -> dict:
         annotators = sorted(u.name for u in db.scalars(select(User).where(User.role == "annotator",
                                                                          User.active.is_(True))))
     try:
-        record = case_record.load_record(svc.folder(row))["Events"]
+        record: Sequence[RecordEvent] = case_record.load_case_record(svc.folder(row)).events
     except Exception:  # noqa: BLE001 - a broken folder still shows the server's side
-        record = []
+        record = ()
     return {**info, "events": events, "heartbeats": beats, "record": record, "annotators": annotators}
 
 

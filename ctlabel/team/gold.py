@@ -21,6 +21,7 @@ import datetime as dt
 import random
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -253,11 +254,11 @@ class Gold:
                 serving.scored = now
                 self.core.log(db, self.core.user(db, serving.user_id), row, "gold_score", at=now, gold=source.name,
                               reference=gold.version, version=serving.version, labels=scores, mean_dice=mean)
-            rec = case_record.load_record(case)
-            rec[MARKER] = {**(rec.get(MARKER) or {}), "Score": {"Version": serving.version, "Labels": scores,
-                                                                 "MeanDice": mean,
-                                                                 "When": now.isoformat().replace("+00:00", "Z")}}
-            write_json(case.record_path, rec)
+            rec = case_record.load_case_record(case)
+            marker = {**(rec.extra.get(MARKER) or {}), "Score": {"Version": serving.version, "Labels": scores,
+                                                                  "MeanDice": mean,
+                                                                  "When": now.isoformat().replace("+00:00", "Z")}}
+            write_json(case.record_path, replace(rec, extra={**rec.extra, MARKER: marker}).to_dict())
         return scores
 
     def score_pending(self) -> int:

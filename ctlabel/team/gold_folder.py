@@ -29,6 +29,7 @@ from ctlabel.case.naming import case_folder_name
 from ctlabel.errors import CaseError
 from ctlabel.export.dataset import GOLD_SERVING
 from ctlabel.io.atomic import write_json
+from ctlabel.model import CaseRecord, CaseState
 
 #: The ``case.json`` field that marks a gold serving (never sent to an annotator).
 MARKER = GOLD_SERVING
@@ -123,9 +124,9 @@ def make_serving(source: Case, cases_dir: Path, rng: random.Random, marker: dict
         _same_times(source.image_sidecar, sidecar)
         shutil.copy2(source.root / LABELS, tmp / LABELS)
         (tmp / MASKS).mkdir()
-        rec = case_record.load_record(source)
-        write_json(tmp / RECORD, {"SchemaVersion": rec.get("SchemaVersion", "1.0"), "State": "in_progress",
-                                  "ImageVoxelSHA256": rec.get("ImageVoxelSHA256"), "Events": [], MARKER: marker})
+        rec = case_record.load_case_record(source)
+        fresh = CaseRecord(CaseState.IN_PROGRESS, (), rec.image_voxel_sha256, rec.schema_version, {MARKER: marker})
+        write_json(tmp / RECORD, fresh.to_dict())
         os.rename(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):

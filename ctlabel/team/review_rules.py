@@ -86,16 +86,12 @@ class Reviews:
     @staticmethod
     def author(case: Case, version: str | None = None) -> tuple[str | None, str | None]:
         """Who made the latest version (or ``version``), and in which role."""
-        rec = case_record.load_record(case)
+        rec = case_record.load_case_record(case)
         versions = case.versions()
         if not versions:
             return None, None
-        name = version or case_record.version_name(versions[-1])
-        for ev in rec["Events"]:
-            if ev.get("Version") == name and ev.get("Action") in ("submitted", "corrected", "imported", "read") \
-                    and ev.get("Creates", True):
-                return ev.get("Who"), ev.get("Role")
-        return None, None
+        made = case_record.version_event(rec, version or case_record.version_name(versions[-1]))
+        return (made.who, str(made.role)) if made else (None, None)
 
     def _decide(self, user: User, name: str, kind: str, fn: Callable[[Case], int], version: str | None = None,
                 **detail: Any) -> dict:
