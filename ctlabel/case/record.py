@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ def load_case_record(case: Case) -> CaseRecord:
 
 
 def load_record(case: Case) -> dict:
-    """``case.json`` as JSON (:func:`load_case_record`'s ``to_dict()``), for the writers that still change a dict."""
+    """``case.json`` as JSON (:func:`load_case_record`'s ``to_dict()``), the form ``ctlabel.load_record`` gives."""
     return load_case_record(case).to_dict()
 
 
@@ -148,7 +149,7 @@ def state_of(case: Case) -> str:
     ProvenanceError
         The case record is unreadable or invalid.
     """
-    return load_record(case)["State"]
+    return str(load_case_record(case).state)
 
 
 @dataclass
@@ -186,15 +187,15 @@ def status(case: Case) -> Status:
     ProvenanceError
         The case record is unreadable or invalid.
     """
-    rec = load_record(case)
+    rec = load_case_record(case)
     versions = [version_name(n) for n in case.versions()]
     holder = lock_holder(case.root)
     return Status(
-        case=str(case.root), state=rec["State"], versions=versions,
+        case=str(case.root), state=str(rec.state), versions=versions,
         latest=versions[-1] if versions else None,
-        approved_version=rec.get("ApprovedVersion"), comment=rec.get("Comment"),
+        approved_version=rec.approved_version, comment=rec.comment,
         has_draft=case.draft_path.exists(),
-        locked_by=holder.describe() if holder else None, events=len(rec["Events"]),
+        locked_by=holder.describe() if holder else None, events=len(rec.events),
     )
 
 
@@ -276,18 +277,20 @@ def slice_sources(mask: Mask) -> dict[int, dict[str, list[int]]]:
     return dict(sorted(out.items()))
 
 
-def describe_event(ev: dict) -> str:
-    """One line for a person: when, who (role), what, on which version, and the comment."""
-    text = f"{ev.get('When', '?')}  {ev.get('Who', '?')} ({ev.get('Role', '?')}) {ev.get('Action', '?')}"
-    if ev.get("Version"):
-        text += f" {ev['Version']}"
+def describe_event(ev: Event | Mapping) -> str:
+    """One line for a person: when, who (role), what, on which version, and the comment.
+
+    ``ev`` is an :class:`Event` or its stored form (an item of :func:`history`).
+    """
+    ev = ev if isinstance(ev, Event) else Event.from_dict(ev)
+    text = f"{ev.when}  {ev.who} ({ev.role}) {ev.action}" + (f" {ev.version}" if ev.version else "")
     for key in ("CorrectedFrom", "FromVersion"):
-        if ev.get(key):
-            text += f" from {ev[key]}"
-    if ev.get("Source"):
-        text += f" from {Path(str(ev['Source'])).name}"
-    if ev.get("Comment"):
-        text += f": {ev['Comment']}"
+        if ev.extra.get(key):
+            text += f" from {ev.extra[key]}"
+    if ev.extra.get("Source"):
+        text += f" from {Path(str(ev.extra['Source'])).name}"
+    if ev.comment:
+        text += f": {ev.comment}"
     return text
 
 
@@ -310,8 +313,8 @@ def version_provenance(case: Case, number: int) -> MaskProvenance:
 
 
 def history(case: Case) -> list[dict]:
-    """The events of the case record (copies)."""
-    return copy.deepcopy(load_record(case)["Events"])
+    """The events of the case record, in their stored form (copies)."""
+    return copy.deepcopy([ev.to_dict() for ev in load_case_record(case).events])
 
 
 __all__ = [
