@@ -243,6 +243,11 @@ class Event:
     creates = _Extra[bool]("Creates", True)  #: False: it submitted a version made before (imported)
     files = _Extra[Mapping[str, str | None]]("Files", MappingProxyType({}))  #: the files it vouches for (path: SHA-256)
     reads = _Extra[Sequence[str]]("Reads", ())  #: the versions a submission of N reads fused
+    fusion = _Extra[Mapping | None]("Fusion")  #: the fusion of those reads (method, figures per reader)
+    forced = _Extra[bool]("Forced", False)  #: submitted although QA found errors
+    qa_errors = _Extra[Sequence]("QAErrors", ())  #: the QA errors a forced submit went past
+    previous_event_sha256 = _Extra[str | None]("PreviousEventSHA256")  #: the hash of the event before (the chain)
+    new_image_voxel_sha256 = _Extra[str | None]("NewImageVoxelSHA256")  #: an image_replaced event's new image hash
 
     def __post_init__(self) -> None:
         if not str(self.who).strip():
@@ -333,8 +338,6 @@ class MaskProvenance:
     the rest (software, geometry, label names, newer fields) rides in ``extra``, written back
     unchanged. ``keys`` is the fields' order as read (fresh: :data:`MASK_KEYS`); a typed field with
     no value is written (null) only when named there, so ``from_dict(d).to_dict()`` is ``d``, in order.
-    The properties read ``extra``: ``Created``, ``Source``, ``ImageVoxelSHA256``, ``ImportedFrom``,
-    ``Reader``, ``Labels`` (and their methods).
     """
 
     voxel_sha256: str

@@ -154,7 +154,7 @@ def check_integrity(case: Case, record: CaseRecord, event_hash) -> list[Integrit
 def expected_image_hash(record: CaseRecord) -> str | None:
     """The image voxel hash a case record vouches for: the last ``image_replaced`` event's, else the first."""
     replaced = record.last(Action.IMAGE_REPLACED)
-    return record.image_voxel_sha256 if replaced is None else replaced.extra.get("NewImageVoxelSHA256")
+    return record.image_voxel_sha256 if replaced is None else replaced.new_image_voxel_sha256
 
 
 __all__ = ["HEADS_LOG", "IntegrityProblem", "append_head", "check_integrity", "derived_summary",

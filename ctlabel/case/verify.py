@@ -118,7 +118,7 @@ def _check_chain(case: Case, record: CaseRecord, events: Sequence[Event], add: C
     """Each event chains to the one before it, and the last is the recorded head."""
     prev: str | None = genesis_hash(record)
     for i, ev in enumerate(events):
-        if ev.extra.get("PreviousEventSHA256") != prev:
+        if ev.previous_event_sha256 != prev:
             add(Problem("error", "event", f"event {i} ({ev.action} {ev.version} by {ev.who}) "
                         "does not chain to the event before it: an event was changed, removed or inserted",
                         str(case.record_path), i))

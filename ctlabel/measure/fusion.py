@@ -206,7 +206,7 @@ def recorded_figures(record: CaseRecord) -> tuple[FusionMethod, tuple[ReaderFigu
         The method and the figures of each reader (named by reader), None if no submission was fused.
     """
     for ev in reversed(record.events):
-        fusion = ev.extra.get("Fusion") if ev.action is Action.SUBMITTED else None
+        fusion = ev.fusion if ev.action is Action.SUBMITTED else None
         if fusion:
             return _method(fusion["Method"]), tuple(ReaderFigures.from_record(r) for r in fusion.get("Readers", []))
     return None

@@ -136,8 +136,8 @@ def record_rows(events: Sequence[RecordEvent]) -> list[StoryRow]:
     out = []
     for ev in events:
         what = str(ev.action) + (f" {ev.version}" if ev.version else "")
-        if ev.extra.get("Forced"):
-            what += f", forced past {len(ev.extra.get('QAErrors') or [])} QA error(s)"
+        if ev.forced:
+            what += f", forced past {len(ev.qa_errors)} QA error(s)"
         out.append(StoryRow(_parse(ev.when), f"{ev.who} ({ev.role})", what, str(ev.comment or "")))
     return out
 

@@ -257,7 +257,7 @@ class DoubleReads:
             return None
         method, figures = found
         return {"method": str(method), "version": ev.version, "reads": list(ev.reads),
-                "disagreement_voxels": ev.extra["Fusion"].get("DisagreementVoxels"),
+                "disagreement_voxels": (ev.fusion or {}).get("DisagreementVoxels"),
                 "readers": [{"reader": f.reader, "mean_dice": f.mean_dice, "dice": f.dice,
                              "sensitivity": f.sensitivity, "specificity": f.specificity} for f in figures]}
 

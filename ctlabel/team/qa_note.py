@@ -33,9 +33,9 @@ def submit_note(record: CaseRecord, action: Action = Action.SUBMITTED) -> dict:
         ``{"forced": True, "qa_errors": [...]}`` (at most 20 findings as text) for a forced submit, else ``{}``.
     """
     ev = record.last(action)
-    if ev is None or not ev.extra.get("Forced"):
+    if ev is None or not ev.forced:
         return {}
-    return {"forced": True, "qa_errors": [_finding(f) for f in (ev.extra.get("QAErrors") or [])][:20]}
+    return {"forced": True, "qa_errors": [_finding(f) for f in ev.qa_errors][:20]}
 
 
 __all__ = ["submit_note"]
