@@ -120,6 +120,46 @@ def test_mask_provenance_round_trips_and_gives_the_slice_edits():
         MaskProvenance.from_dict({**d, "Labels": {"1": {**d["Labels"]["1"], "PaintedSlices": [-2]}}})
 
 
+def test_a_record_leaves_out_what_its_file_did_not_have():
+    """A record without SchemaVersion or ImageVoxelSHA256 is written back without them; a fresh one has all."""
+    import json
+
+    from ctlabel.model import CaseRecord, CaseState
+
+    [path], _ = _shared_records()
+    d = json.loads(path.read_text())
+    for missing in ("SchemaVersion", "ImageVoxelSHA256"):
+        partial = {k: v for k, v in d.items() if k != missing}
+        assert list(CaseRecord.from_dict(partial).to_dict().items()) == list(partial.items()), missing
+    assert CaseRecord(CaseState.IN_PROGRESS).to_dict() == {"SchemaVersion": "1.0", "State": "in_progress",
+                                                           "ImageVoxelSHA256": None, "Events": []}
+
+
+def test_event_attributes_are_the_stored_fields():
+    """Every event of the v0.2.0 case and of the review day (tests/data/saved_bytes/review) read as attributes."""
+    import json
+    from pathlib import Path
+
+    from ctlabel.model import CaseRecord
+
+    [old], _ = _shared_records()
+    day = Path(__file__).parent / "data" / "saved_bytes" / "review" / "12_image_replaced__case.json"
+    raws = [ev for path in (old, day) for ev in json.loads(path.read_text())["Events"]]
+    events = [ev for path in (old, day) for ev in CaseRecord.from_dict(json.loads(path.read_text())).events]
+    assert len(events) == len(raws) >= 30
+    assert {e.action for e in events} >= {"withdrawn", "read", "accepted", "imported", "image_replaced"}
+    for raw, ev in zip(raws, events, strict=True):
+        assert (ev.who, ev.role, ev.when, ev.action, ev.version) == (raw["Who"], raw["Role"], raw["When"],
+                                                                    raw["Action"], raw.get("Version"))
+        assert ev.voxel_sha256 == raw.get("VoxelSHA256") and ev.comment == raw.get("Comment")
+        assert ev.previous_event_sha256 == raw.get("PreviousEventSHA256") and ev.reader == raw.get("Reader")
+        assert dict(ev.files) == (raw.get("Files") or {}) and list(ev.reads) == (raw.get("Reads") or [])
+        assert ev.creates is raw.get("Creates", True) and ev.forced is bool(raw.get("Forced"))
+        assert list(ev.qa_errors) == (raw.get("QAErrors") or []) and ev.fusion == raw.get("Fusion")
+        assert ev.new_image_voxel_sha256 == raw.get("NewImageVoxelSHA256")
+        assert ev.to_dict() == raw and list(ev.to_dict()) == list(raw)
+
+
 def test_sidecars_and_records_read_and_written_back_give_the_same_bytes():
     """MaskProvenance and CaseRecord are the readers and writers: a file read and written back is the file.
 

@@ -27,6 +27,7 @@ from ctlabel.case.verify import verify_case
 DATA = Path(__file__).parent / "data"
 OLD = DATA / "cases" / "v0.2.0"
 GOLDEN = DATA / "saved_bytes" / "core"
+GOLDEN_REVIEW = DATA / "saved_bytes" / "review"
 WRITE = os.environ.get("CTLABEL_WRITE_SAVED_BYTES") == "1"
 NOW = _dt.datetime(2027, 1, 2, 3, 4, 5, 678000, tzinfo=_dt.UTC)
 
@@ -111,6 +112,83 @@ def test_an_editing_day_writes_the_same_bytes_as_before(tmp_path, frozen):
     for name in sorted(want):
         assert got[name] == want[name], f"{name} differs from the bytes written before"
     assert verify_case(ctlabel.Case.open(tmp_path / "cases" / "phantom_case")).ok
+
+
+def _review_day(root: Path) -> dict[str, bytes]:
+    """Every other writer of case.json: withdraw, reject, the label table, the review policy, an import,
+    a submit of an imported version, reading by two readers (no fusion), the image replaced."""
+    from ctlabel.case import accept, reads
+    from ctlabel.intake.convert_image import WHO
+
+    case = ctlabel.Case.open(root)
+    out: dict[str, bytes] = {}
+    grid = case.image_grid()
+    base = np.array(case.load_version(2).array)
+    with EditingSession.open(root, "anna") as s:
+        s.labels[3, 12:20, 12:20] = 1
+        s.record_edit("paint", {1: {3}}, axis=0)
+        s.save()
+        assert s.submit(force=True) == 3
+    _snapshot(case, "1_submitted", out)
+    assert reads.withdraw(case, "anna") == 3
+    _snapshot(case, "2_withdrawn", out)
+    assert review.submit(case, "anna", force=True) == 4
+    review.reject(case, "rolf", "the kidney is missing on slice 3")
+    _snapshot(case, "3_rejected", out)
+    review.save_label_table(case, case.load_labels(), "lena", role="reviewer")
+    _snapshot(case, "4_labels_changed", out)
+    review.start_new_draft(case, "anna")
+    assert review.submit(case, "anna", force=True) == 5
+    accept.accept_by_policy(case, "anna", {"min_gold": 1}, {"accepted": True, "draw": 0.5})
+    _snapshot(case, "5_accepted", out)
+    review.reject(case, "rolf", "not after all")
+    labels = base.copy()
+    labels[4, 0:4, 0:4] = 3
+    assert review.add_version(case, labels, grid, "imp", imported_from={"FileName": "other.nii.gz"}) == 6
+    _snapshot(case, "6_imported", out)
+    assert review.submit(case, "anna", force=True) == 6
+    review.approve(case, "rolf")
+    _snapshot(case, "7_approved_import", out)
+    review.start_new_draft(case, "anna")  # in progress again: now read by two readers
+    for reader, k in (("r1", 5), ("r2", 6)):
+        labels = base.copy()
+        labels[k, 20:24, 20:24] = 2
+        reads.save_read(case, reader, labels, grid, reader)
+        _snapshot(case, f"8_saved_{reader}", out)
+    assert reads.submit_read(case, "r1", "r1", force=True) == 7
+    reads.withdraw(case, "r1", reader="r1")
+    _snapshot(case, "9_read_withdrawn", out)
+    assert reads.submit_read(case, "r1", "r1", force=True) == 8
+    assert reads.submit_read(case, "r2", "r2", force=True) == 9
+    _snapshot(case, "10_reads_submitted", out)
+    review.approve(case, "rolf", version=8, comment="r1's read")
+    _snapshot(case, "11_read_approved", out)
+    from ctlabel.case.record import append_event, load_case_record
+    from ctlabel.io.provenance import event
+
+    ev = event(WHO, "system", "image_replaced", OldImageVoxelSHA256="0" * 64, NewImageVoxelSHA256="1" * 64)
+    append_event(case, load_case_record(case), ev)  # as intake.convert_image does (load_record before 5e5093e)
+    _snapshot(case, "12_image_replaced", out)
+    return out
+
+
+def test_every_writer_of_the_case_record_writes_the_same_bytes_as_before(tmp_path, frozen):
+    """The review actions beyond the editing day (issue 22, item 1: case.json through CaseRecord and Event).
+
+    The bytes in ``tests/data/saved_bytes/review`` were written by the code before case.json was read into
+    and written from CaseRecord (the commit before 5e5093e), with ``CTLABEL_WRITE_SAVED_BYTES=1``.
+    """
+    shutil.copytree(OLD, tmp_path / "cases")
+    got = _review_day(tmp_path / "cases" / "phantom_case")
+    if WRITE:
+        shutil.rmtree(GOLDEN_REVIEW, ignore_errors=True)
+        GOLDEN_REVIEW.mkdir(parents=True)
+        for name, data in got.items():
+            (GOLDEN_REVIEW / name).write_bytes(data)
+    want = {p.name: p.read_bytes() for p in GOLDEN_REVIEW.iterdir()}
+    assert sorted(got) == sorted(want)
+    for name in sorted(want):
+        assert got[name] == want[name], f"{name} differs from the bytes written before"
 
 
 def test_the_fixture_still_verifies_and_opens_with_its_slices():
