@@ -31,7 +31,7 @@ from ctlabel.io.image import load_image, save_image
 from ctlabel.io.labels import LabelTable, default_label_table, read_label_table, write_label_table
 from ctlabel.io.mask import Mask, MaskFields, load_mask, mask_fields, save_mask
 from ctlabel.io.provenance import read_mask_sidecar, read_sidecar, sidecar_path
-from ctlabel.model import MaskProvenance
+from ctlabel.model import CaseRecord, CaseState, MaskProvenance
 from ctlabel.volume import Grid, Volume
 
 IMAGE = "ct.nii.gz"
@@ -148,12 +148,7 @@ class Case:
         record = save_image(case.image_path, volume, pseudonymize_salt=pseudonymize_salt)
         write_label_table(case.labels_path, label_table or default_label_table())
         if not case.record_path.exists():
-            write_json(case.record_path, {
-                "SchemaVersion": "1.0",
-                "State": "in_progress",
-                "ImageVoxelSHA256": record["VoxelSHA256"],
-                "Events": [],
-            })
+            write_json(case.record_path, CaseRecord(CaseState.IN_PROGRESS, (), record["VoxelSHA256"]).to_dict())
         return case
 
     # --- reads ----------------------------------------------------------------
