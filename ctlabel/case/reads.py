@@ -179,9 +179,9 @@ def submit_read(case: Case, reader: str, who: str | None = None, *, needed: int 
         ev = event(who, "annotator", "read", None, Reader=reader, **qa_gate(case, draft, force, draft.path))
         base = _mask_base(draft)
         base["Annotator"] = base["Annotator"] or who
-        n, frozen = _freeze(case, draft.array, draft.grid, base, ev,
-                            {"FrozenFrom": f"draft-{reader}", "Role": "annotator", "Reader": reader})
-        record = append_event(case, record, ev)
+        n, frozen, made = _freeze(case, draft.array, draft.grid, base, ev,
+                                  {"FrozenFrom": f"draft-{reader}", "Role": "annotator", "Reader": reader})
+        record = append_event(case, record, made)
         assert draft.path is not None  # read from its file
         for p in (draft.path, sidecar_path(draft.path)):
             with contextlib.suppress(FileNotFoundError):
@@ -212,8 +212,9 @@ def _submit_fused(case: Case, record: CaseRecord, who: str, masks: list[Mask], n
             base[key] = {}
     if "edits" in base:
         base["edits"] = SliceEdits(axis=base["edits"].axis)
-    _freeze(case, np.asarray(proposal.labels), masks[0].grid, base, ev, {"FusedFrom": names, "Role": "annotator"})
-    append_event(case, record, ev, approved_version=None, comment=None)
+    _, _, frozen = _freeze(case, np.asarray(proposal.labels), masks[0].grid, base, ev,
+                           {"FusedFrom": names, "Role": "annotator"})
+    append_event(case, record, frozen, approved_version=None, comment=None)
 
 
 def withdraw(case: Case, who: str | None = None, *, reader: str | None = None,
@@ -255,7 +256,7 @@ def withdraw(case: Case, who: str | None = None, *, reader: str | None = None,
             raise ProvenanceError(f"version {name} was changed after it was frozen (voxel hash differs)", mask.path)
         extra = {"Reader": reader} if reader else {}
         ev = event(who, "annotator", "withdrawn", name, VoxelSHA256=mask.voxel_hash, **extra)
-        _draft_from(case, mask, who, target, ev)
+        _draft_from(case, mask, who, target, ev, name)
         append_event(case, record, ev, approved_version=None)
         return version_number(name) or 0
 
@@ -287,10 +288,10 @@ def _withdrawable(case: Case, record: CaseRecord, who: str, reader: str | None) 
     return str(last.version)
 
 
-def _draft_from(case: Case, mask: Mask, who: str, target, ev: dict) -> None:
+def _draft_from(case: Case, mask: Mask, who: str, target, ev: dict, name: str) -> None:
     base = _mask_base(mask)
     case.save_draft(mask.array, mask.grid, target=target, edits=base["edits"], annotator=base["Annotator"] or who,
-                    events=[*base["Events"], dict(ev)], extra={"FromVersion": ev["Version"]},
+                    events=[*base["Events"], dict(ev)], extra={"FromVersion": name},
                     methods=base["methods"])
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from ctlabel.case.workflow import APPROVED, IN_PROGRESS, REJECTED, SUBMITTED, re
 from ctlabel.errors import CaseError, InputError, LockError, ProvenanceError, StateError
 from ctlabel.io.mask import Mask, MaskFields, labels_present, save_mask
 from ctlabel.io.provenance import event, sidecar_path
-from ctlabel.model import Action, CaseRecord, MaskProvenance, SliceEdits
+from ctlabel.model import Action, CaseRecord, Event, MaskProvenance, SliceEdits
 from ctlabel.painting.tracking import changed_slices
 from ctlabel.volume import Grid
 
@@ -64,17 +65,21 @@ def _next_version(case: Case) -> int:
     return (v[-1] + 1) if v else 1
 
 
-def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: dict,
-            extra: dict) -> tuple[int, MaskProvenance]:
-    """Write a new frozen version with ``ev`` appended to the base provenance events."""
+def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: Event | dict,
+            extra: dict) -> tuple[int, MaskProvenance, Event]:
+    """Write a new frozen version with ``ev`` appended to the base provenance events.
+
+    Returns the version's number, its sidecar, and ``ev`` naming the version and its voxel hash
+    (the event the case record gets).
+    """
     n = _next_version(case)
     path = case.version_path(n)
     if path.exists() or sidecar_path(path).exists():
         raise CaseError("the version file exists already; versions are never overwritten", path)
     name = version_name(n)
-    ev["Version"] = name
+    ev = replace(ev if isinstance(ev, Event) else Event.from_dict(ev), version=name)
     img = case.image_record()
-    prov_events = [dict(e) for e in base.get("Events", [])] + [dict(ev)]
+    prov_events = [dict(e) for e in base.get("Events", [])] + [ev.to_dict()]
     record = save_mask(
         path, labels, grid,
         source=base.get("Source") or img.get("Source"),
@@ -87,8 +92,7 @@ def _freeze(case: Case, labels: np.ndarray, grid: Grid, base: dict, ev: dict,
         extra={"Version": name, **extra},
         methods=base.get("methods"),
     )
-    ev["VoxelSHA256"] = record.voxel_sha256
-    return n, record
+    return n, record, replace(ev, extra={**ev.extra, "VoxelSHA256": record.voxel_sha256})
 
 
 def _mask_base(mask: Mask) -> dict:
@@ -137,8 +141,8 @@ def submit(case: Case, who: str | None = None, *, force: bool = False, lock: Cas
             ev = event(who, "annotator", "submitted", None, **qa_gate(case, draft, force, draft.path))
             base = _mask_base(draft)
             base["Annotator"] = base["Annotator"] or who
-            n, _ = _freeze(case, draft.array, draft.grid, base, ev, {"FrozenFrom": "draft", "Role": "annotator"})
-            append_event(case, record, ev, approved_version=None, comment=None)
+            n, _, made = _freeze(case, draft.array, draft.grid, base, ev, {"FrozenFrom": "draft", "Role": "annotator"})
+            append_event(case, record, made, approved_version=None, comment=None)
             for p in (case.draft_path, sidecar_path(case.draft_path)):
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
@@ -299,8 +303,8 @@ def correct(case: Case, labels: np.ndarray, grid: Grid, who: str | None = None, 
         if comment:
             extra_ev["Comment"] = comment
         ev = event(who, "reviewer", "corrected", None, **extra_ev)
-        n, _ = _freeze(case, labels, grid, base, ev, {"CorrectedFrom": base_name, "Role": "reviewer"})
-        append_event(case, record, ev, approved_version=None)
+        n, _, made = _freeze(case, labels, grid, base, ev, {"CorrectedFrom": base_name, "Role": "reviewer"})
+        append_event(case, record, made, approved_version=None)
         return n
 
 
@@ -315,8 +319,8 @@ def add_version(case: Case, labels: np.ndarray, grid: Grid, who: str, *, role: s
         case.image_grid().require_match(grid, "the imported mask", source)
         ev = event(who, role, "imported", None, Source=source)
         base = {"Annotator": who}
-        n, _ = _freeze(case, labels, grid, base, ev, {"ImportedFrom": imported_from or {}, "Role": role})
-        append_event(case, record, ev, approved_version=None)
+        n, _, made = _freeze(case, labels, grid, base, ev, {"ImportedFrom": imported_from or {}, "Role": role})
+        append_event(case, record, made, approved_version=None)
         return n
 
 
