@@ -212,7 +212,7 @@ def test_dashboard_in_chromium(tmp_path, db_url, serve, philips_template):
     assert "ann is annotator" in seen["refused"]
     # one case approved, one claimed by ann (nothing saved yet), one never claimed
     assert seen["counts"] == {"available": 1, "claimed": 1, "in_progress": 0, "submitted": 0, "in_review": 0,
-                              "rejected": 0, "approved": 1, "flagged": 0, "total": 3}
+                              "rejected": 0, "approved": 1, "accepted": 0, "flagged": 0, "total": 3}
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert len(seen["bars"]) == 3 * 14  # submitted, rejected and approved, 14 days
     by = {(c.split()[-1], d): n for c, d, n in seen["bars"]}
