@@ -150,7 +150,7 @@ def test_paint_interpolate_save_reload(make_napari_viewer, philips, tmp_path):
     meta = back.metadata["ctlabel"]
     assert meta["edits"].painted == {1: (8, 12, 16)}
     assert meta["edits"].interpolated == {1: (9, 10, 11, 13, 14, 15)}
-    assert meta["provenance"]["Annotator"] == "test-annotator"
+    assert meta["provenance"].annotator == "test-annotator"
     # the label table and its colours came back
     assert back.colormap.map(np.array([1]))[0][:3] == pytest.approx(
         Case.open(case_root).load_labels()[1].rgba()[:3], abs=1 / 255)
