@@ -26,7 +26,7 @@ _LAZY: dict[str, str] = {
     "find_cases": "case.folder",
     "CaseLock": "case.lock",
     "submission_qa": "case.qa_gate",
-    "load_record": "case.record",
+    "load_case_record": "case.record",
     "version_name": "case.record",
     "version_number": "case.record",
     "autosave_interval": "case.recovery",
@@ -96,7 +96,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from ctlabel.case.folder import Case, find_cases
     from ctlabel.case.lock import CaseLock
     from ctlabel.case.qa_gate import submission_qa
-    from ctlabel.case.record import load_record, version_name, version_number
+    from ctlabel.case.record import load_case_record, version_name, version_number
     from ctlabel.case.recovery import autosave_interval, clear_journal
     from ctlabel.case.review import add_version, save_draft, save_label_table
     from ctlabel.dicom.read import load_series
@@ -180,7 +180,7 @@ __all__ = [
     "load_image",
     "load_login",
     "load_mask",
-    "load_record",
+    "load_case_record",
     "load_series",
     "make_phantom",
     "read_label_table",

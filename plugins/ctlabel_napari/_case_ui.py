@@ -16,7 +16,7 @@ from collections.abc import Callable
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QAction, QMessageBox
 
-from ctlabel import Case, CaseState, Finding, load_record, version_number
+from ctlabel import Case, CaseState, Finding, load_case_record, version_number
 
 #: napari's app-model command bound to Ctrl+S (StandardKeyBinding.Save).
 SAVE_SELECTED = "napari.window.file.save_layers_dialog.selected"
@@ -24,18 +24,18 @@ SAVE_SELECTED = "napari.window.file.save_layers_dialog.selected"
 
 def case_header(case: Case) -> str:
     """The case state and the reviewer's last comment, as rich text for the top of the widget."""
-    rec = load_record(case)
-    state = rec["State"]
+    rec = load_case_record(case)
+    state = str(rec.state)
     text = f"<b>{case.root.name}</b>: {state.replace('_', ' ')}"
-    if state == CaseState.SUBMITTED:
+    if rec.state == CaseState.SUBMITTED:
         text += " — awaits review; the labels are read-only"
-    reviewer = [e for e in rec["Events"] if isinstance(e, dict) and e.get("Role") == "reviewer"]
+    reviewer = [e for e in rec.events if e.role == "reviewer"]
     if reviewer:
         ev = reviewer[-1]
-        what = f"{ev.get('Action')} {ev.get('Version') or ''}".strip()
-        text += f"<br>Reviewer {_esc(ev.get('Who', '?'))} {what} ({_esc(str(ev.get('When', '')))})"
-        if ev.get("Comment"):
-            text += f": <i>{_esc(ev['Comment'])}</i>"
+        what = f"{ev.action} {ev.version or ''}".strip()
+        text += f"<br>Reviewer {_esc(ev.who or '?')} {what} ({_esc(str(ev.when or ''))})"
+        if ev.comment:
+            text += f": <i>{_esc(ev.comment)}</i>"
     return text
 
 
