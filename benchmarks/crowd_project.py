@@ -55,7 +55,8 @@ class Project:
     tokens: dict[str, str] = field(default_factory=dict)
 
 
-def make_project(work: Path, cases: list, *, readers: int = 1, name: str = "project", **settings) -> Project:
+def make_project(work: Path, cases: list, *, readers: int = 1, name: str = "project", first: int = 0,
+                 **settings) -> Project:
     """Write the cases as DICOM, make the project and convert them into it.
 
     Parameters
@@ -66,6 +67,9 @@ def make_project(work: Path, cases: list, *, readers: int = 1, name: str = "proj
         From :func:`crowd_sim.cut_cases`.
     readers : int
         Reads per case (1, or 3 for the fusion part).
+    first : int
+        The first ``first`` cases are registered at a higher priority: handed out first (the gold
+        references).
 
     Returns
     -------
@@ -84,10 +88,13 @@ def make_project(work: Path, cases: list, *, readers: int = 1, name: str = "proj
         spacing = (float(np.linalg.norm(affine[:3, 0])), float(np.linalg.norm(affine[:3, 1])),
                    float(np.linalg.norm(affine[:3, 2])))
         origin_lps = (-affine[0, 3], -affine[1, 3], affine[2, 3])
-        write_dicom_series(dicom / f"case{i:04d}", ct, SeriesSpec(spacing=spacing, origin=origin_lps,
+        folder = dicom / ("first" if i < first else "rest") / f"case{i:04d}"
+        write_dicom_series(folder, ct, SeriesSpec(spacing=spacing, origin=origin_lps,
                                                                    description=f"crowd {i}", series_number=i + 1))
         wanted[image_key(np.clip(ct, -1024, 3071))] = truth
-    admin.add_cases(svc, [str(dicom)], progress=False)
+    if first:
+        admin.add_cases(svc, [str(dicom / "first")], progress=False, priority=10)
+    admin.add_cases(svc, [str(dicom / "rest")], progress=False)
     project = Project(svc, work / name)
     for folder in sorted(svc.cases_dir.iterdir()):
         if not (folder / "ct.nii.gz").exists():

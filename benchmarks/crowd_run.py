@@ -183,8 +183,10 @@ def run(work: Path, *, quick: bool, seed: int) -> dict:
     kinds = sim.crowd(n_annot)
     t0 = time.perf_counter()
     cases = sim.cut_cases(n_cases + n_gold, seed)
-    truth_acc = true_accuracy(kinds, cases[:20], seed)
-    project = make_project(work, cases, name="crowd")
+    # the gold references: the cases showing the most organs, so that 5 gold cases measure every label
+    cases.sort(key=lambda c: -len(np.unique(c[1])))
+    truth_acc = true_accuracy(kinds, cases[-20:], seed)
+    project = make_project(work, cases, name="crowd", first=n_gold)
     phases = {"setup": round(time.perf_counter() - t0, 1)}
     server = Server(project.root).start()
     project.url = server.url
@@ -218,7 +220,7 @@ def run(work: Path, *, quick: bool, seed: int) -> dict:
     finally:
         server.stop()
     t1 = time.perf_counter()
-    fused = fusion(work, cases[:n_fusion], kinds, seed)
+    fused = fusion(work, cases[n_gold:n_gold + n_fusion], kinds, seed)
     result["fusion"] = fused
     result["fusion_gain"], result["fusion_vs_best"] = fused["fusion_gain"], fused["fusion_vs_best"]
     phases["fusion"] = round(time.perf_counter() - t1, 1)
