@@ -7,7 +7,7 @@ from pathlib import Path
 
 import crowd_sim as sim
 import numpy as np
-from crowd import (
+from crowd_people import (
     ACCEPT_DICE,
     Person,
     estimated_accuracy,
