@@ -10,14 +10,12 @@ the commit before that change). The fixture itself must still verify and open af
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import ctlabel
 from ctlabel.case import review
@@ -29,23 +27,6 @@ OLD = DATA / "cases" / "v0.2.0"
 GOLDEN = DATA / "saved_bytes" / "core"
 GOLDEN_REVIEW = DATA / "saved_bytes" / "review"
 WRITE = os.environ.get("CTLABEL_WRITE_SAVED_BYTES") == "1"
-NOW = _dt.datetime(2027, 1, 2, 3, 4, 5, 678000, tzinfo=_dt.UTC)
-
-
-class _FrozenClock(_dt.datetime):
-    @classmethod
-    def now(cls, tz=None):
-        return NOW
-
-
-@pytest.fixture()
-def frozen(monkeypatch):
-    """The clock and the software version fixed: a save is then a function of its input."""
-    import ctlabel._version
-    import ctlabel.io.provenance
-
-    monkeypatch.setattr(ctlabel.io.provenance, "datetime", _FrozenClock)
-    monkeypatch.setattr(ctlabel._version, "__version__", "0.0.0+saved-bytes")
 
 
 def _snapshot(case: ctlabel.Case, step: str, out: dict[str, bytes]) -> None:

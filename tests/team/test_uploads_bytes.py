@@ -10,13 +10,11 @@ depend on the database.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from sqlalchemy import select
 from team_helpers import make_project
 
@@ -30,22 +28,6 @@ DATA = Path(__file__).parents[1] / "data"
 OLD = DATA / "cases" / "v0.2.0" / "phantom_case"
 GOLDEN = DATA / "saved_bytes" / "team"
 WRITE = os.environ.get("CTLABEL_WRITE_SAVED_BYTES") == "1"
-NOW = _dt.datetime(2027, 1, 2, 3, 4, 5, 678000, tzinfo=_dt.UTC)
-
-
-class _FrozenClock(_dt.datetime):
-    @classmethod
-    def now(cls, tz=None):
-        return NOW
-
-
-@pytest.fixture()
-def frozen(monkeypatch):
-    import ctlabel._version
-    import ctlabel.io.provenance
-
-    monkeypatch.setattr(ctlabel.io.provenance, "datetime", _FrozenClock)
-    monkeypatch.setattr(ctlabel._version, "__version__", "0.0.0+saved-bytes")
 
 
 def _client_mask(path: Path, case: Case) -> None:
